@@ -1,0 +1,3 @@
+from kiln.artifacts.store import ArtifactStore
+
+__all__ = ["ArtifactStore"]

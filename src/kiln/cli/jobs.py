@@ -1,0 +1,102 @@
+"""``kiln job …``"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kiln.cli.render import OutputFormat, console, err_console, job_details, jobs_table, print_json, status_text
+from kiln.cli.workspace import client
+from kiln.specs.views import JobStatus
+
+app = typer.Typer(help="Train and track command jobs.", no_args_is_help=True)
+
+NameOption = Annotated[str, typer.Option("--name", "-n", help="The job's name (or its id).")]
+OutputOption = Annotated[OutputFormat, typer.Option("--output", "-o", help="table or json.")]
+
+
+@app.command("create")
+def create(
+    file: Annotated[Path, typer.Option("--file", "-f", help="The job's YAML file.")],
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a field: --set limits.timeout=60 (repeatable).")] = None,
+    stream: Annotated[bool, typer.Option("--stream", help="Follow the log until the job ends, then show its result.")] = False,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Submit a command job; it runs in the background unless --stream is given."""
+    job = client().jobs.create(file, overrides=set_ or [])
+    if not stream:
+        if output == OutputFormat.json:
+            print_json(job.view)
+        else:
+            console.print(f"job [bold]{job.name}[/] {status_text(job.status)}  (kiln job stream -n {job.name})")
+        return
+    err_console.print(f"[dim]job {job.name} submitted; streaming its log[/]")
+    job.stream()
+    _finish(job.name, output)
+
+
+def _finish(name: str, output: OutputFormat) -> None:
+    job = client().jobs.get(name, run_data=True)
+    if output == OutputFormat.json:
+        print_json(job.view)
+    else:
+        console.print(job_details(job.view))
+    if job.status != JobStatus.COMPLETED:
+        raise typer.Exit(1)
+
+
+@app.command("list")
+def list_(
+    status: Annotated[JobStatus | None, typer.Option(help="Only jobs with this status.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """List jobs, newest first."""
+    views = [job.view for job in client().jobs.list(status, limit)]
+    if output == OutputFormat.json:
+        print_json(views)
+    else:
+        console.print(jobs_table(views))
+
+
+@app.command("show")
+def show(name: NameOption, output: OutputOption = OutputFormat.table) -> None:
+    """Status, timings, inputs, outputs, params, latest metrics and the MLflow run link."""
+    view = client().jobs.get(name, run_data=True).view
+    if output == OutputFormat.json:
+        print_json(view)
+    else:
+        console.print(job_details(view))
+
+
+@app.command("stream")
+def stream(name: NameOption) -> None:
+    """Follow a job's log until it ends, then show its result."""
+    client().jobs.stream(name)
+    _finish(name, OutputFormat.table)
+
+
+@app.command("cancel")
+def cancel(name: NameOption, wait: Annotated[bool, typer.Option(help="Wait until the job has stopped.")] = True) -> None:
+    """Cancel a queued or running job; its whole process tree is ended."""
+    job = client().jobs.cancel(name)
+    if wait:
+        job.wait(timeout=120, poll=0.2)
+    console.print(f"job [bold]{job.name}[/] {status_text(job.status)}")
+
+
+@app.command("download")
+def download(
+    name: NameOption,
+    output_name: Annotated[str | None, typer.Option("--output-name", help="One output (default: all; 'default' is ./outputs).")] = None,
+    download_path: Annotated[Path, typer.Option("--download-path", help="Folder to write into (default: ./<job name>).")] = None,  # type: ignore[assignment]
+) -> None:
+    """Download a job's outputs, each into its own folder."""
+    target = download_path or Path(name)
+    written = client().jobs.download(name, target, output_name)
+    if not written:
+        console.print(f"job {name} has no outputs to download")
+    for path in written:
+        console.print(f"downloaded {path}")

@@ -1,0 +1,44 @@
+"""Entry point of the ``kiln`` command. A user's mistake ends as ``error: …``, never a traceback."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from kiln import __version__
+from kiln.cli import jobs, server
+from kiln.errors import KilnError
+
+app = typer.Typer(
+    help="kiln: a self-hosted machine-learning workspace.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(jobs.app, name="job")
+app.add_typer(server.app, name="server")
+
+
+@app.command("version")
+def version() -> None:
+    """Print kiln's version."""
+    print(__version__)
+
+
+def main() -> None:
+    try:
+        code = app(standalone_mode=False)
+    except KilnError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        print("aborted", file=sys.stderr)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,106 @@
+"""Rendering for the CLI: Rich tables for people, JSON for programs."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+
+from kiln.specs.views import JobStatus, JobView
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+STATUS_STYLE = {
+    JobStatus.QUEUED: "dim",
+    JobStatus.PREPARING: "cyan",
+    JobStatus.RUNNING: "blue",
+    JobStatus.COMPLETED: "green",
+    JobStatus.FAILED: "red",
+    JobStatus.CANCELED: "yellow",
+}
+
+
+def print_json(data: BaseModel | list[BaseModel] | dict[str, Any]) -> None:
+    if isinstance(data, list):
+        payload: Any = [item.model_dump(mode="json") for item in data]
+    elif isinstance(data, BaseModel):
+        payload = data.model_dump(mode="json")
+    else:
+        payload = data
+    print(json.dumps(payload, indent=2))
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+
+
+def _duration(view: JobView) -> str:
+    return f"{view.duration_seconds:.1f} s" if view.duration_seconds is not None else "-"
+
+
+def status_text(status: JobStatus) -> str:
+    return f"[{STATUS_STYLE[status]}]{status.value}[/]"
+
+
+def jobs_table(views: list[JobView]) -> Table:
+    table = Table(show_edge=False, header_style="bold")
+    for column in ("name", "status", "experiment", "created", "duration", "display name"):
+        table.add_column(column)
+    for view in views:
+        table.add_row(view.name, status_text(view.status), view.experiment_name, _when(view.created_at), _duration(view), view.display_name or "")
+    return table
+
+
+def job_details(view: JobView) -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    rows: list[tuple[str, str]] = [
+        ("name", view.name),
+        ("id (MLflow run)", view.id),
+        ("status", status_text(view.status)),
+        ("experiment", view.experiment_name),
+        ("compute", view.compute),
+        ("command", view.command),
+        ("created", _when(view.created_at)),
+        ("started", _when(view.started_at)),
+        ("ended", _when(view.ended_at)),
+        ("duration", _duration(view)),
+    ]
+    if view.display_name:
+        rows.insert(1, ("display name", view.display_name))
+    if view.exit_code is not None:
+        rows.append(("exit code", str(view.exit_code)))
+    if view.failure_reason:
+        rows.append(("failure", view.failure_reason))
+    if view.code_hash:
+        rows.append(("code snapshot", view.code_hash[:16]))
+    for title, mapping in (("inputs", view.inputs), ("params", view.params or {}), ("metrics", view.metrics or {})):
+        if mapping:
+            rows.append((title, "\n".join(f"{k} = {_value(v)}" for k, v in sorted(mapping.items()))))
+    outputs = [f"{o.name} ({o.type})" + ("" if o.available else " - empty") for o in view.outputs]
+    rows.append(("outputs", "\n".join(outputs)))
+    rows.append(("MLflow run", view.mlflow_run_url))
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {v}" for k, v in value.items())
+    return str(value)

@@ -1,0 +1,47 @@
+"""``kiln.Client``: the Python SDK. The CLI is a thin layer over it.
+
+With no arguments it connects to the embedded local workspace in KILN_HOME and starts its
+server in the background if needed; inside a job it connects to the job's workspace
+(``KILN_URL`` / ``KILN_TOKEN``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from kiln.config import Settings
+from kiln.sdk.jobs import Job, JobOperations
+from kiln.sdk.rest import RestClient
+
+__all__ = ["Client", "Job"]
+
+
+class Client:
+    def __init__(self, url: str | None = None, token: str | None = None, home: str | Path | None = None) -> None:
+        url = url or os.environ.get("KILN_URL")
+        token = token or os.environ.get("KILN_TOKEN")
+        if url is None:
+            from kiln.server.process import ensure_server
+
+            settings = Settings.load(home=home)
+            url = ensure_server(settings).url
+            if token is None and settings.token_file.exists():
+                token = settings.token_file.read_text().strip()
+        self.url = url.rstrip("/")
+        self._rest = RestClient(self.url, token)
+        self.jobs = JobOperations(self._rest)
+
+    @property
+    def tracking_uri(self) -> str:
+        """Point ``MLFLOW_TRACKING_URI`` here (with ``MLFLOW_TRACKING_TOKEN``) to use the real mlflow client."""
+        return f"{self.url}/mlflow"
+
+    def close(self) -> None:
+        self._rest.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

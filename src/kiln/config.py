@@ -1,0 +1,119 @@
+"""Workspace settings: defaults < ``KILN_HOME/config.yaml`` < ``KILN_*`` variables < flags.
+
+Settings are built explicitly (``Settings.load``) and passed in; nothing reads them at
+import time, so tests can run several workspaces side by side.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from kiln.errors import InvalidSpec
+
+CONFIG_FILE_NAME = "config.yaml"
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("KILN_HOME") or Path.home() / ".kiln").expanduser()
+
+
+class _ConfigFileSource(PydanticBaseSettingsSource):
+    """Reads ``config.yaml`` from the home that the flags or the environment name."""
+
+    def __init__(self, settings_cls: type[BaseSettings], init_kwargs: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        home = init_kwargs.get("home") or default_home()
+        self._path = Path(home).expanduser() / CONFIG_FILE_NAME
+        self._data = self._read()
+
+    def _read(self) -> dict[str, Any]:
+        if not self._path.is_file():
+            return {}
+        try:
+            data = yaml.safe_load(self._path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise InvalidSpec(f"{self._path}: not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise InvalidSpec(f"{self._path}: expected a mapping of setting names to values")
+        return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in self._data.items() if k in self.settings_cls.model_fields}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KILN_", extra="ignore")
+
+    home: Path = Field(default_factory=default_home, description="Workspace folder (token, logs, SQLite files).")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in the home folder.")
+    artifact_root: str | None = Field(None, description="fsspec URL of the artifact store; default a local folder.")
+    mlflow_backend_store_uri: str | None = Field(None, description="MLflow's own store; default SQLite in the home.")
+    host: str = "127.0.0.1"
+    port: int = Field(0, description="0 picks a free port; the chosen one is written to server.json.")
+    local_concurrency: int = Field(0, description="Jobs run at once on local compute; 0 means one per core.")
+    job_cancel_grace_seconds: float = 5.0
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        init_kwargs = init_settings() if callable(init_settings) else {}
+        return (init_settings, env_settings, _ConfigFileSource(settings_cls, init_kwargs))
+
+    @classmethod
+    def load(cls, **flags: Any) -> "Settings":
+        """Build settings from flags given on the command line (``None`` means not given)."""
+        return cls(**{k: v for k, v in flags.items() if v is not None})
+
+    # Derived locations -------------------------------------------------------------
+    @property
+    def resolved_home(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.resolved_home / 'kiln.db'}"
+
+    @property
+    def resolved_artifact_root(self) -> str:
+        return self.artifact_root or str(self.resolved_home / "artifacts")
+
+    @property
+    def resolved_mlflow_store_uri(self) -> str:
+        return self.mlflow_backend_store_uri or f"sqlite:///{self.resolved_home / 'mlflow' / 'mlflow.db'}"
+
+    @property
+    def resolved_local_concurrency(self) -> int:
+        return self.local_concurrency or (os.cpu_count() or 1)
+
+    @property
+    def token_file(self) -> Path:
+        return self.resolved_home / "token"
+
+    @property
+    def server_info_file(self) -> Path:
+        return self.resolved_home / "server.json"
+
+    @property
+    def server_log_file(self) -> Path:
+        return self.resolved_home / "server.log"
+
+    @property
+    def jobs_dir(self) -> Path:
+        """Where the local runner keeps each job's working folder and log."""
+        return self.resolved_home / "jobs"

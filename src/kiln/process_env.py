@@ -1,0 +1,37 @@
+"""Environment shared by every process kiln starts: telemetry off, nothing phones home."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import socket
+
+QUIET_ENVIRONMENT = {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "ORT_DISABLE_TELEMETRY": "1",
+    "DO_NOT_TRACK": "1",
+    "RAY_USAGE_STATS_ENABLED": "0",
+}
+
+
+def child_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {**os.environ, **QUIET_ENVIRONMENT}
+    if extra:
+        env.update(extra)
+    return env
+
+
+def die_with_parent() -> None:
+    """preexec_fn: ask Linux to SIGTERM this child when the thread that started it dies."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])

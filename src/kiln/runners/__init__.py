@@ -1,0 +1,1 @@
+"""Where job processes run: local subprocesses now, Ray clusters later."""

@@ -1,0 +1,1 @@
+"""The SDK's resource operations (``Client().jobs`` …), each a thin REST client."""

@@ -1,0 +1,203 @@
+"""``Client().jobs``: submit command jobs from YAML or specs, follow, cancel, download."""
+
+from __future__ import annotations
+
+import io
+import sys
+import tarfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from kiln.errors import InvalidSpec
+from kiln.sdk.rest import RestClient
+from kiln.sdk.uploads import upload_path
+from kiln.specs.job import CommandJobSpec
+from kiln.specs.views import JobStatus, JobView
+from kiln.specs.yaml_source import (
+    YamlSource,
+    apply_overrides,
+    explain_validation_error,
+    format_loc,
+    read_yaml_file,
+)
+
+SpecLike = str | Path | CommandJobSpec | dict[str, Any]
+
+
+class Job:
+    """A handle on one job; ``refresh()`` reads its current state from the workspace."""
+
+    def __init__(self, operations: "JobOperations", view: JobView) -> None:
+        self._ops = operations
+        self.view = view
+
+    def __repr__(self) -> str:
+        return f"<Job {self.name} {self.status.value}>"
+
+    @property
+    def name(self) -> str:
+        return self.view.name
+
+    @property
+    def id(self) -> str:
+        return self.view.id
+
+    @property
+    def status(self) -> JobStatus:
+        return self.view.status
+
+    def refresh(self, run_data: bool = False) -> "Job":
+        self.view = self._ops.get(self.name, run_data=run_data).view
+        return self
+
+    def wait(self, timeout: float | None = None, poll: float = 0.5) -> "Job":
+        """Block until the job has ended (or ``timeout`` seconds have passed: TimeoutError)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.refresh().status.is_terminal:
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"job {self.name} is still {self.status.value} after {timeout} s")
+            time.sleep(poll)
+        return self
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return self.refresh(run_data=True).view.metrics or {}
+
+    @property
+    def params(self) -> dict[str, str]:
+        return self.refresh(run_data=True).view.params or {}
+
+    def stream(self, write: Callable[[str], Any] | None = None) -> "Job":
+        self._ops.stream(self.name, write)
+        return self.refresh()
+
+    def cancel(self) -> "Job":
+        self.view = self._ops.cancel(self.name).view
+        return self
+
+    def download(self, download_path: str | Path = ".", output_name: str | None = None) -> list[Path]:
+        return self._ops.download(self.name, download_path, output_name)
+
+
+class JobOperations:
+    def __init__(self, rest: RestClient) -> None:
+        self._rest = rest
+
+    def create(self, spec: SpecLike, *, overrides: list[str] | None = None) -> Job:
+        """Submit a job from a YAML path, a dict or a ``CommandJobSpec``; local paths are uploaded."""
+        body = prepare_submission(self._rest, spec, overrides or [])
+        return Job(self, JobView.model_validate(self._rest.request("POST", "/api/v1/jobs", json=body)))
+
+    def get(self, name: str, run_data: bool = False) -> Job:
+        data = self._rest.request("GET", f"/api/v1/jobs/{name}", params={"run_data": run_data})
+        return Job(self, JobView.model_validate(data))
+
+    def list(self, status: JobStatus | str | None = None, limit: int = 100) -> list[Job]:
+        params: dict[str, Any] = {"limit": limit}
+        if status:
+            params["status"] = JobStatus(status).value
+        return [Job(self, JobView.model_validate(item)) for item in self._rest.request("GET", "/api/v1/jobs", params=params)]
+
+    def cancel(self, name: str) -> Job:
+        return Job(self, JobView.model_validate(self._rest.request("POST", f"/api/v1/jobs/{name}/cancel")))
+
+    def logs(self, name: str, follow: bool = False) -> Iterator[str]:
+        with self._rest.stream("GET", f"/api/v1/jobs/{name}/logs", params={"follow": follow}) as response:
+            yield from response.iter_text()
+
+    def stream(self, name: str, write: Callable[[str], Any] | None = None) -> None:
+        """Copy the job's log to ``write`` (stdout by default) live, until the job ends."""
+        out = write or _stdout_write
+        for text in self.logs(name, follow=True):
+            out(text)
+
+    def download(self, name: str, download_path: str | Path = ".", output_name: str | None = None) -> list[Path]:
+        """Fetch one output, or every available one, into ``download_path/<output name>``."""
+        target = Path(download_path)
+        job = self.get(name)
+        names = [output_name] if output_name else [o.name for o in job.view.outputs if o.available]
+        written = []
+        for output in names:
+            with self._rest.stream("GET", f"/api/v1/jobs/{name}/outputs/{output}") as response:
+                buffer = _StreamReader(response.iter_bytes())
+                with tarfile.open(fileobj=buffer, mode="r|") as tar:
+                    tar.extractall(target, filter="data")
+            written.append(target / output)
+        return written
+
+
+def _stdout_write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+class _StreamReader(io.RawIOBase):
+    """A file object over an iterator of byte chunks (for streaming tar extraction)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buffer = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        while not self._buffer:
+            try:
+                self._buffer = next(self._chunks)
+            except StopIteration:
+                return 0
+        size = min(len(target), len(self._buffer))
+        target[:size] = self._buffer[:size]
+        self._buffer = self._buffer[size:]
+        return size
+
+
+# Turning what the user gave into a REST body ------------------------------------------------
+def prepare_submission(rest: RestClient, spec: SpecLike, overrides: list[str]) -> dict[str, Any]:
+    source, base_dir = _source_of(spec)
+    if overrides:
+        if not isinstance(source.data, dict):
+            raise InvalidSpec(f"{source.label}: expected a mapping of fields at the top level")
+        apply_overrides(source.data, overrides)
+    if not isinstance(source.data, dict):
+        raise InvalidSpec(f"{source.label}: expected a mapping of fields at the top level")
+    try:
+        job = CommandJobSpec.model_validate(source.data)
+    except ValidationError as exc:
+        raise explain_validation_error(exc, source) from None
+    problems = [f"{source.where(loc)}: {format_loc(loc)}: {message}" for loc, message in job.reference_errors()]
+    if problems:
+        raise InvalidSpec("; ".join(problems))
+    body = job.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if job.experiment_name is None and base_dir is not None and source.path is not None:
+        body["experiment_name"] = base_dir.resolve().name
+    for loc, value in job.local_paths().items():
+        if value.startswith("upload:"):
+            continue
+        local = (base_dir or Path.cwd()) / value
+        if not local.exists():
+            kind = "folder" if loc == ("code",) else "path"
+            raise InvalidSpec(f"{source.where(loc)}: {format_loc(loc)}: {kind} '{value}' not found (looked for {local.resolve()})")
+        _set(body, loc, upload_path(rest, local))
+    return body
+
+
+def _source_of(spec: SpecLike) -> tuple[YamlSource, Path | None]:
+    if isinstance(spec, CommandJobSpec):
+        return YamlSource(spec.model_dump(by_alias=True, exclude_none=True)), None
+    if isinstance(spec, dict):
+        return YamlSource(dict(spec)), None
+    source = read_yaml_file(spec)
+    return source, Path(spec).parent
+
+
+def _set(body: dict[str, Any], loc: tuple[str, ...], value: str) -> None:
+    target: Any = body
+    for part in loc[:-1]:
+        target = target[part]
+    target[loc[-1]] = value

@@ -1,0 +1,33 @@
+"""Client side of uploads: a local folder or file becomes an ``upload:<hash>`` reference."""
+
+from __future__ import annotations
+
+import tarfile
+import tempfile
+from pathlib import Path
+
+from kiln.sdk.rest import RestClient
+
+SKIPPED_NAMES = {".git", "__pycache__", ".ipynb_checkpoints", ".pytest_cache", ".mypy_cache"}
+
+
+def _skip(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+    parts = Path(info.name).parts
+    if any(part in SKIPPED_NAMES for part in parts) or info.name.endswith(".pyc"):
+        return None
+    return info
+
+
+def upload_path(rest: RestClient, path: Path) -> str:
+    """Send ``path`` to the workspace (once per content) and return its reference."""
+    kind = "folder" if path.is_dir() else "file"
+    with tempfile.TemporaryFile() as archive:
+        with tarfile.open(fileobj=archive, mode="w:gz", compresslevel=1) as tar:
+            if path.is_dir():
+                for child in sorted(path.iterdir()):
+                    tar.add(child, arcname=child.name, filter=_skip)
+            else:
+                tar.add(path, arcname=path.name)
+        archive.seek(0)
+        view = rest.request("POST", "/api/v1/uploads", params={"kind": kind}, content=archive)
+    return str(view["reference"])

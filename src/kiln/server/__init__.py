@@ -1,0 +1,1 @@
+"""The workspace server: FastAPI app, one router per resource, auth and the MLflow proxy."""

@@ -1,0 +1,76 @@
+"""``create_app(settings)``: the workspace server as an ASGI app."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from kiln import __version__
+from kiln.config import Settings
+from kiln.errors import KilnError
+from kiln.server.auth import TokenAuthMiddleware, load_or_create_token
+from kiln.server.routers.jobs import jobs_router
+from kiln.specs.yaml_source import explain_errors
+from kiln.tracking.proxy import MlflowProxy
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, url: str | None = None, on_ready: Callable[[], None] | None = None) -> FastAPI:
+    """The app for one workspace. ``url`` is how jobs reach this server (default host:port)."""
+    public_url = url or f"http://{settings.host}:{settings.port}"
+    token = load_or_create_token(settings.token_file)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from kiln.services.workspace import Workspace
+
+        workspace = await run_in_threadpool(Workspace.open, settings, public_url)
+        app.state.workspace = workspace
+        if on_ready:
+            on_ready()
+        try:
+            yield
+        finally:
+            await proxy.aclose()
+            await run_in_threadpool(workspace.close)
+
+    app = FastAPI(title="kiln workspace", version=__version__, lifespan=lifespan)
+    proxy = MlflowProxy(lambda: app.state.workspace.mlflow.url)
+
+    @app.exception_handler(KilnError)
+    async def kiln_error(_request: Request, exc: KilnError) -> JSONResponse:
+        return JSONResponse(exc.to_json(), status_code=exc.http_status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        error = _request_validation_error(exc)
+        return JSONResponse(error.to_json(), status_code=error.http_status)
+
+    @app.get("/health", include_in_schema=False)
+    def health() -> dict[str, Any]:
+        workspace = getattr(app.state, "workspace", None)
+        return {"status": "ok" if workspace else "starting", "version": __version__}
+
+    app.include_router(jobs_router())
+    app.include_router(proxy.router)
+    app.add_middleware(TokenAuthMiddleware, token=token)
+    return app
+
+
+def _request_validation_error(exc: RequestValidationError) -> KilnError:
+    """FastAPI's 422 in the workspace's error shape, with the same wording as the CLI's."""
+    errors = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        if loc and loc[0] in ("body", "query", "path"):
+            loc = loc[1:]
+        errors.append({**err, "loc": loc})
+    return explain_errors(errors)

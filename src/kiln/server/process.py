@@ -1,0 +1,193 @@
+"""Running the workspace server: in the foreground, or in the background on first use.
+
+``server.json`` in KILN_HOME says where a running server listens; the CLI and SDK read it
+to find (or start) the embedded local workspace.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from collections.abc import Iterator
+
+import httpx
+
+from kiln.config import Settings
+from kiln.errors import Unavailable
+from kiln.process_env import child_environment
+
+START_TIMEOUT_SECONDS = 180.0
+
+
+@dataclass
+class ServerInfo:
+    url: str
+    pid: int
+
+    def is_up(self) -> bool:
+        try:
+            response = httpx.get(f"{self.url}/health", timeout=3)
+            return response.status_code == 200 and response.json().get("status") == "ok"
+        except (httpx.HTTPError, ValueError):
+            return False
+
+
+def read_server_info(settings: Settings) -> ServerInfo | None:
+    try:
+        data = json.loads(settings.server_info_file.read_text())
+        return ServerInfo(url=str(data["url"]), pid=int(data["pid"]))
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def serve_foreground(settings: Settings) -> None:
+    """Run the server in this process until SIGINT/SIGTERM (``kiln server``)."""
+    import uvicorn
+
+    from kiln.server.app import create_app
+
+    home = settings.resolved_home
+    home.mkdir(parents=True, exist_ok=True)
+    sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((settings.host, settings.port))
+    except OSError as exc:
+        raise Unavailable(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}; choose another --port") from exc
+    port = sock.getsockname()[1]
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "") else settings.host
+    url = f"http://{host}:{port}"
+    app = create_app(settings, url, on_ready=lambda: _announce(settings, url))
+    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    try:
+        server.run(sockets=[sock])
+    finally:
+        current = read_server_info(settings)
+        if current and current.pid == os.getpid():
+            settings.server_info_file.unlink(missing_ok=True)
+
+
+def _announce(settings: Settings, url: str) -> None:
+    _write_info(settings, url)
+    print(f"kiln workspace at {url} (home {settings.resolved_home})", flush=True)
+
+
+def _write_info(settings: Settings, url: str) -> None:
+    tmp = settings.server_info_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"url": url, "pid": os.getpid(), "home": str(settings.resolved_home)}))
+    tmp.replace(settings.server_info_file)
+
+
+@contextmanager
+def _start_lock(settings: Settings) -> Iterator[None]:
+    settings.resolved_home.mkdir(parents=True, exist_ok=True)
+    with open(settings.resolved_home / "server.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def running_server(settings: Settings) -> ServerInfo | None:
+    info = read_server_info(settings)
+    if info and _pid_alive(info.pid) and info.is_up():
+        return info
+    return None
+
+
+def ensure_server(settings: Settings, quiet: bool = True) -> ServerInfo:
+    """The running local workspace, started in the background if it is not up."""
+    info = running_server(settings)
+    if info:
+        return info
+    with _start_lock(settings):
+        info = running_server(settings)
+        if info:
+            return info
+        return start_background(settings, quiet=quiet)
+
+
+def start_background(settings: Settings, quiet: bool = True) -> ServerInfo:
+    home = settings.resolved_home
+    stale = read_server_info(settings)
+    if stale and _pid_alive(stale.pid):
+        _wait_for_health(stale, settings)
+        return stale
+    settings.server_info_file.unlink(missing_ok=True)
+    if not quiet:
+        print(f"starting the kiln workspace in {home} …", file=sys.stderr, flush=True)
+    command = [sys.executable, "-m", "kiln", "server", "run", "--home", str(home)]
+    if settings.port:
+        command += ["--port", str(settings.port)]
+    command += ["--host", settings.host]
+    with settings.server_log_file.open("ab") as log, open(os.devnull, "rb") as devnull:
+        process = subprocess.Popen(
+            command, stdin=devnull, stdout=log, stderr=subprocess.STDOUT,
+            env=child_environment({"KILN_HOME": str(home)}), start_new_session=True,
+        )  # fmt: skip
+    (home / "server.pid").write_text(str(process.pid))
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise Unavailable(f"the workspace server stopped at start (exit code {process.returncode}):\n{_tail(settings.server_log_file)}")
+        info = read_server_info(settings)
+        if info and info.pid == process.pid and info.is_up():
+            return info
+        time.sleep(0.2)
+    raise Unavailable(f"the workspace server did not start within {START_TIMEOUT_SECONDS:.0f}s; see {settings.server_log_file}")
+
+
+def _wait_for_health(info: ServerInfo, settings: Settings) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if info.is_up():
+            return
+        time.sleep(0.2)
+    raise Unavailable(f"the workspace server at {info.url} is not answering; see {settings.server_log_file}")
+
+
+def stop_server(settings: Settings, timeout: float = 30.0) -> ServerInfo | None:
+    """Stop the background server (jobs keep running and are re-adopted at the next start)."""
+    info = read_server_info(settings)
+    if info is None or not _pid_alive(info.pid):
+        settings.server_info_file.unlink(missing_ok=True)
+        return None
+    os.kill(info.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _pid_alive(info.pid):
+        time.sleep(0.1)
+    if _pid_alive(info.pid):
+        os.kill(info.pid, signal.SIGKILL)
+    settings.server_info_file.unlink(missing_ok=True)
+    return info
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""

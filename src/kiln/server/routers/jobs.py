@@ -1,0 +1,57 @@
+"""REST for jobs and uploads: /api/v1/jobs, /api/v1/uploads."""
+
+from __future__ import annotations
+
+import tempfile
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+
+from kiln.specs.job import CommandJobSpec
+from kiln.specs.views import JobStatus, JobView, UploadView
+
+
+def jobs_router() -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["jobs"])
+
+    @router.post("/uploads", response_model=UploadView, status_code=201)
+    async def upload(request: Request, kind: str = Query("folder", description="'folder' or 'file'")) -> UploadView:
+        """Send a tar archive (optionally gzipped) of a code folder or input; get a reference to use in a job."""
+        with tempfile.SpooledTemporaryFile(max_size=8 << 20) as body:
+            async for chunk in request.stream():
+                body.write(chunk)
+            body.seek(0)
+            return await run_in_threadpool(request.app.state.workspace.uploads.receive, body, kind)
+
+    @router.post("/jobs", response_model=JobView, status_code=201)
+    def create_job(spec: CommandJobSpec, request: Request) -> JobView:
+        return request.app.state.workspace.jobs.submit(spec)
+
+    @router.get("/jobs", response_model=list[JobView])
+    def list_jobs(request: Request, status: JobStatus | None = None, limit: int = Query(100, ge=1, le=10_000)) -> list[JobView]:
+        return request.app.state.workspace.jobs.list(status, limit)
+
+    @router.get("/jobs/{name}", response_model=JobView)
+    def show_job(name: str, request: Request, run_data: bool = Query(False, description="include MLflow params and metrics")) -> JobView:
+        return request.app.state.workspace.jobs.get(name, with_run_data=run_data)
+
+    @router.post("/jobs/{name}/cancel", response_model=JobView)
+    def cancel_job(name: str, request: Request) -> JobView:
+        workspace = request.app.state.workspace
+        return workspace.jobs.cancel(name, workspace.settings.job_cancel_grace_seconds)
+
+    @router.get("/jobs/{name}/logs")
+    def job_logs(name: str, request: Request, follow: bool = False) -> StreamingResponse:
+        service = request.app.state.workspace.jobs
+        service.jobs.get(name)  # 404 before the stream starts
+        return StreamingResponse(service.follow_log(name, follow), media_type="text/plain; charset=utf-8")
+
+    @router.get("/jobs/{name}/outputs/{output}")
+    def job_output(name: str, output: str, request: Request) -> StreamingResponse:
+        """The output as an uncompressed tar whose top folder is the output's name."""
+        arcname, chunks = request.app.state.workspace.jobs.output_archive(name, output)
+        headers = {"content-disposition": f'attachment; filename="{arcname}.tar"'}
+        return StreamingResponse(chunks, media_type="application/x-tar", headers=headers)
+
+    return router

@@ -1,0 +1,1 @@
+"""The rules of each resource; used by the workspace server only."""

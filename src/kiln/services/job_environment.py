@@ -1,0 +1,59 @@
+"""What a job process is given: where to log, which run it is, and its inputs and outputs."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from kiln.runners.local import JobFolder
+from kiln.specs.job import CommandJobSpec, literal_input_value
+
+ReferenceValues = dict[str, dict[str, str]]
+
+
+def reference_values(spec: CommandJobSpec, folder: JobFolder, input_paths: dict[str, Path]) -> ReferenceValues:
+    """What ``${{inputs.x}}`` and ``${{outputs.y}}`` stand for in this job's process."""
+    values: ReferenceValues = {"inputs": {}, "outputs": {}}
+    for name, item in spec.inputs.items():
+        if name in input_paths:
+            values["inputs"][name] = str(input_paths[name])
+        else:
+            value = literal_input_value(item)
+            values["inputs"][name] = "" if value is None else literal_text(value)
+    for name in spec.outputs:
+        values["outputs"][name] = str(folder.outputs / name)
+    return values
+
+
+def literal_text(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def job_environment(
+    spec: CommandJobSpec,
+    values: ReferenceValues,
+    *,
+    job_id: str,
+    job_name: str,
+    experiment_id: str,
+    workspace_url: str,
+    token: str,
+) -> dict[str, str]:
+    env = {
+        "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
+        "PYTHONUNBUFFERED": "1",
+        "MLFLOW_TRACKING_URI": f"{workspace_url}/mlflow",
+        "MLFLOW_TRACKING_TOKEN": token,
+        "MLFLOW_RUN_ID": job_id,
+        "MLFLOW_EXPERIMENT_ID": experiment_id,
+        "KILN_URL": workspace_url,
+        "KILN_TOKEN": token,
+        "KILN_JOB_ID": job_id,
+        "KILN_JOB_NAME": job_name,
+    }
+    # Azure ML exposes inputs and outputs the same way; scripts written for it keep working.
+    env.update({f"AZURE_ML_INPUT_{name}": value for name, value in values["inputs"].items()})
+    env.update({f"AZURE_ML_OUTPUT_{name}": value for name, value in values["outputs"].items()})
+    env.update({key: literal_text(value) for key, value in spec.environment_variables.items()})
+    return env

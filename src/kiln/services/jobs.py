@@ -1,0 +1,189 @@
+"""Job rules: validate and record a submission, show, list, cancel, stream logs, hand out outputs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from kiln.artifacts.store import ArtifactStore
+from kiln.errors import AlreadyExists, Conflict, InvalidSpec, NotFound
+from kiln.runners.local import LocalRunner
+from kiln.services.uploads import UploadService
+from kiln.specs.job import CommandJobSpec, JobInput, literal_input_value
+from kiln.specs.views import ACTIVE_STATUSES, JobOutputView, JobStatus, JobView
+from kiln.specs.yaml_source import format_loc
+from kiln.store.jobs import JobRepository, utcnow
+from kiln.store.tables import JobRow
+from kiln.tracking.runs import RunTracker
+
+LOCAL_COMPUTE = "local"
+DEFAULT_OUTPUT = "default"
+DEFAULT_EXPERIMENT = "Default"
+
+
+def output_key(job_id: str, output: str) -> str:
+    return f"jobs/{job_id}/outputs/{output}"
+
+
+def log_key(job_id: str) -> str:
+    return f"jobs/{job_id}/logs/std_log.txt"
+
+
+@dataclass
+class JobService:
+    jobs: JobRepository
+    uploads: UploadService
+    store: ArtifactStore
+    tracker: RunTracker
+    runner: LocalRunner
+    workspace_url: str
+    wake_scheduler: Any  # callable: tell the scheduler there is work
+
+    # Submission ------------------------------------------------------------------------
+    def submit(self, spec: CommandJobSpec) -> JobView:
+        code_hash = self._check(spec)
+        experiment_name = spec.experiment_name or DEFAULT_EXPERIMENT
+        experiment_id = self.tracker.experiment_id(experiment_name)
+        tags = {str(k): str(v) for k, v in spec.tags.items()}
+        tags.update({"mlflow.source.name": spec.command[:500], "mlflow.source.type": "JOB", "kiln.compute": spec.compute_name})
+        run_id = self.tracker.create_run(experiment_id, spec.name, tags)
+        name = spec.name or run_id
+        try:
+            if spec.name is None:
+                self.tracker.rename_run(run_id, name)
+            self.jobs.add(
+                JobRow(
+                    id=run_id, name=name, display_name=spec.display_name, experiment_name=experiment_name,
+                    experiment_id=experiment_id, compute=spec.compute_name, status=JobStatus.QUEUED.value,
+                    spec=spec.model_dump(mode="json", by_alias=True, exclude_none=True), code_hash=code_hash,
+                    created_at=utcnow(),
+                )  # fmt: skip
+            )
+        except Exception:
+            self.tracker.delete_run(run_id)  # nothing half-recorded
+            raise
+        self.wake_scheduler()
+        return self.view(self.jobs.get(run_id))
+
+    def _check(self, spec: CommandJobSpec) -> str | None:
+        """Everything that can be wrong with a submission, found before anything is recorded."""
+        problems = [f"{format_loc(loc)}: {message}" for loc, message in spec.reference_errors()]
+        if problems:
+            raise InvalidSpec("; ".join(problems))
+        if spec.compute_name != LOCAL_COMPUTE:
+            raise InvalidSpec(f"compute: '{spec.compute}' is not a compute target of this workspace (available: local)")
+        code_hash = None
+        if spec.code:
+            code_key, code_hash = self.uploads.resolve(spec.code, "code")
+            if not self.store.is_dir(code_key):
+                raise InvalidSpec("code: must be a folder")
+        for name, item in spec.path_inputs().items():
+            if not item.path:
+                raise InvalidSpec(f"inputs.{name}: a {item.type} input needs a 'path'")
+            self.uploads.resolve(item.path, f"inputs.{name}.path")
+        if spec.name and self.jobs.name_taken(spec.name):
+            raise AlreadyExists(f"a job named '{spec.name}' already exists; pick another name or leave 'name' out")
+        return code_hash
+
+    # Reading ---------------------------------------------------------------------------
+    def view(self, row: JobRow, with_run_data: bool = False) -> JobView:
+        spec = CommandJobSpec.model_validate(row.spec)
+        params = metrics = None
+        if with_run_data:
+            params, metrics = self.tracker.params_and_metrics(row.id)
+        ended = row.ended_at
+        duration = (ended - row.started_at).total_seconds() if ended and row.started_at else None
+        return JobView(
+            id=row.id, name=row.name, display_name=row.display_name, experiment_name=row.experiment_name,
+            experiment_id=row.experiment_id, status=JobStatus(row.status), compute=row.compute,
+            command=spec.command, code_hash=row.code_hash, created_at=row.created_at,
+            preparing_at=row.preparing_at, started_at=row.started_at, ended_at=ended,
+            duration_seconds=duration, exit_code=row.exit_code, failure_reason=row.failure_reason,
+            inputs={name: _input_summary(item) for name, item in spec.inputs.items()},
+            outputs=self._outputs(row, spec), tags=dict(spec.tags),
+            mlflow_run_url=f"{self.workspace_url}/mlflow/#/experiments/{row.experiment_id}/runs/{row.id}",
+            params=params, metrics=metrics,
+        )  # fmt: skip
+
+    def _outputs(self, row: JobRow, spec: CommandJobSpec) -> list[JobOutputView]:
+        declared = {name: (out.type if out else "uri_folder") for name, out in spec.outputs.items()}
+        declared[DEFAULT_OUTPUT] = "uri_folder"
+        terminal = JobStatus(row.status).is_terminal
+        return [
+            JobOutputView(name=name, type=kind, available=terminal and self.store.exists(output_key(row.id, name)))
+            for name, kind in declared.items()
+        ]
+
+    def get(self, name: str, with_run_data: bool = False) -> JobView:
+        return self.view(self.jobs.get(name), with_run_data)
+
+    def list(self, status: JobStatus | None, limit: int) -> list[JobView]:
+        return [self.view(row) for row in self.jobs.list([status] if status else None, limit)]
+
+    # Cancel ----------------------------------------------------------------------------
+    def cancel(self, name: str, grace: float) -> JobView:
+        row = self.jobs.get(name)
+        status = JobStatus(row.status)
+        if status.is_terminal:
+            raise Conflict(f"job '{row.name}' has already ended ({status.value}); there is nothing to cancel")
+        if status == JobStatus.QUEUED and self.jobs.transition(
+            row.id, [JobStatus.QUEUED], JobStatus.CANCELED, ended_at=utcnow(), failure_reason="canceled by the user"
+        ):
+            self.tracker.mark_ended(row.id, JobStatus.CANCELED)
+            return self.get(row.id)
+        self.jobs.set_fields(row.id, cancel_requested=True)
+        row = self.jobs.get(row.id)
+        if row.pid and JobStatus(row.status) in ACTIVE_STATUSES:
+            self.runner.terminate_tree(row.pid, grace)
+        return self.view(row)
+
+    # Logs and outputs -----------------------------------------------------------------------
+    def follow_log(self, name: str, follow: bool, poll: float = 0.1) -> Iterator[bytes]:
+        """The job's log from the start; with ``follow``, new lines until the job ends."""
+        row = self.jobs.get(name)
+        offset = 0
+        while True:
+            terminal = JobStatus(self.jobs.get(row.id).status).is_terminal
+            chunk = self._read_log(row.id, offset, terminal)
+            offset += len(chunk)
+            if chunk:
+                yield chunk
+            elif terminal or not follow:
+                return
+            else:
+                time.sleep(poll)
+
+    def _read_log(self, job_id: str, offset: int, terminal: bool) -> bytes:
+        live = self.runner.folder(job_id).log
+        try:
+            if not terminal and live.exists():
+                with live.open("rb") as handle:
+                    handle.seek(offset)
+                    return handle.read(1 << 20)
+            if self.store.exists(log_key(job_id)):
+                with self.store.open(log_key(job_id)) as handle:
+                    handle.seek(offset)
+                    return handle.read(1 << 20)
+        except OSError:
+            pass
+        return b""
+
+    def output_archive(self, name: str, output: str) -> tuple[str, Iterator[bytes]]:
+        row = self.jobs.get(name)
+        view = self.view(row)
+        known = {o.name: o for o in view.outputs}
+        if output not in known:
+            raise NotFound(f"job '{row.name}' has no output '{output}' (outputs: {', '.join(known)})")
+        if not JobStatus(row.status).is_terminal:
+            raise Conflict(f"job '{row.name}' is {row.status}; its outputs can be downloaded once it has ended")
+        if not known[output].available:
+            raise NotFound(f"job '{row.name}' wrote nothing to output '{output}'")
+        return output, self.store.iter_tar(output_key(row.id, output), output)
+
+
+def _input_summary(item: JobInput | object) -> Any:
+    if isinstance(item, JobInput) and item.is_path():
+        return {"type": item.type, "path": item.path, "mode": item.mode or "download"}
+    return literal_input_value(item)  # type: ignore[arg-type]

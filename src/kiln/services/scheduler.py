@@ -1,0 +1,253 @@
+"""The job scheduler: queued jobs start in order, up to the compute's concurrency limit.
+
+Each started job has a watcher thread that waits for its process, enforces
+``limits.timeout`` and records the outcome. At start the scheduler re-adopts jobs whose
+processes outlived an earlier server and closes those whose processes are gone, so no job
+stays "running" forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from kiln.artifacts.store import ArtifactStore
+from kiln.runners.local import JobFolder, LocalRunner, ProcessHandle
+from kiln.services.job_environment import job_environment, reference_values
+from kiln.services.jobs import DEFAULT_OUTPUT, LOCAL_COMPUTE, log_key, output_key
+from kiln.services.uploads import UploadService
+from kiln.specs.job import CommandJobSpec, render_command
+from kiln.specs.views import ACTIVE_STATUSES, JobStatus
+from kiln.store.jobs import JobRepository, utcnow
+from kiln.store.tables import JobRow
+from kiln.tracking.runs import RunTracker
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.2
+
+
+@dataclass
+class Outcome:
+    status: JobStatus
+    exit_code: int | None
+    reason: str | None
+
+
+class JobScheduler:
+    def __init__(
+        self,
+        jobs: JobRepository,
+        runner: LocalRunner,
+        uploads: UploadService,
+        store: ArtifactStore,
+        tracker: RunTracker,
+        *,
+        concurrency: int,
+        workspace_url: str,
+        token: str,
+        cancel_grace: float,
+    ) -> None:
+        self._jobs = jobs
+        self._runner = runner
+        self._uploads = uploads
+        self._store = store
+        self._tracker = tracker
+        self._concurrency = concurrency
+        self._workspace_url = workspace_url
+        self._token = token
+        self._cancel_grace = cancel_grace
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._dispatch_lock = threading.Lock()
+
+    def start(self) -> None:
+        self.recover()
+        self._thread = threading.Thread(target=self._loop, name="job-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(1.0)
+            self._wake.clear()
+            try:
+                self.dispatch()
+            except Exception:  # keep scheduling whatever one bad row does
+                log.exception("job dispatch failed")
+
+    def dispatch(self) -> None:
+        with self._dispatch_lock:
+            free = self._concurrency - self._jobs.count(ACTIVE_STATUSES, LOCAL_COMPUTE)
+            if free <= 0:
+                return
+            for row in self._jobs.oldest_queued(LOCAL_COMPUTE, free):
+                if self._jobs.transition(row.id, [JobStatus.QUEUED], JobStatus.PREPARING, preparing_at=utcnow()):
+                    threading.Thread(target=self._run, args=(row,), name=f"job-{row.name}", daemon=True).start()
+
+    # One job's life ------------------------------------------------------------------------
+    def _run(self, row: JobRow) -> None:
+        folder = self._runner.folder(row.id)
+        try:
+            handle = self._prepare_and_launch(row, folder)
+        except Exception as exc:
+            log.exception("job %s failed while preparing", row.name)
+            self._finish(row, folder, Outcome(JobStatus.FAILED, None, f"preparing the job failed: {exc}"))
+            return
+        if handle is not None:
+            self._watch(row, folder, handle)
+
+    def _prepare_and_launch(self, row: JobRow, folder: JobFolder) -> ProcessHandle | None:
+        spec = CommandJobSpec.model_validate(row.spec)
+        folder.create()
+        if spec.code:
+            key, _ = self._uploads.resolve(spec.code, "code")
+            self._store.get(key, folder.working_dir)
+        input_paths = self._fetch_inputs(spec, folder)
+        for name, output in spec.outputs.items():
+            if not (output and output.is_file()):
+                (folder.outputs / name).mkdir(parents=True, exist_ok=True)
+        values = reference_values(spec, folder, input_paths)
+        env = job_environment(
+            spec, values, job_id=row.id, job_name=row.name, experiment_id=row.experiment_id,
+            workspace_url=self._workspace_url, token=self._token,
+        )  # fmt: skip
+        if self._jobs.get(row.id).cancel_requested:
+            self._finish(row, folder, Outcome(JobStatus.CANCELED, None, "canceled by the user"))
+            return None
+        self._tracker.mark_started(row.id)
+        handle = self._runner.launch(folder, render_command(spec.command, values), env)
+        moved = self._jobs.transition(
+            row.id, [JobStatus.PREPARING], JobStatus.RUNNING,
+            started_at=utcnow(), pid=handle.pid, pid_started=handle.create_time,
+        )  # fmt: skip
+        if not moved or self._jobs.get(row.id).cancel_requested:
+            self._runner.terminate_tree(handle.pid, self._cancel_grace)
+        return handle
+
+    def _fetch_inputs(self, spec: CommandJobSpec, folder: JobFolder) -> dict[str, Path]:
+        paths = {}
+        for name, item in spec.path_inputs().items():
+            key, _ = self._uploads.resolve(item.path or "", f"inputs.{name}.path")
+            target = folder.inputs / name
+            if item.type == "uri_file":
+                target = target / key.rsplit("/", 1)[-1]
+            self._store.get(key, target)
+            paths[name] = target
+        return paths
+
+    def _watch(self, row: JobRow, folder: JobFolder, handle: ProcessHandle) -> None:
+        spec = CommandJobSpec.model_validate(row.spec)
+        started = self._jobs.get(row.id).started_at or utcnow()
+        deadline = _deadline(started, spec)
+        timed_out = False
+        code = handle.wait(0)
+        while code is None:
+            if deadline and not timed_out and utcnow() >= deadline:
+                timed_out = True
+                self._runner.terminate_tree(handle.pid, self._cancel_grace)
+            code = handle.wait(POLL_SECONDS)
+        self._finish(row, folder, self._outcome(row, folder, code, timed_out, spec))
+
+    def _outcome(self, row: JobRow, folder: JobFolder, shim_code: int, timed_out: bool, spec: CommandJobSpec) -> Outcome:
+        result = folder.read_result()
+        if self._jobs.get(row.id).cancel_requested:
+            return Outcome(JobStatus.CANCELED, _exit_code(result), "canceled by the user")
+        if timed_out:
+            limit = spec.limits.timeout if spec.limits else None
+            return Outcome(JobStatus.FAILED, _exit_code(result), f"timed out: the job ran longer than limits.timeout ({limit} s) and was stopped")
+        if result is None:
+            how = _signal_text(shim_code) if shim_code < 0 else f"exit code {shim_code}"
+            return Outcome(JobStatus.FAILED, None, f"the job's process ended without reporting a result ({how}); it was probably killed from outside")
+        code = int(result["exit_code"])  # type: ignore[arg-type]
+        if code == 0:
+            return Outcome(JobStatus.COMPLETED, 0, None)
+        how = f"was killed by {_signal_text(code)}" if code < 0 else f"exited with code {code}"
+        tail = str(result.get("stderr_tail") or "").strip()
+        return Outcome(JobStatus.FAILED, code, f"the command {how}" + (f"; the end of its stderr:\n{tail}" if tail else ""))
+
+    def _finish(self, row: JobRow, folder: JobFolder, outcome: Outcome) -> None:
+        """Keep outputs and log, end the MLflow run, then record the final status."""
+        try:
+            self._keep_outputs(row, folder)
+        except Exception:
+            log.exception("could not keep the outputs of job %s", row.name)
+        try:
+            self._tracker.mark_ended(row.id, outcome.status)
+        except Exception:
+            log.exception("could not end the MLflow run of job %s", row.name)
+        self._jobs.transition(
+            row.id, [JobStatus.QUEUED, JobStatus.PREPARING, JobStatus.RUNNING], outcome.status,
+            ended_at=utcnow(), exit_code=outcome.exit_code, failure_reason=outcome.reason,
+        )  # fmt: skip
+        folder.remove()
+        self.wake()
+
+    def _keep_outputs(self, row: JobRow, folder: JobFolder) -> None:
+        spec = CommandJobSpec.model_validate(row.spec)
+        if folder.log.exists():
+            self._store.put(folder.log, log_key(row.id))
+            self._tracker.log_artifacts(row.id, folder.log, "user_logs")
+        for name in spec.outputs:
+            produced = folder.outputs / name
+            if produced.exists() and (produced.is_file() or any(produced.iterdir())):
+                self._store.put(produced, output_key(row.id, name))
+        default = folder.working_dir / "outputs"
+        if default.is_dir() and any(default.iterdir()):
+            self._store.put(default, output_key(row.id, DEFAULT_OUTPUT))
+            self._tracker.log_artifacts(row.id, default, "outputs")
+
+    # After a restart --------------------------------------------------------------------
+    def recover(self) -> None:
+        for row in self._jobs.list(ACTIVE_STATUSES, limit=100_000):
+            folder = self._runner.folder(row.id)
+            handle = self._runner.adopt(row.pid, row.pid_started) if row.pid else None
+            if handle is not None and row.status == JobStatus.RUNNING.value:
+                log.info("re-adopting running job %s (pid %s)", row.name, row.pid)
+                threading.Thread(target=self._watch, args=(row, folder, handle), daemon=True).start()
+            elif handle is not None:  # preparing, and already started: stop it and start over
+                self._runner.terminate_tree(handle.pid, self._cancel_grace)
+                self._requeue(row, folder)
+            elif row.status == JobStatus.PREPARING.value:
+                self._requeue(row, folder)
+            elif folder.read_result() is not None:
+                spec = CommandJobSpec.model_validate(row.spec)
+                self._finish(row, folder, self._outcome(row, folder, 0, False, spec))
+            else:
+                reason = "the job's process was gone when the workspace server restarted; it ended while the server was down, without a recorded result"
+                self._finish(row, folder, Outcome(JobStatus.FAILED, None, reason))
+
+    def _requeue(self, row: JobRow, folder: JobFolder) -> None:
+        folder.remove()
+        self._jobs.transition(row.id, [JobStatus.PREPARING], JobStatus.QUEUED, preparing_at=None, pid=None)
+
+
+def _deadline(started: datetime, spec: CommandJobSpec) -> datetime | None:
+    if spec.limits and spec.limits.timeout:
+        return started + timedelta(seconds=spec.limits.timeout)
+    return None
+
+
+def _exit_code(result: dict[str, object] | None) -> int | None:
+    return int(result["exit_code"]) if result and "exit_code" in result else None  # type: ignore[call-overload]
+
+
+def _signal_text(code: int) -> str:
+    try:
+        return signal.Signals(-code).name
+    except ValueError:
+        return f"signal {-code}"
+

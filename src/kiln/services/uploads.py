@@ -1,0 +1,58 @@
+"""Files sent by a client at submit time (code folders, local inputs), stored by content."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import IO
+
+from kiln.artifacts.store import ArtifactStore, extract_tar_safely
+from kiln.errors import InvalidSpec
+from kiln.specs.job import UPLOAD_PREFIX
+from kiln.specs.views import UploadView
+
+SNAPSHOTS = "snapshots"
+_REFERENCE = re.compile(r"^upload:([0-9a-f]{64})(?:/(.+))?$")
+
+
+class UploadService:
+    def __init__(self, store: ArtifactStore, scratch: Path) -> None:
+        self._store = store
+        self._scratch = scratch
+
+    def receive(self, archive: IO[bytes], kind: str) -> UploadView:
+        """Unpack a tar from the client and keep it under its content hash."""
+        if kind not in ("folder", "file"):
+            raise InvalidSpec(f"upload kind must be 'folder' or 'file', not {kind!r}")
+        self._scratch.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=self._scratch, prefix="upload-"))
+        try:
+            try:
+                extract_tar_safely(archive, staging)
+            except (tarfile.TarError, OSError) as exc:
+                raise InvalidSpec(f"the upload is not a readable tar archive: {exc}") from exc
+            entries = list(staging.iterdir())
+            if kind == "file" and (len(entries) != 1 or not entries[0].is_file()):
+                raise InvalidSpec("a file upload must hold exactly one file")
+            digest = self._store.put_content_addressed(staging, SNAPSHOTS)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        reference = f"{UPLOAD_PREFIX}{digest}" + (f"/{entries[0].name}" if kind == "file" else "")
+        return UploadView(reference=reference, kind=kind, content_hash=digest)
+
+    def resolve(self, reference: str, field: str) -> tuple[str, str]:
+        """The store key and content hash behind ``upload:<hash>[/file]``; an error names ``field``."""
+        match = _REFERENCE.match(reference)
+        if not match:
+            raise InvalidSpec(
+                f"{field}: {reference!r} is not an uploaded path; the CLI and SDK upload local "
+                f"paths for you, a REST client must POST them to /api/v1/uploads first"
+            )
+        digest, file_name = match.groups()
+        key = f"{SNAPSHOTS}/{digest}" + (f"/{file_name}" if file_name else "")
+        if not self._store.exists(key):
+            raise InvalidSpec(f"{field}: upload {reference!r} was not found in the workspace")
+        return key, digest

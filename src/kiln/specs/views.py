@@ -1,0 +1,63 @@
+"""What the REST API answers with: read models shared by server, SDK and CLI."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    PREPARING = "preparing"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED})
+ACTIVE_STATUSES = frozenset({JobStatus.PREPARING, JobStatus.RUNNING})
+
+
+class JobOutputView(BaseModel):
+    name: str
+    type: str
+    available: bool
+
+
+class JobView(BaseModel):
+    id: str
+    name: str
+    display_name: str | None
+    experiment_name: str
+    experiment_id: str
+    status: JobStatus
+    compute: str
+    command: str
+    code_hash: str | None
+    created_at: datetime
+    preparing_at: datetime | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    duration_seconds: float | None
+    exit_code: int | None
+    failure_reason: str | None
+    inputs: dict[str, Any]
+    outputs: list[JobOutputView]
+    tags: dict[str, Any]
+    mlflow_run_url: str
+    params: dict[str, str] | None = None
+    metrics: dict[str, float] | None = None
+
+
+class UploadView(BaseModel):
+    reference: str
+    kind: str
+    content_hash: str

@@ -1,0 +1,139 @@
+"""YAML files that remember where each field was written, for errors that name the line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from kiln.errors import InvalidSpec
+
+FieldPath = tuple[str | int, ...]
+
+
+@dataclass
+class YamlSource:
+    """A parsed YAML document plus the line (1-based) where each field path starts."""
+
+    data: Any
+    path: Path | None = None
+    lines: dict[FieldPath, int] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return str(self.path) if self.path else "<spec>"
+
+    def line_of(self, loc: FieldPath) -> int | None:
+        """The line of the deepest written field on ``loc``'s path."""
+        for end in range(len(loc), -1, -1):
+            if loc[:end] in self.lines:
+                return self.lines[loc[:end]]
+        return None
+
+    def where(self, loc: FieldPath) -> str:
+        line = self.line_of(loc)
+        return f"{self.label}, line {line}" if line else self.label
+
+
+def parse_yaml(text: str, path: Path | None = None) -> YamlSource:
+    label = str(path) if path else "<spec>"
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise InvalidSpec(f"{label}{where}: malformed YAML: {problem}") from exc
+    lines: dict[FieldPath, int] = {}
+    if node is not None:
+        _record_lines(node, (), lines)
+    return YamlSource(data=data, path=path, lines=lines)
+
+
+def read_yaml_file(path: str | Path) -> YamlSource:
+    file = Path(path)
+    if not file.is_file():
+        raise InvalidSpec(f"{file}: no such file (check the path given with -f)")
+    return parse_yaml(file.read_text(), file)
+
+
+def _record_lines(node: yaml.Node, prefix: FieldPath, lines: dict[FieldPath, int]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = (*prefix, str(key_node.value))
+            lines[key] = key_node.start_mark.line + 1
+            _record_lines(value_node, key, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            key = (*prefix, index)
+            lines[key] = item.start_mark.line + 1
+            _record_lines(item, key, lines)
+
+
+def format_loc(loc: FieldPath) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "<document>"
+
+
+def explain_validation_error(exc: ValidationError, source: YamlSource | None = None) -> InvalidSpec:
+    return explain_errors(list(exc.errors()), source)
+
+
+def explain_errors(errors: list[Any], source: YamlSource | None = None) -> InvalidSpec:
+    """Turn pydantic's errors into one message that names each bad field (and its line)."""
+    problems = []
+    for err in errors:
+        loc = tuple(p for p in err["loc"] if not _is_union_tag(p))
+        where = f"{source.where(loc)}: " if source else ""
+        if err["type"] == "extra_forbidden":
+            what = f"unknown field '{format_loc(loc)}' (check its spelling; see the schema at /docs)"
+        elif err["type"] == "missing":
+            what = f"required field '{format_loc(loc)}' is missing"
+        else:
+            what = f"field '{format_loc(loc)}': {err['msg']}"
+        problems.append(where + what)
+    problems = list(dict.fromkeys(problems))
+    return InvalidSpec("; ".join(problems))
+
+
+def _is_union_tag(part: str | int) -> bool:
+    # pydantic adds the union member's name (e.g. 'str', 'JobInputSpec') to the location
+    return isinstance(part, str) and (part[:1].isupper() or part in {"str", "int", "float", "bool", "dict"})
+
+
+def validate_model(model: type[BaseModel], source: YamlSource) -> Any:
+    if not isinstance(source.data, dict):
+        raise InvalidSpec(f"{source.label}: expected a mapping of fields at the top level")
+    try:
+        return model.model_validate(source.data)
+    except ValidationError as exc:
+        raise explain_validation_error(exc, source) from None
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``--set a.b=value`` overrides; values are parsed as YAML scalars."""
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidSpec(f"--set {item!r}: expected KEY=VALUE, e.g. --set limits.timeout=60")
+        try:
+            value = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError:
+            value = raw
+        target = data
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = target.get(part)
+            if child is None:
+                child = target[part] = {}
+            if not isinstance(child, dict):
+                raise InvalidSpec(f"--set {item!r}: '{part}' is not a mapping, so it has no field '{parts[-1]}'")
+            target = child
+        target[parts[-1]] = value
+    return data

@@ -1,0 +1,1 @@
+"""Metadata database: SQLAlchemy tables, Alembic migrations, one repository per resource."""

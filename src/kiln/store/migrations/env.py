@@ -1,0 +1,10 @@
+"""Alembic environment: kiln runs migrations in-process with a connection it passes in."""
+
+from alembic import context
+
+from kiln.store.tables import Base
+
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+with context.begin_transaction():
+    context.run_migrations()

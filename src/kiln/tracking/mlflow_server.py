@@ -1,0 +1,159 @@
+"""MLflow's tracking server as a supervised child: loopback only, one worker, restarted if it dies.
+
+Everyone reaches it through the workspace's ``/mlflow`` proxy; only the workspace itself
+talks to it directly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+from kiln.errors import Unavailable
+from kiln.process_env import child_environment, die_with_parent, free_port
+
+log = logging.getLogger(__name__)
+
+MLFLOW_PREFIX = "/mlflow"
+
+
+class MlflowSupervisor:
+    def __init__(self, home: Path, backend_store_uri: str, artifacts_destination: str) -> None:
+        self._home = home / "mlflow"
+        self._store_uri = backend_store_uri
+        self._artifacts = artifacts_destination
+        self._state_file = self._home / "process.json"
+        self._log_file = self._home / "mlflow-server.log"
+        self.port = 0
+        self._process: subprocess.Popen[bytes] | None = None
+        self._stopping = threading.Event()
+        self._ready = threading.Event()
+        self._error: str | None = None
+        self._thread: threading.Thread | None = None
+        self.restarts = 0
+
+    @property
+    def url(self) -> str:
+        """The loopback URL of MLflow, including the ``/mlflow`` prefix it serves under."""
+        return f"http://127.0.0.1:{self.port}{MLFLOW_PREFIX}"
+
+    def start(self, timeout: float = 120.0) -> None:
+        self._home.mkdir(parents=True, exist_ok=True)
+        self._stop_leftover()
+        self.port = free_port()
+        self._thread = threading.Thread(target=self._supervise, name="mlflow-supervisor", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise Unavailable(f"MLflow's tracking server did not start within {timeout:.0f}s; see {self._log_file}")
+        if self._error:
+            raise Unavailable(self._error)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._process and self._process.poll() is None:
+            _end_group(self._process.pid, grace=10)
+        if self._thread:
+            self._thread.join(timeout=15)
+        self._state_file.unlink(missing_ok=True)
+
+    def is_healthy(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    # The supervising thread spawns every MLflow process, so that PR_SET_PDEATHSIG ties each
+    # one to this long-lived thread rather than to a short-lived request thread.
+    def _supervise(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._process = self._spawn()
+                self._wait_until_healthy(self._process)
+                self._ready.set()
+            except Unavailable as exc:
+                self._error = str(exc)
+                self._ready.set()
+                return
+            self._process.wait()
+            if self._stopping.is_set():
+                return
+            self.restarts += 1
+            log.warning("MLflow's tracking server exited (code %s); restarting it", self._process.returncode)
+            time.sleep(0.5)
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        command = [
+            sys.executable, "-m", "mlflow", "server",
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--workers", "1",
+            "--backend-store-uri", self._store_uri,
+            "--serve-artifacts",
+            "--artifacts-destination", self._artifacts,
+            "--static-prefix", MLFLOW_PREFIX,
+        ]  # fmt: skip
+        env = child_environment({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "PYTHONUNBUFFERED": "1"})
+        log_handle = self._log_file.open("ab")
+        process = subprocess.Popen(
+            command, stdout=log_handle, stderr=subprocess.STDOUT, env=env, cwd=self._home,
+            start_new_session=True, preexec_fn=die_with_parent,
+        )  # fmt: skip
+        log_handle.close()
+        self._state_file.write_text(json.dumps({"pid": process.pid, "port": self.port}))
+        return process
+
+    def _wait_until_healthy(self, process: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                tail = _tail(self._log_file)
+                raise Unavailable(f"MLflow's tracking server exited at start (code {process.returncode}):\n{tail}")
+            if self.is_healthy():
+                return
+            time.sleep(0.2)
+        raise Unavailable(f"MLflow's tracking server did not answer within {timeout:.0f}s; see {self._log_file}")
+
+    def _stop_leftover(self) -> None:
+        """End an MLflow process group left behind by a workspace server that was killed."""
+        try:
+            state = json.loads(self._state_file.read_text())
+            process = psutil.Process(int(state["pid"]))
+            if "mlflow" in " ".join(process.cmdline()):
+                _end_group(process.pid, grace=5)
+        except (OSError, ValueError, KeyError, psutil.Error):
+            pass
+
+
+def _end_group(pgid: int, grace: float) -> None:
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""

@@ -1,0 +1,77 @@
+"""The bridge from jobs to MLflow runs: a job and its run share one id.
+
+The workspace talks to its MLflow child directly on loopback; jobs and users go through
+the authenticated ``/mlflow`` proxy.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kiln.errors import Unavailable
+from kiln.specs.views import JobStatus
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
+RUN_STATUS_OF_JOB = {
+    JobStatus.COMPLETED: "FINISHED",
+    JobStatus.FAILED: "FAILED",
+    JobStatus.CANCELED: "KILLED",
+}
+
+
+class RunTracker:
+    def __init__(self, tracking_uri: str) -> None:
+        from mlflow.tracking import MlflowClient
+
+        self._client: MlflowClient = MlflowClient(tracking_uri=tracking_uri)
+        self._experiments: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def experiment_id(self, name: str) -> str:
+        """The id of experiment ``name``, created on first use (and restored if deleted)."""
+        with self._lock:
+            if name in self._experiments:
+                return self._experiments[name]
+            experiment = self._client.get_experiment_by_name(name)
+            if experiment is None:
+                experiment_id = self._client.create_experiment(name)
+            else:
+                if experiment.lifecycle_stage == "deleted":
+                    self._client.restore_experiment(experiment.experiment_id)
+                experiment_id = experiment.experiment_id
+            self._experiments[name] = experiment_id
+            return experiment_id
+
+    def create_run(self, experiment_id: str, run_name: str | None, tags: dict[str, str]) -> str:
+        try:
+            run = self._client.create_run(experiment_id, run_name=run_name, tags=tags)
+        except Exception as exc:  # MLflow's own errors, connection errors
+            raise Unavailable(f"could not create the job's MLflow run: {exc}") from exc
+        self._client.update_run(run.info.run_id, status="SCHEDULED")
+        return run.info.run_id
+
+    def rename_run(self, run_id: str, name: str) -> None:
+        self._client.update_run(run_id, name=name)
+
+    def delete_run(self, run_id: str) -> None:
+        self._client.delete_run(run_id)
+
+    def mark_started(self, run_id: str) -> None:
+        self._client.update_run(run_id, status="RUNNING")
+
+    def mark_ended(self, run_id: str, status: JobStatus) -> None:
+        self._client.set_terminated(run_id, status=RUN_STATUS_OF_JOB[status])
+
+    def log_artifacts(self, run_id: str, local: Path, artifact_path: str) -> None:
+        if local.is_dir() and any(local.iterdir()):
+            self._client.log_artifacts(run_id, str(local), artifact_path)
+        elif local.is_file():
+            self._client.log_artifact(run_id, str(local), artifact_path)
+
+    def params_and_metrics(self, run_id: str) -> tuple[dict[str, str], dict[str, float]]:
+        data = self._client.get_run(run_id).data
+        return dict(data.params), dict(data.metrics)
