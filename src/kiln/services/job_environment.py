@@ -10,6 +10,7 @@ from kiln.runners.local import JobFolder
 from kiln.specs.job import CommandJobSpec, literal_input_value
 
 ReferenceValues = dict[str, dict[str, str]]
+JOB_SITE_DIR = Path(__file__).resolve().parent.parent / "runners" / "job_site"
 
 
 def reference_values(spec: CommandJobSpec, folder: JobFolder, input_paths: dict[str, Path]) -> ReferenceValues:
@@ -40,8 +41,10 @@ def job_environment(
     workspace_url: str,
     token: str,
 ) -> dict[str, str]:
+    python_path = [str(JOB_SITE_DIR)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
     env = {
         "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
+        "PYTHONPATH": os.pathsep.join(python_path),
         "PYTHONUNBUFFERED": "1",
         "MLFLOW_TRACKING_URI": f"{workspace_url}/mlflow",
         "MLFLOW_TRACKING_TOKEN": token,
