@@ -88,7 +88,10 @@ def explain_validation_error(exc: ValidationError, source: YamlSource | None = N
 def explain_errors(errors: list[Any], source: YamlSource | None = None) -> InvalidSpec:
     """Turn pydantic's errors into one message that names each bad field (and its line)."""
     problems = []
-    for err in errors:
+    # A mapping given where a union also admits scalars yields "should be a valid number"
+    # noise next to the real problem inside the mapping; keep the real one.
+    informative = [e for e in errors if not _scalar_mismatch_on_container(e)]
+    for err in informative or errors:
         loc = tuple(p for p in err["loc"] if not _is_union_tag(p))
         where = f"{source.where(loc)}: " if source else ""
         if err["type"] == "extra_forbidden":
@@ -100,6 +103,11 @@ def explain_errors(errors: list[Any], source: YamlSource | None = None) -> Inval
         problems.append(where + what)
     problems = list(dict.fromkeys(problems))
     return InvalidSpec("; ".join(problems))
+
+
+def _scalar_mismatch_on_container(err: Any) -> bool:
+    scalar_types = ("string_type", "int_type", "float_type", "bool_type", "int_parsing", "float_parsing", "bool_parsing")
+    return err["type"] in scalar_types and isinstance(err.get("input"), dict | list)
 
 
 def _is_union_tag(part: str | int) -> bool:

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Creates .venv (if needed) and installs kiln with the given extras, e.g. scripts/install.sh test
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-sklearn}"
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+    .venv/bin/python -m pip install --quiet --upgrade pip
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[${extras}]" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)

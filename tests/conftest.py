@@ -1,0 +1,170 @@
+"""Fixtures: real workspace server processes on loopback, each with its own KILN_HOME."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class WorkspaceServer:
+    """A ``kiln server`` process started by a test, and what a client needs to reach it."""
+
+    home: Path
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+    url: str = ""
+    token: str = ""
+    logs: list[Path] = field(default_factory=list)
+
+    def start(self, timeout: float = 120) -> "WorkspaceServer":
+        log = self.home / f"server-{len(self.logs)}.log"
+        self.logs.append(log)
+        with log.open("wb") as handle:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "kiln", "server", "run", "--home", str(self.home)],
+                stdout=handle, stderr=subprocess.STDOUT, env=self.env, start_new_session=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, f"server exited early:\n{log.read_text()[-3000:]}"
+            info = self.home / "server.json"
+            if info.exists():
+                data = json.loads(info.read_text())
+                if data["pid"] == self.process.pid and _healthy(data["url"]):
+                    self.url = data["url"]
+                    self.token = (self.home / "token").read_text().strip()
+                    return self
+            time.sleep(0.2)
+        raise AssertionError(f"server did not start in {timeout}s:\n{log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def client(self, token: str | None = None):  # type: ignore[no-untyped-def]
+        from kiln import Client
+
+        return Client(url=self.url, token=token if token is not None else self.token)
+
+    def cli(self, *args: str, check: bool = False, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        env = {**self.env, "KILN_URL": self.url, "KILN_TOKEN": self.token}
+        result = subprocess.run(
+            [sys.executable, "-m", "kiln", *args], capture_output=True, text=True, env=env, timeout=timeout, cwd=REPO
+        )
+        if check:
+            assert result.returncode == 0, f"kiln {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+        return result
+
+    def mlflow_env(self) -> dict[str, str]:
+        return {"MLFLOW_TRACKING_URI": f"{self.url}/mlflow", "MLFLOW_TRACKING_TOKEN": self.token}
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=2).json().get("status") == "ok"
+    except (httpx.HTTPError, ValueError):
+        return False
+
+
+def server_env(home: Path, **settings: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KILN_", "MLFLOW_"))}
+    env.update({"KILN_HOME": str(home), "MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONUNBUFFERED": "1"})
+    env.update({f"KILN_{k.upper()}": v for k, v in settings.items()})
+    return env
+
+
+def cleanup_jobs(home: Path) -> None:
+    """End any job process left behind by a test (they run in their own sessions)."""
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = process.info.get("cmdline") or []
+        if any(str(home) in part for part in cmdline) and "job_shim" in " ".join(cmdline):
+            try:
+                for child in process.children(recursive=True):
+                    child.kill()
+                process.kill()
+            except psutil.Error:
+                pass
+
+
+@pytest.fixture
+def make_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:  # type: ignore[type-arg]
+    """Start dedicated servers: ``make_server(local_concurrency="3")``."""
+    started: list[WorkspaceServer] = []
+
+    def factory(**settings: str) -> WorkspaceServer:
+        home = tmp_path_factory.mktemp("kiln-home")
+        server = WorkspaceServer(home, server_env(home, **settings)).start()
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        server.stop()
+        cleanup_jobs(server.home)
+
+
+@pytest.fixture(scope="session")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkspaceServer]:
+    """One workspace server shared by the tests that do not restart or reconfigure it."""
+    home = tmp_path_factory.mktemp("kiln-shared-home")
+    server = WorkspaceServer(home, server_env(home, local_concurrency="4")).start()
+    yield server
+    server.stop()
+    cleanup_jobs(home)
+
+
+@pytest.fixture
+def mlflow_client(workspace: WorkspaceServer, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """The real mlflow client, pointed at the shared workspace's /mlflow."""
+    from mlflow.tracking import MlflowClient
+
+    for key, value in workspace.mlflow_env().items():
+        monkeypatch.setenv(key, value)
+    return MlflowClient(tracking_uri=f"{workspace.url}/mlflow")
+
+
+def write_job(folder: Path, yaml_text: str, files: dict[str, str] | None = None) -> Path:
+    """A job folder for a test: ``job.yml`` plus source files under ``src/``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in (files or {}).items():
+        path = folder / "src" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+    job_file = folder / "job.yml"
+    job_file.write_text(yaml_text)
+    return job_file
+
+
+def wait_for(predicate, timeout: float = 60, interval: float = 0.2, what: str = "condition"):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

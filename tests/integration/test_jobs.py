@@ -1,0 +1,204 @@
+"""Command jobs end to end against a real server process, real jobs and the real mlflow client."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import textwrap
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import psutil
+import pytest
+
+from kiln.errors import Conflict, NotFound
+from kiln.specs.views import JobStatus
+from tests.conftest import REPO, WorkspaceServer, wait_for, write_job
+
+IRIS_JOB = REPO / "examples" / "sklearn-iris" / "job.yml"
+
+
+def test_iris_example_streams_tracks_and_registers_everything(workspace: WorkspaceServer, mlflow_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    result = workspace.cli("job", "create", "-f", str(IRIS_JOB), "--stream", "-o", "json", check=True)
+    # the log was streamed, then the final view printed as JSON
+    assert "test_accuracy:" in result.stdout
+    view = json.loads(result.stdout[result.stdout.index("{\n") :])
+    assert view["status"] == "completed" and view["exit_code"] == 0
+    assert view["duration_seconds"] > 0
+    assert view["metrics"]["test_accuracy"] > 0.8
+    assert "logisticregression__C" in view["params"]
+    assert view["code_hash"] and len(view["code_hash"]) == 64
+    name = view["name"]
+
+    # the real mlflow client sees the same job as a run with the same id
+    run = mlflow.get_run(name)
+    assert run.info.run_id == view["id"] == name
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["training_accuracy_score"] > 0.8
+    assert run.data.params["logisticregression__C"] == "1.0"
+    found = mlflow.search_runs(experiment_names=["sklearn-iris"], filter_string="metrics.test_accuracy > 0.5")
+    assert name in set(found["run_id"])
+
+    # artifacts: the autologged model loads back and predicts; ./outputs and the log are kept
+    artifacts = {a.path for a in mlflow_client.list_artifacts(name)}
+    assert {"outputs", "user_logs"} <= artifacts
+    local = mlflow.artifacts.download_artifacts(run_id=name, artifact_path="outputs", dst_path=str(tmp_path / "mlf"))
+    assert (Path(local) / "classes.txt").read_text().split() == ["setosa", "versicolor", "virginica"]
+    logged = mlflow.search_logged_models(experiment_ids=[view["experiment_id"]], filter_string=f"source_run_id = '{name}'", output_format="list")
+    assert len(logged) == 1 and logged[0].name == "model"
+    model = mlflow.pyfunc.load_model(f"runs:/{name}/model")
+    sample = pd.DataFrame([[5.1, 3.5, 1.4, 0.2]], columns=["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"])
+    assert list(model.predict(sample)) == [0]
+
+    # only one run for the job, although autologging ended it after fit()
+    runs = mlflow.search_runs(experiment_names=["sklearn-iris"], filter_string=f"attributes.run_id = '{name}'")
+    assert len(runs) == 1
+
+    # show, list and download through the CLI
+    shown = json.loads(workspace.cli("job", "show", "-n", name, "-o", "json", check=True).stdout)
+    assert shown["mlflow_run_url"].endswith(f"/runs/{name}")
+    listed = json.loads(workspace.cli("job", "list", "-o", "json", check=True).stdout)
+    assert name in [item["name"] for item in listed]
+    table = workspace.cli("job", "show", "-n", name, check=True).stdout
+    assert "completed" in table and "test_accuracy" in table
+    target = tmp_path / "download"
+    workspace.cli("job", "download", "-n", name, "--download-path", str(target), check=True)
+    assert json.loads((target / "report" / "metrics.json").read_text())["test_accuracy"] == pytest.approx(view["metrics"]["test_accuracy"])
+    assert (target / "default" / "classes.txt").exists()
+    only = tmp_path / "only"
+    workspace.cli("job", "download", "-n", name, "--output-name", "report", "--download-path", str(only), check=True)
+    assert [p.name for p in only.iterdir()] == ["report"]
+
+
+def test_sdk_create_wait_metrics_and_inputs(workspace: WorkspaceServer, tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "numbers.csv").write_text("1\n2\n3\n")
+    (tmp_path / "single.txt").write_text("hello file\n")
+    script = """\
+        import sys, pathlib, mlflow
+        folder, single, factor, out = sys.argv[1:]
+        total = sum(int(x) for x in pathlib.Path(folder, "numbers.csv").read_text().split())
+        mlflow.log_metric("total", total * float(factor))
+        mlflow.log_param("greeting", pathlib.Path(single).read_text().strip())
+        pathlib.Path(out).write_text(str(total))
+        """
+    job_file = write_job(
+        tmp_path,
+        textwrap.dedent("""\
+            type: command
+            display_name: sdk inputs
+            code: ./src
+            command: python main.py ${{inputs.numbers}} ${{inputs.single}} ${{inputs.factor}} ${{outputs.total}}
+            inputs:
+              numbers: {type: uri_folder, path: ./data}
+              single: {type: uri_file, path: ./single.txt}
+              factor: 2
+            outputs:
+              total: {type: uri_file}
+            """),
+        {"main.py": textwrap.dedent(script)},
+    )
+    with workspace.client() as client:
+        job = client.jobs.create(job_file)
+        assert job.status in (JobStatus.QUEUED, JobStatus.PREPARING, JobStatus.RUNNING)
+        job.wait(timeout=120)
+        assert job.status == JobStatus.COMPLETED, job.view.failure_reason
+        assert job.metrics == {"total": 12.0}
+        assert job.params == {"greeting": "hello file"}
+        assert job.view.experiment_name == tmp_path.name
+        written = job.download(tmp_path / "dl", output_name="total")
+        assert written == [tmp_path / "dl" / "total"]
+        assert written[0].read_text() == "6"
+
+
+def test_a_failing_script_fails_with_its_error_tail(workspace: WorkspaceServer, mlflow_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    job_file = write_job(
+        tmp_path,
+        "command: python boom.py\ncode: ./src\n",
+        {"boom.py": "print('about to fail')\nraise ValueError('the data has no rows')\n"},
+    )
+    result = workspace.cli("job", "create", "-f", str(job_file), "--stream", "-o", "json")
+    assert result.returncode == 1
+    assert "about to fail" in result.stdout
+    view = json.loads(result.stdout[result.stdout.index("{\n") :])
+    assert view["status"] == "failed"
+    assert view["exit_code"] == 1
+    assert "ValueError: the data has no rows" in view["failure_reason"]
+    assert "exited with code 1" in view["failure_reason"]
+    assert mlflow_client.get_run(view["id"]).info.status == "FAILED"
+
+
+SPAWNER = """\
+import os, subprocess, sys, time, pathlib
+children = [
+    subprocess.Popen(["sleep", "300"]),
+    subprocess.Popen(["sleep", "300"], start_new_session=True),  # escapes the process group
+    subprocess.Popen([sys.executable, "-c", "import subprocess; subprocess.Popen(['sleep', '300']).wait()"]),
+]
+time.sleep(0.5)
+pathlib.Path(sys.argv[1]).write_text(" ".join(str(p) for p in [os.getpid()] + [c.pid for c in children]))
+print("children started", flush=True)
+time.sleep(300)
+"""
+
+
+def test_cancel_ends_the_whole_process_tree(workspace: WorkspaceServer, mlflow_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    pid_file = tmp_path / "pids.txt"
+    job_file = write_job(tmp_path, f"command: python spawn.py {pid_file}\ncode: ./src\n", {"spawn.py": SPAWNER})
+    with workspace.client() as client:
+        job = client.jobs.create(job_file)
+        wait_for(lambda: pid_file.exists() and pid_file.read_text(), what="the job's children")
+        pids = [int(p) for p in pid_file.read_text().split()]
+        grandchildren = [c.pid for c in psutil.Process(pids[3]).children()]
+        assert all(psutil.pid_exists(p) for p in pids)
+        result = workspace.cli("job", "cancel", "-n", job.name, check=True)
+        assert "canceled" in result.stdout
+        job.refresh()
+        assert job.status == JobStatus.CANCELED
+        wait_for(lambda: not any(_running(p) for p in pids + grandchildren), timeout=15, what="every process of the job to end")
+        with pytest.raises(Conflict):
+            client.jobs.cancel(job.name)
+    assert mlflow_client.get_run(job.id).info.status == "KILLED"
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def test_timeout_stops_the_job(workspace: WorkspaceServer, tmp_path: Path) -> None:
+    job_file = write_job(tmp_path, "command: sleep 120\nlimits:\n  timeout: 2\n")
+    with workspace.client() as client:
+        job = client.jobs.create(job_file).wait(timeout=60)
+    assert job.status == JobStatus.FAILED
+    assert "timed out" in (job.view.failure_reason or "")
+    assert job.view.duration_seconds is not None and 1.5 < job.view.duration_seconds < 30
+
+
+def test_a_job_killed_from_outside_fails(workspace: WorkspaceServer, tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    job_file = write_job(
+        tmp_path,
+        f"command: python sleeper.py {pid_file}\ncode: ./src\n",
+        {"sleeper.py": "import os, sys, time, pathlib\npathlib.Path(sys.argv[1]).write_text(str(os.getpid()))\ntime.sleep(300)\n"},
+    )
+    with workspace.client() as client:
+        job = client.jobs.create(job_file)
+        pid = int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), what="the job's pid"))
+        os.kill(pid, signal.SIGKILL)
+        job.wait(timeout=60)
+    assert job.status == JobStatus.FAILED
+    assert "SIGKILL" in (job.view.failure_reason or "")
+
+
+def test_unknown_job_is_not_found_through_every_door(workspace: WorkspaceServer) -> None:
+    with workspace.client() as client, pytest.raises(NotFound, match="no-such-job"):
+        client.jobs.get("no-such-job")
+    result = workspace.cli("job", "show", "-n", "no-such-job")
+    assert result.returncode != 0
+    assert result.stderr.startswith("error: job 'no-such-job' not found")
+    assert "Traceback" not in result.stderr
