@@ -68,13 +68,9 @@ def serve_foreground(settings: Settings) -> None:
 
     home = settings.resolved_home
     home.mkdir(parents=True, exist_ok=True)
-    sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((settings.host, settings.port))
-    except OSError as exc:
-        raise Unavailable(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}; choose another --port") from exc
+    sock = _listen(settings)
     port = sock.getsockname()[1]
+    (home / "last_port").write_text(str(port))
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "") else settings.host
     url = f"http://{host}:{port}"
     app = create_app(settings, url, on_ready=lambda: _announce(settings, url))
@@ -88,6 +84,31 @@ def serve_foreground(settings: Settings) -> None:
         current = read_server_info(settings)
         if current and current.pid == os.getpid():
             settings.server_info_file.unlink(missing_ok=True)
+
+
+def _listen(settings: Settings) -> socket.socket:
+    """Bind the configured port; with none configured, the port of the last run if it is
+    free (jobs that outlived a restart keep reaching the workspace), else any free port."""
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    candidates = [settings.port] if settings.port else [_last_port(settings), 0]
+    for port in candidates:
+        sock = socket.socket(family)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((settings.host, port))
+            return sock
+        except OSError as exc:
+            sock.close()
+            if port == candidates[-1]:
+                raise Unavailable(f"cannot listen on {settings.host}:{port}: {exc.strerror}; choose another --port") from exc
+    raise AssertionError("unreachable")
+
+
+def _last_port(settings: Settings) -> int:
+    try:
+        return int((settings.resolved_home / "last_port").read_text())
+    except (OSError, ValueError):
+        return 0
 
 
 def _announce(settings: Settings, url: str) -> None:

@@ -47,6 +47,9 @@ def parse_yaml(text: str, path: Path | None = None) -> YamlSource:
         mark = getattr(exc, "problem_mark", None)
         where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
+        context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and context_mark:
+            problem += f" ({context} that starts at line {context_mark.line + 1}, column {context_mark.column + 1})"
         raise InvalidSpec(f"{label}{where}: malformed YAML: {problem}") from exc
     lines: dict[FieldPath, int] = {}
     if node is not None:
