@@ -58,3 +58,20 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
+
+
+def test_mlflow_is_restarted_when_it_dies(make_server) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    server = make_server()
+    state = server.home / "mlflow" / "process.json"
+    first = json.loads(state.read_text())["pid"]
+    os.killpg(first, signal.SIGKILL)
+    wait_for(lambda: json.loads(state.read_text())["pid"] != first, timeout=30, what="a new MLflow process")
+    headers = {"Authorization": f"Bearer {server.token}"}
+
+    def answers() -> bool:
+        response = httpx.post(f"{server.url}/mlflow/api/2.0/mlflow/experiments/search", json={"max_results": 5}, headers=headers)
+        return response.status_code == 200
+
+    wait_for(answers, timeout=60, what="MLflow to answer through /mlflow again")
