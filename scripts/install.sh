@@ -5,6 +5,6 @@ cd "$(dirname "$0")/.."
 extras="${1:-sklearn}"
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
-    .venv/bin/python -m pip install --quiet --upgrade pip
+    .venv/bin/python -m pip install --quiet --upgrade pip 2>&1 | grep -v "is ignored: it is neither" >&2 || true
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[${extras}]" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)

@@ -30,7 +30,7 @@ class WorkspaceServer:
     token: str = ""
     logs: list[Path] = field(default_factory=list)
 
-    def start(self, timeout: float = 120) -> "WorkspaceServer":
+    def start(self, timeout: float = 120) -> WorkspaceServer:
         log = self.home / f"server-{len(self.logs)}.log"
         self.logs.append(log)
         with log.open("wb") as handle:

@@ -34,7 +34,9 @@ def marks(text: str) -> dict[str, float]:
 
 def direct_run() -> float:
     start = time.time()
-    out = subprocess.run([sys.executable, "probe.py"], cwd=HERE / "src", capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "probe.py"], cwd=HERE / "src", capture_output=True, text=True, check=True
+    ).stdout
     return marks(out)["first"] - start
 
 
@@ -96,7 +98,9 @@ def main() -> None:
     print(f"  direct `python probe.py`: start → first line      {summary(direct)}")
     print(f"  kiln job create → first line of user code        {summary(list(to_first))}")
     print(f"  last line of user code → status completed        {summary(list(to_completed))}")
-    print(f"  kiln submit→first line minus direct start        {(first_median - statistics.median(direct)) * 1000:7.0f} ms")
+    print(
+        f"  kiln submit→first line minus direct start        {(first_median - statistics.median(direct)) * 1000:7.0f} ms"
+    )
     verdict = "met" if first_median < TARGET_SECONDS and done_median < TARGET_SECONDS else "NOT met"
     print(f"  target: both medians under {TARGET_SECONDS:.0f} s: {verdict}")
 

@@ -29,12 +29,33 @@ _LAZY = {
     "Client": "kiln.client",
     "Job": "kiln.client",
     "CommandJobSpec": "kiln.specs.job",
-    **{name: "kiln.errors" for name in ("AlreadyExists", "Conflict", "Forbidden", "InvalidSpec", "KilnError", "NotFound", "Unauthorized", "Unavailable")},
+    **{
+        name: "kiln.errors"
+        for name in (
+            "AlreadyExists",
+            "Conflict",
+            "Forbidden",
+            "InvalidSpec",
+            "KilnError",
+            "NotFound",
+            "Unauthorized",
+            "Unavailable",
+        )
+    },
 }
 
 if TYPE_CHECKING:
     from kiln.client import Client, Job
-    from kiln.errors import AlreadyExists, Conflict, Forbidden, InvalidSpec, KilnError, NotFound, Unauthorized, Unavailable
+    from kiln.errors import (
+        AlreadyExists,
+        Conflict,
+        Forbidden,
+        InvalidSpec,
+        KilnError,
+        NotFound,
+        Unauthorized,
+        Unavailable,
+    )
     from kiln.specs.job import CommandJobSpec
 
 

@@ -40,7 +40,7 @@ class Client:
     def close(self) -> None:
         self._rest.close()
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *_exc: object) -> None:

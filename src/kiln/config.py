@@ -76,7 +76,7 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, _ConfigFileSource(settings_cls, init_kwargs))
 
     @classmethod
-    def load(cls, **flags: Any) -> "Settings":
+    def load(cls, **flags: Any) -> Settings:
         """Build settings from flags given on the command line (``None`` means not given)."""
         return cls(**{k: v for k, v in flags.items() if v is not None})
 

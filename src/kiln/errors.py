@@ -76,5 +76,7 @@ def error_from_json(payload: object, fallback_status: int) -> KilnError:
         body = payload["error"]
         cls = ERROR_CLASSES.get(str(body.get("type")), KilnError)
         return cls(str(body.get("message", "")))
-    cls = next((c for c in ERROR_CLASSES.values() if c.http_status == fallback_status and c is not KilnError), KilnError)
+    cls = next(
+        (c for c in ERROR_CLASSES.values() if c.http_status == fallback_status and c is not KilnError), KilnError
+    )
     return cls(f"the workspace answered HTTP {fallback_status}: {str(payload)[:300]}")

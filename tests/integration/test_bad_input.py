@@ -22,21 +22,32 @@ def _recorded(workspace: WorkspaceServer, mlflow_client) -> tuple[int, int]:  # 
 
 
 CASES = {
-    "malformed": ("type: command\ncommand: [python\ncode: ./src\n", ["malformed YAML", "line 3", "flow sequence that starts at line 2"]),
+    "malformed": (
+        "type: command\ncommand: [python\ncode: ./src\n",
+        ["malformed YAML", "line 3", "flow sequence that starts at line 2"],
+    ),
     "unknown-field": ("type: command\ncommand: echo hi\ncomputee: local\n", ["unknown field 'computee'", "line 3"]),
     "missing-code": ("command: echo hi\ncode: ./not-there\n", ["code", "'./not-there' not found", "line 2"]),
     "undefined-input": (
         "command: echo ${{inputs.epochs}}\ninputs:\n  lr: 0.1\n",
         ["'${{inputs.epochs}}' refers to input 'epochs'", "defined: lr", "line 1"],
     ),
-    "missing-input-file": ("command: cat ${{inputs.data}}\ninputs:\n  data: {type: uri_file, path: ./nope.csv}\n", ["inputs.data.path", "nope.csv", "line 3"]),
-    "unknown-compute": ("command: echo hi\ncompute: azureml:gpu-cluster\n", ["compute", "gpu-cluster", "available: local"]),
+    "missing-input-file": (
+        "command: cat ${{inputs.data}}\ninputs:\n  data: {type: uri_file, path: ./nope.csv}\n",
+        ["inputs.data.path", "nope.csv", "line 3"],
+    ),
+    "unknown-compute": (
+        "command: echo hi\ncompute: azureml:gpu-cluster\n",
+        ["compute", "gpu-cluster", "available: local"],
+    ),
     "not-a-mapping": ("- just\n- a list\n", ["expected a mapping"]),
 }
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_bad_job_files_are_refused_with_a_clear_error(case: str, workspace: WorkspaceServer, mlflow_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_bad_job_files_are_refused_with_a_clear_error(
+    case: str, workspace: WorkspaceServer, mlflow_client, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     text, expected = CASES[case]
     job_file = write_job(tmp_path, text, {"main.py": "print('hi')\n"})
     before = _recorded(workspace, mlflow_client)
@@ -54,7 +65,9 @@ def test_missing_job_file(workspace: WorkspaceServer, tmp_path: Path) -> None:
     assert result.returncode != 0 and "no such file" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_a_taken_name_is_refused_and_nothing_is_recorded(workspace: WorkspaceServer, mlflow_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_taken_name_is_refused_and_nothing_is_recorded(
+    workspace: WorkspaceServer, mlflow_client, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     job_file = write_job(tmp_path, "name: unique-name-1\ncommand: echo first\n")
     with workspace.client() as client:
         client.jobs.create(job_file).wait(timeout=60)
@@ -78,7 +91,9 @@ def test_rest_bodies_are_checked_too(workspace: WorkspaceServer, mlflow_client) 
         assert response.status_code == 422, response.text
         error = response.json()["error"]
         assert error["type"] == "InvalidSpec" and expected in error["message"]
-    response = httpx.post(f"{workspace.url}/api/v1/jobs", content=b"{not json", headers={**headers, "content-type": "application/json"})
+    response = httpx.post(
+        f"{workspace.url}/api/v1/jobs", content=b"{not json", headers={**headers, "content-type": "application/json"}
+    )
     assert response.status_code == 422 and response.json()["error"]["type"] == "InvalidSpec"
     assert _recorded(workspace, mlflow_client) == before
 
@@ -101,7 +116,9 @@ def _cli_with_token(workspace: WorkspaceServer, token: str):  # type: ignore[no-
     import sys
 
     env = {**workspace.env, "KILN_URL": workspace.url, "KILN_TOKEN": token}
-    return subprocess.run([sys.executable, "-m", "kiln", "job", "list"], capture_output=True, text=True, env=env, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "kiln", "job", "list"], capture_output=True, text=True, env=env, timeout=60
+    )
 
 
 def test_token_file_is_private(workspace: WorkspaceServer) -> None:

@@ -20,7 +20,9 @@ from tests.conftest import REPO, WorkspaceServer, wait_for, write_job
 IRIS_JOB = REPO / "examples" / "sklearn-iris" / "job.yml"
 
 
-def test_iris_example_streams_tracks_and_registers_everything(workspace: WorkspaceServer, mlflow_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_iris_example_streams_tracks_and_registers_everything(
+    workspace: WorkspaceServer, mlflow_client, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     result = workspace.cli("job", "create", "-f", str(IRIS_JOB), "--stream", "-o", "json", check=True)
     # the log was streamed, then the final view printed as JSON
     assert "test_accuracy:" in result.stdout
@@ -46,10 +48,15 @@ def test_iris_example_streams_tracks_and_registers_everything(workspace: Workspa
     assert {"outputs", "user_logs"} <= artifacts
     local = mlflow.artifacts.download_artifacts(run_id=name, artifact_path="outputs", dst_path=str(tmp_path / "mlf"))
     assert (Path(local) / "classes.txt").read_text().split() == ["setosa", "versicolor", "virginica"]
-    logged = mlflow.search_logged_models(experiment_ids=[view["experiment_id"]], filter_string=f"source_run_id = '{name}'", output_format="list")
+    logged = mlflow.search_logged_models(
+        experiment_ids=[view["experiment_id"]], filter_string=f"source_run_id = '{name}'", output_format="list"
+    )
     assert len(logged) == 1 and logged[0].name == "model"
     model = mlflow.pyfunc.load_model(f"runs:/{name}/model")
-    sample = pd.DataFrame([[5.1, 3.5, 1.4, 0.2]], columns=["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"])
+    sample = pd.DataFrame(
+        [[5.1, 3.5, 1.4, 0.2]],
+        columns=["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"],
+    )
     assert list(model.predict(sample)) == [0]
 
     # only one run for the job, although autologging ended it after fit()
@@ -65,7 +72,9 @@ def test_iris_example_streams_tracks_and_registers_everything(workspace: Workspa
     assert "completed" in table and "test_accuracy" in table
     target = tmp_path / "download"
     workspace.cli("job", "download", "-n", name, "--download-path", str(target), check=True)
-    assert json.loads((target / "report" / "metrics.json").read_text())["test_accuracy"] == pytest.approx(view["metrics"]["test_accuracy"])
+    assert json.loads((target / "report" / "metrics.json").read_text())["test_accuracy"] == pytest.approx(
+        view["metrics"]["test_accuracy"]
+    )
     assert (target / "default" / "classes.txt").exists()
     only = tmp_path / "only"
     workspace.cli("job", "download", "-n", name, "--output-name", "report", "--download-path", str(only), check=True)
@@ -157,7 +166,11 @@ def test_cancel_ends_the_whole_process_tree(workspace: WorkspaceServer, mlflow_c
         assert "canceled" in result.stdout
         job.refresh()
         assert job.status == JobStatus.CANCELED
-        wait_for(lambda: not any(_running(p) for p in pids + grandchildren), timeout=15, what="every process of the job to end")
+        wait_for(
+            lambda: not any(_running(p) for p in pids + grandchildren),
+            timeout=15,
+            what="every process of the job to end",
+        )
         with pytest.raises(Conflict):
             client.jobs.cancel(job.name)
     assert mlflow_client.get_run(job.id).info.status == "KILLED"
@@ -184,7 +197,9 @@ def test_a_job_killed_from_outside_fails(workspace: WorkspaceServer, tmp_path: P
     job_file = write_job(
         tmp_path,
         f"command: python sleeper.py {pid_file}\ncode: ./src\n",
-        {"sleeper.py": "import os, sys, time, pathlib\npathlib.Path(sys.argv[1]).write_text(str(os.getpid()))\ntime.sleep(300)\n"},
+        {
+            "sleeper.py": "import os, sys, time, pathlib\npathlib.Path(sys.argv[1]).write_text(str(os.getpid()))\ntime.sleep(300)\n"
+        },
     )
     with workspace.client() as client:
         job = client.jobs.create(job_file)

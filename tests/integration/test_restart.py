@@ -22,7 +22,11 @@ print("slept well", flush=True)
 
 def test_jobs_survive_or_end_cleanly_across_a_server_crash(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     server = make_server(local_concurrency="2")
-    job_file = write_job(tmp_path, "command: python sleeper.py ${{inputs.pid_file}} ${{inputs.seconds}}\ncode: ./src\ninputs:\n  pid_file: x\n  seconds: 1\n", {"sleeper.py": SLEEPER})
+    job_file = write_job(
+        tmp_path,
+        "command: python sleeper.py ${{inputs.pid_file}} ${{inputs.seconds}}\ncode: ./src\ninputs:\n  pid_file: x\n  seconds: 1\n",
+        {"sleeper.py": SLEEPER},
+    )
     pid_a, pid_b = tmp_path / "a.pid", tmp_path / "b.pid"
     with server.client() as client:
         survivor = client.jobs.create(job_file, overrides=[f"inputs.pid_file={pid_a}", "inputs.seconds=6"])
@@ -43,7 +47,9 @@ def test_jobs_survive_or_end_cleanly_across_a_server_crash(make_server, tmp_path
     assert server.url == old_url  # the same port again, so surviving jobs still reach it
     with server.client() as client:
         for job in (survivor, victim, queued):
-            wait_for(lambda job=job: client.jobs.get(job.name).status.is_terminal, timeout=60, what=f"{job.name} to end")
+            wait_for(
+                lambda job=job: client.jobs.get(job.name).status.is_terminal, timeout=60, what=f"{job.name} to end"
+            )
         assert client.jobs.get(survivor.name).status == JobStatus.COMPLETED
         assert "slept well" in "".join(client.jobs.logs(survivor.name))
         failed = client.jobs.get(victim.name)
@@ -71,7 +77,9 @@ def test_mlflow_is_restarted_when_it_dies(make_server) -> None:  # type: ignore[
     headers = {"Authorization": f"Bearer {server.token}"}
 
     def answers() -> bool:
-        response = httpx.post(f"{server.url}/mlflow/api/2.0/mlflow/experiments/search", json={"max_results": 5}, headers=headers)
+        response = httpx.post(
+            f"{server.url}/mlflow/api/2.0/mlflow/experiments/search", json={"max_results": 5}, headers=headers
+        )
         return response.status_code == 200
 
     wait_for(answers, timeout=60, what="MLflow to answer through /mlflow again")

@@ -8,7 +8,6 @@ temporary key and a rename, so a reader never sees half an entry.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import tarfile
 import uuid
@@ -95,7 +94,8 @@ class ArtifactStore:
             self.fs.get_file(source, str(local))
 
     def open(self, key: str, mode: str = "rb") -> IO[bytes]:
-        return self.fs.open(self._path(key), mode)
+        handle: IO[bytes] = self.fs.open(self._path(key), mode)
+        return handle
 
     def list_files(self, key: str) -> list[str]:
         source = self._path(key)
@@ -108,10 +108,11 @@ class ArtifactStore:
     def iter_tar(self, key: str, arcname: str) -> Iterator[bytes]:
         """Stream ``key`` as an uncompressed tar, without holding it all in memory."""
         pipe = _ChunkPipe()
-        with tarfile.open(fileobj=pipe, mode="w|") as archive:
+        folder = self.is_dir(key)
+        with tarfile.open(fileobj=pipe, mode="w|") as archive:  # type: ignore[call-overload]
             for rel in self.list_files(key):
-                path = self._path(key) if not self.is_dir(key) else f"{self._path(key)}/{rel}"
-                info = tarfile.TarInfo(f"{arcname}/{rel}" if self.is_dir(key) else arcname)
+                path = f"{self._path(key)}/{rel}" if folder else self._path(key)
+                info = tarfile.TarInfo(f"{arcname}/{rel}" if folder else arcname)
                 info.size = int(self.fs.size(path))
                 info.mode = 0o644
                 with self.fs.open(path, "rb") as handle:

@@ -20,8 +20,12 @@ OutputOption = Annotated[OutputFormat, typer.Option("--output", "-o", help="tabl
 @app.command("create")
 def create(
     file: Annotated[Path, typer.Option("--file", "-f", help="The job's YAML file.")],
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a field: --set limits.timeout=60 (repeatable).")] = None,
-    stream: Annotated[bool, typer.Option("--stream", help="Follow the log until the job ends, then show its result.")] = False,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a field: --set limits.timeout=60 (repeatable).")
+    ] = None,
+    stream: Annotated[
+        bool, typer.Option("--stream", help="Follow the log until the job ends, then show its result.")
+    ] = False,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Submit a command job; it runs in the background unless --stream is given."""
@@ -79,7 +83,9 @@ def stream(name: NameOption) -> None:
 
 
 @app.command("cancel")
-def cancel(name: NameOption, wait: Annotated[bool, typer.Option(help="Wait until the job has stopped.")] = True) -> None:
+def cancel(
+    name: NameOption, wait: Annotated[bool, typer.Option(help="Wait until the job has stopped.")] = True
+) -> None:
     """Cancel a queued or running job; its whole process tree is ended."""
     job = client().jobs.cancel(name)
     if wait:
@@ -90,8 +96,12 @@ def cancel(name: NameOption, wait: Annotated[bool, typer.Option(help="Wait until
 @app.command("download")
 def download(
     name: NameOption,
-    output_name: Annotated[str | None, typer.Option("--output-name", help="One output (default: all; 'default' is ./outputs).")] = None,
-    download_path: Annotated[Path, typer.Option("--download-path", help="Folder to write into (default: ./<job name>).")] = None,  # type: ignore[assignment]
+    output_name: Annotated[
+        str | None, typer.Option("--output-name", help="One output (default: all; 'default' is ./outputs).")
+    ] = None,
+    download_path: Annotated[
+        Path, typer.Option("--download-path", help="Folder to write into (default: ./<job name>).")
+    ] = None,  # type: ignore[assignment]
 ) -> None:
     """Download a job's outputs, each into its own folder."""
     target = download_path or Path(name)

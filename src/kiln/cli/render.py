@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -32,8 +33,8 @@ STATUS_STYLE = {
 }
 
 
-def print_json(data: BaseModel | list[BaseModel] | dict[str, Any]) -> None:
-    if isinstance(data, list):
+def print_json(data: BaseModel | Sequence[BaseModel] | dict[str, Any]) -> None:
+    if isinstance(data, Sequence):
         payload: Any = [item.model_dump(mode="json") for item in data]
     elif isinstance(data, BaseModel):
         payload = data.model_dump(mode="json")
@@ -59,7 +60,14 @@ def jobs_table(views: list[JobView]) -> Table:
     for column in ("name", "status", "experiment", "created", "duration", "display name"):
         table.add_column(column)
     for view in views:
-        table.add_row(view.name, status_text(view.status), view.experiment_name, _when(view.created_at), _duration(view), view.display_name or "")
+        table.add_row(
+            view.name,
+            status_text(view.status),
+            view.experiment_name,
+            _when(view.created_at),
+            _duration(view),
+            view.display_name or "",
+        )
     return table
 
 

@@ -71,4 +71,6 @@ def status(ctx: typer.Context) -> None:
     if info is None:
         console.print(f"no kiln workspace server is running for {settings.resolved_home}")
         raise typer.Exit(1)
-    console.print(f"kiln workspace running at {info.url} (pid {info.pid})\nhome: {settings.resolved_home}\nMLflow: {info.url}/mlflow")
+    console.print(
+        f"kiln workspace running at {info.url} (pid {info.pid})\nhome: {settings.resolved_home}\nMLflow: {info.url}/mlflow"
+    )

@@ -93,7 +93,7 @@ def is_alive(pid: int, create_time: float | None) -> bool:
         process = psutil.Process(pid)
         if create_time is not None and abs(process.create_time() - create_time) > 0.01:
             return False
-        return process.status() != psutil.STATUS_ZOMBIE
+        return bool(process.status() != psutil.STATUS_ZOMBIE)
     except psutil.Error:
         return False
 

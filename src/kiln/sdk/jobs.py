@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import io
 import sys
 import tarfile
@@ -31,7 +32,7 @@ SpecLike = str | Path | CommandJobSpec | dict[str, Any]
 class Job:
     """A handle on one job; ``refresh()`` reads its current state from the workspace."""
 
-    def __init__(self, operations: "JobOperations", view: JobView) -> None:
+    def __init__(self, operations: JobOperations, view: JobView) -> None:
         self._ops = operations
         self.view = view
 
@@ -50,11 +51,11 @@ class Job:
     def status(self) -> JobStatus:
         return self.view.status
 
-    def refresh(self, run_data: bool = False) -> "Job":
+    def refresh(self, run_data: bool = False) -> Job:
         self.view = self._ops.get(self.name, run_data=run_data).view
         return self
 
-    def wait(self, timeout: float | None = None, poll: float = 0.5) -> "Job":
+    def wait(self, timeout: float | None = None, poll: float = 0.5) -> Job:
         """Block until the job has ended (or ``timeout`` seconds have passed: TimeoutError)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self.refresh().status.is_terminal:
@@ -71,11 +72,11 @@ class Job:
     def params(self) -> dict[str, str]:
         return self.refresh(run_data=True).view.params or {}
 
-    def stream(self, write: Callable[[str], Any] | None = None) -> "Job":
+    def stream(self, write: Callable[[str], Any] | None = None) -> Job:
         self._ops.stream(self.name, write)
         return self.refresh()
 
-    def cancel(self) -> "Job":
+    def cancel(self) -> Job:
         self.view = self._ops.cancel(self.name).view
         return self
 
@@ -100,7 +101,9 @@ class JobOperations:
         params: dict[str, Any] = {"limit": limit}
         if status:
             params["status"] = JobStatus(status).value
-        return [Job(self, JobView.model_validate(item)) for item in self._rest.request("GET", "/api/v1/jobs", params=params)]
+        return [
+            Job(self, JobView.model_validate(item)) for item in self._rest.request("GET", "/api/v1/jobs", params=params)
+        ]
 
     def cancel(self, name: str) -> Job:
         return Job(self, JobView.model_validate(self._rest.request("POST", f"/api/v1/jobs/{name}/cancel")))
@@ -115,7 +118,9 @@ class JobOperations:
         for text in self.logs(name, follow=True):
             out(text)
 
-    def download(self, name: str, download_path: str | Path = ".", output_name: str | None = None) -> list[Path]:
+    def download(
+        self, name: str, download_path: str | Path = ".", output_name: str | None = None
+    ) -> builtins.list[Path]:
         """Fetch one output, or every available one, into ``download_path/<output name>``."""
         target = Path(download_path)
         job = self.get(name)
@@ -182,7 +187,9 @@ def prepare_submission(rest: RestClient, spec: SpecLike, overrides: list[str]) -
         local = (base_dir or Path.cwd()) / value
         if not local.exists():
             kind = "folder" if loc == ("code",) else "path"
-            raise InvalidSpec(f"{source.where(loc)}: {format_loc(loc)}: {kind} '{value}' not found (looked for {local.resolve()})")
+            raise InvalidSpec(
+                f"{source.where(loc)}: {format_loc(loc)}: {kind} '{value}' not found (looked for {local.resolve()})"
+            )
         _set(body, loc, upload_path(rest, local))
     return body
 

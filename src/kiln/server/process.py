@@ -15,10 +15,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Iterator
 
 import httpx
 
@@ -100,7 +100,9 @@ def _listen(settings: Settings) -> socket.socket:
         except OSError as exc:
             sock.close()
             if port == candidates[-1]:
-                raise Unavailable(f"cannot listen on {settings.host}:{port}: {exc.strerror}; choose another --port") from exc
+                raise Unavailable(
+                    f"cannot listen on {settings.host}:{port}: {exc.strerror}; choose another --port"
+                ) from exc
     raise AssertionError("unreachable")
 
 
@@ -174,12 +176,16 @@ def start_background(settings: Settings, quiet: bool = True) -> ServerInfo:
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise Unavailable(f"the workspace server stopped at start (exit code {process.returncode}):\n{_tail(settings.server_log_file)}")
+            raise Unavailable(
+                f"the workspace server stopped at start (exit code {process.returncode}):\n{_tail(settings.server_log_file)}"
+            )
         info = read_server_info(settings)
         if info and info.pid == process.pid and info.is_up():
             return info
         time.sleep(0.2)
-    raise Unavailable(f"the workspace server did not start within {START_TIMEOUT_SECONDS:.0f}s; see {settings.server_log_file}")
+    raise Unavailable(
+        f"the workspace server did not start within {START_TIMEOUT_SECONDS:.0f}s; see {settings.server_log_file}"
+    )
 
 
 def _wait_for_health(info: ServerInfo, settings: Settings) -> None:

@@ -47,7 +47,9 @@ class JobService:
         experiment_name = spec.experiment_name or DEFAULT_EXPERIMENT
         experiment_id = self.tracker.experiment_id(experiment_name)
         tags = {str(k): str(v) for k, v in spec.tags.items()}
-        tags.update({"mlflow.source.name": spec.command[:500], "mlflow.source.type": "JOB", "kiln.compute": spec.compute_name})
+        tags.update(
+            {"mlflow.source.name": spec.command[:500], "mlflow.source.type": "JOB", "kiln.compute": spec.compute_name}
+        )
         run_id = self.tracker.create_run(experiment_id, spec.name, tags)
         name = spec.name or run_id
         try:
@@ -55,9 +57,15 @@ class JobService:
                 self.tracker.rename_run(run_id, name)
             self.jobs.add(
                 JobRow(
-                    id=run_id, name=name, display_name=spec.display_name, experiment_name=experiment_name,
-                    experiment_id=experiment_id, compute=spec.compute_name, status=JobStatus.QUEUED.value,
-                    spec=spec.model_dump(mode="json", by_alias=True, exclude_none=True), code_hash=code_hash,
+                    id=run_id,
+                    name=name,
+                    display_name=spec.display_name,
+                    experiment_name=experiment_name,
+                    experiment_id=experiment_id,
+                    compute=spec.compute_name,
+                    status=JobStatus.QUEUED.value,
+                    spec=spec.model_dump(mode="json", by_alias=True, exclude_none=True),
+                    code_hash=code_hash,
                     created_at=utcnow(),
                 )  # fmt: skip
             )
@@ -120,7 +128,7 @@ class JobService:
         return self.view(self.jobs.get(name), with_run_data)
 
     def list(self, status: JobStatus | None, limit: int) -> list[JobView]:
-        return [self.view(row) for row in self.jobs.list([status] if status else None, limit)]
+        return [self.view(row) for row in self.jobs.recent([status] if status else None, limit)]
 
     # Cancel ----------------------------------------------------------------------------
     def cancel(self, name: str, grace: float) -> JobView:

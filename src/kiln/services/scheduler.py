@@ -162,22 +162,34 @@ class JobScheduler:
             code = handle.wait(POLL_SECONDS)
         self._finish(row, folder, self._outcome(row, folder, code, timed_out, spec))
 
-    def _outcome(self, row: JobRow, folder: JobFolder, shim_code: int, timed_out: bool, spec: CommandJobSpec) -> Outcome:
+    def _outcome(
+        self, row: JobRow, folder: JobFolder, shim_code: int, timed_out: bool, spec: CommandJobSpec
+    ) -> Outcome:
         result = folder.read_result()
         if self._jobs.get(row.id).cancel_requested:
             return Outcome(JobStatus.CANCELED, _exit_code(result), "canceled by the user")
         if timed_out:
             limit = spec.limits.timeout if spec.limits else None
-            return Outcome(JobStatus.FAILED, _exit_code(result), f"timed out: the job ran longer than limits.timeout ({limit} s) and was stopped")
+            return Outcome(
+                JobStatus.FAILED,
+                _exit_code(result),
+                f"timed out: the job ran longer than limits.timeout ({limit} s) and was stopped",
+            )
         if result is None:
             how = _signal_text(shim_code) if shim_code < 0 else f"exit code {shim_code}"
-            return Outcome(JobStatus.FAILED, None, f"the job's process ended without reporting a result ({how}); it was probably killed from outside")
-        code = int(result["exit_code"])  # type: ignore[arg-type]
+            return Outcome(
+                JobStatus.FAILED,
+                None,
+                f"the job's process ended without reporting a result ({how}); it was probably killed from outside",
+            )
+        code = int(str(result["exit_code"]))
         if code == 0:
             return Outcome(JobStatus.COMPLETED, 0, None)
         how = f"was killed by {_signal_text(code)}" if code < 0 else f"exited with code {code}"
         tail = str(result.get("stderr_tail") or "").strip()
-        return Outcome(JobStatus.FAILED, code, f"the command {how}" + (f"; the end of its stderr:\n{tail}" if tail else ""))
+        return Outcome(
+            JobStatus.FAILED, code, f"the command {how}" + (f"; the end of its stderr:\n{tail}" if tail else "")
+        )
 
     def _finish(self, row: JobRow, folder: JobFolder, outcome: Outcome) -> None:
         """Keep outputs and log, end the MLflow run, then record the final status."""
@@ -212,7 +224,7 @@ class JobScheduler:
 
     # After a restart --------------------------------------------------------------------
     def recover(self) -> None:
-        for row in self._jobs.list(ACTIVE_STATUSES, limit=100_000):
+        for row in self._jobs.recent(ACTIVE_STATUSES, limit=100_000):
             folder = self._runner.folder(row.id)
             handle = self._runner.adopt(row.pid, row.pid_started) if row.pid else None
             if handle is not None and row.status == JobStatus.RUNNING.value:
@@ -242,7 +254,7 @@ def _deadline(started: datetime, spec: CommandJobSpec) -> datetime | None:
 
 
 def _exit_code(result: dict[str, object] | None) -> int | None:
-    return int(result["exit_code"]) if result and "exit_code" in result else None  # type: ignore[call-overload]
+    return int(str(result["exit_code"])) if result and "exit_code" in result else None
 
 
 def _signal_text(code: int) -> str:
@@ -250,4 +262,3 @@ def _signal_text(code: int) -> str:
         return signal.Signals(-code).name
     except ValueError:
         return f"signal {-code}"
-

@@ -33,7 +33,7 @@ class Workspace:
     uploads: UploadService
 
     @classmethod
-    def open(cls, settings: Settings, url: str) -> "Workspace":
+    def open(cls, settings: Settings, url: str) -> Workspace:
         home = settings.resolved_home
         home.mkdir(parents=True, exist_ok=True)
         token = load_or_create_token(settings.token_file)

@@ -85,16 +85,26 @@ class CommandJobSpec(StrictModel):
 
     def reference_errors(self) -> list[tuple[tuple[str, ...], str]]:
         """``${{...}}`` references in ``command`` that name nothing defined."""
-        problems = []
+        problems: list[tuple[tuple[str, ...], str]] = []
         for match in REFERENCE.finditer(self.command):
             kind, name = match.group(1), match.group(2)
             if kind not in ("inputs", "outputs"):
-                problems.append((("command",), f"'{match.group(0)}': only ${{{{inputs.NAME}}}} and ${{{{outputs.NAME}}}} can be referenced"))
+                problems.append(
+                    (
+                        ("command",),
+                        f"'{match.group(0)}': only ${{{{inputs.NAME}}}} and ${{{{outputs.NAME}}}} can be referenced",
+                    )
+                )
                 continue
             defined = self.inputs if kind == "inputs" else self.outputs
             if name not in defined:
                 choices = ", ".join(sorted(defined)) or "none"
-                problems.append(((("command",)), f"'{match.group(0)}' refers to {kind[:-1]} '{name}', which is not defined under '{kind}' (defined: {choices})"))
+                problems.append(
+                    (
+                        (("command",)),
+                        f"'{match.group(0)}' refers to {kind[:-1]} '{name}', which is not defined under '{kind}' (defined: {choices})",
+                    )
+                )
         return problems
 
     def local_paths(self) -> dict[tuple[str, ...], str]:

@@ -109,7 +109,15 @@ def explain_errors(errors: list[Any], source: YamlSource | None = None) -> Inval
 
 
 def _scalar_mismatch_on_container(err: Any) -> bool:
-    scalar_types = ("string_type", "int_type", "float_type", "bool_type", "int_parsing", "float_parsing", "bool_parsing")
+    scalar_types = (
+        "string_type",
+        "int_type",
+        "float_type",
+        "bool_type",
+        "int_parsing",
+        "float_parsing",
+        "bool_parsing",
+    )
     return err["type"] in scalar_types and isinstance(err.get("input"), dict | list)
 
 

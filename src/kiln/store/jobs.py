@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from kiln.errors import NotFound
 from kiln.specs.views import JobStatus
@@ -20,7 +20,7 @@ def utcnow() -> datetime:
 
 
 class JobRepository:
-    def __init__(self, sessions: sessionmaker) -> None:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
     def add(self, row: JobRow) -> None:
@@ -30,7 +30,8 @@ class JobRepository:
     def find(self, name_or_id: str) -> JobRow | None:
         with self._sessions() as session:
             query = select(JobRow).where(or_(JobRow.name == name_or_id, JobRow.id == name_or_id))
-            return session.scalars(query).first()
+            row: JobRow | None = session.scalars(query).first()
+            return row
 
     def get(self, name_or_id: str) -> JobRow:
         row = self.find(name_or_id)
@@ -41,7 +42,7 @@ class JobRepository:
     def name_taken(self, name: str) -> bool:
         return self.find(name) is not None
 
-    def list(self, statuses: Iterable[JobStatus] | None = None, limit: int = 100) -> list[JobRow]:
+    def recent(self, statuses: Iterable[JobStatus] | None = None, limit: int = 100) -> list[JobRow]:
         query = select(JobRow).order_by(JobRow.created_at.desc()).limit(limit)
         if statuses is not None:
             query = query.where(JobRow.status.in_([s.value for s in statuses]))
@@ -74,7 +75,7 @@ class JobRepository:
                 .where(JobRow.id == job_id, JobRow.status.in_([s.value for s in allowed_from]))
                 .values(**values)
             )
-            return bool(result.rowcount)
+            return bool(getattr(result, "rowcount", 0))
 
     def set_fields(self, job_id: str, **fields: Any) -> None:
         with self._sessions.begin() as session:

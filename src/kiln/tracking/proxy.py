@@ -35,14 +35,21 @@ class MlflowProxy:
         url = httpx.URL(f"{self._upstream()}/{path}", query=request.url.query.encode())
         headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _DROPPED_REQUEST]
         has_body = request.method in ("POST", "PUT", "PATCH", "DELETE")
-        outgoing = self._client.build_request(request.method, url, headers=headers, content=request.stream() if has_body else None)
+        outgoing = self._client.build_request(
+            request.method, url, headers=headers, content=request.stream() if has_body else None
+        )
         try:
             response = await self._client.send(outgoing, stream=True)
         except httpx.HTTPError as exc:
-            raise Unavailable(f"MLflow's tracking server is not answering ({type(exc).__name__}); try again in a moment") from exc
+            raise Unavailable(
+                f"MLflow's tracking server is not answering ({type(exc).__name__}); try again in a moment"
+            ) from exc
         kept = {k: v for k, v in response.headers.items() if k.lower() not in _HOP_BY_HOP}
         return StreamingResponse(
-            response.aiter_raw(), status_code=response.status_code, headers=kept, background=BackgroundTask(response.aclose)
+            response.aiter_raw(),
+            status_code=response.status_code,
+            headers=kept,
+            background=BackgroundTask(response.aclose),
         )
 
     async def aclose(self) -> None:

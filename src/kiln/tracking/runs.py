@@ -38,11 +38,11 @@ class RunTracker:
                 return self._experiments[name]
             experiment = self._client.get_experiment_by_name(name)
             if experiment is None:
-                experiment_id = self._client.create_experiment(name)
+                experiment_id = str(self._client.create_experiment(name))
             else:
                 if experiment.lifecycle_stage == "deleted":
                     self._client.restore_experiment(experiment.experiment_id)
-                experiment_id = experiment.experiment_id
+                experiment_id = str(experiment.experiment_id)
             self._experiments[name] = experiment_id
             return experiment_id
 
@@ -52,7 +52,7 @@ class RunTracker:
         except Exception as exc:  # MLflow's own errors, connection errors
             raise Unavailable(f"could not create the job's MLflow run: {exc}") from exc
         self._client.update_run(run.info.run_id, status="SCHEDULED")
-        return run.info.run_id
+        return str(run.info.run_id)
 
     def rename_run(self, run_id: str, name: str) -> None:
         self._client.update_run(run_id, name=name)

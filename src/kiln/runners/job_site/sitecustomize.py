@@ -57,7 +57,9 @@ if _RUN_ID:
 _here = os.path.dirname(os.path.abspath(__file__))
 for _entry in sys.path:
     if os.path.abspath(_entry or ".") != _here and os.path.isfile(os.path.join(_entry or ".", "sitecustomize.py")):
-        _spec = importlib.util.spec_from_file_location("_kiln_next_sitecustomize", os.path.join(_entry, "sitecustomize.py"))
+        _spec = importlib.util.spec_from_file_location(
+            "_kiln_next_sitecustomize", os.path.join(_entry, "sitecustomize.py")
+        )
         if _spec and _spec.loader:
             _spec.loader.exec_module(importlib.util.module_from_spec(_spec))
         break
