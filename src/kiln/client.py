@@ -18,14 +18,21 @@ __all__ = ["Client", "Job"]
 
 
 class Client:
-    def __init__(self, url: str | None = None, token: str | None = None, home: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        home: str | Path | None = None,
+        *,
+        announce_start: bool = False,
+    ) -> None:
         url = url or os.environ.get("KILN_URL")
         token = token or os.environ.get("KILN_TOKEN")
         if url is None:
             from kiln.server.process import ensure_server
 
             settings = Settings.load(home=home)
-            url = ensure_server(settings).url
+            url = ensure_server(settings, quiet=not announce_start).url
             if token is None and settings.token_file.exists():
                 token = settings.token_file.read_text().strip()
         self.url = url.rstrip("/")

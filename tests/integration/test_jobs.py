@@ -217,3 +217,19 @@ def test_unknown_job_is_not_found_through_every_door(workspace: WorkspaceServer)
     assert result.returncode != 0
     assert result.stderr.startswith("error: job 'no-such-job' not found")
     assert "Traceback" not in result.stderr
+
+
+def test_logs_stream_live_while_the_job_runs(workspace: WorkspaceServer, tmp_path: Path) -> None:
+    trigger = tmp_path / "go"
+    script = f"import pathlib, time\nprint('first line', flush=True)\nwhile not pathlib.Path({str(trigger)!r}).exists():\n    time.sleep(0.05)\nprint('second line')\n"
+    job_file = write_job(tmp_path, "command: python waiter.py\ncode: ./src\n", {"waiter.py": script})
+    with workspace.client() as client:
+        job = client.jobs.create(job_file)
+        seen = ""
+        for text in client.jobs.logs(job.name, follow=True):
+            seen += text
+            if "first line" in seen and not trigger.exists():
+                assert client.jobs.get(job.name).status == JobStatus.RUNNING  # streamed before the end
+                trigger.write_text("go")
+        assert "second line" in seen
+        assert job.wait(timeout=30).status == JobStatus.COMPLETED

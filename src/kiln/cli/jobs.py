@@ -36,9 +36,17 @@ def create(
         else:
             console.print(f"job [bold]{job.name}[/] {status_text(job.status)}  (kiln job stream -n {job.name})")
         return
-    err_console.print(f"[dim]job {job.name} submitted; streaming its log[/]")
-    job.stream()
-    _finish(job.name, output)
+    err_console.print(f"[dim]job {job.name} submitted; streaming its log (Ctrl+C stops watching, not the job)[/]")
+    _follow(job.name, output)
+
+
+def _follow(name: str, output: OutputFormat) -> None:
+    try:
+        client().jobs.stream(name)
+    except KeyboardInterrupt:
+        err_console.print(f"\nstopped watching; job {name} goes on (kiln job stream -n {name})")
+        raise typer.Exit(130) from None
+    _finish(name, output)
 
 
 def _finish(name: str, output: OutputFormat) -> None:
@@ -78,8 +86,7 @@ def show(name: NameOption, output: OutputOption = OutputFormat.table) -> None:
 @app.command("stream")
 def stream(name: NameOption) -> None:
     """Follow a job's log until it ends, then show its result."""
-    client().jobs.stream(name)
-    _finish(name, OutputFormat.table)
+    _follow(name, OutputFormat.table)
 
 
 @app.command("cancel")

@@ -9,4 +9,4 @@ from kiln.client import Client
 
 @cache
 def client() -> Client:
-    return Client()
+    return Client(announce_start=True)

@@ -50,6 +50,8 @@ class JobService:
         tags.update(
             {"mlflow.source.name": spec.command[:500], "mlflow.source.type": "JOB", "kiln.compute": spec.compute_name}
         )
+        if code_hash:
+            tags["kiln.code_snapshot"] = code_hash
         run_id = self.tracker.create_run(experiment_id, spec.name, tags)
         name = spec.name or run_id
         try:
