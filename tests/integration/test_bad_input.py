@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import stat
 from pathlib import Path
+from urllib.parse import urljoin
 
 import httpx
 import pytest
@@ -139,6 +141,10 @@ def test_a_browser_signs_in_once_and_keeps_a_session(workspace: WorkspaceServer)
         assert "kiln_session" in browser.cookies
         ui = browser.get("/mlflow/")
         assert ui.status_code == 200 and "<html" in ui.text.lower()
+        scripts = re.findall(r'<script[^>]+src="([^"]+)"', ui.text)
+        assert scripts, "MLflow's UI page names its scripts"
+        asset = browser.get(urljoin("/mlflow/", scripts[0]))
+        assert asset.status_code == 200 and len(asset.content) > 1000  # the UI's code comes through the proxy
         api = browser.get("/api/v1/jobs")
         assert api.status_code == 200
     assert httpx.get(f"{workspace.url}/docs").status_code == 200  # the API's documentation is public

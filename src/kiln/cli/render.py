@@ -57,7 +57,9 @@ def status_text(status: JobStatus) -> str:
 
 def jobs_table(views: list[JobView]) -> Table:
     table = Table(show_edge=False, header_style="bold")
-    for column in ("name", "status", "experiment", "created", "duration", "display name"):
+    # names are what users copy into the next command: never cut them short
+    table.add_column("name", no_wrap=True, min_width=max((len(v.name) for v in views), default=4))
+    for column in ("status", "experiment", "created", "duration", "display name"):
         table.add_column(column)
     for view in views:
         table.add_row(
@@ -73,8 +75,8 @@ def jobs_table(views: list[JobView]) -> Table:
 
 def job_details(view: JobView) -> Table:
     table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold")
-    table.add_column()
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
     rows: list[tuple[str, str]] = [
         ("name", view.name),
         ("id (MLflow run)", view.id),
