@@ -83,3 +83,18 @@ def test_mlflow_is_restarted_when_it_dies(make_server) -> None:  # type: ignore[
         return response.status_code == 200
 
     wait_for(answers, timeout=60, what="MLflow to answer through /mlflow again")
+
+
+def test_a_second_server_on_the_same_home_is_refused(make_server) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    server = make_server()
+    second = subprocess.run(
+        [sys.executable, "-m", "kiln", "server", "run", "--home", str(server.home)],
+        capture_output=True, text=True, env=server.env, timeout=60,
+    )  # fmt: skip
+    assert second.returncode != 0
+    assert second.stderr.startswith("error: a workspace server is already running") and server.url in second.stderr
+    with server.client() as client:
+        assert client.jobs.list() == []  # the first one is untouched

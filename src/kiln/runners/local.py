@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psutil
 
-from kiln.process_env import child_environment
+from kiln.processes import child_environment
 from kiln.runners.job_shim import LOG_NAME, RESULT_NAME
 
 

@@ -18,13 +18,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
+from typing import IO
 
 import httpx
 
 from kiln.config import Settings
 from kiln.errors import Unavailable
-from kiln.process_env import child_environment
+from kiln.processes import child_environment, log_tail
 
 START_TIMEOUT_SECONDS = 180.0
 
@@ -68,6 +68,7 @@ def serve_foreground(settings: Settings) -> None:
 
     home = settings.resolved_home
     home.mkdir(parents=True, exist_ok=True)
+    run_lock = _hold_run_lock(settings)
     sock = _listen(settings)
     port = sock.getsockname()[1]
     (home / "last_port").write_text(str(port))
@@ -84,6 +85,23 @@ def serve_foreground(settings: Settings) -> None:
         current = read_server_info(settings)
         if current and current.pid == os.getpid():
             settings.server_info_file.unlink(missing_ok=True)
+        run_lock.close()
+
+
+def _hold_run_lock(settings: Settings) -> IO[str]:
+    """One server per home: a second one would fight the first over MLflow and the jobs."""
+    handle = open(settings.resolved_home / "server.run.lock", "w")  # held for the server's life
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        other = read_server_info(settings)
+        where = f" (pid {other.pid}, {other.url})" if other else ""
+        raise Unavailable(
+            f"a workspace server is already running for {settings.resolved_home}{where}; "
+            "use it, or stop it with 'kiln server stop'"
+        ) from None
+    return handle
 
 
 def _listen(settings: Settings) -> socket.socket:
@@ -177,7 +195,7 @@ def start_background(settings: Settings, quiet: bool = True) -> ServerInfo:
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise Unavailable(
-                f"the workspace server stopped at start (exit code {process.returncode}):\n{_tail(settings.server_log_file)}"
+                f"the workspace server stopped at start (exit code {process.returncode}):\n{log_tail(settings.server_log_file)}"
             )
         info = read_server_info(settings)
         if info and info.pid == process.pid and info.is_up():
@@ -211,10 +229,3 @@ def stop_server(settings: Settings, timeout: float = 30.0) -> ServerInfo | None:
         os.kill(info.pid, signal.SIGKILL)
     settings.server_info_file.unlink(missing_ok=True)
     return info
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""

@@ -20,7 +20,7 @@ import httpx
 import psutil
 
 from kiln.errors import Unavailable
-from kiln.process_env import child_environment, die_with_parent, free_port
+from kiln.processes import child_environment, die_with_parent, free_port, log_tail
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ class MlflowSupervisor:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                tail = _tail(self._log_file)
+                tail = log_tail(self._log_file)
                 raise Unavailable(f"MLflow's tracking server exited at start (code {process.returncode}):\n{tail}")
             if self.is_healthy():
                 return
@@ -150,10 +150,3 @@ def _end_group(pgid: int, grace: float) -> None:
         os.killpg(pgid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""

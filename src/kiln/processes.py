@@ -1,4 +1,5 @@
-"""Environment shared by every process kiln starts: telemetry off, nothing phones home."""
+"""Helpers for the processes kiln starts: a quiet environment (telemetry off), parent-death
+signals, free ports, and the tail of their logs."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import ctypes
 import os
 import signal
 import socket
+from pathlib import Path
 
 QUIET_ENVIRONMENT = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
@@ -35,3 +37,11 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def log_tail(path: Path, lines: int = 20) -> str:
+    """The last lines of a log file, for error messages about a process that stopped."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
