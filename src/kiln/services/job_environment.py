@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 from kiln.runners.local import JobFolder
 from kiln.specs.job import CommandJobSpec, literal_input_value
@@ -35,6 +37,7 @@ def job_environment(
     spec: CommandJobSpec,
     values: ReferenceValues,
     *,
+    bin_dir: Path,
     job_id: str,
     job_name: str,
     experiment_id: str,
@@ -43,7 +46,7 @@ def job_environment(
 ) -> dict[str, str]:
     python_path = [str(JOB_SITE_DIR)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
     env = {
-        "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
+        "PATH": str(bin_dir) + os.pathsep + os.environ.get("PATH", ""),
         "PYTHONPATH": os.pathsep.join(python_path),
         "PYTHONUNBUFFERED": "1",
         "MLFLOW_TRACKING_URI": f"{workspace_url}/mlflow",
@@ -60,3 +63,31 @@ def job_environment(
     env.update({f"AZURE_ML_OUTPUT_{name}": value for name, value in values["outputs"].items()})
     env.update({key: literal_text(value) for key, value in spec.environment_variables.items()})
     return env
+
+
+@dataclass
+class PreparedEnvironment:
+    """The interpreter a job runs with, and the exact packages it had (for reruns and lineage)."""
+
+    bin_dir: Path
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+class EnvironmentResolver(Protocol):
+    def pin(self, spec: CommandJobSpec) -> dict[str, Any]:
+        """At submit: check ``spec.environment`` (InvalidSpec naming it if wrong); return an exact record."""
+        ...
+
+    def prepare(self, pinned: dict[str, Any], log: Path) -> PreparedEnvironment:
+        """Before the job starts: build or reuse the environment, writing progress to ``log``."""
+        ...
+
+
+class ServerInterpreter:
+    """Every job runs on the workspace server's own Python (until environments are configured)."""
+
+    def pin(self, spec: CommandJobSpec) -> dict[str, Any]:
+        return {"kind": "server-interpreter", "python": sys.executable, "requested": spec.environment}
+
+    def prepare(self, pinned: dict[str, Any], log: Path) -> PreparedEnvironment:
+        return PreparedEnvironment(Path(sys.executable).parent, pinned)

@@ -10,6 +10,8 @@ from typing import Any
 from kiln.artifacts.store import ArtifactStore
 from kiln.errors import AlreadyExists, Conflict, InvalidSpec, NotFound
 from kiln.runners.local import LocalRunner
+from kiln.services.job_environment import EnvironmentResolver
+from kiln.services.job_inputs import JobInputs, PinnedInput
 from kiln.services.uploads import UploadService
 from kiln.specs.job import CommandJobSpec, JobInput, literal_input_value
 from kiln.specs.views import ACTIVE_STATUSES, JobOutputView, JobStatus, JobView
@@ -35,6 +37,8 @@ def log_key(job_id: str) -> str:
 class JobService:
     jobs: JobRepository
     uploads: UploadService
+    inputs: JobInputs
+    environments: EnvironmentResolver
     store: ArtifactStore
     tracker: RunTracker
     runner: LocalRunner
@@ -43,7 +47,7 @@ class JobService:
 
     # Submission ------------------------------------------------------------------------
     def submit(self, spec: CommandJobSpec) -> JobView:
-        code_hash = self._check(spec)
+        code_hash, pinned_inputs, environment = self._check(spec)
         experiment_name = spec.experiment_name or DEFAULT_EXPERIMENT
         experiment_id = self.tracker.experiment_id(experiment_name)
         tags = {str(k): str(v) for k, v in spec.tags.items()}
@@ -68,6 +72,8 @@ class JobService:
                     status=JobStatus.QUEUED.value,
                     spec=spec.model_dump(mode="json", by_alias=True, exclude_none=True),
                     code_hash=code_hash,
+                    pinned_inputs=pinned_inputs,
+                    environment=environment,
                     created_at=utcnow(),
                 )  # fmt: skip
             )
@@ -77,7 +83,7 @@ class JobService:
         self.wake_scheduler()
         return self.view(self.jobs.get(run_id))
 
-    def _check(self, spec: CommandJobSpec) -> str | None:
+    def _check(self, spec: CommandJobSpec) -> tuple[str | None, dict[str, PinnedInput], dict[str, Any]]:
         """Everything that can be wrong with a submission, found before anything is recorded."""
         problems = [f"{format_loc(loc)}: {message}" for loc, message in spec.reference_errors()]
         if problems:
@@ -89,13 +95,11 @@ class JobService:
             code_key, code_hash = self.uploads.resolve(spec.code, "code")
             if not self.store.is_dir(code_key):
                 raise InvalidSpec("code: must be a folder")
-        for name, item in spec.path_inputs().items():
-            if not item.path:
-                raise InvalidSpec(f"inputs.{name}: a {item.type} input needs a 'path'")
-            self.uploads.resolve(item.path, f"inputs.{name}.path")
+        pinned_inputs = self.inputs.pin(spec)
+        environment = self.environments.pin(spec)
         if spec.name and self.jobs.name_taken(spec.name):
             raise AlreadyExists(f"a job named '{spec.name}' already exists; pick another name or leave 'name' out")
-        return code_hash
+        return code_hash, pinned_inputs, environment
 
     # Reading ---------------------------------------------------------------------------
     def view(self, row: JobRow, with_run_data: bool = False) -> JobView:

@@ -13,11 +13,11 @@ import signal
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from kiln.artifacts.store import ArtifactStore
 from kiln.runners.local import JobFolder, LocalRunner, ProcessHandle
-from kiln.services.job_environment import job_environment, reference_values
+from kiln.services.job_environment import EnvironmentResolver, job_environment, reference_values
+from kiln.services.job_inputs import JobInputs
 from kiln.services.jobs import DEFAULT_OUTPUT, LOCAL_COMPUTE, log_key, output_key
 from kiln.services.uploads import UploadService
 from kiln.specs.job import CommandJobSpec, render_command
@@ -46,6 +46,8 @@ class JobScheduler:
         uploads: UploadService,
         store: ArtifactStore,
         tracker: RunTracker,
+        inputs: JobInputs,
+        environments: EnvironmentResolver,
         *,
         concurrency: int,
         workspace_url: str,
@@ -57,6 +59,8 @@ class JobScheduler:
         self._uploads = uploads
         self._store = store
         self._tracker = tracker
+        self._inputs = inputs
+        self._environments = environments
         self._concurrency = concurrency
         self._workspace_url = workspace_url
         self._token = token
@@ -116,13 +120,15 @@ class JobScheduler:
         if spec.code:
             key, _ = self._uploads.resolve(spec.code, "code")
             self._store.get(key, folder.working_dir)
-        input_paths = self._fetch_inputs(spec, folder)
+        input_paths = self._inputs.materialize(spec, row.pinned_inputs, folder.inputs)
+        prepared = self._environments.prepare(row.environment, folder.log)
+        self._jobs.set_fields(row.id, environment=prepared.record)
         for name, output in spec.outputs.items():
             if not (output and output.is_file()):
                 (folder.outputs / name).mkdir(parents=True, exist_ok=True)
         values = reference_values(spec, folder, input_paths)
         env = job_environment(
-            spec, values, job_id=row.id, job_name=row.name, experiment_id=row.experiment_id,
+            spec, values, bin_dir=prepared.bin_dir, job_id=row.id, job_name=row.name, experiment_id=row.experiment_id,
             workspace_url=self._workspace_url, token=self._token,
         )  # fmt: skip
         if self._jobs.get(row.id).cancel_requested:
@@ -137,17 +143,6 @@ class JobScheduler:
         if not moved or self._jobs.get(row.id).cancel_requested:
             self._runner.terminate_tree(handle.pid, self._cancel_grace)
         return handle
-
-    def _fetch_inputs(self, spec: CommandJobSpec, folder: JobFolder) -> dict[str, Path]:
-        paths = {}
-        for name, item in spec.path_inputs().items():
-            key, _ = self._uploads.resolve(item.path or "", f"inputs.{name}.path")
-            target = folder.inputs / name
-            if item.type == "uri_file":
-                target = target / key.rsplit("/", 1)[-1]
-            self._store.get(key, target)
-            paths[name] = target
-        return paths
 
     def _watch(self, row: JobRow, folder: JobFolder, handle: ProcessHandle) -> None:
         spec = CommandJobSpec.model_validate(row.spec)

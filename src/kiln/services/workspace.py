@@ -9,6 +9,8 @@ from kiln.artifacts.store import ArtifactStore
 from kiln.config import Settings
 from kiln.runners.local import LocalRunner
 from kiln.server.auth import load_or_create_token
+from kiln.services.job_environment import ServerInterpreter
+from kiln.services.job_inputs import JobInputs, UploadedInputs
 from kiln.services.jobs import JobService
 from kiln.services.scheduler import JobScheduler
 from kiln.services.uploads import UploadService
@@ -46,12 +48,14 @@ class Workspace:
         tracker = RunTracker(mlflow.url)
         runner = LocalRunner(settings.jobs_dir)
         uploads = UploadService(store, home / "tmp")
+        inputs = JobInputs([UploadedInputs(uploads, store)])
+        environments = ServerInterpreter()
         scheduler = JobScheduler(
-            repository, runner, uploads, store, tracker,
+            repository, runner, uploads, store, tracker, inputs, environments,
             concurrency=settings.resolved_local_concurrency, workspace_url=url, token=token,
             cancel_grace=settings.job_cancel_grace_seconds,
         )  # fmt: skip
-        jobs = JobService(repository, uploads, store, tracker, runner, url, scheduler.wake)
+        jobs = JobService(repository, uploads, inputs, environments, store, tracker, runner, url, scheduler.wake)
         scheduler.start()
         return cls(settings, url, token, store, mlflow, tracker, scheduler, jobs, uploads)
 

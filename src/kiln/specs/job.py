@@ -13,7 +13,8 @@ UPLOAD_PREFIX = "upload:"
 COMPUTE_PREFIXES = ("azureml:", "kiln:")
 
 Scalar = str | int | float | bool
-PATH_INPUT_TYPES = ("uri_file", "uri_folder")
+PATH_INPUT_TYPES = ("uri_file", "uri_folder", "mltable", "mlflow_model", "custom_model")
+MODEL_TYPES = ("mlflow_model", "custom_model")
 LITERAL_INPUT_TYPES = ("string", "integer", "number", "boolean")
 
 
@@ -24,7 +25,9 @@ class StrictModel(BaseModel):
 
 
 class JobInput(StrictModel):
-    type: Literal["uri_file", "uri_folder", "string", "integer", "number", "boolean"] = "uri_folder"
+    type: Literal[
+        "uri_file", "uri_folder", "mltable", "mlflow_model", "custom_model", "string", "integer", "number", "boolean"
+    ] = "uri_folder"
     path: str | None = None
     default: Scalar | None = None
     mode: Literal["ro_mount", "download", "direct"] | None = None
@@ -39,6 +42,13 @@ class JobOutput(StrictModel):
     type: Literal["uri_folder", "uri_file", "mlflow_model", "custom_model"] = "uri_folder"
     mode: Literal["rw_mount", "upload", "direct"] | None = None
     description: str | None = None
+    name: str | None = Field(
+        None, description="For model outputs: register a new version of this model when the job completes."
+    )
+    version: str | None = None
+
+    def is_model(self) -> bool:
+        return self.type in MODEL_TYPES
 
     def is_file(self) -> bool:
         return self.type == "uri_file"

@@ -34,7 +34,7 @@ def migrate(engine: Engine) -> None:
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, "heads")  # resources add their own branches of revisions
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

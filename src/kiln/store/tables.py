@@ -51,3 +51,5 @@ class JobRow(Base):
     pid: Mapped[int | None] = mapped_column(Integer)
     pid_started: Mapped[float | None] = mapped_column(Float, comment="process create time, to tell a reused pid")
     cancel_requested: Mapped[bool] = mapped_column(default=False)
+    pinned_inputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, comment="exact input versions")
+    environment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, comment="pinned, then as built")
