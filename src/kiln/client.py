@@ -11,7 +11,10 @@ import os
 from pathlib import Path
 
 from kiln.config import Settings
+from kiln.sdk.data import DataOperations
+from kiln.sdk.environments import EnvironmentOperations
 from kiln.sdk.jobs import Job, JobOperations
+from kiln.sdk.models import ModelOperations
 from kiln.sdk.rest import RestClient
 
 __all__ = ["Client", "Job"]
@@ -38,6 +41,9 @@ class Client:
         self.url = url.rstrip("/")
         self._rest = RestClient(self.url, token)
         self.jobs = JobOperations(self._rest)
+        self.environments = EnvironmentOperations(self._rest)
+        self.data = DataOperations(self._rest)
+        self.models = ModelOperations(self._rest)
 
     @property
     def tracking_uri(self) -> str:

@@ -10,12 +10,25 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tarfile
+import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
 import fsspec
+
+
+def path_hash(path: Path) -> str:
+    """Content hash of a file (its name and bytes) or a folder (see ``tree_hash``)."""
+    if path.is_dir():
+        return tree_hash(path)
+    digest = hashlib.sha256(path.name.encode() + b"\0")
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def tree_hash(folder: Path) -> str:
@@ -119,6 +132,22 @@ class ArtifactStore:
                     archive.addfile(info, handle)
                 yield from pipe.drain()
         yield from pipe.drain()
+
+    @contextmanager
+    def local_view(self, key: str) -> Iterator[Path]:
+        """A local path holding ``key``: the stored file itself for a local store (do not
+        modify it), else a temporary download removed afterwards."""
+        local = self.local_path(key)
+        if local is not None:
+            yield local
+            return
+        scratch = Path(tempfile.mkdtemp(prefix="kiln-artifact-"))
+        try:
+            target = scratch / key.rsplit("/", 1)[-1]
+            self.get(key, target)
+            yield target
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     def local_path(self, key: str) -> Path | None:
         """The file-system path of ``key`` when the store is a local folder."""

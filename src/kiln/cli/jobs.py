@@ -9,6 +9,7 @@ import typer
 
 from kiln.cli.render import OutputFormat, console, err_console, job_details, jobs_table, print_json, status_text
 from kiln.cli.workspace import client
+from kiln.errors import InvalidSpec
 from kiln.specs.views import JobStatus
 
 app = typer.Typer(help="Train and track command jobs.", no_args_is_help=True)
@@ -19,7 +20,11 @@ OutputOption = Annotated[OutputFormat, typer.Option("--output", "-o", help="tabl
 
 @app.command("create")
 def create(
-    file: Annotated[Path, typer.Option("--file", "-f", help="The job's YAML file.")],
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="The job's YAML file.")] = None,
+    rerun: Annotated[
+        str | None,
+        typer.Option("--rerun", help="Run job NAME again: same spec, code, inputs and exact recorded environment."),
+    ] = None,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Override a field: --set limits.timeout=60 (repeatable).")
     ] = None,
@@ -28,8 +33,12 @@ def create(
     ] = False,
     output: OutputOption = OutputFormat.table,
 ) -> None:
-    """Submit a command job; it runs in the background unless --stream is given."""
-    job = client().jobs.create(file, overrides=set_ or [])
+    """Submit a command job (or --rerun one); it runs in the background unless --stream is given."""
+    if (file is None) == (rerun is None):
+        raise InvalidSpec("give either --file (a job's YAML) or --rerun NAME (a job to run again)")
+    if rerun is not None and set_:
+        raise InvalidSpec("--set cannot be combined with --rerun: a rerun repeats the job as it was")
+    job = client().jobs.rerun(rerun) if rerun is not None else client().jobs.create(file, overrides=set_ or [])  # type: ignore[arg-type]
     if not stream:
         if output == OutputFormat.json:
             print_json(job.view)

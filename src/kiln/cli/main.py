@@ -8,7 +8,7 @@ import click
 import typer
 
 from kiln import __version__
-from kiln.cli import jobs, server
+from kiln.cli import data, environments, jobs, models, server
 from kiln.errors import KilnError
 
 app = typer.Typer(
@@ -18,7 +18,11 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(jobs.app, name="job")
+app.add_typer(environments.app, name="environment")
+app.add_typer(data.app, name="data")
 app.add_typer(server.app, name="server")
+app.add_typer(models.app, name="model")
+app.command("lineage")(models.lineage_command)
 
 
 @app.command("version")

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-from kiln.specs.views import JobStatus, JobView
+from kiln.specs.views import JobStatus, JobView, environment_label
 
 console = Console()
 err_console = Console(stderr=True)
@@ -100,12 +100,28 @@ def job_details(view: JobView) -> Table:
     for title, mapping in (("inputs", view.inputs), ("params", view.params or {}), ("metrics", view.metrics or {})):
         if mapping:
             rows.append((title, "\n".join(f"{k} = {_value(v)}" for k, v in sorted(mapping.items()))))
+    if view.pinned_inputs:
+        rows.append(("input versions", "\n".join(f"{k} = {_pinned(v)}" for k, v in sorted(view.pinned_inputs.items()))))
+    if view.environment:
+        rows.append(("environment", _environment(view.environment)))
     outputs = [f"{o.name} ({o.type})" + ("" if o.available else " - empty") for o in view.outputs]
     rows.append(("outputs", "\n".join(outputs)))
     rows.append(("MLflow run", view.mlflow_run_url))
     for key, value in rows:
         table.add_row(key, value)
     return table
+
+
+def _pinned(pinned: dict[str, Any]) -> str:
+    if pinned.get("kind") in ("model", "data"):
+        return f"{pinned['kind']} {pinned.get('name')}:{pinned.get('version')}"
+    digest = str(pinned.get("content_hash", ""))
+    return f"uploaded {digest[:16]}" if digest else str(pinned.get("kind", "?"))
+
+
+def _environment(environment: dict[str, Any]) -> str:
+    lock = environment.get("lock") or []
+    return environment_label(environment) + (f" ({len(lock)} packages locked)" if lock else "")
 
 
 def _value(value: Any) -> str:

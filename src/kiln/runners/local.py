@@ -17,6 +17,7 @@ import psutil
 
 from kiln.processes import child_environment
 from kiln.runners.job_shim import LOG_NAME, RESULT_NAME
+from kiln.runners.read_only_mounts import ReadOnlyInputs
 
 
 @dataclass
@@ -101,12 +102,15 @@ def is_alive(pid: int, create_time: float | None) -> bool:
 class LocalRunner:
     def __init__(self, jobs_dir: Path) -> None:
         self.jobs_dir = jobs_dir
+        self.read_only_inputs = ReadOnlyInputs(jobs_dir)  # ro_mount inputs, applied at launch
 
     def folder(self, job_id: str) -> JobFolder:
         return JobFolder(self.jobs_dir / job_id)
 
     def launch(self, folder: JobFolder, command: str, env: dict[str, str]) -> ProcessHandle:
-        shim = [sys.executable, "-m", "kiln.runners.job_shim", str(folder.root), "--", "bash", "-c", command]
+        read_only = self.read_only_inputs.command_prefix(folder.root, folder.log)  # [] without ro_mount inputs
+        shim = [sys.executable, "-m", "kiln.runners.job_shim", str(folder.root), "--", *read_only]
+        shim += ["bash", "-c", command]
         with open(os.devnull, "rb") as devnull:
             popen = subprocess.Popen(
                 shim, cwd=folder.working_dir, env=child_environment(env), stdin=devnull,

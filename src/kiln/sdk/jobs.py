@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-import io
 import sys
 import tarfile
 import time
@@ -14,7 +13,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from kiln.errors import InvalidSpec
+from kiln.sdk.environments import inline_environment_files
 from kiln.sdk.rest import RestClient
+from kiln.sdk.stream_reader import StreamReader
 from kiln.sdk.uploads import upload_path
 from kiln.specs.job import CommandJobSpec
 from kiln.specs.views import JobStatus, JobView
@@ -105,6 +106,10 @@ class JobOperations:
             Job(self, JobView.model_validate(item)) for item in self._rest.request("GET", "/api/v1/jobs", params=params)
         ]
 
+    def rerun(self, name: str) -> Job:
+        """A new job like ``name``: same spec, code snapshot and inputs, and its recorded exact environment."""
+        return Job(self, JobView.model_validate(self._rest.request("POST", f"/api/v1/jobs/{name}/rerun")))
+
     def cancel(self, name: str) -> Job:
         return Job(self, JobView.model_validate(self._rest.request("POST", f"/api/v1/jobs/{name}/cancel")))
 
@@ -128,7 +133,7 @@ class JobOperations:
         written = []
         for output in names:
             with self._rest.stream("GET", f"/api/v1/jobs/{name}/outputs/{output}") as response:
-                buffer = _StreamReader(response.iter_bytes())
+                buffer = StreamReader(response.iter_bytes())
                 with tarfile.open(fileobj=buffer, mode="r|") as tar:
                     tar.extractall(target, filter="data")
             written.append(target / output)
@@ -138,28 +143,6 @@ class JobOperations:
 def _stdout_write(text: str) -> None:
     sys.stdout.write(text)
     sys.stdout.flush()
-
-
-class _StreamReader(io.RawIOBase):
-    """A file object over an iterator of byte chunks (for streaming tar extraction)."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._buffer = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, target: Any) -> int:
-        while not self._buffer:
-            try:
-                self._buffer = next(self._chunks)
-            except StopIteration:
-                return 0
-        size = min(len(target), len(self._buffer))
-        target[:size] = self._buffer[:size]
-        self._buffer = self._buffer[size:]
-        return size
 
 
 # Turning what the user gave into a REST body ------------------------------------------------
@@ -179,6 +162,10 @@ def prepare_submission(rest: RestClient, spec: SpecLike, overrides: list[str]) -
     if problems:
         raise InvalidSpec("; ".join(problems))
     body = job.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if isinstance(body.get("environment"), dict):  # an inline environment: its files are sent inline too
+        body["environment"] = inline_environment_files(
+            body["environment"], base_dir or Path.cwd(), source, ("environment",)
+        )
     if job.experiment_name is None and base_dir is not None and source.path is not None:
         body["experiment_name"] = base_dir.resolve().name
     for loc, value in job.local_paths().items():

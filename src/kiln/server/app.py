@@ -16,7 +16,10 @@ from kiln import __version__
 from kiln.config import Settings
 from kiln.errors import KilnError
 from kiln.server.auth import TokenAuthMiddleware, load_or_create_token
+from kiln.server.routers.data import data_router
+from kiln.server.routers.environments import environments_router
 from kiln.server.routers.jobs import jobs_router
+from kiln.server.routers.models import models_router
 from kiln.specs.yaml_source import explain_errors
 from kiln.tracking.proxy import MlflowProxy
 
@@ -60,6 +63,9 @@ def create_app(settings: Settings, url: str | None = None, on_ready: Callable[[]
         return {"status": "ok" if workspace else "starting", "version": __version__}
 
     app.include_router(jobs_router())
+    app.include_router(environments_router())
+    app.include_router(data_router())
+    app.include_router(models_router())
     app.include_router(proxy.router)
     app.add_middleware(TokenAuthMiddleware, token=token)
     return app

@@ -48,6 +48,23 @@ class JobService:
     # Submission ------------------------------------------------------------------------
     def submit(self, spec: CommandJobSpec) -> JobView:
         code_hash, pinned_inputs, environment = self._check(spec)
+        return self._record(spec, code_hash, pinned_inputs, environment)
+
+    def rerun(self, name: str) -> JobView:
+        """A new job with the spec, code snapshot and pinned inputs of ``name``, in its recorded environment."""
+        row = self.jobs.get(name)
+        spec = CommandJobSpec.model_validate(row.spec)
+        spec = spec.model_copy(update={"name": None, "tags": {**spec.tags, "kiln.rerun_of": row.name}})
+        recorded = dict(row.environment or {})
+        # the exact package list if the job got that far (else the spec is pinned again)
+        exact = recorded.get("lock") or recorded.get("kind") == "server-interpreter"
+        environment = recorded if exact else self.environments.pin(spec)
+        return self._record(spec, row.code_hash, dict(row.pinned_inputs or {}), environment)
+
+    def _record(
+        self, spec: CommandJobSpec, code_hash: str | None, pinned_inputs: dict[str, PinnedInput],
+        environment: dict[str, Any],
+    ) -> JobView:  # fmt: skip
         experiment_name = spec.experiment_name or DEFAULT_EXPERIMENT
         experiment_id = self.tracker.experiment_id(experiment_name)
         tags = {str(k): str(v) for k, v in spec.tags.items()}
@@ -118,6 +135,7 @@ class JobService:
             inputs={name: _input_summary(item) for name, item in spec.inputs.items()},
             outputs=self._outputs(row, spec), tags=dict(spec.tags),
             mlflow_run_url=f"{self.workspace_url}/mlflow/#/experiments/{row.experiment_id}/runs/{row.id}",
+            pinned_inputs=dict(row.pinned_inputs or {}), environment=dict(row.environment or {}),
             params=params, metrics=metrics,
         )  # fmt: skip
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from kiln.artifacts.store import ArtifactStore
+from kiln.errors import KilnError
 from kiln.runners.local import JobFolder, LocalRunner, ProcessHandle
 from kiln.services.job_environment import EnvironmentResolver, job_environment, reference_values
 from kiln.services.job_inputs import JobInputs
@@ -69,6 +71,9 @@ class JobScheduler:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._dispatch_lock = threading.Lock()
+        # run when a job's command succeeded, before it is marked completed (e.g. model registration);
+        # a KilnError from one fails the job with its message
+        self.completion_hooks: list[Callable[[JobRow], object]] = []
 
     def start(self) -> None:
         self.recover()
@@ -192,6 +197,8 @@ class JobScheduler:
             self._keep_outputs(row, folder)
         except Exception:
             log.exception("could not keep the outputs of job %s", row.name)
+        if outcome.status == JobStatus.COMPLETED:
+            outcome = self._run_completion_hooks(row, outcome)
         try:
             self._tracker.mark_ended(row.id, outcome.status)
         except Exception:
@@ -202,6 +209,19 @@ class JobScheduler:
         )  # fmt: skip
         folder.remove()
         self.wake()
+
+    def _run_completion_hooks(self, row: JobRow, outcome: Outcome) -> Outcome:
+        for hook in self.completion_hooks:
+            try:
+                hook(row)
+            except KilnError as exc:
+                return Outcome(JobStatus.FAILED, outcome.exit_code, f"the command succeeded, but {exc.message}")
+            except Exception as exc:
+                log.exception("completion step failed for job %s", row.name)
+                return Outcome(
+                    JobStatus.FAILED, outcome.exit_code, f"the command succeeded, but a final step failed: {exc}"
+                )
+        return outcome
 
     def _keep_outputs(self, row: JobRow, folder: JobFolder) -> None:
         spec = CommandJobSpec.model_validate(row.spec)

@@ -9,14 +9,20 @@ from kiln.artifacts.store import ArtifactStore
 from kiln.config import Settings
 from kiln.runners.local import LocalRunner
 from kiln.server.auth import load_or_create_token
-from kiln.services.job_environment import ServerInterpreter
+from kiln.services.data import DataInputs, DataService
+from kiln.services.environments import EnvironmentService, open_environment_service
 from kiln.services.job_inputs import JobInputs, UploadedInputs
 from kiln.services.jobs import JobService
+from kiln.services.lineage import LineageService
+from kiln.services.model_inputs import ModelInputs
+from kiln.services.models import ModelService
 from kiln.services.scheduler import JobScheduler
 from kiln.services.uploads import UploadService
+from kiln.store.data import DataAssetRepository
 from kiln.store.database import create_database_engine, migrate, session_factory
 from kiln.store.jobs import JobRepository
 from kiln.tracking.mlflow_server import MlflowSupervisor
+from kiln.tracking.registry import ModelRegistry
 from kiln.tracking.runs import RunTracker
 
 log = logging.getLogger(__name__)
@@ -33,6 +39,10 @@ class Workspace:
     scheduler: JobScheduler
     jobs: JobService
     uploads: UploadService
+    models: ModelService
+    lineage: LineageService
+    data: DataService
+    environments: EnvironmentService
 
     @classmethod
     def open(cls, settings: Settings, url: str) -> Workspace:
@@ -48,16 +58,26 @@ class Workspace:
         tracker = RunTracker(mlflow.url)
         runner = LocalRunner(settings.jobs_dir)
         uploads = UploadService(store, home / "tmp")
-        inputs = JobInputs([UploadedInputs(uploads, store)])
-        environments = ServerInterpreter()
+        registry = ModelRegistry(mlflow.url)
+        models = ModelService(registry, tracker, store, uploads, repository)
+        inputs = JobInputs([UploadedInputs(uploads, store), ModelInputs(models)])
+        data = DataService(DataAssetRepository(session_factory(engine)), uploads, store)
+        inputs.add_resolver(DataInputs(data, store, runner.read_only_inputs, home / "cache" / "data"))
+        environments = open_environment_service(home, session_factory(engine))
         scheduler = JobScheduler(
             repository, runner, uploads, store, tracker, inputs, environments,
             concurrency=settings.resolved_local_concurrency, workspace_url=url, token=token,
             cancel_grace=settings.job_cancel_grace_seconds,
         )  # fmt: skip
         jobs = JobService(repository, uploads, inputs, environments, store, tracker, runner, url, scheduler.wake)
+        scheduler.completion_hooks.append(models.register_job_outputs)
         scheduler.start()
-        return cls(settings, url, token, store, mlflow, tracker, scheduler, jobs, uploads)
+        environments.resume()
+        return cls(
+            settings=settings, url=url, token=token, store=store, mlflow=mlflow, tracker=tracker,
+            scheduler=scheduler, jobs=jobs, uploads=uploads, models=models,
+            lineage=LineageService(models, repository), data=data, environments=environments,
+        )  # fmt: skip
 
     def close(self) -> None:
         self.scheduler.stop()

@@ -7,6 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from kiln.specs.environment import EnvironmentSpec
+from kiln.specs.references import is_asset_reference
+
 JOB_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$"
 REFERENCE = re.compile(r"\$\{\{\s*([A-Za-z_][\w]*)\.([A-Za-z0-9_.-]+)\s*\}\}")
 UPLOAD_PREFIX = "upload:"
@@ -70,7 +73,9 @@ class CommandJobSpec(StrictModel):
     command: str = Field(min_length=1)
     inputs: dict[str, JobInput | Scalar] = Field(default_factory=dict)
     outputs: dict[str, JobOutput | None] = Field(default_factory=dict)
-    environment: str | dict[str, Any] | None = None
+    environment: str | EnvironmentSpec | None = Field(
+        None, description="kiln:NAME:VERSION (azureml: too, or NAME@latest), or an inline environment with a conda_file"
+    )
     environment_variables: dict[str, Scalar] = Field(default_factory=dict)
     compute: str = "local"
     limits: JobLimits | None = None
@@ -123,7 +128,7 @@ class CommandJobSpec(StrictModel):
         if self.code:
             paths[("code",)] = self.code
         for name, item in self.path_inputs().items():
-            if item.path:
+            if item.path and not is_asset_reference(item.path):
                 paths[("inputs", name, "path")] = item.path
         return paths
 

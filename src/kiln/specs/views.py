@@ -26,6 +26,11 @@ TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.
 ACTIVE_STATUSES = frozenset({JobStatus.PREPARING, JobStatus.RUNNING})
 
 
+def environment_label(record: dict[str, Any]) -> str:
+    """How a job's environment record is named to people: NAME:VERSION, or its kind."""
+    return ":".join(str(record[k]) for k in ("name", "version") if record.get(k)) or str(record.get("kind", "?"))
+
+
 class JobOutputView(BaseModel):
     name: str
     type: str
@@ -53,6 +58,8 @@ class JobView(BaseModel):
     outputs: list[JobOutputView]
     tags: dict[str, Any]
     mlflow_run_url: str
+    pinned_inputs: dict[str, dict[str, Any]] = {}
+    environment: dict[str, Any] = {}
     params: dict[str, str] | None = None
     metrics: dict[str, float] | None = None
 

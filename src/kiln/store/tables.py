@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, Integer, String, Text, TypeDecorator
+from sqlalchemy import JSON, BigInteger, DateTime, Float, Integer, String, Text, TypeDecorator, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -53,3 +53,47 @@ class JobRow(Base):
     cancel_requested: Mapped[bool] = mapped_column(default=False)
     pinned_inputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, comment="exact input versions")
     environment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, comment="pinned, then as built")
+
+
+class DataAssetRow(Base):
+    """One immutable version of a data asset; its content lives in the artifact store under ``store_key``."""
+
+    __tablename__ = "data_assets"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_data_assets_name_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True, comment="creation order")
+    name: Mapped[str] = mapped_column(String(255), index=True)
+    version: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(32))
+    content_hash: Mapped[str] = mapped_column(String(64), comment="sha256 tree hash of the content")
+    store_key: Mapped[str] = mapped_column(String(512))
+    description: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    files: Mapped[int] = mapped_column(Integer, default=0)
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    archived: Mapped[bool] = mapped_column(default=False)
+
+
+class EnvironmentRow(Base):
+    """One registered environment version. Immutable once built: a new spec needs a new version."""
+
+    __tablename__ = "environments"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_environments_name_version"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), index=True)
+    version: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    image: Mapped[str | None] = mapped_column(String(1024))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON, comment="the spec as sent, files inline")
+    hash: Mapped[str] = mapped_column(String(64), index=True, comment="names the venv in the cache")
+    python: Mapped[str] = mapped_column(String(32))
+    requirements: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16))
+    lock: Mapped[list[str]] = mapped_column(JSON, default=list, comment="uv pip freeze of the built venv")
+    build_log: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    built_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -46,6 +46,11 @@ def jobs_router() -> APIRouter:
     ) -> JobView:
         return _workspace(request).jobs.get(name, with_run_data=run_data)
 
+    @router.post("/jobs/{name}/rerun", response_model=JobView, status_code=201)
+    def rerun_job(name: str, request: Request) -> JobView:
+        """A new job with the same spec, code snapshot, pinned inputs and recorded environment (exact pins)."""
+        return _workspace(request).jobs.rerun(name)
+
     @router.post("/jobs/{name}/cancel", response_model=JobView)
     def cancel_job(name: str, request: Request) -> JobView:
         workspace = _workspace(request)

@@ -1,0 +1,163 @@
+"""``kiln environment …``"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from kiln.cli.render import OutputFormat, console, err_console, print_json
+from kiln.cli.workspace import client
+from kiln.errors import InvalidSpec, KilnError
+from kiln.specs.environment import LATEST, EnvironmentView
+
+app = typer.Typer(help="Python environments for jobs: built with uv, cached by content.", no_args_is_help=True)
+
+OutputOption = Annotated[OutputFormat, typer.Option("--output", "-o", help="table or json.")]
+STATUS_STYLE = {"building": "cyan", "ready": "green", "failed": "red"}
+
+
+@app.command("create")
+def create(
+    file: Annotated[Path, typer.Option("--file", "-f", help="The environment's YAML file.")],
+    name: Annotated[str | None, typer.Option("--name", "-n", help="Overrides 'name' in the file.")] = None,
+    version: Annotated[str | None, typer.Option("--version", "-v", help="Overrides 'version' in the file.")] = None,
+    wait: Annotated[bool, typer.Option(help="Show the build as it runs and wait for it to end.")] = True,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Register an environment version and build it (the same spec again is reused at once)."""
+    operations = client().environments
+    view = operations.create(file, name=name, version=version, wait=False)
+    if wait and view.status == "building":
+        _show_build(view)
+        view = operations.wait(view.name, view.version)
+    elif view.status == "ready":
+        err_console.print(f"[dim]environment {view.name}:{view.version}: the venv {view.hash[:12]} is in the cache[/]")
+    if output == OutputFormat.json:
+        print_json(view)
+    else:
+        console.print(environment_details(view, packages=False))
+    if view.status == "failed":
+        raise KilnError(f"environment {view.name}:{view.version} failed to build: {view.error}")
+
+
+def _show_build(view: EnvironmentView) -> None:
+    """A spinner while the build runs, with uv's lines printed above it as they come."""
+    operations = client().environments
+    pending = ""
+    with err_console.status(f"building environment [bold]{view.name}:{view.version}[/] with uv…"):
+        for text in operations.logs(view.name, view.version, follow=True):
+            pending += text
+            *lines, pending = pending.split("\n")
+            for line in lines:
+                err_console.print(f"[dim]{escape(line)}[/]", highlight=False)
+    if pending:
+        err_console.print(f"[dim]{escape(pending)}[/]", highlight=False)
+
+
+@app.command("list")
+def list_(
+    name: Annotated[str | None, typer.Option("--name", "-n", help="Only the versions of this environment.")] = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """List environment versions (by name, newest version first)."""
+    views = client().environments.list(name)
+    if output == OutputFormat.json:
+        print_json(views)
+        return
+    table = Table(show_edge=False, header_style="bold")
+    table.add_column("name", no_wrap=True)
+    for column in ("version", "status", "python", "packages", "hash", "created"):
+        table.add_column(column, no_wrap=column != "created")
+    for view in views:
+        table.add_row(
+            view.name, view.version, _status(view.status), view.python, str(len(view.packages) or "-"),
+            view.hash[:12], _when(view.created_at),
+        )  # fmt: skip
+    console.print(table)
+
+
+@app.command("show")
+def show(
+    name: Annotated[str | None, typer.Option("--name", "-n", help="The environment's name.")] = None,
+    version: Annotated[str, typer.Option("--version", "-v", help="A version, or 'latest'.")] = LATEST,
+    job: Annotated[str | None, typer.Option("--job", help="Instead: the environment recorded with this job.")] = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Spec, hash, status, python, the exact package list and where the build log is kept."""
+    if (name is None) == (job is None):
+        raise InvalidSpec("give --name (an environment) or --job (the environment a job ran with)")
+    if job is not None:
+        record = client().environments.of_job(job)
+        if output == OutputFormat.json:
+            print_json(record)
+        else:
+            console.print(_record_details(record))
+        return
+    view = client().environments.get(str(name), version)
+    if output == OutputFormat.json:
+        print_json(view)
+    else:
+        console.print(environment_details(view, packages=True))
+
+
+def environment_details(view: EnvironmentView, packages: bool) -> Table:
+    rows: list[tuple[str, str]] = [
+        ("name", f"{view.name}:{view.version}"),
+        ("status", _status(view.status)),
+        ("python", view.python),
+        ("hash", view.hash),
+        ("requirements", escape("\n".join(view.requirements)) or "-"),
+    ]
+    if view.description:
+        rows.insert(1, ("description", view.description))
+    if view.image:
+        rows.append(("image", view.image))
+    if view.tags:
+        rows.append(("tags", ", ".join(f"{k}={v}" for k, v in view.tags.items())))
+    rows += [("created", _when(view.created_at)), ("built", _when(view.built_at))]
+    if view.error:
+        rows.append(("error", escape(view.error)))
+    if packages:
+        rows.append(("packages", "\n".join(view.packages) or "-"))
+    else:
+        rows.append(
+            ("packages", f"{len(view.packages)} installed (kiln environment show -n {view.name} -v {view.version})")
+        )
+    rows.append(("build log", view.build_log or "-"))
+    return _grid(rows)
+
+
+def _record_details(record: dict[str, Any]) -> Table:
+    kind = str(record.get("kind", "-"))
+    what = f"{record.get('name')}:{record.get('version')}" if kind == "kiln" else kind
+    rows = [("environment", what), ("python", str(record.get("python", "-")))]
+    if record.get("hash"):
+        rows.append(("hash", str(record["hash"])))
+    if record.get("requirements"):
+        rows.append(("requirements", escape("\n".join(record["requirements"]))))
+    rows.append(("packages", "\n".join(record.get("lock") or []) or "- (not built yet)"))
+    if record.get("build_log"):
+        rows.append(("build log", str(record["build_log"])))
+    return _grid(rows)
+
+
+def _grid(rows: list[tuple[str, str]]) -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
+
+
+def _status(status: str) -> str:
+    return f"[{STATUS_STYLE.get(status, 'dim')}]{status}[/]"
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else "-"

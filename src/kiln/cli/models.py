@@ -1,0 +1,238 @@
+"""``kiln model …`` and ``kiln lineage``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.tree import Tree
+
+from kiln.cli.render import OutputFormat, console, print_json
+from kiln.cli.workspace import client
+from kiln.errors import InvalidSpec
+from kiln.specs.model import LineageNode, ModelVersionView, ModelView
+
+app = typer.Typer(help="Register, version, alias and download models (MLflow's registry).", no_args_is_help=True)
+alias_app = typer.Typer(help="Aliases such as champion: models:/NAME@ALIAS.", no_args_is_help=True)
+app.add_typer(alias_app, name="alias")
+
+NameOption = Annotated[str, typer.Option("--name", "-n", help="The model's name.")]
+VersionOption = Annotated[str, typer.Option("--version", "-v", help="A version number, 'latest' or an alias.")]
+OutputOption = Annotated[OutputFormat, typer.Option("--output", "-o", help="table or json.")]
+
+
+def _tags(pairs: list[str] | None) -> dict[str, str]:
+    tags = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InvalidSpec(f"--tag {pair!r}: expected KEY=VALUE")
+        tags[key] = value
+    return tags
+
+
+@app.command("create")
+def create(
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="The model's YAML file.")] = None,
+    name: Annotated[str | None, typer.Option("--name", "-n")] = None,
+    version: Annotated[str | None, typer.Option("--version", "-v", help="Must be the next number if given.")] = None,
+    type_: Annotated[str | None, typer.Option("--type", help="mlflow_model (default) or custom_model.")] = None,
+    path: Annotated[
+        str | None, typer.Option(help="Local folder, runs:/JOB/PATH, or azureml://jobs/JOB/outputs/OUTPUT.")
+    ] = None,
+    description: Annotated[str | None, typer.Option()] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="KEY=VALUE (repeatable).")] = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Register a new model version."""
+    fields: dict[str, Any] = {
+        k: v
+        for k, v in dict(name=name, version=version, type=type_, path=path, description=description).items()
+        if v is not None
+    }
+    if tag:
+        fields["tags"] = _tags(tag)
+    if file is None and not fields:
+        raise InvalidSpec("give the model as -f model.yml, or with --name and --path")
+    view = client().models.create(file, **fields)
+    _show_version(view, output)
+
+
+@app.command("list")
+def list_(
+    include_archived: Annotated[bool, typer.Option(help="Also models whose versions are all archived.")] = False,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Registered models with their latest version and aliases."""
+    models = client().models.list(include_archived)
+    if output == OutputFormat.json:
+        print_json(models)
+        return
+    from rich.table import Table
+
+    table = Table(show_edge=False, header_style="bold")
+    for column in ("name", "latest", "versions", "aliases", "description"):
+        table.add_column(column, no_wrap=column == "name")
+    for model in models:
+        aliases = ", ".join(f"{a}→{v}" for a, v in sorted(model.aliases.items()))
+        table.add_row(
+            model.name, model.latest_version or "-", str(len(model.versions)), aliases, model.description or ""
+        )
+    console.print(table)
+
+
+@app.command("show")
+def show(
+    name: NameOption,
+    version: Annotated[
+        str | None, typer.Option("--version", "-v", help="One version (number, latest or alias).")
+    ] = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """A model and its versions, or one version with its lineage."""
+    if version is None:
+        model = client().models.get(name)
+        if output == OutputFormat.json:
+            print_json(model)
+        else:
+            _print_model(model)
+        return
+    view = client().models.get_version(name, version)
+    if output == OutputFormat.json:
+        print_json(view)
+        return
+    _show_version(view, output)
+    console.print(lineage_tree(client().models.lineage(name, view.version)))
+
+
+@app.command("download")
+def download(
+    name: NameOption,
+    version: VersionOption = "latest",
+    download_path: Annotated[Path, typer.Option("--download-path", help="Folder to write into.")] = Path("."),
+) -> None:
+    """Download a version's files into DOWNLOAD_PATH/NAME."""
+    console.print(f"downloaded {client().models.download(name, version, download_path)}")
+
+
+@app.command("archive")
+def archive(name: NameOption, version: Annotated[str, typer.Option("--version", "-v")]) -> None:
+    """Hide a version from listings and @latest (it still loads by number)."""
+    view = client().models.archive(name, version)
+    console.print(f"archived {view.name}:{view.version}")
+
+
+@app.command("restore")
+def restore(name: NameOption, version: Annotated[str, typer.Option("--version", "-v")]) -> None:
+    """Undo archive."""
+    view = client().models.restore(name, version)
+    console.print(f"restored {view.name}:{view.version}")
+
+
+@app.command("update")
+def update(
+    name: NameOption,
+    version: Annotated[
+        str | None, typer.Option("--version", "-v", help="A version; without it, the model itself.")
+    ] = None,
+    description: Annotated[str | None, typer.Option()] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="KEY=VALUE (repeatable).")] = None,
+) -> None:
+    """Set the description or tags of a model or of one version."""
+    model = client().models.update(name, version, description, _tags(tag))
+    _print_model(model)
+
+
+@alias_app.command("set")
+def alias_set(
+    name: Annotated[str, typer.Argument(help="The model.")],
+    alias: Annotated[str, typer.Argument(help="e.g. champion")],
+    version: Annotated[str, typer.Option("--version", "-v")],
+) -> None:
+    """Point ALIAS at a version: models:/NAME@ALIAS then loads it."""
+    view = client().models.set_alias(name, alias, version)
+    console.print(f"{name}@{alias} → version {view.version}")
+
+
+@alias_app.command("delete")
+def alias_delete(name: Annotated[str, typer.Argument()], alias: Annotated[str, typer.Argument()]) -> None:
+    """Remove an alias."""
+    client().models.delete_alias(name, alias)
+    console.print(f"deleted alias {name}@{alias}")
+
+
+def lineage_command(
+    target: Annotated[str, typer.Argument(help="model:NAME:VERSION (VERSION may be latest or an alias)")],
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Print where a model version came from: jobs, data, code, environments, earlier models."""
+    kind, _, rest = target.partition(":")
+    name, _, version = rest.partition(":")
+    if kind != "model" or not name:
+        raise InvalidSpec(f"{target!r}: expected model:NAME:VERSION, e.g. model:iris:3")
+    node = client().models.lineage(name, version or "latest")
+    if output == OutputFormat.json:
+        print_json(node)
+    else:
+        console.print(lineage_tree(node))
+
+
+STYLE = {
+    "model": "bold magenta",
+    "job": "bold blue",
+    "data": "green",
+    "upload": "green",
+    "code": "dim",
+    "environment": "cyan",
+}
+
+
+def lineage_tree(node: LineageNode, tree: Tree | None = None) -> Tree:
+    label = f"[{STYLE.get(node.kind, '')}]{node.kind}[/] {node.id}" + _detail(node)
+    branch = Tree(label) if tree is None else tree.add(label)
+    for parent in node.upstream:
+        lineage_tree(parent, branch)
+    return branch
+
+
+def _detail(node: LineageNode) -> str:
+    details = node.details
+    parts = []
+    if "input" in details:
+        parts.append(f"input {details['input']}")
+    if node.kind == "job":
+        parts.append(str(details.get("status", "")))
+    if node.kind == "environment" and details.get("packages"):
+        parts.append(f"{details['packages']} packages locked")
+    if node.kind == "model" and details.get("aliases"):
+        parts.append("@" + ", @".join(details["aliases"]))
+    return f"  [dim]({'; '.join(p for p in parts if p)})[/]" if any(parts) else ""
+
+
+def _show_version(view: ModelVersionView, output: OutputFormat) -> None:
+    if output == OutputFormat.json:
+        print_json(view)
+        return
+    aliases = f"  @{', @'.join(view.aliases)}" if view.aliases else ""
+    archived = "  [yellow](archived)[/]" if view.archived else ""
+    console.print(f"model [bold]{view.name}[/] version [bold]{view.version}[/] ({view.type}){aliases}{archived}")
+    console.print(f"  uri     {view.uri}\n  source  {view.source}\n  job     {view.job or '-'}")
+    if view.description:
+        console.print(f"  about   {view.description}")
+    if view.tags:
+        console.print("  tags    " + ", ".join(f"{k}={v}" for k, v in view.tags.items()))
+
+
+def _print_model(model: ModelView) -> None:
+    aliases = ", ".join(f"@{a}→{v}" for a, v in sorted(model.aliases.items())) or "none"
+    console.print(f"model [bold]{model.name}[/]  latest {model.latest_version or '-'}  aliases {aliases}")
+    if model.description:
+        console.print(f"  {model.description}")
+    for version in model.versions:
+        flags = (" [yellow]archived[/]" if version.archived else "") + (
+            f" @{', @'.join(version.aliases)}" if version.aliases else ""
+        )
+        console.print(
+            f"  v{version.version}  {version.type}  job {version.job or '-'}  {version.created_at:%Y-%m-%d %H:%M}{flags}"
+        )

@@ -1,0 +1,1 @@
+"""Environment builds: pip configuration for uv, content-addressed venvs, the build itself."""

@@ -1,0 +1,216 @@
+"""Data assets: immutable, content-addressed versions of files and folders, and the job inputs that read them.
+
+A version's content is copied from the client's upload into the artifact store under
+``data/<sha256 tree hash>``, then its row is written, so a row never points at missing
+content. Re-creating a name+version with the same content is a no-op; other content is
+refused (a version never changes). Jobs name versions as ``kiln:NAME:VERSION`` or
+``kiln:NAME@latest`` (``azureml:`` too); ``@latest`` is pinned to an exact version at submit.
+"""
+
+from __future__ import annotations
+
+import builtins
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from kiln import mltable
+from kiln.artifacts.store import ArtifactStore
+from kiln.errors import AlreadyExists, Conflict, InvalidSpec, NotFound
+from kiln.runners.read_only_mounts import ReadOnlyInputs
+from kiln.services.job_inputs import PinnedInput
+from kiln.services.uploads import SNAPSHOTS, UploadService
+from kiln.specs.data import LATEST, DataAssetView, DataSpec
+from kiln.specs.job import JobInput
+from kiln.specs.references import AssetReference, is_asset_reference, parse_asset_reference
+from kiln.store.data import DataAssetRepository
+from kiln.store.jobs import utcnow
+from kiln.store.tables import DataAssetRow
+
+DATA_PREFIX = "data"
+DATA_INPUT_TYPES = ("uri_file", "uri_folder", "mltable")
+# input type -> asset types it can read
+READABLE_AS = {"uri_file": ("uri_file",), "uri_folder": ("uri_folder", "mltable"), "mltable": ("mltable",)}
+
+
+@dataclass
+class DataService:
+    assets: DataAssetRepository
+    uploads: UploadService
+    store: ArtifactStore
+
+    # Creating ----------------------------------------------------------------------------
+    def create(self, spec: DataSpec) -> DataAssetView:
+        """Store the uploaded content under its hash, then record the version (or find it recorded)."""
+        key, digest = self.uploads.resolve(spec.path, "path")
+        folder_key = f"{SNAPSHOTS}/{digest}"
+        is_file = key != folder_key
+        if (spec.type == "uri_file") != is_file:
+            wanted = "a file" if spec.type == "uri_file" else "a folder"
+            raise InvalidSpec(f"path: a {spec.type} data asset needs {wanted}, and {spec.path!r} is not one")
+        if spec.version is not None and (existing := self.assets.find(spec.name, spec.version)):
+            return self._same_or_refuse(existing, spec, digest)
+        with self.store.local_view(folder_key) as folder:  # not copied when the store is local
+            if spec.type == "mltable":
+                try:
+                    mltable.parse(folder, label=mltable.MLTABLE_FILE)
+                except InvalidSpec as exc:
+                    raise InvalidSpec(f"path: not a valid mltable: {exc.message}") from None
+            files = [p for p in folder.rglob("*") if p.is_file()]
+            size = sum(p.stat().st_size for p in files)
+            content_hash = self.store.put_content_addressed(folder, DATA_PREFIX)
+        for _attempt in range(10):
+            version = spec.version or self._next_version(spec.name)
+            row = DataAssetRow(
+                name=spec.name, version=version, type=spec.type, content_hash=content_hash,
+                store_key=f"{DATA_PREFIX}/{content_hash}", description=spec.description,
+                tags={str(k): v for k, v in spec.tags.items()}, files=len(files), size_bytes=size,
+                created_at=utcnow(), archived=False,
+            )  # fmt: skip
+            if self.assets.add(row):
+                return self._view(row)
+            if spec.version is not None and (existing := self.assets.find(spec.name, spec.version)):
+                return self._same_or_refuse(existing, spec, content_hash)
+        raise Conflict(f"data asset '{spec.name}': other versions were being created at the same time; try again")
+
+    def _same_or_refuse(self, existing: DataAssetRow, spec: DataSpec, digest: str) -> DataAssetView:
+        if existing.content_hash == digest and existing.type == spec.type:
+            return self._view(existing)
+        what = (
+            f"other content (stored sha256 {existing.content_hash[:12]}…, yours {digest[:12]}…)"
+            if existing.content_hash != digest
+            else f"type {existing.type} (yours: {spec.type})"
+        )
+        raise AlreadyExists(
+            f"data asset '{existing.name}' version '{existing.version}' already exists with {what}; a version never "
+            f"changes: create a new version (another --version, or leave the version out for the next number)"
+        )
+
+    def _next_version(self, name: str) -> str:
+        numbers = [int(row.version) for row in self.assets.versions(name) if row.version.isdigit()]
+        return str(max(numbers, default=0) + 1)
+
+    # Reading -----------------------------------------------------------------------------
+    def get(self, name: str, version: str | None = None) -> DataAssetView:
+        return self._view(self.row(name, version))
+
+    def row(self, name: str, version: str | None = None) -> DataAssetRow:
+        """One version (``None`` or ``latest``: the newest that is not archived); NotFound says what exists."""
+        if version is None or version == LATEST:
+            row = self.assets.latest(name)
+        else:
+            row = self.assets.find(name, version)
+        if row is None:
+            raise NotFound(self._missing(name, version))
+        return row
+
+    def _missing(self, name: str, version: str | None) -> str:
+        versions = self.assets.versions(name)
+        if not versions:
+            names = self.assets.names()
+            known = ", ".join(names[:20]) + (" …" if len(names) > 20 else "") if names else "none yet"
+            return f"there is no data asset named '{name}' (data assets: {known})"
+        if version is None or version == LATEST:
+            return f"every version of data asset '{name}' is archived (kiln data restore brings one back)"
+        listed = ", ".join(r.version + (" (archived)" if r.archived else "") for r in versions[:20])
+        return f"data asset '{name}' has no version '{version}' (versions, newest first: {listed})"
+
+    def list(self, name: str | None = None, include_archived: bool = False) -> builtins.list[DataAssetView]:
+        """Latest version of every asset, or with ``name`` every version of it (newest first)."""
+        if name is None:
+            rows = self.assets.latest_of_each(include_archived)
+        else:
+            rows = self.assets.versions(name, include_archived)
+            if not rows and not self.assets.versions(name):
+                raise NotFound(self._missing(name, None))
+        return [self._view(row) for row in rows]
+
+    def set_archived(self, name: str, version: str | None, archived: bool) -> builtins.list[DataAssetView]:
+        """Archive (hide from listings and ``@latest``) or restore one version, or all of them."""
+        if version is not None:
+            self.row(name, version)  # NotFound with what exists
+        if not self.assets.set_archived(name, version, archived):
+            raise NotFound(self._missing(name, version))
+        rows = self.assets.versions(name) if version is None else [self.row(name, version)]
+        return [self._view(row) for row in rows]
+
+    def content_archive(self, name: str, version: str | None) -> tuple[str, Iterator[bytes]]:
+        """The version's content as an uncompressed tar whose top folder is the asset's name."""
+        row = self.row(name, version)
+        return row.name, self.store.iter_tar(row.store_key, row.name)
+
+    @staticmethod
+    def _view(row: DataAssetRow) -> DataAssetView:
+        return DataAssetView(
+            name=row.name, version=row.version, type=row.type, content_hash=row.content_hash,
+            description=row.description, tags=dict(row.tags or {}), created_at=row.created_at,
+            archived=row.archived, files=row.files, size_bytes=row.size_bytes,
+        )  # fmt: skip
+
+    # Job inputs --------------------------------------------------------------------------
+    def for_input(self, reference: AssetReference, field: str) -> DataAssetRow:
+        """The version a job input names; InvalidSpec naming ``field`` when it names nothing."""
+        if reference.version is None and reference.label != LATEST:
+            raise InvalidSpec(f"{field}: data assets have no label '@{reference.label}'; use @latest or :VERSION")
+        try:
+            return self.row(reference.name, reference.version)
+        except NotFound as exc:
+            raise InvalidSpec(f"{field}: {exc.message}") from None
+
+
+@dataclass
+class DataInputs:
+    """The job-input resolver for ``kiln:NAME:VERSION`` / ``kiln:NAME@latest`` (and ``azureml:``)."""
+
+    data: DataService
+    store: ArtifactStore
+    read_only: ReadOnlyInputs
+    cache: Path
+
+    def accepts(self, item: JobInput) -> bool:
+        return item.type in DATA_INPUT_TYPES and is_asset_reference(item.path)
+
+    def pin(self, name: str, item: JobInput) -> PinnedInput:
+        field = f"inputs.{name}.path"
+        reference = parse_asset_reference(item.path or "", field)
+        if item.mode == "direct":
+            raise InvalidSpec(f"inputs.{name}.mode: a data asset is read with 'ro_mount' or 'download', not 'direct'")
+        row = self.data.for_input(reference, field)
+        if row.type not in READABLE_AS[item.type]:
+            raise InvalidSpec(
+                f"inputs.{name}.type: {item.type} cannot read data asset {row.name}:{row.version}, "
+                f"which is a {row.type} (set type: {row.type})"
+            )
+        pinned: PinnedInput = {
+            "kind": "data", "reference": item.path, "name": row.name, "version": row.version,
+            "type": row.type, "content_hash": row.content_hash, "key": row.store_key,
+        }  # fmt: skip
+        if row.type == "uri_file":
+            pinned["file"] = self.store.list_files(row.store_key)[0]
+        return pinned
+
+    def materialize(self, name: str, item: JobInput, pinned: PinnedInput, target: Path) -> Path:
+        key = str(pinned["key"])
+        if item.mode == "ro_mount":
+            self.read_only.provide(self._local_content(key, str(pinned["content_hash"])), target)
+        else:  # download (the default): a private, writable copy
+            self.store.get(key, target)
+        return target / str(pinned["file"]) if pinned.get("file") else target
+
+    def _local_content(self, key: str, content_hash: str) -> Path:
+        """The stored folder itself for a local store; else one download per content, shared by jobs."""
+        local = self.store.local_path(key)
+        if local is not None:
+            return local
+        cached = self.cache / content_hash
+        if not cached.exists():
+            self.cache.mkdir(parents=True, exist_ok=True)
+            partial = self.cache / f".partial-{uuid.uuid4().hex}"
+            self.store.get(key, partial)
+            try:
+                partial.rename(cached)
+            except OSError:  # another job cached the same content first
+                shutil.rmtree(partial, ignore_errors=True)
+        return cached

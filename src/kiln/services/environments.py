@@ -1,0 +1,291 @@
+"""Environment rules: register and build versions, and give each job its venv.
+
+Registration (``create``) checks the spec, records the version and builds it in the
+background (a cache hit is ready at once); the build log can be followed while it runs.
+As the jobs' ``EnvironmentResolver`` the service pins ``environment`` at submit (a
+registered version, an inline spec, or nothing: the server's own Python) and builds or
+reuses the venv before the job starts. The exact package list (``uv pip freeze``) is kept
+with the job, so a rerun builds from those pins instead of the loose spec.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from kiln.environments.build_spec import BuildSpec, normalize_requirements, with_mlflow
+from kiln.environments.builder import BuiltEnvironment, EnvironmentCache
+from kiln.environments.interpreters import InterpreterFinder, server_python_version
+from kiln.environments.pip_config import IndexSettings, read_index_settings
+from kiln.errors import AlreadyExists, InvalidSpec, KilnError
+from kiln.services.job_environment import PreparedEnvironment
+from kiln.specs.environment import EnvironmentSpec, EnvironmentView, parse_environment_reference
+from kiln.specs.job import CommandJobSpec
+from kiln.store.environments import EnvironmentRepository
+from kiln.store.jobs import utcnow
+from kiln.store.tables import EnvironmentRow
+
+log = logging.getLogger(__name__)
+
+BUILDING, READY, FAILED = "building", "ready", "failed"
+SERVER_INTERPRETER = "server-interpreter"
+
+
+class EnvironmentService:
+    def __init__(
+        self,
+        repository: EnvironmentRepository,
+        cache: EnvironmentCache,
+        interpreters: InterpreterFinder,
+        index_settings: Callable[[], IndexSettings] = read_index_settings,
+    ) -> None:
+        self.environments = repository
+        self.cache = cache
+        self._interpreters = interpreters
+        self._read_index = index_settings
+        self._index: IndexSettings | None = None
+        self._index_lock = threading.Lock()
+
+    # From a spec to what is built --------------------------------------------------------
+    def index_settings(self) -> IndexSettings:
+        """The server's pip configuration, read once (it is part of every hash)."""
+        with self._index_lock:
+            if self._index is None:
+                self._index = self._read_index()
+            return self._index
+
+    def build_spec(self, spec: EnvironmentSpec, field: str = "") -> tuple[BuildSpec, str | None]:
+        """The normalized build and the MLflow requirement added to it (None if the spec had one)."""
+        prefix = f"{field}." if field else ""
+        python_request = spec.python_version(f"{prefix}conda_file") or server_python_version()
+        lines = normalize_requirements(spec.requirement_lines(field), f"{prefix}requirements")
+        lines, added = with_mlflow(lines)
+        return self._build_spec(python_request, lines, f"{prefix}conda_file"), added
+
+    def _build_spec(self, python_request: str, lines: list[str], field: str) -> BuildSpec:
+        try:
+            interpreter = self._interpreters.find(python_request)
+        except InvalidSpec as exc:
+            raise InvalidSpec(f"{field}: {exc.message}") from None
+        return BuildSpec(interpreter.version, interpreter.executable, tuple(lines), self.index_settings())
+
+    # Registration ------------------------------------------------------------------------
+    def create(self, spec: EnvironmentSpec) -> tuple[EnvironmentView, bool]:
+        """Register (and build) a version; True if it is new. Same spec again: a no-op."""
+        if not spec.name:
+            raise InvalidSpec("name: required to register an environment (or give --name)")
+        build, added = self.build_spec(spec)
+        name = spec.name
+        existing = self.environments.versions(name)
+        version = spec.version
+        if version is None:
+            if existing and existing[0].hash == build.hash:
+                version = existing[0].version
+            else:
+                version = _next_version([row.version for row in existing])
+        same = next((row for row in existing if row.version == version), None)
+        if same is not None:
+            if same.hash != build.hash:
+                raise AlreadyExists(
+                    f"environment {name}:{version} already exists with a different spec (hash {same.hash[:12]}, "
+                    f"this spec {build.hash[:12]}); versions are immutable: give a new version"
+                )
+            if same.status != FAILED:
+                return self.view(same), False
+            self.environments.set_fields(same.id, status=BUILDING, error=None, spec=_stored(spec, version))
+            self._start_build(same.id)
+            return self.view(self.environments.reload(same.id)), False
+        row = EnvironmentRow(
+            id=uuid.uuid4().hex, name=name, version=version, description=spec.description,
+            tags={str(k): v for k, v in spec.tags.items()}, image=spec.image, spec=_stored(spec, version),
+            hash=build.hash, python=build.python, requirements=list(build.requirements), status=BUILDING,
+            lock=[], created_at=utcnow(),
+        )  # fmt: skip
+        found = self.cache.lookup(build.hash)
+        if found:  # the same venv exists already: ready at once
+            row.status, row.lock, row.build_log, row.built_at = READY, found.lock, found.build_log, utcnow()
+        self.environments.add(row)
+        if not found:
+            if added:
+                log.info("environment %s:%s: adding %s so jobs can log to MLflow", name, version, added)
+            self._start_build(row.id)
+        return self.view(self.environments.reload(row.id)), True
+
+    def _start_build(self, row_id: str) -> None:
+        row = self.environments.reload(row_id)
+        log_path = self.cache.new_log(row.hash)
+        self.environments.set_fields(row_id, build_log=str(log_path))
+        threading.Thread(
+            target=self._build_registered, args=(row_id, log_path), name=f"env-build-{row.name}", daemon=True
+        ).start()
+
+    def _build_registered(self, row_id: str, log_path: Path) -> None:
+        row = self.environments.reload(row_id)
+        try:
+            spec = EnvironmentSpec.model_validate(row.spec)
+            build, added = self.build_spec(spec)
+            if added:
+                _append(
+                    log_path, f"{added} added: jobs log to MLflow, and the spec lists neither mlflow nor mlflow-skinny"
+                )
+            built = self.cache.ensure(build, lambda _line: None, log_path)
+        except Exception as exc:
+            message = exc.message if isinstance(exc, KilnError) else f"{type(exc).__name__}: {exc}"
+            if not isinstance(exc, KilnError):
+                log.exception("environment %s:%s failed to build", row.name, row.version)
+            _append(log_path, message)
+            self.environments.set_fields(row_id, status=FAILED, error=message)
+            return
+        self.environments.set_fields(
+            row_id, status=READY, lock=built.lock, build_log=built.build_log, built_at=utcnow(), hash=built.hash
+        )
+
+    def resume(self) -> None:
+        """After a restart: builds that were cut off start again."""
+        for row in self.environments.with_status(BUILDING):
+            self._start_build(row.id)
+
+    # Reading -----------------------------------------------------------------------------
+    def view(self, row: EnvironmentRow) -> EnvironmentView:
+        return EnvironmentView(
+            name=row.name, version=row.version, description=row.description, tags=dict(row.tags or {}),
+            image=row.image, status=row.status, hash=row.hash, python=row.python,
+            requirements=list(row.requirements or []), packages=list(row.lock or []), build_log=row.build_log,
+            error=row.error, created_at=row.created_at, built_at=row.built_at, spec=dict(row.spec),
+        )  # fmt: skip
+
+    def get(self, name: str, version: str) -> EnvironmentView:
+        return self.view(self.environments.get(name, version))
+
+    def list(self, name: str | None = None) -> list[EnvironmentView]:
+        return [self.view(row) for row in self.environments.all(name)]
+
+    def follow_log(self, name: str, version: str, follow: bool, poll: float = 0.1) -> Iterator[bytes]:
+        """The build log from the start; with ``follow``, new lines until the build ends."""
+        row_id = self.environments.get(name, version).id
+        offset = 0
+        while True:
+            row = self.environments.reload(row_id)
+            done = row.status != BUILDING
+            chunk = _read_from(Path(row.build_log), offset) if row.build_log else b""
+            offset += len(chunk)
+            if chunk:
+                yield chunk
+            elif done or not follow:
+                return
+            else:
+                time.sleep(poll)
+
+    # EnvironmentResolver: what the scheduler calls -----------------------------------------
+    def pin(self, spec: CommandJobSpec) -> dict[str, Any]:
+        environment: Any = spec.environment
+        if environment is None:
+            return {"kind": SERVER_INTERPRETER, "python": sys.executable}
+        if isinstance(environment, str):
+            return self._pin_reference(environment)
+        if isinstance(environment, dict):
+            environment = EnvironmentSpec.model_validate(environment)
+        build, added = self.build_spec(environment, "environment")
+        return {
+            "kind": "inline", "hash": build.hash, "python": build.python,
+            "requirements": list(build.requirements), "image": environment.image, "added": added,
+        }  # fmt: skip
+
+    def _pin_reference(self, reference: str) -> dict[str, Any]:
+        name, version = parse_environment_reference(reference)
+        row = self.environments.find(name, version)
+        if row is None:
+            raise InvalidSpec(
+                f"environment: '{reference}' is not registered in this workspace (kiln environment create -f "
+                "env.yml registers it; leave 'environment' out to run on the workspace server's own Python)"
+            )
+        if row.status == FAILED:
+            raise InvalidSpec(f"environment: {row.name}:{row.version} failed to build: {row.error}")
+        return {
+            "kind": "kiln", "name": row.name, "version": row.version, "hash": row.hash,
+            "python": row.python, "requirements": list(row.requirements), "image": row.image,
+        }  # fmt: skip
+
+    def prepare(self, pinned: dict[str, Any], log: Path) -> PreparedEnvironment:
+        if pinned.get("kind", SERVER_INTERPRETER) == SERVER_INTERPRETER:
+            return PreparedEnvironment(Path(sys.executable).parent, pinned)
+
+        def say(line: str) -> None:
+            _append(log, line)
+
+        if pinned.get("lock"):
+            built = self._prepare_locked(pinned, say)
+        else:
+            what = f"{pinned['name']}:{pinned['version']}" if pinned.get("kind") == "kiln" else "inline environment"
+            say(f"preparing environment {what}")
+            if pinned.get("added"):
+                say(f"{pinned['added']} added: jobs log to MLflow, and the spec lists neither mlflow nor mlflow-skinny")
+            build = self._build_spec(str(pinned["python"]), list(pinned["requirements"]), "environment")
+            built = self.cache.ensure(build, say)
+        record = {**pinned, "hash": built.hash, "python": built.python, "lock": built.lock}
+        record.update(build_log=built.build_log, venv=built.venv)
+        return PreparedEnvironment(built.bin_dir, record)
+
+    def _prepare_locked(self, pinned: dict[str, Any], say: Callable[[str], None]) -> BuiltEnvironment:
+        """A rerun: the recorded venv if it is still there, else a build from the recorded pins."""
+        lock = [str(line) for line in pinned["lock"]]
+        say(f"preparing the recorded environment ({len(lock)} exact pins)")
+        found = self.cache.lookup(str(pinned.get("hash", "")))
+        if found and found.lock == lock:
+            say(f"environment {found.hash[:12]}: the recorded venv is still in the cache; reused")
+            return found
+        python = str(pinned["python"])
+        try:
+            build = self._build_spec(python, lock, "environment")
+        except InvalidSpec:
+            minor = ".".join(python.split(".")[:2])
+            say(f"python {python} is no longer on this machine; using python {minor}")
+            build = self._build_spec(minor, lock, "environment")
+        return self.cache.ensure(build, say)
+
+
+def _next_version(versions: list[str]) -> str:
+    numbers = [int(v) for v in versions if re.fullmatch(r"\d+", v)]
+    return str(max(numbers, default=0) + 1)
+
+
+def _stored(spec: EnvironmentSpec, version: str) -> dict[str, Any]:
+    data = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+    data.pop("$schema", None)
+    data["version"] = version
+    return data
+
+
+def _append(path: Path, line: str) -> None:
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(line.rstrip("\n") + "\n")
+
+
+def _read_from(path: Path, offset: int) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(offset)
+            return handle.read(1 << 20)
+    except OSError:
+        return b""
+
+
+def open_environment_service(home: Path, sessions: sessionmaker[Session]) -> EnvironmentService:
+    """The service for a workspace: venvs under ``<home>/envs``, built with the uv that kiln installs."""
+    from uv import find_uv_bin
+
+    uv = find_uv_bin()
+    environ = dict(os.environ)
+    return EnvironmentService(
+        EnvironmentRepository(sessions), EnvironmentCache(home / "envs", uv, environ), InterpreterFinder(uv, environ)
+    )

@@ -1,0 +1,40 @@
+"""Registered models as job inputs (``type: mlflow_model|custom_model``, ``path: kiln:NAME@ALIAS``):
+how transfer learning and fine-tuning start from an earlier model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from kiln.services.job_inputs import PinnedInput
+from kiln.services.models import ModelService
+from kiln.specs.job import MODEL_TYPES, JobInput
+from kiln.specs.references import is_asset_reference, parse_asset_reference
+
+
+@dataclass
+class ModelInputs:
+    models: ModelService
+
+    def accepts(self, item: JobInput) -> bool:
+        return item.type in MODEL_TYPES and is_asset_reference(item.path)
+
+    def pin(self, name: str, item: JobInput) -> PinnedInput:
+        from kiln.errors import NotFound
+
+        reference = parse_asset_reference(item.path or "", f"inputs.{name}.path")
+        try:
+            version = self.models.resolve(reference)
+        except NotFound as exc:
+            from kiln.errors import InvalidSpec
+
+            raise InvalidSpec(f"inputs.{name}.path: {exc.message}") from None
+        return {"kind": "model", "name": version.name, "version": str(version.version), "requested": item.path}
+
+    def materialize(self, name: str, item: JobInput, pinned: PinnedInput, target: Path) -> Path:
+        import mlflow
+
+        local = mlflow.artifacts.download_artifacts(
+            f"models:/{pinned['name']}/{pinned['version']}", dst_path=str(target)
+        )
+        return Path(local)

@@ -1,0 +1,228 @@
+"""Model registry rules: register versions from uploads, runs or job outputs; aliases,
+tags, archive; and job outputs of model type that register themselves on completion."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kiln.artifacts.store import ArtifactStore, path_hash
+from kiln.errors import Conflict, InvalidSpec, NotFound
+from kiln.services.jobs import output_key
+from kiln.services.uploads import UploadService
+from kiln.specs.model import ModelSpec, ModelVersionView, ModelView
+from kiln.specs.references import AssetReference
+from kiln.specs.views import JobStatus
+from kiln.store.jobs import JobRepository
+from kiln.store.tables import JobRow
+from kiln.tracking.registry import ARCHIVED_TAG, TYPE_TAG, ModelRegistry
+from kiln.tracking.runs import RunTracker
+
+if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
+
+REGISTRATION_EXPERIMENT = "kiln-model-registrations"
+REGISTERED_FILES = "registered"  # artifact folder of the run that holds a registered model's files
+
+JOB_TAG = "kiln.job"
+CONTENT_TAG = "kiln.content_hash"
+_JOB_OUTPUT = re.compile(r"^(?:azureml|kiln)://jobs/(?P<job>[^/]+)/outputs/(?P<output>[^/]+)/?$")
+_RUNS = re.compile(r"^runs:/(?P<job>[^/]+)/(?P<path>.+)$")
+
+
+class ModelService:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        tracker: RunTracker,
+        store: ArtifactStore,
+        uploads: UploadService,
+        jobs: JobRepository,
+    ) -> None:
+        self._registry = registry
+        self._tracker = tracker
+        self._store = store
+        self._uploads = uploads
+        self._jobs = jobs
+
+    # Registration ----------------------------------------------------------------------------
+    def create(self, spec: ModelSpec) -> ModelVersionView:
+        self._check_requested_version(spec.name, spec.version)
+        tags = {str(k): str(v) for k, v in spec.tags.items()} | {TYPE_TAG: spec.type}
+        runs = _RUNS.match(spec.path)
+        output = _JOB_OUTPUT.match(spec.path)
+        if runs:  # MLflow resolves run artifacts and MLflow 3 logged models itself
+            job = self._jobs.get(runs.group("job"))
+            tags[JOB_TAG] = job.name
+            version = self._registry.register(spec.name, f"runs:/{job.id}/{runs.group('path')}", tags, spec.description)
+            return self.version_view(version)
+        if output:
+            job = self._jobs.get(output.group("job"))
+            key = output_key(job.id, output.group("output"))
+            if not self._store.exists(key):
+                raise InvalidSpec(
+                    f"path: job '{job.name}' has no stored output '{output.group('output')}' (has it completed?)"
+                )
+            run_id, tags[JOB_TAG] = job.id, job.name
+        elif spec.path.startswith("upload:"):
+            key, _ = self._uploads.resolve(spec.path, "path")
+            run_id = None
+        else:
+            raise InvalidSpec(
+                f"path: {spec.path!r} is not a model source; give a local folder (the CLI/SDK upload it), "
+                "runs:/JOB/PATH, or azureml://jobs/JOB/outputs/OUTPUT"
+            )
+        return self.version_view(self._register_files(key, spec, tags, run_id))
+
+    def _register_files(self, key: str, spec: ModelSpec, tags: dict[str, str], run_id: str | None) -> ModelVersion:
+        """Log stored files as artifacts of the producing job's run (or of a registration run
+        for an upload) and register them; MLflow only accepts sources inside a run."""
+        with self._store.local_view(key) as local:
+            _check_model_files(local, spec)
+            tags[CONTENT_TAG] = path_hash(local)
+            if run_id is None:
+                run_id = self._tracker.create_run(
+                    self._tracker.experiment_id(REGISTRATION_EXPERIMENT), f"register {spec.name}", {"kiln.upload": key}
+                )
+                self._tracker.mark_ended(run_id, JobStatus.COMPLETED)
+            artifact_path = f"{REGISTERED_FILES}/{spec.name}"
+            self._tracker.log_artifacts(run_id, local, artifact_path)
+        return self._registry.register_run_files(spec.name, run_id, artifact_path, tags, spec.description)
+
+    def _check_requested_version(self, name: str, requested: str | None) -> None:
+        if requested is None:
+            return
+        try:
+            existing = [v.version for v in self._registry.versions(name)]
+        except NotFound:
+            existing = []
+        expected = str(len(existing) + 1) if not existing else str(max(int(v) for v in existing) + 1)
+        if requested in existing:
+            raise Conflict(
+                f"model '{name}' already has version {requested}; versions are immutable, leave 'version' out to add {expected}"
+            )
+        if requested != expected:
+            raise InvalidSpec(
+                f"version: the registry numbers versions in order; the next version of '{name}' is {expected}, not {requested}"
+            )
+
+    def register_job_outputs(self, job: JobRow) -> list[ModelVersionView]:
+        """After a job completes: each model output that names a model becomes a new version."""
+        from kiln.specs.job import CommandJobSpec
+
+        registered = []
+        for output_name, output in CommandJobSpec.model_validate(job.spec).outputs.items():
+            if output and output.is_model() and output.name:
+                spec = ModelSpec(
+                    name=output.name, version=output.version, type=output.type,
+                    path=f"kiln://jobs/{job.id}/outputs/{output_name}", description=output.description,
+                )  # fmt: skip
+                registered.append(self.create(spec))
+        return registered
+
+    # Reading ---------------------------------------------------------------------------------
+    def resolve(self, reference: AssetReference) -> ModelVersion:
+        """The exact version behind ``NAME:VERSION``, ``NAME@latest`` or ``NAME@ALIAS``."""
+        if reference.version:
+            return self._registry.version(reference.name, reference.version)
+        if reference.label == "latest":
+            live = [v for v in self._registry.versions(reference.name) if v.tags.get(ARCHIVED_TAG) != "true"]
+            if not live:
+                raise NotFound(f"model '{reference.name}' has no version that is not archived")
+            return live[-1]
+        return self._registry.by_alias(reference.name, reference.label or "latest")
+
+    def version_view(self, version: ModelVersion) -> ModelVersionView:
+        tags = dict(version.tags)
+        return ModelVersionView(
+            name=version.name, version=str(version.version), type=tags.get(TYPE_TAG, "mlflow_model"),
+            description=version.description or None, tags={k: v for k, v in tags.items() if not k.startswith("kiln.")},
+            aliases=list(version.aliases), source=version.source, job=tags.get(JOB_TAG) or self._job_of(version),
+            created_at=datetime.fromtimestamp(version.creation_timestamp / 1000, UTC),
+            archived=tags.get(ARCHIVED_TAG) == "true", uri=f"models:/{version.name}/{version.version}",
+        )  # fmt: skip
+
+    def _job_of(self, version: ModelVersion) -> str | None:
+        if version.run_id:
+            job = self._jobs.find(version.run_id)
+            return job.name if job else None
+        return None
+
+    def get(self, name: str, include_archived: bool = True) -> ModelView:
+        model = self._registry.model(name)
+        versions = [self.version_view(v) for v in self._registry.versions(name)]
+        live = [v for v in versions if not v.archived]
+        return ModelView(
+            name=model.name, description=model.description or None, aliases=dict(model.aliases),
+            latest_version=live[-1].version if live else None,
+            versions=[v for v in versions if include_archived or not v.archived],
+        )  # fmt: skip
+
+    def list(self, include_archived: bool = False) -> list[ModelView]:
+        views = [self.get(model.name, include_archived) for model in self._registry.models()]
+        return [view for view in views if include_archived or view.latest_version is not None]
+
+    # Changes ---------------------------------------------------------------------------------
+    def set_archived(self, name: str, version: str, archived: bool) -> ModelVersionView:
+        self._registry.version(name, version)
+        if archived:
+            self._registry.set_tags(name, version, {ARCHIVED_TAG: "true"})
+        else:
+            self._registry.delete_tag(name, version, ARCHIVED_TAG)
+        return self.version_view(self._registry.version(name, version))
+
+    def set_alias(self, name: str, alias: str, version: str) -> ModelVersionView:
+        if alias == "latest" or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", alias):
+            raise InvalidSpec(
+                f"alias {alias!r}: use letters, digits, '_' and '-', starting with a letter ('latest' is reserved)"
+            )
+        self._registry.version(name, version)
+        self._registry.client.set_registered_model_alias(name, alias, version)
+        return self.version_view(self._registry.version(name, version))
+
+    def delete_alias(self, name: str, alias: str) -> ModelView:
+        self._registry.by_alias(name, alias)
+        self._registry.client.delete_registered_model_alias(name, alias)
+        return self.get(name)
+
+    def update(self, name: str, version: str | None, description: str | None, tags: dict[str, str]) -> ModelView:
+        if any(key.startswith("kiln.") for key in tags):
+            raise InvalidSpec("tags: names starting with 'kiln.' are kept for kiln's own records")
+        if version is None:
+            self._registry.model(name)
+            if description is not None:
+                self._registry.client.update_registered_model(name, description=description)
+            for key, value in tags.items():
+                self._registry.client.set_registered_model_tag(name, key, value)
+        else:
+            self._registry.version(name, version)
+            if description is not None:
+                self._registry.client.update_model_version(name, version, description=description)
+            self._registry.set_tags(name, version, tags)
+        return self.get(name)
+
+    def download(self, name: str, version: str) -> Iterator[bytes]:
+        """The version's files as an uncompressed tar whose top folder is the model's name."""
+        import mlflow
+
+        self._registry.version(name, version)
+        scratch = Path(tempfile.mkdtemp(prefix="kiln-model-"))
+        try:
+            local = Path(mlflow.artifacts.download_artifacts(f"models:/{name}/{version}", dst_path=str(scratch)))
+            yield from ArtifactStore(str(local.parent)).iter_tar(local.name, name)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _check_model_files(local: Path, spec: ModelSpec) -> None:
+    if spec.type == "mlflow_model" and not (local.is_dir() and (local / "MLmodel").is_file()):
+        found = sorted(p.name for p in local.iterdir())[:8] if local.is_dir() else [local.name]
+        raise InvalidSpec(
+            f"path: a model of type mlflow_model needs an MLmodel file at its top (found: {', '.join(found) or 'nothing'}); "
+            "save it with mlflow.<flavor>.save_model, or use type: custom_model"
+        )

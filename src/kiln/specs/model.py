@@ -1,0 +1,57 @@
+"""Registered models: Azure ML's model YAML, and what the REST API answers about models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from kiln.specs.job import Scalar, StrictModel
+
+ModelType = Literal["mlflow_model", "custom_model"]
+
+
+class ModelSpec(StrictModel):
+    """``kiln model create -f model.yml``. ``path``: a local folder or file (uploaded by the
+    CLI/SDK as ``upload:<hash>``), ``runs:/JOB/PATH``, or a job output
+    ``azureml://jobs/JOB/outputs/OUTPUT`` (``kiln://`` too)."""
+
+    schema_: str | None = Field(None, alias="$schema")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
+    version: str | None = Field(None, description="MLflow numbers versions 1, 2, 3…; if given it must be the next one.")
+    type: ModelType = "mlflow_model"
+    path: str = Field(min_length=1)
+    description: str | None = None
+    tags: dict[str, Scalar] = Field(default_factory=dict)
+
+
+class ModelVersionView(BaseModel):
+    name: str
+    version: str
+    type: str
+    description: str | None
+    tags: dict[str, str]
+    aliases: list[str]
+    source: str
+    job: str | None = Field(None, description="The job (= MLflow run) that produced it")
+    created_at: datetime
+    archived: bool
+    uri: str = Field(description="models:/NAME/VERSION, for the mlflow client")
+
+
+class ModelView(BaseModel):
+    name: str
+    description: str | None
+    aliases: dict[str, str]
+    latest_version: str | None
+    versions: list[ModelVersionView] = Field(default_factory=list)
+
+
+class LineageNode(BaseModel):
+    """One node of a lineage graph, with the nodes it came from (upstream)."""
+
+    kind: Literal["model", "job", "data", "upload", "environment", "code"]
+    id: str
+    details: dict[str, Any] = Field(default_factory=dict)
+    upstream: list[LineageNode] = Field(default_factory=list)
