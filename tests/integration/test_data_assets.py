@@ -307,3 +307,12 @@ def test_the_example_registers_data_and_reads_it_with_ro_mount(workspace: Worksp
     view = json.loads(result.stdout[result.stdout.index("{\n") :])
     assert view["status"] == "completed"
     assert view["metrics"]["rows"] == 150
+    # lineage, end to end: data → job → model
+    printed = workspace.cli("lineage", "model:iris-from-table:latest", "-o", "json", check=True).stdout
+    model = json.loads(printed)
+    (job,) = model["upstream"]
+    assert job["kind"] == "job" and job["id"] == view["name"]
+    (data,) = [node for node in job["upstream"] if node["kind"] == "data"]
+    assert data["id"].startswith("iris-table:") and data["details"]["input"] == "iris"
+    tree = workspace.cli("lineage", "model:iris-from-table:latest", check=True).stdout
+    assert "data iris-table:" in tree and view["name"] in tree

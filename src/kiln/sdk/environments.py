@@ -12,15 +12,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from kiln.errors import InvalidSpec, KilnError
 from kiln.sdk.rest import RestClient
 from kiln.specs.environment import LATEST, CondaFile, EnvironmentSpec, EnvironmentView
 from kiln.specs.yaml_source import (
     FieldPath,
     YamlSource,
-    explain_validation_error,
     format_loc,
     read_yaml_file,
     validate_model,
@@ -113,13 +110,7 @@ def inline_environment_files(
     conda = result.get("conda_file")
     if isinstance(conda, str):
         loc = (*at, "conda_file")
-        conda_source = read_yaml_file(_local_file(base_dir, conda, loc, source))
-        if not isinstance(conda_source.data, dict):
-            raise InvalidSpec(f"{conda_source.label}: expected a conda environment file (a mapping)")
-        try:
-            parsed = CondaFile.model_validate(conda_source.data)
-        except ValidationError as exc:
-            raise explain_validation_error(exc, conda_source) from None
+        parsed = validate_model(CondaFile, read_yaml_file(_local_file(base_dir, conda, loc, source)))
         result["conda_file"] = parsed.model_dump(mode="json", exclude_none=True)
     requirements = result.get("pip_requirements")
     if isinstance(requirements, str):

@@ -10,8 +10,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from kiln.errors import InvalidSpec
 from kiln.sdk.environments import inline_environment_files
 from kiln.sdk.rest import RestClient
@@ -22,9 +20,9 @@ from kiln.specs.views import JobStatus, JobView
 from kiln.specs.yaml_source import (
     YamlSource,
     apply_overrides,
-    explain_validation_error,
     format_loc,
     read_yaml_file,
+    validate_model,
 )
 
 SpecLike = str | Path | CommandJobSpec | dict[str, Any]
@@ -148,16 +146,9 @@ def _stdout_write(text: str) -> None:
 # Turning what the user gave into a REST body ------------------------------------------------
 def prepare_submission(rest: RestClient, spec: SpecLike, overrides: list[str]) -> dict[str, Any]:
     source, base_dir = _source_of(spec)
-    if overrides:
-        if not isinstance(source.data, dict):
-            raise InvalidSpec(f"{source.label}: expected a mapping of fields at the top level")
+    if overrides and isinstance(source.data, dict):
         apply_overrides(source.data, overrides)
-    if not isinstance(source.data, dict):
-        raise InvalidSpec(f"{source.label}: expected a mapping of fields at the top level")
-    try:
-        job = CommandJobSpec.model_validate(source.data)
-    except ValidationError as exc:
-        raise explain_validation_error(exc, source) from None
+    job = validate_model(CommandJobSpec, source)
     problems = [f"{source.where(loc)}: {format_loc(loc)}: {message}" for loc, message in job.reference_errors()]
     if problems:
         raise InvalidSpec("; ".join(problems))

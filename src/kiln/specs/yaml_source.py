@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -126,7 +126,10 @@ def _is_union_tag(part: str | int) -> bool:
     return isinstance(part, str) and (part[:1].isupper() or part in {"str", "int", "float", "bool", "dict"})
 
 
-def validate_model(model: type[BaseModel], source: YamlSource) -> Any:
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def validate_model(model: type[ModelT], source: YamlSource) -> ModelT:
     if not isinstance(source.data, dict):
         raise InvalidSpec(f"{source.label}: expected a mapping of fields at the top level")
     try:

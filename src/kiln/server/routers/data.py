@@ -5,13 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
+from kiln.server.routers import workspace_of
 from kiln.services.data import DataService
 from kiln.specs.data import DataAssetView, DataSpec
 
 
 def _data(request: Request) -> DataService:
-    service: DataService = request.app.state.workspace.data
-    return service
+    return workspace_of(request).data
 
 
 def data_router() -> APIRouter:

@@ -7,13 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from kiln.services.workspace import Workspace
+from kiln.server.routers import workspace_of
 from kiln.specs.environment import EnvironmentSpec, EnvironmentView
-
-
-def _workspace(request: Request) -> Workspace:
-    workspace: Workspace = request.app.state.workspace
-    return workspace
 
 
 def environments_router() -> APIRouter:
@@ -24,32 +19,32 @@ def environments_router() -> APIRouter:
         """Register a version and start its build (status 'building'; a cache hit is 'ready' at once).
 
         The same name, version and spec again answers 200 with the existing version."""
-        view, created = _workspace(request).environments.create(spec)
+        view, created = workspace_of(request).environments.create(spec)
         if not created:
             response.status_code = 200
         return view
 
     @router.get("/environments", response_model=list[EnvironmentView])
     def list_environments(request: Request, name: str | None = None) -> list[EnvironmentView]:
-        return _workspace(request).environments.list(name)
+        return workspace_of(request).environments.list(name)
 
     @router.get("/environments/{name}/versions/{version}", response_model=EnvironmentView)
     def show_environment(name: str, version: str, request: Request) -> EnvironmentView:
         """``version`` may be 'latest'."""
-        return _workspace(request).environments.get(name, version)
+        return workspace_of(request).environments.get(name, version)
 
     @router.get("/environments/{name}/versions/{version}/log")
     def environment_log(
         name: str, version: str, request: Request, follow: bool = Query(False, description="until the build ends")
     ) -> StreamingResponse:
-        service = _workspace(request).environments
+        service = workspace_of(request).environments
         service.get(name, version)  # 404 before the stream starts
         return StreamingResponse(service.follow_log(name, version, follow), media_type="text/plain; charset=utf-8")
 
     @router.get("/jobs/{name}/environment")
     def job_environment(name: str, request: Request) -> dict[str, Any]:
         """What the job ran with: kind, name and version or inline spec, hash, python and exact packages."""
-        environment: dict[str, Any] = dict(_workspace(request).jobs.jobs.get(name).environment or {})
+        environment: dict[str, Any] = dict(workspace_of(request).jobs.jobs.get(name).environment or {})
         environment.pop("venv", None)
         return environment
 

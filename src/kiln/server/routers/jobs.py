@@ -8,14 +8,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from kiln.services.workspace import Workspace
+from kiln.server.routers import workspace_of
 from kiln.specs.job import CommandJobSpec
 from kiln.specs.views import JobStatus, JobView, UploadView
-
-
-def _workspace(request: Request) -> Workspace:
-    workspace: Workspace = request.app.state.workspace
-    return workspace
 
 
 def jobs_router() -> APIRouter:
@@ -28,44 +23,44 @@ def jobs_router() -> APIRouter:
             async for chunk in request.stream():
                 body.write(chunk)
             body.seek(0)
-            return await run_in_threadpool(_workspace(request).uploads.receive, body, kind)
+            return await run_in_threadpool(workspace_of(request).uploads.receive, body, kind)
 
     @router.post("/jobs", response_model=JobView, status_code=201)
     def create_job(spec: CommandJobSpec, request: Request) -> JobView:
-        return _workspace(request).jobs.submit(spec)
+        return workspace_of(request).jobs.submit(spec)
 
     @router.get("/jobs", response_model=list[JobView])
     def list_jobs(
         request: Request, status: JobStatus | None = None, limit: int = Query(100, ge=1, le=10_000)
     ) -> list[JobView]:
-        return _workspace(request).jobs.list(status, limit)
+        return workspace_of(request).jobs.list(status, limit)
 
     @router.get("/jobs/{name}", response_model=JobView)
     def show_job(
         name: str, request: Request, run_data: bool = Query(False, description="include MLflow params and metrics")
     ) -> JobView:
-        return _workspace(request).jobs.get(name, with_run_data=run_data)
+        return workspace_of(request).jobs.get(name, with_run_data=run_data)
 
     @router.post("/jobs/{name}/rerun", response_model=JobView, status_code=201)
     def rerun_job(name: str, request: Request) -> JobView:
         """A new job with the same spec, code snapshot, pinned inputs and recorded environment (exact pins)."""
-        return _workspace(request).jobs.rerun(name)
+        return workspace_of(request).jobs.rerun(name)
 
     @router.post("/jobs/{name}/cancel", response_model=JobView)
     def cancel_job(name: str, request: Request) -> JobView:
-        workspace = _workspace(request)
+        workspace = workspace_of(request)
         return workspace.jobs.cancel(name, workspace.settings.job_cancel_grace_seconds)
 
     @router.get("/jobs/{name}/logs")
     def job_logs(name: str, request: Request, follow: bool = False) -> StreamingResponse:
-        service = _workspace(request).jobs
+        service = workspace_of(request).jobs
         service.jobs.get(name)  # 404 before the stream starts
         return StreamingResponse(service.follow_log(name, follow), media_type="text/plain; charset=utf-8")
 
     @router.get("/jobs/{name}/outputs/{output}")
     def job_output(name: str, output: str, request: Request) -> StreamingResponse:
         """The output as an uncompressed tar whose top folder is the output's name."""
-        arcname, chunks = _workspace(request).jobs.output_archive(name, output)
+        arcname, chunks = workspace_of(request).jobs.output_archive(name, output)
         headers = {"content-disposition": f'attachment; filename="{arcname}.tar"'}
         return StreamingResponse(chunks, media_type="application/x-tar", headers=headers)
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from kiln.services.workspace import Workspace
+from kiln.server.routers import workspace_of
 from kiln.specs.model import LineageNode, ModelSpec, ModelVersionView, ModelView
 from kiln.specs.references import AssetReference
 
@@ -21,49 +21,44 @@ class ModelUpdate(BaseModel):
     tags: dict[str, str] = Field(default_factory=dict)
 
 
-def _workspace(request: Request) -> Workspace:
-    workspace: Workspace = request.app.state.workspace
-    return workspace
-
-
 def models_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["models"])
 
     @router.post("/models", response_model=ModelVersionView, status_code=201)
     def create_model(spec: ModelSpec, request: Request) -> ModelVersionView:
-        return _workspace(request).models.create(spec)
+        return workspace_of(request).models.create(spec)
 
     @router.get("/models", response_model=list[ModelView])
     def list_models(request: Request, include_archived: bool = False) -> list[ModelView]:
-        return _workspace(request).models.list(include_archived)
+        return workspace_of(request).models.list(include_archived)
 
     @router.get("/models/{name}", response_model=ModelView)
     def show_model(name: str, request: Request, include_archived: bool = True) -> ModelView:
-        return _workspace(request).models.get(name, include_archived)
+        return workspace_of(request).models.get(name, include_archived)
 
     @router.patch("/models/{name}", response_model=ModelView)
     def update_model(name: str, body: ModelUpdate, request: Request) -> ModelView:
-        return _workspace(request).models.update(name, body.version, body.description, body.tags)
+        return workspace_of(request).models.update(name, body.version, body.description, body.tags)
 
     @router.get("/models/{name}/versions/{version}", response_model=ModelVersionView)
     def show_version(name: str, version: str, request: Request) -> ModelVersionView:
         """``version`` may also be ``latest`` or an alias."""
-        service = _workspace(request).models
+        service = workspace_of(request).models
         reference = AssetReference(name, version) if version.isdigit() else AssetReference(name, label=version)
         return service.version_view(service.resolve(reference))
 
     @router.post("/models/{name}/versions/{version}/archive", response_model=ModelVersionView)
     def archive_version(name: str, version: str, request: Request) -> ModelVersionView:
-        return _workspace(request).models.set_archived(name, version, True)
+        return workspace_of(request).models.set_archived(name, version, True)
 
     @router.post("/models/{name}/versions/{version}/restore", response_model=ModelVersionView)
     def restore_version(name: str, version: str, request: Request) -> ModelVersionView:
-        return _workspace(request).models.set_archived(name, version, False)
+        return workspace_of(request).models.set_archived(name, version, False)
 
     @router.get("/models/{name}/versions/{version}/files")
     def download_version(name: str, version: str, request: Request) -> StreamingResponse:
         """The version's files as an uncompressed tar whose top folder is the model's name."""
-        workspace = _workspace(request)
+        workspace = workspace_of(request)
         workspace.models.version_view(workspace.models.resolve(AssetReference(name, version)))  # 404 before streaming
         headers = {"content-disposition": f'attachment; filename="{name}-{version}.tar"'}
         return StreamingResponse(
@@ -72,19 +67,19 @@ def models_router() -> APIRouter:
 
     @router.put("/models/{name}/aliases/{alias}", response_model=ModelVersionView)
     def set_alias(name: str, alias: str, body: AliasBody, request: Request) -> ModelVersionView:
-        return _workspace(request).models.set_alias(name, alias, body.version)
+        return workspace_of(request).models.set_alias(name, alias, body.version)
 
     @router.delete("/models/{name}/aliases/{alias}", response_model=ModelView)
     def delete_alias(name: str, alias: str, request: Request) -> ModelView:
-        return _workspace(request).models.delete_alias(name, alias)
+        return workspace_of(request).models.delete_alias(name, alias)
 
     @router.get("/lineage/model/{name}/{version}", response_model=LineageNode)
     def model_lineage(name: str, version: str, request: Request) -> LineageNode:
-        return _workspace(request).lineage.model(name, version)
+        return workspace_of(request).lineage.model(name, version)
 
     @router.get("/lineage/job/{name}", response_model=LineageNode)
     def job_lineage(name: str, request: Request, depth: int = Query(0, ge=0)) -> LineageNode:
-        workspace = _workspace(request)
+        workspace = workspace_of(request)
         return workspace.lineage.job(workspace.jobs.jobs.get(name))
 
     return router
