@@ -1,0 +1,1 @@
+"""Online serving: scoring replicas (data plane), and the endpoint controller and gateway (control plane)."""

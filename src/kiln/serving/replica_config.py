@@ -1,0 +1,48 @@
+"""The contract between the endpoint controller and a scoring replica.
+
+The controller writes one ``ReplicaConfig`` as JSON and starts
+``python -m kiln.serving.replica CONFIG.json``; the replica listens on ``host:port`` and
+answers, at least:
+
+- ``GET /v2/health/live``, ``GET /v2/health/ready`` (200 only once the model is loaded and
+  ``init()`` has run), ``GET /v2/models/{model}``, ``GET /v2/models/{model}/ready``,
+  ``POST /v2/models/{model}/infer`` (Open Inference Protocol V2, JSON and binary tensors),
+- ``POST /score`` (Azure-style JSON, ``input_data``; or whatever a scoring script's
+  ``run(raw_data)`` accepts),
+- ``POST /invocations`` (MLflow's bodies and CSV),
+- ``GET /metrics`` (Prometheus text: the replica's own request counts, errors, latency).
+
+The gateway forwards a request to one replica with the path below the endpoint unchanged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+
+class BatchingSettings(BaseModel):
+    """Adaptive batching (Triton's dynamic batcher is the reference): concurrent requests are
+    merged into one predict call of up to ``max_batch_size`` rows, waiting at most
+    ``max_queue_delay_ms`` for more; ``max_batch_size: 1`` turns it off."""
+
+    max_batch_size: int = Field(32, ge=1)
+    max_queue_delay_ms: float = Field(2.0, ge=0)
+
+
+class ReplicaConfig(BaseModel):
+    endpoint: str
+    deployment: str
+    replica_index: int = 0
+    host: str = "127.0.0.1"
+    port: int
+    model_name: str = Field(description="The name V2 clients use in /v2/models/{model}")
+    model_version: str = "1"
+    model_dir: Path | None = Field(None, description="The model's files; AZUREML_MODEL_DIR and KILN_MODEL_DIR")
+    code_dir: Path | None = Field(None, description="code_configuration.code, copied")
+    scoring_script: str | None = Field(None, description="relative to code_dir; defines init() and run(raw_data)")
+    environment_variables: dict[str, str] = Field(default_factory=dict)
+    request_timeout_ms: int = Field(5000, ge=1)
+    max_concurrent_requests: int = Field(64, ge=1, description="per replica (request_settings.max_concurrent_requests_per_instance); more waiting requests get 429")
+    batching: BatchingSettings = Field(default_factory=BatchingSettings)
