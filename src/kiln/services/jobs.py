@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +43,7 @@ class JobService:
     tracker: RunTracker
     runner: LocalRunner
     workspace_url: str
-    wake_scheduler: Any  # callable: tell the scheduler there is work
+    wake_scheduler: Callable[[], None]  # tells the scheduler there is work
 
     # Submission ------------------------------------------------------------------------
     def submit(self, spec: CommandJobSpec) -> JobView:
