@@ -12,6 +12,7 @@ from pathlib import Path
 
 from kiln.config import Settings
 from kiln.sdk.data import DataOperations
+from kiln.sdk.endpoints import OnlineDeploymentOperations, OnlineEndpointOperations
 from kiln.sdk.environments import EnvironmentOperations
 from kiln.sdk.jobs import Job, JobOperations
 from kiln.sdk.models import ModelOperations
@@ -44,6 +45,8 @@ class Client:
         self.environments = EnvironmentOperations(self._rest)
         self.data = DataOperations(self._rest)
         self.models = ModelOperations(self._rest)
+        self.online_endpoints = OnlineEndpointOperations(self._rest)
+        self.online_deployments = OnlineDeploymentOperations(self._rest)
 
     @property
     def tracking_uri(self) -> str:

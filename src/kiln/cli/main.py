@@ -8,7 +8,7 @@ import click
 import typer
 
 from kiln import __version__
-from kiln.cli import data, environments, jobs, models, server
+from kiln.cli import data, endpoints, environments, jobs, models, server
 from kiln.errors import KilnError
 
 app = typer.Typer(
@@ -22,6 +22,8 @@ app.add_typer(environments.app, name="environment")
 app.add_typer(data.app, name="data")
 app.add_typer(server.app, name="server")
 app.add_typer(models.app, name="model")
+app.add_typer(endpoints.endpoint_app, name="online-endpoint")
+app.add_typer(endpoints.deployment_app, name="online-deployment")
 app.command("lineage")(models.lineage_command)
 
 

@@ -17,9 +17,11 @@ from kiln.config import Settings
 from kiln.errors import KilnError
 from kiln.server.auth import TokenAuthMiddleware, load_or_create_token
 from kiln.server.routers.data import data_router
+from kiln.server.routers.endpoints import endpoints_router, metrics_router
 from kiln.server.routers.environments import environments_router
 from kiln.server.routers.jobs import jobs_router
 from kiln.server.routers.models import models_router
+from kiln.serving.gateway import EndpointGateway
 from kiln.specs.yaml_source import explain_errors
 from kiln.tracking.proxy import MlflowProxy
 
@@ -43,10 +45,12 @@ def create_app(settings: Settings, url: str | None = None, on_ready: Callable[[]
             yield
         finally:
             await proxy.aclose()
+            await gateway.aclose()
             await run_in_threadpool(workspace.close)
 
     app = FastAPI(title="kiln workspace", version=__version__, lifespan=lifespan)
     proxy = MlflowProxy(lambda: app.state.workspace.mlflow.url)
+    gateway = EndpointGateway(lambda: app.state.workspace.endpoint_routes, lambda: app.state.workspace.gateway_metrics)
 
     @app.exception_handler(KilnError)
     async def kiln_error(_request: Request, exc: KilnError) -> JSONResponse:
@@ -66,7 +70,10 @@ def create_app(settings: Settings, url: str | None = None, on_ready: Callable[[]
     app.include_router(environments_router())
     app.include_router(data_router())
     app.include_router(models_router())
+    app.include_router(endpoints_router())
+    app.include_router(metrics_router())
     app.include_router(proxy.router)
+    app.mount("/endpoints", gateway)  # scoring URIs; TokenAuthMiddleware leaves them to the endpoint keys
     app.add_middleware(TokenAuthMiddleware, token=token)
     return app
 

@@ -3,6 +3,8 @@ environments and earlier models (data → job → model → job → model)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from kiln.errors import NotFound
 from kiln.services.models import ModelService
 from kiln.specs.model import LineageNode
@@ -11,19 +13,50 @@ from kiln.specs.views import environment_label
 from kiln.store.jobs import JobRepository
 from kiln.store.tables import JobRow
 
+if TYPE_CHECKING:
+    from kiln.services.endpoints import EndpointService
+
 MAX_DEPTH = 32
 
 
 class LineageService:
-    def __init__(self, models: ModelService, jobs: JobRepository) -> None:
+    def __init__(self, models: ModelService, jobs: JobRepository, endpoints: EndpointService | None = None) -> None:
         self._models = models
         self._jobs = jobs
+        self._endpoints = endpoints
+
+    def deployment(self, endpoint: str, name: str) -> LineageNode:
+        """An online deployment, upstream of which is the exact model version it serves."""
+        if self._endpoints is None:
+            raise NotFound("online endpoints are not available in this workspace")
+        view = self._endpoints.get_deployment(endpoint, name)
+        node = LineageNode(
+            kind="deployment", id=f"{endpoint}/{name}",
+            details={"state": view.state.value, "generation": view.generation, "model": view.model},
+        )  # fmt: skip
+        if view.model_name and view.model_version and not str(view.model).startswith("upload:"):
+            try:
+                node.upstream.append(self.model(view.model_name, view.model_version))
+            except NotFound:
+                node.upstream.append(
+                    LineageNode(kind="model", id=f"{view.model_name}:{view.model_version}", details={"missing": True})
+                )
+        return node
+
+    def deployments_serving(self, name: str, version: str) -> list[str]:
+        """ENDPOINT/DEPLOYMENT of each deployment that serves this model version (downstream)."""
+        if self._endpoints is None:
+            return []
+        return [f"{e}/{d}" for e, d, m, v in self._endpoints.served_models() if (m, v) == (name, version)]
 
     def model(self, name: str, version: str, depth: int = 0) -> LineageNode:
         view = self._models.version_view(self._models.resolve(AssetReference(name, version)))
         node = LineageNode(
             kind="model", id=f"{view.name}:{view.version}", details={"type": view.type, "aliases": view.aliases}
         )
+        served_by = self.deployments_serving(view.name, view.version)
+        if served_by:
+            node.details["served_by"] = served_by
         if view.job and depth < MAX_DEPTH:
             job = self._jobs.find(view.job)
             if job is not None:

@@ -10,6 +10,8 @@ from kiln.config import Settings
 from kiln.runners.local import LocalRunner
 from kiln.server.auth import load_or_create_token
 from kiln.services.data import DataInputs, DataService
+from kiln.services.deployment_files import DeploymentFiles
+from kiln.services.endpoints import EndpointService, key_file
 from kiln.services.environments import EnvironmentService, open_environment_service
 from kiln.services.job_inputs import JobInputs, UploadedInputs
 from kiln.services.jobs import JobService
@@ -18,8 +20,13 @@ from kiln.services.model_inputs import ModelInputs
 from kiln.services.models import ModelService
 from kiln.services.scheduler import JobScheduler
 from kiln.services.uploads import UploadService
+from kiln.serving.controller import EndpointController
+from kiln.serving.gateway_metrics import GatewayMetrics
+from kiln.serving.replica_launcher import ReplicaLauncher
+from kiln.serving.routing import RoutingTable
 from kiln.store.data import DataAssetRepository
 from kiln.store.database import create_database_engine, migrate, session_factory
+from kiln.store.endpoints import EndpointRepository
 from kiln.store.jobs import JobRepository
 from kiln.tracking.mlflow_server import MlflowSupervisor
 from kiln.tracking.registry import ModelRegistry
@@ -43,6 +50,10 @@ class Workspace:
     lineage: LineageService
     data: DataService
     environments: EnvironmentService
+    endpoints: EndpointService
+    endpoint_controller: EndpointController
+    endpoint_routes: RoutingTable
+    gateway_metrics: GatewayMetrics
 
     @classmethod
     def open(cls, settings: Settings, url: str) -> Workspace:
@@ -73,12 +84,22 @@ class Workspace:
         scheduler.completion_hooks.append(models.register_job_outputs)
         scheduler.start()
         environments.resume()
+        routes, metrics = RoutingTable(), GatewayMetrics()
+        endpoint_repository = EndpointRepository(session_factory(engine))
+        controller = EndpointController(endpoint_repository, ReplicaLauncher(home / "endpoints" / "replicas"), routes)
+        endpoints = EndpointService(
+            endpoint_repository, controller, DeploymentFiles(models, uploads, store, home / "endpoints" / "files"),
+            metrics, load_or_create_token(key_file(home)), url,
+        )  # fmt: skip
+        controller.start()
         return cls(
             settings=settings, url=url, token=token, store=store, mlflow=mlflow, tracker=tracker,
             scheduler=scheduler, jobs=jobs, uploads=uploads, models=models,
-            lineage=LineageService(models, repository), data=data, environments=environments,
+            lineage=LineageService(models, repository, endpoints), data=data, environments=environments,
+            endpoints=endpoints, endpoint_controller=controller, endpoint_routes=routes, gateway_metrics=metrics,
         )  # fmt: skip
 
     def close(self) -> None:
+        self.endpoint_controller.stop()
         self.scheduler.stop()
         self.mlflow.stop()

@@ -44,5 +44,9 @@ class ReplicaConfig(BaseModel):
     scoring_script: str | None = Field(None, description="relative to code_dir; defines init() and run(raw_data)")
     environment_variables: dict[str, str] = Field(default_factory=dict)
     request_timeout_ms: int = Field(5000, ge=1)
-    max_concurrent_requests: int = Field(64, ge=1, description="per replica (request_settings.max_concurrent_requests_per_instance); more waiting requests get 429")
+    max_concurrent_requests: int = Field(
+        64,
+        ge=1,
+        description="per replica (request_settings.max_concurrent_requests_per_instance); more waiting requests get 429",
+    )
     batching: BatchingSettings = Field(default_factory=BatchingSettings)

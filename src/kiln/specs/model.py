@@ -51,7 +51,7 @@ class ModelView(BaseModel):
 class LineageNode(BaseModel):
     """One node of a lineage graph, with the nodes it came from (upstream)."""
 
-    kind: Literal["model", "job", "data", "upload", "environment", "code"]
+    kind: Literal["model", "job", "data", "upload", "environment", "code", "deployment"]
     id: str
     details: dict[str, Any] = Field(default_factory=dict)
     upstream: list[LineageNode] = Field(default_factory=list)

@@ -97,3 +97,55 @@ class EnvironmentRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     built_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class OnlineEndpointRow(Base):
+    """An online endpoint's desired state; its keys are kept as hashes plus the salts they derive from."""
+
+    __tablename__ = "online_endpoints"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON, comment="OnlineEndpointSpec, traffic included")
+    primary_key_salt: Mapped[str] = mapped_column(String(64))
+    primary_key_hash: Mapped[str] = mapped_column(String(64))
+    secondary_key_salt: Mapped[str] = mapped_column(String(64))
+    secondary_key_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OnlineDeploymentRow(Base):
+    """A deployment's desired state (spec + pinned model) and its observed state."""
+
+    __tablename__ = "online_deployments"
+    __table_args__ = (UniqueConstraint("endpoint", "name", name="uq_online_deployments_endpoint_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    endpoint: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON, comment="OnlineDeploymentSpec, uploads resolved")
+    model: Mapped[dict[str, Any]] = mapped_column(JSON, comment="pinned: registered name+version, or an upload")
+    generation: Mapped[int] = mapped_column(Integer, default=1, comment="grows with each update")
+    state: Mapped[str] = mapped_column(String(16))
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    take_all_traffic: Mapped[bool] = mapped_column(default=False, comment="set traffic to 100 % once ready")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OnlineReplicaRow(Base):
+    """A replica process the controller started, so that a restarted server can re-adopt it."""
+
+    __tablename__ = "online_replicas"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    endpoint: Mapped[str] = mapped_column(String(64), index=True)
+    deployment: Mapped[str] = mapped_column(String(64))
+    replica_index: Mapped[int] = mapped_column(Integer)
+    generation: Mapped[int] = mapped_column(Integer)
+    port: Mapped[int] = mapped_column(Integer)
+    pid: Mapped[int] = mapped_column(Integer)
+    pid_started: Mapped[float] = mapped_column(Float, comment="process create time, to tell a reused pid")
+    log_path: Mapped[str] = mapped_column(String(1024))
+    restarts: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())

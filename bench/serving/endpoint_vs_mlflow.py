@@ -1,0 +1,166 @@
+"""An online endpoint through its scoring URI (key auth, traffic routing, the gateway's proxy
+hop) vs ``mlflow models serve`` on the same iris model, single-row requests on loopback.
+
+- kiln: a workspace server in a temporary KILN_HOME; endpoint ``bench`` with deployment
+  ``blue`` (``--instances`` replicas) at 100 %; requests go to ``/endpoints/bench/invocations``
+  with ``Authorization: Bearer <key>``.
+- baseline: ``mlflow models serve -m MODEL --env-manager local -w 1``.
+Both driven at concurrency 16 (and 1) by the same asyncio/httpx generator. Then a green
+deployment is added and traffic moves blue→green in steps while 16 callers keep going: the
+number of failed requests must be 0.
+
+Target: at concurrency 16, the endpoint ≥ 5× mlflow's requests/s with a lower p99.
+
+    .venv/bin/python bench/serving/endpoint_vs_mlflow.py [--seconds 8] [--instances 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from replica_vs_mlflow import MLFLOW_BODY, Result, save_model, start, stop  # noqa: E402
+
+from kiln.processes import free_port  # noqa: E402
+
+PROBES = {"initial_delay": 0, "period": 1, "failure_threshold": 120}
+
+
+def drive(url: str, headers: dict[str, str], concurrency: int, seconds: float) -> Result:
+    async def go() -> Result:
+        latencies: list[float] = []
+        errors = 0
+        deadline = time.perf_counter() + seconds
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        async with httpx.AsyncClient(limits=limits, timeout=10, headers=headers) as client:
+
+            async def worker() -> None:
+                nonlocal errors
+                while time.perf_counter() < deadline and len(latencies) < 200_000:
+                    began = time.perf_counter()
+                    try:
+                        response = await client.post(url, content=MLFLOW_BODY)
+                        errors += response.status_code != 200
+                    except httpx.HTTPError:
+                        errors += 1
+                    latencies.append(time.perf_counter() - began)
+
+            began = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            elapsed = time.perf_counter() - began
+        quantiles = statistics.quantiles(latencies, n=100)
+        return Result(len(latencies) / elapsed, quantiles[49] * 1000, quantiles[98] * 1000, errors)
+
+    return asyncio.run(go())
+
+
+def start_workspace(home: Path) -> tuple[subprocess.Popen[bytes], str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KILN_", "MLFLOW_"))} | {"KILN_HOME": str(home)}
+    log = (home / "server.out").open("wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "kiln", "server", "run", "--home", str(home)],
+        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        info = home / "server.json"
+        if info.exists():
+            url = json.loads(info.read_text())["url"]
+            try:
+                if httpx.get(f"{url}/health", timeout=2).json().get("status") == "ok":
+                    return server, url, (home / "token").read_text().strip()
+            except (httpx.HTTPError, ValueError):
+                pass
+        time.sleep(0.3)
+    raise SystemExit("the workspace server did not start")
+
+
+def print_row(name: str, concurrency: int, result: Result) -> None:
+    print(
+        f"{name:<28} c={concurrency:<3} {result.rps:9.1f} req/s  p50 {result.p50_ms:7.2f} ms  "
+        f"p99 {result.p99_ms:7.2f} ms  errors {result.errors}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--instances", type=int, default=2)
+    args = parser.parse_args()
+
+    from kiln import Client
+
+    with tempfile.TemporaryDirectory(prefix="kiln-bench-endpoint-") as scratch:
+        folder = Path(scratch)
+        model = save_model(folder)
+        home = folder / "home"
+        home.mkdir()
+        server, url, token = start_workspace(home)
+        try:
+            with Client(url=url, token=token) as client:
+                client.models.create(name="iris-bench", path=str(model))
+                client.online_endpoints.create({"name": "bench"})
+                for name in ("blue", "green"):
+                    client.online_deployments.create(
+                        {"name": name, "endpoint_name": "bench", "model": "kiln:iris-bench:1",
+                         "instance_count": args.instances, "readiness_probe": PROBES},
+                        all_traffic=name == "blue",
+                    )  # fmt: skip
+                key = client.online_endpoints.get_keys("bench").primary_key
+                scoring = f"{url}/endpoints/bench/invocations"
+                headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+                drive(scoring, headers, 16, 1.0)  # warm the pools
+                results = {c: drive(scoring, headers, c, args.seconds) for c in (1, 16)}
+
+                port = free_port()
+                mlflow_serve = start(
+                    [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(model), "--env-manager", "local",
+                     "-w", "1", "-h", "127.0.0.1", "-p", str(port)],
+                    f"http://127.0.0.1:{port}/ping", folder / "mlflow.log",
+                )  # fmt: skip
+                try:
+                    plain = {"Content-Type": "application/json"}
+                    baseline = {
+                        c: drive(f"http://127.0.0.1:{port}/invocations", plain, c, args.seconds) for c in (1, 16)
+                    }
+                finally:
+                    stop(mlflow_serve)
+
+                for c in (1, 16):
+                    print_row(f"kiln endpoint ({args.instances} replicas)", c, results[c])
+                    print_row("mlflow models serve -w 1", c, baseline[c])
+                ratio = results[16].rps / baseline[16].rps
+                lower_p99 = results[16].p99_ms < baseline[16].p99_ms
+                print(f"\nc=16: endpoint/mlflow requests/s = {ratio:.2f}x (target >= 5x); lower p99: {lower_p99}")
+
+                # traffic shifted blue → green under load
+                shifted: list[Result] = []
+                load = threading.Thread(target=lambda: shifted.append(drive(scoring, headers, 16, 6.0)))
+                load.start()
+                for blue, green in ((75, 25), (50, 50), (25, 75), (0, 100)):
+                    time.sleep(1.0)
+                    client.online_endpoints.update("bench", traffic={"blue": blue, "green": green})
+                load.join()
+                print(f"blue→green shift under load: {shifted[0].rps:.1f} req/s, failed requests: {shifted[0].errors}")
+                client.online_endpoints.delete("bench")
+        finally:
+            server.terminate()
+            server.wait(60)
+
+
+if __name__ == "__main__":
+    main()

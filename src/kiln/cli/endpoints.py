@@ -1,0 +1,251 @@
+"""``kiln online-endpoint …`` and ``kiln online-deployment …``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from kiln.cli.render import OutputFormat, console, print_json
+from kiln.cli.workspace import client
+from kiln.errors import InvalidSpec
+from kiln.specs.endpoint import OnlineDeploymentView, OnlineEndpointView, parse_traffic_text
+
+endpoint_app = typer.Typer(
+    help="Online endpoints: scoring URIs with keys and blue/green traffic.", no_args_is_help=True
+)
+deployment_app = typer.Typer(help="Deployments of models behind an online endpoint.", no_args_is_help=True)
+
+NameOption = Annotated[str, typer.Option("--name", "-n", help="The endpoint's name.")]
+DeploymentOption = Annotated[str, typer.Option("--name", "-n", help="The deployment's name.")]
+EndpointOption = Annotated[str, typer.Option("--endpoint-name", "-e", help="The endpoint's name.")]
+OutputOption = Annotated[OutputFormat, typer.Option("--output", "-o", help="table or json.")]
+STATE_STYLE = {"succeeded": "green", "failed": "red", "creating": "cyan", "updating": "cyan", "deleting": "yellow"}
+
+
+def _traffic(text: str | None, flag: str) -> dict[str, int] | None:
+    if text is None:
+        return None
+    try:
+        return parse_traffic_text(text, flag)
+    except ValueError as exc:
+        raise InvalidSpec(str(exc)) from None
+
+
+# Endpoints ---------------------------------------------------------------------------------------
+@endpoint_app.command("create")
+def create_endpoint(
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="The endpoint's YAML file.")] = None,
+    name: Annotated[str | None, typer.Option("--name", "-n", help="Overrides the file's name.")] = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Create an endpoint (keys are made for it; see get-credentials)."""
+    fields: dict[str, Any] = {"name": name} if name else {}
+    if file is None and not fields:
+        raise InvalidSpec("give the endpoint as -f endpoint.yml, or at least --name")
+    view = client().online_endpoints.create(file if file is not None else {}, **fields)
+    _show_endpoint(view, output)
+
+
+@endpoint_app.command("list")
+def list_endpoints(output: OutputOption = OutputFormat.table) -> None:
+    """Endpoints with their traffic."""
+    views = client().online_endpoints.list()
+    if output == OutputFormat.json:
+        print_json(views)
+        return
+    table = Table(show_edge=False, header_style="bold")
+    for column in ("name", "traffic", "mirror", "deployments", "scoring uri"):
+        table.add_column(column, no_wrap=column == "name")
+    for view in views:
+        table.add_row(
+            view.name, _shares(view.traffic), _shares(view.mirror_traffic),
+            ", ".join(d.name for d in view.deployments), view.scoring_uri,
+        )  # fmt: skip
+    console.print(table)
+
+
+@endpoint_app.command("show")
+def show_endpoint(name: NameOption, output: OutputOption = OutputFormat.table) -> None:
+    """An endpoint, its deployments, their replicas and request metrics."""
+    _show_endpoint(client().online_endpoints.get(name), output)
+
+
+@endpoint_app.command("update")
+def update_endpoint(
+    name: NameOption,
+    traffic: Annotated[str | None, typer.Option(help='The whole split, e.g. "blue=90 green=10".')] = None,
+    mirror_traffic: Annotated[str | None, typer.Option(help='Copies to a deployment, e.g. "green=20".')] = None,
+    description: Annotated[str | None, typer.Option()] = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Change traffic, mirrored traffic or the description."""
+    view = client().online_endpoints.update(
+        name, _traffic(traffic, "--traffic"), _traffic(mirror_traffic, "--mirror-traffic"), description
+    )
+    _show_endpoint(view, output)
+
+
+@endpoint_app.command("delete")
+def delete_endpoint(name: NameOption) -> None:
+    """Delete an endpoint with its deployments; their replica processes stop."""
+    client().online_endpoints.delete(name)
+    console.print(f"deleted online endpoint {name}")
+
+
+@endpoint_app.command("get-credentials")
+def get_credentials(name: NameOption) -> None:
+    """Print the endpoint's primary and secondary keys (JSON)."""
+    print_json(client().online_endpoints.get_keys(name))
+
+
+@endpoint_app.command("regenerate-keys")
+def regenerate_keys(
+    name: NameOption,
+    key_type: Annotated[str, typer.Option("--key-type", help="primary or secondary.")] = "primary",
+) -> None:
+    """Replace one key; the old one stops working at once."""
+    if key_type not in ("primary", "secondary"):
+        raise InvalidSpec(f"--key-type: {key_type!r}; use primary or secondary")
+    client().online_endpoints.regenerate_keys(name, "primary" if key_type == "primary" else "secondary")
+    console.print(f"regenerated the {key_type} key of {name} (kiln online-endpoint get-credentials -n {name})")
+
+
+@endpoint_app.command("invoke")
+def invoke(
+    name: NameOption,
+    request_file: Annotated[Path, typer.Option("--request-file", "-r", help="The JSON body to send.")],
+    deployment_name: Annotated[
+        str | None, typer.Option("--deployment-name", "-d", help="Send to this deployment only.")
+    ] = None,
+) -> None:
+    """Score a request through the endpoint's scoring URI, with its key."""
+    answer = client().online_endpoints.invoke(name, request_file, deployment_name=deployment_name)
+    print(answer if isinstance(answer, str) else json.dumps(answer))
+
+
+# Deployments -------------------------------------------------------------------------------------
+@deployment_app.command("create")
+def create_deployment(
+    file: Annotated[Path, typer.Option("--file", "-f", help="The deployment's YAML file.")],
+    all_traffic: Annotated[bool, typer.Option("--all-traffic", help="Give it 100 % of traffic once ready.")] = False,
+    endpoint_name: Annotated[str | None, typer.Option("--endpoint-name", "-e", help="Overrides the file's.")] = None,
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="Return before the replicas are ready.")] = False,
+    set_values: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE overrides.")] = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Create a deployment; it takes traffic only once all its replicas are ready."""
+    fields: dict[str, Any] = {"endpoint_name": endpoint_name} if endpoint_name else {}
+    operations = client().online_deployments
+    view = operations.create(file, all_traffic=all_traffic, wait=False, set_values=set_values, **fields)
+    if not no_wait:
+        console.print(f"waiting for deployment {view.name} to be ready…")
+        view = operations.wait(view.endpoint_name, view.name)
+    _show_deployment(view, output)
+
+
+@deployment_app.command("update")
+def update_deployment(
+    name: DeploymentOption,
+    endpoint_name: EndpointOption,
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="A new spec (else the stored one).")] = None,
+    set_values: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE, e.g. instance_count=2.")] = None,
+    no_wait: Annotated[bool, typer.Option("--no-wait")] = False,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Change a deployment; replicas roll one at a time, without dropping requests."""
+    if file is None and not set_values:
+        raise InvalidSpec("give a new spec with -f, or changes with --set KEY=VALUE")
+    view = client().online_deployments.update(name, endpoint_name, file, set_values, wait=not no_wait)
+    _show_deployment(view, output)
+
+
+@deployment_app.command("show")
+def show_deployment(
+    name: DeploymentOption, endpoint_name: EndpointOption, output: OutputOption = OutputFormat.table
+) -> None:
+    """A deployment's state, replicas and metrics."""
+    _show_deployment(client().online_deployments.get(name, endpoint_name), output)
+
+
+@deployment_app.command("list")
+def list_deployments(endpoint_name: EndpointOption, output: OutputOption = OutputFormat.table) -> None:
+    """The deployments of an endpoint."""
+    views = client().online_deployments.list(endpoint_name)
+    if output == OutputFormat.json:
+        print_json(views)
+        return
+    console.print(_deployments_table(views))
+
+
+@deployment_app.command("delete")
+def delete_deployment(name: DeploymentOption, endpoint_name: EndpointOption) -> None:
+    """Delete a deployment that takes no traffic; its replicas stop."""
+    client().online_deployments.delete(name, endpoint_name)
+    console.print(f"deleted deployment {name} of {endpoint_name}")
+
+
+@deployment_app.command("get-logs")
+def get_logs(
+    name: DeploymentOption,
+    endpoint_name: EndpointOption,
+    lines: Annotated[int, typer.Option("--lines", "-l", help="How many lines from the end.")] = 100,
+) -> None:
+    """The end of the logs of a deployment's replicas."""
+    print(client().online_deployments.get_logs(name, endpoint_name, lines))
+
+
+# Rendering ---------------------------------------------------------------------------------------
+def _shares(shares: dict[str, int]) -> str:
+    return " ".join(f"{k}={v}" for k, v in shares.items()) or "-"
+
+
+def _show_endpoint(view: OnlineEndpointView, output: OutputFormat) -> None:
+    if output == OutputFormat.json:
+        print_json(view)
+        return
+    console.print(f"online endpoint [bold]{view.name}[/]  auth {view.auth_mode}")
+    console.print(f"  scoring uri  {view.scoring_uri}")
+    console.print(f"  traffic      {_shares(view.traffic)}")
+    console.print(f"  mirror       {_shares(view.mirror_traffic)}")
+    if view.description:
+        console.print(f"  about        {view.description}")
+    if view.deployments:
+        console.print(_deployments_table(view.deployments))
+
+
+def _deployments_table(views: list[OnlineDeploymentView]) -> Table:
+    table = Table(show_edge=False, header_style="bold")
+    for column in ("deployment", "state", "model", "replicas", "requests", "errors", "mirrored", "p50 ms", "p99 ms"):
+        table.add_column(column, no_wrap=column == "deployment")
+    for view in views:
+        style = STATE_STYLE.get(view.state.value, "")
+        model = f"{view.model_name}:{view.model_version}" if view.model_name else view.model
+        metrics = view.metrics
+        table.add_row(
+            view.name, f"[{style}]{view.state.value}[/]", model, f"{view.ready_replicas}/{view.instance_count}",
+            str(metrics.requests), str(metrics.errors), str(metrics.mirrored),
+            _ms(metrics.latency_p50_ms), _ms(metrics.latency_p99_ms),
+        )  # fmt: skip
+    return table
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _show_deployment(view: OnlineDeploymentView, output: OutputFormat) -> None:
+    if output == OutputFormat.json:
+        print_json(view)
+        return
+    console.print(_deployments_table([view]))
+    for replica in view.replicas:
+        console.print(
+            f"  replica {replica.index}  {replica.state}  pid {replica.pid}  port {replica.port}  "
+            f"generation {replica.generation}  restarts {replica.restarts}"
+        )
+    if view.failure_reason:
+        console.print(f"[red]failed:[/] {view.failure_reason}", markup=False)

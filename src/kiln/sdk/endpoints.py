@@ -1,0 +1,219 @@
+"""``Client().online_endpoints`` and ``Client().online_deployments``."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+
+from kiln.errors import InvalidSpec, KilnError, Unavailable, error_from_json
+from kiln.sdk.rest import RestClient
+from kiln.sdk.uploads import upload_path
+from kiln.specs.endpoint import (
+    DeploymentState,
+    EndpointKeys,
+    OnlineDeploymentSpec,
+    OnlineDeploymentView,
+    OnlineEndpointSpec,
+    OnlineEndpointView,
+)
+from kiln.specs.references import is_asset_reference
+from kiln.specs.yaml_source import YamlSource, apply_overrides, read_yaml_file, validate_model
+
+SETTLED = (DeploymentState.SUCCEEDED, DeploymentState.FAILED)
+Spec = str | Path | dict[str, Any]
+Overrides = list[str]  # KEY=VALUE, as --set takes them
+
+
+class OnlineEndpointOperations:
+    def __init__(self, rest: RestClient) -> None:
+        self._rest = rest
+
+    def create(self, spec: Spec | OnlineEndpointSpec, **fields: Any) -> OnlineEndpointView:
+        source, _ = _source(spec, fields)
+        body = validate_model(OnlineEndpointSpec, source).model_dump(mode="json", by_alias=True, exclude_none=True)
+        return OnlineEndpointView.model_validate(self._rest.request("POST", "/api/v1/online-endpoints", json=body))
+
+    def get(self, name: str) -> OnlineEndpointView:
+        return OnlineEndpointView.model_validate(self._rest.request("GET", f"/api/v1/online-endpoints/{name}"))
+
+    def list(self) -> list[OnlineEndpointView]:
+        return [OnlineEndpointView.model_validate(e) for e in self._rest.request("GET", "/api/v1/online-endpoints")]
+
+    def update(
+        self,
+        name: str,
+        traffic: dict[str, int] | None = None,
+        mirror_traffic: dict[str, int] | None = None,
+        description: str | None = None,
+        tags: dict[str, Any] | None = None,
+    ) -> OnlineEndpointView:
+        """``traffic`` replaces the whole split; deployments left out get 0 %."""
+        body = {"traffic": traffic, "mirror_traffic": mirror_traffic, "description": description, "tags": tags}
+        body = {k: v for k, v in body.items() if v is not None}
+        return OnlineEndpointView.model_validate(
+            self._rest.request("PATCH", f"/api/v1/online-endpoints/{name}", json=body)
+        )
+
+    def delete(self, name: str) -> None:
+        self._rest.request("DELETE", f"/api/v1/online-endpoints/{name}")
+
+    def get_keys(self, name: str) -> EndpointKeys:
+        return EndpointKeys.model_validate(self._rest.request("POST", f"/api/v1/online-endpoints/{name}/keys"))
+
+    def regenerate_keys(self, name: str, key_type: Literal["primary", "secondary"] = "primary") -> EndpointKeys:
+        data = self._rest.request(
+            "POST", f"/api/v1/online-endpoints/{name}/keys/regenerate", json={"key_type": key_type}
+        )
+        return EndpointKeys.model_validate(data)
+
+    def invoke(
+        self,
+        name: str,
+        request_file: str | Path | None = None,
+        body: Any = None,
+        deployment_name: str | None = None,
+        path: str = "score",
+        timeout: float = 60.0,
+    ) -> Any:
+        """Call the endpoint through its scoring URI with its primary key, as any client would.
+        Returns the parsed JSON answer (or the text)."""
+        if request_file is not None:
+            file = Path(request_file)
+            if not file.is_file():
+                raise InvalidSpec(f"--request-file: {file} is not a file")
+            content = file.read_bytes()
+        else:
+            content = json.dumps(body).encode()
+        key = self.get_keys(name).primary_key
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        if deployment_name:
+            headers["azureml-model-deployment"] = deployment_name
+        url = f"{self._rest.url}/endpoints/{name}/{path.lstrip('/')}"
+        try:
+            response = httpx.post(url, content=content, headers=headers, timeout=timeout)
+        except httpx.HTTPError as exc:
+            raise Unavailable(f"cannot reach endpoint '{name}' at {url}: {exc}") from exc
+        try:
+            payload: Any = response.json()
+        except ValueError:
+            payload = response.text
+        if response.status_code >= 400:
+            raise error_from_json(payload, response.status_code)
+        return payload
+
+
+class OnlineDeploymentOperations:
+    def __init__(self, rest: RestClient) -> None:
+        self._rest = rest
+
+    def create(
+        self,
+        spec: Spec | OnlineDeploymentSpec,
+        all_traffic: bool = False,
+        wait: bool = True,
+        timeout: float = 600.0,
+        set_values: Overrides | None = None,
+        **fields: Any,
+    ) -> OnlineDeploymentView:
+        """Create a deployment; local ``model`` and ``code_configuration.code`` paths (relative to the
+        YAML file) are uploaded first. With ``wait`` it returns once the deployment is ready and
+        raises with the failure reason if it failed. ``all_traffic``: 100 % once ready."""
+        deployment = self._prepared(spec, fields, set_values)
+        body = deployment.model_dump(mode="json", by_alias=True, exclude_none=True)
+        path = f"/api/v1/online-endpoints/{deployment.endpoint_name}/deployments"
+        view = OnlineDeploymentView.model_validate(
+            self._rest.request("POST", path, params={"all_traffic": all_traffic}, json=body)
+        )
+        return self.wait(view.endpoint_name, view.name, timeout) if wait else view
+
+    def update(
+        self,
+        name: str,
+        endpoint_name: str,
+        spec: Spec | OnlineDeploymentSpec | None = None,
+        set_values: Overrides | None = None,
+        wait: bool = True,
+        timeout: float = 600.0,
+    ) -> OnlineDeploymentView:
+        """Replace the spec (or change fields of the stored one with ``set_values=["instance_count=2"]``);
+        replicas roll one at a time."""
+        if spec is None:
+            stored = self.get(name, endpoint_name).spec
+            source = YamlSource(apply_overrides(dict(stored), set_values or []))
+            deployment = validate_model(OnlineDeploymentSpec, source)
+        else:
+            deployment = self._prepared(spec, {}, set_values or [])
+        body = deployment.model_dump(mode="json", by_alias=True, exclude_none=True)
+        path = f"/api/v1/online-endpoints/{endpoint_name}/deployments/{name}"
+        view = OnlineDeploymentView.model_validate(self._rest.request("PUT", path, json=body))
+        return self.wait(endpoint_name, name, timeout) if wait else view
+
+    def wait(self, endpoint_name: str, name: str, timeout: float = 600.0) -> OnlineDeploymentView:
+        deadline = time.monotonic() + timeout
+        while True:
+            view = self.get(name, endpoint_name)
+            if view.state in SETTLED:
+                break
+            if time.monotonic() > deadline:
+                raise Unavailable(f"deployment '{name}' is still {view.state.value} after {timeout:.0f} s")
+            time.sleep(0.25)
+        if view.state == DeploymentState.FAILED:
+            raise KilnError(f"deployment '{name}' failed: {view.failure_reason}")
+        return view
+
+    def get(self, name: str, endpoint_name: str) -> OnlineDeploymentView:
+        data = self._rest.request("GET", f"/api/v1/online-endpoints/{endpoint_name}/deployments/{name}")
+        return OnlineDeploymentView.model_validate(data)
+
+    def list(self, endpoint_name: str) -> list[OnlineDeploymentView]:
+        data = self._rest.request("GET", f"/api/v1/online-endpoints/{endpoint_name}/deployments")
+        return [OnlineDeploymentView.model_validate(d) for d in data]
+
+    def delete(self, name: str, endpoint_name: str) -> None:
+        self._rest.request("DELETE", f"/api/v1/online-endpoints/{endpoint_name}/deployments/{name}")
+
+    def get_logs(self, name: str, endpoint_name: str, lines: int = 100) -> str:
+        path = f"/api/v1/online-endpoints/{endpoint_name}/deployments/{name}/logs"
+        return str(self._rest.request("GET", path, params={"lines": lines})["logs"])
+
+    def _prepared(
+        self, spec: Spec | OnlineDeploymentSpec, fields: dict[str, Any], set_values: Overrides | None = None
+    ) -> OnlineDeploymentSpec:
+        source, base = _source(spec, fields)
+        if set_values and isinstance(source.data, dict):
+            apply_overrides(source.data, set_values)
+        deployment = validate_model(OnlineDeploymentSpec, source)
+        folder = base or Path.cwd()
+        model = deployment.model
+        if isinstance(model, str):
+            if not is_asset_reference(model) and not model.startswith("upload:"):
+                deployment.model = self._upload(folder, model, source, ("model",))
+        elif not model.path.startswith("upload:"):
+            model.path = self._upload(folder, model.path, source, ("model", "path"))
+        code = deployment.code_configuration
+        if code is not None and not code.code.startswith("upload:"):
+            code.code = self._upload(folder, code.code, source, ("code_configuration", "code"))
+        return deployment
+
+    def _upload(self, folder: Path, path: str, source: YamlSource, loc: tuple[str, ...]) -> str:
+        local = folder / path
+        if not local.exists():
+            raise InvalidSpec(f"{source.where(loc)}: '{path}' not found (looked for {local.resolve()})")
+        return upload_path(self._rest, local)
+
+
+def _source(
+    spec: Spec | OnlineEndpointSpec | OnlineDeploymentSpec, fields: dict[str, Any]
+) -> tuple[YamlSource, Path | None]:
+    if isinstance(spec, OnlineEndpointSpec | OnlineDeploymentSpec):
+        return YamlSource({**spec.model_dump(mode="json", by_alias=True, exclude_none=True), **fields}), None
+    if isinstance(spec, dict):
+        return YamlSource({**spec, **fields}), None
+    source = read_yaml_file(spec)
+    if isinstance(source.data, dict):
+        source.data.update(fields)
+    return source, Path(spec).parent

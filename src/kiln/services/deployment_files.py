@@ -1,0 +1,106 @@
+"""The files a deployment serves, pinned and put on local disk once: a registered model version
+(downloaded from MLflow's registry), an uploaded model folder, and the scoring code.
+
+Folders are named by model version or content hash, so replicas of every generation can
+share them and a restarted server finds them again."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from kiln.artifacts.store import ArtifactStore
+from kiln.errors import InvalidSpec
+from kiln.services.models import ModelService
+from kiln.services.uploads import UploadService
+from kiln.specs.endpoint import OnlineDeploymentSpec
+from kiln.specs.references import is_asset_reference, parse_asset_reference
+
+
+class DeploymentFiles:
+    def __init__(self, models: ModelService, uploads: UploadService, store: ArtifactStore, root: Path) -> None:
+        self._models = models
+        self._uploads = uploads
+        self._store = store
+        self._root = root  # KILN_HOME/endpoints/files
+
+    def pin(self, spec: OnlineDeploymentSpec) -> dict[str, Any]:
+        """Resolve the model (and code) to exact versions on local disk; what the replica row records."""
+        pinned = self._pin_model(spec)
+        if spec.code_configuration is not None:
+            key, digest = self._uploads.resolve(spec.code_configuration.code, "code_configuration.code")
+            code_dir = self._materialize(f"code/{digest}", lambda dest: self._store.get(key, dest))
+            if not (code_dir / spec.code_configuration.scoring_script).is_file():
+                raise InvalidSpec(
+                    f"code_configuration.scoring_script: '{spec.code_configuration.scoring_script}' is not a file "
+                    "in code_configuration.code"
+                )
+            pinned["code_dir"] = str(code_dir)
+        elif pinned["type"] != "mlflow_model":
+            raise InvalidSpec(
+                "code_configuration: a custom_model needs a scoring script (code + scoring_script with init() and run()); "
+                "only MLflow models deploy without code"
+            )
+        return pinned
+
+    def _pin_model(self, spec: OnlineDeploymentSpec) -> dict[str, Any]:
+        path = spec.model_path
+        if is_asset_reference(path):
+            version = self._models.resolve(parse_asset_reference(path, "model"))
+            view = self._models.version_view(version)
+            model_dir = self._materialize(
+                f"models/{view.name}/{view.version}", lambda dest: _download(view.name, view.version, dest)
+            )
+            return {
+                "source": "registered",
+                "name": view.name,
+                "version": view.version,
+                "type": view.type,
+                "model_dir": str(model_dir),
+            }
+        key, digest = self._uploads.resolve(path, "model")
+        model_dir = self._materialize(f"uploads/{digest}", lambda dest: self._store.get(key, dest))
+        model_type = (
+            spec.model.type
+            if not isinstance(spec.model, str)
+            else ("mlflow_model" if (model_dir / "MLmodel").is_file() else "custom_model")
+        )
+        name = spec.model.name if not isinstance(spec.model, str) and spec.model.name else spec.name
+        return {
+            "source": "upload",
+            "name": name,
+            "version": "1",
+            "type": model_type,
+            "content_hash": digest,
+            "model_dir": str(model_dir),
+        }
+
+    def _materialize(self, relative: str, fill: Any) -> Path:
+        """``fill(dest)`` into a scratch folder, then move it in place: a half-written folder is never used."""
+        final = self._root / relative
+        if final.is_dir():
+            return final
+        final.parent.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(dir=final.parent, prefix=".partial-"))
+        try:
+            fill(scratch / "content")
+            try:
+                (scratch / "content").rename(final)
+            except OSError:
+                if not final.is_dir():
+                    raise
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return final
+
+
+def _download(name: str, version: str, dest: Path) -> None:
+    import mlflow
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    local = Path(
+        mlflow.artifacts.download_artifacts(f"models:/{name}/{version}", dst_path=str(dest.parent / "download"))
+    )
+    local.rename(dest)

@@ -1,0 +1,232 @@
+"""The scoring URI: ``<workspace>/endpoints/{endpoint}/{path}``.
+
+A pure ASGI app mounted in the workspace app. It checks the endpoint's key (not the
+workspace token), picks a deployment (the ``azureml-model-deployment`` header, else the
+weighted traffic split over ready deployments), forwards the request with the path below
+the endpoint unchanged to one of its ready replicas over a shared keep-alive pool, and
+streams the answer back. Mirrored copies go out fire-and-forget; their answers are dropped.
+A replica that refuses the connection (stopped by a rolling update, or just died) is
+skipped and the request goes to another, so such changes drop no requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from starlette.types import Receive, Scope, Send
+
+from kiln.serving.gateway_metrics import GatewayMetrics
+from kiln.serving.routing import DeploymentRoute, EndpointRoute, RoutingTable
+
+log = logging.getLogger(__name__)
+
+DEPLOYMENT_HEADER = "azureml-model-deployment"
+PREFIX = "/endpoints/"
+ATTEMPTS = 4
+_DROPPED_REQUEST_HEADERS = {b"host", b"authorization", b"connection", b"content-length", b"keep-alive", b"cookie"}
+_DROPPED_RESPONSE_HEADERS = {"connection", "keep-alive", "transfer-encoding", "server", "date"}
+_RETRYABLE = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
+
+class EndpointGateway:
+    def __init__(self, routes: Callable[[], RoutingTable], metrics: Callable[[], GatewayMetrics]) -> None:
+        self._routes = routes
+        self._metrics = metrics
+        self._http: httpx.AsyncClient | None = None
+        self._mirrors: set[asyncio.Task[None]] = set()
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        if self._http is None:
+            limits = httpx.Limits(max_connections=1024, max_keepalive_connections=256, keepalive_expiry=30)
+            self._http = httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(30.0, connect=2.0))
+        return self._http
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        endpoint_name, _, rest = _below_prefix(scope).partition("/")
+        route = self._routes().get(endpoint_name)
+        if route is None:
+            await _error(send, 404, "NotFound", f"online endpoint '{endpoint_name}' not found")
+            return
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        if not route.accepts(_bearer(headers)):
+            await _error(
+                send, 401, "Unauthorized",
+                f"endpoint '{endpoint_name}' needs one of its keys as 'Authorization: Bearer <key>' "
+                f"(kiln online-endpoint get-credentials -n {endpoint_name})",
+                [(b"www-authenticate", b"Bearer")],
+            )  # fmt: skip
+            return
+        pinned = _header(headers, DEPLOYMENT_HEADER.encode())
+        if pinned is not None and pinned not in route.deployments:
+            await _error(send, 404, "NotFound", f"endpoint '{endpoint_name}' has no deployment '{pinned}'")
+            return
+        body = await _read_body(receive)
+        forwarded = [(k, v) for k, v in headers if k not in _DROPPED_REQUEST_HEADERS]
+        request_id = _header(headers, b"x-request-id") or uuid.uuid4().hex
+        target = "/" + rest + (("?" + scope["query_string"].decode("latin-1")) if scope.get("query_string") else "")
+        if pinned is None:
+            for mirror in route.mirror_targets():
+                self._start_mirror(route.name, mirror, scope["method"], target, forwarded, body)
+        await self._forward(route, pinned, scope["method"], target, forwarded, body, request_id, send)
+
+    async def _forward(
+        self,
+        route: EndpointRoute,
+        pinned: str | None,
+        method: str,
+        target: str,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        request_id: str,
+        send: Any,
+    ) -> None:
+        started = time.perf_counter()
+        tried: set[str] = set()  # deployments whose every replica failed to answer
+        failed_replicas: set[str] = set()
+        deployment: DeploymentRoute | None = None
+        problem = "no deployment of this endpoint is ready to take traffic"
+        for _attempt in range(ATTEMPTS):
+            deployment = self._pick(route, pinned, frozenset(tried))
+            if deployment is None:
+                break
+            replica = deployment.next_replica(failed_replicas)
+            if replica is None:
+                tried.add(deployment.name)
+                continue
+            request = self.http.build_request(
+                method, replica + target, headers=headers, content=body, timeout=deployment.timeout_s
+            )
+            try:
+                response = await self.http.send(request, stream=True)
+            except _RETRYABLE as exc:  # not delivered (or the replica went away): try another one
+                problem = f"deployment '{deployment.name}' could not be reached: {exc}"
+                failed_replicas.add(replica)
+                continue
+            except httpx.TimeoutException:
+                self._metrics().record(route.name, deployment.name, 504, time.perf_counter() - started)
+                await _error(send, 504, "Timeout", f"deployment '{deployment.name}' did not answer in time")
+                return
+            await self._relay(route.name, deployment.name, response, request_id, send, started)
+            return
+        status = 503 if pinned is None or deployment is None else 502
+        if deployment is not None:
+            self._metrics().record(route.name, deployment.name, status, time.perf_counter() - started)
+        elif pinned is not None:
+            problem = f"deployment '{pinned}' has no ready replica"
+        await _error(send, status, "Unavailable", problem)
+
+    def _pick(self, route: EndpointRoute, pinned: str | None, tried: frozenset[str]) -> DeploymentRoute | None:
+        if pinned is not None:
+            found = route.deployments.get(pinned)
+            return found if found and found.replicas and pinned not in tried else None
+        name = route.splitter.choose(tried)
+        return route.deployments[name] if name else None
+
+    async def _relay(
+        self, endpoint: str, deployment: str, response: httpx.Response, request_id: str, send: Any, started: float
+    ) -> None:
+        headers = [
+            (k.encode("latin-1"), v.encode("latin-1"))
+            for k, v in response.headers.multi_items()
+            if k.lower() not in _DROPPED_RESPONSE_HEADERS
+        ]
+        headers += [(DEPLOYMENT_HEADER.encode(), deployment.encode()), (b"x-request-id", request_id.encode())]
+        try:
+            await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+            async for chunk in response.aiter_raw():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            await response.aclose()
+            self._metrics().record(endpoint, deployment, response.status_code, time.perf_counter() - started)
+
+    def _start_mirror(
+        self,
+        endpoint: str,
+        deployment: DeploymentRoute,
+        method: str,
+        target: str,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+    ) -> None:
+        task = asyncio.get_running_loop().create_task(self._mirror(endpoint, deployment, method, target, headers, body))
+        self._mirrors.add(task)
+        task.add_done_callback(self._mirrors.discard)
+
+    async def _mirror(
+        self,
+        endpoint: str,
+        deployment: DeploymentRoute,
+        method: str,
+        target: str,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+    ) -> None:
+        ok = False
+        replica = deployment.next_replica()
+        if replica is None:
+            return
+        try:
+            response = await self.http.request(
+                method, replica + target, headers=headers, content=body, timeout=deployment.timeout_s
+            )
+            ok = response.status_code < 500
+        except httpx.HTTPError as exc:
+            log.debug("mirrored request to %s failed: %s", deployment.name, exc)
+        self._metrics().record_mirror(endpoint, deployment.name, ok)
+
+
+def _below_prefix(scope: Scope) -> str:
+    """The path below /endpoints/, whether or not the mount already stripped the prefix."""
+    path: str = scope["path"]
+    if path.startswith(PREFIX):
+        return path[len(PREFIX) :]
+    root = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    return path.lstrip("/")
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
+    for key, value in headers:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _bearer(headers: list[tuple[bytes, bytes]]) -> str:
+    value = _header(headers, b"authorization") or ""
+    scheme, _, credential = value.partition(" ")
+    return credential.strip() if scheme.lower() == "bearer" else ""
+
+
+async def _read_body(receive: Any) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def _error(
+    send: Any, status: int, kind: str, message: str, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    body = json.dumps({"error": {"type": kind, "message": message}}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *(extra or [])]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

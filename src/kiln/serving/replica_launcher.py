@@ -1,0 +1,68 @@
+"""Starting one scoring replica: write its ReplicaConfig, start ``python -m kiln.serving.replica``.
+
+Replicas run in their own session and do not die with the server, so a server that crashed
+re-adopts them (pid + create time) instead of restarting them; a server that stops on
+purpose stops them first."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from kiln.processes import child_environment, free_port
+from kiln.runners.local import ProcessHandle
+from kiln.serving.replica_config import ReplicaConfig
+from kiln.specs.endpoint import OnlineDeploymentSpec
+from kiln.store.tables import OnlineDeploymentRow
+
+
+@dataclass
+class LaunchedReplica:
+    port: int
+    handle: ProcessHandle
+    log: Path
+
+
+class ReplicaLauncher:
+    def __init__(self, root: Path) -> None:
+        self.root = root  # KILN_HOME/endpoints/replicas
+
+    def folder(self, endpoint: str, deployment: str) -> Path:
+        return self.root / endpoint / deployment
+
+    def launch(self, row: OnlineDeploymentRow, spec: OnlineDeploymentSpec, index: int) -> LaunchedReplica:
+        folder = self.folder(row.endpoint, row.name)
+        folder.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        pinned = row.model
+        config = ReplicaConfig(
+            endpoint=row.endpoint, deployment=row.name, replica_index=index, port=port,
+            model_name=str(pinned.get("name") or row.name), model_version=str(pinned.get("version") or "1"),
+            model_dir=Path(pinned["model_dir"]) if pinned.get("model_dir") else None,
+            code_dir=Path(pinned["code_dir"]) if pinned.get("code_dir") else None,
+            scoring_script=spec.code_configuration.scoring_script if spec.code_configuration else None,
+            environment_variables=spec.environment_variables,
+            request_timeout_ms=spec.request_settings.request_timeout_ms,
+            max_concurrent_requests=spec.request_settings.max_concurrent_requests_per_instance,
+        )  # fmt: skip
+        stem = f"replica-{index}-g{row.generation}"
+        config_file = folder / f"{stem}.json"
+        config_file.write_text(config.model_dump_json(indent=2))
+        log = folder / f"{stem}.log"
+        env = child_environment({**spec.environment_variables, "PYTHONUNBUFFERED": "1"})
+        with open(os.devnull, "rb") as devnull, log.open("ab") as output:
+            popen = subprocess.Popen(
+                [sys.executable, "-m", "kiln.serving.replica", str(config_file)],
+                cwd=folder, env=env, stdin=devnull, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        try:
+            create_time = psutil.Process(popen.pid).create_time()
+        except psutil.Error:
+            create_time = time.time()
+        return LaunchedReplica(port, ProcessHandle(popen.pid, create_time, popen), log)

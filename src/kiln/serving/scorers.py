@@ -1,0 +1,166 @@
+"""What a replica serves: an MLflow model (no-code deployment) or an Azure-style scoring
+script with ``init()`` and ``run(raw_data)``.
+
+Both load in the replica's one scoring thread, which later runs every predict or ``run()``,
+so a script that keeps thread-bound state in ``init()`` finds it in ``run()``. Loading
+errors become ``ModelLoadFailed`` with a message for the person reading the replica's log.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kiln.errors import KilnError
+from kiln.serving.payloads import ModelInput, Prediction
+from kiln.serving.replica_config import ReplicaConfig
+from kiln.serving.scoring_errors import InvalidInput, ModelLoadFailed, ScoringFailed
+from kiln.serving.signature import InputSignature
+
+log = logging.getLogger(__name__)
+
+
+class MlflowModelScorer:
+    """An MLflow pyfunc model loaded from its folder; predicts on merged batches."""
+
+    platform = "mlflow"
+
+    def __init__(self, model_dir: Path) -> None:
+        self.model_dir = model_dir
+        self.signature: InputSignature | None = None
+        self.output_metadata: list[dict[str, Any]] = []
+        self._model: Any = None
+
+    def load(self) -> None:
+        if not (self.model_dir / "MLmodel").is_file():
+            raise ModelLoadFailed(
+                f"no MLmodel file in {self.model_dir}: a deployment without a scoring script needs an MLflow model"
+            )
+        try:
+            import mlflow.pyfunc
+
+            self._model = mlflow.pyfunc.load_model(str(self.model_dir))
+        except Exception as exc:
+            log.debug("%s", traceback.format_exc())
+            raise ModelLoadFailed(
+                f"cannot load the MLflow model in {self.model_dir}: {type(exc).__name__}: {exc}"
+            ) from exc
+        from kiln.serving.protocols.v2 import output_metadata
+
+        metadata = self._model.metadata
+        self.signature = InputSignature.from_mlflow(metadata.get_input_schema())
+        self.output_metadata = output_metadata(metadata.get_output_schema())
+
+    def predict(self, item: ModelInput) -> Prediction:
+        data = _model_data(item, self.signature)
+        try:
+            if item.params:
+                result = self._model.predict(data, params=item.params)
+            else:
+                result = self._model.predict(data)
+        except KilnError:
+            raise
+        except Exception as exc:
+            raise _predict_error(exc) from exc
+        return Prediction.from_model_output(result, item.rows)
+
+
+def _model_data(item: ModelInput, signature: InputSignature | None) -> Any:
+    if item.tensors:
+        if len(item.columns) == 1 and (signature is None or len(signature.tensors) <= 1):
+            return next(iter(item.columns.values()))
+        return item.columns
+    import pandas as pd
+
+    return pd.DataFrame(item.columns)
+
+
+def _predict_error(exc: Exception) -> KilnError:
+    """MLflow's own schema enforcement speaks of the caller's input: a 400; anything else is
+    the model's failure: a 500."""
+    error_code = getattr(exc, "error_code", None)
+    message = getattr(exc, "message", None) or str(exc)
+    if error_code in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST"):
+        return InvalidInput(message)
+    return ScoringFailed(f"the model's predict raised {type(exc).__name__}: {message}")
+
+
+class ScoringScriptScorer:
+    """``code_dir/scoring_script`` imported once; ``init()`` at load, ``run(raw_data)`` per
+    request with the body as a string, as Azure ML calls them."""
+
+    platform = "kiln_scoring_script"
+    signature: InputSignature | None = None
+    output_metadata: list[dict[str, Any]] = []
+
+    def __init__(self, code_dir: Path, scoring_script: str) -> None:
+        self.code_dir = code_dir
+        self.scoring_script = scoring_script
+        self._run: Callable[[str], Any] | None = None
+
+    def load(self) -> None:
+        path = self.code_dir / self.scoring_script
+        if not path.is_file():
+            raise ModelLoadFailed(f"the scoring script '{self.scoring_script}' is not in {self.code_dir}")
+        sys.path.insert(0, str(self.code_dir))
+        os.chdir(self.code_dir)
+        module_name = Path(self.scoring_script).stem
+        try:
+            spec = importlib.util.spec_from_file_location(module_name, path)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            spec.loader.exec_module(module)
+        except BaseException as exc:
+            log.error("%s", traceback.format_exc().rstrip())
+            raise ModelLoadFailed(
+                f"the scoring script '{self.scoring_script}' failed to import: {_describe(exc)}"
+            ) from exc
+        init, run = getattr(module, "init", None), getattr(module, "run", None)
+        missing = [name for name, fn in (("init()", init), ("run(raw_data)", run)) if not callable(fn)]
+        if missing:
+            raise ModelLoadFailed(f"the scoring script '{self.scoring_script}' must define {' and '.join(missing)}")
+        assert callable(init) and callable(run)
+        try:
+            init()
+        except BaseException as exc:
+            log.error("%s", traceback.format_exc().rstrip())
+            raise ModelLoadFailed(f"the scoring script's init() failed: {_describe(exc)}") from exc
+        self._run = run
+
+    def run(self, raw_data: str) -> Any:
+        assert self._run is not None
+        try:
+            return self._run(raw_data)
+        except KilnError:
+            raise
+        except Exception as exc:
+            log.error("run() failed:\n%s", traceback.format_exc().rstrip())
+            raise ScoringFailed(f"the scoring script's run() raised {_describe(exc)}") from exc
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SyntaxError):
+        return f"SyntaxError: {exc.msg} ({Path(exc.filename or '?').name}, line {exc.lineno})"
+    return f"{type(exc).__name__}: {exc}"
+
+
+Scorer = MlflowModelScorer | ScoringScriptScorer
+
+
+def scorer_for(config: ReplicaConfig) -> Scorer:
+    """The script when the deployment has one (the model folder is then the script's to
+    read, via AZUREML_MODEL_DIR / KILN_MODEL_DIR); otherwise the MLflow model: no code."""
+    if config.scoring_script:
+        if config.code_dir is None:
+            raise ModelLoadFailed("the deployment names a scoring script but no code folder (code_configuration.code)")
+        return ScoringScriptScorer(config.code_dir.resolve(), config.scoring_script)
+    if config.model_dir is None:
+        raise ModelLoadFailed("the deployment has neither a model nor a scoring script")
+    return MlflowModelScorer(config.model_dir.resolve())

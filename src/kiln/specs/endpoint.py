@@ -1,0 +1,210 @@
+"""Online endpoints and deployments: Azure ML CLI v2 field names, used as YAML schema, REST
+body, SDK argument and stored JSON; and what the REST API answers about them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from kiln.specs.job import Scalar, StrictModel
+from kiln.specs.model import ModelType
+
+ENDPOINT_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9-]{1,31}$"
+DEPLOYMENT_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9-]{1,31}$"
+MAX_MIRROR_PERCENT = 50  # Azure ML's limit: mirroring is for testing, not for doubling load
+
+
+def check_traffic(traffic: dict[str, int], field: str) -> dict[str, int]:
+    """Live traffic: whole percentages that sum to 0 (no traffic yet) or 100."""
+    for name, share in traffic.items():
+        if not 0 <= share <= 100:
+            raise ValueError(f"{field}: {name}={share} is not a percentage between 0 and 100")
+    total = sum(traffic.values())
+    if total not in (0, 100):
+        shares = " ".join(f"{k}={v}" for k, v in traffic.items())
+        raise ValueError(f"{field}: the shares must sum to 100 (or 0 for no traffic), but {shares} sums to {total}")
+    return traffic
+
+
+def check_mirror_traffic(mirror: dict[str, int], traffic: dict[str, int], field: str) -> dict[str, int]:
+    """Mirrored traffic: at most one deployment, at most 50 %, and not one that takes live traffic."""
+    shares = {name: share for name, share in mirror.items() if share}
+    for name, share in mirror.items():
+        if not 0 <= share <= MAX_MIRROR_PERCENT:
+            raise ValueError(f"{field}: {name}={share}; a mirrored share is between 0 and {MAX_MIRROR_PERCENT} percent")
+    if len(shares) > 1:
+        raise ValueError(f"{field}: only one deployment can receive mirrored traffic, not {', '.join(shares)}")
+    for name in shares:
+        if traffic.get(name, 0) > 0:
+            raise ValueError(
+                f"{field}: '{name}' takes live traffic ({traffic[name]} %); mirror only to a deployment with 0 % live traffic"
+            )
+    return mirror
+
+
+def parse_traffic_text(text: str, flag: str) -> dict[str, int]:
+    """``"blue=90 green=10"`` (spaces or commas between pairs) → ``{"blue": 90, "green": 10}``."""
+    shares: dict[str, int] = {}
+    for pair in text.replace(",", " ").split():
+        name, sep, value = pair.partition("=")
+        if not sep or not name or not value.strip().isdigit():
+            raise ValueError(f'{flag}: {pair!r} is not NAME=PERCENT, e.g. {flag} "blue=90 green=10"')
+        shares[name] = int(value)
+    return shares
+
+
+class OnlineEndpointSpec(StrictModel):
+    """``kiln online-endpoint create -f endpoint.yml``."""
+
+    schema_: str | None = Field(None, alias="$schema")
+    name: str = Field(pattern=ENDPOINT_NAME_PATTERN, description="2-32 letters, digits and '-', starting with a letter")
+    description: str | None = None
+    tags: dict[str, Scalar] = Field(default_factory=dict)
+    auth_mode: Literal["key"] = Field("key", description="key: a primary and a secondary key, sent as Bearer")
+    traffic: dict[str, int] = Field(default_factory=dict, description="deployment → percent; sums to 0 or 100")
+    mirror_traffic: dict[str, int] = Field(default_factory=dict, description="deployment → percent copied to it")
+
+    @field_validator("traffic")
+    @classmethod
+    def _traffic_sums(cls, value: dict[str, int]) -> dict[str, int]:
+        return check_traffic(value, "traffic")
+
+    def checked_mirror(self) -> dict[str, int]:
+        return check_mirror_traffic(self.mirror_traffic, self.traffic, "mirror_traffic")
+
+
+class CodeConfiguration(StrictModel):
+    code: str = Field(min_length=1, description="a local folder (uploaded by the CLI/SDK) or upload:<hash>")
+    scoring_script: str = Field(min_length=1, description="relative to code; defines init() and run(raw_data)")
+
+
+class InlineModel(StrictModel):
+    path: str = Field(min_length=1)
+    type: ModelType = "mlflow_model"
+    name: str | None = None
+
+
+class RequestSettings(StrictModel):
+    request_timeout_ms: int = Field(5000, ge=1, le=180_000)
+    max_concurrent_requests_per_instance: int = Field(64, ge=1)
+
+
+class ProbeSettings(StrictModel):
+    """Azure's probe fields. kiln probes more often than ``period`` while a replica starts; a
+    replica that is not ready after ``initial_delay + period × failure_threshold`` seconds failed."""
+
+    initial_delay: int = Field(10, ge=0)
+    period: int = Field(10, ge=1)
+    timeout: int = Field(2, ge=1)
+    success_threshold: int = Field(1, ge=1)
+    failure_threshold: int = Field(30, ge=1)
+
+    @property
+    def deadline_seconds(self) -> float:
+        return float(self.initial_delay + self.period * self.failure_threshold)
+
+
+class OnlineDeploymentSpec(StrictModel):
+    """``kiln online-deployment create -f blue.yml``. ``model``: ``kiln:NAME:VERSION``,
+    ``kiln:NAME@ALIAS`` (``azureml:`` too), a local folder (uploaded), or ``{path: …}``."""
+
+    schema_: str | None = Field(None, alias="$schema")
+    name: str = Field(pattern=DEPLOYMENT_NAME_PATTERN)
+    endpoint_name: str = Field(pattern=ENDPOINT_NAME_PATTERN)
+    description: str | None = None
+    tags: dict[str, Scalar] = Field(default_factory=dict)
+    model: str | InlineModel
+    code_configuration: CodeConfiguration | None = None
+    environment: str | dict[str, Any] | None = Field(
+        None, description="not needed for MLflow models (no-code deployment); replicas run in kiln's own Python"
+    )
+    environment_variables: dict[str, str] = Field(default_factory=dict)
+    instance_type: str | None = Field(None, description="accepted for Azure files; local replicas ignore it")
+    instance_count: int = Field(1, ge=1, le=64, description="how many replica processes")
+    request_settings: RequestSettings = Field(default_factory=RequestSettings)
+    liveness_probe: ProbeSettings = Field(default_factory=ProbeSettings)
+    readiness_probe: ProbeSettings = Field(default_factory=ProbeSettings)
+
+    @field_validator("environment_variables", mode="before")
+    @classmethod
+    def _variables_as_text(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k): v if isinstance(v, str) else str(v) for k, v in value.items()}
+        return value
+
+    @property
+    def model_path(self) -> str:
+        return self.model if isinstance(self.model, str) else self.model.path
+
+
+class DeploymentState(StrEnum):
+    CREATING = "creating"
+    UPDATING = "updating"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    DELETING = "deleting"
+
+
+class ReplicaView(BaseModel):
+    index: int
+    generation: int
+    state: str = Field(description="starting, ready or stopping")
+    pid: int | None
+    port: int
+    restarts: int = 0
+
+
+class DeploymentMetricsView(BaseModel):
+    requests: int = 0
+    errors: int = Field(0, description="answers of 5xx, and requests no replica answered")
+    mirrored: int = Field(0, description="mirrored copies sent to it (their answers are discarded)")
+    latency_p50_ms: float | None = None
+    latency_p99_ms: float | None = None
+
+
+class OnlineDeploymentView(BaseModel):
+    name: str
+    endpoint_name: str
+    state: DeploymentState
+    failure_reason: str | None
+    model: str = Field(description="what the spec asked for")
+    model_name: str | None
+    model_version: str | None = Field(None, description="the exact version served (pinned at create/update)")
+    instance_count: int
+    ready_replicas: int
+    replicas: list[ReplicaView]
+    generation: int = Field(description="grows with each update; replicas roll to the newest")
+    created_at: datetime
+    updated_at: datetime
+    metrics: DeploymentMetricsView = Field(default_factory=DeploymentMetricsView)
+    spec: dict[str, Any]
+
+
+class OnlineEndpointView(BaseModel):
+    name: str
+    description: str | None
+    tags: dict[str, Any]
+    auth_mode: str
+    scoring_uri: str
+    traffic: dict[str, int]
+    mirror_traffic: dict[str, int]
+    created_at: datetime
+    updated_at: datetime
+    deployments: list[OnlineDeploymentView] = Field(default_factory=list)
+
+
+class EndpointKeys(BaseModel):
+    primary_key: str
+    secondary_key: str
+
+
+class EndpointUpdate(BaseModel):
+    """The body of PATCH /api/v1/online-endpoints/{name}: only what is given changes."""
+
+    traffic: dict[str, int] | None = None
+    mirror_traffic: dict[str, int] | None = None
+    description: str | None = None
+    tags: dict[str, Scalar] | None = None
