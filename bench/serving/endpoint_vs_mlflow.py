@@ -4,8 +4,9 @@ hop) vs ``mlflow models serve`` on the same iris model, single-row requests on l
 - kiln: a workspace server in a temporary KILN_HOME; endpoint ``bench`` with deployment
   ``blue`` (``--instances`` replicas) at 100 %; requests go to ``/endpoints/bench/invocations``
   with ``Authorization: Bearer <key>``.
-- baseline: ``mlflow models serve -m MODEL --env-manager local -w 1``.
-Both driven at concurrency 16 (and 1) by the same asyncio/httpx generator. Then a green
+- baselines: ``mlflow models serve -m MODEL --env-manager local -w 1``, and a do-nothing FastAPI
+  app (one uvicorn worker) as the HTTP floor.
+Both driven at concurrency 16 (and 1) by the same generator (wrk if installed, else asyncio/httpx). Then a green
 deployment is added and traffic moves blue→green in steps while 16 callers keep going: the
 number of failed requests must be 0.
 
@@ -20,6 +21,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -33,11 +35,19 @@ import httpx
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from replica_vs_mlflow import MLFLOW_BODY, Result, save_model, start, stop  # noqa: E402
+from replica_vs_mlflow import FLOOR_APP, MLFLOW_BODY, Result, run_wrk, save_model, start, stop  # noqa: E402
 
 from kiln.processes import free_port  # noqa: E402
 
 PROBES = {"initial_delay": 0, "period": 1, "failure_threshold": 120}
+
+
+def measure(url: str, headers: dict[str, str], concurrency: int, seconds: float, folder: Path) -> Result:
+    """wrk when installed (a Python generator saturates a core long before the servers do), else ``drive``."""
+    if shutil.which("wrk"):
+        extra = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+        return run_wrk(url, MLFLOW_BODY, concurrency, seconds, folder, extra)
+    return drive(url, headers, concurrency, seconds)
 
 
 def drive(url: str, headers: dict[str, str], concurrency: int, seconds: float) -> Result:
@@ -124,7 +134,7 @@ def main() -> None:
                 scoring = f"{url}/endpoints/bench/invocations"
                 headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
                 drive(scoring, headers, 16, 1.0)  # warm the pools
-                results = {c: drive(scoring, headers, c, args.seconds) for c in (1, 16)}
+                results = {c: measure(scoring, headers, c, args.seconds, folder) for c in (1, 16)}
 
                 port = free_port()
                 mlflow_serve = start(
@@ -135,17 +145,34 @@ def main() -> None:
                 try:
                     plain = {"Content-Type": "application/json"}
                     baseline = {
-                        c: drive(f"http://127.0.0.1:{port}/invocations", plain, c, args.seconds) for c in (1, 16)
+                        c: measure(f"http://127.0.0.1:{port}/invocations", plain, c, args.seconds, folder)
+                        for c in (1, 16)
                     }
                 finally:
                     stop(mlflow_serve)
+                (folder / "floor_app.py").write_text(FLOOR_APP)
+                port = free_port()
+                floor_app = start(
+                    [sys.executable, "-m", "uvicorn", "floor_app:app", "--port", str(port), "--workers", "1",
+                     "--no-access-log"],
+                    f"http://127.0.0.1:{port}/ping", folder / "floor.log", cwd=folder,
+                )  # fmt: skip
+                try:
+                    floor = {
+                        c: measure(f"http://127.0.0.1:{port}/invocations", plain, c, args.seconds, folder)
+                        for c in (1, 16)
+                    }
+                finally:
+                    stop(floor_app)
 
                 for c in (1, 16):
                     print_row(f"kiln endpoint ({args.instances} replicas)", c, results[c])
                     print_row("mlflow models serve -w 1", c, baseline[c])
+                    print_row("FastAPI do-nothing (floor)", c, floor[c])
                 ratio = results[16].rps / baseline[16].rps
                 lower_p99 = results[16].p99_ms < baseline[16].p99_ms
                 print(f"\nc=16: endpoint/mlflow requests/s = {ratio:.2f}x (target >= 5x); lower p99: {lower_p99}")
+                print(f"c=16: endpoint/floor requests/s = {results[16].rps / floor[16].rps:.2f}x")
 
                 # traffic shifted blue → green under load
                 shifted: list[Result] = []

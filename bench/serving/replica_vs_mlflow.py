@@ -112,13 +112,15 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-def run_wrk(url: str, body: str, concurrency: int, seconds: float, folder: Path) -> Result:
+def run_wrk(
+    url: str, body: str, concurrency: int, seconds: float, folder: Path, headers: dict[str, str] | None = None
+) -> Result:
     script = folder / "post.lua"
+    extra = "".join(f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}\n" for k, v in (headers or {}).items())
     script.write_text(
         'wrk.method = "POST"\n'
         f"wrk.body = {json.dumps(body)}\n"
-        'wrk.headers["Content-Type"] = "application/json"\n'
-        "done = function(summary, latency, requests)\n"
+        'wrk.headers["Content-Type"] = "application/json"\n' + extra + "done = function(summary, latency, requests)\n"
         '  io.write(string.format("KILN p50=%d p99=%d errors=%d non2xx=%d\\n", latency:percentile(50), '
         "latency:percentile(99), summary.errors.connect + summary.errors.read + summary.errors.write + "
         "summary.errors.timeout, summary.errors.status))\n"

@@ -21,7 +21,7 @@ from kiln.server.routers.endpoints import endpoints_router, metrics_router
 from kiln.server.routers.environments import environments_router
 from kiln.server.routers.jobs import jobs_router
 from kiln.server.routers.models import models_router
-from kiln.serving.gateway import EndpointGateway
+from kiln.serving.gateway import EndpointGateway, ScoringFastPath
 from kiln.specs.yaml_source import explain_errors
 from kiln.tracking.proxy import MlflowProxy
 
@@ -73,8 +73,8 @@ def create_app(settings: Settings, url: str | None = None, on_ready: Callable[[]
     app.include_router(endpoints_router())
     app.include_router(metrics_router())
     app.include_router(proxy.router)
-    app.mount("/endpoints", gateway)  # scoring URIs; TokenAuthMiddleware leaves them to the endpoint keys
     app.add_middleware(TokenAuthMiddleware, token=token)
+    app.add_middleware(ScoringFastPath, gateway=gateway)  # outermost: scoring URIs use endpoint keys
     return app
 
 

@@ -19,7 +19,6 @@ from urllib.parse import parse_qs, quote
 
 SESSION_COOKIE = "kiln_session"
 PUBLIC_PATHS = {"/health", "/login", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/favicon.ico"}
-PUBLIC_PREFIXES = ("/endpoints/",)  # scoring URIs: the gateway checks the endpoint's own keys
 
 
 def load_or_create_token(path: Path) -> str:
@@ -53,7 +52,7 @@ class TokenAuthMiddleware:
         if path == "/login":
             await self._login(scope, receive, send)
             return
-        if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES) or self._authorized(scope):
+        if path in PUBLIC_PATHS or self._authorized(scope):
             await self.app(scope, receive, send)
             return
         if _wants_html(scope) and scope["method"] == "GET":
