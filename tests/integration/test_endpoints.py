@@ -392,3 +392,68 @@ def test_replicas_are_readopted_after_a_server_crash(make_server, iris_model: st
                  what="a stopping server to stop its replicas")  # fmt: skip
     finally:
         stop_replicas(server.home)
+
+
+def test_unmodified_tritonclient_through_the_scoring_uri(
+    server: WorkspaceServer, iris_model: str, tmp_path: Path
+) -> None:
+    """The V2 protocol with binary tensors, through the gateway: key auth and routing included."""
+    import numpy as np
+    import tritonclient.http as triton
+
+    server.cli("online-endpoint", "create", "-f", str(write(tmp_path, "e.yml", "name: triton\n")), check=True)
+    blue = write(tmp_path, "blue.yml", deployment_yaml("blue", "triton", f"kiln:{iris_model}:1"))
+    server.cli("online-deployment", "create", "-f", str(blue), "--all-traffic", check=True)
+    with server.client() as client:
+        key = client.online_endpoints.get_keys("triton").primary_key
+    auth = {"Authorization": f"Bearer {key}"}
+    triton_client = triton.InferenceServerClient(url=f"{server.url.removeprefix('http://')}/endpoints/triton")
+    try:
+        assert triton_client.is_server_ready(headers=auth) and triton_client.is_model_ready(iris_model, headers=auth)
+        rows = IRIS.data.iloc[[0, 60, 120]].to_numpy(dtype=np.float64)
+        features = triton.InferInput("features", list(rows.shape), "FP64")
+        features.set_data_from_numpy(rows)  # binary tensor extension, tritonclient's default
+        result = triton_client.infer(iris_model, [features], headers=auth)
+        assert result.as_numpy("predict").tolist() == [0, 1, 2]
+        assert not triton_client.is_server_ready()  # no key: refused
+    finally:
+        triton_client.close()
+        with server.client() as client:
+            client.online_endpoints.delete("triton")
+
+
+SCORING_SCRIPT = """\
+import json, os, pathlib
+import mlflow
+
+def init():
+    global model, greeting
+    model = mlflow.sklearn.load_model(os.environ["AZUREML_MODEL_DIR"])
+    greeting = os.environ["GREETING"]
+
+def run(raw_data):
+    rows = json.loads(raw_data)["data"]
+    return {"classes": model.predict(rows).tolist(), "greeting": greeting, "model_dir_same": os.environ["KILN_MODEL_DIR"] == os.environ["AZUREML_MODEL_DIR"]}
+"""
+
+
+def test_a_custom_scoring_script_deployment(server: WorkspaceServer, iris_model: str, tmp_path: Path) -> None:
+    write(tmp_path / "code", "score.py", SCORING_SCRIPT)
+    deployment = write(
+        tmp_path,
+        "custom.yml",
+        deployment_yaml(
+            "custom", "scripted", f"kiln:{iris_model}:1",
+            "code_configuration: {code: ./code, scoring_script: score.py}\nenvironment_variables: {GREETING: hello}\n",
+        ),
+    )  # fmt: skip
+    server.cli("online-endpoint", "create", "-f", str(write(tmp_path, "e.yml", "name: scripted\n")), check=True)
+    server.cli("online-deployment", "create", "-f", str(deployment), "--all-traffic", check=True)
+    with server.client() as client:
+        key = client.online_endpoints.get_keys("scripted").primary_key
+        url = client.online_endpoints.get("scripted").scoring_uri
+        rows = IRIS.data.iloc[[0, 149]].values.tolist()
+        response = httpx.post(url, json={"data": rows}, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        assert response.status_code == 200, response.text
+        assert response.json() == {"classes": [0, 2], "greeting": "hello", "model_dir_same": True}
+        client.online_endpoints.delete("scripted")
