@@ -19,13 +19,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class BatchingSettings(BaseModel):
     """Adaptive batching (Triton's dynamic batcher is the reference): concurrent requests are
     merged into one predict call of up to ``max_batch_size`` rows, waiting at most
     ``max_queue_delay_ms`` for more; ``max_batch_size: 1`` turns it off."""
+
+    model_config = ConfigDict(extra="forbid")
 
     max_batch_size: int = Field(32, ge=1)
     max_queue_delay_ms: float = Field(2.0, ge=0)

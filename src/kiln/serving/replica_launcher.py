@@ -50,6 +50,7 @@ class ReplicaLauncher:
             environment_variables=spec.environment_variables,
             request_timeout_ms=spec.request_settings.request_timeout_ms,
             max_concurrent_requests=spec.request_settings.max_concurrent_requests_per_instance,
+            batching=spec.batching,
         )  # fmt: skip
         stem = f"replica-{index}-g{row.generation}"
         config_file = folder / f"{stem}.json"

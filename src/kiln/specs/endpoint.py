@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from kiln.serving.replica_config import BatchingSettings
 from kiln.specs.job import Scalar, StrictModel
 from kiln.specs.model import ModelType
 
@@ -127,6 +128,10 @@ class OnlineDeploymentSpec(StrictModel):
     request_settings: RequestSettings = Field(default_factory=RequestSettings)
     liveness_probe: ProbeSettings = Field(default_factory=ProbeSettings)
     readiness_probe: ProbeSettings = Field(default_factory=ProbeSettings)
+    batching: BatchingSettings = Field(
+        default_factory=BatchingSettings,
+        description="kiln's own field: adaptive batching of concurrent requests (max_batch_size: 1 turns it off)",
+    )
 
     @field_validator("environment_variables", mode="before")
     @classmethod
