@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from kiln.store.database import insert_unique
 from kiln.store.tables import DataAssetRow
 
 
@@ -15,12 +15,7 @@ class DataAssetRepository:
 
     def add(self, row: DataAssetRow) -> bool:
         """Insert the version; False if that name+version exists already (another writer may have won)."""
-        try:
-            with self._sessions.begin() as session:
-                session.add(row)
-        except IntegrityError:
-            return False
-        return True
+        return insert_unique(self._sessions, row)
 
     def find(self, name: str, version: str) -> DataAssetRow | None:
         query = select(DataAssetRow).where(DataAssetRow.name == name, DataAssetRow.version == version)

@@ -7,6 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -35,6 +36,16 @@ def migrate(engine: Engine) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "heads")  # resources add their own branches of revisions
+
+
+def insert_unique(sessions: sessionmaker[Session], row: object) -> bool:
+    """Insert ``row``; False when a unique key says it exists already (another writer may have won)."""
+    try:
+        with sessions.begin() as session:
+            session.add(row)
+    except IntegrityError:
+        return False
+    return True
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

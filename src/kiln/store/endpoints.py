@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from kiln.errors import NotFound
+from kiln.store.database import insert_unique
 from kiln.store.jobs import utcnow
 from kiln.store.tables import OnlineDeploymentRow, OnlineEndpointRow, OnlineReplicaRow
 
@@ -20,12 +20,7 @@ class EndpointRepository:
     # Endpoints --------------------------------------------------------------------------------
     def add_endpoint(self, row: OnlineEndpointRow) -> bool:
         """False if an endpoint of that name exists already."""
-        try:
-            with self._sessions.begin() as session:
-                session.add(row)
-        except IntegrityError:
-            return False
-        return True
+        return insert_unique(self._sessions, row)
 
     def find_endpoint(self, name: str) -> OnlineEndpointRow | None:
         with self._sessions() as session:
@@ -54,12 +49,7 @@ class EndpointRepository:
 
     # Deployments ------------------------------------------------------------------------------
     def add_deployment(self, row: OnlineDeploymentRow) -> bool:
-        try:
-            with self._sessions.begin() as session:
-                session.add(row)
-        except IntegrityError:
-            return False
-        return True
+        return insert_unique(self._sessions, row)
 
     def find_deployment(self, endpoint: str, name: str) -> OnlineDeploymentRow | None:
         query = select(OnlineDeploymentRow).where(

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from kiln.errors import AlreadyExists, NotFound
 from kiln.specs.environment import LATEST
+from kiln.store.database import insert_unique
 from kiln.store.tables import EnvironmentRow
 
 
@@ -18,11 +18,8 @@ class EnvironmentRepository:
         self._sessions = sessions
 
     def add(self, row: EnvironmentRow) -> None:
-        try:
-            with self._sessions.begin() as session:
-                session.add(row)
-        except IntegrityError:
-            raise AlreadyExists(f"environment {row.name}:{row.version} was just created by another request") from None
+        if not insert_unique(self._sessions, row):
+            raise AlreadyExists(f"environment {row.name}:{row.version} was just created by another request")
 
     def versions(self, name: str) -> list[EnvironmentRow]:
         """Every version of ``name``, newest first."""
