@@ -457,3 +457,53 @@ def test_a_custom_scoring_script_deployment(server: WorkspaceServer, iris_model:
         assert response.status_code == 200, response.text
         assert response.json() == {"classes": [0, 2], "greeting": "hello", "model_dir_same": True}
         client.online_endpoints.delete("scripted")
+
+
+ENVIRONMENT_SCRIPT = """\
+import json, sys
+import six  # from the deployment's environment, not from the server's installation
+
+def init():
+    pass
+
+def run(raw_data):
+    return {"six": six.__version__, "python": sys.executable}
+"""
+
+
+@pytest.mark.registry
+def test_a_deployment_runs_in_its_environment(server: WorkspaceServer, iris_model: str, tmp_path: Path) -> None:
+    """A real uv build (needs the package registry): the scoring script imports a package
+    that only the deployment's environment has, at the version the environment pins."""
+    write(tmp_path / "code", "score.py", ENVIRONMENT_SCRIPT)
+    write(tmp_path, "conda.yml", "dependencies:\n  - python=3.11\n  - pip:\n    - six==1.16.0\n")
+    deployment = write(
+        tmp_path,
+        "env.yml",
+        deployment_yaml(
+            "withenv", "envs", f"kiln:{iris_model}:1",
+            "code_configuration: {code: ./code, scoring_script: score.py}\nenvironment: {conda_file: ./conda.yml}\n",
+        ),
+    )  # fmt: skip
+    server.cli("online-endpoint", "create", "-f", str(write(tmp_path, "e.yml", "name: envs\n")), check=True)
+    server.cli("online-deployment", "create", "-f", str(deployment), "--all-traffic", check=True, timeout=600)
+    with server.client() as client:
+        key = client.online_endpoints.get_keys("envs").primary_key
+        url = client.online_endpoints.get("envs").scoring_uri
+        answer = httpx.post(url, json={}, headers={"Authorization": f"Bearer {key}"}, timeout=30).json()
+        assert answer["six"] == "1.16.0"
+        assert str(server.home / "envs") in answer["python"]  # the environment's interpreter
+        client.online_endpoints.delete("envs")
+
+
+def test_a_deployment_environment_on_another_python_is_refused(server: WorkspaceServer, iris_model: str) -> None:
+    with server.client() as client:
+        client.online_endpoints.create({"name": "oldpy"})
+        with pytest.raises(InvalidSpec, match="environment"):
+            client.online_deployments.create(
+                {"name": "old", "endpoint_name": "oldpy", "model": f"kiln:{iris_model}:1",
+                 "environment": {"conda_file": {"dependencies": ["python=2.7"]}}},
+            )  # fmt: skip
+        with pytest.raises(NotFound):
+            client.online_deployments.get("old", "oldpy")  # nothing recorded
+        client.online_endpoints.delete("oldpy")

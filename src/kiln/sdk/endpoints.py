@@ -11,6 +11,7 @@ import httpx
 
 from kiln.errors import InvalidSpec, KilnError, Unavailable, error_from_json
 from kiln.sdk.rest import RestClient
+from kiln.sdk.environments import inline_environment_files
 from kiln.sdk.uploads import upload_path
 from kiln.specs.endpoint import (
     DeploymentState,
@@ -197,6 +198,8 @@ class OnlineDeploymentOperations:
         code = deployment.code_configuration
         if code is not None and not code.code.startswith("upload:"):
             code.code = self._upload(folder, code.code, source, ("code_configuration", "code"))
+        if isinstance(deployment.environment, dict):  # an inline environment: its files are sent inline too
+            deployment.environment = inline_environment_files(deployment.environment, folder, source, ("environment",))
         return deployment
 
     def _upload(self, folder: Path, path: str, source: YamlSource, loc: tuple[str, ...]) -> str:

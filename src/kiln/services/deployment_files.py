@@ -7,12 +7,14 @@ share them and a restarted server finds them again."""
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from kiln.artifacts.store import ArtifactStore
 from kiln.errors import InvalidSpec
+from kiln.services.environments import EnvironmentService
 from kiln.services.models import ModelService
 from kiln.services.uploads import UploadService
 from kiln.specs.endpoint import OnlineDeploymentSpec
@@ -20,8 +22,16 @@ from kiln.specs.references import is_asset_reference, parse_asset_reference
 
 
 class DeploymentFiles:
-    def __init__(self, models: ModelService, uploads: UploadService, store: ArtifactStore, root: Path) -> None:
+    def __init__(
+        self,
+        models: ModelService,
+        uploads: UploadService,
+        store: ArtifactStore,
+        root: Path,
+        environments: EnvironmentService,
+    ) -> None:
         self._models = models
+        self._environments = environments
         self._uploads = uploads
         self._store = store
         self._root = root  # KILN_HOME/endpoints/files
@@ -42,6 +52,21 @@ class DeploymentFiles:
             raise InvalidSpec(
                 "code_configuration: a custom_model needs a scoring script (code + scoring_script with init() and run()); "
                 "only MLflow models deploy without code"
+            )
+        if spec.environment is not None:
+            pinned["environment"] = self._pin_environment(spec.environment)
+        return pinned
+
+    def _pin_environment(self, environment: Any) -> dict[str, Any]:
+        """Replicas run the environment's Python with kiln's serving stack from the server's
+        installation behind the environment's own packages, so the Python must be the server's."""
+        pinned = self._environments.pin_environment(environment)
+        wanted = ".".join(str(pinned.get("python", "")).split(".")[:2])
+        server = f"{sys.version_info.major}.{sys.version_info.minor}"
+        if wanted != server:
+            raise InvalidSpec(
+                f"environment: a deployment's environment must use the workspace server's Python {server} "
+                f"(kiln's serving stack is shared with it), not {wanted or 'an unknown version'}"
             )
         return pinned
 

@@ -155,7 +155,6 @@ class EndpointService:
     # Deployments -----------------------------------------------------------------------------------
     def create_deployment(self, spec: OnlineDeploymentSpec, all_traffic: bool = False) -> OnlineDeploymentView:
         self._repo.get_endpoint(spec.endpoint_name)
-        _refuse_environment(spec)
         if self._repo.find_deployment(spec.endpoint_name, spec.name) is not None:
             raise AlreadyExists(
                 f"deployment '{spec.name}' exists on endpoint '{spec.endpoint_name}' (kiln online-deployment update changes it)"
@@ -181,7 +180,6 @@ class EndpointService:
             )
         if row.state == DeploymentState.DELETING:
             raise Conflict(f"deployment '{name}' is being deleted")
-        _refuse_environment(spec)
         old = OnlineDeploymentSpec.model_validate(row.spec)
         stored = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
         if (
@@ -263,14 +261,6 @@ class EndpointService:
             replicas=replicas, generation=row.generation, created_at=row.created_at, updated_at=row.updated_at,
             metrics=self._metrics.view(row.endpoint, row.name), spec=row.spec,
         )  # fmt: skip
-
-
-def _refuse_environment(spec: OnlineDeploymentSpec) -> None:
-    if spec.environment is not None:
-        raise InvalidSpec(
-            "environment: deployments run in kiln's own Python for now; leave 'environment' out "
-            "(MLflow models need none) and install what a scoring script needs beside kiln"
-        )
 
 
 def _checked(check: Callable[[], T]) -> T:

@@ -188,7 +188,10 @@ class EnvironmentService:
 
     # EnvironmentResolver: what the scheduler calls -----------------------------------------
     def pin(self, spec: CommandJobSpec) -> dict[str, Any]:
-        environment: Any = spec.environment
+        return self.pin_environment(spec.environment)
+
+    def pin_environment(self, environment: Any) -> dict[str, Any]:
+        """Check an ``environment`` field (a reference or an inline spec) and pin it exactly."""
         if environment is None:
             return {"kind": SERVER_INTERPRETER, "python": sys.executable}
         if isinstance(environment, str):

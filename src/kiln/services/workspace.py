@@ -86,9 +86,11 @@ class Workspace:
         environments.resume()
         routes, metrics = RoutingTable(), GatewayMetrics()
         endpoint_repository = EndpointRepository(session_factory(engine))
-        controller = EndpointController(endpoint_repository, ReplicaLauncher(home / "endpoints" / "replicas"), routes)
+        controller = EndpointController(
+            endpoint_repository, ReplicaLauncher(home / "endpoints" / "replicas", environments), routes
+        )
         endpoints = EndpointService(
-            endpoint_repository, controller, DeploymentFiles(models, uploads, store, home / "endpoints" / "files"),
+            endpoint_repository, controller, DeploymentFiles(models, uploads, store, home / "endpoints" / "files", environments),
             metrics, load_or_create_token(key_file(home)), url,
         )  # fmt: skip
         controller.start()

@@ -7,6 +7,7 @@ purpose stops them first."""
 from __future__ import annotations
 
 import os
+import site
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ import psutil
 
 from kiln.processes import child_environment, free_port
 from kiln.runners.local import ProcessHandle
+from kiln.services.environments import EnvironmentService
 from kiln.serving.replica_config import ReplicaConfig
 from kiln.specs.endpoint import OnlineDeploymentSpec
 from kiln.store.tables import OnlineDeploymentRow
@@ -29,9 +31,25 @@ class LaunchedReplica:
     log: Path
 
 
+# Run the replica module with the environment's interpreter; the server's site-packages (and
+# kiln itself) are added after the environment's own, so the environment's packages win.
+_OVERLAY = (
+    "import runpy, site, sys; [site.addsitedir(p) for p in sys.argv[1].split('\\n')]; "
+    "sys.argv = [sys.argv[0], *sys.argv[2:]]; runpy.run_module('kiln.serving.replica', run_name='__main__')"
+)
+
+
+def _server_paths() -> str:
+    import kiln
+
+    paths = [str(Path(kiln.__file__).resolve().parent.parent), *site.getsitepackages()]
+    return "\n".join(dict.fromkeys(paths))
+
+
 class ReplicaLauncher:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, environments: EnvironmentService | None = None) -> None:
         self.root = root  # KILN_HOME/endpoints/replicas
+        self._environments = environments
 
     def folder(self, endpoint: str, deployment: str) -> Path:
         return self.root / endpoint / deployment
@@ -59,7 +77,7 @@ class ReplicaLauncher:
         env = child_environment({**spec.environment_variables, "PYTHONUNBUFFERED": "1"})
         with open(os.devnull, "rb") as devnull, log.open("ab") as output:
             popen = subprocess.Popen(
-                [sys.executable, "-m", "kiln.serving.replica", str(config_file)],
+                self._command(row, config_file, log),
                 cwd=folder, env=env, stdin=devnull, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         try:
@@ -67,3 +85,10 @@ class ReplicaLauncher:
         except psutil.Error:
             create_time = time.time()
         return LaunchedReplica(port, ProcessHandle(popen.pid, create_time, popen), log)
+
+    def _command(self, row: OnlineDeploymentRow, config_file: Path, log: Path) -> list[str]:
+        pinned = row.model.get("environment")
+        if not pinned or self._environments is None or pinned.get("kind") == "server-interpreter":
+            return [sys.executable, "-m", "kiln.serving.replica", str(config_file)]
+        prepared = self._environments.prepare(pinned, log)  # built once, then a cache hit
+        return [str(prepared.bin_dir / "python"), "-c", _OVERLAY, _server_paths(), str(config_file)]
