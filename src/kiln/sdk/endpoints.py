@@ -10,8 +10,8 @@ from typing import Any, Literal
 import httpx
 
 from kiln.errors import InvalidSpec, KilnError, Unavailable, error_from_json
-from kiln.sdk.rest import RestClient
 from kiln.sdk.environments import inline_environment_files
+from kiln.sdk.rest import RestClient
 from kiln.sdk.uploads import upload_path
 from kiln.specs.endpoint import (
     DeploymentState,
