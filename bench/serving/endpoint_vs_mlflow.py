@@ -18,11 +18,9 @@ Target: at concurrency 16, the endpoint ≥ 5× mlflow's requests/s with a lower
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,7 +33,7 @@ import httpx
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from replica_vs_mlflow import FLOOR_APP, MLFLOW_BODY, Result, run_wrk, save_model, start, stop  # noqa: E402
+from replica_vs_mlflow import FLOOR_APP, MLFLOW_BODY, Result, run_python, run_wrk, save_model, start, stop  # noqa: E402
 
 from kiln.processes import free_port  # noqa: E402
 
@@ -51,31 +49,7 @@ def measure(url: str, headers: dict[str, str], concurrency: int, seconds: float,
 
 
 def drive(url: str, headers: dict[str, str], concurrency: int, seconds: float) -> Result:
-    async def go() -> Result:
-        latencies: list[float] = []
-        errors = 0
-        deadline = time.perf_counter() + seconds
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        async with httpx.AsyncClient(limits=limits, timeout=10, headers=headers) as client:
-
-            async def worker() -> None:
-                nonlocal errors
-                while time.perf_counter() < deadline and len(latencies) < 200_000:
-                    began = time.perf_counter()
-                    try:
-                        response = await client.post(url, content=MLFLOW_BODY)
-                        errors += response.status_code != 200
-                    except httpx.HTTPError:
-                        errors += 1
-                    latencies.append(time.perf_counter() - began)
-
-            began = time.perf_counter()
-            await asyncio.gather(*(worker() for _ in range(concurrency)))
-            elapsed = time.perf_counter() - began
-        quantiles = statistics.quantiles(latencies, n=100)
-        return Result(len(latencies) / elapsed, quantiles[49] * 1000, quantiles[98] * 1000, errors)
-
-    return asyncio.run(go())
+    return run_python(url, MLFLOW_BODY, concurrency, seconds, headers)
 
 
 def start_workspace(home: Path) -> tuple[subprocess.Popen[bytes], str, str]:

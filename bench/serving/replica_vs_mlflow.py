@@ -143,23 +143,28 @@ def run_wrk(
     return Result(rps, int(marks["p50"]) / 1000, int(marks["p99"]) / 1000, int(marks["errors"]) + int(marks["non2xx"]))
 
 
-def run_python(url: str, body: str, concurrency: int, seconds: float) -> Result:
-    """Bounded in time and in count (at most 200,000 requests)."""
+def run_python(url: str, body: str, concurrency: int, seconds: float, headers: dict[str, str] | None = None) -> Result:
+    """Bounded in time and in count (at most 200,000 requests); failed requests are counted, not raised."""
 
     async def go() -> Result:
         latencies: list[float] = []
         errors = 0
         deadline = time.perf_counter() + seconds
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        async with httpx.AsyncClient(limits=limits, timeout=5) as client:
+        sent = httpx.Headers({"content-type": "application/json"})
+        sent.update(headers or {})  # case-insensitive: a caller's Content-Type replaces the default
+        async with httpx.AsyncClient(limits=limits, timeout=10, headers=sent) as client:
 
             async def worker() -> None:
                 nonlocal errors
                 while time.perf_counter() < deadline and len(latencies) < 200_000:
                     began = time.perf_counter()
-                    response = await client.post(url, content=body, headers={"content-type": "application/json"})
+                    try:
+                        response = await client.post(url, content=body)
+                        errors += response.status_code != 200
+                    except httpx.HTTPError:
+                        errors += 1
                     latencies.append(time.perf_counter() - began)
-                    errors += response.status_code != 200
 
             began = time.perf_counter()
             await asyncio.gather(*(worker() for _ in range(concurrency)))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -81,13 +80,3 @@ class EnvironmentResolver(Protocol):
     def prepare(self, pinned: dict[str, Any], log: Path) -> PreparedEnvironment:
         """Before the job starts: build or reuse the environment, writing progress to ``log``."""
         ...
-
-
-class ServerInterpreter:
-    """Every job runs on the workspace server's own Python (until environments are configured)."""
-
-    def pin(self, spec: CommandJobSpec) -> dict[str, Any]:
-        return {"kind": "server-interpreter", "python": sys.executable, "requested": spec.environment}
-
-    def prepare(self, pinned: dict[str, Any], log: Path) -> PreparedEnvironment:
-        return PreparedEnvironment(Path(sys.executable).parent, pinned)
