@@ -35,16 +35,7 @@ def rows_input(rows: Any, signature: InputSignature | None, field: str) -> Model
     width = len(names)
     if width == 1 and not any(isinstance(row, list) for row in rows):
         return ModelInput({names[0]: rows}, len(rows))
-    for index, row in enumerate(rows):
-        if not isinstance(row, list) or len(row) != width:
-            got = f"{len(row)} values" if isinstance(row, list) else "a single value"
-            raise InvalidInput(
-                f"each row of '{field}' must have {width} values ({signature.describe()}); row {index} has {got}"
-            )
-    columns: dict[str, Column] = {name: [] for name in names}
-    if rows:
-        columns = {name: list(values) for name, values in zip(names, zip(*rows, strict=True), strict=True)}
-    return ModelInput(columns, len(rows))
+    return ModelInput(_columns_of(rows, names, field, signature.describe()), len(rows))
 
 
 def records_input(records: Any, signature: InputSignature | None, field: str) -> ModelInput:
@@ -92,16 +83,7 @@ def split_input(split: dict[str, Any], signature: InputSignature | None, field: 
         raise InvalidInput(f"'{field}.columns' must be a list of column names")
     if len(set(names)) != len(names):
         raise InvalidInput(f"'{field}.columns' names a column twice")
-    width = len(names)
-    for index, row in enumerate(data):
-        if not isinstance(row, list) or len(row) != width:
-            got = f"{len(row)} values" if isinstance(row, list) else "a single value"
-            raise InvalidInput(
-                f"each row of '{field}.data' must have {width} values (one per column); row {index} has {got}"
-            )
-    columns: dict[str, Column] = {name: [] for name in names}
-    if data:
-        columns = {name: list(values) for name, values in zip(names, zip(*data, strict=True), strict=True)}
+    columns = _columns_of(data, names, f"{field}.data", "one per column")
     if signature is not None and signature.tensors:
         return _named_tensors(columns, len(data), field)
     return ModelInput(columns, len(data))
@@ -125,3 +107,15 @@ def _array(values: Any, field: str) -> np.ndarray:
     if array.ndim == 0:
         raise InvalidInput(f"'{field}' must be a list of rows")
     return array
+
+
+def _columns_of(rows: list[Any], names: list[str], field: str, expected: str) -> dict[str, Column]:
+    """Rows of values in column order, checked for width, as one list per column."""
+    width = len(names)
+    for index, row in enumerate(rows):
+        if not isinstance(row, list) or len(row) != width:
+            got = f"{len(row)} values" if isinstance(row, list) else "a single value"
+            raise InvalidInput(f"each row of '{field}' must have {width} values ({expected}); row {index} has {got}")
+    if not rows:
+        return {name: [] for name in names}
+    return {name: list(values) for name, values in zip(names, zip(*rows, strict=True), strict=True)}
