@@ -4,9 +4,10 @@ A pure ASGI app mounted in the workspace app. It checks the endpoint's key (not 
 workspace token), picks a deployment (the ``azureml-model-deployment`` header, else the
 weighted traffic split over ready deployments), forwards the request with the path below
 the endpoint unchanged to one of its ready replicas over a shared keep-alive pool, and
-streams the answer back. Mirrored copies go out fire-and-forget; their answers are dropped.
-A replica that refuses the connection (stopped by a rolling update, or just died) is
-skipped and the request goes to another, so such changes drop no requests.
+relays the replica's whole answer back. Mirrored copies go out fire-and-forget; their answers are dropped.
+A replica that refuses the connection or dies before its answer is complete (stopped by a
+rolling update, or killed) is skipped and the request goes to another, so such changes drop
+no requests.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
 from starlette.types import Receive, Scope, Send
@@ -34,6 +35,12 @@ _DROPPED_REQUEST_HEADERS = {b"host", b"authorization", b"connection", b"content-
 _DROPPED_RESPONSE_HEADERS = {b"connection", b"keep-alive", b"transfer-encoding", b"server", b"date"}
 # not delivered, or the replica went away before answering: safe to try another replica
 _RETRYABLE = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)
+
+
+class _Answer(NamedTuple):
+    status: int
+    headers: tuple[tuple[bytes, bytes], ...]
+    body: bytes
 
 
 class EndpointGateway:
@@ -114,8 +121,8 @@ class EndpointGateway:
                 tried.add(deployment.name)
                 continue
             try:
-                response = await self._send(method, replica + target, headers, body, deployment.timeout_s)
-            except (aiohttp.ConnectionTimeoutError, *_RETRYABLE) as exc:  # not delivered: try another replica
+                answer = await self._exchange(method, replica + target, headers, body, deployment.timeout_s)
+            except (aiohttp.ConnectionTimeoutError, *_RETRYABLE) as exc:  # not answered whole: try another replica
                 problem = f"deployment '{deployment.name}' could not be reached: {exc or type(exc).__name__}"
                 failed_replicas.add(replica)
                 continue
@@ -123,7 +130,7 @@ class EndpointGateway:
                 self._metrics().record(route.name, deployment.name, 504, time.perf_counter() - started)
                 await _error(send, 504, "Timeout", f"deployment '{deployment.name}' did not answer in time")
                 return
-            await self._relay(route.name, deployment.name, response, request_id, send, started)
+            await self._relay(route.name, deployment.name, answer, request_id, send, started)
             return
         status = 503 if pinned is None or deployment is None else 502
         if deployment is not None:
@@ -131,6 +138,15 @@ class EndpointGateway:
         elif pinned is not None:
             problem = f"deployment '{pinned}' has no ready replica"
         await _error(send, status, "Unavailable", problem)
+
+    async def _exchange(
+        self, method: str, url: str, headers: list[tuple[bytes, bytes]], body: bytes, timeout_s: float
+    ) -> _Answer:
+        """The replica's whole answer, read before anything goes to the caller: a replica that dies
+        mid-answer is then retried on another one instead of leaving the caller a truncated body.
+        Scoring answers are small and bounded by the deployment's timeout."""
+        async with await self._send(method, url, headers, body, timeout_s) as response:
+            return _Answer(response.status, response.raw_headers, await response.read())
 
     async def _send(
         self, method: str, url: str, headers: list[tuple[bytes, bytes]], body: bytes, timeout_s: float
@@ -148,24 +164,15 @@ class EndpointGateway:
         return route.deployments[name] if name else None
 
     async def _relay(
-        self,
-        endpoint: str,
-        deployment: str,
-        response: aiohttp.ClientResponse,
-        request_id: str,
-        send: Any,
-        started: float,
+        self, endpoint: str, deployment: str, answer: _Answer, request_id: str, send: Any, started: float
     ) -> None:
-        headers = [(k, v) for k, v in response.raw_headers if k.lower() not in _DROPPED_RESPONSE_HEADERS]
+        headers = [(k, v) for k, v in answer.headers if k.lower() not in _DROPPED_RESPONSE_HEADERS]
         headers += [(DEPLOYMENT_HEADER.encode(), deployment.encode()), (b"x-request-id", request_id.encode())]
         try:
-            await send({"type": "http.response.start", "status": response.status, "headers": headers})
-            async for chunk in response.content.iter_any():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b""})
+            await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+            await send({"type": "http.response.body", "body": answer.body})
         finally:
-            response.release()
-            self._metrics().record(endpoint, deployment, response.status, time.perf_counter() - started)
+            self._metrics().record(endpoint, deployment, answer.status, time.perf_counter() - started)
 
     def _start_mirror(
         self,
