@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -20,6 +19,10 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from workspace_server import BenchWorkspace  # noqa: E402
+
 TARGET_SECONDS = 1.0
 
 
@@ -54,22 +57,6 @@ def kiln_run(env: dict[str, str], client) -> tuple[float, float]:  # type: ignor
     return found["first"] - start, ended - found["last"]
 
 
-def start_server(home: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
-    env = {**os.environ, "KILN_HOME": str(home), "MLFLOW_DISABLE_TELEMETRY": "true"}
-    env.pop("KILN_URL", None)
-    process = subprocess.Popen([sys.executable, "-m", "kiln", "server", "run", "--home", str(home)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
-    info = home / "server.json"
-    deadline = time.monotonic() + 120
-    while not info.exists():
-        if time.monotonic() > deadline or process.poll() is not None:
-            raise SystemExit("the workspace server did not start")
-        time.sleep(0.2)
-    data = json.loads(info.read_text())
-    env.update({"KILN_URL": data["url"], "KILN_TOKEN": (home / "token").read_text().strip()})
-    return process, env
-
-
 def summary(values: list[float]) -> str:
     ordered = sorted(values)
     p90 = ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
@@ -82,16 +69,11 @@ def main() -> None:
     args = parser.parse_args()
     from kiln import Client
 
-    with tempfile.TemporaryDirectory(prefix="kiln-bench-") as tmp:
-        process, env = start_server(Path(tmp))
-        try:
-            client = Client(url=env["KILN_URL"], token=env["KILN_TOKEN"])
-            kiln_run(env, client)  # warm-up: experiment created, code uploaded once
-            direct = [direct_run() for _ in range(args.runs)]
-            to_first, to_completed = zip(*(kiln_run(env, client) for _ in range(args.runs)), strict=True)
-        finally:
-            process.terminate()
-            process.wait(30)
+    with tempfile.TemporaryDirectory(prefix="kiln-bench-") as tmp, BenchWorkspace(Path(tmp)) as workspace:
+        client = Client(url=workspace.url, token=workspace.token)
+        kiln_run(workspace.env, client)  # warm-up: experiment created, code uploaded once
+        direct = [direct_run() for _ in range(args.runs)]
+        to_first, to_completed = zip(*(kiln_run(workspace.env, client) for _ in range(args.runs)), strict=True)
     first_median = statistics.median(to_first)
     done_median = statistics.median(to_completed)
     print(f"job overhead, {args.runs} runs each, warm server, loopback")

@@ -18,22 +18,19 @@ Target: at concurrency 16, the endpoint ≥ 5× mlflow's requests/s with a lower
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-import httpx
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
 
 from replica_vs_mlflow import FLOOR_APP, MLFLOW_BODY, Result, run_python, run_wrk, save_model, start, stop  # noqa: E402
+from workspace_server import BenchWorkspace  # noqa: E402
 
 from kiln.processes import free_port  # noqa: E402
 
@@ -50,27 +47,6 @@ def measure(url: str, headers: dict[str, str], concurrency: int, seconds: float,
 
 def drive(url: str, headers: dict[str, str], concurrency: int, seconds: float) -> Result:
     return run_python(url, MLFLOW_BODY, concurrency, seconds, headers)
-
-
-def start_workspace(home: Path) -> tuple[subprocess.Popen[bytes], str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KILN_", "MLFLOW_"))} | {"KILN_HOME": str(home)}
-    log = (home / "server.out").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "kiln", "server", "run", "--home", str(home)],
-        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        info = home / "server.json"
-        if info.exists():
-            url = json.loads(info.read_text())["url"]
-            try:
-                if httpx.get(f"{url}/health", timeout=2).json().get("status") == "ok":
-                    return server, url, (home / "token").read_text().strip()
-            except (httpx.HTTPError, ValueError):
-                pass
-        time.sleep(0.3)
-    raise SystemExit("the workspace server did not start")
 
 
 def print_row(name: str, concurrency: int, result: Result) -> None:
@@ -93,74 +69,68 @@ def main() -> None:
         model = save_model(folder)
         home = folder / "home"
         home.mkdir()
-        server, url, token = start_workspace(home)
-        try:
-            with Client(url=url, token=token) as client:
-                client.models.create(name="iris-bench", path=str(model))
-                client.online_endpoints.create({"name": "bench"})
-                for name in ("blue", "green"):
-                    client.online_deployments.create(
-                        {"name": name, "endpoint_name": "bench", "model": "kiln:iris-bench:1",
-                         "instance_count": args.instances, "readiness_probe": PROBES},
-                        all_traffic=name == "blue",
-                    )  # fmt: skip
-                key = client.online_endpoints.get_keys("bench").primary_key
-                scoring = f"{url}/endpoints/bench/invocations"
-                headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-                drive(scoring, headers, 16, 1.0)  # warm the pools
-                results = {c: measure(scoring, headers, c, args.seconds, folder) for c in (1, 16)}
-
-                port = free_port()
-                mlflow_serve = start(
-                    [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(model), "--env-manager", "local",
-                     "-w", "1", "-h", "127.0.0.1", "-p", str(port)],
-                    f"http://127.0.0.1:{port}/ping", folder / "mlflow.log",
+        with BenchWorkspace(home) as workspace, Client(url=workspace.url, token=workspace.token) as client:
+            url = workspace.url
+            client.models.create(name="iris-bench", path=str(model))
+            client.online_endpoints.create({"name": "bench"})
+            for name in ("blue", "green"):
+                client.online_deployments.create(
+                    {"name": name, "endpoint_name": "bench", "model": "kiln:iris-bench:1",
+                     "instance_count": args.instances, "readiness_probe": PROBES},
+                    all_traffic=name == "blue",
                 )  # fmt: skip
-                try:
-                    plain = {"Content-Type": "application/json"}
-                    baseline = {
-                        c: measure(f"http://127.0.0.1:{port}/invocations", plain, c, args.seconds, folder)
-                        for c in (1, 16)
-                    }
-                finally:
-                    stop(mlflow_serve)
-                (folder / "floor_app.py").write_text(FLOOR_APP)
-                port = free_port()
-                floor_app = start(
-                    [sys.executable, "-m", "uvicorn", "floor_app:app", "--port", str(port), "--workers", "1",
-                     "--no-access-log"],
-                    f"http://127.0.0.1:{port}/ping", folder / "floor.log", cwd=folder,
-                )  # fmt: skip
-                try:
-                    floor = {
-                        c: measure(f"http://127.0.0.1:{port}/invocations", plain, c, args.seconds, folder)
-                        for c in (1, 16)
-                    }
-                finally:
-                    stop(floor_app)
+            key = client.online_endpoints.get_keys("bench").primary_key
+            scoring = f"{url}/endpoints/bench/invocations"
+            headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+            drive(scoring, headers, 16, 1.0)  # warm the pools
+            results = {c: measure(scoring, headers, c, args.seconds, folder) for c in (1, 16)}
 
-                for c in (1, 16):
-                    print_row(f"kiln endpoint ({args.instances} replicas)", c, results[c])
-                    print_row("mlflow models serve -w 1", c, baseline[c])
-                    print_row("FastAPI do-nothing (floor)", c, floor[c])
-                ratio = results[16].rps / baseline[16].rps
-                lower_p99 = results[16].p99_ms < baseline[16].p99_ms
-                print(f"\nc=16: endpoint/mlflow requests/s = {ratio:.2f}x (target >= 5x); lower p99: {lower_p99}")
-                print(f"c=16: endpoint/floor requests/s = {results[16].rps / floor[16].rps:.2f}x")
+            port = free_port()
+            mlflow_serve = start(
+                [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(model), "--env-manager", "local",
+                 "-w", "1", "-h", "127.0.0.1", "-p", str(port)],
+                f"http://127.0.0.1:{port}/ping", folder / "mlflow.log",
+            )  # fmt: skip
+            try:
+                plain = {"Content-Type": "application/json"}
+                baseline = {
+                    c: measure(f"http://127.0.0.1:{port}/invocations", plain, c, args.seconds, folder) for c in (1, 16)
+                }
+            finally:
+                stop(mlflow_serve)
+            (folder / "floor_app.py").write_text(FLOOR_APP)
+            port = free_port()
+            floor_app = start(
+                [sys.executable, "-m", "uvicorn", "floor_app:app", "--port", str(port), "--workers", "1",
+                 "--no-access-log"],
+                f"http://127.0.0.1:{port}/ping", folder / "floor.log", cwd=folder,
+            )  # fmt: skip
+            try:
+                floor = {
+                    c: measure(f"http://127.0.0.1:{port}/invocations", plain, c, args.seconds, folder) for c in (1, 16)
+                }
+            finally:
+                stop(floor_app)
 
-                # traffic shifted blue → green under load
-                shifted: list[Result] = []
-                load = threading.Thread(target=lambda: shifted.append(drive(scoring, headers, 16, 6.0)))
-                load.start()
-                for blue, green in ((75, 25), (50, 50), (25, 75), (0, 100)):
-                    time.sleep(1.0)
-                    client.online_endpoints.update("bench", traffic={"blue": blue, "green": green})
-                load.join()
-                print(f"blue→green shift under load: {shifted[0].rps:.1f} req/s, failed requests: {shifted[0].errors}")
-                client.online_endpoints.delete("bench")
-        finally:
-            server.terminate()
-            server.wait(60)
+            for c in (1, 16):
+                print_row(f"kiln endpoint ({args.instances} replicas)", c, results[c])
+                print_row("mlflow models serve -w 1", c, baseline[c])
+                print_row("FastAPI do-nothing (floor)", c, floor[c])
+            ratio = results[16].rps / baseline[16].rps
+            lower_p99 = results[16].p99_ms < baseline[16].p99_ms
+            print(f"\nc=16: endpoint/mlflow requests/s = {ratio:.2f}x (target >= 5x); lower p99: {lower_p99}")
+            print(f"c=16: endpoint/floor requests/s = {results[16].rps / floor[16].rps:.2f}x")
+
+            # traffic shifted blue → green under load
+            shifted: list[Result] = []
+            load = threading.Thread(target=lambda: shifted.append(drive(scoring, headers, 16, 6.0)))
+            load.start()
+            for blue, green in ((75, 25), (50, 50), (25, 75), (0, 100)):
+                time.sleep(1.0)
+                client.online_endpoints.update("bench", traffic={"blue": blue, "green": green})
+            load.join()
+            print(f"blue→green shift under load: {shifted[0].rps:.1f} req/s, failed requests: {shifted[0].errors}")
+            client.online_endpoints.delete("bench")
 
 
 if __name__ == "__main__":

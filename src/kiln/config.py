@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -62,6 +62,21 @@ class Settings(BaseSettings):
     port: int = Field(0, description="0 picks a free port; the chosen one is written to server.json.")
     local_concurrency: int = Field(0, description="Jobs run at once on local compute; 0 means one per core.")
     job_cancel_grace_seconds: float = 5.0
+    gpus: str | None = Field(
+        None,
+        description="GPU ids local compute hands out to jobs (CUDA_VISIBLE_DEVICES names: '0,1'); '' for none; "
+        "unset: those nvidia-smi lists.",
+    )
+
+    @field_validator("gpus", mode="before")
+    @classmethod
+    def _gpu_list_as_text(cls, value: Any) -> Any:
+        """config.yaml may list the ids (``gpus: [0, 1]``); the environment gives ``KILN_GPUS=0,1``."""
+        if isinstance(value, list | tuple):
+            return ",".join(str(item) for item in value)
+        if isinstance(value, int):
+            return str(value)
+        return value
 
     @classmethod
     def settings_customise_sources(

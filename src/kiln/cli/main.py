@@ -8,7 +8,7 @@ import click
 import typer
 
 from kiln import __version__
-from kiln.cli import data, endpoints, environments, jobs, models, server
+from kiln.cli import data, endpoints, environments, jobs, models, server, tensorboard
 from kiln.errors import KilnError
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ app.add_typer(models.app, name="model")
 app.add_typer(endpoints.endpoint_app, name="online-endpoint")
 app.add_typer(endpoints.deployment_app, name="online-deployment")
 app.command("lineage")(models.lineage_command)
+app.command("tensorboard")(tensorboard.tensorboard_command)
 
 
 @app.command("version")

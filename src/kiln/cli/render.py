@@ -104,6 +104,8 @@ def job_details(view: JobView) -> Table:
         rows.append(("input versions", "\n".join(f"{k} = {_pinned(v)}" for k, v in sorted(view.pinned_inputs.items()))))
     if view.environment:
         rows.append(("environment", _environment(view.environment)))
+    if view.gpu_ids:
+        rows.append(("GPUs", ", ".join(view.gpu_ids)))
     outputs = [f"{o.name} ({o.type})" + ("" if o.available else " - empty") for o in view.outputs]
     rows.append(("outputs", "\n".join(outputs)))
     rows.append(("MLflow run", view.mlflow_run_url))

@@ -107,9 +107,12 @@ class LocalRunner:
     def folder(self, job_id: str) -> JobFolder:
         return JobFolder(self.jobs_dir / job_id)
 
-    def launch(self, folder: JobFolder, command: str, env: dict[str, str]) -> ProcessHandle:
+    def launch(self, folder: JobFolder, command: str, env: dict[str, str], ranks: int | None = None) -> ProcessHandle:
+        """Start the command through the shim; with ``ranks``, as that many processes of a distributed job."""
         read_only = self.read_only_inputs.command_prefix(folder.root, folder.log)  # [] without ro_mount inputs
-        shim = [sys.executable, "-m", "kiln.runners.job_shim", str(folder.root), "--", *read_only]
+        shim = [sys.executable, "-m", "kiln.runners.job_shim", str(folder.root)]
+        shim += ["--ranks", str(ranks)] if ranks is not None else []
+        shim += ["--", *read_only]
         shim += ["bash", "-c", command]
         with open(os.devnull, "rb") as devnull:
             popen = subprocess.Popen(

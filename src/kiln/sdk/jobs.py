@@ -1,14 +1,16 @@
-"""``Client().jobs``: submit command jobs from YAML or specs, follow, cancel, download."""
+"""``Client().jobs``: submit command jobs from YAML or specs, follow, cancel, download, read metric histories."""
 
 from __future__ import annotations
 
 import builtins
+import io
 import sys
 import tarfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from kiln.errors import InvalidSpec
 from kiln.sdk.environments import inline_environment_files
@@ -16,7 +18,7 @@ from kiln.sdk.rest import RestClient
 from kiln.sdk.stream_reader import StreamReader
 from kiln.sdk.uploads import upload_path
 from kiln.specs.job import CommandJobSpec
-from kiln.specs.views import JobStatus, JobView
+from kiln.specs.views import JobMetricsView, JobStatus, JobView, MetricHistory
 from kiln.specs.yaml_source import (
     YamlSource,
     apply_overrides,
@@ -124,18 +126,38 @@ class JobOperations:
     def download(
         self, name: str, download_path: str | Path = ".", output_name: str | None = None
     ) -> builtins.list[Path]:
-        """Fetch one output, or every available one, into ``download_path/<output name>``."""
+        """Fetch one output, or every available one, into ``download_path/<output name>``.
+
+        ``default`` is the job's ``./outputs`` and ``logs`` its ``./logs`` (TensorBoard's folder);
+        ``logs`` can be fetched while the job runs too (what it has written so far)."""
         target = Path(download_path)
         job = self.get(name)
         names = [output_name] if output_name else [o.name for o in job.view.outputs if o.available]
         written = []
         for output in names:
-            with self._rest.stream("GET", f"/api/v1/jobs/{name}/outputs/{output}") as response:
-                buffer = StreamReader(response.iter_bytes())
-                with tarfile.open(fileobj=buffer, mode="r|") as tar:
-                    tar.extractall(target, filter="data")
+            with self.open_output(name, output) as archive, tarfile.open(fileobj=archive, mode="r|") as tar:
+                tar.extractall(target, filter="data")
             written.append(target / output)
         return written
+
+    @contextmanager
+    def open_output(self, name: str, output: str, on_bytes: Callable[[int], Any] | None = None) -> Iterator[IO[bytes]]:
+        """One output as a streamed, uncompressed tar whose top folder is the output's name;
+        ``on_bytes(n)`` is called as each chunk arrives (for progress bars)."""
+        with self._rest.stream("GET", f"/api/v1/jobs/{name}/outputs/{output}") as response:
+            chunks = response.iter_bytes()
+            yield io.BufferedReader(StreamReader(_counted(chunks, on_bytes) if on_bytes else chunks))
+
+    def metric_histories(self, name: str) -> dict[str, MetricHistory]:
+        """Every value of every metric the job logged to MLflow, with its steps and timestamps (ms)."""
+        data = self._rest.request("GET", f"/api/v1/jobs/{name}/metrics")
+        return JobMetricsView.model_validate(data).metrics
+
+
+def _counted(chunks: Iterator[bytes], on_bytes: Callable[[int], Any]) -> Iterator[bytes]:
+    for chunk in chunks:
+        on_bytes(len(chunk))
+        yield chunk
 
 
 def _stdout_write(text: str) -> None:

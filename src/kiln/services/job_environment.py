@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from kiln.integrations.tensorboard import LOG_DIR_VARIABLE
 from kiln.runners.local import JobFolder
 from kiln.specs.job import CommandJobSpec, literal_input_value
 
@@ -42,6 +43,7 @@ def job_environment(
     experiment_id: str,
     workspace_url: str,
     token: str,
+    tensorboard_dir: Path | None = None,
 ) -> dict[str, str]:
     python_path = [str(JOB_SITE_DIR)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
     env = {
@@ -57,6 +59,8 @@ def job_environment(
         "KILN_JOB_ID": job_id,
         "KILN_JOB_NAME": job_name,
     }
+    if tensorboard_dir is not None:  # kept with the job when it ends (output 'logs')
+        env[LOG_DIR_VARIABLE] = str(tensorboard_dir)
     # Azure ML exposes inputs and outputs the same way; scripts written for it keep working.
     env.update({f"AZURE_ML_INPUT_{name}": value for name, value in values["inputs"].items()})
     env.update({f"AZURE_ML_OUTPUT_{name}": value for name, value in values["outputs"].items()})

@@ -1,27 +1,31 @@
-"""Job rules: validate and record a submission, show, list, cancel, stream logs, hand out outputs."""
+"""Job rules: validate and record a submission, show, list, cancel, stream logs, hand out outputs and metrics."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from kiln.artifacts.store import ArtifactStore
 from kiln.errors import AlreadyExists, Conflict, InvalidSpec, NotFound
-from kiln.runners.local import LocalRunner
+from kiln.integrations.tensorboard import DEFAULT_LOG_DIR
+from kiln.runners.local import JobFolder, LocalRunner
+from kiln.runners.local_compute import LocalCompute
 from kiln.services.job_environment import EnvironmentResolver
 from kiln.services.job_inputs import JobInputs, PinnedInput
 from kiln.services.uploads import UploadService
 from kiln.specs.job import CommandJobSpec, JobInput, literal_input_value
-from kiln.specs.views import ACTIVE_STATUSES, JobOutputView, JobStatus, JobView
+from kiln.specs.views import ACTIVE_STATUSES, LOGS_OUTPUT, JobOutputView, JobStatus, JobView, MetricHistory
 from kiln.specs.yaml_source import format_loc
 from kiln.store.jobs import JobRepository, utcnow
 from kiln.store.tables import JobRow
 from kiln.tracking.runs import RunTracker
 
 LOCAL_COMPUTE = "local"
-DEFAULT_OUTPUT = "default"
+DEFAULT_OUTPUT = "default"  # the job's ./outputs
+RESERVED_OUTPUTS = (DEFAULT_OUTPUT, LOGS_OUTPUT)
 DEFAULT_EXPERIMENT = "Default"
 
 
@@ -31,6 +35,11 @@ def output_key(job_id: str, output: str) -> str:
 
 def log_key(job_id: str) -> str:
     return f"jobs/{job_id}/logs/std_log.txt"
+
+
+def logs_folder(folder: JobFolder) -> Path:
+    """Where a local job writes its TensorBoard logs (``./logs`` in its working directory)."""
+    return folder.working_dir / DEFAULT_LOG_DIR
 
 
 @dataclass
@@ -44,6 +53,7 @@ class JobService:
     runner: LocalRunner
     workspace_url: str
     wake_scheduler: Callable[[], None]  # tells the scheduler there is work
+    local_compute: LocalCompute
 
     # Submission ------------------------------------------------------------------------
     def submit(self, spec: CommandJobSpec) -> JobView:
@@ -103,10 +113,19 @@ class JobService:
     def _check(self, spec: CommandJobSpec) -> tuple[str | None, dict[str, PinnedInput], dict[str, Any]]:
         """Everything that can be wrong with a submission, found before anything is recorded."""
         problems = [f"{format_loc(loc)}: {message}" for loc, message in spec.reference_errors()]
+        problems += [
+            f"outputs.{name}: '{name}' is the name kiln gives ./{'outputs' if name == DEFAULT_OUTPUT else name}; "
+            "give the output another name"
+            for name in RESERVED_OUTPUTS
+            if name in spec.outputs
+        ]
         if problems:
             raise InvalidSpec("; ".join(problems))
         if spec.compute_name != LOCAL_COMPUTE:
             raise InvalidSpec(f"compute: '{spec.compute}' is not a compute target of this workspace (available: local)")
+        problems = [f"{format_loc(loc)}: {message}" for loc, message in self.local_compute.problems(spec)]
+        if problems:
+            raise InvalidSpec("; ".join(problems))
         code_hash = None
         if spec.code:
             code_key, code_hash = self.uploads.resolve(spec.code, "code")
@@ -136,12 +155,13 @@ class JobService:
             outputs=self._outputs(row, spec), tags=dict(spec.tags),
             mlflow_run_url=f"{self.workspace_url}/mlflow/#/experiments/{row.experiment_id}/runs/{row.id}",
             pinned_inputs=dict(row.pinned_inputs or {}), environment=dict(row.environment or {}),
+            gpu_ids=list(row.gpu_ids or []),
             params=params, metrics=metrics,
         )  # fmt: skip
 
     def _outputs(self, row: JobRow, spec: CommandJobSpec) -> list[JobOutputView]:
         declared = {name: (out.type if out else "uri_folder") for name, out in spec.outputs.items()}
-        declared[DEFAULT_OUTPUT] = "uri_folder"
+        declared.update(dict.fromkeys(RESERVED_OUTPUTS, "uri_folder"))
         terminal = JobStatus(row.status).is_terminal
         return [
             JobOutputView(name=name, type=kind, available=terminal and self.store.exists(output_key(row.id, name)))
@@ -203,16 +223,35 @@ class JobService:
         return b""
 
     def output_archive(self, name: str, output: str) -> tuple[str, Iterator[bytes]]:
+        """An output as a tar stream. ``logs`` can be read while the job runs (what it has written so far)."""
         row = self.jobs.get(name)
         view = self.view(row)
         known = {o.name: o for o in view.outputs}
         if output not in known:
             raise NotFound(f"job '{row.name}' has no output '{output}' (outputs: {', '.join(known)})")
+        if output == LOGS_OUTPUT and not JobStatus(row.status).is_terminal:
+            return output, self._live_logs_archive(row)
         if not JobStatus(row.status).is_terminal:
             raise Conflict(f"job '{row.name}' is {row.status}; its outputs can be downloaded once it has ended")
         if not known[output].available:
-            raise NotFound(f"job '{row.name}' wrote nothing to output '{output}'")
+            raise NotFound(f"job '{row.name}' wrote nothing to {_output_label(output)}")
         return output, self.store.iter_tar(output_key(row.id, output), output)
+
+    def _live_logs_archive(self, row: JobRow) -> Iterator[bytes]:
+        live = logs_folder(self.runner.folder(row.id))
+        if not (live.is_dir() and any(path.is_file() for path in live.rglob("*"))):
+            raise NotFound(f"job '{row.name}' ({row.status}) has written nothing to ./logs yet")
+        # the job may end (and its folder go) while this streams: the client then sees a cut-off archive
+        return ArtifactStore(str(live.parent)).iter_tar(live.name, LOGS_OUTPUT)
+
+    def metric_histories(self, name: str) -> dict[str, MetricHistory]:
+        """Every value of every metric the job logged to MLflow, with steps and timestamps."""
+        return self.tracker.metric_histories(self.jobs.get(name).id)
+
+
+def _output_label(output: str) -> str:
+    labels = {DEFAULT_OUTPUT: "./outputs (output 'default')", LOGS_OUTPUT: "./logs (output 'logs')"}
+    return labels.get(output, f"output '{output}'")
 
 
 def _input_summary(item: JobInput | object) -> Any:

@@ -18,12 +18,13 @@ from datetime import datetime, timedelta
 from kiln.artifacts.store import ArtifactStore
 from kiln.errors import KilnError
 from kiln.runners.local import JobFolder, LocalRunner, ProcessHandle
+from kiln.runners.local_compute import LocalCompute, visible_devices
 from kiln.services.job_environment import EnvironmentResolver, job_environment, reference_values
 from kiln.services.job_inputs import JobInputs
-from kiln.services.jobs import DEFAULT_OUTPUT, LOCAL_COMPUTE, log_key, output_key
+from kiln.services.jobs import DEFAULT_OUTPUT, LOCAL_COMPUTE, log_key, logs_folder, output_key
 from kiln.services.uploads import UploadService
 from kiln.specs.job import CommandJobSpec, render_command
-from kiln.specs.views import ACTIVE_STATUSES, JobStatus
+from kiln.specs.views import ACTIVE_STATUSES, LOGS_OUTPUT, JobStatus
 from kiln.store.jobs import JobRepository, utcnow
 from kiln.store.tables import JobRow
 from kiln.tracking.runs import RunTracker
@@ -51,6 +52,7 @@ class JobScheduler:
         inputs: JobInputs,
         environments: EnvironmentResolver,
         *,
+        compute: LocalCompute,
         concurrency: int,
         workspace_url: str,
         token: str,
@@ -63,6 +65,7 @@ class JobScheduler:
         self._tracker = tracker
         self._inputs = inputs
         self._environments = environments
+        self._compute = compute
         self._concurrency = concurrency
         self._workspace_url = workspace_url
         self._token = token
@@ -99,13 +102,28 @@ class JobScheduler:
                 log.exception("job dispatch failed")
 
     def dispatch(self) -> None:
+        """Start queued jobs in order while slots are free, each once the GPUs it asks for are free."""
         with self._dispatch_lock:
             free = self._concurrency - self._jobs.count(ACTIVE_STATUSES, LOCAL_COMPUTE)
             if free <= 0:
                 return
-            for row in self._jobs.oldest_queued(LOCAL_COMPUTE, free):
-                if self._jobs.transition(row.id, [JobStatus.QUEUED], JobStatus.PREPARING, preparing_at=utcnow()):
+            queued: list[tuple[JobRow, int]] = []
+            for row in self._jobs.oldest_queued(LOCAL_COMPUTE):
+                wanted = CommandJobSpec.model_validate(row.spec).gpu_count
+                if wanted > len(self._compute.gpus):  # the GPUs went away since it was submitted
+                    self._refuse(row, f"resources.gpu_count: {self._compute.too_many_gpus(wanted)}")
+                else:
+                    queued.append((row, wanted))
+            held = self._jobs.gpus_held(ACTIVE_STATUSES, LOCAL_COMPUTE)
+            plan = self._compute.plan_starts([wanted for _, wanted in queued], free, held)
+            for (row, _), gpus in zip(queued, plan, strict=True):
+                if gpus is not None and self._jobs.transition(
+                    row.id, [JobStatus.QUEUED], JobStatus.PREPARING, preparing_at=utcnow(), gpu_ids=gpus
+                ):
                     threading.Thread(target=self._run, args=(row,), name=f"job-{row.name}", daemon=True).start()
+
+    def _refuse(self, row: JobRow, reason: str) -> None:
+        self._finish(row, self._runner.folder(row.id), Outcome(JobStatus.FAILED, None, reason))
 
     # One job's life ------------------------------------------------------------------------
     def _run(self, row: JobRow) -> None:
@@ -131,16 +149,19 @@ class JobScheduler:
         for name, output in spec.outputs.items():
             if not (output and output.is_file()):
                 (folder.outputs / name).mkdir(parents=True, exist_ok=True)
+        logs_folder(folder).mkdir(parents=True, exist_ok=True)
         values = reference_values(spec, folder, input_paths)
         env = job_environment(
             spec, values, bin_dir=prepared.bin_dir, job_id=row.id, job_name=row.name, experiment_id=row.experiment_id,
-            workspace_url=self._workspace_url, token=self._token,
+            workspace_url=self._workspace_url, token=self._token, tensorboard_dir=logs_folder(folder),
         )  # fmt: skip
-        if self._jobs.get(row.id).cancel_requested:
+        current = self._jobs.get(row.id)
+        if current.cancel_requested:
             self._finish(row, folder, Outcome(JobStatus.CANCELED, None, "canceled by the user"))
             return None
+        env.update(visible_devices(current.gpu_ids or []))  # after the job's own variables: they cannot widen it
         self._tracker.mark_started(row.id)
-        handle = self._runner.launch(folder, render_command(spec.command, values), env)
+        handle = self._runner.launch(folder, render_command(spec.command, values), env, ranks=spec.rank_count)
         moved = self._jobs.transition(
             row.id, [JobStatus.PREPARING], JobStatus.RUNNING,
             started_at=utcnow(), pid=handle.pid, pid_started=handle.create_time,
@@ -187,9 +208,11 @@ class JobScheduler:
             return Outcome(JobStatus.COMPLETED, 0, None)
         how = f"was killed by {_signal_text(code)}" if code < 0 else f"exited with code {code}"
         tail = str(result.get("stderr_tail") or "").strip()
-        return Outcome(
-            JobStatus.FAILED, code, f"the command {how}" + (f"; the end of its stderr:\n{tail}" if tail else "")
-        )
+        what = "the command"
+        if result.get("failed_rank") is not None:
+            what = f"rank {result['failed_rank']} of the command ({result.get('ranks')} processes)"
+            how += "; the other ranks were stopped"
+        return Outcome(JobStatus.FAILED, code, f"{what} {how}" + (f"; the end of its stderr:\n{tail}" if tail else ""))
 
     def _finish(self, row: JobRow, folder: JobFolder, outcome: Outcome) -> None:
         """Keep outputs and log, end the MLflow run, then record the final status."""
@@ -232,10 +255,11 @@ class JobScheduler:
             produced = folder.outputs / name
             if produced.exists() and (produced.is_file() or any(produced.iterdir())):
                 self._store.put(produced, output_key(row.id, name))
-        default = folder.working_dir / "outputs"
-        if default.is_dir() and any(default.iterdir()):
-            self._store.put(default, output_key(row.id, DEFAULT_OUTPUT))
-            self._tracker.log_artifacts(row.id, default, "outputs")
+        # ./outputs and ./logs, as Azure ML keeps them: in the store and as the run's artifacts of the same name
+        for name, kept in ((DEFAULT_OUTPUT, folder.working_dir / "outputs"), (LOGS_OUTPUT, logs_folder(folder))):
+            if kept.is_dir() and any(path.is_file() for path in kept.rglob("*")):
+                self._store.put(kept, output_key(row.id, name))
+                self._tracker.log_artifacts(row.id, kept, kept.name)
 
     # After a restart --------------------------------------------------------------------
     def recover(self) -> None:
@@ -259,7 +283,7 @@ class JobScheduler:
 
     def _requeue(self, row: JobRow, folder: JobFolder) -> None:
         folder.remove()
-        self._jobs.transition(row.id, [JobStatus.PREPARING], JobStatus.QUEUED, preparing_at=None, pid=None)
+        self._jobs.transition(row.id, [JobStatus.PREPARING], JobStatus.QUEUED, preparing_at=None, pid=None, gpu_ids=[])
 
 
 def _deadline(started: datetime, spec: CommandJobSpec) -> datetime | None:

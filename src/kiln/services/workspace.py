@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 from kiln.artifacts.store import ArtifactStore
 from kiln.config import Settings
+from kiln.runners.gpus import local_gpus
 from kiln.runners.local import LocalRunner
+from kiln.runners.local_compute import LocalCompute
 from kiln.server.auth import load_or_create_token
 from kiln.services.data import DataInputs, DataService
 from kiln.services.deployment_files import DeploymentFiles
@@ -75,12 +77,15 @@ class Workspace:
         data = DataService(DataAssetRepository(session_factory(engine)), uploads, store)
         inputs.add_resolver(DataInputs(data, store, runner.read_only_inputs, home / "cache" / "data"))
         environments = open_environment_service(home, session_factory(engine))
+        compute = LocalCompute(local_gpus(settings.gpus))
         scheduler = JobScheduler(
-            repository, runner, uploads, store, tracker, inputs, environments,
+            repository, runner, uploads, store, tracker, inputs, environments, compute=compute,
             concurrency=settings.resolved_local_concurrency, workspace_url=url, token=token,
             cancel_grace=settings.job_cancel_grace_seconds,
         )  # fmt: skip
-        jobs = JobService(repository, uploads, inputs, environments, store, tracker, runner, url, scheduler.wake)
+        jobs = JobService(
+            repository, uploads, inputs, environments, store, tracker, runner, url, scheduler.wake, compute
+        )
         scheduler.completion_hooks.append(models.register_job_outputs)
         scheduler.start()
         environments.resume()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from kiln.specs.environment import EnvironmentSpec
 from kiln.specs.references import is_asset_reference
@@ -61,6 +61,51 @@ class JobLimits(StrictModel):
     timeout: int | None = Field(None, gt=0, description="Seconds; the job's whole process tree is ended after it.")
 
 
+DISTRIBUTION_FIELDS = {
+    "pytorch": ("process_count_per_instance",),
+    "mpi": ("process_count_per_instance",),
+    "tensorflow": ("worker_count", "parameter_server_count"),
+    "ray": (
+        "port", "address", "include_dashboard", "dashboard_port", "head_node_additional_args",
+        "worker_node_additional_args",
+    ),
+}  # fmt: skip
+
+
+class JobDistribution(StrictModel):
+    """Azure's ``distribution`` block. Every type's fields parse; the compute target says which types it runs."""
+
+    type: Literal["pytorch", "mpi", "tensorflow", "ray"]
+    process_count_per_instance: int | None = Field(None, ge=1, description="pytorch, mpi: processes per machine")
+    worker_count: int | None = Field(None, ge=1, description="tensorflow")
+    parameter_server_count: int | None = Field(None, ge=0, description="tensorflow")
+    port: int | None = None
+    address: str | None = None
+    include_dashboard: bool | None = None
+    dashboard_port: int | None = None
+    head_node_additional_args: str | None = None
+    worker_node_additional_args: str | None = None
+
+    @model_validator(mode="after")
+    def _fields_belong_to_the_type(self) -> JobDistribution:
+        own = DISTRIBUTION_FIELDS[self.type]
+        foreign = sorted(self.model_fields_set - {"type", *own})
+        if foreign:
+            raise ValueError(
+                f"{', '.join(foreign)} is not a field of distribution type '{self.type}' (its fields: {', '.join(own)})"
+            )
+        return self
+
+
+class JobResources(StrictModel):
+    instance_count: int = Field(1, ge=1, description="Machines; local compute is one.")
+    gpu_count: int = Field(0, ge=0, description="GPUs the job holds alone, handed out via CUDA_VISIBLE_DEVICES.")
+    instance_type: str | None = Field(None, description="Accepted for Azure job files; local compute ignores it.")
+    shm_size: str | None = Field(None, description="Accepted for Azure job files; local compute ignores it.")
+    docker_args: str | None = Field(None, description="Accepted for Azure job files; local compute ignores it.")
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
 class CommandJobSpec(StrictModel):
     schema_: str | None = Field(None, alias="$schema")
     type: Literal["command"] = "command"
@@ -78,6 +123,8 @@ class CommandJobSpec(StrictModel):
     )
     environment_variables: dict[str, Scalar] = Field(default_factory=dict)
     compute: str = "local"
+    distribution: JobDistribution | None = None
+    resources: JobResources | None = None
     limits: JobLimits | None = None
 
     @field_validator("inputs", "outputs")
@@ -94,6 +141,17 @@ class CommandJobSpec(StrictModel):
             if self.compute.startswith(prefix):
                 return self.compute[len(prefix) :]
         return self.compute
+
+    @property
+    def rank_count(self) -> int | None:
+        """Processes of a distributed job (its ranks); None when the command runs as one plain process."""
+        if self.distribution is None:
+            return None
+        return self.distribution.process_count_per_instance or 1
+
+    @property
+    def gpu_count(self) -> int:
+        return self.resources.gpu_count if self.resources else 0
 
     def path_inputs(self) -> dict[str, JobInput]:
         return {k: v for k, v in self.inputs.items() if isinstance(v, JobInput) and v.is_path()}

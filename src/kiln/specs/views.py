@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 
 class JobStatus(StrEnum):
@@ -29,6 +29,10 @@ ACTIVE_STATUSES = frozenset({JobStatus.PREPARING, JobStatus.RUNNING})
 def environment_label(record: dict[str, Any]) -> str:
     """How a job's environment record is named to people: NAME:VERSION, or its kind."""
     return ":".join(str(record[k]) for k in ("name", "version") if record.get(k)) or str(record.get("kind", "?"))
+
+
+LOGS_OUTPUT = "logs"
+"""The output that holds a job's ``./logs`` (its TensorBoard folder), kept as Azure ML keeps it."""
 
 
 class JobOutputView(BaseModel):
@@ -60,8 +64,26 @@ class JobView(BaseModel):
     mlflow_run_url: str
     pinned_inputs: dict[str, dict[str, Any]] = {}
     environment: dict[str, Any] = {}
+    gpu_ids: list[str] = []  # the GPUs the job holds (or held), as its CUDA_VISIBLE_DEVICES named them
     params: dict[str, str] | None = None
     metrics: dict[str, float] | None = None
+
+
+class MetricHistory(BaseModel):
+    """Every value logged for one MLflow metric, as three columns (compact for long histories);
+    timestamps in milliseconds since the epoch. NaN and infinities travel as "NaN"/"Infinity" strings."""
+
+    model_config = ConfigDict(ser_json_inf_nan="strings")
+
+    steps: list[int] = []
+    values: list[float] = []
+    timestamps: list[int] = []
+
+
+class JobMetricsView(BaseModel):
+    """All metric histories of a job's MLflow run, by metric key."""
+
+    metrics: dict[str, MetricHistory]
 
 
 class UploadView(BaseModel):

@@ -49,7 +49,7 @@ class JobRepository:
         with self._sessions() as session:
             return list(session.scalars(query))
 
-    def oldest_queued(self, compute: str, limit: int) -> list[JobRow]:
+    def oldest_queued(self, compute: str, limit: int | None = None) -> list[JobRow]:
         query = (
             select(JobRow)
             .where(JobRow.status == JobStatus.QUEUED.value, JobRow.compute == compute)
@@ -58,6 +58,12 @@ class JobRepository:
         )
         with self._sessions() as session:
             return list(session.scalars(query))
+
+    def gpus_held(self, statuses: Iterable[JobStatus], compute: str) -> set[str]:
+        """The GPU ids that jobs in ``statuses`` on ``compute`` hold."""
+        query = select(JobRow.gpu_ids).where(JobRow.status.in_([s.value for s in statuses]), JobRow.compute == compute)
+        with self._sessions() as session:
+            return {gpu for ids in session.scalars(query) for gpu in ids or []}
 
     def count(self, statuses: Iterable[JobStatus], compute: str | None = None) -> int:
         query = select(func.count()).select_from(JobRow).where(JobRow.status.in_([s.value for s in statuses]))

@@ -53,6 +53,7 @@ class JobRow(Base):
     cancel_requested: Mapped[bool] = mapped_column(default=False)
     pinned_inputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, comment="exact input versions")
     environment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, comment="pinned, then as built")
+    gpu_ids: Mapped[list[str]] = mapped_column(JSON, default=list, comment="GPUs handed to the job (held while active)")
 
 
 class DataAssetRow(Base):

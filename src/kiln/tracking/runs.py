@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kiln.errors import Unavailable
-from kiln.specs.views import JobStatus
+from kiln.specs.views import JobStatus, MetricHistory
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -75,3 +75,15 @@ class RunTracker:
     def params_and_metrics(self, run_id: str) -> tuple[dict[str, str], dict[str, float]]:
         data = self._client.get_run(run_id).data
         return dict(data.params), dict(data.metrics)
+
+    def metric_histories(self, run_id: str) -> dict[str, MetricHistory]:
+        """Every value of every metric of the run (MLflow pages through long histories)."""
+        histories = {}
+        for key in self._client.get_run(run_id).data.metrics:
+            points = self._client.get_metric_history(run_id, key)
+            histories[key] = MetricHistory(
+                steps=[point.step for point in points],
+                values=[point.value for point in points],
+                timestamps=[point.timestamp for point in points],
+            )
+        return histories

@@ -6,11 +6,11 @@ import tempfile
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from kiln.server.routers import workspace_of
 from kiln.specs.job import CommandJobSpec
-from kiln.specs.views import JobStatus, JobView, UploadView
+from kiln.specs.views import JobMetricsView, JobStatus, JobView, UploadView
 
 
 def jobs_router() -> APIRouter:
@@ -57,9 +57,17 @@ def jobs_router() -> APIRouter:
         service.jobs.get(name)  # 404 before the stream starts
         return StreamingResponse(service.follow_log(name, follow), media_type="text/plain; charset=utf-8")
 
+    @router.get("/jobs/{name}/metrics", response_model=JobMetricsView)
+    def job_metrics(name: str, request: Request) -> Response:
+        """Every value of every MLflow metric of the job, with its step and timestamp."""
+        view = JobMetricsView(metrics=workspace_of(request).jobs.metric_histories(name))
+        # pydantic's own JSON writes NaN and infinities as strings, which FastAPI's encoder would refuse
+        return Response(view.model_dump_json(), media_type="application/json")
+
     @router.get("/jobs/{name}/outputs/{output}")
     def job_output(name: str, output: str, request: Request) -> StreamingResponse:
-        """The output as an uncompressed tar whose top folder is the output's name."""
+        """The output as an uncompressed tar whose top folder is the output's name. Outputs 'default' and
+        'logs' are the job's ./outputs and ./logs; 'logs' can be read while the job runs."""
         arcname, chunks = workspace_of(request).jobs.output_archive(name, output)
         headers = {"content-disposition": f'attachment; filename="{arcname}.tar"'}
         return StreamingResponse(chunks, media_type="application/x-tar", headers=headers)

@@ -1,0 +1,67 @@
+"""A workspace server for a benchmark: its own KILN_HOME, on loopback, started and stopped by the bench.
+
+sys.path.insert(0, str(BENCH))   # the bench/ folder
+from workspace_server import BenchWorkspace
+with BenchWorkspace(Path(tmp)) as workspace: ...workspace.url, workspace.token, workspace.env
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+
+class BenchWorkspace:
+    def __init__(self, home: Path, start_timeout: float = 180) -> None:
+        self.home = home
+        self.start_timeout = start_timeout
+        self.url = ""
+        self.token = ""
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment of a CLI or SDK call against this workspace."""
+        return self._base_env() | {"KILN_URL": self.url, "KILN_TOKEN": self.token}
+
+    def _base_env(self) -> dict[str, str]:
+        kept = {k: v for k, v in os.environ.items() if not k.startswith(("KILN_", "MLFLOW_"))}
+        return kept | {"KILN_HOME": str(self.home), "MLFLOW_DISABLE_TELEMETRY": "true"}
+
+    def __enter__(self) -> BenchWorkspace:
+        log = (self.home / "server.out").open("wb")
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "kiln", "server", "run", "--home", str(self.home)],
+            stdout=log, stderr=subprocess.STDOUT, env=self._base_env(), start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline and self._process.poll() is None:
+            info = self.home / "server.json"
+            if info.exists():
+                url = json.loads(info.read_text())["url"]
+                try:
+                    if httpx.get(f"{url}/health", timeout=2).json().get("status") == "ok":
+                        self.url, self.token = url, (self.home / "token").read_text().strip()
+                        return self
+                except (httpx.HTTPError, ValueError):
+                    pass
+            time.sleep(0.3)
+        self.__exit__(None, None, None)
+        raise SystemExit(f"the workspace server did not start; see {self.home / 'server.out'}")
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(30)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
