@@ -3,12 +3,14 @@
 sys.path.insert(0, str(BENCH))   # the bench/ folder
 from workspace_server import BenchWorkspace
 with BenchWorkspace(Path(tmp)) as workspace: ...workspace.url, workspace.token, workspace.env
+with BenchWorkspace(Path(tmp), settings={"database_url": "postgresql://…", "local_concurrency": "4"}) as workspace: …
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -19,9 +21,10 @@ import httpx
 
 
 class BenchWorkspace:
-    def __init__(self, home: Path, start_timeout: float = 180) -> None:
+    def __init__(self, home: Path, start_timeout: float = 180, settings: dict[str, str] | None = None) -> None:
         self.home = home
         self.start_timeout = start_timeout
+        self.settings = dict(settings or {})  # kiln settings for the server, as KILN_<NAME> variables
         self.url = ""
         self.token = ""
         self._process: subprocess.Popen[bytes] | None = None
@@ -33,9 +36,12 @@ class BenchWorkspace:
 
     def _base_env(self) -> dict[str, str]:
         kept = {k: v for k, v in os.environ.items() if not k.startswith(("KILN_", "MLFLOW_"))}
+        kept |= {f"KILN_{name.upper()}": value for name, value in self.settings.items()}
         return kept | {"KILN_HOME": str(self.home), "MLFLOW_DISABLE_TELEMETRY": "true"}
 
     def __enter__(self) -> BenchWorkspace:
+        # a bench stopped with SIGTERM unwinds like Ctrl-C, so its server (own session) is stopped too
+        signal.signal(signal.SIGTERM, _exit_on_signal)
         log = (self.home / "server.out").open("wb")
         self._process = subprocess.Popen(
             [sys.executable, "-m", "kiln", "server", "run", "--home", str(self.home)],
@@ -65,3 +71,7 @@ class BenchWorkspace:
                 self._process.wait(30)
             except subprocess.TimeoutExpired:
                 self._process.kill()
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)

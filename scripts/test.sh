@@ -8,6 +8,18 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh test || exit $?
+# The PostgreSQL tests start their own throw-away cluster from the Debian package's binaries
+# (tests/postgres_server.py); install them if missing, without starting the packaged cluster.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    echo "installing the Debian 'postgresql' package for the PostgreSQL tests" >&2
+    policy=/usr/sbin/policy-rc.d made_policy=
+    if [ ! -e "$policy" ]; then  # no service may start during the install
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && made_policy=1
+    fi
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) >&2 \
+        || echo "warning: could not install postgresql; the PostgreSQL tests will fail and say so" >&2
+    [ -n "$made_policy" ] && rm -f "$policy"
+fi
 quoted=$(printf ' %q' "$@")
 run_offline="ip link set lo up && exec .venv/bin/python -m pytest -m 'not registry'${quoted}"
 if unshare -n true 2>/dev/null; then

@@ -2,7 +2,8 @@
 
 With no arguments it connects to the embedded local workspace in KILN_HOME and starts its
 server in the background if needed; inside a job it connects to the job's workspace
-(``KILN_URL`` / ``KILN_TOKEN``).
+(``KILN_URL`` / ``KILN_TOKEN``). After ``kiln login URL`` it connects to that workspace with
+the stored token, unless ``KILN_URL`` names another or ``KILN_HOME`` is set.
 """
 
 from __future__ import annotations
@@ -11,12 +12,16 @@ import os
 from pathlib import Path
 
 from kiln.config import Settings
+from kiln.sdk.computes import ComputeOperations
 from kiln.sdk.data import DataOperations
 from kiln.sdk.endpoints import OnlineDeploymentOperations, OnlineEndpointOperations
 from kiln.sdk.environments import EnvironmentOperations
 from kiln.sdk.jobs import Job, JobOperations
+from kiln.sdk.login import read_login, same_workspace
 from kiln.sdk.models import ModelOperations
 from kiln.sdk.rest import RestClient
+from kiln.sdk.users import UserOperations
+from kiln.sdk.workspace import WorkspaceOperations
 
 __all__ = ["Client", "Job"]
 
@@ -32,6 +37,8 @@ class Client:
     ) -> None:
         url = url or os.environ.get("KILN_URL")
         token = token or os.environ.get("KILN_TOKEN")
+        if token is None and (url is not None or (home is None and not os.environ.get("KILN_HOME"))):
+            url, token = _with_stored_login(url)
         if url is None:
             from kiln.server.process import ensure_server
 
@@ -47,6 +54,9 @@ class Client:
         self.models = ModelOperations(self._rest)
         self.online_endpoints = OnlineEndpointOperations(self._rest)
         self.online_deployments = OnlineDeploymentOperations(self._rest)
+        self.computes = ComputeOperations(self._rest)
+        self.users = UserOperations(self._rest)
+        self.workspace = WorkspaceOperations(self._rest)
 
     @property
     def tracking_uri(self) -> str:
@@ -61,3 +71,11 @@ class Client:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+
+def _with_stored_login(url: str | None) -> tuple[str | None, str | None]:
+    """``kiln login``'s workspace and token: used when no URL is given, or its token for the same URL."""
+    stored = read_login()
+    if stored is None or (url is not None and not same_workspace(url, stored.url)):
+        return url, None
+    return stored.url if url is None else url, stored.token

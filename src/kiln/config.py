@@ -55,9 +55,24 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KILN_", extra="ignore")
 
     home: Path = Field(default_factory=default_home, description="Workspace folder (token, logs, SQLite files).")
-    database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in the home folder.")
-    artifact_root: str | None = Field(None, description="fsspec URL of the artifact store; default a local folder.")
-    mlflow_backend_store_uri: str | None = Field(None, description="MLflow's own store; default SQLite in the home.")
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL; default SQLite in the home folder. postgresql:// (or postgres://) uses "
+        "psycopg 3; several servers, each with its own home, may share one PostgreSQL database.",
+    )
+    artifact_root: str | None = Field(
+        None, description="fsspec URL of the artifact store (s3://bucket/prefix for teams); default a local folder."
+    )
+    s3_endpoint_url: str | None = Field(
+        None,
+        description="S3 API endpoint of an s3:// artifact root; default AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, else AWS. "
+        "Credentials come only from the standard AWS variables and files.",
+    )
+    mlflow_backend_store_uri: str | None = Field(
+        None,
+        description="MLflow's own store; default SQLite in the home, or with a PostgreSQL database_url the "
+        "database <name>_mlflow on the same server (created if missing).",
+    )
     host: str = "127.0.0.1"
     port: int = Field(0, description="0 picks a free port; the chosen one is written to server.json.")
     local_concurrency: int = Field(0, description="Jobs run at once on local compute; 0 means one per core.")

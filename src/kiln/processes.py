@@ -17,8 +17,13 @@ QUIET_ENVIRONMENT = {
 }
 
 
+# Database URLs carry passwords: the server's children (jobs, replicas) do not inherit them;
+# a child that needs one (MLflow's server) is handed it in ``extra``.
+SECRET_VARIABLES = ("KILN_DATABASE_URL", "KILN_MLFLOW_BACKEND_STORE_URI", "MLFLOW_BACKEND_STORE_URI")
+
+
 def child_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {**os.environ, **QUIET_ENVIRONMENT}
+    env = {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES} | QUIET_ENVIRONMENT
     if extra:
         env.update(extra)
     return env

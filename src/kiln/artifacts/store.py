@@ -1,21 +1,24 @@
 """The artifact store: code snapshots, uploaded inputs, job outputs and logs, over fsspec.
 
 Keys are '/'-separated paths below the root (a local folder by default, ``s3://…`` for
-teams). Content-addressed entries (``snapshots/<sha256>``) are written once, through a
-temporary key and a rename, so a reader never sees half an entry.
+teams). Content-addressed entries (``snapshots/<sha256>``) are written once so that a reader
+never sees half an entry: in a local folder through a temporary key and a rename; in an
+object store, which has no rename, by writing the files in place and then a completion
+marker (``<prefix>/.complete/<sha256>``) that ``has_content`` checks.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import tarfile
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import fsspec
 
@@ -44,11 +47,19 @@ def tree_hash(folder: Path) -> str:
     return digest.hexdigest()
 
 
+COMPLETE_MARKERS = ".complete"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
 class ArtifactStore:
-    def __init__(self, root: str) -> None:
+    """``storage_options`` go to the fsspec file system (for s3://, e.g. the endpoint). An object
+    store's bucket must exist: nothing here creates it (``kiln.artifacts.roots`` checks it at start)."""
+
+    def __init__(self, root: str, storage_options: Mapping[str, Any] | None = None) -> None:
         self.root = root.rstrip("/")
-        self.fs, self._base = fsspec.core.url_to_fs(self.root)
-        self.fs.makedirs(self._base, exist_ok=True)
+        self.fs, self._base = fsspec.core.url_to_fs(self.root, **dict(storage_options or {}))
+        if self.is_local:
+            self.fs.makedirs(self._base, exist_ok=True)
 
     @property
     def is_local(self) -> bool:
@@ -58,17 +69,25 @@ class ArtifactStore:
         return f"{self._base}/{key.strip('/')}"
 
     def exists(self, key: str) -> bool:
-        return bool(self.fs.exists(self._path(key)))
+        return bool(self.fs.exists(self._path(key))) or self._empty_entry(key)
 
     def is_dir(self, key: str) -> bool:
-        return bool(self.fs.isdir(self._path(key)))
+        return bool(self.fs.isdir(self._path(key))) or self._empty_entry(key)
+
+    def _empty_entry(self, key: str) -> bool:
+        """An object store keeps no object for a folder without files: a content-addressed one
+        (``prefix/<sha256>``) still exists, known by its completion marker."""
+        prefix, _, digest = key.strip("/").rpartition("/")
+        return not self.is_local and bool(prefix and _SHA256.fullmatch(digest)) and self.has_content(prefix, digest)
 
     def put(self, local: Path, key: str) -> None:
         """Copy a local file or folder to ``key`` (replacing what was there)."""
         target = self._path(key)
         if self.fs.exists(target):
             self.fs.rm(target, recursive=True)
-        if local.is_dir():
+        if not self.is_local:
+            self._upload(local, target)
+        elif local.is_dir():
             self.fs.makedirs(target, exist_ok=True)
             files = [p for p in local.rglob("*") if p.is_file()]
             for file in files:
@@ -79,10 +98,26 @@ class ArtifactStore:
             self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
             self.fs.put_file(str(local), target)
 
+    def _upload(self, local: Path, target: str) -> None:
+        """Object stores: every file in one concurrent batch; folders are implied by the keys."""
+        if not local.is_dir():
+            self.fs.put_file(str(local), target)
+            return
+        files = sorted(p for p in local.rglob("*") if p.is_file())
+        if files:
+            self.fs.put([str(p) for p in files], [f"{target}/{p.relative_to(local).as_posix()}" for p in files])
+
     def put_content_addressed(self, local: Path, prefix: str) -> str:
         """Store a folder once under ``prefix/<tree hash>``; return the hash."""
         digest = tree_hash(local)
         key = f"{prefix}/{digest}"
+        if not self.is_local:
+            if not self.has_content(prefix, digest):
+                # same hash, same files: writers racing here write identical objects, and each
+                # writes the marker only after all of its own files
+                self._upload(local, self._path(key))
+                self.fs.pipe_file(self._path(self._marker(prefix, digest)), b"")
+            return digest
         if not self.exists(key):
             staging = f"{prefix}/.staging-{uuid.uuid4().hex}"
             self.put(local, staging)
@@ -92,10 +127,22 @@ class ArtifactStore:
                 self.fs.rm(self._path(staging), recursive=True)  # another writer won; same content
         return digest
 
+    def has_content(self, prefix: str, digest: str) -> bool:
+        """Whether ``put_content_addressed`` finished storing ``prefix/<digest>`` (in an object
+        store, a half-written entry left by a crash is not there yet)."""
+        key = f"{prefix}/{digest}" if self.is_local else self._marker(prefix, digest)
+        return bool(self.fs.exists(self._path(key)))
+
+    @staticmethod
+    def _marker(prefix: str, digest: str) -> str:
+        return f"{prefix}/{COMPLETE_MARKERS}/{digest}"
+
     def get(self, key: str, local: Path) -> None:
         """Copy ``key`` (file or folder) to the local path ``local``."""
         source = self._path(key)
-        if self.fs.isdir(source):
+        if not self.is_local:
+            self._download(key, local)
+        elif self.fs.isdir(source):
             local.mkdir(parents=True, exist_ok=True)
             for path in self.fs.find(source):
                 rel = path[len(source) :].lstrip("/")
@@ -106,12 +153,50 @@ class ArtifactStore:
             local.parent.mkdir(parents=True, exist_ok=True)
             self.fs.get_file(source, str(local))
 
+    def _download(self, key: str, local: Path) -> None:
+        """Object stores: every file in one concurrent batch."""
+        source = self._path(key)
+        files = self._files(source)
+        if [rel for rel, _ in files] == [""]:
+            local.parent.mkdir(parents=True, exist_ok=True)
+            self.fs.get_file(source, str(local))
+            return
+        if not files and not self._empty_entry(key):
+            raise FileNotFoundError(f"{self.root}/{key.strip('/')}: no such artifact")
+        local.mkdir(parents=True, exist_ok=True)
+        targets = [_inside(local, rel) for rel, _ in files]
+        for target in targets:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        self.fs.get([f"{source}/{rel}" for rel, _ in files], [str(t) for t in targets])
+
+    def _files(self, source: str) -> list[tuple[str, int]]:
+        """Each file at or below ``source`` as (path relative to it, '' for ``source`` itself; size)."""
+        found = self.fs.find(source, detail=True)
+        files = [
+            (path[len(source) :].lstrip("/"), int(self.fs.size(path) if info.get("size") is None else info["size"]))
+            for path, info in found.items()
+            if not path.endswith("/")
+        ]
+        return sorted(files)
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        if self.is_local:
+            self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        self.fs.pipe_file(path, data)
+
+    def remove(self, key: str) -> None:
+        self.fs.rm(self._path(key), recursive=True)
+
     def open(self, key: str, mode: str = "rb") -> IO[bytes]:
         handle: IO[bytes] = self.fs.open(self._path(key), mode)
         return handle
 
     def list_files(self, key: str) -> list[str]:
         source = self._path(key)
+        if not self.is_local:  # one listing
+            files = [rel for rel, _ in self._files(source)]
+            return [key.rsplit("/", 1)[-1]] if files == [""] else files
         if not self.fs.exists(source):
             return []
         if not self.fs.isdir(source):
@@ -121,12 +206,18 @@ class ArtifactStore:
     def iter_tar(self, key: str, arcname: str) -> Iterator[bytes]:
         """Stream ``key`` as an uncompressed tar, without holding it all in memory."""
         pipe = _ChunkPipe()
-        folder = self.is_dir(key)
+        if self.is_local:
+            folder = self.is_dir(key)
+            entries: list[tuple[str, int | None]] = [(rel, None) for rel in self.list_files(key)]
+        else:  # sizes from one listing, not a request per file
+            files = self._files(self._path(key))
+            folder = [rel for rel, _ in files] != [""]
+            entries = [(rel or key.rsplit("/", 1)[-1], size) for rel, size in files]
         with tarfile.open(fileobj=pipe, mode="w|") as archive:  # type: ignore[call-overload]
-            for rel in self.list_files(key):
+            for rel, size in entries:
                 path = f"{self._path(key)}/{rel}" if folder else self._path(key)
                 info = tarfile.TarInfo(f"{arcname}/{rel}" if folder else arcname)
-                info.size = int(self.fs.size(path))
+                info.size = int(self.fs.size(path)) if size is None else size
                 info.mode = 0o644
                 with self.fs.open(path, "rb") as handle:
                     archive.addfile(info, handle)
@@ -152,6 +243,14 @@ class ArtifactStore:
     def local_path(self, key: str) -> Path | None:
         """The file-system path of ``key`` when the store is a local folder."""
         return Path(self._path(key)) if self.is_local else None
+
+
+def _inside(folder: Path, rel: str) -> Path:
+    """``folder / rel``, refusing a stored name that would land outside ``folder``."""
+    target = folder / rel
+    if ".." in Path(rel).parts or Path(rel).is_absolute():
+        raise ValueError(f"refusing the stored name {rel!r}: it points outside {folder}")
+    return target
 
 
 class _ChunkPipe:

@@ -117,7 +117,7 @@ def data_details(view: DataAssetView) -> Table:
         ("type", view.type),
         ("content sha256", view.content_hash),
         ("files", f"{view.files} ({_size(view.size_bytes)})"),
-        ("created", view.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")),
+        ("created", view.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S") + _by(view.created_by)),
         ("reference", f"kiln:{view.name}:{view.version}"),
     ]
     if view.description:
@@ -127,6 +127,10 @@ def data_details(view: DataAssetView) -> Table:
     for key, value in rows:
         table.add_row(key, value)
     return table
+
+
+def _by(creator: str | None) -> str:
+    return f" by {creator}" if creator else ""
 
 
 def _size(size: int) -> str:

@@ -211,6 +211,8 @@ def _show_endpoint(view: OnlineEndpointView, output: OutputFormat) -> None:
     console.print(f"  scoring uri  {view.scoring_uri}")
     console.print(f"  traffic      {_shares(view.traffic)}")
     console.print(f"  mirror       {_shares(view.mirror_traffic)}")
+    if view.created_by:
+        console.print(f"  created by   {view.created_by}")
     if view.description:
         console.print(f"  about        {view.description}")
     if view.deployments:
@@ -242,6 +244,8 @@ def _show_deployment(view: OnlineDeploymentView, output: OutputFormat) -> None:
         print_json(view)
         return
     console.print(_deployments_table([view]))
+    if view.created_by:
+        console.print(f"  created by {view.created_by}")
     for replica in view.replicas:
         console.print(
             f"  replica {replica.index}  {replica.state}  pid {replica.pid}  port {replica.port}  "

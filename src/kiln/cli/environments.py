@@ -119,7 +119,8 @@ def environment_details(view: EnvironmentView, packages: bool) -> Table:
         rows.append(("image", view.image))
     if view.tags:
         rows.append(("tags", ", ".join(f"{k}={v}" for k, v in view.tags.items())))
-    rows += [("created", _when(view.created_at)), ("built", _when(view.built_at))]
+    created = _when(view.created_at) + (f" by {view.created_by}" if view.created_by else "")
+    rows += [("created", created), ("built", _when(view.built_at))]
     if view.error:
         rows.append(("error", escape(view.error)))
     if packages:

@@ -8,7 +8,7 @@ import click
 import typer
 
 from kiln import __version__
-from kiln.cli import data, endpoints, environments, jobs, models, server, tensorboard
+from kiln.cli import compute, data, endpoints, environments, jobs, models, server, tensorboard, transfer, users
 from kiln.errors import KilnError
 
 app = typer.Typer(
@@ -19,6 +19,7 @@ app = typer.Typer(
 )
 app.add_typer(jobs.app, name="job")
 app.add_typer(environments.app, name="environment")
+app.add_typer(compute.app, name="compute")
 app.add_typer(data.app, name="data")
 app.add_typer(server.app, name="server")
 app.add_typer(models.app, name="model")
@@ -26,6 +27,10 @@ app.add_typer(endpoints.endpoint_app, name="online-endpoint")
 app.add_typer(endpoints.deployment_app, name="online-deployment")
 app.command("lineage")(models.lineage_command)
 app.command("tensorboard")(tensorboard.tensorboard_command)
+app.add_typer(users.app, name="user")
+app.command("login")(users.login_command)
+app.command("logout")(users.logout_command)
+app.add_typer(transfer.app, name="workspace")
 
 
 @app.command("version")

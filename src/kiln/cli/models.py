@@ -218,6 +218,7 @@ def _show_version(view: ModelVersionView, output: OutputFormat) -> None:
     archived = "  [yellow](archived)[/]" if view.archived else ""
     console.print(f"model [bold]{view.name}[/] version [bold]{view.version}[/] ({view.type}){aliases}{archived}")
     console.print(f"  uri     {view.uri}\n  source  {view.source}\n  job     {view.job or '-'}")
+    console.print(f"  created {view.created_at:%Y-%m-%d %H:%M}" + (f" by {view.created_by}" if view.created_by else ""))
     if view.description:
         console.print(f"  about   {view.description}")
     if view.tags:

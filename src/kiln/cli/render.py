@@ -84,7 +84,7 @@ def job_details(view: JobView) -> Table:
         ("experiment", view.experiment_name),
         ("compute", view.compute),
         ("command", view.command),
-        ("created", _when(view.created_at)),
+        ("created", _when(view.created_at) + (f" by {view.created_by}" if view.created_by else "")),
         ("started", _when(view.started_at)),
         ("ended", _when(view.ended_at)),
         ("duration", _duration(view)),
@@ -106,6 +106,10 @@ def job_details(view: JobView) -> Table:
         rows.append(("environment", _environment(view.environment)))
     if view.gpu_ids:
         rows.append(("GPUs", ", ".join(view.gpu_ids)))
+    if view.server_id:
+        rows.append(("server", view.server_id))
+    if view.submission_id:
+        rows.append(("Ray job", view.submission_id))
     outputs = [f"{o.name} ({o.type})" + ("" if o.available else " - empty") for o in view.outputs]
     rows.append(("outputs", "\n".join(outputs)))
     rows.append(("MLflow run", view.mlflow_run_url))

@@ -21,11 +21,34 @@ def server(
     home: HomeOption = None,
     host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: a free one, written to server.json).")] = None,
-    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL of the metadata database.")] = None,
-    artifact_root: Annotated[str | None, typer.Option(help="fsspec URL of the artifact store.")] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Metadata database: sqlite:///PATH (default: in the home) or postgresql://USER:PASSWORD@HOST:PORT/DB "
+            "(several servers may share one; MLflow then uses the database DB_mlflow beside it)."
+        ),
+    ] = None,
+    artifact_root: Annotated[
+        str | None,
+        typer.Option(
+            help="Artifact store: a local folder (default: in the home) or s3://BUCKET/PREFIX (the bucket must exist)."
+        ),
+    ] = None,
+    s3_endpoint_url: Annotated[
+        str | None,
+        typer.Option(
+            help="S3 API endpoint for an s3:// artifact root (default AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, else AWS)."
+        ),
+    ] = None,
+    mlflow_backend_store_uri: Annotated[
+        str | None, typer.Option(help="MLflow's own store (default: beside the metadata database).")
+    ] = None,
 ) -> None:
     """Without a sub-command: run the server in the foreground until Ctrl+C."""
-    ctx.obj = dict(home=home, host=host, port=port, database_url=database_url, artifact_root=artifact_root)
+    ctx.obj = dict(
+        home=home, host=host, port=port, database_url=database_url, artifact_root=artifact_root,
+        mlflow_backend_store_uri=mlflow_backend_store_uri, s3_endpoint_url=s3_endpoint_url,
+    )  # fmt: skip
     if ctx.invoked_subcommand is None:
         _run(Settings.load(**ctx.obj))
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -16,11 +16,16 @@ from kiln import __version__
 from kiln.config import Settings
 from kiln.errors import KilnError
 from kiln.server.auth import TokenAuthMiddleware, load_or_create_token
+from kiln.server.permissions import default_access, principal_of, tracking_access
+from kiln.server.routers.computes import computes_router
 from kiln.server.routers.data import data_router
 from kiln.server.routers.endpoints import endpoints_router, metrics_router
 from kiln.server.routers.environments import environments_router
 from kiln.server.routers.jobs import jobs_router
 from kiln.server.routers.models import models_router
+from kiln.server.routers.users import users_router
+from kiln.server.routers.workspace import workspace_router
+from kiln.services.credentials import CredentialVerifier
 from kiln.serving.gateway import EndpointGateway, ScoringFastPath
 from kiln.specs.yaml_source import explain_errors
 from kiln.tracking.proxy import MlflowProxy
@@ -28,8 +33,11 @@ from kiln.tracking.proxy import MlflowProxy
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, url: str | None = None, on_ready: Callable[[], None] | None = None) -> FastAPI:
-    """The app for one workspace. ``url`` is how jobs reach this server (default host:port)."""
+def create_app(
+    settings: Settings, url: str | None = None, on_ready: Callable[[], None] | None = None, stores: Any = None
+) -> FastAPI:
+    """The app for one workspace. ``url`` is how jobs reach this server (default host:port);
+    ``stores`` are its databases if already opened (``kiln.services.workspace.open_stores``)."""
     public_url = url or f"http://{settings.host}:{settings.port}"
     token = load_or_create_token(settings.token_file)
 
@@ -37,7 +45,7 @@ def create_app(settings: Settings, url: str | None = None, on_ready: Callable[[]
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from kiln.services.workspace import Workspace
 
-        workspace = await run_in_threadpool(Workspace.open, settings, public_url)
+        workspace = await run_in_threadpool(Workspace.open, settings, public_url, stores)
         app.state.workspace = workspace
         if on_ready:
             on_ready()
@@ -48,8 +56,15 @@ def create_app(settings: Settings, url: str | None = None, on_ready: Callable[[]
             await gateway.aclose()
             await run_in_threadpool(workspace.close)
 
-    app = FastAPI(title="kiln workspace", version=__version__, lifespan=lifespan)
-    proxy = MlflowProxy(lambda: app.state.workspace.mlflow.url)
+    # every route states the role it needs (kiln.server.permissions); one that does not gets default_access
+    app = FastAPI(
+        title="kiln workspace", version=__version__, lifespan=lifespan, dependencies=[Depends(default_access)]
+    )
+    proxy = MlflowProxy(
+        lambda: app.state.workspace.mlflow.url,
+        creator_of=lambda request: principal_of(request).name,
+        dependencies=[tracking_access],
+    )
     gateway = EndpointGateway(lambda: app.state.workspace.endpoint_routes, lambda: app.state.workspace.gateway_metrics)
 
     @app.exception_handler(KilnError)
@@ -72,10 +87,19 @@ def create_app(settings: Settings, url: str | None = None, on_ready: Callable[[]
     app.include_router(models_router())
     app.include_router(endpoints_router())
     app.include_router(metrics_router())
+    app.include_router(users_router())
+    app.include_router(computes_router())
+    app.include_router(workspace_router())
     app.include_router(proxy.router)
-    app.add_middleware(TokenAuthMiddleware, token=token)
+    app.add_middleware(TokenAuthMiddleware, token=token, users=lambda: _credentials(app))
     app.add_middleware(ScoringFastPath, gateway=gateway)  # outermost: scoring URIs use endpoint keys
     return app
+
+
+def _credentials(app: FastAPI) -> CredentialVerifier | None:
+    """Users' tokens are checked once the workspace (and its database) is open."""
+    workspace = getattr(app.state, "workspace", None)
+    return workspace.users.verifier if workspace is not None else None
 
 
 def _request_validation_error(exc: RequestValidationError) -> KilnError:

@@ -1,7 +1,9 @@
-"""Workspace token auth: a Bearer token for programs, a session cookie for browsers.
+"""Authentication: a Bearer token for programs, a session cookie for browsers.
 
+The workspace token (KILN_HOME/token) is the bootstrap owner's credential; users' API
+tokens work the same way and carry their user's role (``kiln.services.credentials``).
 Pure ASGI middleware (no per-request task switching), because every MLflow call a job
-makes passes through it.
+makes passes through it. Which role a route needs is decided by ``kiln.server.permissions``.
 """
 
 from __future__ import annotations
@@ -12,12 +14,24 @@ import html
 import json
 import os
 import secrets
+from collections.abc import Callable
+from functools import partial
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
 
+from starlette.concurrency import run_in_threadpool
+
+from kiln.errors import Unauthorized
+from kiln.server.permissions import PRINCIPAL_SCOPE_KEY
+from kiln.services.credentials import UNKNOWN_TOKEN, WORKSPACE_OWNER, CredentialVerifier, Principal
+
 SESSION_COOKIE = "kiln_session"
+NO_TOKEN = (
+    "this workspace needs a token: send 'Authorization: Bearer <token>' (a user's API token, or the workspace "
+    "token in KILN_HOME/token)"
+)
 PUBLIC_PATHS = {"/health", "/login", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/favicon.ico"}
 
 
@@ -38,11 +52,17 @@ def session_value(token: str) -> str:
 
 
 class TokenAuthMiddleware:
-    def __init__(self, app: Any, token: str) -> None:
+    """Sets ``scope["kiln.principal"]`` (who is asking) or answers 401; routes decide what they may do.
+
+    The workspace token is compared directly; user tokens and their browser sessions go
+    through ``users()`` (a ``CredentialVerifier``, cached, looked up in a thread on a miss)."""
+
+    def __init__(self, app: Any, token: str, users: Callable[[], CredentialVerifier | None] = lambda: None) -> None:
         self.app = app
         self._bearer = f"Bearer {token}".encode()
         self._session = session_value(token)
         self._token = token
+        self._users = users
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -52,25 +72,49 @@ class TokenAuthMiddleware:
         if path == "/login":
             await self._login(scope, receive, send)
             return
-        if path in PUBLIC_PATHS or self._authorized(scope):
+        if path in PUBLIC_PATHS:
+            await self.app(scope, receive, send)
+            return
+        try:
+            principal = await self._principal(scope)
+        except Unauthorized as exc:
+            principal, problem = None, exc.message
+        else:
+            problem = NO_TOKEN
+        if principal is not None:
+            scope[PRINCIPAL_SCOPE_KEY] = principal
             await self.app(scope, receive, send)
             return
         if _wants_html(scope) and scope["method"] == "GET":
             target = path + (("?" + scope["query_string"].decode()) if scope["query_string"] else "")
             await _respond(send, 303, b"", [(b"location", f"/login?next={quote(target)}".encode())])
             return
-        body = json.dumps({"error": {"type": "Unauthorized", "message": _missing_token_message(scope)}}).encode()
+        error: dict[str, Any] = {"error": {"type": "Unauthorized", "message": problem}}
+        if path == "/mlflow" or path.startswith("/mlflow/"):  # in the shape MLflow's client reads too
+            error.update(error_code="UNAUTHENTICATED", message=problem)
+        body = json.dumps(error).encode()
         await _respond(send, 401, body, [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")])
 
-    def _authorized(self, scope: dict[str, Any]) -> bool:
-        for name, value in scope["headers"]:
-            if name == b"authorization" and hmac.compare_digest(value, self._bearer):
-                return True
-            if name == b"cookie":
-                cookie = SimpleCookie(value.decode("latin-1"))
-                if SESSION_COOKIE in cookie and hmac.compare_digest(cookie[SESSION_COOKIE].value, self._session):
-                    return True
-        return False
+    async def _principal(self, scope: dict[str, Any]) -> Principal | None:
+        """Who the credentials name; None when none were sent; Unauthorized when they are not valid."""
+        authorization = next((value for name, value in scope["headers"] if name == b"authorization"), None)
+        if authorization is not None:
+            if hmac.compare_digest(authorization, self._bearer):
+                return WORKSPACE_OWNER
+            scheme, _, token = authorization.decode("latin-1").partition(" ")
+            verifier = self._users()
+            if scheme != "Bearer" or not token.strip() or verifier is None:
+                raise Unauthorized(UNKNOWN_TOKEN)
+            return await _verified(partial(verifier.bearer, token.strip()))
+        cookie = _session_cookie(scope)
+        if cookie is None:
+            return None
+        if hmac.compare_digest(cookie.encode(), self._session.encode()):  # bytes: a cookie may hold any character
+            return WORKSPACE_OWNER
+        verifier = self._users()
+        if verifier is None or not verifier.is_user_session(cookie):
+            raise Unauthorized("this browser's session is not valid for this workspace; sign in again")
+        return await _verified(partial(verifier.session, cookie))
 
     async def _login(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         query = parse_qs(scope["query_string"].decode())
@@ -79,23 +123,45 @@ class TokenAuthMiddleware:
             form = parse_qs((await _read_body(receive)).decode())
             given = form.get("token", [""])[0].strip()
             target = _safe_next(form.get("next", [target])[0])
-            if hmac.compare_digest(given.encode(), self._token.encode()):
-                cookie = f"{SESSION_COOKIE}={self._session}; HttpOnly; SameSite=Strict; Path=/"
-                await _respond(send, 303, b"", [(b"location", target.encode()), (b"set-cookie", cookie.encode())])
+            try:
+                session = await self._session_for(given)
+            except Unauthorized as exc:
+                await _respond(send, 401, _login_page(target, exc.message), _HTML)
                 return
-            await _respond(send, 401, _login_page(target, "That token is not this workspace's token."), _HTML)
+            cookie = f"{SESSION_COOKIE}={session}; HttpOnly; SameSite=Strict; Path=/"
+            await _respond(send, 303, b"", [(b"location", target.encode()), (b"set-cookie", cookie.encode())])
             return
         await _respond(send, 200, _login_page(target, ""), _HTML)
 
+    async def _session_for(self, given: str) -> str:
+        """The session cookie's value for a token: the workspace token's, or one naming a user's token."""
+        if hmac.compare_digest(given.encode(), self._token.encode()):
+            return self._session
+        verifier = self._users()
+        if not given or verifier is None:
+            raise Unauthorized("That token is not valid for this workspace.")
+        return await run_in_threadpool(verifier.session_cookie, given)
+
+
+async def _verified(check: Callable[..., Principal | None]) -> Principal:
+    """A cached answer at once; else the database, in a thread (the event loop serves others meanwhile)."""
+    principal = check(cached_only=True)
+    if principal is None:
+        principal = await run_in_threadpool(check)
+    assert principal is not None
+    return principal
+
+
+def _session_cookie(scope: dict[str, Any]) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"cookie":
+            cookie = SimpleCookie(value.decode("latin-1"))
+            if SESSION_COOKIE in cookie:
+                return cookie[SESSION_COOKIE].value
+    return None
+
 
 _HTML = [(b"content-type", b"text/html; charset=utf-8")]
-
-
-def _missing_token_message(scope: dict[str, Any]) -> str:
-    has_header = any(name == b"authorization" for name, _ in scope["headers"])
-    if has_header:
-        return "the token sent is not valid for this workspace (the local CLI reads it from KILN_HOME/token)"
-    return "this workspace needs a token: send 'Authorization: Bearer <token>' (the token is in KILN_HOME/token)"
 
 
 def _wants_html(scope: dict[str, Any]) -> bool:
@@ -114,10 +180,11 @@ def _login_page(target: str, problem: str) -> bytes:
 <body style="font-family:sans-serif;max-width:32em;margin:4em auto">
 <h1>kiln workspace</h1>{message}
 <form method="post" action="/login">
-<p><label>Workspace token <input type="password" name="token" autofocus size="50"></label></p>
+<p><label>Token <input type="password" name="token" autofocus size="50"></label></p>
 <input type="hidden" name="next" value="{html.escape(target)}">
 <p><button type="submit">Sign in</button></p>
-</form><p>The token is in the file <code>token</code> in the workspace's <code>KILN_HOME</code>.</p>
+</form><p>Your API token (<code>kiln user token create</code>), or the workspace token: the file
+<code>token</code> in the workspace's <code>KILN_HOME</code>.</p>
 </body></html>""".encode()
 
 

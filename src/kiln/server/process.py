@@ -65,19 +65,25 @@ def serve_foreground(settings: Settings) -> None:
     import uvicorn
 
     from kiln.server.app import create_app
+    from kiln.services.workspace import open_stores
 
     home = settings.resolved_home
     home.mkdir(parents=True, exist_ok=True)
     run_lock = _hold_run_lock(settings)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        stores = open_stores(settings)  # a database that cannot be used is an error here, before serving
+    except BaseException:
+        run_lock.close()
+        raise
     sock = _listen(settings)
     port = sock.getsockname()[1]
     (home / "last_port").write_text(str(port))
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "") else settings.host
     url = f"http://{host}:{port}"
-    app = create_app(settings, url, on_ready=lambda: _announce(settings, url))
+    app = create_app(settings, url, on_ready=lambda: _announce(settings, url), stores=stores)
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     try:
         server.run(sockets=[sock])
@@ -185,10 +191,16 @@ def start_background(settings: Settings, quiet: bool = True) -> ServerInfo:
     if settings.port:
         command += ["--port", str(settings.port)]
     command += ["--host", settings.host]
+    # stores given as flags reach the server through its environment: a password stays out of `ps`
+    stores = {
+        f"KILN_{name.upper()}": str(value)
+        for name in ("database_url", "artifact_root", "mlflow_backend_store_uri", "s3_endpoint_url")
+        if (value := getattr(settings, name))
+    }
     with settings.server_log_file.open("ab") as log, open(os.devnull, "rb") as devnull:
         process = subprocess.Popen(
             command, stdin=devnull, stdout=log, stderr=subprocess.STDOUT,
-            env=child_environment({"KILN_HOME": str(home)}), start_new_session=True,
+            env=child_environment({"KILN_HOME": str(home), **stores}), start_new_session=True,
         )  # fmt: skip
     (home / "server.pid").write_text(str(process.pid))
     deadline = time.monotonic() + START_TIMEOUT_SECONDS

@@ -42,7 +42,7 @@ class DataService:
     store: ArtifactStore
 
     # Creating ----------------------------------------------------------------------------
-    def create(self, spec: DataSpec) -> DataAssetView:
+    def create(self, spec: DataSpec, created_by: str | None = None) -> DataAssetView:
         """Store the uploaded content under its hash, then record the version (or find it recorded)."""
         key, digest = self.uploads.resolve(spec.path, "path")
         folder_key = f"{SNAPSHOTS}/{digest}"
@@ -67,7 +67,7 @@ class DataService:
                 name=spec.name, version=version, type=spec.type, content_hash=content_hash,
                 store_key=f"{DATA_PREFIX}/{content_hash}", description=spec.description,
                 tags={str(k): v for k, v in spec.tags.items()}, files=len(files), size_bytes=size,
-                created_at=utcnow(), archived=False,
+                created_at=utcnow(), archived=False, created_by=created_by,
             )  # fmt: skip
             if self.assets.add(row):
                 return self._view(row)
@@ -146,7 +146,7 @@ class DataService:
         return DataAssetView(
             name=row.name, version=row.version, type=row.type, content_hash=row.content_hash,
             description=row.description, tags=dict(row.tags or {}), created_at=row.created_at,
-            archived=row.archived, files=row.files, size_bytes=row.size_bytes,
+            archived=row.archived, files=row.files, size_bytes=row.size_bytes, created_by=row.created_by,
         )  # fmt: skip
 
     # Job inputs --------------------------------------------------------------------------

@@ -60,7 +60,7 @@ class EndpointService:
         self._url = workspace_url.rstrip("/")
 
     # Endpoints -----------------------------------------------------------------------------------
-    def create_endpoint(self, spec: OnlineEndpointSpec) -> OnlineEndpointView:
+    def create_endpoint(self, spec: OnlineEndpointSpec, created_by: str | None = None) -> OnlineEndpointView:
         _checked(spec.checked_mirror)
         named = [name for name, share in {**spec.traffic, **spec.mirror_traffic}.items() if share]
         if named:
@@ -74,7 +74,7 @@ class EndpointService:
             name=spec.name, spec=spec.model_dump(mode="json", by_alias=True, exclude_none=True),
             primary_key_salt=primary, primary_key_hash=key_hash(self._key(spec.name, "primary", primary)),
             secondary_key_salt=secondary, secondary_key_hash=key_hash(self._key(spec.name, "secondary", secondary)),
-            created_at=now, updated_at=now,
+            created_at=now, updated_at=now, created_by=created_by,
         )  # fmt: skip
         if not self._repo.add_endpoint(row):
             raise AlreadyExists(
@@ -153,7 +153,9 @@ class EndpointService:
         return self.keys(name)
 
     # Deployments -----------------------------------------------------------------------------------
-    def create_deployment(self, spec: OnlineDeploymentSpec, all_traffic: bool = False) -> OnlineDeploymentView:
+    def create_deployment(
+        self, spec: OnlineDeploymentSpec, all_traffic: bool = False, created_by: str | None = None
+    ) -> OnlineDeploymentView:
         self._repo.get_endpoint(spec.endpoint_name)
         if self._repo.find_deployment(spec.endpoint_name, spec.name) is not None:
             raise AlreadyExists(
@@ -164,7 +166,7 @@ class EndpointService:
         row = OnlineDeploymentRow(
             endpoint=spec.endpoint_name, name=spec.name, spec=spec.model_dump(mode="json", by_alias=True, exclude_none=True),
             model=pinned, generation=1, state=DeploymentState.CREATING.value, take_all_traffic=all_traffic,
-            created_at=now, updated_at=now,
+            created_at=now, updated_at=now, created_by=created_by,
         )  # fmt: skip
         if not self._repo.add_deployment(row):
             raise AlreadyExists(f"deployment '{spec.name}' exists on endpoint '{spec.endpoint_name}'")
@@ -248,6 +250,7 @@ class EndpointService:
             scoring_uri=f"{self._url}/endpoints/{row.name}/score", traffic=spec.traffic,
             mirror_traffic=spec.mirror_traffic, created_at=row.created_at, updated_at=row.updated_at,
             deployments=[self._deployment_view(d) for d in self._repo.deployments(row.name)],
+            created_by=row.created_by,
         )  # fmt: skip
 
     def _deployment_view(self, row: OnlineDeploymentRow) -> OnlineDeploymentView:
@@ -259,7 +262,7 @@ class EndpointService:
             model_name=row.model.get("name"), model_version=row.model.get("version"),
             instance_count=spec.instance_count, ready_replicas=sum(1 for r in replicas if r.state == "ready"),
             replicas=replicas, generation=row.generation, created_at=row.created_at, updated_at=row.updated_at,
-            metrics=self._metrics.view(row.endpoint, row.name), spec=row.spec,
+            metrics=self._metrics.view(row.endpoint, row.name), spec=row.spec, created_by=row.created_by,
         )  # fmt: skip
 
 

@@ -80,7 +80,7 @@ class EnvironmentService:
         return BuildSpec(interpreter.version, interpreter.executable, tuple(lines), self.index_settings())
 
     # Registration ------------------------------------------------------------------------
-    def create(self, spec: EnvironmentSpec) -> tuple[EnvironmentView, bool]:
+    def create(self, spec: EnvironmentSpec, created_by: str | None = None) -> tuple[EnvironmentView, bool]:
         """Register (and build) a version; True if it is new. Same spec again: a no-op."""
         if not spec.name:
             raise InvalidSpec("name: required to register an environment (or give --name)")
@@ -109,7 +109,7 @@ class EnvironmentService:
             id=uuid.uuid4().hex, name=name, version=version, description=spec.description,
             tags={str(k): v for k, v in spec.tags.items()}, image=spec.image, spec=_stored(spec, version),
             hash=build.hash, python=build.python, requirements=list(build.requirements), status=BUILDING,
-            lock=[], created_at=utcnow(),
+            lock=[], created_at=utcnow(), created_by=created_by,
         )  # fmt: skip
         found = self.cache.lookup(build.hash)
         if found:  # the same venv exists already: ready at once
@@ -162,6 +162,7 @@ class EnvironmentService:
             image=row.image, status=row.status, hash=row.hash, python=row.python,
             requirements=list(row.requirements or []), packages=list(row.lock or []), build_log=row.build_log,
             error=row.error, created_at=row.created_at, built_at=row.built_at, spec=dict(row.spec),
+            created_by=row.created_by,
         )  # fmt: skip
 
     def get(self, name: str, version: str) -> EnvironmentView:

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from kiln.integrations.tensorboard import LOG_DIR_VARIABLE
 from kiln.runners.local import JobFolder
 from kiln.specs.job import CommandJobSpec, literal_input_value
+from kiln.store.tables import JobRow
 
 ReferenceValues = dict[str, dict[str, str]]
 JOB_SITE_DIR = Path(__file__).resolve().parent.parent / "runners" / "job_site"
@@ -51,6 +52,9 @@ def job_environment(
         "PYTHONPATH": os.pathsep.join(python_path),
         "PYTHONUNBUFFERED": "1",
         "MLFLOW_TRACKING_URI": f"{workspace_url}/mlflow",
+        # the server's own process points MLflow's registry at its loopback MLflow (mlflow.set_registry_uri
+        # sets this variable): a job registers through /mlflow, with its token, like everything else
+        "MLFLOW_REGISTRY_URI": f"{workspace_url}/mlflow",
         "MLFLOW_TRACKING_TOKEN": token,
         "MLFLOW_RUN_ID": job_id,
         "MLFLOW_EXPERIMENT_ID": experiment_id,
@@ -74,6 +78,15 @@ class PreparedEnvironment:
 
     bin_dir: Path
     record: dict[str, Any] = field(default_factory=dict)
+
+
+class JobTokenIssuer(Protocol):
+    """The token a job's process acts with (KILN_TOKEN, MLFLOW_TRACKING_TOKEN): one acting as the job's
+    creator, from when it is prepared until it ends (``kiln.services.users.UserService``)."""
+
+    def job_token(self, job: JobRow) -> str: ...
+
+    def end_job_token(self, job: JobRow) -> None: ...
 
 
 class EnvironmentResolver(Protocol):

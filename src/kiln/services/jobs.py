@@ -12,7 +12,7 @@ from kiln.artifacts.store import ArtifactStore
 from kiln.errors import AlreadyExists, Conflict, InvalidSpec, NotFound
 from kiln.integrations.tensorboard import DEFAULT_LOG_DIR
 from kiln.runners.local import JobFolder, LocalRunner
-from kiln.runners.local_compute import LocalCompute
+from kiln.services.computes import ComputeService
 from kiln.services.job_environment import EnvironmentResolver
 from kiln.services.job_inputs import JobInputs, PinnedInput
 from kiln.services.uploads import UploadService
@@ -53,27 +53,29 @@ class JobService:
     runner: LocalRunner
     workspace_url: str
     wake_scheduler: Callable[[], None]  # tells the scheduler there is work
-    local_compute: LocalCompute
+    computes: ComputeService  # what each compute target can run (an unknown one is refused)
+    server_id: str | None = None  # this server, when several share the database
 
     # Submission ------------------------------------------------------------------------
-    def submit(self, spec: CommandJobSpec) -> JobView:
+    def submit(self, spec: CommandJobSpec, created_by: str | None = None) -> JobView:
         code_hash, pinned_inputs, environment = self._check(spec)
-        return self._record(spec, code_hash, pinned_inputs, environment)
+        return self._record(spec, code_hash, pinned_inputs, environment, created_by)
 
-    def rerun(self, name: str) -> JobView:
+    def rerun(self, name: str, created_by: str | None = None) -> JobView:
         """A new job with the spec, code snapshot and pinned inputs of ``name``, in its recorded environment."""
         row = self.jobs.get(name)
         spec = CommandJobSpec.model_validate(row.spec)
         spec = spec.model_copy(update={"name": None, "tags": {**spec.tags, "kiln.rerun_of": row.name}})
+        self._check_compute(spec)  # its compute target may be gone
         recorded = dict(row.environment or {})
         # the exact package list if the job got that far (else the spec is pinned again)
         exact = recorded.get("lock") or recorded.get("kind") == "server-interpreter"
         environment = recorded if exact else self.environments.pin(spec)
-        return self._record(spec, row.code_hash, dict(row.pinned_inputs or {}), environment)
+        return self._record(spec, row.code_hash, dict(row.pinned_inputs or {}), environment, created_by)
 
     def _record(
         self, spec: CommandJobSpec, code_hash: str | None, pinned_inputs: dict[str, PinnedInput],
-        environment: dict[str, Any],
+        environment: dict[str, Any], created_by: str | None,
     ) -> JobView:  # fmt: skip
         experiment_name = spec.experiment_name or DEFAULT_EXPERIMENT
         experiment_id = self.tracker.experiment_id(experiment_name)
@@ -83,6 +85,8 @@ class JobService:
         )
         if code_hash:
             tags["kiln.code_snapshot"] = code_hash
+        if created_by:
+            tags["mlflow.user"] = created_by  # MLflow's own "User" column
         run_id = self.tracker.create_run(experiment_id, spec.name, tags)
         name = spec.name or run_id
         try:
@@ -102,6 +106,7 @@ class JobService:
                     pinned_inputs=pinned_inputs,
                     environment=environment,
                     created_at=utcnow(),
+                    created_by=created_by,
                 )  # fmt: skip
             )
         except Exception:
@@ -109,6 +114,12 @@ class JobService:
             raise
         self.wake_scheduler()
         return self.view(self.jobs.get(run_id))
+
+    def _check_compute(self, spec: CommandJobSpec) -> None:
+        """The compute target exists and can run the spec (its distribution, resources, input modes)."""
+        problems = [f"{format_loc(loc)}: {message}" for loc, message in self.computes.problems(spec)]
+        if problems:
+            raise InvalidSpec("; ".join(problems))
 
     def _check(self, spec: CommandJobSpec) -> tuple[str | None, dict[str, PinnedInput], dict[str, Any]]:
         """Everything that can be wrong with a submission, found before anything is recorded."""
@@ -121,11 +132,7 @@ class JobService:
         ]
         if problems:
             raise InvalidSpec("; ".join(problems))
-        if spec.compute_name != LOCAL_COMPUTE:
-            raise InvalidSpec(f"compute: '{spec.compute}' is not a compute target of this workspace (available: local)")
-        problems = [f"{format_loc(loc)}: {message}" for loc, message in self.local_compute.problems(spec)]
-        if problems:
-            raise InvalidSpec("; ".join(problems))
+        self._check_compute(spec)
         code_hash = None
         if spec.code:
             code_key, code_hash = self.uploads.resolve(spec.code, "code")
@@ -155,7 +162,8 @@ class JobService:
             outputs=self._outputs(row, spec), tags=dict(spec.tags),
             mlflow_run_url=f"{self.workspace_url}/mlflow/#/experiments/{row.experiment_id}/runs/{row.id}",
             pinned_inputs=dict(row.pinned_inputs or {}), environment=dict(row.environment or {}),
-            gpu_ids=list(row.gpu_ids or []),
+            gpu_ids=list(row.gpu_ids or []), server_id=row.server_id, created_by=row.created_by,
+            submission_id=row.submission_id,
             params=params, metrics=metrics,
         )  # fmt: skip
 
@@ -187,7 +195,8 @@ class JobService:
             return self.get(row.id)
         self.jobs.set_fields(row.id, cancel_requested=True)
         row = self.jobs.get(row.id)
-        if row.pid and JobStatus(row.status) in ACTIVE_STATUSES:
+        mine = row.server_id is None or row.server_id == self.server_id
+        if mine and row.pid and JobStatus(row.status) in ACTIVE_STATUSES:  # else its server's watcher ends it
             self.runner.terminate_tree(row.pid, grace)
         return self.view(row)
 

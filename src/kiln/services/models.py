@@ -20,7 +20,7 @@ from kiln.specs.references import AssetReference
 from kiln.specs.views import JobStatus
 from kiln.store.jobs import JobRepository
 from kiln.store.tables import JobRow
-from kiln.tracking.registry import ARCHIVED_TAG, TYPE_TAG, ModelRegistry
+from kiln.tracking.registry import ARCHIVED_TAG, CREATED_BY_TAG, TYPE_TAG, ModelRegistry
 from kiln.tracking.runs import RunTracker
 
 if TYPE_CHECKING:
@@ -51,9 +51,11 @@ class ModelService:
         self._jobs = jobs
 
     # Registration ----------------------------------------------------------------------------
-    def create(self, spec: ModelSpec) -> ModelVersionView:
+    def create(self, spec: ModelSpec, created_by: str | None = None) -> ModelVersionView:
         self._check_requested_version(spec.name, spec.version)
         tags = {str(k): str(v) for k, v in spec.tags.items()} | {TYPE_TAG: spec.type}
+        if created_by:
+            tags[CREATED_BY_TAG] = created_by
         runs = _RUNS.match(spec.path)
         output = _JOB_OUTPUT.match(spec.path)
         if runs:  # MLflow resolves run artifacts and MLflow 3 logged models itself
@@ -122,7 +124,7 @@ class ModelService:
                     name=output.name, version=output.version, type=output.type,
                     path=f"kiln://jobs/{job.id}/outputs/{output_name}", description=output.description,
                 )  # fmt: skip
-                registered.append(self.create(spec))
+                registered.append(self.create(spec, created_by=job.created_by))
         return registered
 
     # Reading ---------------------------------------------------------------------------------
@@ -145,6 +147,7 @@ class ModelService:
             aliases=list(version.aliases), source=version.source, job=tags.get(JOB_TAG) or self._job_of(version),
             created_at=datetime.fromtimestamp(version.creation_timestamp / 1000, UTC),
             archived=tags.get(ARCHIVED_TAG) == "true", uri=f"models:/{version.name}/{version.version}",
+            created_by=tags.get(CREATED_BY_TAG),
         )  # fmt: skip
 
     def _job_of(self, version: ModelVersion) -> str | None:

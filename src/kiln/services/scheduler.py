@@ -3,7 +3,14 @@
 Each started job has a watcher thread that waits for its process, enforces
 ``limits.timeout`` and records the outcome. At start the scheduler re-adopts jobs whose
 processes outlived an earlier server and closes those whose processes are gone, so no job
-stays "running" forever.
+stays "running" forever. Jobs on Ray compute targets are started, watched and re-attached by
+``remote`` (:mod:`kiln.services.ray_scheduler`), with the same preparation and ending.
+
+Several servers may share one database (PostgreSQL). Each claims queued jobs for itself
+(``JobRepository.claim_queued``: one server per job), counts only its own jobs against its
+slots and GPUs, and at start recovers only its own jobs (``server_id``), never those of
+another live server. A cancel asked of another server reaches the job through its row:
+the owning server's watcher sees ``cancel_requested``.
 """
 
 from __future__ import annotations
@@ -11,15 +18,24 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Protocol
 
 from kiln.artifacts.store import ArtifactStore
 from kiln.errors import KilnError
 from kiln.runners.local import JobFolder, LocalRunner, ProcessHandle
 from kiln.runners.local_compute import LocalCompute, visible_devices
-from kiln.services.job_environment import EnvironmentResolver, job_environment, reference_values
+from kiln.services.job_environment import (
+    EnvironmentResolver,
+    JobTokenIssuer,
+    ReferenceValues,
+    job_environment,
+    reference_values,
+)
 from kiln.services.job_inputs import JobInputs
 from kiln.services.jobs import DEFAULT_OUTPUT, LOCAL_COMPUTE, log_key, logs_folder, output_key
 from kiln.services.uploads import UploadService
@@ -32,6 +48,7 @@ from kiln.tracking.runs import RunTracker
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.2
+CANCEL_CHECK_SECONDS = 1.0  # how often a watcher reads its job's row for a cancel asked of another server
 
 
 @dataclass
@@ -39,6 +56,18 @@ class Outcome:
     status: JobStatus
     exit_code: int | None
     reason: str | None
+
+
+class RemoteJobs(Protocol):
+    """Jobs on compute targets other than local compute (Ray clusters): started, watched and re-attached there."""
+
+    def dispatch(self) -> None:
+        """Start the queued jobs of those targets."""
+        ...
+
+    def recover(self, row: JobRow) -> bool:
+        """After a restart: take over an active job of those targets; False if it is not one of theirs."""
+        ...
 
 
 class JobScheduler:
@@ -57,6 +86,9 @@ class JobScheduler:
         workspace_url: str,
         token: str,
         cancel_grace: float,
+        server_id: str | None = None,
+        shared: bool = False,
+        job_tokens: JobTokenIssuer | None = None,
     ) -> None:
         self._jobs = jobs
         self._runner = runner
@@ -70,6 +102,9 @@ class JobScheduler:
         self._workspace_url = workspace_url
         self._token = token
         self._cancel_grace = cancel_grace
+        self._job_tokens = job_tokens  # None: every job acts with the workspace token
+        self.server_id = server_id
+        self._shared = shared  # other servers may run this database's jobs
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -77,6 +112,7 @@ class JobScheduler:
         # run when a job's command succeeded, before it is marked completed (e.g. model registration);
         # a KilnError from one fails the job with its message
         self.completion_hooks: list[Callable[[JobRow], object]] = []
+        self.remote: RemoteJobs | None = None  # jobs on Ray compute targets; set before start()
 
     def start(self) -> None:
         self.recover()
@@ -100,27 +136,42 @@ class JobScheduler:
                 self.dispatch()
             except Exception:  # keep scheduling whatever one bad row does
                 log.exception("job dispatch failed")
+            try:
+                if self.remote is not None:
+                    self.remote.dispatch()
+            except Exception:
+                log.exception("job dispatch to remote compute failed")
 
     def dispatch(self) -> None:
         """Start queued jobs in order while slots are free, each once the GPUs it asks for are free."""
         with self._dispatch_lock:
-            free = self._concurrency - self._jobs.count(ACTIVE_STATUSES, LOCAL_COMPUTE)
+            free = self._concurrency - self._jobs.count(ACTIVE_STATUSES, LOCAL_COMPUTE, self.server_id)
             if free <= 0:
                 return
-            queued: list[tuple[JobRow, int]] = []
-            for row in self._jobs.oldest_queued(LOCAL_COMPUTE):
-                wanted = CommandJobSpec.model_validate(row.spec).gpu_count
-                if wanted > len(self._compute.gpus):  # the GPUs went away since it was submitted
-                    self._refuse(row, f"resources.gpu_count: {self._compute.too_many_gpus(wanted)}")
-                else:
-                    queued.append((row, wanted))
-            held = self._jobs.gpus_held(ACTIVE_STATUSES, LOCAL_COMPUTE)
-            plan = self._compute.plan_starts([wanted for _, wanted in queued], free, held)
-            for (row, _), gpus in zip(queued, plan, strict=True):
-                if gpus is not None and self._jobs.transition(
-                    row.id, [JobStatus.QUEUED], JobStatus.PREPARING, preparing_at=utcnow(), gpu_ids=gpus
-                ):
-                    threading.Thread(target=self._run, args=(row,), name=f"job-{row.name}", daemon=True).start()
+            refused: list[tuple[JobRow, int]] = []
+
+            def choose(rows: list[JobRow]) -> list[tuple[JobRow, dict[str, object]]]:
+                queued: list[tuple[JobRow, int]] = []
+                for row in rows:
+                    wanted = CommandJobSpec.model_validate(row.spec).gpu_count
+                    if wanted <= len(self._compute.gpus):
+                        queued.append((row, wanted))
+                    elif not self._shared:  # the GPUs went away since it was submitted
+                        refused.append((row, wanted))
+                    # shared: left queued for a server that has that many GPUs
+                held = self._jobs.gpus_held(ACTIVE_STATUSES, LOCAL_COMPUTE, self.server_id)
+                plan = self._compute.plan_starts([wanted for _, wanted in queued], free, held)
+                return [
+                    (row, {"preparing_at": utcnow(), "gpu_ids": gpus})
+                    for (row, _), gpus in zip(queued, plan, strict=True)
+                    if gpus is not None
+                ]
+
+            claimed = self._jobs.claim_queued(LOCAL_COMPUTE, self.server_id, choose)
+            for row, wanted in refused:
+                self._refuse(row, f"resources.gpu_count: {self._compute.too_many_gpus(wanted)}")
+            for row in claimed:
+                threading.Thread(target=self._run, args=(row,), name=f"job-{row.name}", daemon=True).start()
 
     def _refuse(self, row: JobRow, reason: str) -> None:
         self._finish(row, self._runner.folder(row.id), Outcome(JobStatus.FAILED, None, reason))
@@ -138,23 +189,10 @@ class JobScheduler:
             self._watch(row, folder, handle)
 
     def _prepare_and_launch(self, row: JobRow, folder: JobFolder) -> ProcessHandle | None:
-        spec = CommandJobSpec.model_validate(row.spec)
-        folder.create()
-        if spec.code:
-            key, _ = self._uploads.resolve(spec.code, "code")
-            self._store.get(key, folder.working_dir)
-        input_paths = self._inputs.materialize(spec, row.pinned_inputs, folder.inputs)
+        spec, values = self.materialize(row, folder)
         prepared = self._environments.prepare(row.environment, folder.log)
         self._jobs.set_fields(row.id, environment=prepared.record)
-        for name, output in spec.outputs.items():
-            if not (output and output.is_file()):
-                (folder.outputs / name).mkdir(parents=True, exist_ok=True)
-        logs_folder(folder).mkdir(parents=True, exist_ok=True)
-        values = reference_values(spec, folder, input_paths)
-        env = job_environment(
-            spec, values, bin_dir=prepared.bin_dir, job_id=row.id, job_name=row.name, experiment_id=row.experiment_id,
-            workspace_url=self._workspace_url, token=self._token, tensorboard_dir=logs_folder(folder),
-        )  # fmt: skip
+        env = self.job_variables(row, spec, values, prepared.bin_dir, logs_folder(folder))
         current = self._jobs.get(row.id)
         if current.cancel_requested:
             self._finish(row, folder, Outcome(JobStatus.CANCELED, None, "canceled by the user"))
@@ -170,16 +208,58 @@ class JobScheduler:
             self._runner.terminate_tree(handle.pid, self._cancel_grace)
         return handle
 
+    # Shared with the runners of other compute targets (kiln.services.ray_scheduler) -------------
+    def materialize(self, row: JobRow, folder: JobFolder) -> tuple[CommandJobSpec, ReferenceValues]:
+        """The job's folder with its code, inputs and output folders; what ``${{…}}`` stands for there."""
+        spec = CommandJobSpec.model_validate(row.spec)
+        folder.create()
+        if spec.code:
+            key, _ = self._uploads.resolve(spec.code, "code")
+            self._store.get(key, folder.working_dir)
+        input_paths = self._inputs.materialize(spec, row.pinned_inputs, folder.inputs)
+        for name, output in spec.outputs.items():
+            if not (output and output.is_file()):
+                (folder.outputs / name).mkdir(parents=True, exist_ok=True)
+        logs_folder(folder).mkdir(parents=True, exist_ok=True)
+        return spec, reference_values(spec, folder, input_paths)
+
+    def job_variables(
+        self, row: JobRow, spec: CommandJobSpec, values: ReferenceValues, bin_dir: Path, tensorboard_dir: Path
+    ) -> dict[str, str]:
+        """The variables a job's process gets: its run, the workspace, its inputs and outputs, and a token
+        acting as its creator (revoked in ``_finish``)."""
+        token = self._job_tokens.job_token(row) if self._job_tokens else self._token
+        return job_environment(
+            spec, values, bin_dir=bin_dir, job_id=row.id, job_name=row.name, experiment_id=row.experiment_id,
+            workspace_url=self._workspace_url, token=token, tensorboard_dir=tensorboard_dir,
+        )  # fmt: skip
+
+    def folder(self, job_id: str) -> JobFolder:
+        return self._runner.folder(job_id)
+
+    def finish(self, row: JobRow, folder: JobFolder, outcome: Outcome) -> None:
+        self._finish(row, folder, outcome)
+
+    def requeue(self, row: JobRow, folder: JobFolder) -> None:
+        self._requeue(row, folder)
+
     def _watch(self, row: JobRow, folder: JobFolder, handle: ProcessHandle) -> None:
         spec = CommandJobSpec.model_validate(row.spec)
         started = self._jobs.get(row.id).started_at or utcnow()
         deadline = _deadline(started, spec)
-        timed_out = False
+        timed_out = canceled = False
+        next_cancel_check = time.monotonic() + CANCEL_CHECK_SECONDS
         code = handle.wait(0)
         while code is None:
             if deadline and not timed_out and utcnow() >= deadline:
                 timed_out = True
                 self._runner.terminate_tree(handle.pid, self._cancel_grace)
+            if self._shared and not canceled and time.monotonic() >= next_cancel_check:
+                # another server may have been asked to cancel it: it can only set the flag
+                next_cancel_check = time.monotonic() + CANCEL_CHECK_SECONDS
+                if self._jobs.get(row.id).cancel_requested:
+                    canceled = True
+                    self._runner.terminate_tree(handle.pid, self._cancel_grace)
             code = handle.wait(POLL_SECONDS)
         self._finish(row, folder, self._outcome(row, folder, code, timed_out, spec))
 
@@ -216,6 +296,11 @@ class JobScheduler:
 
     def _finish(self, row: JobRow, folder: JobFolder, outcome: Outcome) -> None:
         """Keep outputs and log, end the MLflow run, then record the final status."""
+        if self._job_tokens is not None:
+            try:
+                self._job_tokens.end_job_token(row)  # its processes are gone: nothing acts with it any more
+            except Exception:
+                log.exception("could not revoke the token of job %s", row.name)
         try:
             self._keep_outputs(row, folder)
         except Exception:
@@ -263,7 +348,10 @@ class JobScheduler:
 
     # After a restart --------------------------------------------------------------------
     def recover(self) -> None:
-        for row in self._jobs.recent(ACTIVE_STATUSES, limit=100_000):
+        """This server's preparing and running jobs (and any that name no server), after a restart."""
+        for row in self._jobs.active_of(self.server_id):
+            if self.remote is not None and self.remote.recover(row):
+                continue
             folder = self._runner.folder(row.id)
             handle = self._runner.adopt(row.pid, row.pid_started) if row.pid else None
             if handle is not None and row.status == JobStatus.RUNNING.value:
@@ -283,7 +371,9 @@ class JobScheduler:
 
     def _requeue(self, row: JobRow, folder: JobFolder) -> None:
         folder.remove()
-        self._jobs.transition(row.id, [JobStatus.PREPARING], JobStatus.QUEUED, preparing_at=None, pid=None, gpu_ids=[])
+        self._jobs.transition(
+            row.id, [JobStatus.PREPARING], JobStatus.QUEUED, preparing_at=None, pid=None, gpu_ids=[], server_id=None
+        )
 
 
 def _deadline(started: datetime, spec: CommandJobSpec) -> datetime | None:

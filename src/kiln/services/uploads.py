@@ -53,6 +53,6 @@ class UploadService:
             )
         digest, file_name = match.groups()
         key = f"{SNAPSHOTS}/{digest}" + (f"/{file_name}" if file_name else "")
-        if not self._store.exists(key):
+        if not (self._store.has_content(SNAPSHOTS, digest) and self._store.exists(key)):
             raise InvalidSpec(f"{field}: upload {reference!r} was not found in the workspace")
         return key, digest

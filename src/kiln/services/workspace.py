@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import logging
+import socket
+import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from kiln.artifacts.roots import ArtifactRoot
 from kiln.artifacts.store import ArtifactStore
 from kiln.config import Settings
 from kiln.runners.gpus import local_gpus
 from kiln.runners.local import LocalRunner
 from kiln.runners.local_compute import LocalCompute
 from kiln.server.auth import load_or_create_token
+from kiln.services.computes import ComputeService
+from kiln.services.credentials import CredentialVerifier
 from kiln.services.data import DataInputs, DataService
 from kiln.services.deployment_files import DeploymentFiles
 from kiln.services.endpoints import EndpointService, key_file
@@ -20,21 +29,78 @@ from kiln.services.jobs import JobService
 from kiln.services.lineage import LineageService
 from kiln.services.model_inputs import ModelInputs
 from kiln.services.models import ModelService
+from kiln.services.ray_scheduler import RayJobs
 from kiln.services.scheduler import JobScheduler
 from kiln.services.uploads import UploadService
+from kiln.services.users import UserService
 from kiln.serving.controller import EndpointController
 from kiln.serving.gateway_metrics import GatewayMetrics
 from kiln.serving.replica_launcher import ReplicaLauncher
 from kiln.serving.routing import RoutingTable
+from kiln.store.computes import ComputeRepository
 from kiln.store.data import DataAssetRepository
 from kiln.store.database import create_database_engine, migrate, session_factory
 from kiln.store.endpoints import EndpointRepository
 from kiln.store.jobs import JobRepository
+from kiln.store.postgres import ENDPOINT_CONTROLLER_LOCK, Leadership, check_connection, connection_error
+from kiln.store.users import UserRepository
 from kiln.tracking.mlflow_server import MlflowSupervisor
+from kiln.tracking.mlflow_store import prepare_mlflow_store
 from kiln.tracking.registry import ModelRegistry
 from kiln.tracking.runs import RunTracker
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class Stores:
+    """The databases, ready: kiln's tables migrated, MLflow's store prepared; the artifact store checked."""
+
+    engine: Engine
+    mlflow_store_uri: str
+    server_id: str  # this server (this KILN_HOME) among those sharing the database
+    artifact_root: ArtifactRoot
+    artifacts: ArtifactStore
+
+    @property
+    def shared(self) -> bool:
+        """Other servers may use the same database (PostgreSQL; SQLite stays one server's)."""
+        return self.engine.dialect.name == "postgresql"
+
+
+def open_stores(settings: Settings) -> Stores:
+    """Connect, migrate (once, under a lock, when servers start together) and prepare MLflow's store.
+
+    A database that cannot be reached or used is a KilnError that shows the URL without its password.
+    """
+    home = settings.resolved_home
+    url = settings.resolved_database_url
+    try:
+        engine = create_database_engine(url)
+    except (SQLAlchemyError, ImportError) as exc:
+        raise connection_error(url, exc) from None
+    check_connection(engine, url)
+    migrate(engine)
+    mlflow_uri = prepare_mlflow_store(settings, engine)
+    artifact_root = ArtifactRoot.from_settings(settings)  # a bucket that cannot be used is a KilnError too
+    artifacts = artifact_root.open()
+    return Stores(engine, mlflow_uri, load_or_create_server_id(home), artifact_root, artifacts)
+
+
+def load_or_create_server_id(home: Path) -> str:
+    """This home's server id (kept in ``KILN_HOME/server_id``): it names the server that runs a job."""
+    path = home / "server_id"
+    try:
+        existing = path.read_text().strip()
+        if existing:
+            return existing
+    except OSError:
+        pass
+    server_id = f"{socket.gethostname()[:40]}-{uuid.uuid4().hex[:8]}"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(server_id + "\n")
+    tmp.replace(path)
+    return server_id
 
 
 @dataclass
@@ -56,17 +122,23 @@ class Workspace:
     endpoint_controller: EndpointController
     endpoint_routes: RoutingTable
     gateway_metrics: GatewayMetrics
+    users: UserService
+    computes: ComputeService
+    server_id: str = ""
+    controller_leadership: Leadership | None = None
 
     @classmethod
-    def open(cls, settings: Settings, url: str) -> Workspace:
+    def open(cls, settings: Settings, url: str, stores: Stores | None = None) -> Workspace:
         home = settings.resolved_home
         home.mkdir(parents=True, exist_ok=True)
         token = load_or_create_token(settings.token_file)
-        engine = create_database_engine(settings.resolved_database_url)
-        migrate(engine)
+        stores = stores or open_stores(settings)
+        engine = stores.engine
         repository = JobRepository(session_factory(engine))
-        store = ArtifactStore(settings.resolved_artifact_root)
-        mlflow = MlflowSupervisor(home, settings.resolved_mlflow_store_uri, f"{store.root}/mlflow")
+        store = stores.artifacts
+        mlflow = MlflowSupervisor(
+            home, stores.mlflow_store_uri, f"{store.root}/mlflow", environment=stores.artifact_root.mlflow_environment()
+        )
         mlflow.start()
         tracker = RunTracker(mlflow.url)
         runner = LocalRunner(settings.jobs_dir)
@@ -78,14 +150,22 @@ class Workspace:
         inputs.add_resolver(DataInputs(data, store, runner.read_only_inputs, home / "cache" / "data"))
         environments = open_environment_service(home, session_factory(engine))
         compute = LocalCompute(local_gpus(settings.gpus))
+        user_repository = UserRepository(session_factory(engine))
+        users = UserService(user_repository, CredentialVerifier(user_repository, token), token)
         scheduler = JobScheduler(
             repository, runner, uploads, store, tracker, inputs, environments, compute=compute,
             concurrency=settings.resolved_local_concurrency, workspace_url=url, token=token,
-            cancel_grace=settings.job_cancel_grace_seconds,
+            cancel_grace=settings.job_cancel_grace_seconds, server_id=stores.server_id, shared=stores.shared,
+            job_tokens=users,
         )  # fmt: skip
-        jobs = JobService(
-            repository, uploads, inputs, environments, store, tracker, runner, url, scheduler.wake, compute
+        computes = ComputeService(
+            ComputeRepository(session_factory(engine)), repository, compute, settings.resolved_local_concurrency
         )
+        scheduler.remote = RayJobs(scheduler, repository, computes, tracker)
+        jobs = JobService(
+            repository, uploads, inputs, environments, store, tracker, runner, url, scheduler.wake, computes,
+            server_id=stores.server_id,
+        )  # fmt: skip
         scheduler.completion_hooks.append(models.register_job_outputs)
         scheduler.start()
         environments.resume()
@@ -98,15 +178,30 @@ class Workspace:
             endpoint_repository, controller, DeploymentFiles(models, uploads, store, home / "endpoints" / "files", environments),
             metrics, load_or_create_token(key_file(home)), url,
         )  # fmt: skip
-        controller.start()
+        leadership = None
+        if stores.shared:  # one controller for all servers on the database (the one holding the lock)
+            leadership = Leadership(
+                engine, ENDPOINT_CONTROLLER_LOCK, "endpoint controller", controller.start,
+                on_lost=lambda: controller.stop(stop_replicas=False),  # the new holder re-adopts them
+            )  # fmt: skip
+            leadership.start()
+            if not leadership.leader.is_set():
+                controller.follow()  # the others route to its replicas until one of them takes over
+        else:
+            controller.start()
         return cls(
             settings=settings, url=url, token=token, store=store, mlflow=mlflow, tracker=tracker,
             scheduler=scheduler, jobs=jobs, uploads=uploads, models=models,
             lineage=LineageService(models, repository, endpoints), data=data, environments=environments,
             endpoints=endpoints, endpoint_controller=controller, endpoint_routes=routes, gateway_metrics=metrics,
+            users=users, computes=computes, server_id=stores.server_id, controller_leadership=leadership,
         )  # fmt: skip
 
     def close(self) -> None:
+        if self.controller_leadership is not None:
+            self.controller_leadership.stop_waiting()
         self.endpoint_controller.stop()
+        if self.controller_leadership is not None:
+            self.controller_leadership.release()
         self.scheduler.stop()
         self.mlflow.stop()

@@ -10,6 +10,10 @@ stored in the database, and publishes the routing table the gateway reads.
   starts beside the old one, which is retired only once the new one is ready. Retired
   replicas leave the routing table first and are stopped a moment later.
 - After a server restart, replicas whose pid and create time still match are re-adopted.
+- Several servers on one database: one of them runs the controller (``kiln.store.postgres.
+  Leadership``); the others ``follow()``: they mirror its replicas from the database into
+  their own routing tables (probing readiness themselves), so every server's gateway serves
+  the endpoints, and none starts replicas of its own. A follower that is elected ``start()``s.
 """
 
 from __future__ import annotations
@@ -70,6 +74,9 @@ class EndpointController:
         self._launcher = launcher
         self._routes = routes
         self._replicas: dict[int, Replica] = {}  # by replica row id
+        self._followed: dict[int, Replica] = {}  # another server's replicas, while this one follows
+        self._leading = threading.Event()
+        self._follow_thread: threading.Thread | None = None
         self._draining: list[tuple[float, Replica]] = []
         self._backoff: dict[tuple[str, str, int], tuple[int, float]] = {}  # deaths in a row, not before
         self._lock = threading.RLock()
@@ -81,6 +88,9 @@ class EndpointController:
 
     # Life -------------------------------------------------------------------------------------
     def start(self) -> None:
+        self._leading.set()
+        with self._lock:
+            self._followed = {}
         self.recover()
         self.publish_routes()
         self._thread = threading.Thread(target=self._loop, name="endpoint-controller", daemon=True)
@@ -92,6 +102,8 @@ class EndpointController:
         self._wake.set()
         if self._thread:
             self._thread.join(timeout=10)
+        if self._follow_thread:
+            self._follow_thread.join(timeout=10)
         if stop_replicas:
             with self._lock:
                 victims = list(self._replicas.values()) + [r for _, r in self._draining]
@@ -299,6 +311,39 @@ class EndpointController:
             self.publish_routes()
         _stop_all(victims, wait=True)
 
+    # Following another server's controller -----------------------------------------------------
+    def follow(self) -> None:
+        """Mirror the replicas another server's controller runs until this one ``start()``s."""
+        self._follow_thread = threading.Thread(target=self._follow_loop, name="endpoint-follower", daemon=True)
+        self._follow_thread.start()
+
+    def _follow_loop(self) -> None:
+        while not self._stopping.is_set() and not self._leading.is_set():
+            try:
+                self.mirror()
+            except Exception:
+                log.exception("could not mirror the endpoint replicas of the controlling server")
+            self._stopping.wait(IDLE_POLL)
+
+    def mirror(self) -> None:
+        """One look at the database: the leader's replicas, ready if they answer ``/v2/health/ready``."""
+        followed: dict[int, Replica] = {}
+        for row in self._repo.replicas():
+            replica = self._followed.get(row.id) or Replica(
+                row.id, row.endpoint, row.deployment, row.replica_index, row.generation, row.port,
+                ProcessHandle(row.pid, row.pid_started), Path(row.log_path), deadline=0.0, restarts=row.restarts,
+            )  # fmt: skip
+            replica.state = "ready" if self._answers(replica, "/v2/health/ready") else "starting"
+            followed[row.id] = replica
+        with self._lock:
+            if self._leading.is_set():
+                return
+            self._followed = followed
+        self.publish_routes()
+
+    def _all_replicas(self) -> list[Replica]:
+        return list(self._replicas.values()) + list(self._followed.values())
+
     # After a restart ----------------------------------------------------------------------------
     def recover(self) -> None:
         deployments = {(r.endpoint, r.name): r for r in self._repo.deployments()}
@@ -321,7 +366,7 @@ class EndpointController:
     # What others read ---------------------------------------------------------------------------
     def publish_routes(self) -> None:
         with self._publish_lock:
-            replicas = list(self._replicas.values())
+            replicas = self._all_replicas()
             deployments = self._repo.deployments()
             routes = {}
             for endpoint in self._repo.endpoints():
@@ -340,7 +385,7 @@ class EndpointController:
             self._routes.publish(routes)
 
     def replica_views(self, endpoint: str, deployment: str) -> list[ReplicaView]:
-        replicas = [r for r in list(self._replicas.values()) if r.key == (endpoint, deployment)]
+        replicas = [r for r in self._all_replicas() if r.key == (endpoint, deployment)]
         return [
             ReplicaView(
                 index=r.index,
@@ -354,7 +399,7 @@ class EndpointController:
         ]
 
     def log_files(self, endpoint: str, deployment: str) -> list[Path]:
-        running = [r.log for r in list(self._replicas.values()) if r.key == (endpoint, deployment)]
+        running = [r.log for r in self._all_replicas() if r.key == (endpoint, deployment)]
         if running:
             return sorted(set(running))
         folder = self._launcher.folder(endpoint, deployment)

@@ -48,3 +48,4 @@ class DataAssetView(BaseModel):
     archived: bool
     files: int = Field(description="How many files the version holds.")
     size_bytes: int
+    created_by: str | None = Field(None, description="the user who created it (None: created before users existed)")

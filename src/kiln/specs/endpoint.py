@@ -186,6 +186,7 @@ class OnlineDeploymentView(BaseModel):
     updated_at: datetime
     metrics: DeploymentMetricsView = Field(default_factory=DeploymentMetricsView)
     spec: dict[str, Any]
+    created_by: str | None = Field(None, description="the user who created it (None: created before users existed)")
 
 
 class OnlineEndpointView(BaseModel):
@@ -199,6 +200,7 @@ class OnlineEndpointView(BaseModel):
     created_at: datetime
     updated_at: datetime
     deployments: list[OnlineDeploymentView] = Field(default_factory=list)
+    created_by: str | None = Field(None, description="the user who created it (None: created before users existed)")
 
 
 class EndpointKeys(BaseModel):

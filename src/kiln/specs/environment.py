@@ -187,3 +187,4 @@ class EnvironmentView(BaseModel):
     created_at: datetime
     built_at: datetime | None
     spec: dict[str, Any]
+    created_by: str | None = Field(None, description="the user who created it (None: created before users existed)")

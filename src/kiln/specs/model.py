@@ -38,6 +38,7 @@ class ModelVersionView(BaseModel):
     created_at: datetime
     archived: bool
     uri: str = Field(description="models:/NAME/VERSION, for the mlflow client")
+    created_by: str | None = Field(None, description="who registered it (its kiln.created_by tag; None: before users)")
 
 
 class ModelView(BaseModel):

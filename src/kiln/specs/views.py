@@ -65,6 +65,9 @@ class JobView(BaseModel):
     pinned_inputs: dict[str, dict[str, Any]] = {}
     environment: dict[str, Any] = {}
     gpu_ids: list[str] = []  # the GPUs the job holds (or held), as its CUDA_VISIBLE_DEVICES named them
+    server_id: str | None = None  # the workspace server that claimed (runs, ran) the job
+    created_by: str | None = None  # the user who submitted it (None: submitted before users existed)
+    submission_id: str | None = None  # on a Ray compute target: the Ray job's submission id (ray job logs ID)
     params: dict[str, str] | None = None
     metrics: dict[str, float] | None = None
 

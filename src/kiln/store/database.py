@@ -10,15 +10,19 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from kiln.store.postgres import MIGRATIONS_LOCK, normalize_url, transaction_lock
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
 def create_database_engine(url: str) -> Engine:
+    """An engine for kiln's tables; ``postgres://`` and ``postgresql://`` URLs use psycopg 3."""
+    url = normalize_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -30,10 +34,15 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision."""
+    """Bring the schema to the newest Alembic revision.
+
+    On PostgreSQL the upgrade runs in one transaction under an advisory lock, so that servers
+    starting together on one database migrate it once: the others wait, then find it done.
+    """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.begin() as connection:
+        transaction_lock(connection, MIGRATIONS_LOCK)
         config.attributes["connection"] = connection
         command.upgrade(config, "heads")  # resources add their own branches of revisions
 

@@ -1,9 +1,13 @@
 """Reads and writes of job rows. Status changes are compare-and-set so that two
-actors (the scheduler, a cancel request, a restart) never both win."""
+actors (the scheduler, a cancel request, a restart, another server) never both win.
+
+Several servers may share one database: a queued job belongs to no server until one claims
+it (``claim_queued``); from then on ``server_id`` names the server that runs it, and only
+that server counts it against its slots or recovers it after a restart."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,7 +15,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from kiln.errors import NotFound
-from kiln.specs.views import JobStatus
+from kiln.specs.views import ACTIVE_STATUSES, JobStatus
 from kiln.store.tables import JobRow
 
 
@@ -59,16 +63,78 @@ class JobRepository:
         with self._sessions() as session:
             return list(session.scalars(query))
 
-    def gpus_held(self, statuses: Iterable[JobStatus], compute: str) -> set[str]:
-        """The GPU ids that jobs in ``statuses`` on ``compute`` hold."""
+    def claim_queued(
+        self,
+        compute: str,
+        server_id: str | None,
+        choose: Callable[[list[JobRow]], Sequence[tuple[JobRow, dict[str, Any]]]],
+    ) -> list[JobRow]:
+        """Move the queued jobs that ``choose`` picks (oldest first) to preparing, for ``server_id``.
+
+        ``choose`` gets the queued rows and returns ``(row, fields)`` for those to start. On
+        PostgreSQL the rows are read ``FOR UPDATE SKIP LOCKED``: servers dispatching at the same
+        moment each see only rows no other is claiming, and none waits for another. Elsewhere
+        each move is the usual compare-and-set. Either way a job is claimed by one server only.
+        Returns the rows this call claimed.
+        """
+        query = (
+            select(JobRow)
+            .where(JobRow.status == JobStatus.QUEUED.value, JobRow.compute == compute)
+            .order_by(JobRow.created_at)
+        )
+        owner = {"server_id": server_id} if server_id is not None else {}
+        engine = self._sessions.kw.get("bind")
+        if engine is None or engine.dialect.name != "postgresql":
+            chosen = choose(self.oldest_queued(compute))
+            return [
+                row
+                for row, fields in chosen
+                if self.transition(row.id, [JobStatus.QUEUED], JobStatus.PREPARING, **fields, **owner)
+            ]
+        claimed = []
+        with self._sessions.begin() as session:
+            rows = list(session.scalars(query.with_for_update(skip_locked=True)))
+            for row, fields in choose(rows):
+                moved = session.execute(
+                    update(JobRow)
+                    .where(JobRow.id == row.id, JobRow.status == JobStatus.QUEUED.value)
+                    .values(status=JobStatus.PREPARING.value, **fields, **owner)
+                )
+                if getattr(moved, "rowcount", 0):
+                    claimed.append(row)
+        return claimed
+
+    def active_of(self, server_id: str | None) -> list[JobRow]:
+        """Preparing and running jobs of ``server_id``; first it takes over those that name no
+        server (recorded before servers were told apart)."""
+        active = [s.value for s in ACTIVE_STATUSES]
+        with self._sessions.begin() as session:
+            if server_id is not None:
+                session.execute(
+                    update(JobRow)
+                    .where(JobRow.status.in_(active), JobRow.server_id.is_(None))
+                    .values(server_id=server_id)
+                )
+            query = select(JobRow).where(JobRow.status.in_(active)).order_by(JobRow.created_at.desc())
+            if server_id is not None:
+                query = query.where(JobRow.server_id == server_id)
+            return list(session.scalars(query))
+
+    def gpus_held(self, statuses: Iterable[JobStatus], compute: str, server_id: str | None = None) -> set[str]:
+        """The GPU ids that jobs in ``statuses`` on ``compute`` (of ``server_id``, if given) hold."""
         query = select(JobRow.gpu_ids).where(JobRow.status.in_([s.value for s in statuses]), JobRow.compute == compute)
+        if server_id is not None:
+            query = query.where(JobRow.server_id == server_id)
         with self._sessions() as session:
             return {gpu for ids in session.scalars(query) for gpu in ids or []}
 
-    def count(self, statuses: Iterable[JobStatus], compute: str | None = None) -> int:
+    def count(self, statuses: Iterable[JobStatus], compute: str | None = None, server_id: str | None = None) -> int:
+        """How many jobs are in ``statuses`` (on ``compute``, run by ``server_id``, where given)."""
         query = select(func.count()).select_from(JobRow).where(JobRow.status.in_([s.value for s in statuses]))
         if compute is not None:
             query = query.where(JobRow.compute == compute)
+        if server_id is not None:
+            query = query.where(JobRow.server_id == server_id)
         with self._sessions() as session:
             return int(session.scalar(query) or 0)
 

@@ -54,6 +54,11 @@ class JobRow(Base):
     pinned_inputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, comment="exact input versions")
     environment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, comment="pinned, then as built")
     gpu_ids: Mapped[list[str]] = mapped_column(JSON, default=list, comment="GPUs handed to the job (held while active)")
+    submission_id: Mapped[str | None] = mapped_column(
+        String(128), comment="its id on a Ray cluster (Ray Jobs API submission id); None on local compute"
+    )
+    created_by: Mapped[str | None] = mapped_column(String(128), comment="the user who created it")
+    server_id: Mapped[str | None] = mapped_column(String(64), index=True, comment="the server that claimed the job")
 
 
 class DataAssetRow(Base):
@@ -74,6 +79,7 @@ class DataAssetRow(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     archived: Mapped[bool] = mapped_column(default=False)
+    created_by: Mapped[str | None] = mapped_column(String(128), comment="the user who created it")
 
 
 class EnvironmentRow(Base):
@@ -98,6 +104,7 @@ class EnvironmentRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     built_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_by: Mapped[str | None] = mapped_column(String(128), comment="the user who created it")
 
 
 class OnlineEndpointRow(Base):
@@ -113,6 +120,7 @@ class OnlineEndpointRow(Base):
     secondary_key_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str | None] = mapped_column(String(128), comment="the user who created it")
 
 
 class OnlineDeploymentRow(Base):
@@ -132,6 +140,7 @@ class OnlineDeploymentRow(Base):
     take_all_traffic: Mapped[bool] = mapped_column(default=False, comment="set traffic to 100 % once ready")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str | None] = mapped_column(String(128), comment="the user who created it")
 
 
 class OnlineReplicaRow(Base):
@@ -150,3 +159,47 @@ class OnlineReplicaRow(Base):
     log_path: Mapped[str] = mapped_column(String(1024))
     restarts: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class UserRow(Base):
+    """A person (or program) with a role; acts through API tokens."""
+
+    __tablename__ = "users"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16), comment="reader, contributor or owner")
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str | None] = mapped_column(String(128))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ApiTokenRow(Base):
+    """An API token of a user: only its SHA-256 is kept. Revoked tokens stay, so a refusal can say why."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, comment="public id, for listing and revoking")
+    user_name: Mapped[str] = mapped_column(String(128), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, comment="sha256 hex of the token")
+    prefix: Mapped[str] = mapped_column(String(16), comment="the token's first characters")
+    description: Mapped[str | None] = mapped_column(Text)
+    job_id: Mapped[str | None] = mapped_column(String(64), index=True, comment="set for a job's own token")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str | None] = mapped_column(String(128))
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ComputeRow(Base):
+    """A registered compute target (a Ray cluster); ``local`` is built in and has no row."""
+
+    __tablename__ = "computes"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    type: Mapped[str] = mapped_column(String(32))
+    address: Mapped[str] = mapped_column(String(1024), comment="the Ray dashboard (Jobs API) URL")
+    description: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str | None] = mapped_column(String(128), comment="the user who registered it")

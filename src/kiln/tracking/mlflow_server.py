@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -28,10 +29,17 @@ MLFLOW_PREFIX = "/mlflow"
 
 
 class MlflowSupervisor:
-    def __init__(self, home: Path, backend_store_uri: str, artifacts_destination: str) -> None:
+    def __init__(
+        self,
+        home: Path,
+        backend_store_uri: str,
+        artifacts_destination: str,
+        environment: Mapping[str, str] | None = None,
+    ) -> None:
         self._home = home / "mlflow"
         self._store_uri = backend_store_uri
         self._artifacts = artifacts_destination
+        self._environment = dict(environment or {})  # e.g. MLFLOW_S3_ENDPOINT_URL for an s3:// destination
         self._state_file = self._home / "process.json"
         self._log_file = self._home / "mlflow-server.log"
         self.port = 0
@@ -97,12 +105,15 @@ class MlflowSupervisor:
             "--host", "127.0.0.1",
             "--port", str(self.port),
             "--workers", "1",
-            "--backend-store-uri", self._store_uri,
             "--serve-artifacts",
             "--artifacts-destination", self._artifacts,
             "--static-prefix", MLFLOW_PREFIX,
         ]  # fmt: skip
-        env = child_environment({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "PYTHONUNBUFFERED": "1"})
+        env = child_environment({
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "PYTHONUNBUFFERED": "1",
+            "MLFLOW_BACKEND_STORE_URI": self._store_uri,  # = --backend-store-uri, but no password in `ps`
+            **self._environment,
+        })  # fmt: skip
         log_handle = self._log_file.open("ab")
         process = subprocess.Popen(
             command, stdout=log_handle, stderr=subprocess.STDOUT, env=env, cwd=self._home,

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
 ARCHIVED_TAG = "kiln.archived"
 TYPE_TAG = "kiln.type"
+CREATED_BY_TAG = "kiln.created_by"  # who registered the version (kept by kiln, set through /mlflow too)
 
 
 class ModelRegistry:

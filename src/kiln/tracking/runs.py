@@ -38,7 +38,13 @@ class RunTracker:
                 return self._experiments[name]
             experiment = self._client.get_experiment_by_name(name)
             if experiment is None:
-                experiment_id = str(self._client.create_experiment(name))
+                try:
+                    experiment_id = str(self._client.create_experiment(name))
+                except Exception as exc:  # another server sharing the store created it just now
+                    experiment = self._client.get_experiment_by_name(name)
+                    if experiment is None:
+                        raise Unavailable(f"could not create the MLflow experiment '{name}': {exc}") from exc
+                    experiment_id = str(experiment.experiment_id)
             else:
                 if experiment.lifecycle_stage == "deleted":
                     self._client.restore_experiment(experiment.experiment_id)
@@ -71,6 +77,14 @@ class RunTracker:
             self._client.log_artifacts(run_id, str(local), artifact_path)
         elif local.is_file():
             self._client.log_artifact(run_id, str(local), artifact_path)
+
+    def download_artifacts(self, run_id: str, artifact_path: str, into: Path) -> bool:
+        """Copy the run's artifact folder ``artifact_path`` to ``into/artifact_path``; False if it has none there."""
+        if not self._client.list_artifacts(run_id, artifact_path):
+            return False
+        into.mkdir(parents=True, exist_ok=True)
+        self._client.download_artifacts(run_id, artifact_path, str(into))
+        return True
 
     def params_and_metrics(self, run_id: str) -> tuple[dict[str, str], dict[str, float]]:
         data = self._client.get_run(run_id).data

@@ -1,0 +1,126 @@
+"""``kiln compute …``"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from kiln.cli.render import OutputFormat, console, print_json
+from kiln.cli.workspace import client
+from kiln.errors import InvalidSpec
+from kiln.specs.compute import ComputeUse, ComputeView
+
+app = typer.Typer(help="Compute targets: 'local' (this machine) and Ray clusters.", no_args_is_help=True)
+
+NameOption = Annotated[str, typer.Option("--name", "-n", help="The compute target's name.")]
+OutputOption = Annotated[OutputFormat, typer.Option("--output", "-o", help="table or json.")]
+GIB = 1 << 30
+
+
+@app.command("create")
+def create(
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="The compute target's YAML file.")] = None,
+    name: Annotated[str | None, typer.Option("--name", "-n", help="Its name (overrides the file's).")] = None,
+    type_: Annotated[str | None, typer.Option("--type", help="ray (the only kind to register).")] = None,
+    address: Annotated[
+        str | None, typer.Option("--address", help="The Ray dashboard's URL, e.g. http://HOST:8265.")
+    ] = None,
+    description: Annotated[str | None, typer.Option("--description", help="A note for people.")] = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Register a Ray cluster (its dashboard must answer); jobs then run there with compute: kiln:NAME."""
+    if file is None and name is None:
+        raise InvalidSpec("give --file compute.yml, or --name NAME --type ray --address http://HOST:8265")
+    view = client().computes.create(file, name=name, type=type_, address=address, description=description)
+    if output == OutputFormat.json:
+        print_json(view)
+    else:
+        console.print(details(view))
+
+
+@app.command("list")
+def list_(output: OutputOption = OutputFormat.table) -> None:
+    """Every compute target with its capacity and what is in use now."""
+    views = client().computes.list()
+    if output == OutputFormat.json:
+        print_json(views)
+        return
+    table = Table(show_edge=False, header_style="bold")
+    table.add_column("name", no_wrap=True)
+    for column in ("type", "nodes", "CPUs", "GPUs", "memory", "jobs", "address"):
+        table.add_column(column, no_wrap=column != "address")
+    for view in views:
+        use = view.use
+        if use is None:
+            table.add_row(view.name, view.type, "-", "-", "-", "-", "-", f"{view.address or ''} [red](unreachable)[/]")
+            continue
+        table.add_row(
+            view.name, view.type, str(use.nodes), _taken(use.cpus_used, use.cpus), _taken(use.gpus_used, use.gpus),
+            _memory(use), _jobs(use), view.address or "",
+        )  # fmt: skip
+    console.print(table)
+
+
+@app.command("show")
+def show(name: NameOption, output: OutputOption = OutputFormat.table) -> None:
+    """One compute target: address, capacity and use."""
+    view = client().computes.get(name)
+    if output == OutputFormat.json:
+        print_json(view)
+    else:
+        console.print(details(view))
+
+
+@app.command("delete")
+def delete(name: NameOption) -> None:
+    """Forget a Ray cluster (the cluster itself keeps running); refused while kiln jobs use it."""
+    client().computes.delete(name)
+    console.print(f"compute target [bold]{name}[/] deleted")
+
+
+def details(view: ComputeView) -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    rows = [("name", view.name), ("type", view.type)]
+    rows += [(key, value) for key, value in (("address", view.address), ("description", view.description)) if value]
+    use = view.use
+    if use is not None:
+        rows += [
+            ("nodes", str(use.nodes)),
+            ("CPUs", _taken(use.cpus_used, use.cpus) + ("" if use.cpus_used is not None else " (in use: unknown)")),
+            ("GPUs", _taken(use.gpus_used, use.gpus)),
+            ("memory", _memory(use)),
+            ("jobs", _jobs(use)),
+        ]
+    if view.problem:
+        rows.append(("problem", f"[red]{view.problem}[/]"))
+    if view.created_at:
+        rows.append(("created", view.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")))
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def _taken(used: float | None, total: float) -> str:
+    """``1/2`` (in use of total), or the total alone when use is not known."""
+    return f"{_number(used)}/{_number(total)}" if used is not None else _number(total)
+
+
+def _memory(use: ComputeUse) -> str:
+    if use.memory_bytes is None:
+        return "-"
+    total = f"{use.memory_bytes / GIB:.1f} GiB"
+    return f"{use.memory_used_bytes / GIB:.1f}/{total}" if use.memory_used_bytes is not None else total
+
+
+def _jobs(use: ComputeUse) -> str:
+    slots = f" of {use.job_slots} slots" if use.job_slots is not None else ""
+    return f"{use.jobs_running} running{slots}, {use.jobs_queued} queued"

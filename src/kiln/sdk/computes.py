@@ -1,0 +1,49 @@
+"""``Client().computes``: compute targets (``local`` built in, Ray clusters registered) with capacity and use."""
+
+from __future__ import annotations
+
+import builtins
+from pathlib import Path
+from typing import Any
+
+from kiln.sdk.rest import RestClient
+from kiln.specs.compute import ComputeSpec, ComputeView
+from kiln.specs.yaml_source import YamlSource, read_yaml_file, validate_model
+
+ComputeLike = str | Path | ComputeSpec | dict[str, Any]
+
+
+class ComputeOperations:
+    def __init__(self, rest: RestClient) -> None:
+        self._rest = rest
+
+    def create(self, spec: ComputeLike | None = None, **fields: Any) -> ComputeView:
+        """Register a Ray cluster from a YAML file, a spec or fields (``name=, type="ray", address=``);
+        fields given beside a file override the file's. The cluster's dashboard must answer."""
+        body = compute_body(spec, fields)
+        return ComputeView.model_validate(self._rest.request("POST", "/api/v1/computes", json=body))
+
+    def list(self) -> builtins.list[ComputeView]:
+        return [ComputeView.model_validate(item) for item in self._rest.request("GET", "/api/v1/computes")]
+
+    def get(self, name: str) -> ComputeView:
+        return ComputeView.model_validate(self._rest.request("GET", f"/api/v1/computes/{name}"))
+
+    def delete(self, name: str) -> None:
+        self._rest.request("DELETE", f"/api/v1/computes/{name}")
+
+
+def compute_body(spec: ComputeLike | None, fields: dict[str, Any]) -> dict[str, Any]:
+    """The REST body, checked here so that a mistake names the file's line."""
+    if spec is None:
+        source = YamlSource({})
+    elif isinstance(spec, ComputeSpec):
+        source = YamlSource(spec.model_dump(by_alias=True, exclude_none=True))
+    elif isinstance(spec, dict):
+        source = YamlSource(dict(spec))
+    else:
+        source = read_yaml_file(spec)
+    if isinstance(source.data, dict):
+        source.data.update({k: v for k, v in fields.items() if v is not None})
+    validated: ComputeSpec = validate_model(ComputeSpec, source)
+    return validated.model_dump(mode="json", by_alias=True, exclude_none=True)

@@ -1,0 +1,88 @@
+"""Which role a route needs. The auth middleware says who is asking; these dependencies say
+whether they may.
+
+Every route declares what it needs::
+
+    @router.post("/jobs", status_code=201)
+    def create_job(spec: CommandJobSpec, request: Request,
+                   principal: Principal = requires(Role.CONTRIBUTOR, "creating jobs")) -> JobView: ...
+
+    @router.get("/jobs", dependencies=[requires(Role.READER, "listing jobs")])
+
+The message of a refusal reads "user 'ann' is a reader; creating jobs needs contributor or
+owner". A route that declares nothing still gets the app-wide ``default_access``: reading
+(GET, HEAD, OPTIONS) needs reader, anything else contributor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Depends, Request
+from fastapi.routing import APIRoute
+
+from kiln.errors import Unauthorized
+from kiln.services.credentials import Principal
+from kiln.specs.users import Role
+from kiln.tracking.mlflow_access import TrackingForbidden, is_read_only, mlflow_path
+
+PRINCIPAL_SCOPE_KEY = "kiln.principal"
+_DECLARES_ACCESS = "kiln_declares_access"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def principal_of(request: Request) -> Principal:
+    """Who is asking (set by the auth middleware)."""
+    principal = request.scope.get(PRINCIPAL_SCOPE_KEY)
+    if not isinstance(principal, Principal):
+        raise Unauthorized("this request carries no credentials: send 'Authorization: Bearer <token>'")
+    return principal
+
+
+def _declaring(check: Any) -> Any:
+    setattr(check, _DECLARES_ACCESS, True)
+    return Depends(check)
+
+
+def requires(role: Role, action: str) -> Any:
+    """A dependency: Forbidden unless the caller's role is ``role`` or above; gives the Principal.
+    ``action`` completes "…; <action> needs contributor or owner"."""
+
+    def check_role(request: Request) -> Principal:
+        principal = principal_of(request)
+        principal.ensure(role, action)
+        return principal
+
+    return _declaring(check_role)
+
+
+def _check_tracking(request: Request) -> Principal:
+    principal = principal_of(request)
+    path = mlflow_path(str(request.path_params.get("path", "")))
+    if not principal.role.allows(Role.CONTRIBUTOR) and not is_read_only(request.method, path):
+        raise TrackingForbidden(
+            f"user '{principal.name}' is a {principal.role.value}; writing to MLflow ({request.method} {path}) "
+            f"needs {Role.CONTRIBUTOR.and_above()}"
+        )
+    return principal
+
+
+tracking_access: Any = _declaring(_check_tracking)
+"""For /mlflow: readers get MLflow's read-only calls (``kiln.tracking.mlflow_access``), the rest needs contributor."""
+
+
+def default_access(request: Request) -> None:
+    """App-wide: a route that declares no role needs reader to read and contributor to change anything."""
+    route = request.scope.get("route")
+    if isinstance(route, APIRoute) and declares_access(route):
+        return
+    principal = request.scope.get(PRINCIPAL_SCOPE_KEY)
+    if not isinstance(principal, Principal):
+        return  # a public path (/health): the middleware let it through without credentials
+    needed = Role.READER if request.method in _SAFE_METHODS else Role.CONTRIBUTOR
+    principal.ensure(needed, f"{request.method} {request.url.path}")
+
+
+def declares_access(route: APIRoute) -> bool:
+    """Whether the route states the role it needs (through ``requires`` or ``tracking_access``)."""
+    return any(getattr(dependency.call, _DECLARES_ACCESS, False) for dependency in route.dependant.dependencies)

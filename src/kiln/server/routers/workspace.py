@@ -1,0 +1,99 @@
+"""REST for moving a workspace: GET /api/v1/workspace/export, POST /api/v1/workspace/import.
+
+Both need the owner role: an export holds everything in the workspace (every user's jobs,
+code and data), and an import writes everywhere.
+"""
+
+from __future__ import annotations
+
+import queue
+import shutil
+import threading
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+
+from kiln.errors import Conflict
+from kiln.server.permissions import requires
+from kiln.server.routers import workspace_of
+from kiln.specs.users import Role
+from kiln.transfer.exporter import WorkspaceExporter
+from kiln.transfer.importer import Prepared, WorkspaceImporter
+from kiln.transfer.report import OnConflict
+
+EXPORT_BYTES_HEADER = "x-kiln-export-bytes"
+
+
+def workspace_router() -> APIRouter:
+    router = APIRouter(prefix="/api/v1/workspace", tags=["workspace"])
+    importing = threading.Lock()  # one import at a time on this server
+
+    @router.get("/export", dependencies=[requires(Role.OWNER, "exporting the workspace")])
+    def export_workspace(
+        request: Request, include_endpoints: bool = Query(False, description="also the endpoints' desired state")
+    ) -> StreamingResponse:
+        """The workspace as an uncompressed tar (see ``kiln.transfer.archive``); the header
+        ``x-kiln-export-bytes`` says about how many bytes of file content it carries."""
+        exporter = WorkspaceExporter(workspace_of(request))
+        plan = exporter.plan(include_endpoints)
+        headers = {
+            EXPORT_BYTES_HEADER: str(plan.total_bytes),
+            "content-disposition": 'attachment; filename="kiln-workspace.tar"',
+        }
+        return StreamingResponse(exporter.stream(plan), media_type="application/x-tar", headers=headers)
+
+    @router.post("/import", dependencies=[requires(Role.OWNER, "importing a workspace")])
+    async def import_workspace(
+        request: Request,
+        on_conflict: Annotated[
+            OnConflict, Query(description="fail: refuse if anything differs; skip: keep the target's")
+        ] = "fail",
+        label: Annotated[str, Query(description="how messages name the archive (its file name)")] = "the archive",
+    ) -> StreamingResponse:
+        """Send the archive (gzipped or not) as the body. A corrupt archive (422) or, with
+        on_conflict=fail, a target holding different objects under the same names (409) is
+        refused before anything is written. Otherwise the answer streams one JSON object per
+        line: progress events, then the report (``kiln.transfer.report``)."""
+        if not importing.acquire(blocking=False):
+            raise Conflict("another import is running on this workspace; wait for it to end, then try again")
+        importer = WorkspaceImporter(workspace_of(request))
+        scratch = importer.scratch()
+        try:
+            archive_file = scratch / "upload"
+            with archive_file.open("wb") as handle:
+                async for chunk in request.stream():
+                    handle.write(chunk)
+            prepared = await run_in_threadpool(importer.prepare, scratch, archive_file, label, on_conflict)
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)
+            importing.release()
+            raise
+        lines = _in_background(importer, prepared, importing)
+        return StreamingResponse(lines, media_type="application/x-ndjson")
+
+    return router
+
+
+def _in_background(importer: WorkspaceImporter, prepared: Prepared, lock: threading.Lock) -> Iterator[bytes]:
+    """The import runs in its own thread, so that a client that goes away does not cut it short."""
+    events: queue.Queue[bytes | None] = queue.Queue()
+
+    def run() -> None:
+        try:
+            for event in importer.apply(prepared):
+                events.put(_line(event))
+        finally:
+            events.put(None)
+            lock.release()
+
+    threading.Thread(target=run, name="workspace-import", daemon=True).start()
+    while (line := events.get()) is not None:
+        yield line
+
+
+def _line(event: BaseModel) -> bytes:
+    return event.model_dump_json().encode() + b"\n"
