@@ -7,4 +7,11 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
     .venv/bin/python -m pip install --quiet --upgrade pip 2>&1 | grep -v "is ignored: it is neither" >&2 || true
 fi
+# torch first and alone: asked for directly, pip takes the CPU wheel where pip's find-links offer
+# one (this project's machines); resolved together with the rest it takes PyPI's CUDA build (GBs)
+case ",${extras}," in
+    *,test,* | *,torch,* | *,all,*)
+        .venv/bin/python -m pip install --quiet --disable-pip-version-check "torch==2.13.0" \
+            2> >(grep -v "is ignored: it is neither a file nor a directory" >&2) ;;
+esac
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[${extras}]" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)

@@ -81,6 +81,16 @@ class Servers:
         return server
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _mlflow_settings_restored() -> Iterator[None]:
+    """These tests point the mlflow client at one server, then the other; later modules get theirs back."""
+    with pytest.MonkeyPatch.context() as patch:
+        for key in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN"):
+            patch.delenv(key, raising=False)
+        yield
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+
+
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     wheels = tmp_path_factory.mktemp("wheels")
