@@ -26,13 +26,19 @@ from sklearn.datasets import load_digits, load_iris
 from kiln.errors import KilnError
 from kiln.specs.views import JobStatus
 from kiln.transfer.report import ProgressEvent
+from tests import postgres_server as postgres_fixtures
+from tests import s3_server as s3_fixtures
 from tests.conftest import REPO, WorkspaceServer, cleanup_jobs, server_env, wait_for, write_job
 from tests.integration.test_endpoints import stop_replicas
 from tests.integration.test_environments import env_file
+from tests.postgres_server import PostgresServer
+from tests.s3_server import S3Server
 from tests.unit.test_environment_builder import make_wheel
 
 TRANSFER_LEARNING = REPO / "examples" / "transfer-learning"
 TRACKED_JOB = "transfer-tracked"
+postgres_server = postgres_fixtures.postgres_server  # the session's PostgreSQL (a fixture)
+s3_server = s3_fixtures.s3_server  # moto's standalone S3 server (a fixture)
 # what differs between two workspaces by nature: their URLs, MLflow's experiment numbering, the server
 PLACE_FIELDS = {"mlflow_run_url", "experiment_id", "server_id"}
 FAST_PROBE = {"initial_delay": 0, "period": 1, "failure_threshold": 60}
@@ -72,10 +78,11 @@ class Servers:
         self._homes = homes
         self.started: list[WorkspaceServer] = []
 
-    def start(self) -> WorkspaceServer:
+    def start(self, extra_env: dict[str, str] | None = None, **settings: str) -> WorkspaceServer:
         home = self._homes.mktemp("kiln-transfer-home")
-        env = {k: v for k, v in server_env(home, local_concurrency="2").items() if not k.startswith("PIP_")}
+        env = {k: v for k, v in server_env(home, local_concurrency="2", **settings).items() if not k.startswith("PIP_")}
         env.update({"PIP_CONFIG_FILE": os.devnull, "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(self._wheels)})
+        env.update(extra_env or {})
         server = WorkspaceServer(home, env).start()
         self.started.append(server)
         return server
@@ -413,3 +420,35 @@ def test_an_import_cut_short_by_a_crash_finishes_when_run_again(
         source, "models:/digits-finetuned/1", digits
     )
     assert not list((target.home / "tmp" / "imports").glob("*"))  # the killed import's scratch is gone too
+
+
+def test_an_embedded_workspace_moves_to_a_team_server_on_postgres_and_s3(
+    servers: Servers, source: WorkspaceServer, archive: Path, postgres_server: PostgresServer, s3_server: S3Server
+) -> None:
+    """The issue's own case: the embedded (SQLite, local files) workspace imported into a team server
+    whose kiln and MLflow stores are on PostgreSQL and whose artifacts are on S3 (moto's server)."""
+    database = postgres_server.create_database("transfer_team")
+    bucket = s3_server.create_bucket("transfer-team")
+    target = servers.start(extra_env=s3_server.env, database_url=database, artifact_root=f"s3://{bucket}/kiln")
+    result = target.cli("workspace", "import", str(archive), check=True, timeout=900)
+    assert "jobs: 3 imported" in result.stdout, result.stdout
+
+    source_jobs, target_jobs = _jobs(source), _jobs(target)
+    assert {name: (v["id"], v["status"]) for name, v in target_jobs.items()} == {
+        name: (v["id"], v["status"]) for name, v in source_jobs.items()
+    }
+    run_id = source_jobs[TRACKED_JOB]["id"]
+    assert _run_record(target, run_id) == _run_record(source, run_id)
+    assert _model_versions(target) == _model_versions(source)
+    digits = load_digits().data[:5]
+    assert _predict(target, "models:/digits-finetuned/1", digits) == _predict(
+        source, "models:/digits-finetuned/1", digits
+    )
+    with source.client() as client:
+        source_lineage = client.models.lineage("digits-finetuned", "1").model_dump()
+    with target.client() as client:
+        assert client.models.lineage("digits-finetuned", "1").model_dump() == source_lineage
+    # the runs and models really are on PostgreSQL, their files in the bucket
+    mlflow_database = f"{database.rsplit('/', 1)[1]}_mlflow"
+    assert postgres_server.query(f"SELECT count(*) FROM runs WHERE run_uuid = '{run_id}'", mlflow_database) == [(1,)]
+    assert any("/mlflow/" in key for key in s3_server.keys(bucket))
