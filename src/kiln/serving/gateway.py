@@ -201,9 +201,8 @@ class EndpointGateway:
         if replica is None:
             return
         try:
-            async with await self._send(method, replica + target, headers, body, deployment.timeout_s) as response:
-                await response.read()
-                ok = response.status < 500
+            answer = await self._exchange(method, replica + target, headers, body, deployment.timeout_s)
+            ok = answer.status < 500
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.debug("mirrored request to %s failed: %s", deployment.name, exc)
         self._metrics().record_mirror(endpoint, deployment.name, ok)
