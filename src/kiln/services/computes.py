@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import psutil
 
+from kiln.clock import utcnow
 from kiln.errors import AlreadyExists, Conflict, InvalidSpec, KilnError
 from kiln.runners.local_compute import LocalCompute, Problem
 from kiln.runners.ray_cluster import ClusterUse, RayCluster, job_client_class
@@ -18,7 +19,7 @@ from kiln.specs.compute import LOCAL, RAY, ComputeSpec, ComputeUse, ComputeView
 from kiln.specs.job import CommandJobSpec
 from kiln.specs.views import ACTIVE_STATUSES, JobStatus
 from kiln.store.computes import ComputeRepository
-from kiln.store.jobs import JobRepository, utcnow
+from kiln.store.jobs import JobRepository
 from kiln.store.tables import ComputeRow
 
 

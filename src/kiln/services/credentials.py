@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from kiln.clock import utcnow
 from kiln.errors import Forbidden, Unauthorized
 from kiln.specs.users import WORKSPACE_PRINCIPAL, Role
 from kiln.store.tables import ApiTokenRow, UserRow
@@ -67,10 +68,6 @@ def hash_token(token: str) -> str:
 def token_prefix(token: str) -> str:
     """Enough to tell one's tokens apart, far too little to guess the rest (24 of 256 bits)."""
     return token[: len(TOKEN_PREFIX) + 4]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

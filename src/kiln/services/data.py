@@ -18,6 +18,7 @@ from pathlib import Path
 
 from kiln import mltable
 from kiln.artifacts.store import ArtifactStore
+from kiln.clock import utcnow
 from kiln.errors import AlreadyExists, Conflict, InvalidSpec, NotFound
 from kiln.runners.read_only_mounts import ReadOnlyInputs
 from kiln.services.job_inputs import PinnedInput
@@ -26,7 +27,6 @@ from kiln.specs.data import LATEST, DataAssetView, DataSpec
 from kiln.specs.job import JobInput
 from kiln.specs.references import AssetReference, is_asset_reference, parse_asset_reference
 from kiln.store.data import DataAssetRepository
-from kiln.store.jobs import utcnow
 from kiln.store.tables import DataAssetRow
 
 DATA_PREFIX = "data"

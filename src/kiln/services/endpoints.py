@@ -18,6 +18,7 @@ from typing import Literal, TypeVar
 
 from pydantic import ValidationError
 
+from kiln.clock import utcnow
 from kiln.errors import AlreadyExists, Conflict, InvalidSpec
 from kiln.services.deployment_files import DeploymentFiles
 from kiln.serving.controller import EndpointController
@@ -35,7 +36,6 @@ from kiln.specs.endpoint import (
     check_traffic,
 )
 from kiln.store.endpoints import EndpointRepository
-from kiln.store.jobs import utcnow
 from kiln.store.tables import OnlineDeploymentRow, OnlineEndpointRow
 
 KeyType = Literal["primary", "secondary"]

@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from kiln.clock import utcnow
 from kiln.environments.build_spec import BuildSpec, normalize_requirements, with_mlflow
 from kiln.environments.builder import BuiltEnvironment, EnvironmentCache
 from kiln.environments.interpreters import InterpreterFinder, server_python_version
@@ -32,7 +33,6 @@ from kiln.services.job_environment import PreparedEnvironment
 from kiln.specs.environment import EnvironmentSpec, EnvironmentView, parse_environment_reference
 from kiln.specs.job import CommandJobSpec
 from kiln.store.environments import EnvironmentRepository
-from kiln.store.jobs import utcnow
 from kiln.store.tables import EnvironmentRow
 
 log = logging.getLogger(__name__)

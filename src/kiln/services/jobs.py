@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from kiln.artifacts.store import ArtifactStore
+from kiln.clock import utcnow
 from kiln.errors import AlreadyExists, Conflict, InvalidSpec, NotFound
 from kiln.integrations.tensorboard import DEFAULT_LOG_DIR
 from kiln.runners.local import JobFolder, LocalRunner
@@ -19,7 +20,7 @@ from kiln.services.uploads import UploadService
 from kiln.specs.job import CommandJobSpec, JobInput, literal_input_value
 from kiln.specs.views import ACTIVE_STATUSES, LOGS_OUTPUT, JobOutputView, JobStatus, JobView, MetricHistory
 from kiln.specs.yaml_source import format_loc
-from kiln.store.jobs import JobRepository, utcnow
+from kiln.store.jobs import JobRepository
 from kiln.store.tables import JobRow
 from kiln.tracking.runs import RunTracker
 

@@ -21,6 +21,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from kiln.clock import utcnow
 from kiln.errors import KilnError
 from kiln.integrations.tensorboard import DEFAULT_LOG_DIR
 from kiln.runners.local import JobFolder
@@ -40,7 +41,7 @@ from kiln.services.computes import ComputeService
 from kiln.services.scheduler import JobScheduler, Outcome
 from kiln.specs.job import CommandJobSpec, render_command
 from kiln.specs.views import JobStatus
-from kiln.store.jobs import JobRepository, utcnow
+from kiln.store.jobs import JobRepository
 from kiln.store.tables import JobRow
 from kiln.tracking.runs import RunTracker
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Protocol
 
 from kiln.artifacts.store import ArtifactStore
+from kiln.clock import utcnow
 from kiln.errors import KilnError
 from kiln.runners.local import JobFolder, LocalRunner, ProcessHandle
 from kiln.runners.local_compute import LocalCompute, visible_devices
@@ -41,7 +42,7 @@ from kiln.services.jobs import DEFAULT_OUTPUT, LOCAL_COMPUTE, log_key, logs_fold
 from kiln.services.uploads import UploadService
 from kiln.specs.job import CommandJobSpec, render_command
 from kiln.specs.views import ACTIVE_STATUSES, LOGS_OUTPUT, JobStatus
-from kiln.store.jobs import JobRepository, utcnow
+from kiln.store.jobs import JobRepository
 from kiln.store.tables import JobRow
 from kiln.tracking.runs import RunTracker
 

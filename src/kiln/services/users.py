@@ -15,6 +15,7 @@ from __future__ import annotations
 import builtins
 from datetime import datetime
 
+from kiln.clock import utcnow
 from kiln.errors import AlreadyExists, Conflict, Forbidden, NotFound
 from kiln.services.credentials import (
     CredentialVerifier,
@@ -23,7 +24,6 @@ from kiln.services.credentials import (
     new_token,
     new_token_id,
     token_prefix,
-    utcnow,
 )
 from kiln.specs.users import (
     WORKSPACE_PRINCIPAL,

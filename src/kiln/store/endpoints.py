@@ -7,9 +7,9 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from kiln.clock import utcnow
 from kiln.errors import NotFound
 from kiln.store.database import insert_unique
-from kiln.store.jobs import utcnow
 from kiln.store.tables import OnlineDeploymentRow, OnlineEndpointRow, OnlineReplicaRow
 
 

@@ -8,7 +8,6 @@ that server counts it against its slots or recovers it after a restart."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
@@ -17,10 +16,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from kiln.errors import NotFound
 from kiln.specs.views import ACTIVE_STATUSES, JobStatus
 from kiln.store.tables import JobRow
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class JobRepository:
