@@ -1,0 +1,107 @@
+"""Job kinds: the values a job's ``type`` may take and, for each, its spec class and its engine handler.
+
+A kind is declared once, as a :class:`JobKind`, and registered in one place: the built-in
+``command`` kind here, every other kind by the capability that brings it
+(``kiln.capabilities``). The spec class (a pydantic model: the YAML schema, REST body and SDK
+argument of that type) is loaded wherever specs are parsed (SDK, CLI, server); the handler is
+loaded by the job engine only. Both are named as ``"module:attribute"`` and imported on first
+use, so declaring a kind imports nothing heavy and this module imports no runtime package.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from kiln.errors import InvalidSpec
+from kiln.specs.yaml_source import YamlSource, validate_model
+
+DEFAULT_JOB_TYPE = "command"  # Azure ML's default when a job file has no `type`
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """One job type: ``type`` is the YAML value; ``spec`` and ``handler`` are ``"module:attribute"`` names."""
+
+    type: str
+    spec: str
+    handler: str
+    description: str = ""
+
+    def spec_class(self) -> builtins.type[BaseModel]:
+        loaded = load_attribute(self.spec)
+        if not (isinstance(loaded, type) and issubclass(loaded, BaseModel)):
+            raise TypeError(f"job kind '{self.type}': {self.spec} is not a pydantic model class")
+        return loaded
+
+    def load_handler(self) -> Any:
+        return load_attribute(self.handler)
+
+
+COMMAND = JobKind(
+    "command",
+    spec="kiln.specs.job:CommandJobSpec",
+    handler="kiln.jobs.command:CommandJobHandler",
+    description="a shell command in the job's environment (Azure ML's command job)",
+)
+
+_kinds: dict[str, JobKind] = {COMMAND.type: COMMAND}
+_lock = threading.Lock()
+
+
+def register_job_kind(kind: JobKind) -> None:
+    """Make ``kind`` known. Registering the same declaration again is a no-op; another one under a
+    taken ``type`` is a programming error (two capabilities claim one type)."""
+    with _lock:
+        existing = _kinds.get(kind.type)
+        if existing is not None and existing != kind:
+            raise ValueError(f"job type '{kind.type}' is already registered ({existing.spec}); cannot add {kind.spec}")
+        _kinds[kind.type] = kind
+
+
+def job_kinds() -> list[JobKind]:
+    """Every registered kind, in registration order (``command`` first)."""
+    with _lock:
+        return list(_kinds.values())
+
+
+def job_kind(job_type: object) -> JobKind:
+    """The kind of a ``type`` value; InvalidSpec listing the known types for any other value."""
+    with _lock:
+        kind = _kinds.get(job_type) if isinstance(job_type, str) else None
+        known = ", ".join(_kinds)
+    if kind is None:
+        raise InvalidSpec(f"type: '{job_type}' is not a job type this workspace knows (known types: {known})")
+    return kind
+
+
+def job_type_of(data: Mapping[str, Any]) -> str:
+    """The ``type`` a job mapping declares (``command`` when it declares none, as in Azure ML)."""
+    value = data.get("type", DEFAULT_JOB_TYPE)
+    return value if isinstance(value, str) else str(value)
+
+
+def parse_job_spec(source: YamlSource | Mapping[str, Any]) -> BaseModel:
+    """Validate a job mapping (a YAML file's source, or a plain mapping) into its kind's spec class.
+
+    Errors name the field (and the line, for a YAML source), as every spec error does."""
+    if not isinstance(source, YamlSource):
+        source = YamlSource(dict(source))
+    if not isinstance(source.data, dict):
+        raise InvalidSpec(f"{source.label}: expected a mapping of fields at the top level")
+    kind = job_kind(job_type_of(source.data))
+    return validate_model(kind.spec_class(), source)
+
+
+def load_attribute(reference: str) -> Any:
+    """``"package.module:attribute"`` → the attribute, imported on first use."""
+    module_name, _, attribute = reference.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"'{reference}' is not a 'module:attribute' reference")
+    return getattr(importlib.import_module(module_name), attribute)
