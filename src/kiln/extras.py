@@ -32,7 +32,7 @@ def require_extra(extra: str, module: str | None = None, *, needed_by: str) -> M
     try:
         return importlib.import_module(name)
     except ImportError as exc:
-        raise missing_extra(extra, name, needed_by, _reason(exc, name)) from None
+        raise missing_extra(extra, name, needed_by=needed_by, cause=exc) from None
 
 
 def check_extra(extra: str, modules: tuple[str, ...] = (), *, needed_by: str) -> None:
@@ -45,11 +45,13 @@ def check_extra(extra: str, modules: tuple[str, ...] = (), *, needed_by: str) ->
         except (ImportError, ValueError):  # a dotted name whose parent is missing
             found = False
         if not found:
-            raise missing_extra(extra, name, needed_by, f"which is not installed in {sys.executable}")
+            raise missing_extra(extra, name, needed_by=needed_by)
 
 
-def missing_extra(extra: str, module: str, needed_by: str, reason: str) -> MissingExtra:
-    """The one wording of a missing extra (``reason`` begins with "which …")."""
+def missing_extra(extra: str, module: str, *, needed_by: str, cause: ImportError | None = None) -> MissingExtra:
+    """The one wording of a missing extra; ``cause`` is the ImportError met, if any (also one raised
+    in another library, such as SQLAlchemy loading a database driver)."""
+    reason = _reason(cause, module) if cause is not None else f"which is not installed in {sys.executable}"
     return MissingExtra(
         f'{needed_by} needs {module!r} (the kiln[{extra}] extra), {reason}: pip install "kiln[{extra}]"'
     )
