@@ -20,7 +20,7 @@ from kiln.server.app import create_app
 from kiln.specs.job_kinds import job_kind, parse_job_spec
 from tests.conftest import REPO
 
-PLUGINS = "tests.unit.capability_plugins"
+PLUGINS = "tests.capability_plugins"
 ECHO, HEAVY, ABSENT = f"{PLUGINS}.echo", f"{PLUGINS}.heavy", f"{PLUGINS}.absent"
 MISSING_ABSENT = (
     "needs 'kiln_test_absent_extra_module' (the kiln[absent-test] extra), which is not installed in "
@@ -117,7 +117,7 @@ def test_a_plugin_that_does_not_load_is_an_error_naming_the_setting(tmp_path: Pa
         "'kiln_no_such_plugin_module': no module named 'kiln_no_such_plugin_module' in this Python"
     )
     assert "Traceback" not in result.stderr
-    with pytest.raises(InvalidSpec, match=r"'tests.unit.capability_plugins.not_a_capability': it has no CAPABILITY"):
+    with pytest.raises(InvalidSpec, match=r"'tests.capability_plugins.not_a_capability': it has no CAPABILITY"):
         load_capabilities([f"{PLUGINS}.not_a_capability"])
 
 

@@ -7,7 +7,7 @@ CAPABILITY = Capability(
     summary="needs an extra that is not installed (tests only)",
     extra="absent-test",
     modules=("kiln_test_absent_extra_module",),
-    commands=(CliCommand("absent-test", "tests.unit.capability_plugins.absent_parts:app", "Needs the extra."),),
-    router="tests.unit.capability_plugins.absent_parts:absent_router",
-    service="tests.unit.capability_plugins.absent_parts:AbsentService",
+    commands=(CliCommand("absent-test", "tests.capability_plugins.absent_parts:app", "Needs the extra."),),
+    router="tests.capability_plugins.absent_parts:absent_router",
+    service="tests.capability_plugins.absent_parts:AbsentService",
 )

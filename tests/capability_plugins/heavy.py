@@ -5,5 +5,5 @@ from kiln.capabilities import Capability, CliCommand
 CAPABILITY = Capability(
     name="heavy-test",
     summary="a command behind a heavy import (tests only)",
-    commands=(CliCommand("heavy-test", "tests.unit.capability_plugins.heavy_parts:app", "Needs a heavy package."),),
+    commands=(CliCommand("heavy-test", "tests.capability_plugins.heavy_parts:app", "Needs a heavy package."),),
 )

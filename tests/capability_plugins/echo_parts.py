@@ -19,6 +19,7 @@ def echo_command(words: Annotated[list[str], typer.Argument()]) -> None:
 
 class EchoService:
     def __init__(self, context: CapabilityContext) -> None:
+        self.context = context
         self.folder = context.folder
         self.closed = False
 
@@ -39,6 +40,21 @@ def echo_router() -> APIRouter:
     @router.get("/say")
     def say(text: str, service: Annotated[EchoService, Depends(capability_service("echo-test"))]) -> dict[str, str]:
         return {"echo": service.say(text)}
+
+    @router.get("/context")
+    def context(service: Annotated[EchoService, Depends(capability_service("echo-test"))]) -> dict[str, str]:
+        """What the service was given: the workspace's URL, its own folder and the core services' types."""
+        given = service.context
+        core = (
+            given.artifacts,
+            given.tracker,
+            given.jobs,
+            given.data,
+            given.models,
+            given.environments,
+            given.endpoints,
+        )
+        return {"url": given.url, "folder": str(given.folder), "services": ",".join(type(s).__name__ for s in core)}
 
     return router
 
