@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kiln.capabilities import BUILT_IN, load_capabilities
+from kiln.capabilities.registry import capability_of_job_type
 from kiln.capabilities.services import CapabilityContext, CapabilityServices
 from kiln.config import Settings
 from kiln.errors import InvalidSpec, MissingExtra, NotFound
@@ -65,6 +66,9 @@ def test_a_plugins_job_kind_is_known_once_it_is_loaded() -> None:
     spec = parse_job_spec({"type": "echo-test", "message": "hi"})
     assert type(spec).__name__ == "EchoJobSpec" and spec.message == "hi"  # type: ignore[attr-defined]
     assert job_kind("echo-test").load_handler().__name__ == "EchoHandler"
+    echo = capability_of_job_type("echo-test")
+    assert echo is not None and echo.name == "echo-test"
+    assert capability_of_job_type("command") is None  # kiln's own
 
 
 def test_a_missing_extra_in_the_cli_names_the_extra_with_its_own_exit_code(tmp_path: Path) -> None:

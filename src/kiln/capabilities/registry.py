@@ -23,7 +23,7 @@ BUILT_IN: tuple[str, ...] = (
 PLUGINS_SETTING = "plugins (KILN_PLUGINS, or 'plugins' in config.yaml)"
 
 _loaded: dict[str, Capability] = {}  # by module name
-_lock = threading.Lock()
+_lock = threading.RLock()  # a plug-in module may itself load capabilities while it is imported
 
 
 def load_capabilities(plugins: Iterable[str] = ()) -> list[Capability]:
@@ -46,7 +46,8 @@ def load_capabilities(plugins: Iterable[str] = ()) -> list[Capability]:
 
 
 def load_configured_capabilities(home: str | Path | None = None) -> list[Capability]:
-    """:func:`load_capabilities` with the plug-ins this process's settings name (for the CLI and SDK)."""
+    """:func:`load_capabilities` with the plug-ins this process's settings name: the CLI calls it at start
+    (a program that submits a plug-in's job kinds through the SDK calls it once too)."""
     from kiln.config import Settings
 
     return load_capabilities(Settings.load(home=home).plugin_modules)
