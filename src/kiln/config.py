@@ -83,10 +83,16 @@ class Settings(BaseSettings):
         "unset: those nvidia-smi lists.",
     )
 
-    @field_validator("gpus", mode="before")
+    plugins: str = Field(
+        "",
+        description="Capability plug-ins to load beside the built-in ones: Python modules, comma-separated "
+        "(config.yaml may list them), each exposing CAPABILITY (a kiln.capabilities.Capability).",
+    )
+
+    @field_validator("gpus", "plugins", mode="before")
     @classmethod
-    def _gpu_list_as_text(cls, value: Any) -> Any:
-        """config.yaml may list the ids (``gpus: [0, 1]``); the environment gives ``KILN_GPUS=0,1``."""
+    def _list_as_text(cls, value: Any) -> Any:
+        """config.yaml may list the values (``gpus: [0, 1]``); the environment gives ``KILN_GPUS=0,1``."""
         if isinstance(value, list | tuple):
             return ",".join(str(item) for item in value)
         if isinstance(value, int):
@@ -111,6 +117,10 @@ class Settings(BaseSettings):
         return cls(**{k: v for k, v in flags.items() if v is not None})
 
     # Derived locations -------------------------------------------------------------
+    @property
+    def plugin_modules(self) -> tuple[str, ...]:
+        return tuple(name.strip() for name in self.plugins.split(",") if name.strip())
+
     @property
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()

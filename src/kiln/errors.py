@@ -64,9 +64,30 @@ class Unavailable(KilnError):
     exit_code = 6
 
 
+class MissingExtra(KilnError):
+    """An optional package is not installed where it is needed; the message names the extra that
+    brings it (``pip install "kiln[onnx]"``), worded by :mod:`kiln.extras`.
+
+    501, not 503: the server lacks the feature until someone installs the extra (and restarts it);
+    asking again later does not help."""
+
+    http_status = 501
+    exit_code = 7
+
+
 ERROR_CLASSES: dict[str, type[KilnError]] = {
     cls.__name__: cls
-    for cls in (KilnError, InvalidSpec, NotFound, AlreadyExists, Conflict, Unauthorized, Forbidden, Unavailable)
+    for cls in (
+        KilnError,
+        InvalidSpec,
+        NotFound,
+        AlreadyExists,
+        Conflict,
+        Unauthorized,
+        Forbidden,
+        Unavailable,
+        MissingExtra,
+    )
 }
 
 

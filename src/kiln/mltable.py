@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from kiln.errors import InvalidSpec, KilnError
+from kiln.errors import InvalidSpec
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -175,11 +175,13 @@ def _delimited_options(where: str, options: dict[str, Any]) -> DelimitedOptions:
 
 
 def load(path: str | Path) -> pd.DataFrame:
-    """The MLTable's data as one DataFrame (rows of every file, in order)."""
+    """The MLTable's data as one DataFrame (rows of every file, in order). pandas and pyarrow (for
+    parquet) are core dependencies (MLflow's), imported here rather than with the module."""
+    import pandas
+
     definition = parse(path)
-    pandas = _pandas()
     if definition.reader == "read_parquet":
-        frames = [_read_parquet(pandas, file) for file in definition.files]
+        frames = [pandas.read_parquet(file) for file in definition.files]
         return pandas.concat(frames, ignore_index=True)
     return _read_delimited(pandas, definition)
 
@@ -198,18 +200,3 @@ def _read_delimited(pandas: Any, definition: MLTableDefinition) -> pd.DataFrame:
             frame.columns = names or [f"Column{i + 1}" for i in range(frame.shape[1])]
         frames.append(frame)
     return pandas.concat(frames, ignore_index=True)
-
-
-def _read_parquet(pandas: Any, file: Path) -> pd.DataFrame:
-    try:
-        return pandas.read_parquet(file)
-    except ImportError as exc:
-        raise KilnError(f"reading parquet needs pyarrow: pip install pyarrow ({exc})") from exc
-
-
-def _pandas() -> Any:
-    try:
-        import pandas
-    except ImportError as exc:  # pragma: no cover - pandas comes with mlflow
-        raise KilnError("loading an MLTable needs pandas: pip install pandas") from exc
-    return pandas

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from kiln.errors import KilnError
-from kiln.sdk.jobs_tensorboard import merge_archive
 from kiln.specs.views import MetricHistory
-from kiln.tracking.tensorboard_export import MetricExporter
+from kiln.tensorboard.export import MetricExporter
+from kiln.tensorboard.job_folder import merge_archive
 
 Scalars = dict[str, list[tuple[int, float, float]]]
 

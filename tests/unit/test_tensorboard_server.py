@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-import importlib.util
 import socket
+import sys
 
 import pytest
 
-from kiln.errors import Conflict, KilnError
-from kiln.tracking import tensorboard_server
-from kiln.tracking.tensorboard_server import TensorBoardServer, choose_port, require_tensorboard
+from kiln.cli.main import main
+from kiln.errors import Conflict, KilnError, MissingExtra
+from kiln.tensorboard.server import TensorBoardServer, choose_port
 
 
-def test_a_missing_tensorboard_names_the_extra_that_installs_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(
-        tensorboard_server.importlib.util,
-        "find_spec",
-        lambda name: None if name == "tensorboard" else real_find_spec(name),
-    )
-    with pytest.raises(KilnError, match=r"pip install 'kiln\[tensorboard\]'"):
-        require_tensorboard()
+def test_a_missing_tensorboard_names_the_extra_that_installs_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # what an uninstalled package looks like to find_spec
+    monkeypatch.setattr(sys, "argv", ["kiln", "tensorboard", "some-job"])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code == MissingExtra.exit_code
+    error = capsys.readouterr().err
+    assert error.startswith("error: kiln tensorboard needs 'tensorboard' (the kiln[tensorboard] extra)")
+    assert 'pip install "kiln[tensorboard]"' in error
 
 
 def test_a_busy_port_is_refused_and_no_port_means_a_free_one() -> None:

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 from kiln.artifacts.store import ArtifactStore
 from kiln.config import Settings
 from kiln.errors import InvalidSpec, Unavailable
+from kiln.extras import check_extra
 
 ROOT_SETTING = "artifact_root (--artifact-root, KILN_ARTIFACT_ROOT or artifact_root in config.yaml)"
 ENDPOINT_SETTING = "s3_endpoint_url (--s3-endpoint-url, KILN_S3_ENDPOINT_URL) or AWS_ENDPOINT_URL"
@@ -81,12 +82,13 @@ class ArtifactRoot:
 
     def open(self) -> ArtifactStore:
         """The store, after checking that it can be written; a clear error says what to fix."""
+        if self.is_s3:  # s3fs for kiln's store, boto3 for MLflow's artifacts
+            check_extra("s3", ("s3fs", "boto3"), needed_by=f"{ROOT_SETTING} {self.url}")
         try:
             store = ArtifactStore(self.url, self.storage_options())
         except ImportError as exc:
             raise InvalidSpec(
-                f"{ROOT_SETTING}: {self.url} needs a package that is not installed ({_without_secrets(str(exc))}); "
-                'for s3:// install "kiln[s3]"'
+                f"{ROOT_SETTING}: {self.url} needs a package that is not installed ({_without_secrets(str(exc))})"
             ) from None
         except (ValueError, OSError) as exc:
             raise InvalidSpec(f"{ROOT_SETTING}: cannot open {self.url}: {_without_secrets(str(exc))}") from None

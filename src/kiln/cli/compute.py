@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from kiln.cli.render import OutputFormat, console, print_json
+from kiln.cli.render import OutputFormat, OutputOption, console, details_table, list_table, print_output, when
 from kiln.cli.workspace import client
 from kiln.errors import InvalidSpec
 from kiln.specs.compute import ComputeUse, ComputeView
@@ -16,7 +16,6 @@ from kiln.specs.compute import ComputeUse, ComputeView
 app = typer.Typer(help="Compute targets: 'local' (this machine) and Ray clusters.", no_args_is_help=True)
 
 NameOption = Annotated[str, typer.Option("--name", "-n", help="The compute target's name.")]
-OutputOption = Annotated[OutputFormat, typer.Option("--output", "-o", help="table or json.")]
 GIB = 1 << 30
 
 
@@ -35,43 +34,21 @@ def create(
     if file is None and name is None:
         raise InvalidSpec("give --file compute.yml, or --name NAME --type ray --address http://HOST:8265")
     view = client().computes.create(file, name=name, type=type_, address=address, description=description)
-    if output == OutputFormat.json:
-        print_json(view)
-    else:
-        console.print(details(view))
+    print_output(view, output, lambda: details(view))
 
 
 @app.command("list")
 def list_(output: OutputOption = OutputFormat.table) -> None:
     """Every compute target with its capacity and what is in use now."""
     views = client().computes.list()
-    if output == OutputFormat.json:
-        print_json(views)
-        return
-    table = Table(show_edge=False, header_style="bold")
-    table.add_column("name", no_wrap=True)
-    for column in ("type", "nodes", "CPUs", "GPUs", "memory", "jobs", "address"):
-        table.add_column(column, no_wrap=column != "address")
-    for view in views:
-        use = view.use
-        if use is None:
-            table.add_row(view.name, view.type, "-", "-", "-", "-", "-", f"{view.address or ''} [red](unreachable)[/]")
-            continue
-        table.add_row(
-            view.name, view.type, str(use.nodes), _taken(use.cpus_used, use.cpus), _taken(use.gpus_used, use.gpus),
-            _memory(use), _jobs(use), view.address or "",
-        )  # fmt: skip
-    console.print(table)
+    print_output(views, output, lambda: computes_table(views))
 
 
 @app.command("show")
 def show(name: NameOption, output: OutputOption = OutputFormat.table) -> None:
     """One compute target: address, capacity and use."""
     view = client().computes.get(name)
-    if output == OutputFormat.json:
-        print_json(view)
-    else:
-        console.print(details(view))
+    print_output(view, output, lambda: details(view))
 
 
 @app.command("delete")
@@ -81,10 +58,22 @@ def delete(name: NameOption) -> None:
     console.print(f"compute target [bold]{name}[/] deleted")
 
 
+def computes_table(views: list[ComputeView]) -> Table:
+    columns = ("name", "type", "nodes", "CPUs", "GPUs", "memory", "jobs", "address")
+    table = list_table(*columns, no_wrap=columns[:-1])
+    for view in views:
+        use = view.use
+        if use is None:
+            table.add_row(view.name, view.type, "-", "-", "-", "-", "-", f"{view.address or ''} [red](unreachable)[/]")
+            continue
+        table.add_row(
+            view.name, view.type, str(use.nodes), _taken(use.cpus_used, use.cpus), _taken(use.gpus_used, use.gpus),
+            _memory(use), _jobs(use), view.address or "",
+        )  # fmt: skip
+    return table
+
+
 def details(view: ComputeView) -> Table:
-    table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold", no_wrap=True)
-    table.add_column(overflow="fold")
     rows = [("name", view.name), ("type", view.type)]
     rows += [(key, value) for key, value in (("address", view.address), ("description", view.description)) if value]
     use = view.use
@@ -99,10 +88,8 @@ def details(view: ComputeView) -> Table:
     if view.problem:
         rows.append(("problem", f"[red]{view.problem}[/]"))
     if view.created_at:
-        rows.append(("created", view.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")))
-    for key, value in rows:
-        table.add_row(key, value)
-    return table
+        rows.append(("created", when(view.created_at)))
+    return details_table(rows)
 
 
 def _number(value: float) -> str:

@@ -8,7 +8,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from kiln.cli.render import OutputFormat, console, print_json
+from kiln.cli.render import (
+    OutputFormat,
+    OutputOption,
+    console,
+    details_table,
+    list_table,
+    longest,
+    print_output,
+    when,
+)
 from kiln.cli.workspace import client
 from kiln.specs.data import DataAssetView
 
@@ -18,7 +27,6 @@ NameOption = Annotated[str, typer.Option("--name", "-n", help="The data asset's 
 VersionOption = Annotated[
     str | None, typer.Option("--version", "-v", help="A version (default: the latest that is not archived).")
 ]
-OutputOption = Annotated[OutputFormat, typer.Option("--output", "-o", help="table or json.")]
 
 
 @app.command("create")
@@ -35,13 +43,11 @@ def create(
 ) -> None:
     """Store a file or folder as a new, immutable version (the same content again changes nothing)."""
     view = client().data.create(file, name=name, version=version, type=type_, path=path, description=description)
-    if output == OutputFormat.json:
-        print_json(view)
-    else:
-        console.print(
-            f"data asset [bold]{view.name}[/] version [bold]{view.version}[/] ({view.type}, {view.files} files, "
-            f"sha256 {view.content_hash[:12]}…)  use it as path: kiln:{view.name}:{view.version}"
-        )
+    print_output(
+        view, output,
+        lambda: f"data asset [bold]{view.name}[/] version [bold]{view.version}[/] ({view.type}, {view.files} files, "
+        f"sha256 {view.content_hash[:12]}…)  use it as path: kiln:{view.name}:{view.version}",
+    )  # fmt: skip
 
 
 @app.command("list")
@@ -52,20 +58,14 @@ def list_(
 ) -> None:
     """The latest version of every data asset, or with --name every version of one."""
     views = client().data.list(name, include_archived)
-    if output == OutputFormat.json:
-        print_json(views)
-    else:
-        console.print(data_table(views))
+    print_output(views, output, lambda: data_table(views))
 
 
 @app.command("show")
 def show(name: NameOption, version: VersionOption = None, output: OutputOption = OutputFormat.table) -> None:
     """One version: type, content hash, size, tags."""
     view = client().data.get(name, version)
-    if output == OutputFormat.json:
-        print_json(view)
-    else:
-        console.print(data_details(view))
+    print_output(view, output, lambda: data_details(view))
 
 
 @app.command("download")
@@ -94,39 +94,34 @@ def restore(name: NameOption, version: VersionOption = None) -> None:
 
 
 def data_table(views: list[DataAssetView]) -> Table:
-    table = Table(show_edge=False, header_style="bold")
-    table.add_column("name", no_wrap=True, min_width=max((len(v.name) for v in views), default=4))
-    for column in ("version", "type", "files", "size", "created", "description"):
-        table.add_column(column)
+    table = list_table(
+        "name", "version", "type", "files", "size", "created", "description",
+        no_wrap=("name",), min_widths={"name": longest(v.name for v in views)},
+    )  # fmt: skip
     for view in views:
         version = view.version + (" (archived)" if view.archived else "")
-        created = view.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
         table.add_row(
-            view.name, version, view.type, str(view.files), _size(view.size_bytes), created, view.description or ""
-        )
+            view.name, version, view.type, str(view.files), _size(view.size_bytes), when(view.created_at),
+            view.description or "",
+        )  # fmt: skip
     return table
 
 
 def data_details(view: DataAssetView) -> Table:
-    table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold", no_wrap=True)
-    table.add_column(overflow="fold")
     rows = [
         ("name", view.name),
         ("version", view.version + (" (archived)" if view.archived else "")),
         ("type", view.type),
         ("content sha256", view.content_hash),
         ("files", f"{view.files} ({_size(view.size_bytes)})"),
-        ("created", view.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S") + _by(view.created_by)),
+        ("created", when(view.created_at) + _by(view.created_by)),
         ("reference", f"kiln:{view.name}:{view.version}"),
     ]
     if view.description:
         rows.append(("description", view.description))
     if view.tags:
         rows.append(("tags", ", ".join(f"{k}: {v}" for k, v in sorted(view.tags.items()))))
-    for key, value in rows:
-        table.add_row(key, value)
-    return table
+    return details_table(rows)
 
 
 def _by(creator: str | None) -> str:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from kiln.cli.render import OutputFormat, console, print_json
+from kiln.cli.render import OutputFormat, OutputOption, console, list_table, print_json, print_output
 from kiln.cli.workspace import client
 from kiln.errors import InvalidSpec
 from kiln.specs.endpoint import OnlineDeploymentView, OnlineEndpointView, parse_traffic_text
@@ -22,7 +22,6 @@ deployment_app = typer.Typer(help="Deployments of models behind an online endpoi
 NameOption = Annotated[str, typer.Option("--name", "-n", help="The endpoint's name.")]
 DeploymentOption = Annotated[str, typer.Option("--name", "-n", help="The deployment's name.")]
 EndpointOption = Annotated[str, typer.Option("--endpoint-name", "-e", help="The endpoint's name.")]
-OutputOption = Annotated[OutputFormat, typer.Option("--output", "-o", help="table or json.")]
 STATE_STYLE = {"succeeded": "green", "failed": "red", "creating": "cyan", "updating": "cyan", "deleting": "yellow"}
 
 
@@ -54,18 +53,7 @@ def create_endpoint(
 def list_endpoints(output: OutputOption = OutputFormat.table) -> None:
     """Endpoints with their traffic."""
     views = client().online_endpoints.list()
-    if output == OutputFormat.json:
-        print_json(views)
-        return
-    table = Table(show_edge=False, header_style="bold")
-    for column in ("name", "traffic", "mirror", "deployments", "scoring uri"):
-        table.add_column(column, no_wrap=column == "name")
-    for view in views:
-        table.add_row(
-            view.name, _shares(view.traffic), _shares(view.mirror_traffic),
-            ", ".join(d.name for d in view.deployments), view.scoring_uri,
-        )  # fmt: skip
-    console.print(table)
+    print_output(views, output, lambda: _endpoints_table(views))
 
 
 @endpoint_app.command("show")
@@ -175,10 +163,7 @@ def show_deployment(
 def list_deployments(endpoint_name: EndpointOption, output: OutputOption = OutputFormat.table) -> None:
     """The deployments of an endpoint."""
     views = client().online_deployments.list(endpoint_name)
-    if output == OutputFormat.json:
-        print_json(views)
-        return
-    console.print(_deployments_table(views))
+    print_output(views, output, lambda: _deployments_table(views))
 
 
 @deployment_app.command("delete")
@@ -203,10 +188,21 @@ def _shares(shares: dict[str, int]) -> str:
     return " ".join(f"{k}={v}" for k, v in shares.items()) or "-"
 
 
+def _endpoints_table(views: list[OnlineEndpointView]) -> Table:
+    table = list_table("name", "traffic", "mirror", "deployments", "scoring uri", no_wrap=("name",))
+    for view in views:
+        table.add_row(
+            view.name, _shares(view.traffic), _shares(view.mirror_traffic),
+            ", ".join(d.name for d in view.deployments), view.scoring_uri,
+        )  # fmt: skip
+    return table
+
+
 def _show_endpoint(view: OnlineEndpointView, output: OutputFormat) -> None:
-    if output == OutputFormat.json:
-        print_json(view)
-        return
+    print_output(view, output, lambda: _print_endpoint(view))
+
+
+def _print_endpoint(view: OnlineEndpointView) -> None:
     console.print(f"online endpoint [bold]{view.name}[/]  auth {view.auth_mode}")
     console.print(f"  scoring uri  {view.scoring_uri}")
     console.print(f"  traffic      {_shares(view.traffic)}")
@@ -220,9 +216,10 @@ def _show_endpoint(view: OnlineEndpointView, output: OutputFormat) -> None:
 
 
 def _deployments_table(views: list[OnlineDeploymentView]) -> Table:
-    table = Table(show_edge=False, header_style="bold")
-    for column in ("deployment", "state", "model", "replicas", "requests", "errors", "mirrored", "p50 ms", "p99 ms"):
-        table.add_column(column, no_wrap=column == "deployment")
+    table = list_table(
+        "deployment", "state", "model", "replicas", "requests", "errors", "mirrored", "p50 ms", "p99 ms",
+        no_wrap=("deployment",),
+    )  # fmt: skip
     for view in views:
         style = STATE_STYLE.get(view.state.value, "")
         model = f"{view.model_name}:{view.model_version}" if view.model_name else view.model
@@ -240,9 +237,10 @@ def _ms(value: float | None) -> str:
 
 
 def _show_deployment(view: OnlineDeploymentView, output: OutputFormat) -> None:
-    if output == OutputFormat.json:
-        print_json(view)
-        return
+    print_output(view, output, lambda: _print_deployment(view))
+
+
+def _print_deployment(view: OnlineDeploymentView) -> None:
     console.print(_deployments_table([view]))
     if view.created_by:
         console.print(f"  created by {view.created_by}")

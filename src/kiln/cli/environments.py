@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,14 +9,13 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from kiln.cli.render import OutputFormat, console, err_console, print_json
+from kiln.cli.render import OutputFormat, OutputOption, details_table, err_console, list_table, print_output, when
 from kiln.cli.workspace import client
 from kiln.errors import InvalidSpec, KilnError
 from kiln.specs.environment import LATEST, EnvironmentView
 
 app = typer.Typer(help="Python environments for jobs: built with uv, cached by content.", no_args_is_help=True)
 
-OutputOption = Annotated[OutputFormat, typer.Option("--output", "-o", help="table or json.")]
 STATUS_STYLE = {"building": "cyan", "ready": "green", "failed": "red"}
 
 
@@ -37,10 +35,7 @@ def create(
         view = operations.wait(view.name, view.version)
     elif view.status == "ready":
         err_console.print(f"[dim]environment {view.name}:{view.version}: the venv {view.hash[:12]} is in the cache[/]")
-    if output == OutputFormat.json:
-        print_json(view)
-    else:
-        console.print(environment_details(view, packages=False))
+    print_output(view, output, lambda: environment_details(view, packages=False))
     if view.status == "failed":
         raise KilnError(f"environment {view.name}:{view.version} failed to build: {view.error}")
 
@@ -66,19 +61,7 @@ def list_(
 ) -> None:
     """List environment versions (by name, newest version first)."""
     views = client().environments.list(name)
-    if output == OutputFormat.json:
-        print_json(views)
-        return
-    table = Table(show_edge=False, header_style="bold")
-    table.add_column("name", no_wrap=True)
-    for column in ("version", "status", "python", "packages", "hash", "created"):
-        table.add_column(column, no_wrap=column != "created")
-    for view in views:
-        table.add_row(
-            view.name, view.version, _status(view.status), view.python, str(len(view.packages) or "-"),
-            view.hash[:12], _when(view.created_at),
-        )  # fmt: skip
-    console.print(table)
+    print_output(views, output, lambda: environments_table(views))
 
 
 @app.command("show")
@@ -93,16 +76,21 @@ def show(
         raise InvalidSpec("give --name (an environment) or --job (the environment a job ran with)")
     if job is not None:
         record = client().environments.of_job(job)
-        if output == OutputFormat.json:
-            print_json(record)
-        else:
-            console.print(_record_details(record))
+        print_output(record, output, lambda: _record_details(record))
         return
     view = client().environments.get(str(name), version)
-    if output == OutputFormat.json:
-        print_json(view)
-    else:
-        console.print(environment_details(view, packages=True))
+    print_output(view, output, lambda: environment_details(view, packages=True))
+
+
+def environments_table(views: list[EnvironmentView]) -> Table:
+    columns = ("name", "version", "status", "python", "packages", "hash", "created")
+    table = list_table(*columns, no_wrap=columns[:-1])
+    for view in views:
+        table.add_row(
+            view.name, view.version, _status(view.status), view.python, str(len(view.packages) or "-"),
+            view.hash[:12], when(view.created_at),
+        )  # fmt: skip
+    return table
 
 
 def environment_details(view: EnvironmentView, packages: bool) -> Table:
@@ -119,8 +107,8 @@ def environment_details(view: EnvironmentView, packages: bool) -> Table:
         rows.append(("image", view.image))
     if view.tags:
         rows.append(("tags", ", ".join(f"{k}={v}" for k, v in view.tags.items())))
-    created = _when(view.created_at) + (f" by {view.created_by}" if view.created_by else "")
-    rows += [("created", created), ("built", _when(view.built_at))]
+    created = when(view.created_at) + (f" by {view.created_by}" if view.created_by else "")
+    rows += [("created", created), ("built", when(view.built_at))]
     if view.error:
         rows.append(("error", escape(view.error)))
     if packages:
@@ -130,7 +118,7 @@ def environment_details(view: EnvironmentView, packages: bool) -> Table:
             ("packages", f"{len(view.packages)} installed (kiln environment show -n {view.name} -v {view.version})")
         )
     rows.append(("build log", view.build_log or "-"))
-    return _grid(rows)
+    return details_table(rows)
 
 
 def _record_details(record: dict[str, Any]) -> Table:
@@ -144,21 +132,8 @@ def _record_details(record: dict[str, Any]) -> Table:
     rows.append(("packages", "\n".join(record.get("lock") or []) or "- (not built yet)"))
     if record.get("build_log"):
         rows.append(("build log", str(record["build_log"])))
-    return _grid(rows)
-
-
-def _grid(rows: list[tuple[str, str]]) -> Table:
-    table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold", no_wrap=True)
-    table.add_column(overflow="fold")
-    for key, value in rows:
-        table.add_row(key, value)
-    return table
+    return details_table(rows)
 
 
 def _status(status: str) -> str:
     return f"[{STATUS_STYLE.get(status, 'dim')}]{status}[/]"
-
-
-def _when(moment: datetime | None) -> str:
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else "-"

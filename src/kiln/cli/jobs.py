@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from kiln.cli.render import OutputFormat, console, err_console, job_details, jobs_table, print_json, status_text
+from kiln.cli.render import (
+    OutputFormat,
+    OutputOption,
+    console,
+    err_console,
+    job_details,
+    jobs_table,
+    print_output,
+    status_text,
+)
 from kiln.cli.workspace import client
 from kiln.errors import InvalidSpec
 from kiln.specs.views import JobStatus
@@ -15,7 +24,6 @@ from kiln.specs.views import JobStatus
 app = typer.Typer(help="Train and track command jobs.", no_args_is_help=True)
 
 NameOption = Annotated[str, typer.Option("--name", "-n", help="The job's name (or its id).")]
-OutputOption = Annotated[OutputFormat, typer.Option("--output", "-o", help="table or json.")]
 
 
 @app.command("create")
@@ -40,10 +48,11 @@ def create(
         raise InvalidSpec("--set cannot be combined with --rerun: a rerun repeats the job as it was")
     job = client().jobs.rerun(rerun) if rerun is not None else client().jobs.create(file, overrides=set_ or [])  # type: ignore[arg-type]
     if not stream:
-        if output == OutputFormat.json:
-            print_json(job.view)
-        else:
-            console.print(f"job [bold]{job.name}[/] {status_text(job.status)}  (kiln job stream -n {job.name})")
+        print_output(
+            job.view,
+            output,
+            lambda: f"job [bold]{job.name}[/] {status_text(job.status)}  (kiln job stream -n {job.name})",
+        )
         return
     err_console.print(f"[dim]job {job.name} submitted; streaming its log (Ctrl+C stops watching, not the job)[/]")
     _follow(job.name, output)
@@ -60,10 +69,7 @@ def _follow(name: str, output: OutputFormat) -> None:
 
 def _finish(name: str, output: OutputFormat) -> None:
     job = client().jobs.get(name, run_data=True)
-    if output == OutputFormat.json:
-        print_json(job.view)
-    else:
-        console.print(job_details(job.view))
+    print_output(job.view, output, lambda: job_details(job.view))
     if job.status != JobStatus.COMPLETED:
         raise typer.Exit(1)
 
@@ -76,20 +82,14 @@ def list_(
 ) -> None:
     """List jobs, newest first."""
     views = [job.view for job in client().jobs.list(status, limit)]
-    if output == OutputFormat.json:
-        print_json(views)
-    else:
-        console.print(jobs_table(views))
+    print_output(views, output, lambda: jobs_table(views))
 
 
 @app.command("show")
 def show(name: NameOption, output: OutputOption = OutputFormat.table) -> None:
     """Status, timings, inputs, outputs, params, latest metrics and the MLflow run link."""
     view = client().jobs.get(name, run_data=True).view
-    if output == OutputFormat.json:
-        print_json(view)
-    else:
-        console.print(job_details(view))
+    print_output(view, output, lambda: job_details(view))
 
 
 @app.command("stream")

@@ -8,10 +8,12 @@ import click
 import typer
 
 from kiln import __version__
-from kiln.cli import compute, data, endpoints, environments, jobs, models, server, tensorboard, transfer, users
+from kiln.cli import compute, data, endpoints, environments, jobs, models, server, transfer, users
+from kiln.cli.capabilities import KilnCommands, cli_capabilities
 from kiln.errors import KilnError
 
 app = typer.Typer(
+    cls=KilnCommands,  # then each capability's commands (kiln.capabilities), loaded when they run
     help="kiln: a self-hosted machine-learning workspace.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -26,7 +28,6 @@ app.add_typer(models.app, name="model")
 app.add_typer(endpoints.endpoint_app, name="online-endpoint")
 app.add_typer(endpoints.deployment_app, name="online-deployment")
 app.command("lineage")(models.lineage_command)
-app.command("tensorboard")(tensorboard.tensorboard_command)
 app.add_typer(users.app, name="user")
 app.command("login")(users.login_command)
 app.command("logout")(users.logout_command)
@@ -41,6 +42,7 @@ def version() -> None:
 
 def main() -> None:
     try:
+        cli_capabilities()  # plug-ins' job kinds are known to every command; a bad plug-in is an error here
         code = app(standalone_mode=False)
     except KilnError as exc:
         print(f"error: {exc.message}", file=sys.stderr)

@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.table import Table
 from rich.tree import Tree
 
-from kiln.cli.render import OutputFormat, console, print_json
+from kiln.cli.render import OutputFormat, OutputOption, console, list_table, print_output
 from kiln.cli.workspace import client
 from kiln.errors import InvalidSpec
 from kiln.specs.model import LineageNode, ModelVersionView, ModelView
@@ -19,7 +20,6 @@ app.add_typer(alias_app, name="alias")
 
 NameOption = Annotated[str, typer.Option("--name", "-n", help="The model's name.")]
 VersionOption = Annotated[str, typer.Option("--version", "-v", help="A version number, 'latest' or an alias.")]
-OutputOption = Annotated[OutputFormat, typer.Option("--output", "-o", help="table or json.")]
 
 
 def _tags(pairs: list[str] | None) -> dict[str, str]:
@@ -66,20 +66,7 @@ def list_(
 ) -> None:
     """Registered models with their latest version and aliases."""
     models = client().models.list(include_archived)
-    if output == OutputFormat.json:
-        print_json(models)
-        return
-    from rich.table import Table
-
-    table = Table(show_edge=False, header_style="bold")
-    for column in ("name", "latest", "versions", "aliases", "description"):
-        table.add_column(column, no_wrap=column == "name")
-    for model in models:
-        aliases = ", ".join(f"{a}→{v}" for a, v in sorted(model.aliases.items()))
-        table.add_row(
-            model.name, model.latest_version or "-", str(len(model.versions)), aliases, model.description or ""
-        )
-    console.print(table)
+    print_output(models, output, lambda: models_table(models))
 
 
 @app.command("show")
@@ -93,17 +80,10 @@ def show(
     """A model and its versions, or one version with its lineage."""
     if version is None:
         model = client().models.get(name)
-        if output == OutputFormat.json:
-            print_json(model)
-        else:
-            _print_model(model)
+        print_output(model, output, lambda: _print_model(model))
         return
     view = client().models.get_version(name, version)
-    if output == OutputFormat.json:
-        print_json(view)
-        return
-    _show_version(view, output)
-    console.print(lineage_tree(client().models.lineage(name, view.version)))
+    print_output(view, output, lambda: _print_version_and_lineage(name, view))
 
 
 @app.command("download")
@@ -172,10 +152,7 @@ def lineage_command(
     if kind != "model" or not name:
         raise InvalidSpec(f"{target!r}: expected model:NAME:VERSION, e.g. model:iris:3")
     node = client().models.lineage(name, version or "latest")
-    if output == OutputFormat.json:
-        print_json(node)
-    else:
-        console.print(lineage_tree(node))
+    print_output(node, output, lambda: lineage_tree(node))
 
 
 STYLE = {
@@ -210,10 +187,26 @@ def _detail(node: LineageNode) -> str:
     return f"  [dim]({'; '.join(p for p in parts if p)})[/]" if any(parts) else ""
 
 
+def models_table(models: list[ModelView]) -> Table:
+    table = list_table("name", "latest", "versions", "aliases", "description", no_wrap=("name",))
+    for model in models:
+        aliases = ", ".join(f"{a}→{v}" for a, v in sorted(model.aliases.items()))
+        table.add_row(
+            model.name, model.latest_version or "-", str(len(model.versions)), aliases, model.description or ""
+        )
+    return table
+
+
 def _show_version(view: ModelVersionView, output: OutputFormat) -> None:
-    if output == OutputFormat.json:
-        print_json(view)
-        return
+    print_output(view, output, lambda: _print_version(view))
+
+
+def _print_version_and_lineage(name: str, view: ModelVersionView) -> Tree:
+    _print_version(view)
+    return lineage_tree(client().models.lineage(name, view.version))
+
+
+def _print_version(view: ModelVersionView) -> None:
     aliases = f"  @{', @'.join(view.aliases)}" if view.aliases else ""
     archived = "  [yellow](archived)[/]" if view.archived else ""
     console.print(f"model [bold]{view.name}[/] version [bold]{view.version}[/] ({view.type}){aliases}{archived}")

@@ -1,15 +1,20 @@
-"""Rendering for the CLI: Rich tables for people, JSON for programs."""
+"""Rendering for the CLI: Rich tables for people, JSON for programs (``-o json``), one way for every command.
+
+A command that shows something calls :func:`print_output` with the data and how to draw it for
+people; lists are :func:`list_table`, one thing's fields :func:`details_table`.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from pydantic import BaseModel
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.table import Table
 
 from kiln.specs.views import JobStatus, JobView, environment_label
@@ -23,6 +28,10 @@ class OutputFormat(StrEnum):
     json = "json"
 
 
+OutputOption = Annotated[OutputFormat, typer.Option("--output", "-o", help="table or json.")]
+JsonData = BaseModel | Sequence[BaseModel] | dict[str, Any]
+
+
 STATUS_STYLE = {
     JobStatus.QUEUED: "dim",
     JobStatus.PREPARING: "cyan",
@@ -33,7 +42,45 @@ STATUS_STYLE = {
 }
 
 
-def print_json(data: BaseModel | Sequence[BaseModel] | dict[str, Any]) -> None:
+def print_output(data: JsonData, output: OutputFormat, for_people: Callable[[], RenderableType | None]) -> None:
+    """``data`` as JSON when ``-o json`` asks for it; else what ``for_people()`` draws: a renderable to
+    print (a table, a line of markup), or None when it printed its own lines."""
+    if output == OutputFormat.json:
+        print_json(data)
+        return
+    shown = for_people()
+    if shown is not None:
+        console.print(shown)
+
+
+def list_table(*columns: str, no_wrap: Collection[str] = (), min_widths: Mapping[str, int] | None = None) -> Table:
+    """The table of a list: one column per name, in bold, without an outer edge; the rows are the caller's."""
+    table = Table(show_edge=False, header_style="bold")
+    for column in columns:
+        table.add_column(column, no_wrap=column in no_wrap, min_width=(min_widths or {}).get(column))
+    return table
+
+
+def details_table(rows: Iterable[tuple[str, str]]) -> Table:
+    """One thing's fields: names in bold on the left, values folded on the right."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
+
+
+def longest(names: Iterable[str], at_least: int = 4) -> int:
+    """The width that shows every name whole (names are what users copy into the next command)."""
+    return max((len(name) for name in names), default=at_least)
+
+
+def when(moment: datetime | None) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+
+
+def print_json(data: JsonData) -> None:
     if isinstance(data, Sequence):
         payload: Any = [item.model_dump(mode="json") for item in data]
     elif isinstance(data, BaseModel):
@@ -41,10 +88,6 @@ def print_json(data: BaseModel | Sequence[BaseModel] | dict[str, Any]) -> None:
     else:
         payload = data
     print(json.dumps(payload, indent=2))
-
-
-def _when(moment: datetime | None) -> str:
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
 
 
 def _duration(view: JobView) -> str:
@@ -56,17 +99,16 @@ def status_text(status: JobStatus) -> str:
 
 
 def jobs_table(views: list[JobView]) -> Table:
-    table = Table(show_edge=False, header_style="bold")
-    # names are what users copy into the next command: never cut them short
-    table.add_column("name", no_wrap=True, min_width=max((len(v.name) for v in views), default=4))
-    for column in ("status", "experiment", "created", "duration", "display name"):
-        table.add_column(column)
+    table = list_table(
+        "name", "status", "experiment", "created", "duration", "display name",
+        no_wrap=("name",), min_widths={"name": longest(v.name for v in views)},
+    )  # fmt: skip
     for view in views:
         table.add_row(
             view.name,
             status_text(view.status),
             view.experiment_name,
-            _when(view.created_at),
+            when(view.created_at),
             _duration(view),
             view.display_name or "",
         )
@@ -74,9 +116,6 @@ def jobs_table(views: list[JobView]) -> Table:
 
 
 def job_details(view: JobView) -> Table:
-    table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold", no_wrap=True)
-    table.add_column(overflow="fold")
     rows: list[tuple[str, str]] = [
         ("name", view.name),
         ("id (MLflow run)", view.id),
@@ -84,9 +123,9 @@ def job_details(view: JobView) -> Table:
         ("experiment", view.experiment_name),
         ("compute", view.compute),
         ("command", view.command),
-        ("created", _when(view.created_at) + (f" by {view.created_by}" if view.created_by else "")),
-        ("started", _when(view.started_at)),
-        ("ended", _when(view.ended_at)),
+        ("created", when(view.created_at) + (f" by {view.created_by}" if view.created_by else "")),
+        ("started", when(view.started_at)),
+        ("ended", when(view.ended_at)),
         ("duration", _duration(view)),
     ]
     if view.display_name:
@@ -113,9 +152,7 @@ def job_details(view: JobView) -> Table:
     outputs = [f"{o.name} ({o.type})" + ("" if o.available else " - empty") for o in view.outputs]
     rows.append(("outputs", "\n".join(outputs)))
     rows.append(("MLflow run", view.mlflow_run_url))
-    for key, value in rows:
-        table.add_row(key, value)
-    return table
+    return details_table(rows)
 
 
 def _pinned(pinned: dict[str, Any]) -> str:

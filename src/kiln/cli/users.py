@@ -10,19 +10,27 @@ from urllib.parse import urlparse
 import typer
 from rich.table import Table
 
-from kiln.cli.render import OutputFormat, console, err_console, print_json
+from kiln.cli.render import (
+    OutputFormat,
+    OutputOption,
+    console,
+    details_table,
+    err_console,
+    list_table,
+    print_output,
+    when,
+)
 from kiln.cli.workspace import client
 from kiln.client import Client
 from kiln.errors import InvalidSpec
 from kiln.sdk.login import StoredLogin, forget_login, login_file, same_workspace, save_login
-from kiln.specs.users import NEVER, Role, TokenView, UserView
+from kiln.specs.users import NEVER, NewTokenView, Role, TokenView, UserView, WhoAmIView
 
 app = typer.Typer(help="Users, their roles (reader, contributor, owner) and API tokens.", no_args_is_help=True)
 token_app = typer.Typer(help="A user's API tokens: create (shown once), list, revoke.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 
 NameArgument = Annotated[str, typer.Argument(help="The user's name.")]
-OutputOption = Annotated[OutputFormat, typer.Option("--output", "-o", help="table or json.")]
 STATE_STYLE = {"active": "green", "expired": "yellow", "revoked": "red"}
 
 
@@ -42,18 +50,7 @@ def create(
 def list_(output: OutputOption = OutputFormat.table) -> None:
     """Every user with their role."""
     views = client().users.list()
-    if output == OutputFormat.json:
-        print_json(views)
-        return
-    table = Table(show_edge=False, header_style="bold")
-    for column in ("name", "role", "active tokens", "created", "created by", "description"):
-        table.add_column(column, no_wrap=column == "name")
-    for view in views:
-        table.add_row(
-            view.name, view.role.value, str(view.active_tokens), _when(view.created_at), view.created_by or "-",
-            view.description or "",
-        )  # fmt: skip
-    console.print(table)
+    print_output(views, output, lambda: _users_table(views))
 
 
 @app.command("show")
@@ -86,9 +83,10 @@ def delete(name: NameArgument) -> None:
 def whoami(output: OutputOption = OutputFormat.table) -> None:
     """The user and role the CLI acts as."""
     view = client().users.whoami()
-    if output == OutputFormat.json:
-        print_json(view)
-        return
+    print_output(view, output, lambda: _print_whoami(view))
+
+
+def _print_whoami(view: WhoAmIView) -> None:
     via = f"token {view.token_id}" if view.token_id else "the workspace token"
     console.print(f"[bold]{view.name}[/] ({view.role.value}) at {client().url}, with {via}", soft_wrap=True)
 
@@ -114,10 +112,12 @@ def create_token(
     if expires_in is not None and expires_at is not None:
         raise InvalidSpec("give --expires-in or --expires-at, not both")
     view = client().users.create_token(name, expires_in=expires_in, expires_at=expires_at, description=description)
-    if output == OutputFormat.json:
-        print_json(view)
-        return
-    expiry = f"expires {_when(view.expires_at)}" if view.expires_at else "never expires"
+    print_output(view, output, lambda: _print_new_token(view))
+
+
+def _print_new_token(view: NewTokenView) -> None:
+    """The token alone on stdout (for scripts); what it is, on stderr."""
+    expiry = f"expires {when(view.expires_at)}" if view.expires_at else "never expires"
     err_console.print(
         f"token [bold]{view.id}[/] of {view.user} ({expiry}); shown this once, keep it secret:", soft_wrap=True
     )
@@ -132,17 +132,14 @@ def create_token(
 def list_tokens(name: NameArgument, output: OutputOption = OutputFormat.table) -> None:
     """NAME's tokens (their ids and first characters, never the tokens), and running jobs' tokens."""
     views = client().users.list_tokens(name)
-    if output == OutputFormat.json:
-        print_json(views)
-        return
-    console.print(_tokens_table(views))
+    print_output(views, output, lambda: _tokens_table(views))
 
 
 @token_app.command("revoke")
 def revoke(token_id: Annotated[str, typer.Argument(help="The token's id (tk_…), as token list shows it.")]) -> None:
     """Stop a token working: at once on this server, within seconds on others sharing the database."""
     view = client().users.revoke_token(token_id)
-    console.print(f"token [bold]{view.id}[/] of {view.user} revoked at {_when(view.revoked_at)}", soft_wrap=True)
+    console.print(f"token [bold]{view.id}[/] of {view.user} revoked at {when(view.revoked_at)}", soft_wrap=True)
 
 
 # Login -------------------------------------------------------------------------------------------
@@ -190,41 +187,43 @@ def logout_command() -> None:
 
 
 # Rendering ---------------------------------------------------------------------------------------
-def _when(moment: datetime | None) -> str:
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
-
-
 def _show_user(view: UserView, output: OutputFormat) -> None:
-    if output == OutputFormat.json:
-        print_json(view)
-        return
-    table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold", no_wrap=True)
-    table.add_column(overflow="fold")
+    print_output(view, output, lambda: _user_details(view))
+
+
+def _user_details(view: UserView) -> Table:
     rows = [
         ("name", view.name),
         ("role", view.role.value),
-        ("created", _when(view.created_at) + (f" by {view.created_by}" if view.created_by else "")),
-        ("updated", _when(view.updated_at)),
+        ("created", when(view.created_at) + (f" by {view.created_by}" if view.created_by else "")),
+        ("updated", when(view.updated_at)),
         ("active tokens", str(view.active_tokens)),
     ]
     if view.description:
         rows.insert(2, ("description", view.description))
-    for key, value in rows:
-        table.add_row(key, value)
-    console.print(table)
+    return details_table(rows)
+
+
+def _users_table(views: list[UserView]) -> Table:
+    table = list_table("name", "role", "active tokens", "created", "created by", "description", no_wrap=("name",))
+    for view in views:
+        table.add_row(
+            view.name, view.role.value, str(view.active_tokens), when(view.created_at), view.created_by or "-",
+            view.description or "",
+        )  # fmt: skip
+    return table
 
 
 def _tokens_table(views: list[TokenView]) -> Table:
-    table = Table(show_edge=False, header_style="bold")
-    for column in ("id", "starts", "state", "expires", "created", "created by", "description"):
-        table.add_column(column, no_wrap=column in ("id", "starts"))
+    table = list_table(
+        "id", "starts", "state", "expires", "created", "created by", "description", no_wrap=("id", "starts")
+    )
     for view in views:
         style = STATE_STYLE[view.state]
-        expires = _when(view.expires_at) if view.expires_at else NEVER
+        expires = when(view.expires_at) if view.expires_at else NEVER
         table.add_row(
             view.id, view.prefix + "…", f"[{style}]{view.state}[/]", expires,
-            _when(view.created_at), view.created_by or "-",
+            when(view.created_at), view.created_by or "-",
             view.description or "",
         )  # fmt: skip
     return table

@@ -1,5 +1,8 @@
-"""What training scripts repeat, one lazily imported module per framework.
+"""What training scripts repeat, one module per framework (sklearn, torch, tensorflow, keras) and for
+TensorBoard's log folder and a distributed job's rank (tensorboard, distributed).
 
-``from kiln.integrations import sklearn as kiln_sklearn`` imports scikit-learn and MLflow only
-then; ``import kiln`` imports neither.
+Importing one of them imports no framework and not MLflow: ``from kiln.integrations import torch as
+kiln_torch`` is cheap. A function imports what it uses when called; a framework through
+:mod:`kiln.extras`, so that a missing one names the extra that installs it (``kiln[torch]``).
+``import kiln`` imports none of these modules.
 """

@@ -12,10 +12,16 @@ from __future__ import annotations
 import contextlib
 import io
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from kiln.extras import LazyExtra, check_extra
 from kiln.integrations.tensorboard import log_dir
 from kiln.integrations.tensorflow import TENSORFLOW_DISTRIBUTIONS, with_pinned_requirements
+
+if TYPE_CHECKING:
+    import keras
+else:
+    keras = LazyExtra("tensorflow", "keras", needed_by="kiln.integrations.keras")
 
 BACKEND_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "tensorflow": TENSORFLOW_DISTRIBUTIONS,
@@ -28,8 +34,6 @@ def seed(value: int = 0, *, deterministic: bool = True) -> None:
     """Seed Python's, NumPy's and the backend's generators (``keras.utils.set_random_seed``).
     ``deterministic`` with TensorFlow as the backend also makes its ops deterministic: the same
     job gives the same model; call it before building the model."""
-    import keras
-
     keras.utils.set_random_seed(value)
     if deterministic and keras.backend.backend() == "tensorflow":
         import tensorflow as tf
@@ -40,8 +44,6 @@ def seed(value: int = 0, *, deterministic: bool = True) -> None:
 def tensorboard_callback(*parts: str, **options: Any) -> Any:
     """``keras.callbacks.TensorBoard`` writing into the job's TensorBoard folder
     (``log_dir(*parts)``, kept with the job); ``options`` go to the callback."""
-    import keras
-
     return keras.callbacks.TensorBoard(log_dir=str(log_dir(*parts)), **options)
 
 
@@ -50,6 +52,7 @@ def autolog(**options: Any) -> None:
     and input examples on; ``log_models=False`` when the job saves its model to an output."""
     import mlflow
 
+    check_extra("tensorflow", ("keras",), needed_by="kiln.integrations.keras.autolog")
     mlflow.keras.autolog(**{"log_model_signatures": True, "log_input_examples": True, **options})
 
 
@@ -64,7 +67,6 @@ def save_model(
     a few rows then costs about a millisecond instead of ``model.predict``'s tens, but loading
     it back gives that graph, not a Keras model to train further (and needs TensorFlow).
     ``options`` go to ``mlflow.keras.save_model``."""
-    import keras
     import mlflow
     from mlflow.models import infer_signature
 

@@ -16,8 +16,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kiln.extras import LazyExtra
+
 LOG_DIR_VARIABLE = "KILN_TENSORBOARD_DIR"
 DEFAULT_LOG_DIR = "logs"
+
+_WRITER = "kiln.integrations.tensorboard.ScalarWriter"
+_events = LazyExtra("tensorboard", "tensorboard.compat.proto.event_pb2", needed_by=_WRITER)
+_summaries = LazyExtra("tensorboard", "tensorboard.compat.proto.summary_pb2", needed_by=_WRITER)
+_records = LazyExtra("tensorboard", "tensorboard.summary.writer.record_writer", needed_by=_WRITER)
 
 
 def log_dir(*parts: str) -> Path:
@@ -34,25 +41,19 @@ class ScalarWriter:
     (tensorboard's own ``EventFileWriter`` opens files through TensorFlow when it is installed)."""
 
     def __init__(self, folder: str | Path | None = None, *, flush_secs: float = 10.0) -> None:
-        from tensorboard.compat.proto.event_pb2 import Event
-        from tensorboard.summary.writer.record_writer import RecordWriter
-
         self.folder = Path(folder) if folder is not None else log_dir()
         self.folder.mkdir(parents=True, exist_ok=True)
         name = f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}.{os.getpid()}.{next(_counter)}"
         self.path = self.folder / name
         self._file = self.path.open("wb")
-        self._records = RecordWriter(self._file)
+        self._records = _records.RecordWriter(self._file)
         self._flush_secs = flush_secs
         self._flushed = time.monotonic()
-        self._write(Event(wall_time=time.time(), file_version="brain.Event:2"))
+        self._write(_events.Event(wall_time=time.time(), file_version="brain.Event:2"))
 
     def add_scalar(self, tag: str, value: float, step: int, wall_time: float | None = None) -> None:
-        from tensorboard.compat.proto.event_pb2 import Event
-        from tensorboard.compat.proto.summary_pb2 import Summary
-
-        summary = Summary(value=[Summary.Value(tag=tag, simple_value=float(value))])
-        self._write(Event(wall_time=wall_time or time.time(), step=int(step), summary=summary))
+        summary = _summaries.Summary(value=[_summaries.Summary.Value(tag=tag, simple_value=float(value))])
+        self._write(_events.Event(wall_time=wall_time or time.time(), step=int(step), summary=summary))
 
     def add_scalars(self, values: dict[str, float], step: int, wall_time: float | None = None) -> None:
         for tag, value in values.items():

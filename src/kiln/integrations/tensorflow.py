@@ -12,9 +12,15 @@ from __future__ import annotations
 import random
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from kiln.extras import LazyExtra, check_extra
 from kiln.integrations.tensorboard import log_dir
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+else:
+    tf = LazyExtra("tensorflow", needed_by="kiln.integrations.tensorflow")
 
 # the first one installed is pinned; tensorflow-cpu and tensorflow provide the same module
 TENSORFLOW_DISTRIBUTIONS = ("tensorflow-cpu", "tensorflow", "tensorflow-macos", "tensorflow-intel")
@@ -26,7 +32,6 @@ def seed(value: int = 0, *, deterministic: bool = True) -> None:
     TensorFlow's ops deterministic (``enable_op_determinism``): the same job gives the same
     model, at some cost in speed; call it before building the model."""
     import numpy as np
-    import tensorflow as tf
 
     random.seed(value)
     np.random.seed(value)
@@ -38,8 +43,6 @@ def seed(value: int = 0, *, deterministic: bool = True) -> None:
 def summary_writer(*parts: str) -> Any:
     """A ``tf.summary`` file writer in the job's TensorBoard folder (``log_dir(*parts)``),
     e.g. ``summary_writer("train")``; use it with ``with writer.as_default():``."""
-    import tensorflow as tf
-
     return tf.summary.create_file_writer(str(log_dir(*parts)))
 
 
@@ -48,6 +51,7 @@ def autolog(**options: Any) -> None:
     signatures on, and per-epoch checkpoints off: a job writes its checkpoints to an output."""
     import mlflow
 
+    check_extra("tensorflow", needed_by="kiln.integrations.tensorflow.autolog")
     mlflow.tensorflow.autolog(
         **{"log_input_examples": True, "log_model_signatures": True, "checkpoint": False, **options}
     )
@@ -70,8 +74,6 @@ def save_model(model: Any, path: str | Path, example: Any, rows: int = 5, **opti
 def predict(model: Any, batch: Any) -> Any:
     """What the model answers for ``batch``, as numpy: ``model.predict`` for Keras models, a
     call for a ``tf.Module``; a dict of tensors becomes a dict of arrays."""
-    import tensorflow as tf
-
     if isinstance(model, tf.keras.Model):
         return model.predict(batch, verbose=0)
     result = model(tf.convert_to_tensor(batch))

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kiln.extras import LazyExtra
 from kiln.integrations.tensorboard import ScalarWriter, log_dir
 
 if TYPE_CHECKING:
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     import torch
     from mlflow.models import ModelSignature
     from mlflow.models.model import ModelInfo
+else:
+    torch = LazyExtra("torch", needed_by="kiln.integrations.torch")
 
 CUBLAS_WORKSPACE_VARIABLE = "CUBLAS_WORKSPACE_CONFIG"
 CUBLAS_WORKSPACE_SETTING = ":4096:8"  # what deterministic cuBLAS needs (PyTorch's reproducibility notes)
@@ -32,8 +35,6 @@ _REQUIREMENT_OPTIONS = ("pip_requirements", "extra_pip_requirements", "conda_env
 
 def device() -> torch.device:
     """The first GPU when PyTorch sees one, else the CPU."""
-    import torch
-
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -42,7 +43,6 @@ def seed(value: int = 0, *, deterministic: bool = True) -> None:
     asks PyTorch for deterministic kernels, warning where an operation has none; on a GPU that
     needs a fixed cuBLAS workspace, set here unless already set, so call this before any CUDA work."""
     import numpy as np
-    import torch
 
     random.seed(value)
     np.random.seed(value)
@@ -92,7 +92,6 @@ def _example_rows(example: Any, rows: int) -> np.ndarray:
     """The first ``rows`` of ``example`` as a NumPy array. ``torch.export`` fixes any dimension
     that is 1 in the example, so two rows at least keep the saved model open to any batch size."""
     import numpy as np
-    import torch
 
     if isinstance(example, torch.Tensor):
         example = example.detach().cpu().numpy()
@@ -106,7 +105,6 @@ def _example_rows(example: Any, rows: int) -> np.ndarray:
 
 
 def _signature(model: torch.nn.Module, head: np.ndarray) -> ModelSignature:
-    import torch
     from mlflow.models import infer_signature
 
     with torch.no_grad():
@@ -137,7 +135,6 @@ def _with_requirements(options: dict[str, Any]) -> dict[str, Any]:
         return options
     import mlflow
     import numpy as np
-    import torch
 
     torch_version = torch.__version__.split("+", 1)[0]  # "2.13.0+cpu": the local label is not installable from PyPI
     pins = [f"mlflow=={mlflow.__version__}", f"torch=={torch_version}", f"numpy=={np.__version__}"]

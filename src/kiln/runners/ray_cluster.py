@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from kiln.errors import KilnError, Unavailable
+from kiln.extras import require_extra
 from kiln.processes import QUIET_ENVIRONMENT
 
 if TYPE_CHECKING:
@@ -57,15 +58,11 @@ def quiet_ray() -> None:
 
 
 def job_client_class() -> type[JobSubmissionClient]:
-    """Ray's Jobs API client (KilnError naming the extra to install when Ray is missing)."""
+    """Ray's Jobs API client (MissingExtra naming the ``ray`` extra when Ray is missing)."""
     quiet_ray()
-    try:
-        from ray.job_submission import JobSubmissionClient
-    except ImportError:
-        raise KilnError(
-            'Ray compute needs Ray on the workspace server: pip install "kiln[ray]" (ray[default]) and restart it'
-        ) from None
-    return JobSubmissionClient
+    job_submission = require_extra("ray", "ray.job_submission", needed_by="Ray compute on the workspace server")
+    client_class: type[JobSubmissionClient] = job_submission.JobSubmissionClient
+    return client_class
 
 
 class RayCluster:

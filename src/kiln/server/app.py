@@ -13,9 +13,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from kiln import __version__
+from kiln.capabilities import load_capabilities
 from kiln.config import Settings
 from kiln.errors import KilnError
 from kiln.server.auth import TokenAuthMiddleware, load_or_create_token
+from kiln.server.capabilities import include_capability_routers
 from kiln.server.permissions import default_access, principal_of, tracking_access
 from kiln.server.routers.computes import computes_router
 from kiln.server.routers.data import data_router
@@ -90,6 +92,7 @@ def create_app(
     app.include_router(users_router())
     app.include_router(computes_router())
     app.include_router(workspace_router())
+    include_capability_routers(app, load_capabilities(settings.plugin_modules))
     app.include_router(proxy.router)
     app.add_middleware(TokenAuthMiddleware, token=token, users=lambda: _credentials(app))
     app.add_middleware(ScoringFastPath, gateway=gateway)  # outermost: scoring URIs use endpoint keys

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -13,6 +13,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from kiln.artifacts.roots import ArtifactRoot
 from kiln.artifacts.store import ArtifactStore
+from kiln.capabilities import load_capabilities
+from kiln.capabilities.services import CapabilityContext, CapabilityServices
 from kiln.config import Settings
 from kiln.runners.gpus import local_gpus
 from kiln.runners.local import LocalRunner
@@ -126,6 +128,7 @@ class Workspace:
     computes: ComputeService
     server_id: str = ""
     controller_leadership: Leadership | None = None
+    capabilities: CapabilityServices = field(default_factory=CapabilityServices)
 
     @classmethod
     def open(cls, settings: Settings, url: str, stores: Stores | None = None) -> Workspace:
@@ -189,15 +192,24 @@ class Workspace:
                 controller.follow()  # the others route to its replicas until one of them takes over
         else:
             controller.start()
+        capabilities = CapabilityServices.open(
+            load_capabilities(settings.plugin_modules),
+            CapabilityContext(
+                settings=settings, url=url, folder=home / "capabilities", artifacts=store, tracker=tracker, jobs=jobs,
+                data=data, models=models, environments=environments, endpoints=endpoints,
+            ),
+        )  # fmt: skip
         return cls(
             settings=settings, url=url, token=token, store=store, mlflow=mlflow, tracker=tracker,
             scheduler=scheduler, jobs=jobs, uploads=uploads, models=models,
             lineage=LineageService(models, repository, endpoints), data=data, environments=environments,
             endpoints=endpoints, endpoint_controller=controller, endpoint_routes=routes, gateway_metrics=metrics,
             users=users, computes=computes, server_id=stores.server_id, controller_leadership=leadership,
+            capabilities=capabilities,
         )  # fmt: skip
 
     def close(self) -> None:
+        self.capabilities.close()
         if self.controller_leadership is not None:
             self.controller_leadership.stop_waiting()
         self.endpoint_controller.stop()

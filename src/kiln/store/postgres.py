@@ -14,7 +14,8 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
-from kiln.errors import InvalidSpec, Unavailable
+from kiln.errors import InvalidSpec, MissingExtra, Unavailable
+from kiln.extras import missing_extra
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,9 @@ def _scrub(url: str) -> str:
     return f"{scheme}{sep}{user}:***@{tail}" if ":" in credentials else url
 
 
-def connection_error(url: str, exc: BaseException, setting: str = "database_url") -> Unavailable | InvalidSpec:
+def connection_error(
+    url: str, exc: BaseException, setting: str = "database_url"
+) -> Unavailable | InvalidSpec | MissingExtra:
     """A user-facing error for a database that cannot be reached or used; never shows the password."""
     shown = display_url(url)
     password = _password(url)
@@ -86,10 +89,7 @@ def connection_error(url: str, exc: BaseException, setting: str = "database_url"
         return InvalidSpec(f"{setting}: kiln cannot use '{scheme}://' databases ({shown}); {URL_HELP}")
     if isinstance(exc, ImportError):
         if is_postgres(url):
-            return Unavailable(
-                f"{setting}: {shown} needs the PostgreSQL driver psycopg 3, which is not installed: "
-                "pip install 'kiln[postgres]'"
-            )
+            return missing_extra("postgres", "psycopg", needed_by=f"{setting} {shown}", cause=exc)
         return InvalidSpec(f"{setting}: kiln cannot use {shown}: its driver is not installed ({exc}); {URL_HELP}")
     detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     reason = " ".join(line.strip() for line in detail if line.strip() and not line.startswith("(Background"))

@@ -1,2 +1,3 @@
-"""MLflow as a supervised child of the workspace server, and the bridge from jobs to runs; and, on
-the user's side, TensorBoard over jobs (their MLflow metrics exported as event files)."""
+"""MLflow in the workspace: its tracking server as a supervised child (and its store), ``/mlflow``
+proxied with kiln's auth and access rules, its model registry as the workspace uses it, and the
+bridge from jobs to runs."""

@@ -7,7 +7,6 @@ generous timeout.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import socket
@@ -24,13 +23,7 @@ from kiln.processes import child_environment, die_with_parent, free_port, log_ta
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 6006
-INSTALL_HINT = "pip install 'kiln[tensorboard]'"
 RELOAD_SECONDS = 5
-
-
-def require_tensorboard() -> None:
-    if importlib.util.find_spec("tensorboard") is None:
-        raise KilnError(f"TensorBoard is not installed in this Python ({sys.executable}); install it: {INSTALL_HINT}")
 
 
 def choose_port(port: int | None) -> int:

@@ -25,7 +25,7 @@ from typing import IO, Any
 from kiln.errors import KilnError, NotFound
 from kiln.sdk.jobs import JobOperations
 from kiln.specs.views import LOGS_OUTPUT
-from kiln.tracking.tensorboard_export import EXPORT_FOLDER, MetricExporter
+from kiln.tensorboard.export import EXPORT_FOLDER, MetricExporter
 
 EVENT_FILE_MARK = "tfevents"  # TensorBoard reads every file whose name contains it
 

@@ -23,8 +23,8 @@ from kiln.cli.render import console, err_console
 from kiln.cli.workspace import client
 from kiln.config import default_home
 from kiln.errors import KilnError
-from kiln.sdk.jobs_tensorboard import JobTensorBoardFolder, Refreshed
-from kiln.tracking.tensorboard_server import TensorBoardServer, choose_port, require_tensorboard
+from kiln.tensorboard.job_folder import JobTensorBoardFolder, Refreshed
+from kiln.tensorboard.server import TensorBoardServer, choose_port
 
 
 def tensorboard_command(
@@ -46,7 +46,6 @@ def tensorboard_command(
     ] = 15.0,
 ) -> None:
     """Show jobs in TensorBoard: their ./logs and their MLflow metrics, until Ctrl+C."""
-    require_tensorboard()
     chosen_port = None if export_only else choose_port(port)  # a busy port fails before any download
     base = (folder or default_home() / "tensorboard").expanduser().resolve()
     folders = [

@@ -1,0 +1,48 @@
+"""What a capability is: a small descriptor naming what it adds to each front door, importing none of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kiln.extras import check_extra
+from kiln.specs.job_kinds import JobKind
+
+
+@dataclass(frozen=True)
+class CliCommand:
+    """``kiln NAME …``: a command a capability adds to the CLI."""
+
+    name: str
+    target: str  # "module:attribute": a typer.Typer (a group: kiln NAME SUB …) or a function (one command)
+    help: str  # the line ``kiln --help`` shows, so that listing the command imports nothing
+
+
+@dataclass(frozen=True)
+class Capability:
+    """One optional capability (ONNX, responsible AI, sweeps, TensorBoard…) and what it adds to kiln.
+
+    Every reference is a ``"module:attribute"`` string, loaded on first use, so that listing the
+    capabilities (``kiln --help``, a server starting) imports only the module holding this descriptor.
+    What may import the extra's packages at its top, and what may not:
+
+    - ``commands`` targets and the ``service`` factory may: they are loaded only after
+      :meth:`check_installed` passed (else the command or route answers MissingExtra);
+    - the ``router`` factory's module and the job kinds' spec modules may not: they load whether or
+      not the extra is installed (the REST contract and YAML validation do not depend on what is
+      installed); a route reaches the extra through the capability's service;
+    - job handlers import the extra through :func:`kiln.extras.require_extra`.
+    """
+
+    name: str
+    summary: str
+    extra: str | None = None  # the pip extra it needs: pip install "kiln[EXTRA]"; None: nothing beyond kiln
+    modules: tuple[str, ...] = ()  # top-level modules whose presence means the extra is installed (default: EXTRA)
+    commands: tuple[CliCommand, ...] = ()
+    router: str | None = None  # "module:factory": factory() -> fastapi.APIRouter, mounted on the workspace server
+    service: str | None = None  # "module:factory": factory(CapabilityContext) -> the service its routes use
+    job_kinds: tuple[JobKind, ...] = ()
+
+    def check_installed(self, needed_by: str | None = None) -> None:
+        """MissingExtra naming the extra when its packages are not installed in this Python."""
+        if self.extra is not None:
+            check_extra(self.extra, self.modules, needed_by=needed_by or f"kiln's {self.name} capability")

@@ -1,0 +1,90 @@
+"""The capabilities this kiln knows: the built-in ones, one line each below, and the plug-ins that the
+``plugins`` setting names (``KILN_PLUGINS=mod1,mod2`` or ``plugins: [mod1, mod2]`` in config.yaml).
+
+Both are Python modules that expose ``CAPABILITY`` (a :class:`~kiln.capabilities.Capability`);
+loading one imports that module only (the descriptor, not what it names) and registers its job kinds.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+from kiln.capabilities.descriptor import Capability
+from kiln.errors import InvalidSpec
+from kiln.specs.job_kinds import register_job_kind
+
+BUILT_IN: tuple[str, ...] = (
+    "kiln.tensorboard",  # kiln tensorboard: jobs' ./logs and MLflow metrics side by side in TensorBoard
+)
+
+PLUGINS_SETTING = "plugins (KILN_PLUGINS, or 'plugins' in config.yaml)"
+
+_loaded: dict[str, Capability] = {}  # by module name
+_lock = threading.RLock()  # a plug-in module may itself load capabilities while it is imported
+
+
+def load_capabilities(plugins: Iterable[str] = ()) -> list[Capability]:
+    """The built-in capabilities, then the plug-ins named, each loaded once per process.
+
+    A plug-in that cannot be loaded, or that claims a name or job type another capability has, is
+    an InvalidSpec naming the setting (never a traceback)."""
+    names = [*BUILT_IN, *dict.fromkeys(name.strip() for name in plugins if name.strip() not in ("", *BUILT_IN))]
+    with _lock:
+        capabilities = [_load(module, plugin=module not in BUILT_IN) for module in names]
+    taken: dict[str, str] = {}
+    for module, capability in zip(names, capabilities, strict=True):
+        if capability.name in taken:
+            raise InvalidSpec(
+                f"{PLUGINS_SETTING}: '{module}' and '{taken[capability.name]}' are both the capability "
+                f"'{capability.name}'; name each module once"
+            )
+        taken[capability.name] = module
+    return capabilities
+
+
+def load_configured_capabilities(home: str | Path | None = None) -> list[Capability]:
+    """:func:`load_capabilities` with the plug-ins this process's settings name: the CLI calls it at start
+    (a program that submits a plug-in's job kinds through the SDK calls it once too)."""
+    from kiln.config import Settings
+
+    return load_capabilities(Settings.load(home=home).plugin_modules)
+
+
+def capability_of_job_type(job_type: str) -> Capability | None:
+    """The loaded capability that brings job type ``job_type`` (None for kiln's own ``command``): the job
+    engine checks it is installed (``check_installed``) before loading the kind's handler."""
+    with _lock:
+        return next((c for c in _loaded.values() if any(k.type == job_type for k in c.job_kinds)), None)
+
+
+def _load(module: str, *, plugin: bool) -> Capability:
+    if module in _loaded:
+        return _loaded[module]
+    try:
+        capability = _descriptor(module)
+        for kind in capability.job_kinds:
+            register_job_kind(kind)
+    except Exception as exc:
+        if not plugin:
+            raise  # a built-in capability that does not load is kiln's bug: show where
+        raise InvalidSpec(f"{PLUGINS_SETTING}: cannot load the plug-in '{module}': {_reason(exc)}") from None
+    _loaded[module] = capability
+    return capability
+
+
+def _descriptor(module: str) -> Capability:
+    capability = getattr(importlib.import_module(module), "CAPABILITY", None)
+    if not isinstance(capability, Capability):
+        raise TypeError(f"it has no CAPABILITY (a kiln.capabilities.Capability), found {type(capability).__name__}")
+    return capability
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ModuleNotFoundError):
+        return f"no module named '{exc.name}' in this Python"
+    if isinstance(exc, TypeError | ValueError):
+        return str(exc)
+    return f"importing it raised {type(exc).__name__}: {exc}"

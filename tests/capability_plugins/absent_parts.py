@@ -1,0 +1,22 @@
+"""The absent-test plug-in's parts: the router loads without the extra; the rest would need it."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+app = None  # never loaded: the extra's check comes first
+
+
+def absent_router() -> APIRouter:
+    router = APIRouter(prefix="/api/v1/absent-test")
+
+    @router.get("/ping")
+    def ping() -> dict[str, str]:
+        return {"never": "answered without the extra"}
+
+    return router
+
+
+class AbsentService:
+    def __init__(self, *_args: object) -> None:
+        raise AssertionError("the service of a capability whose extra is missing must not be built")
