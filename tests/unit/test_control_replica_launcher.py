@@ -9,9 +9,9 @@ from types import SimpleNamespace
 import pytest
 
 from kiln.errors import InvalidSpec
-from kiln.serving.replica_config import ReplicaConfig
-from kiln.serving.replica_launcher import ReplicaLauncher
+from kiln.serving.control.replica_launcher import ReplicaLauncher
 from kiln.specs.endpoint import OnlineDeploymentSpec
+from kiln.specs.replica import ReplicaConfig
 from kiln.specs.yaml_source import parse_yaml, validate_model
 
 YAML = "name: blue\nendpoint_name: iris\nmodel: kiln:iris:1\nbatching:\n  max_batch_size: 8\n  max_queue_delay_ms: 5\n"
