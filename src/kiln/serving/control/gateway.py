@@ -7,7 +7,8 @@ the endpoint unchanged to one of its ready replicas over a shared keep-alive poo
 relays the replica's whole answer back. Mirrored copies go out fire-and-forget; their answers are dropped.
 A replica that refuses the connection or dies before its answer is complete (stopped by a
 rolling update, or killed) is skipped and the request goes to another, so such changes drop
-no requests.
+no requests. The gateway's own answers (no such endpoint, a wrong key, nothing ready, no
+answer in time) are errors of ``kiln.errors``, in the workspace's error body.
 """
 
 from __future__ import annotations
@@ -127,8 +128,9 @@ class EndpointGateway:
                 failed_replicas.add(replica)
                 continue
             except TimeoutError:
-                self._metrics().record(route.name, deployment.name, 504, time.perf_counter() - started)
-                await _error(send, GatewayTimeout(f"deployment '{deployment.name}' did not answer in time"))
+                late = GatewayTimeout(f"deployment '{deployment.name}' did not answer in time")
+                self._metrics().record(route.name, deployment.name, late.http_status, time.perf_counter() - started)
+                await _error(send, late)
                 return
             await self._relay(route.name, deployment.name, answer, request_id, send, started)
             return
