@@ -75,19 +75,77 @@ class MissingExtra(KilnError):
     exit_code = 7
 
 
+# Online scoring: what a replica answers (each protocol renders them in its own error shape, with
+# the status the class carries), and what the endpoint's gateway answers in front of it.
+
+
+class InvalidInput(InvalidSpec):
+    """A scoring request's body is malformed or does not match the model's signature; the message
+    names the column (or field) and what was expected."""
+
+    http_status = 400
+
+
+class UnsupportedMediaType(InvalidInput):
+    http_status = 415
+
+
+class TooManyRequests(KilnError):
+    """More scoring requests are in flight than the replica's ``max_concurrent_requests`` allows."""
+
+    http_status = 429
+    exit_code = 6
+
+
+class ScoringTimeout(KilnError):
+    """The model did not answer within ``request_timeout_ms`` (Azure ML answers 408 too)."""
+
+    http_status = 408
+    exit_code = 6
+
+
+class ScoringFailed(KilnError):
+    """The model's predict or the scoring script's ``run()`` raised."""
+
+    http_status = 500
+
+
+class ModelLoadFailed(KilnError):
+    """The model could not be loaded or the scoring script's ``init()`` failed: the replica
+    logs this message and exits non-zero."""
+
+    exit_code = 1
+
+
+class BadGateway(Unavailable):
+    """The deployment a request named (``azureml-model-deployment``) has ready replicas, but none of them
+    could be reached."""
+
+    http_status = 502
+
+
+class GatewayTimeout(KilnError):
+    """A deployment did not answer the gateway within its request timeout."""
+
+    http_status = 504
+    exit_code = 6
+
+
+# What an answer without kiln's error body is rebuilt as, by its HTTP status: only the general
+# classes, so that a bare 500 is not taken for a scoring failure.
+_BY_STATUS: tuple[type[KilnError], ...] = (
+    InvalidSpec, NotFound, AlreadyExists, Conflict, Unauthorized, Forbidden, Unavailable,
+)  # fmt: skip
+_SERVING: tuple[type[KilnError], ...] = (
+    InvalidInput, UnsupportedMediaType, TooManyRequests, ScoringTimeout, ScoringFailed, ModelLoadFailed,
+    BadGateway, GatewayTimeout,
+)  # fmt: skip
+_OPTIONAL: tuple[type[KilnError], ...] = (MissingExtra,)
+
+# Every class by name, so that the REST client rebuilds what the server raised.
 ERROR_CLASSES: dict[str, type[KilnError]] = {
-    cls.__name__: cls
-    for cls in (
-        KilnError,
-        InvalidSpec,
-        NotFound,
-        AlreadyExists,
-        Conflict,
-        Unauthorized,
-        Forbidden,
-        Unavailable,
-        MissingExtra,
-    )
+    KilnError.__name__: KilnError,
+    **{cls.__name__: cls for cls in _BY_STATUS + _SERVING + _OPTIONAL},
 }
 
 
@@ -97,7 +155,5 @@ def error_from_json(payload: object, fallback_status: int) -> KilnError:
         body = payload["error"]
         cls = ERROR_CLASSES.get(str(body.get("type")), KilnError)
         return cls(str(body.get("message", "")))
-    cls = next(
-        (c for c in ERROR_CLASSES.values() if c.http_status == fallback_status and c is not KilnError), KilnError
-    )
+    cls = next((c for c in _BY_STATUS if c.http_status == fallback_status), KilnError)
     return cls(f"the workspace answered HTTP {fallback_status}: {str(payload)[:300]}")

@@ -36,3 +36,19 @@ def test_import_kiln_imports_no_ml_framework_nor_server_code() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""
+
+
+def test_every_error_class_of_the_tree_is_registered() -> None:
+    import kiln.errors
+
+    defined = {
+        name for name, value in vars(kiln.errors).items() if isinstance(value, type) and issubclass(value, KilnError)
+    }
+    assert defined == set(ERROR_CLASSES)
+
+
+def test_a_bare_status_is_rebuilt_as_a_general_class_only() -> None:
+    """Scoring and gateway classes are rebuilt from their name, never guessed from a status alone."""
+    assert type(error_from_json("<html>oops</html>", 500)) is KilnError
+    assert type(error_from_json("<html>bad gateway</html>", 502)) is KilnError
+    assert type(error_from_json("", 400)) is KilnError

@@ -28,7 +28,7 @@ from kiln.server.routers.models import models_router
 from kiln.server.routers.users import users_router
 from kiln.server.routers.workspace import workspace_router
 from kiln.services.credentials import CredentialVerifier
-from kiln.serving.gateway import EndpointGateway, ScoringFastPath
+from kiln.serving.control.gateway import EndpointGateway, ScoringFastPath
 from kiln.specs.yaml_source import explain_errors
 from kiln.tracking.proxy import MlflowProxy
 

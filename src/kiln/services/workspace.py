@@ -35,10 +35,10 @@ from kiln.services.ray_scheduler import RayJobs
 from kiln.services.scheduler import JobScheduler
 from kiln.services.uploads import UploadService
 from kiln.services.users import UserService
-from kiln.serving.controller import EndpointController
-from kiln.serving.gateway_metrics import GatewayMetrics
-from kiln.serving.replica_launcher import ReplicaLauncher
-from kiln.serving.routing import RoutingTable
+from kiln.serving.control.controller import EndpointController
+from kiln.serving.control.gateway_metrics import GatewayMetrics
+from kiln.serving.control.replica_launcher import ReplicaLauncher
+from kiln.serving.control.routing import RoutingTable
 from kiln.store.computes import ComputeRepository
 from kiln.store.data import DataAssetRepository
 from kiln.store.database import create_database_engine, migrate, session_factory

@@ -9,9 +9,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from kiln.serving.replica_config import BatchingSettings
 from kiln.specs.job import Scalar, StrictModel
 from kiln.specs.model import ModelType
+from kiln.specs.replica import BatchingSettings
 
 ENDPOINT_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9-]{1,31}$"
 DEPLOYMENT_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9-]{1,31}$"

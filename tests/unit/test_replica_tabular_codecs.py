@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from kiln.serving.payloads import ModelInput, Prediction, dumps, merge_inputs, split_prediction
-from kiln.serving.protocols import azure, mlflow_invocations
-from kiln.serving.scoring_errors import InvalidInput, ScoringFailed, UnsupportedMediaType
-from kiln.serving.signature import ColumnSpec, InputSignature
+from kiln.errors import InvalidInput, ScoringFailed, UnsupportedMediaType
+from kiln.serving.replica.payloads import ModelInput, Prediction, dumps, merge_inputs, split_prediction
+from kiln.serving.replica.protocols import azure, mlflow_invocations
+from kiln.serving.replica.signature import ColumnSpec, InputSignature
 
 SIGNATURE = InputSignature(
     columns=(ColumnSpec("a", "double"), ColumnSpec("b", "long"), ColumnSpec("c", "string", required=False))
@@ -120,8 +120,8 @@ def test_predictions_render_as_mlflow_does() -> None:
 
 
 def test_tensor_signatures_check_dtype_and_shape() -> None:
-    from kiln.serving.protocols.frames import rows_input
-    from kiln.serving.signature import TensorSpec
+    from kiln.serving.replica.protocols.frames import rows_input
+    from kiln.serving.replica.signature import TensorSpec
 
     signature = InputSignature(tensors=(TensorSpec("input-0", np.dtype("float32"), (-1, 4)),))
     item = signature.check(rows_input([[1, 2, 3, 4], [5, 6, 7, 8]], signature, "input_data"))

@@ -1,4 +1,4 @@
-"""A scoring replica: ``python -m kiln.serving.replica CONFIG.json``.
+"""A scoring replica's process: ``python -m kiln.serving.replica CONFIG.json`` runs ``main``.
 
 The endpoint controller starts one process per replica with a ``ReplicaConfig`` and reads
 its stdout. The process listens at once (``/v2/health/live``), loads the model or runs the
@@ -17,9 +17,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from kiln.errors import ModelLoadFailed
 from kiln.processes import QUIET_ENVIRONMENT
-from kiln.serving.replica_config import ReplicaConfig
-from kiln.serving.scoring_errors import ModelLoadFailed
+from kiln.specs.replica import ReplicaConfig
 
 log = logging.getLogger("kiln.serving.replica")
 USAGE = "usage: python -m kiln.serving.replica CONFIG.json"
@@ -49,9 +49,9 @@ def prepare_environment(config: ReplicaConfig) -> None:
 def serve(config: ReplicaConfig) -> int:
     import uvicorn
 
-    from kiln.serving.metrics import ReplicaMetrics
-    from kiln.serving.scorers import scorer_for
-    from kiln.serving.scoring_server import ScoringServer
+    from kiln.serving.replica.metrics import ReplicaMetrics
+    from kiln.serving.replica.scorers import scorer_for
+    from kiln.serving.replica.scoring_server import ScoringServer
 
     try:
         scorer = scorer_for(config)
@@ -112,11 +112,3 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     prepare_environment(config)
     return serve(config)
-
-
-if __name__ == "__main__":
-    code = main()
-    logging.shutdown()
-    sys.stdout.flush()
-    # A scoring thread still inside init() or run() must not hold the exit.
-    os._exit(code)

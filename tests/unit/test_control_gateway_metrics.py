@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kiln.serving.gateway_metrics import GatewayMetrics
+from kiln.serving.control.gateway_metrics import GatewayMetrics
 
 
 def test_counts_errors_and_histogram() -> None:

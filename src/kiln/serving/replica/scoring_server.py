@@ -22,15 +22,23 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from kiln.errors import KilnError, NotFound, Unavailable
-from kiln.serving import metrics as metrics_module
-from kiln.serving.batching import DynamicBatcher
-from kiln.serving.metrics import ReplicaMetrics
-from kiln.serving.payloads import ModelInput, Prediction, dumps
-from kiln.serving.protocols import azure, mlflow_invocations, v2
-from kiln.serving.replica_config import ReplicaConfig
-from kiln.serving.scorers import MlflowModelScorer, Scorer, ScoringScriptScorer
-from kiln.serving.scoring_errors import InvalidInput, ModelLoadFailed, ScoringFailed, ScoringTimeout, TooManyRequests
+from kiln.errors import (
+    InvalidInput,
+    KilnError,
+    ModelLoadFailed,
+    NotFound,
+    ScoringFailed,
+    ScoringTimeout,
+    TooManyRequests,
+    Unavailable,
+)
+from kiln.serving.replica import metrics as metrics_module
+from kiln.serving.replica.batching import DynamicBatcher
+from kiln.serving.replica.metrics import ReplicaMetrics
+from kiln.serving.replica.payloads import ModelInput, Prediction, dumps
+from kiln.serving.replica.protocols import azure, mlflow_invocations, v2
+from kiln.serving.replica.scorers import MlflowModelScorer, Scorer, ScoringScriptScorer
+from kiln.specs.replica import ReplicaConfig
 
 log = logging.getLogger(__name__)
 JSON = "application/json"

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from kiln.serving.payloads import Column, ModelInput
-from kiln.serving.scoring_errors import InvalidInput
+from kiln.errors import InvalidInput
+from kiln.serving.replica.payloads import Column, ModelInput
 
 SINGLE_INPUT = "input-0"  # the name of an unnamed input tensor
 

@@ -7,7 +7,8 @@ the endpoint unchanged to one of its ready replicas over a shared keep-alive poo
 relays the replica's whole answer back. Mirrored copies go out fire-and-forget; their answers are dropped.
 A replica that refuses the connection or dies before its answer is complete (stopped by a
 rolling update, or killed) is skipped and the request goes to another, so such changes drop
-no requests.
+no requests. The gateway's own answers (no such endpoint, a wrong key, nothing ready, no
+answer in time) are errors of ``kiln.errors``, in the workspace's error body.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from typing import Any, NamedTuple
 import aiohttp
 from starlette.types import Receive, Scope, Send
 
-from kiln.serving.gateway_metrics import GatewayMetrics
-from kiln.serving.routing import DeploymentRoute, EndpointRoute, RoutingTable
+from kiln.errors import BadGateway, GatewayTimeout, KilnError, NotFound, Unauthorized, Unavailable
+from kiln.serving.control.gateway_metrics import GatewayMetrics
+from kiln.serving.control.routing import DeploymentRoute, EndpointRoute, RoutingTable
 
 log = logging.getLogger(__name__)
 
@@ -72,20 +74,19 @@ class EndpointGateway:
         endpoint_name, _, rest = _below_prefix(scope).partition("/")
         route = self._routes().get(endpoint_name)
         if route is None:
-            await _error(send, 404, "NotFound", f"online endpoint '{endpoint_name}' not found")
+            await _error(send, NotFound(f"online endpoint '{endpoint_name}' not found"))
             return
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         if not route.accepts(_bearer(headers)):
-            await _error(
-                send, 401, "Unauthorized",
+            problem = Unauthorized(
                 f"endpoint '{endpoint_name}' needs one of its keys as 'Authorization: Bearer <key>' "
-                f"(kiln online-endpoint get-credentials -n {endpoint_name})",
-                [(b"www-authenticate", b"Bearer")],
-            )  # fmt: skip
+                f"(kiln online-endpoint get-credentials -n {endpoint_name})"
+            )
+            await _error(send, problem, [(b"www-authenticate", b"Bearer")])
             return
         pinned = _header(headers, DEPLOYMENT_HEADER.encode())
         if pinned is not None and pinned not in route.deployments:
-            await _error(send, 404, "NotFound", f"endpoint '{endpoint_name}' has no deployment '{pinned}'")
+            await _error(send, NotFound(f"endpoint '{endpoint_name}' has no deployment '{pinned}'"))
             return
         body = await _read_body(receive)
         forwarded = [(k, v) for k, v in headers if k not in _DROPPED_REQUEST_HEADERS]
@@ -127,17 +128,20 @@ class EndpointGateway:
                 failed_replicas.add(replica)
                 continue
             except TimeoutError:
-                self._metrics().record(route.name, deployment.name, 504, time.perf_counter() - started)
-                await _error(send, 504, "Timeout", f"deployment '{deployment.name}' did not answer in time")
+                late = GatewayTimeout(f"deployment '{deployment.name}' did not answer in time")
+                self._metrics().record(route.name, deployment.name, late.http_status, time.perf_counter() - started)
+                await _error(send, late)
                 return
             await self._relay(route.name, deployment.name, answer, request_id, send, started)
             return
-        status = 503 if pinned is None or deployment is None else 502
-        if deployment is not None:
-            self._metrics().record(route.name, deployment.name, status, time.perf_counter() - started)
-        elif pinned is not None:
-            problem = f"deployment '{pinned}' has no ready replica"
-        await _error(send, status, "Unavailable", problem)
+        if deployment is None:
+            await _error(
+                send, Unavailable(problem if pinned is None else f"deployment '{pinned}' has no ready replica")
+            )
+            return
+        error = Unavailable(problem) if pinned is None else BadGateway(problem)
+        self._metrics().record(route.name, deployment.name, error.http_status, time.perf_counter() - started)
+        await _error(send, error)
 
     async def _exchange(
         self, method: str, url: str, headers: list[tuple[bytes, bytes]], body: bytes, timeout_s: float
@@ -257,10 +261,10 @@ async def _read_body(receive: Any) -> bytes:
             return b"".join(chunks)
 
 
-async def _error(
-    send: Any, status: int, kind: str, message: str, extra: list[tuple[bytes, bytes]] | None = None
-) -> None:
-    body = json.dumps({"error": {"type": kind, "message": message}}).encode()
+async def _error(send: Any, error: KilnError, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    """The workspace's error body (``{"error": {"type", "message"}}``) with the class's status, so
+    the SDK rebuilds the same class. Only failed requests come here; the relay path does not."""
+    body = json.dumps(error.to_json()).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *(extra or [])]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.start", "status": error.http_status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-from kiln.serving.payloads import ModelInput, Prediction, merge_inputs, split_prediction
-from kiln.serving.replica_config import BatchingSettings
+from kiln.serving.replica.payloads import ModelInput, Prediction, merge_inputs, split_prediction
+from kiln.specs.replica import BatchingSettings
 
 log = logging.getLogger(__name__)
 

@@ -9,11 +9,10 @@ import io
 from collections.abc import Callable
 from typing import Any
 
-from kiln.errors import KilnError
-from kiln.serving.payloads import Column, ModelInput, Prediction, dumps
-from kiln.serving.protocols.frames import columns_input, parse_json, records_input, rows_input, split_input
-from kiln.serving.scoring_errors import InvalidInput, UnsupportedMediaType
-from kiln.serving.signature import InputSignature
+from kiln.errors import InvalidInput, KilnError, UnsupportedMediaType
+from kiln.serving.replica.payloads import Column, ModelInput, Prediction, dumps
+from kiln.serving.replica.protocols.frames import columns_input, parse_json, records_input, rows_input, split_input
+from kiln.serving.replica.signature import InputSignature
 
 BODY_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 _ERROR_CODES = {

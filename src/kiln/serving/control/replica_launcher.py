@@ -13,15 +13,31 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import psutil
 
 from kiln.processes import child_environment, free_port
 from kiln.runners.local import ProcessHandle
-from kiln.services.environments import EnvironmentService
-from kiln.serving.replica_config import ReplicaConfig
 from kiln.specs.endpoint import OnlineDeploymentSpec
+from kiln.specs.replica import ReplicaConfig
 from kiln.store.tables import OnlineDeploymentRow
+
+
+class PreparedInterpreter(Protocol):
+    @property
+    def bin_dir(self) -> Path:
+        """The folder holding the environment's ``python``."""
+        ...
+
+
+class EnvironmentPreparer(Protocol):
+    """What the launcher needs of the workspace's environments (``kiln.services.environments.
+    EnvironmentService``): a deployment's pinned environment, built or taken from the cache."""
+
+    def prepare(self, pinned: dict[str, Any], log: Path) -> PreparedInterpreter:
+        """Build the pinned environment or reuse it, writing progress to ``log``."""
+        ...
 
 
 @dataclass
@@ -47,7 +63,7 @@ def _server_paths() -> str:
 
 
 class ReplicaLauncher:
-    def __init__(self, root: Path, environments: EnvironmentService | None = None) -> None:
+    def __init__(self, root: Path, environments: EnvironmentPreparer | None = None) -> None:
         self.root = root  # KILN_HOME/endpoints/replicas
         self._environments = environments
 

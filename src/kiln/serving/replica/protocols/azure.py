@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from kiln.errors import KilnError
-from kiln.serving.payloads import ModelInput, Prediction, dumps
-from kiln.serving.protocols.frames import columns_input, parse_json, rows_input, split_input
-from kiln.serving.scoring_errors import InvalidInput
-from kiln.serving.signature import InputSignature
+from kiln.errors import InvalidInput, KilnError
+from kiln.serving.replica.payloads import ModelInput, Prediction, dumps
+from kiln.serving.replica.protocols.frames import columns_input, parse_json, rows_input, split_input
+from kiln.serving.replica.signature import InputSignature
 
 
 def parse_score_request(body: bytes, signature: InputSignature | None) -> ModelInput:

@@ -29,8 +29,8 @@ import httpx
 from kiln.clock import utcnow
 from kiln.processes import log_tail
 from kiln.runners.local import LocalRunner, ProcessHandle, is_alive
-from kiln.serving.replica_launcher import ReplicaLauncher
-from kiln.serving.routing import DeploymentRoute, EndpointRoute, RoutingTable
+from kiln.serving.control.replica_launcher import ReplicaLauncher
+from kiln.serving.control.routing import DeploymentRoute, EndpointRoute, RoutingTable
 from kiln.specs.endpoint import DeploymentState, OnlineDeploymentSpec, OnlineEndpointSpec, ReplicaView
 from kiln.store.endpoints import EndpointRepository
 from kiln.store.tables import OnlineDeploymentRow, OnlineReplicaRow

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import orjson
 
-from kiln.serving.payloads import Column, ModelInput
-from kiln.serving.scoring_errors import InvalidInput
-from kiln.serving.signature import SINGLE_INPUT, InputSignature
+from kiln.errors import InvalidInput
+from kiln.serving.replica.payloads import Column, ModelInput
+from kiln.serving.replica.signature import SINGLE_INPUT, InputSignature
 
 
 def parse_json(body: bytes) -> Any:

@@ -17,11 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kiln.errors import KilnError
-from kiln.serving.payloads import ModelInput, Prediction
-from kiln.serving.replica_config import ReplicaConfig
-from kiln.serving.scoring_errors import InvalidInput, ModelLoadFailed, ScoringFailed
-from kiln.serving.signature import InputSignature
+from kiln.errors import InvalidInput, KilnError, ModelLoadFailed, ScoringFailed
+from kiln.serving.replica.payloads import ModelInput, Prediction
+from kiln.serving.replica.signature import InputSignature
+from kiln.specs.replica import ReplicaConfig
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +50,7 @@ class MlflowModelScorer:
             raise ModelLoadFailed(
                 f"cannot load the MLflow model in {self.model_dir}: {type(exc).__name__}: {exc}"
             ) from exc
-        from kiln.serving.protocols.v2 import output_metadata
+        from kiln.serving.replica.protocols.v2 import output_metadata
 
         metadata = self._model.metadata
         self.signature = InputSignature.from_mlflow(metadata.get_input_schema())

@@ -11,10 +11,10 @@ import tritonclient.http as triton
 from tritonclient.http import InferResult
 from tritonclient.http._utils import _get_inference_request
 
-from kiln.serving.payloads import Prediction
-from kiln.serving.protocols import v2
-from kiln.serving.scoring_errors import InvalidInput
-from kiln.serving.signature import ColumnSpec, InputSignature
+from kiln.errors import InvalidInput
+from kiln.serving.replica.payloads import Prediction
+from kiln.serving.replica.protocols import v2
+from kiln.serving.replica.signature import ColumnSpec, InputSignature
 
 IRIS = InputSignature(columns=tuple(ColumnSpec(name, "double") for name in ("a", "b", "c", "d")))
 

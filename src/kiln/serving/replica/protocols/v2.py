@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import orjson
 
-from kiln.serving.payloads import SINGLE_OUTPUT, Column, ModelInput, Prediction, dumps
-from kiln.serving.protocols.frames import parse_json
-from kiln.serving.scoring_errors import InvalidInput
-from kiln.serving.signature import InputSignature
+from kiln.errors import InvalidInput
+from kiln.serving.replica.payloads import SINGLE_OUTPUT, Column, ModelInput, Prediction, dumps
+from kiln.serving.replica.protocols.frames import parse_json
+from kiln.serving.replica.signature import InputSignature
 
 HEADER_LENGTH = "inference-header-content-length"
 V2_DTYPES: dict[str, np.dtype[Any]] = {

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from kiln.errors import InvalidSpec
-from kiln.serving.routing import DeploymentRoute, EndpointRoute, TrafficSplitter, key_hash
+from kiln.serving.control.routing import DeploymentRoute, EndpointRoute, TrafficSplitter, key_hash
 from kiln.specs.endpoint import (
     OnlineDeploymentSpec,
     OnlineEndpointSpec,

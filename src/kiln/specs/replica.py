@@ -1,6 +1,7 @@
-"""The contract between the endpoint controller and a scoring replica.
+"""The contract between the endpoint control plane and a scoring replica: a spec, so that
+neither program imports the other (``BatchingSettings`` is also a deployment's ``batching``).
 
-The controller writes one ``ReplicaConfig`` as JSON and starts
+The replica launcher (``kiln.serving.control``) writes one ``ReplicaConfig`` as JSON and starts
 ``python -m kiln.serving.replica CONFIG.json``; the replica listens on ``host:port`` and
 answers, at least:
 

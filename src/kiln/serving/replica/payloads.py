@@ -17,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 import orjson
 
-from kiln.serving.scoring_errors import ScoringFailed
+from kiln.errors import ScoringFailed
 
 Column = list[Any] | np.ndarray
 PredictionKind = Literal["array", "frame", "dict"]

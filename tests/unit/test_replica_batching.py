@@ -8,10 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from kiln.serving.batching import DynamicBatcher
-from kiln.serving.payloads import ModelInput, Prediction
-from kiln.serving.replica_config import BatchingSettings
-from kiln.serving.scoring_errors import ScoringFailed
+from kiln.errors import ScoringFailed
+from kiln.serving.replica.batching import DynamicBatcher
+from kiln.serving.replica.payloads import ModelInput, Prediction
+from kiln.specs.replica import BatchingSettings
 
 
 class DoublingModel:
