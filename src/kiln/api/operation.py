@@ -43,6 +43,8 @@ _PARAMETER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class ErrorDetail(BaseModel):
+    """One error: the class (``kiln.errors``) and the message."""
+
     type: str = Field(description="The error's class in kiln.errors: NotFound, Conflict, Forbidden, ...")
     message: str = Field(description="For people: what went wrong, naming the field or the name at fault.")
 
@@ -61,7 +63,7 @@ class Operation(Generic[R]):
     method: Method
     path: str  # template with {parameters}, e.g. "/api/v1/jobs/{name}"
     summary: str
-    role: Role  # the least role that may call it; a refusal reads "...; <action> needs <role> or above"
+    role: Role  # the least role that may call it; a refusal reads "...; <action> needs contributor or owner"
     action: str  # e.g. "creating jobs"
     response: type[R]
     status_code: int = 200

@@ -45,7 +45,6 @@ _SESSION = APIKeyCookie(
     description="Set by signing in at /login with a token.",
     auto_error=False,
 )
-_TEXT_MEDIA = ("text/",)
 _API_PATH_PREFIX = (API_PREFIX + "/").encode()
 
 
@@ -86,8 +85,8 @@ def describe(operation: Operation[Any]) -> str:
 def _responses(operation: Operation[Any]) -> dict[int | str, dict[str, Any]]:
     responses: dict[int | str, dict[str, Any]] = {}
     if not operation.is_json:
-        binary = not operation.media_type.startswith(_TEXT_MEDIA) and operation.media_type != NDJSON
-        schema = {"type": "string", "format": "binary"} if binary else {"type": "string"}
+        text = operation.media_type.startswith("text/") or operation.media_type == NDJSON
+        schema = {"type": "string"} if text else {"type": "string", "format": "binary"}
         responses[operation.status_code] = {
             "description": operation.summary,
             "content": {operation.media_type: {"schema": schema}},
@@ -107,7 +106,7 @@ def _responses(operation: Operation[Any]) -> dict[int | str, dict[str, Any]]:
 def _meaning(error: type[KilnError], operation: Operation[Any]) -> str:
     if error is Forbidden:
         return f"Forbidden: {operation.action} needs {operation.role.and_above()}"
-    doc = (error.__doc__ or "").strip().split("\n")[0] if "__doc__" in vars(error) else ""
+    doc = (vars(error).get("__doc__") or "").strip().split("\n")[0]  # its own docstring, not KilnError's
     return f"{error.__name__}: {doc}" if doc else error.__name__
 
 
