@@ -31,11 +31,15 @@ class InvalidSpec(KilnError):
 
 
 class NotFound(KilnError):
+    """What the request names is not there."""
+
     http_status = 404
     exit_code = 3
 
 
 class AlreadyExists(KilnError):
+    """Something of that name (and version) is there already."""
+
     http_status = 409
     exit_code = 4
 
@@ -48,11 +52,15 @@ class Conflict(KilnError):
 
 
 class Unauthorized(KilnError):
+    """No valid credentials: no token, or one that is unknown, expired or revoked."""
+
     http_status = 401
     exit_code = 5
 
 
 class Forbidden(KilnError):
+    """The caller's role (or a job's own token) does not allow it."""
+
     http_status = 403
     exit_code = 5
 

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_iris, load_wine
 
+from kiln import api
 from kiln.errors import AlreadyExists, InvalidSpec, NotFound
 from kiln.specs.views import JobStatus
 from tests.conftest import REPO, WorkspaceServer, wait_for, write_job
@@ -107,11 +108,9 @@ def test_bad_data_input_is_a_clear_error_and_nothing_is_recorded(workspace: Work
         with pytest.raises(NotFound, match=f"no data asset named '{name}'"):
             client.data.get(name)
         # the server checks too: a REST client cannot register an upload that is not a valid mltable
-        upload = client.data._rest.request("POST", "/api/v1/uploads", params={"kind": "folder"}, content=_tar(tmp_path))
+        upload = client.data._rest.call(api.uploads.CREATE, params={"kind": "folder"}, content=_tar(tmp_path))
         with pytest.raises(InvalidSpec, match="path: not a valid mltable"):
-            client.data._rest.request(
-                "POST", "/api/v1/data", json={"name": name, "type": "mltable", "path": upload["reference"]}
-            )
+            client.data._rest.call(api.data.CREATE, json={"name": name, "type": "mltable", "path": upload.reference})
         with pytest.raises(NotFound):
             client.data.get(name)
 

@@ -185,8 +185,8 @@ def test_blue_green_keys_traffic_split_mirroring_and_delete(
         assert "kiln_endpoint_request_duration_seconds_bucket" in metrics
 
         # lineage: which model version each deployment serves
-        lineage = server.client()._rest.request("GET", "/api/v1/online-endpoints/iris/deployments/green/lineage")
-        assert lineage["kind"] == "deployment" and lineage["upstream"][0]["id"] == f"{iris_model}:2"
+        lineage = client.online_deployments.lineage("green", "iris")
+        assert lineage.kind == "deployment" and lineage.upstream[0].id == f"{iris_model}:2"
         assert "iris/blue" in client.models.lineage(iris_model, "1").details["served_by"]
 
         # keys: regenerating the primary retires it at once; the secondary keeps working

@@ -6,6 +6,7 @@ import builtins
 from pathlib import Path
 from typing import Any
 
+from kiln import api
 from kiln.sdk.rest import RestClient
 from kiln.specs.compute import ComputeSpec, ComputeView
 from kiln.specs.yaml_source import YamlSource, read_yaml_file, validate_model
@@ -21,16 +22,16 @@ class ComputeOperations:
         """Register a Ray cluster from a YAML file, a spec or fields (``name=, type="ray", address=``);
         fields given beside a file override the file's. The cluster's dashboard must answer."""
         body = compute_body(spec, fields)
-        return ComputeView.model_validate(self._rest.request("POST", "/api/v1/computes", json=body))
+        return self._rest.call(api.computes.CREATE, json=body)
 
     def list(self) -> builtins.list[ComputeView]:
-        return [ComputeView.model_validate(item) for item in self._rest.request("GET", "/api/v1/computes")]
+        return self._rest.call(api.computes.LIST)
 
     def get(self, name: str) -> ComputeView:
-        return ComputeView.model_validate(self._rest.request("GET", f"/api/v1/computes/{name}"))
+        return self._rest.call(api.computes.SHOW, name=name)
 
     def delete(self, name: str) -> None:
-        self._rest.request("DELETE", f"/api/v1/computes/{name}")
+        self._rest.call(api.computes.DELETE, name=name)
 
 
 def compute_body(spec: ComputeLike | None, fields: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from kiln import mltable
+from kiln import api, mltable
+from kiln.api.operation import Operation
 from kiln.errors import InvalidSpec, KilnError
 from kiln.sdk.rest import RestClient
 from kiln.sdk.stream_reader import StreamReader
@@ -48,39 +49,39 @@ class DataOperations:
         if tags is not None:
             fields["tags"] = tags
         body = prepare_data(self._rest, spec, fields)
-        return DataAssetView.model_validate(self._rest.request("POST", "/api/v1/data", json=body))
+        return self._rest.call(api.data.CREATE, json=body)
 
     def get(self, name: str, version: str | int | None = None) -> DataAssetView:
         """One version; ``None`` or ``"latest"`` is the newest version that is not archived."""
-        data = self._rest.request("GET", f"/api/v1/data/{name}/versions/{version or LATEST}")
-        return DataAssetView.model_validate(data)
+        return self._rest.call(api.data.SHOW, name=name, version=version or LATEST)
 
     def list(self, name: str | None = None, include_archived: bool = False) -> builtins.list[DataAssetView]:
         """The latest version of every asset, or every version of ``name`` (newest first)."""
         params: dict[str, Any] = {"include_archived": include_archived}
         if name:
             params["name"] = name
-        return [DataAssetView.model_validate(item) for item in self._rest.request("GET", "/api/v1/data", params=params)]
+        return self._rest.call(api.data.LIST, params=params)
 
     def download(self, name: str, version: str | int | None = None, download_path: str | Path = ".") -> Path:
         """Write the version's files into ``download_path/<name>`` and return that path."""
         target = Path(download_path)
-        with self._rest.stream("GET", f"/api/v1/data/{name}/versions/{version or LATEST}/content") as response:
+        with self._rest.stream(api.data.CONTENT, name=name, version=version or LATEST) as response:
             with tarfile.open(fileobj=StreamReader(response.iter_bytes()), mode="r|") as tar:
                 tar.extractall(target, filter="data")
         return target / name
 
     def archive(self, name: str, version: str | int | None = None) -> builtins.list[DataAssetView]:
         """Hide a version (or every version) from listings and ``@latest``; explicit references still work."""
-        return self._set_archived("archive", name, version)
+        return self._set_archived(api.data.ARCHIVE, name, version)
 
     def restore(self, name: str, version: str | int | None = None) -> builtins.list[DataAssetView]:
-        return self._set_archived("restore", name, version)
+        return self._set_archived(api.data.RESTORE, name, version)
 
-    def _set_archived(self, action: str, name: str, version: str | int | None) -> builtins.list[DataAssetView]:
+    def _set_archived(
+        self, operation: Operation[builtins.list[DataAssetView]], name: str, version: str | int | None
+    ) -> builtins.list[DataAssetView]:
         params = {"version": str(version)} if version is not None else {}
-        views = self._rest.request("POST", f"/api/v1/data/{name}/{action}", params=params)
-        return [DataAssetView.model_validate(item) for item in views]
+        return self._rest.call(operation, name=name, params=params)
 
     def load_dataframe(self, name: str, version: str | int | None = None) -> pd.DataFrame:
         """An ``mltable`` version (or a ``uri_file`` .csv/.tsv/.parquet) as a pandas DataFrame."""

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 import httpx
 
+from kiln import api
 from kiln.errors import InvalidSpec, KilnError, Unavailable, error_from_json
 from kiln.sdk.environments import inline_environment_files
 from kiln.sdk.rest import RestClient
@@ -21,6 +22,7 @@ from kiln.specs.endpoint import (
     OnlineEndpointSpec,
     OnlineEndpointView,
 )
+from kiln.specs.model import LineageNode
 from kiln.specs.references import is_asset_reference
 from kiln.specs.yaml_source import YamlSource, apply_overrides, read_yaml_file, validate_model
 
@@ -36,13 +38,13 @@ class OnlineEndpointOperations:
     def create(self, spec: Spec | OnlineEndpointSpec, **fields: Any) -> OnlineEndpointView:
         source, _ = _source(spec, fields)
         body = validate_model(OnlineEndpointSpec, source).model_dump(mode="json", by_alias=True, exclude_none=True)
-        return OnlineEndpointView.model_validate(self._rest.request("POST", "/api/v1/online-endpoints", json=body))
+        return self._rest.call(api.endpoints.CREATE, json=body)
 
     def get(self, name: str) -> OnlineEndpointView:
-        return OnlineEndpointView.model_validate(self._rest.request("GET", f"/api/v1/online-endpoints/{name}"))
+        return self._rest.call(api.endpoints.SHOW, name=name)
 
     def list(self) -> list[OnlineEndpointView]:
-        return [OnlineEndpointView.model_validate(e) for e in self._rest.request("GET", "/api/v1/online-endpoints")]
+        return self._rest.call(api.endpoints.LIST)
 
     def update(
         self,
@@ -55,21 +57,16 @@ class OnlineEndpointOperations:
         """``traffic`` replaces the whole split; deployments left out get 0 %."""
         body = {"traffic": traffic, "mirror_traffic": mirror_traffic, "description": description, "tags": tags}
         body = {k: v for k, v in body.items() if v is not None}
-        return OnlineEndpointView.model_validate(
-            self._rest.request("PATCH", f"/api/v1/online-endpoints/{name}", json=body)
-        )
+        return self._rest.call(api.endpoints.UPDATE, name=name, json=body)
 
     def delete(self, name: str) -> None:
-        self._rest.request("DELETE", f"/api/v1/online-endpoints/{name}")
+        self._rest.call(api.endpoints.DELETE, name=name)
 
     def get_keys(self, name: str) -> EndpointKeys:
-        return EndpointKeys.model_validate(self._rest.request("POST", f"/api/v1/online-endpoints/{name}/keys"))
+        return self._rest.call(api.endpoints.KEYS, name=name)
 
     def regenerate_keys(self, name: str, key_type: Literal["primary", "secondary"] = "primary") -> EndpointKeys:
-        data = self._rest.request(
-            "POST", f"/api/v1/online-endpoints/{name}/keys/regenerate", json={"key_type": key_type}
-        )
-        return EndpointKeys.model_validate(data)
+        return self._rest.call(api.endpoints.REGENERATE_KEYS, name=name, json={"key_type": key_type})
 
     def invoke(
         self,
@@ -125,9 +122,11 @@ class OnlineDeploymentOperations:
         raises with the failure reason if it failed. ``all_traffic``: 100 % once ready."""
         deployment = self._prepared(spec, fields, set_values)
         body = deployment.model_dump(mode="json", by_alias=True, exclude_none=True)
-        path = f"/api/v1/online-endpoints/{deployment.endpoint_name}/deployments"
-        view = OnlineDeploymentView.model_validate(
-            self._rest.request("POST", path, params={"all_traffic": all_traffic}, json=body)
+        view = self._rest.call(
+            api.endpoints.CREATE_DEPLOYMENT,
+            name=deployment.endpoint_name,
+            params={"all_traffic": all_traffic},
+            json=body,
         )
         return self.wait(view.endpoint_name, view.name, timeout) if wait else view
 
@@ -149,8 +148,7 @@ class OnlineDeploymentOperations:
         else:
             deployment = self._prepared(spec, {}, set_values or [])
         body = deployment.model_dump(mode="json", by_alias=True, exclude_none=True)
-        path = f"/api/v1/online-endpoints/{endpoint_name}/deployments/{name}"
-        view = OnlineDeploymentView.model_validate(self._rest.request("PUT", path, json=body))
+        view = self._rest.call(api.endpoints.UPDATE_DEPLOYMENT, name=endpoint_name, deployment=name, json=body)
         return self.wait(endpoint_name, name, timeout) if wait else view
 
     def wait(self, endpoint_name: str, name: str, timeout: float = 600.0) -> OnlineDeploymentView:
@@ -167,19 +165,22 @@ class OnlineDeploymentOperations:
         return view
 
     def get(self, name: str, endpoint_name: str) -> OnlineDeploymentView:
-        data = self._rest.request("GET", f"/api/v1/online-endpoints/{endpoint_name}/deployments/{name}")
-        return OnlineDeploymentView.model_validate(data)
+        return self._rest.call(api.endpoints.SHOW_DEPLOYMENT, name=endpoint_name, deployment=name)
 
     def list(self, endpoint_name: str) -> list[OnlineDeploymentView]:
-        data = self._rest.request("GET", f"/api/v1/online-endpoints/{endpoint_name}/deployments")
-        return [OnlineDeploymentView.model_validate(d) for d in data]
+        return self._rest.call(api.endpoints.LIST_DEPLOYMENTS, name=endpoint_name)
 
     def delete(self, name: str, endpoint_name: str) -> None:
-        self._rest.request("DELETE", f"/api/v1/online-endpoints/{endpoint_name}/deployments/{name}")
+        self._rest.call(api.endpoints.DELETE_DEPLOYMENT, name=endpoint_name, deployment=name)
 
     def get_logs(self, name: str, endpoint_name: str, lines: int = 100) -> str:
-        path = f"/api/v1/online-endpoints/{endpoint_name}/deployments/{name}/logs"
-        return str(self._rest.request("GET", path, params={"lines": lines})["logs"])
+        return self._rest.call(
+            api.endpoints.DEPLOYMENT_LOGS, name=endpoint_name, deployment=name, params={"lines": lines}
+        ).logs
+
+    def lineage(self, name: str, endpoint_name: str) -> LineageNode:
+        """Upstream of the deployment: the exact model version it serves, and what that came from."""
+        return self._rest.call(api.endpoints.DEPLOYMENT_LINEAGE, name=endpoint_name, deployment=name)
 
     def _prepared(
         self, spec: Spec | OnlineDeploymentSpec, fields: dict[str, Any], set_values: Overrides | None = None

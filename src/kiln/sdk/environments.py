@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from kiln import api
 from kiln.errors import InvalidSpec, KilnError
 from kiln.sdk.rest import RestClient
 from kiln.specs.environment import LATEST, CondaFile, EnvironmentSpec, EnvironmentView
@@ -44,7 +45,7 @@ class EnvironmentOperations:
 
         A failed build raises KilnError with the installer's message."""
         body = environment_body(spec, name=name, version=version)
-        view = EnvironmentView.model_validate(self._rest.request("POST", "/api/v1/environments", json=body))
+        view = self._rest.call(api.environments.CREATE, json=body)
         if not wait:
             return view
         if view.status == BUILDING:
@@ -67,24 +68,19 @@ class EnvironmentOperations:
         return view
 
     def get(self, name: str, version: str = LATEST) -> EnvironmentView:
-        return EnvironmentView.model_validate(
-            self._rest.request("GET", f"/api/v1/environments/{name}/versions/{version}")
-        )
+        return self._rest.call(api.environments.SHOW, name=name, version=version)
 
     def list(self, name: str | None = None) -> builtins.list[EnvironmentView]:
         params = {"name": name} if name else {}
-        items = self._rest.request("GET", "/api/v1/environments", params=params)
-        return [EnvironmentView.model_validate(item) for item in items]
+        return self._rest.call(api.environments.LIST, params=params)
 
     def logs(self, name: str, version: str = LATEST, follow: bool = False) -> Iterator[str]:
-        path = f"/api/v1/environments/{name}/versions/{version}/log"
-        with self._rest.stream("GET", path, params={"follow": follow}) as response:
+        with self._rest.stream(api.environments.LOG, name=name, version=version, params={"follow": follow}) as response:
             yield from response.iter_text()
 
     def of_job(self, job_name: str) -> dict[str, Any]:
         """The environment recorded with a job: kind, name/version, hash, python and the exact package list."""
-        result: dict[str, Any] = self._rest.request("GET", f"/api/v1/jobs/{job_name}/environment")
-        return result
+        return self._rest.call(api.environments.OF_JOB, name=job_name)
 
 
 def environment_body(spec: EnvironmentLike, *, name: str | None = None, version: str | None = None) -> dict[str, Any]:

@@ -12,13 +12,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from kiln import api
 from kiln.errors import InvalidSpec
 from kiln.sdk.environments import inline_environment_files
 from kiln.sdk.rest import RestClient
 from kiln.sdk.stream_reader import StreamReader
 from kiln.sdk.uploads import upload_path
 from kiln.specs.job import CommandJobSpec
-from kiln.specs.views import JobMetricsView, JobStatus, JobView, MetricHistory
+from kiln.specs.model import LineageNode
+from kiln.specs.views import JobStatus, JobView, MetricHistory
 from kiln.specs.yaml_source import (
     YamlSource,
     apply_overrides,
@@ -92,29 +94,26 @@ class JobOperations:
     def create(self, spec: SpecLike, *, overrides: list[str] | None = None) -> Job:
         """Submit a job from a YAML path, a dict or a ``CommandJobSpec``; local paths are uploaded."""
         body = prepare_submission(self._rest, spec, overrides or [])
-        return Job(self, JobView.model_validate(self._rest.request("POST", "/api/v1/jobs", json=body)))
+        return Job(self, self._rest.call(api.jobs.CREATE, json=body))
 
     def get(self, name: str, run_data: bool = False) -> Job:
-        data = self._rest.request("GET", f"/api/v1/jobs/{name}", params={"run_data": run_data})
-        return Job(self, JobView.model_validate(data))
+        return Job(self, self._rest.call(api.jobs.SHOW, name=name, params={"run_data": run_data}))
 
     def list(self, status: JobStatus | str | None = None, limit: int = 100) -> list[Job]:
         params: dict[str, Any] = {"limit": limit}
         if status:
             params["status"] = JobStatus(status).value
-        return [
-            Job(self, JobView.model_validate(item)) for item in self._rest.request("GET", "/api/v1/jobs", params=params)
-        ]
+        return [Job(self, view) for view in self._rest.call(api.jobs.LIST, params=params)]
 
     def rerun(self, name: str) -> Job:
         """A new job like ``name``: same spec, code snapshot and inputs, and its recorded exact environment."""
-        return Job(self, JobView.model_validate(self._rest.request("POST", f"/api/v1/jobs/{name}/rerun")))
+        return Job(self, self._rest.call(api.jobs.RERUN, name=name))
 
     def cancel(self, name: str) -> Job:
-        return Job(self, JobView.model_validate(self._rest.request("POST", f"/api/v1/jobs/{name}/cancel")))
+        return Job(self, self._rest.call(api.jobs.CANCEL, name=name))
 
     def logs(self, name: str, follow: bool = False) -> Iterator[str]:
-        with self._rest.stream("GET", f"/api/v1/jobs/{name}/logs", params={"follow": follow}) as response:
+        with self._rest.stream(api.jobs.LOGS, name=name, params={"follow": follow}) as response:
             yield from response.iter_text()
 
     def stream(self, name: str, write: Callable[[str], Any] | None = None) -> None:
@@ -144,14 +143,17 @@ class JobOperations:
     def open_output(self, name: str, output: str, on_bytes: Callable[[int], Any] | None = None) -> Iterator[IO[bytes]]:
         """One output as a streamed, uncompressed tar whose top folder is the output's name;
         ``on_bytes(n)`` is called as each chunk arrives (for progress bars)."""
-        with self._rest.stream("GET", f"/api/v1/jobs/{name}/outputs/{output}") as response:
+        with self._rest.stream(api.jobs.OUTPUT, name=name, output=output) as response:
             chunks = response.iter_bytes()
             yield io.BufferedReader(StreamReader(_counted(chunks, on_bytes) if on_bytes else chunks))
 
+    def lineage(self, name: str) -> LineageNode:
+        """Upstream of the job: its code snapshot, environment and inputs (and what made those inputs)."""
+        return self._rest.call(api.lineage.JOB, name=name)
+
     def metric_histories(self, name: str) -> dict[str, MetricHistory]:
         """Every value of every metric the job logged to MLflow, with its steps and timestamps (ms)."""
-        data = self._rest.request("GET", f"/api/v1/jobs/{name}/metrics")
-        return JobMetricsView.model_validate(data).metrics
+        return self._rest.call(api.jobs.METRICS, name=name).metrics
 
 
 def _counted(chunks: Iterator[bytes], on_bytes: Callable[[int], Any]) -> Iterator[bytes]:

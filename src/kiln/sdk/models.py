@@ -6,6 +6,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+from kiln import api
 from kiln.errors import InvalidSpec
 from kiln.sdk.rest import RestClient
 from kiln.sdk.stream_reader import StreamReader
@@ -33,54 +34,48 @@ class ModelOperations:
                     f"{source.where(('path',))}: path '{model.path}' not found (looked for {local.resolve()})"
                 )
             body["path"] = upload_path(self._rest, local)
-        return ModelVersionView.model_validate(self._rest.request("POST", "/api/v1/models", json=body))
+        return self._rest.call(api.models.CREATE, json=body)
 
     def list(self, include_archived: bool = False) -> list[ModelView]:
-        data = self._rest.request("GET", "/api/v1/models", params={"include_archived": include_archived})
-        return [ModelView.model_validate(item) for item in data]
+        return self._rest.call(api.models.LIST, params={"include_archived": include_archived})
 
     def get(self, name: str) -> ModelView:
-        return ModelView.model_validate(self._rest.request("GET", f"/api/v1/models/{name}"))
+        return self._rest.call(api.models.SHOW, name=name)
 
     def get_version(self, name: str, version: str = "latest") -> ModelVersionView:
         """``version``: a number, ``latest`` or an alias."""
-        return ModelVersionView.model_validate(self._rest.request("GET", f"/api/v1/models/{name}/versions/{version}"))
+        return self._rest.call(api.models.SHOW_VERSION, name=name, version=version)
 
     def archive(self, name: str, version: str) -> ModelVersionView:
-        return ModelVersionView.model_validate(
-            self._rest.request("POST", f"/api/v1/models/{name}/versions/{version}/archive")
-        )
+        return self._rest.call(api.models.ARCHIVE_VERSION, name=name, version=version)
 
     def restore(self, name: str, version: str) -> ModelVersionView:
-        return ModelVersionView.model_validate(
-            self._rest.request("POST", f"/api/v1/models/{name}/versions/{version}/restore")
-        )
+        return self._rest.call(api.models.RESTORE_VERSION, name=name, version=version)
 
     def set_alias(self, name: str, alias: str, version: str) -> ModelVersionView:
-        data = self._rest.request("PUT", f"/api/v1/models/{name}/aliases/{alias}", json={"version": str(version)})
-        return ModelVersionView.model_validate(data)
+        return self._rest.call(api.models.SET_ALIAS, name=name, alias=alias, json={"version": str(version)})
 
     def delete_alias(self, name: str, alias: str) -> ModelView:
-        return ModelView.model_validate(self._rest.request("DELETE", f"/api/v1/models/{name}/aliases/{alias}"))
+        return self._rest.call(api.models.DELETE_ALIAS, name=name, alias=alias)
 
     def update(
         self, name: str, version: str | None = None, description: str | None = None, tags: dict[str, str] | None = None
     ) -> ModelView:
         body = {"version": version, "description": description, "tags": tags or {}}
-        return ModelView.model_validate(self._rest.request("PATCH", f"/api/v1/models/{name}", json=body))
+        return self._rest.call(api.models.UPDATE, name=name, json=body)
 
     def download(self, name: str, version: str = "latest", download_path: str | Path = ".") -> Path:
         """Write the version's files into ``download_path/<name>``."""
         exact = self.get_version(name, version).version
         target = Path(download_path)
-        with self._rest.stream("GET", f"/api/v1/models/{name}/versions/{exact}/files") as response:
+        with self._rest.stream(api.models.FILES, name=name, version=exact) as response:
             with tarfile.open(fileobj=StreamReader(response.iter_bytes()), mode="r|") as tar:
                 tar.extractall(target, filter="data")
         return target / name
 
     def lineage(self, name: str, version: str = "latest") -> LineageNode:
         exact = self.get_version(name, version).version
-        return LineageNode.model_validate(self._rest.request("GET", f"/api/v1/lineage/model/{name}/{exact}"))
+        return self._rest.call(api.lineage.MODEL, name=name, version=exact)
 
 
 def _source(

@@ -6,6 +6,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from kiln import api
 from kiln.sdk.rest import RestClient
 
 SKIPPED_NAMES = {".git", "__pycache__", ".ipynb_checkpoints", ".pytest_cache", ".mypy_cache"}
@@ -29,5 +30,5 @@ def upload_path(rest: RestClient, path: Path) -> str:
             else:
                 tar.add(path, arcname=path.name)
         archive.seek(0)
-        view = rest.request("POST", "/api/v1/uploads", params={"kind": kind}, content=archive)
-    return str(view["reference"])
+        view = rest.call(api.uploads.CREATE, params={"kind": kind}, content=archive)
+    return view.reference

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from kiln import api
 from kiln.sdk.rest import RestClient
 from kiln.specs.users import (
     NewTokenView,
@@ -31,29 +32,26 @@ class UserOperations:
 
     def whoami(self) -> WhoAmIView:
         """The user (and role) this client's token acts as."""
-        return WhoAmIView.model_validate(self._rest.request("GET", "/api/v1/whoami"))
+        return self._rest.call(api.users.WHOAMI)
 
     # Users ------------------------------------------------------------------------------------
     def create(self, name: str, role: Role | str, description: str | None = None) -> UserView:
         spec = _checked(UserSpec, {"name": name, "role": role, "description": description})
-        return UserView.model_validate(self._rest.request("POST", "/api/v1/users", json=spec.model_dump(mode="json")))
+        return self._rest.call(api.users.CREATE, json=spec.model_dump(mode="json"))
 
     def list(self) -> builtins.list[UserView]:
-        return [UserView.model_validate(item) for item in self._rest.request("GET", "/api/v1/users")]
+        return self._rest.call(api.users.LIST)
 
     def get(self, name: str) -> UserView:
-        return UserView.model_validate(self._rest.request("GET", f"/api/v1/users/{name}"))
+        return self._rest.call(api.users.SHOW, name=name)
 
     def update(self, name: str, role: Role | str | None = None, description: str | None = None) -> UserView:
         body = _checked(UserUpdate, {"role": role, "description": description})
-        data = self._rest.request(
-            "PATCH", f"/api/v1/users/{name}", json=body.model_dump(mode="json", exclude_none=True)
-        )
-        return UserView.model_validate(data)
+        return self._rest.call(api.users.UPDATE, name=name, json=body.model_dump(mode="json", exclude_none=True))
 
     def delete(self, name: str) -> None:
         """The user and all their tokens."""
-        self._rest.request("DELETE", f"/api/v1/users/{name}")
+        self._rest.call(api.users.DELETE, name=name)
 
     # Tokens -----------------------------------------------------------------------------------
     def create_token(
@@ -76,17 +74,16 @@ class UserOperations:
         if expires_at is not None:
             body["expires_at"] = expires_at
         request = _checked(TokenRequest, body)
-        data = self._rest.request(
-            "POST", f"/api/v1/users/{name}/tokens", json=request.model_dump(mode="json", exclude_none=True)
+        return self._rest.call(
+            api.users.CREATE_TOKEN, name=name, json=request.model_dump(mode="json", exclude_none=True)
         )
-        return NewTokenView.model_validate(data)
 
     def list_tokens(self, name: str) -> builtins.list[TokenView]:
-        return [TokenView.model_validate(item) for item in self._rest.request("GET", f"/api/v1/users/{name}/tokens")]
+        return self._rest.call(api.users.LIST_TOKENS, name=name)
 
     def revoke_token(self, token_id: str) -> TokenView:
         """The token stops working at once (within seconds on other servers sharing the database)."""
-        return TokenView.model_validate(self._rest.request("POST", f"/api/v1/tokens/{token_id}/revoke"))
+        return self._rest.call(api.users.REVOKE_TOKEN, token_id=token_id)
 
 
 def _checked(model: type[ModelT], data: dict[str, Any]) -> ModelT:

@@ -11,6 +11,8 @@ import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from kiln import api
+from kiln.api.workspace import EXPORT_BYTES_HEADER
 from kiln.errors import InvalidSpec, KilnError, Unavailable
 from kiln.sdk.rest import RestClient
 from kiln.transfer.archive import Manifest, unpack
@@ -19,7 +21,6 @@ from kiln.transfer.report import ImportReport, OnConflict, ProgressEvent, Result
 # (bytes so far, bytes expected: 0 when unknown)
 ByteProgress = Callable[[int, int], None]
 ItemProgress = Callable[[ProgressEvent], None]
-EXPORT_BYTES_HEADER = "x-kiln-export-bytes"
 CHUNK = 1 << 20
 
 
@@ -47,9 +48,7 @@ class WorkspaceOperations:
             raise InvalidSpec(f"--to: the folder {target.parent} does not exist")
         partial = target.with_name(f".{target.name}.partial")
         try:
-            with self._rest.stream(
-                "GET", "/api/v1/workspace/export", params={"include_endpoints": include_endpoints}
-            ) as response:
+            with self._rest.stream(api.workspace.EXPORT, params={"include_endpoints": include_endpoints}) as response:
                 expected = int(response.headers.get(EXPORT_BYTES_HEADER, "0") or 0)
                 with partial.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6) as packed:
                     received = 0
@@ -83,9 +82,7 @@ class WorkspaceOperations:
             raise InvalidSpec(f"--on-conflict: {on_conflict!r} is not one of fail, skip")
         params = {"on_conflict": on_conflict, "label": path.name}
         report = None
-        with self._rest.stream(
-            "POST", "/api/v1/workspace/import", params=params, content=_read(path, upload_progress)
-        ) as response:
+        with self._rest.stream(api.workspace.IMPORT, params=params, content=_read(path, upload_progress)) as response:
             for line in response.iter_lines():
                 if not line.strip():
                     continue

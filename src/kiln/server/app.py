@@ -21,12 +21,13 @@ from kiln.server.capabilities import include_capability_routers
 from kiln.server.permissions import default_access, principal_of, tracking_access
 from kiln.server.routers.computes import computes_router
 from kiln.server.routers.data import data_router
-from kiln.server.routers.endpoints import endpoints_router, metrics_router
+from kiln.server.routers.endpoints import endpoints_router
 from kiln.server.routers.environments import environments_router
 from kiln.server.routers.jobs import jobs_router
 from kiln.server.routers.models import models_router
 from kiln.server.routers.users import users_router
 from kiln.server.routers.workspace import workspace_router
+from kiln.server.routes import OneSegmentNames
 from kiln.services.credentials import CredentialVerifier
 from kiln.serving.control.gateway import EndpointGateway, ScoringFastPath
 from kiln.specs.yaml_source import explain_errors
@@ -58,7 +59,8 @@ def create_app(
             await gateway.aclose()
             await run_in_threadpool(workspace.close)
 
-    # every route states the role it needs (kiln.server.permissions); one that does not gets default_access
+    # every API route is bound to its operation in kiln.api (kiln.server.routes), which states the role it
+    # needs (kiln.server.permissions); a route that states none gets default_access
     app = FastAPI(
         title="kiln workspace", version=__version__, lifespan=lifespan, dependencies=[Depends(default_access)]
     )
@@ -88,12 +90,12 @@ def create_app(
     app.include_router(data_router())
     app.include_router(models_router())
     app.include_router(endpoints_router())
-    app.include_router(metrics_router())
     app.include_router(users_router())
     app.include_router(computes_router())
     app.include_router(workspace_router())
     include_capability_routers(app, load_capabilities(settings.plugin_modules))
     app.include_router(proxy.router)
+    app.add_middleware(OneSegmentNames)
     app.add_middleware(TokenAuthMiddleware, token=token, users=lambda: _credentials(app))
     app.add_middleware(ScoringFastPath, gateway=gateway)  # outermost: scoring URIs use endpoint keys
     return app

@@ -1,13 +1,9 @@
 """Which role a route needs. The auth middleware says who is asking; these dependencies say
 whether they may.
 
-Every route declares what it needs::
-
-    @router.post("/jobs", status_code=201)
-    def create_job(spec: CommandJobSpec, request: Request,
-                   principal: Principal = requires(Role.CONTRIBUTOR, "creating jobs")) -> JobView: ...
-
-    @router.get("/jobs", dependencies=[requires(Role.READER, "listing jobs")])
+Every route of the REST API needs what its operation declares (``kiln.api``: ``role`` and
+``action``); ``kiln.server.routes.bind`` adds ``requires(operation.role, operation.action)`` to it.
+A handler that wants to know who asked takes ``principal: Caller``.
 
 The message of a refusal reads "user 'ann' is a reader; creating jobs needs contributor or
 owner". A route that declares nothing still gets the app-wide ``default_access``: reading
@@ -16,7 +12,7 @@ owner". A route that declares nothing still gets the app-wide ``default_access``
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
@@ -37,6 +33,10 @@ def principal_of(request: Request) -> Principal:
     if not isinstance(principal, Principal):
         raise Unauthorized("this request carries no credentials: send 'Authorization: Bearer <token>'")
     return principal
+
+
+Caller = Annotated[Principal, Depends(principal_of)]
+"""A handler parameter: who is asking (the role was checked before the handler runs)."""
 
 
 def _declaring(check: Any) -> Any:

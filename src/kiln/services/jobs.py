@@ -180,6 +180,12 @@ class JobService:
     def get(self, name: str, with_run_data: bool = False) -> JobView:
         return self.view(self.jobs.get(name), with_run_data)
 
+    def recorded_environment(self, name: str) -> dict[str, Any]:
+        """What the job ran with: kind, name and version or inline spec, hash, python and exact packages."""
+        environment = dict(self.jobs.get(name).environment or {})
+        environment.pop("venv", None)  # a path on the server
+        return environment
+
     def list(self, status: JobStatus | None, limit: int) -> list[JobView]:
         return [self.view(row) for row in self.jobs.recent([status] if status else None, limit)]
 
@@ -203,12 +209,15 @@ class JobService:
 
     # Logs and outputs -----------------------------------------------------------------------
     def follow_log(self, name: str, follow: bool, poll: float = 0.1) -> Iterator[bytes]:
-        """The job's log from the start; with ``follow``, new lines until the job ends."""
-        row = self.jobs.get(name)
+        """The job's log from the start; with ``follow``, new lines until the job ends. An unknown job
+        raises NotFound here, before anything is streamed."""
+        return self._tail_log(self.jobs.get(name).id, follow, poll)
+
+    def _tail_log(self, job_id: str, follow: bool, poll: float) -> Iterator[bytes]:
         offset = 0
         while True:
-            terminal = JobStatus(self.jobs.get(row.id).status).is_terminal
-            chunk = self._read_log(row.id, offset, terminal)
+            terminal = JobStatus(self.jobs.get(job_id).status).is_terminal
+            chunk = self._read_log(job_id, offset, terminal)
             offset += len(chunk)
             if chunk:
                 yield chunk

@@ -63,6 +63,9 @@ class LineageService:
                 node.upstream.append(self.job(job, depth + 1))
         return node
 
+    def job_named(self, name: str) -> LineageNode:
+        return self.job(self._jobs.get(name))
+
     def job(self, job: JobRow, depth: int = 0) -> LineageNode:
         node = LineageNode(
             kind="job", id=job.name,

@@ -128,6 +128,11 @@ class ModelService:
         return registered
 
     # Reading ---------------------------------------------------------------------------------
+    def get_version(self, name: str, version: str) -> ModelVersionView:
+        """One version: ``version`` is a number, ``latest`` or an alias."""
+        reference = AssetReference(name, version) if version.isdigit() else AssetReference(name, label=version)
+        return self.version_view(self.resolve(reference))
+
     def resolve(self, reference: AssetReference) -> ModelVersion:
         """The exact version behind ``NAME:VERSION``, ``NAME@latest`` or ``NAME@ALIAS``."""
         if reference.version:
@@ -210,10 +215,14 @@ class ModelService:
         return self.get(name)
 
     def download(self, name: str, version: str) -> Iterator[bytes]:
-        """The version's files as an uncompressed tar whose top folder is the model's name."""
+        """The version's files as an uncompressed tar whose top folder is the model's name; an unknown
+        version raises NotFound here, before anything is streamed."""
+        self._registry.version(name, version)
+        return self._files_tar(name, version)
+
+    def _files_tar(self, name: str, version: str) -> Iterator[bytes]:
         import mlflow
 
-        self._registry.version(name, version)
         scratch = Path(tempfile.mkdtemp(prefix="kiln-model-"))
         try:
             local = Path(mlflow.artifacts.download_artifacts(f"models:/{name}/{version}", dst_path=str(scratch)))

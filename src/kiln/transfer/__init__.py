@@ -2,12 +2,12 @@
 
 Both are done by the workspace server, and the client is their transport:
 
-- **Export** — ``GET /api/v1/workspace/export`` streams a tar that the server writes from
+- **Export** — the operation ``workspace.export`` (``kiln.api.workspace``) streams a tar that the server writes from
   its own records, its artifact store and its MLflow (read through MLflow's client on
   loopback). Only the server sees all of it: kiln's rows (not just their REST views), code
   snapshots and uploaded inputs (no REST route hands those out), and MLflow. It only reads,
   so it runs beside jobs and users. The client gzips the stream into the file.
-- **Import** — ``POST /api/v1/workspace/import`` receives the archive over HTTP (no shared
+- **Import** — the operation ``workspace.import`` receives the archive over HTTP (no shared
   file system), checks every member against its checksum, plans (what is new, what is
   there already, what conflicts) and refuses conflicts before writing anything; then it
   recreates the content through the target's own services, whatever its storage is

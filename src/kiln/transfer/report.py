@@ -1,6 +1,6 @@
 """What an import did, item by item, and the progress events the server streams while it runs.
 
-The server answers ``POST /api/v1/workspace/import`` with one JSON object per line:
+The server answers the ``workspace.import`` operation (``kiln.api.workspace``) with one JSON object per line:
 ``{"type": "progress", …}`` while it works, then ``{"type": "result", "report": …}``. The
 report says exactly what was imported, what was there already, and what was skipped; when
 the import stopped on an error, it says so and what had been imported before.

@@ -1,18 +1,17 @@
-"""REST for data assets: /api/v1/data (content arrives first through /api/v1/uploads)."""
+"""REST for data assets (``kiln.api.data``); content arrives first as an upload."""
 
 from __future__ import annotations
-
-from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from kiln.server.permissions import requires
+from kiln import api
+from kiln.api.operation import TAR
+from kiln.server.permissions import Caller
 from kiln.server.routers import workspace_of
-from kiln.services.credentials import Principal
+from kiln.server.routes import bind
 from kiln.services.data import DataService
 from kiln.specs.data import DataAssetView, DataSpec
-from kiln.specs.users import Role
 
 
 def _data(request: Request) -> DataService:
@@ -20,18 +19,13 @@ def _data(request: Request) -> DataService:
 
 
 def data_router() -> APIRouter:
-    router = APIRouter(prefix="/api/v1/data", tags=["data"])
+    router = APIRouter()
 
-    @router.post("", response_model=DataAssetView, status_code=201)
-    def create_data(
-        spec: DataSpec,
-        request: Request,
-        principal: Annotated[Principal, requires(Role.CONTRIBUTOR, "creating data assets")],
-    ) -> DataAssetView:
-        """Record a version whose ``path`` is an ``upload:<hash>`` reference; the same content again is a no-op."""
+    @bind(router, api.data.CREATE)
+    def create_data(spec: DataSpec, request: Request, principal: Caller) -> DataAssetView:
         return _data(request).create(spec, created_by=principal.name)
 
-    @router.get("", response_model=list[DataAssetView], dependencies=[requires(Role.READER, "listing data assets")])
+    @bind(router, api.data.LIST)
     def list_data(
         request: Request,
         name: str | None = Query(None, description="Every version of this asset (default: the latest of each)."),
@@ -39,36 +33,21 @@ def data_router() -> APIRouter:
     ) -> list[DataAssetView]:
         return _data(request).list(name, include_archived)
 
-    @router.get(
-        "/{name}/versions/{version}",
-        response_model=DataAssetView,
-        dependencies=[requires(Role.READER, "reading data assets")],
-    )
+    @bind(router, api.data.SHOW)
     def show_data(name: str, version: str, request: Request) -> DataAssetView:
-        """One version; ``latest`` is the newest that is not archived."""
         return _data(request).get(name, version)
 
-    @router.get("/{name}/versions/{version}/content", dependencies=[requires(Role.READER, "downloading data assets")])
+    @bind(router, api.data.CONTENT)
     def data_content(name: str, version: str, request: Request) -> StreamingResponse:
-        """The version's files as an uncompressed tar whose top folder is the asset's name."""
         arcname, chunks = _data(request).content_archive(name, version)
         headers = {"content-disposition": f'attachment; filename="{arcname}.tar"'}
-        return StreamingResponse(chunks, media_type="application/x-tar", headers=headers)
+        return StreamingResponse(chunks, media_type=TAR, headers=headers)
 
-    @router.post(
-        "/{name}/archive",
-        response_model=list[DataAssetView],
-        dependencies=[requires(Role.CONTRIBUTOR, "archiving data assets")],
-    )
+    @bind(router, api.data.ARCHIVE)
     def archive_data(name: str, request: Request, version: str | None = None) -> list[DataAssetView]:
-        """Hide one version (or all) from listings and ``@latest``; explicit references keep working."""
         return _data(request).set_archived(name, version, True)
 
-    @router.post(
-        "/{name}/restore",
-        response_model=list[DataAssetView],
-        dependencies=[requires(Role.CONTRIBUTOR, "restoring data assets")],
-    )
+    @bind(router, api.data.RESTORE)
     def restore_data(name: str, request: Request, version: str | None = None) -> list[DataAssetView]:
         return _data(request).set_archived(name, version, False)
 

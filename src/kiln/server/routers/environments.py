@@ -1,66 +1,50 @@
-"""REST for environments: /api/v1/environments, and the environment recorded with a job."""
+"""REST for environments, and the environment recorded with a job (``kiln.api.environments``)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from kiln.server.permissions import requires
+from kiln import api
+from kiln.api.operation import TEXT
+from kiln.server.permissions import Caller
 from kiln.server.routers import workspace_of
-from kiln.services.credentials import Principal
+from kiln.server.routes import bind
 from kiln.specs.environment import EnvironmentSpec, EnvironmentView
-from kiln.specs.users import Role
 
 
 def environments_router() -> APIRouter:
-    router = APIRouter(prefix="/api/v1", tags=["environments"])
+    router = APIRouter()
 
-    @router.post("/environments", response_model=EnvironmentView, status_code=201)
+    @bind(router, api.environments.CREATE)
     def create_environment(
-        spec: EnvironmentSpec, request: Request, response: Response,
-        principal: Annotated[Principal, requires(Role.CONTRIBUTOR, "creating environments")],
-    ) -> EnvironmentView:  # fmt: skip
-        """Register a version and start its build (status 'building'; a cache hit is 'ready' at once).
-
-        The same name, version and spec again answers 200 with the existing version."""
+        spec: EnvironmentSpec, request: Request, response: Response, principal: Caller
+    ) -> EnvironmentView:
         view, created = workspace_of(request).environments.create(spec, created_by=principal.name)
         if not created:
             response.status_code = 200
         return view
 
-    @router.get(
-        "/environments",
-        response_model=list[EnvironmentView],
-        dependencies=[requires(Role.READER, "listing environments")],
-    )
+    @bind(router, api.environments.LIST)
     def list_environments(request: Request, name: str | None = None) -> list[EnvironmentView]:
         return workspace_of(request).environments.list(name)
 
-    @router.get(
-        "/environments/{name}/versions/{version}", response_model=EnvironmentView,
-        dependencies=[requires(Role.READER, "reading environments")],
-    )  # fmt: skip
+    @bind(router, api.environments.SHOW)
     def show_environment(name: str, version: str, request: Request) -> EnvironmentView:
-        """``version`` may be 'latest'."""
         return workspace_of(request).environments.get(name, version)
 
-    @router.get(
-        "/environments/{name}/versions/{version}/log", dependencies=[requires(Role.READER, "reading build logs")]
-    )
+    @bind(router, api.environments.LOG)
     def environment_log(
         name: str, version: str, request: Request, follow: bool = Query(False, description="until the build ends")
     ) -> StreamingResponse:
         service = workspace_of(request).environments
         service.get(name, version)  # 404 before the stream starts
-        return StreamingResponse(service.follow_log(name, version, follow), media_type="text/plain; charset=utf-8")
+        return StreamingResponse(service.follow_log(name, version, follow), media_type=TEXT)
 
-    @router.get("/jobs/{name}/environment", dependencies=[requires(Role.READER, "reading jobs")])
+    @bind(router, api.environments.OF_JOB)
     def job_environment(name: str, request: Request) -> dict[str, Any]:
-        """What the job ran with: kind, name and version or inline spec, hash, python and exact packages."""
-        environment: dict[str, Any] = dict(workspace_of(request).jobs.jobs.get(name).environment or {})
-        environment.pop("venv", None)
-        return environment
+        return workspace_of(request).jobs.recorded_environment(name)
 
     return router

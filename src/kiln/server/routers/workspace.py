@@ -1,8 +1,4 @@
-"""REST for moving a workspace: GET /api/v1/workspace/export, POST /api/v1/workspace/import.
-
-Both need the owner role: an export holds everything in the workspace (every user's jobs,
-code and data), and an import writes everywhere.
-"""
+"""REST for moving a workspace (``kiln.api.workspace``): export it as one archive, import one."""
 
 from __future__ import annotations
 
@@ -17,36 +13,34 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
+from kiln import api
+from kiln.api.operation import NDJSON, TAR
+from kiln.api.workspace import EXPORT_BYTES_HEADER
 from kiln.errors import Conflict
-from kiln.server.permissions import requires
 from kiln.server.routers import workspace_of
-from kiln.specs.users import Role
+from kiln.server.routes import bind
 from kiln.transfer.exporter import WorkspaceExporter
 from kiln.transfer.importer import Prepared, WorkspaceImporter
 from kiln.transfer.report import OnConflict
 
-EXPORT_BYTES_HEADER = "x-kiln-export-bytes"
-
 
 def workspace_router() -> APIRouter:
-    router = APIRouter(prefix="/api/v1/workspace", tags=["workspace"])
+    router = APIRouter()
     importing = threading.Lock()  # one import at a time on this server
 
-    @router.get("/export", dependencies=[requires(Role.OWNER, "exporting the workspace")])
+    @bind(router, api.workspace.EXPORT)
     def export_workspace(
         request: Request, include_endpoints: bool = Query(False, description="also the endpoints' desired state")
     ) -> StreamingResponse:
-        """The workspace as an uncompressed tar (see ``kiln.transfer.archive``); the header
-        ``x-kiln-export-bytes`` says about how many bytes of file content it carries."""
         exporter = WorkspaceExporter(workspace_of(request))
         plan = exporter.plan(include_endpoints)
         headers = {
             EXPORT_BYTES_HEADER: str(plan.total_bytes),
             "content-disposition": 'attachment; filename="kiln-workspace.tar"',
         }
-        return StreamingResponse(exporter.stream(plan), media_type="application/x-tar", headers=headers)
+        return StreamingResponse(exporter.stream(plan), media_type=TAR, headers=headers)
 
-    @router.post("/import", dependencies=[requires(Role.OWNER, "importing a workspace")])
+    @bind(router, api.workspace.IMPORT)
     async def import_workspace(
         request: Request,
         on_conflict: Annotated[
@@ -54,10 +48,8 @@ def workspace_router() -> APIRouter:
         ] = "fail",
         label: Annotated[str, Query(description="how messages name the archive (its file name)")] = "the archive",
     ) -> StreamingResponse:
-        """Send the archive (gzipped or not) as the body. A corrupt archive (422) or, with
-        on_conflict=fail, a target holding different objects under the same names (409) is
-        refused before anything is written. Otherwise the answer streams one JSON object per
-        line: progress events, then the report (``kiln.transfer.report``)."""
+        """The archive is written to a scratch file and checked before anything is imported; the import
+        then runs in its own thread (``_in_background``)."""
         if not importing.acquire(blocking=False):
             raise Conflict("another import is running on this workspace; wait for it to end, then try again")
         importer = WorkspaceImporter(workspace_of(request))
@@ -73,7 +65,7 @@ def workspace_router() -> APIRouter:
             importing.release()
             raise
         lines = _in_background(importer, prepared, importing)
-        return StreamingResponse(lines, media_type="application/x-ndjson")
+        return StreamingResponse(lines, media_type=NDJSON)
 
     return router
 

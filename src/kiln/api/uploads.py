@@ -1,0 +1,16 @@
+"""Uploads: local folders and files become ``upload:<hash>`` references that jobs, data assets,
+models and deployments name."""
+
+from __future__ import annotations
+
+from kiln.api.operation import BYTES, Operation
+from kiln.specs.users import Role
+from kiln.specs.views import UploadView
+
+CREATE = Operation(
+    "uploads.create", "POST", "/api/v1/uploads",
+    summary="Upload a folder or a file",
+    description="Send a tar archive (optionally gzipped) of a code folder or input; get a reference to use in a job.",
+    role=Role.CONTRIBUTOR, action="uploading files",
+    response=UploadView, status_code=201, raw_body=BYTES, query=("kind",),
+)  # fmt: skip
