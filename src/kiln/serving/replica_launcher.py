@@ -17,10 +17,11 @@ from pathlib import Path
 import psutil
 
 from kiln.processes import child_environment, free_port
-from kiln.runners.local import ProcessHandle
+from kiln.runners.local.processes import ProcessHandle
 from kiln.services.environments import EnvironmentService
 from kiln.serving.replica_config import ReplicaConfig
 from kiln.specs.endpoint import OnlineDeploymentSpec
+from kiln.specs.pins import ServerInterpreterPin, environment_pin
 from kiln.store.tables import OnlineDeploymentRow
 
 
@@ -87,8 +88,8 @@ class ReplicaLauncher:
         return LaunchedReplica(port, ProcessHandle(popen.pid, create_time, popen), log)
 
     def _command(self, row: OnlineDeploymentRow, config_file: Path, log: Path) -> list[str]:
-        pinned = row.model.get("environment")
-        if not pinned or self._environments is None or pinned.get("kind") == "server-interpreter":
+        pinned = environment_pin(row.model["environment"]) if row.model.get("environment") else None
+        if pinned is None or self._environments is None or isinstance(pinned, ServerInterpreterPin):
             return [sys.executable, "-m", "kiln.serving.replica", str(config_file)]
         prepared = self._environments.prepare(pinned, log)  # built once, then a cache hit
         return [str(prepared.bin_dir / "python"), "-c", _OVERLAY, _server_paths(), str(config_file)]

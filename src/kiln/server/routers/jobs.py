@@ -5,19 +5,21 @@ from __future__ import annotations
 import tempfile
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Body, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 
 from kiln.server.permissions import requires
 from kiln.server.routers import workspace_of
 from kiln.services.credentials import Principal
-from kiln.specs.job import CommandJobSpec
+from kiln.specs.job import JobSpecBase
+from kiln.specs.job_kinds import job_spec_body
 from kiln.specs.users import Role
 from kiln.specs.views import JobMetricsView, JobStatus, JobView, UploadView
 
 
 def jobs_router() -> APIRouter:
+    """The job routes; the body of POST /jobs is a job of any kind registered when the app is made."""
     router = APIRouter(prefix="/api/v1", tags=["jobs"])
 
     @router.post(
@@ -34,13 +36,16 @@ def jobs_router() -> APIRouter:
             body.seek(0)
             return await run_in_threadpool(workspace_of(request).uploads.receive, body, kind)
 
-    @router.post("/jobs", response_model=JobView, status_code=201)
     def create_job(
-        spec: CommandJobSpec,
+        spec: JobSpecBase,
         request: Request,
         principal: Annotated[Principal, requires(Role.CONTRIBUTOR, "creating jobs")],
     ) -> JobView:
+        """Submit a job of any registered kind (``type``; ``command`` when left out)."""
         return workspace_of(request).jobs.submit(spec, created_by=principal.name)
+
+    create_job.__annotations__["spec"] = Annotated[job_spec_body(), Body()]  # the kinds registered now
+    router.post("/jobs", response_model=JobView, status_code=201)(create_job)
 
     @router.get("/jobs", response_model=list[JobView], dependencies=[requires(Role.READER, "listing jobs")])
     def list_jobs(
@@ -65,14 +70,12 @@ def jobs_router() -> APIRouter:
         "/jobs/{name}/cancel", response_model=JobView, dependencies=[requires(Role.CONTRIBUTOR, "canceling jobs")]
     )
     def cancel_job(name: str, request: Request) -> JobView:
-        workspace = workspace_of(request)
-        return workspace.jobs.cancel(name, workspace.settings.job_cancel_grace_seconds)
+        return workspace_of(request).jobs.cancel(name)
 
     @router.get("/jobs/{name}/logs", dependencies=[requires(Role.READER, "reading job logs")])
     def job_logs(name: str, request: Request, follow: bool = False) -> StreamingResponse:
-        service = workspace_of(request).jobs
-        service.jobs.get(name)  # 404 before the stream starts
-        return StreamingResponse(service.follow_log(name, follow), media_type="text/plain; charset=utf-8")
+        chunks = workspace_of(request).jobs.follow_log(name, follow)  # 404 before the stream starts
+        return StreamingResponse(chunks, media_type="text/plain; charset=utf-8")
 
     @router.get(
         "/jobs/{name}/metrics", response_model=JobMetricsView, dependencies=[requires(Role.READER, "reading metrics")]
