@@ -25,7 +25,7 @@ from kiln.jobs.closing import CompletionHook, JobCloser
 from kiln.jobs.folders import JobFolders
 from kiln.jobs.job import Job
 from kiln.jobs.lifecycle import JobLifecycle
-from kiln.jobs.outcome import Outcome
+from kiln.jobs.outcome import CANCELED_BY_USER, Outcome
 from kiln.jobs.preparation import JobPreparation
 from kiln.jobs.runner import Room, Runner, Runners
 from kiln.specs.job import ProcessJobSpec
@@ -163,7 +163,7 @@ class JobEngine:
         """End a job that has not ended: a queued one at once; an active one is stopped by the server that
         runs it (this one at once; another one sees the row's ``cancel_requested`` within a second)."""
         if row.status == JobStatus.QUEUED.value and self._jobs.transition(
-            row.id, [JobStatus.QUEUED], JobStatus.CANCELED, ended_at=utcnow(), failure_reason=Outcome.canceled().reason
+            row.id, [JobStatus.QUEUED], JobStatus.CANCELED, ended_at=utcnow(), failure_reason=CANCELED_BY_USER
         ):
             self._tracker.mark_ended(row.id, JobStatus.CANCELED)
             return

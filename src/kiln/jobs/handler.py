@@ -7,7 +7,22 @@ does the rest for every kind: it puts ``code`` and the inputs in place, prepares
 environment, runs the command line the handler gives on the job's compute target (as
 ``distribution`` asks), enforces ``limits.timeout``, keeps the outputs and the log, and
 registers model outputs. What the spec itself finds wrong (``spec.problems()``) is refused
-at submit, naming the field.
+at submit, naming the field (the SDK names the YAML line too). One file and one line::
+
+    # my_capability/echo.py
+    class EchoJobSpec(ProcessJobSpec):
+        type: Literal["echo"] = "echo"
+        text: str
+
+    class EchoJobHandler:
+        def command_line(self, spec: EchoJobSpec, values: ReferenceValues) -> str:
+            return f"echo {shlex.quote(spec.text)}"
+
+        def summary(self, spec: EchoJobSpec) -> str:
+            return f"echo {spec.text}"
+
+    # where the capability registers its kinds (before the server's app is made: the REST body lists them)
+    register_job_kind(JobKind("echo", spec="my_capability.echo:EchoJobSpec", handler="my_capability.echo:EchoJobHandler"))
 """
 
 from __future__ import annotations

@@ -25,6 +25,8 @@ def process_spec(data: Any) -> ProcessJobSpec:
 
 @dataclass(frozen=True)
 class Job:
+    """What the engine and runners work with; its row is as it was read (``with_row`` for a fresh one)."""
+
     row: JobRow
     spec: ProcessJobSpec
     environment: EnvironmentPin

@@ -26,12 +26,12 @@ log = logging.getLogger(__name__)
 CANCEL_CHECK_SECONDS = 1.0  # how often a watcher reads its job's row for a cancel asked of another server
 
 
-@dataclass
 class CancelSignals:
     """The jobs this server is working on, each with the event a cancel sets (so it is stopped at once)."""
 
-    _events: dict[str, threading.Event] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self) -> None:
+        self._events: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
 
     def watch(self, job_id: str) -> threading.Event:
         with self._lock:
@@ -97,7 +97,7 @@ class JobLifecycle:
     def _follow(self, job: Job, runner: Runner, run: Run) -> Outcome:
         stop = self.cancels.watch(job.id)
         started_at = job.row.started_at if job.row.status == JobStatus.RUNNING.value else None
-        timeout = job.spec.timeout
+        timeout = job.spec.timeout_seconds
         stopped_for: str | None = None
         next_cancel_check = time.monotonic() + CANCEL_CHECK_SECONDS
         state = run.poll(0)

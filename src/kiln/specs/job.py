@@ -147,7 +147,7 @@ class JobSpecBase(StrictModel):
         return self.compute
 
     @property
-    def timeout(self) -> int | None:
+    def timeout_seconds(self) -> int | None:
         """``limits.timeout``: seconds the job may run before it is stopped (None: no limit)."""
         return self.limits.timeout if self.limits else None
 
