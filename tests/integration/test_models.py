@@ -12,6 +12,7 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
 from kiln.errors import Conflict, InvalidSpec, NotFound
+from kiln.specs.pins import ModelPin
 from kiln.specs.views import JobStatus
 from tests.conftest import REPO, WorkspaceServer, write_job
 
@@ -43,7 +44,7 @@ def test_transfer_learning_example_registers_both_models_with_lineage(
 
         # the job pinned the exact base version it read, although it asked for @latest
         pinned = client.jobs.get(tuned_job["name"]).view.pinned_inputs["base"]
-        assert (pinned["name"], pinned["version"]) == ("digits-base", base_version.version)
+        assert isinstance(pinned, ModelPin) and (pinned.name, pinned.version) == ("digits-base", base_version.version)
         lineage = client.models.lineage("digits-finetuned", "latest")
     assert lineage.kind == "model" and lineage.id.startswith("digits-finetuned:")
     (producer,) = lineage.upstream
@@ -148,7 +149,8 @@ def test_aliases_archive_and_model_inputs(workspace: WorkspaceServer, tmp_path: 
         job = client.jobs.create(job_file).wait(timeout=60)
         assert job.status == JobStatus.COMPLETED, job.view.failure_reason
         assert "MLmodel" in "".join(client.jobs.logs(job.name))
-        assert job.view.pinned_inputs["m"] == {  # the alias's target at submit, pinned
+        assert isinstance(job.view.pinned_inputs["m"], ModelPin)
+        assert job.view.pinned_inputs["m"].record() == {  # the alias's target at submit, pinned
             "kind": "model",
             "name": "iris-aliased",
             "version": "1",

@@ -28,6 +28,7 @@ from sklearn.datasets import load_iris
 
 from kiln.artifacts.store import ArtifactStore, tree_hash
 from kiln.processes import free_port
+from kiln.specs.pins import DataPin
 from kiln.specs.views import JobStatus
 from tests.conftest import REPO, WorkspaceServer, cleanup_jobs, server_env, write_job
 from tests.s3_server import ACCESS_KEY, SECRET_KEY, S3Server, refusing_credentials, s3_server  # noqa: F401  (fixtures)
@@ -207,7 +208,11 @@ def test_a_data_asset_lands_in_the_bucket_and_feeds_a_job(s3_workspace: S3Worksp
         log = "".join(client.jobs.logs(job.name))
         assert "copied rows: 150" in log and "mounted rows: 150" in log
         pinned = client.jobs.get(job.name).view.pinned_inputs["copied"]
-        assert (pinned["name"], pinned["version"], pinned["content_hash"]) == ("flowers", "1", content)
+        assert isinstance(pinned, DataPin) and (pinned.name, pinned.version, pinned.content_hash) == (
+            "flowers",
+            "1",
+            content,
+        )
     target = tmp_path / "downloaded"
     server.cli("data", "download", "-n", "flowers", "--download-path", str(target), check=True)
     assert (target / "flowers" / "iris.csv").read_bytes() == (folder / "iris.csv").read_bytes()

@@ -7,13 +7,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
 
 from kiln.errors import InvalidSpec
 from kiln.serving.control.replica_launcher import ReplicaLauncher
 from kiln.specs.endpoint import OnlineDeploymentSpec
+from kiln.specs.pins import EnvironmentPin, environment_pin
 from kiln.specs.replica import ReplicaConfig
 from kiln.specs.yaml_source import parse_yaml, validate_model
 
@@ -57,22 +57,22 @@ class _Environments:
     """Any environment preparer will do (the launcher takes the protocol, not the workspace's service)."""
 
     def __init__(self) -> None:
-        self.asked: list[tuple[dict[str, Any], Path]] = []
+        self.asked: list[tuple[EnvironmentPin, Path]] = []
 
-    def prepare(self, pinned: dict[str, Any], log: Path) -> _Prepared:
+    def prepare(self, pinned: EnvironmentPin, log: Path) -> _Prepared:
         self.asked.append((pinned, log))
         return _Prepared(Path(sys.executable).parent)
 
 
 def test_a_pinned_environment_runs_the_replica_with_its_interpreter(tmp_path: Path) -> None:
     spec = validate_model(OnlineDeploymentSpec, parse_yaml(YAML))
-    pinned = {"kind": "kiln", "name": "env", "version": "1"}
-    row = SimpleNamespace(endpoint="iris", name="blue", generation=1, model={"name": "iris", "environment": pinned})
+    record = {"kind": "kiln", "name": "env", "version": "1", "hash": "ab" * 32, "python": "3.11.7"}
+    row = SimpleNamespace(endpoint="iris", name="blue", generation=1, model={"name": "iris", "environment": record})
     environments = _Environments()
     replica = ReplicaLauncher(tmp_path, environments).launch(row, spec, 0)  # type: ignore[arg-type]
     assert replica.handle.popen is not None
     try:
-        assert environments.asked == [(pinned, replica.log)]
+        assert environments.asked == [(environment_pin(record), replica.log)]
         assert replica.handle.popen.args[:2] == [str(Path(sys.executable).parent / "python"), "-c"]
         # the overlay found the replica's entry point: its own error for a deployment without a model
         assert replica.handle.popen.wait(timeout=60) == 1

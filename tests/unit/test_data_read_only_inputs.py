@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kiln.runners.read_only_mounts import ReadOnlyInputs
+from kiln.runners.local.read_only_mounts import ReadOnlyInputs
 
 
 def stored_folder(root: Path) -> Path:
@@ -69,6 +69,7 @@ def test_a_non_local_store_is_downloaded_once_per_content_and_mounted_from_the_c
     from kiln.artifacts.store import ArtifactStore
     from kiln.services.data import DataInputs
     from kiln.specs.job import JobInput
+    from kiln.specs.pins import DataPin
 
     store = ArtifactStore(f"memory://kiln-unit-{tmp_path.name}")
     digest = store.put_content_addressed(stored_folder(tmp_path), "data")
@@ -76,7 +77,7 @@ def test_a_non_local_store_is_downloaded_once_per_content_and_mounted_from_the_c
     cache = tmp_path / "cache"
     resolver = DataInputs(None, store, read_only, cache)  # type: ignore[arg-type]  # pin() is not used here
     item = JobInput(type="uri_folder", path="kiln:stored:1", mode="ro_mount")
-    pinned = {"key": f"data/{digest}", "content_hash": digest}
+    pinned = DataPin(name="stored", version="1", type="uri_folder", key=f"data/{digest}", content_hash=digest)
     for job in ("job-1", "job-2"):
         target = tmp_path / job / "inputs" / "data"
         target.mkdir(parents=True)

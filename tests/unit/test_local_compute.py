@@ -9,8 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from kiln.config import Settings
-from kiln.runners.gpus import local_gpus, parse_gpu_ids
-from kiln.runners.local_compute import LocalCompute, visible_devices
+from kiln.runners.local.compute import LocalCompute, visible_devices
+from kiln.runners.local.gpus import local_gpus, parse_gpu_ids
 from kiln.specs.job import CommandJobSpec
 
 TWO_GPUS = LocalCompute(("0", "1"))

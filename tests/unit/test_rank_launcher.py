@@ -9,8 +9,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from kiln.runners import rank_launcher
-from kiln.runners.rank_launcher import RankLauncher, rank_environments
+from kiln.runners.local import rank_launcher
+from kiln.runners.local.rank_launcher import RankLauncher, rank_environments
 
 
 def _run(script: str, tmp_path: Path, ranks: int | None) -> tuple[rank_launcher.CommandOutcome, str]:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from kiln.runners import ray_entry
-from kiln.runners.ray_cluster import cluster_use
-from kiln.runners.ray_compute import (
+from kiln.runners.ray import entry as ray_entry
+from kiln.runners.ray.cluster import cluster_use
+from kiln.runners.ray.compute import (
     ENTRY_FOLDER,
     HandBack,
     driver_resources,
@@ -21,9 +21,10 @@ from kiln.runners.ray_compute import (
     runtime_env,
     write_driver,
 )
-from kiln.services.ray_scheduler import _shortened
+from kiln.runners.ray.runner import _shortened
 from kiln.specs.compute import ComputeSpec
 from kiln.specs.job import CommandJobSpec
+from kiln.specs.pins import environment_pin
 
 
 def _spec(**fields: object) -> CommandJobSpec:
@@ -90,9 +91,12 @@ def test_runtime_env_keeps_server_paths_and_tokens_out() -> None:
 
 
 def test_pip_packages_come_from_kiln_and_inline_environments_only() -> None:
-    assert pip_packages({"kind": "kiln", "name": "sk", "requirements": ["scikit-learn"]}) == ["scikit-learn"]
-    assert pip_packages({"kind": "inline", "requirements": ["numpy<3"]}) == ["numpy<3"]
-    assert pip_packages({"kind": "server-interpreter", "python": "/usr/bin/python3"}) == []
+    built = {"hash": "h", "python": "3.11.9"}
+    registered = {"kind": "kiln", "name": "sk", "version": "1", "requirements": ["scikit-learn"], **built}
+    assert pip_packages(environment_pin(registered)) == ["scikit-learn"]
+    assert pip_packages(environment_pin({"kind": "inline", "requirements": ["numpy<3"], **built})) == ["numpy<3"]
+    assert pip_packages(environment_pin({"kind": "server-interpreter", "python": "/usr/bin/python3"})) == []
+    assert pip_packages(environment_pin({})) == []  # a record from before environments: the server's Python
 
 
 def test_the_driver_goes_into_the_working_dir_with_the_tokens_in_a_private_file(tmp_path: Path) -> None:

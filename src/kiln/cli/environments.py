@@ -13,6 +13,7 @@ from kiln.cli.render import OutputFormat, OutputOption, details_table, err_conso
 from kiln.cli.workspace import client
 from kiln.errors import InvalidSpec, KilnError
 from kiln.specs.environment import LATEST, EnvironmentView
+from kiln.specs.pins import BuiltEnvironmentPin, environment_pin
 
 app = typer.Typer(help="Python environments for jobs: built with uv, cached by content.", no_args_is_help=True)
 
@@ -122,16 +123,15 @@ def environment_details(view: EnvironmentView, packages: bool) -> Table:
 
 
 def _record_details(record: dict[str, Any]) -> Table:
-    kind = str(record.get("kind", "-"))
-    what = f"{record.get('name')}:{record.get('version')}" if kind == "kiln" else kind
-    rows = [("environment", what), ("python", str(record.get("python", "-")))]
-    if record.get("hash"):
-        rows.append(("hash", str(record["hash"])))
-    if record.get("requirements"):
-        rows.append(("requirements", escape("\n".join(record["requirements"]))))
-    rows.append(("packages", "\n".join(record.get("lock") or []) or "- (not built yet)"))
-    if record.get("build_log"):
-        rows.append(("build log", str(record["build_log"])))
+    pin = environment_pin(record)
+    rows = [("environment", pin.label), ("python", str(pin.python or "-"))]
+    if isinstance(pin, BuiltEnvironmentPin):
+        rows.append(("hash", pin.hash))
+        if pin.requirements:
+            rows.append(("requirements", escape("\n".join(pin.requirements))))
+    rows.append(("packages", "\n".join(pin.lock or []) or "- (not built yet)"))
+    if pin.build_log:
+        rows.append(("build log", pin.build_log))
     return details_table(rows)
 
 

@@ -21,7 +21,7 @@ from kiln.cli.workspace import client
 from kiln.errors import InvalidSpec
 from kiln.specs.views import JobStatus
 
-app = typer.Typer(help="Train and track command jobs.", no_args_is_help=True)
+app = typer.Typer(help="Train and track jobs (command jobs, and every other registered type).", no_args_is_help=True)
 
 NameOption = Annotated[str, typer.Option("--name", "-n", help="The job's name (or its id).")]
 
@@ -41,7 +41,7 @@ def create(
     ] = False,
     output: OutputOption = OutputFormat.table,
 ) -> None:
-    """Submit a command job (or --rerun one); it runs in the background unless --stream is given."""
+    """Submit a job of any registered type (or --rerun one); it runs in the background unless --stream is given."""
     if (file is None) == (rerun is None):
         raise InvalidSpec("give either --file (a job's YAML) or --rerun NAME (a job to run again)")
     if rerun is not None and set_:

@@ -17,7 +17,8 @@ from pydantic import BaseModel
 from rich.console import Console, RenderableType
 from rich.table import Table
 
-from kiln.specs.views import JobStatus, JobView, environment_label
+from kiln.specs.pins import DataPin, EnvironmentPin, InputPin, ModelPin
+from kiln.specs.views import JobStatus, JobView
 
 console = Console()
 err_console = Console(stderr=True)
@@ -155,16 +156,15 @@ def job_details(view: JobView) -> Table:
     return details_table(rows)
 
 
-def _pinned(pinned: dict[str, Any]) -> str:
-    if pinned.get("kind") in ("model", "data"):
-        return f"{pinned['kind']} {pinned.get('name')}:{pinned.get('version')}"
-    digest = str(pinned.get("content_hash", ""))
-    return f"uploaded {digest[:16]}" if digest else str(pinned.get("kind", "?"))
+def _pinned(pinned: InputPin) -> str:
+    if isinstance(pinned, ModelPin | DataPin):
+        return f"{pinned.kind} {pinned.name}:{pinned.version}"
+    return f"uploaded {pinned.content_hash[:16]}" if pinned.content_hash else pinned.kind
 
 
-def _environment(environment: dict[str, Any]) -> str:
-    lock = environment.get("lock") or []
-    return environment_label(environment) + (f" ({len(lock)} packages locked)" if lock else "")
+def _environment(environment: EnvironmentPin) -> str:
+    lock = environment.lock or []
+    return environment.label + (f" ({len(lock)} packages locked)" if lock else "")
 
 
 def _value(value: Any) -> str:

@@ -1,3 +1,6 @@
-"""Where job processes run: local compute (process groups on this machine, through the job shim, with
-PyTorch ranks, GPUs handed out and read-only mounts) and Ray clusters (reached through their dashboard:
-the Jobs API for jobs, with ``ray_entry`` as the driver on the cluster and its log copied back)."""
+"""Where jobs run: the job engine's runners, each an implementation of :class:`kiln.jobs.runner.Runner`.
+
+:mod:`kiln.runners.local` runs a job as a process group on this machine; :mod:`kiln.runners.ray`
+submits it to a registered Ray cluster. The engine never imports either: the wiring builds them
+and ``kiln.services.computes.ComputeService`` hands the engine the one for each compute target.
+"""

@@ -1,4 +1,4 @@
-"""``Client().jobs``: submit command jobs from YAML or specs, follow, cancel, download, read metric histories."""
+"""``Client().jobs``: submit jobs (of any registered kind) from YAML or specs, follow, cancel, download, read metric histories."""
 
 from __future__ import annotations
 
@@ -18,18 +18,13 @@ from kiln.sdk.environments import inline_environment_files
 from kiln.sdk.rest import RestClient
 from kiln.sdk.stream_reader import StreamReader
 from kiln.sdk.uploads import upload_path
-from kiln.specs.job import CommandJobSpec
+from kiln.specs.job import JobSpecBase, ProcessJobSpec
+from kiln.specs.job_kinds import parse_job_spec
 from kiln.specs.model import LineageNode
 from kiln.specs.views import JobStatus, JobView, MetricHistory
-from kiln.specs.yaml_source import (
-    YamlSource,
-    apply_overrides,
-    format_loc,
-    read_yaml_file,
-    validate_model,
-)
+from kiln.specs.yaml_source import YamlSource, apply_overrides, format_loc, read_yaml_file
 
-SpecLike = str | Path | CommandJobSpec | dict[str, Any]
+SpecLike = str | Path | JobSpecBase | dict[str, Any]
 
 
 class Job:
@@ -92,7 +87,8 @@ class JobOperations:
         self._rest = rest
 
     def create(self, spec: SpecLike, *, overrides: list[str] | None = None) -> Job:
-        """Submit a job from a YAML path, a dict or a ``CommandJobSpec``; local paths are uploaded."""
+        """Submit a job from a YAML path, a dict or a spec (``CommandJobSpec`` or another kind's); local paths are
+        uploaded."""
         body = prepare_submission(self._rest, spec, overrides or [])
         return Job(self, self._rest.call(api.jobs.CREATE, json=body))
 
@@ -172,8 +168,8 @@ def prepare_submission(rest: RestClient, spec: SpecLike, overrides: list[str]) -
     source, base_dir = _source_of(spec)
     if overrides and isinstance(source.data, dict):
         apply_overrides(source.data, overrides)
-    job = validate_model(CommandJobSpec, source)
-    problems = [f"{source.where(loc)}: {format_loc(loc)}: {message}" for loc, message in job.reference_errors()]
+    job = parse_job_spec(source)
+    problems = [f"{source.where(loc)}: {format_loc(loc)}: {message}" for loc, message in _problems(job)]
     if problems:
         raise InvalidSpec("; ".join(problems))
     body = job.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -181,9 +177,10 @@ def prepare_submission(rest: RestClient, spec: SpecLike, overrides: list[str]) -
         body["environment"] = inline_environment_files(
             body["environment"], base_dir or Path.cwd(), source, ("environment",)
         )
-    if job.experiment_name is None and base_dir is not None and source.path is not None:
+    if body.get("experiment_name") is None and base_dir is not None and source.path is not None:
         body["experiment_name"] = base_dir.resolve().name
-    for loc, value in job.local_paths().items():
+    local_paths = job.local_paths() if isinstance(job, ProcessJobSpec) else {}
+    for loc, value in local_paths.items():
         if value.startswith("upload:"):
             continue
         local = (base_dir or Path.cwd()) / value
@@ -196,8 +193,12 @@ def prepare_submission(rest: RestClient, spec: SpecLike, overrides: list[str]) -
     return body
 
 
+def _problems(job: object) -> list[tuple[tuple[str, ...], str]]:
+    return job.problems() if isinstance(job, JobSpecBase) else []
+
+
 def _source_of(spec: SpecLike) -> tuple[YamlSource, Path | None]:
-    if isinstance(spec, CommandJobSpec):
+    if isinstance(spec, JobSpecBase):
         return YamlSource(spec.model_dump(by_alias=True, exclude_none=True)), None
     if isinstance(spec, dict):
         return YamlSource(dict(spec)), None

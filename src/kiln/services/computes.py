@@ -1,4 +1,7 @@
-"""Compute target rules: register Ray clusters, show every target's capacity and use, check a job's ``compute``."""
+"""Compute target rules: register Ray clusters, show every target's capacity and use, check a job's ``compute``.
+
+The service is also the job engine's directory of runners (``kiln.jobs.runner.Runners``):
+``local`` and every registered Ray cluster, each with its runner."""
 
 from __future__ import annotations
 
@@ -6,17 +9,18 @@ import builtins
 import dataclasses
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import psutil
 
 from kiln.clock import utcnow
 from kiln.errors import AlreadyExists, Conflict, InvalidSpec, KilnError
-from kiln.runners.local_compute import LocalCompute, Problem
-from kiln.runners.ray_cluster import ClusterUse, RayCluster, job_client_class
-from kiln.runners.ray_compute import ray_problems
+from kiln.jobs.runner import Runner
+from kiln.runners.local.runner import LocalRunner
+from kiln.runners.ray.cluster import ClusterUse, RayCluster, job_client_class
 from kiln.specs.compute import LOCAL, RAY, ComputeSpec, ComputeUse, ComputeView
-from kiln.specs.job import CommandJobSpec
+from kiln.specs.job import Problem, ProcessJobSpec
 from kiln.specs.views import ACTIVE_STATUSES, JobStatus
 from kiln.store.computes import ComputeRepository
 from kiln.store.jobs import JobRepository
@@ -27,8 +31,8 @@ from kiln.store.tables import ComputeRow
 class ComputeService:
     computes: ComputeRepository
     jobs: JobRepository
-    local: LocalCompute
-    local_slots: int
+    local: LocalRunner
+    ray_runner: Callable[[RayCluster], Runner]  # the runner of jobs on a cluster
     _clusters: dict[str, RayCluster] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -79,9 +83,9 @@ class ComputeService:
     def _local_view(self) -> ComputeView:
         memory = psutil.virtual_memory()
         use = ComputeUse(
-            nodes=1, cpus=float(os.cpu_count() or 1), gpus=float(len(self.local.gpus)),
+            nodes=1, cpus=float(os.cpu_count() or 1), gpus=float(len(self.local.compute.gpus)),
             gpus_used=float(len(self.jobs.gpus_held(ACTIVE_STATUSES, LOCAL))), memory_bytes=memory.total,
-            memory_used_bytes=memory.total - memory.available, job_slots=self.local_slots,
+            memory_used_bytes=memory.total - memory.available, job_slots=self.local.slots,
             **self._job_counts(LOCAL),
         )  # fmt: skip
         return ComputeView(name=LOCAL, type=LOCAL, description="this machine: each job is a local process", use=use)
@@ -119,24 +123,28 @@ class ComputeService:
                 cluster = self._clusters[name] = RayCluster(name, row.address)
             return cluster
 
-    def ray_cluster_of(self, compute: str) -> RayCluster | None:
-        """The cluster a job's ``compute`` names, or None when it is local (or no longer registered)."""
-        if compute == LOCAL or self.computes.find(compute) is None:
-            return None
-        return self.cluster(compute)
-
     def ray_names(self) -> builtins.list[str]:
         return [row.name for row in self.computes.all() if row.type == RAY]
 
-    def problems(self, spec: CommandJobSpec) -> builtins.list[Problem]:
+    # The engine's directory of runners --------------------------------------------------------
+    def compute_names(self) -> builtins.list[str]:
+        return [LOCAL, *self.ray_names()]
+
+    def runner(self, compute: str) -> Runner | None:
+        """The runner of jobs on ``compute``; None when no such target is registered (any more)."""
+        if compute == LOCAL:
+            return self.local
+        if self.computes.find(compute) is None:
+            return None
+        return self.ray_runner(self.cluster(compute))
+
+    def problems(self, spec: ProcessJobSpec) -> builtins.list[Problem]:
         """What keeps ``spec`` from running on the compute it names; InvalidSpec listing the targets if it names none."""
-        name = spec.compute_name
-        if name == LOCAL:
-            return self.local.problems(spec)
-        if self.computes.find(name) is None:
+        runner = self.runner(spec.compute_name)
+        if runner is None:
             raise InvalidSpec(
                 f"compute: '{spec.compute}' is not a compute target of this workspace (available: "
                 f"{', '.join(self.computes.names())}); kiln compute create --name NAME --type ray --address "
                 "http://HOST:8265 registers a Ray cluster"
             )
-        return ray_problems(spec, name)
+        return runner.problems(spec)

@@ -20,11 +20,11 @@ from kiln import mltable
 from kiln.artifacts.store import ArtifactStore
 from kiln.clock import utcnow
 from kiln.errors import AlreadyExists, Conflict, InvalidSpec, NotFound
-from kiln.runners.read_only_mounts import ReadOnlyInputs
-from kiln.services.job_inputs import PinnedInput
+from kiln.jobs.inputs import ReadOnlyProvider, expect_pin
 from kiln.services.uploads import SNAPSHOTS, UploadService
 from kiln.specs.data import LATEST, DataAssetView, DataSpec
 from kiln.specs.job import JobInput
+from kiln.specs.pins import DataPin, InputPin
 from kiln.specs.references import AssetReference, is_asset_reference, parse_asset_reference
 from kiln.store.data import DataAssetRepository
 from kiln.store.tables import DataAssetRow
@@ -166,13 +166,13 @@ class DataInputs:
 
     data: DataService
     store: ArtifactStore
-    read_only: ReadOnlyInputs
+    read_only: ReadOnlyProvider  # ro_mount inputs (the local runner's read-only mounts)
     cache: Path
 
     def accepts(self, item: JobInput) -> bool:
         return item.type in DATA_INPUT_TYPES and is_asset_reference(item.path)
 
-    def pin(self, name: str, item: JobInput) -> PinnedInput:
+    def pin(self, name: str, item: JobInput) -> DataPin:
         field = f"inputs.{name}.path"
         reference = parse_asset_reference(item.path or "", field)
         if item.mode == "direct":
@@ -183,21 +183,21 @@ class DataInputs:
                 f"inputs.{name}.type: {item.type} cannot read data asset {row.name}:{row.version}, "
                 f"which is a {row.type} (set type: {row.type})"
             )
-        pinned: PinnedInput = {
-            "kind": "data", "reference": item.path, "name": row.name, "version": row.version,
-            "type": row.type, "content_hash": row.content_hash, "key": row.store_key,
-        }  # fmt: skip
+        pinned = DataPin(
+            reference=item.path, name=row.name, version=row.version, type=row.type,
+            content_hash=row.content_hash, key=row.store_key,
+        )  # fmt: skip
         if row.type == "uri_file":
-            pinned["file"] = self.store.list_files(row.store_key)[0]
+            pinned.file = self.store.list_files(row.store_key)[0]
         return pinned
 
-    def materialize(self, name: str, item: JobInput, pinned: PinnedInput, target: Path) -> Path:
-        key = str(pinned["key"])
+    def materialize(self, name: str, item: JobInput, pinned: InputPin, target: Path) -> Path:
+        data = expect_pin(pinned, DataPin, name)
         if item.mode == "ro_mount":
-            self.read_only.provide(self._local_content(key, str(pinned["content_hash"])), target)
+            self.read_only.provide(self._local_content(data.key, data.content_hash), target)
         else:  # download (the default): a private, writable copy
-            self.store.get(key, target)
-        return target / str(pinned["file"]) if pinned.get("file") else target
+            self.store.get(data.key, target)
+        return target / data.file if data.file else target
 
     def _local_content(self, key: str, content_hash: str) -> Path:
         """The stored folder itself for a local store; else one download per content, shared by jobs."""

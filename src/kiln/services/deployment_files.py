@@ -60,15 +60,15 @@ class DeploymentFiles:
     def _pin_environment(self, environment: Any) -> dict[str, Any]:
         """Replicas run the environment's Python with kiln's serving stack from the server's
         installation behind the environment's own packages, so the Python must be the server's."""
-        pinned = self._environments.pin_environment(environment)
-        wanted = ".".join(str(pinned.get("python", "")).split(".")[:2])
+        pin = self._environments.pin_environment(environment)
+        wanted = ".".join(str(pin.python or "").split(".")[:2])
         server = f"{sys.version_info.major}.{sys.version_info.minor}"
         if wanted != server:
             raise InvalidSpec(
                 f"environment: a deployment's environment must use the workspace server's Python {server} "
                 f"(kiln's serving stack is shared with it), not {wanted or 'an unknown version'}"
             )
-        return pinned
+        return pin.record()
 
     def _pin_model(self, spec: OnlineDeploymentSpec) -> dict[str, Any]:
         path = spec.model_path

@@ -15,7 +15,6 @@ import os
 import re
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,17 +27,23 @@ from kiln.environments.build_spec import BuildSpec, normalize_requirements, with
 from kiln.environments.builder import BuiltEnvironment, EnvironmentCache
 from kiln.environments.interpreters import InterpreterFinder, server_python_version
 from kiln.environments.pip_config import IndexSettings, read_index_settings
+from kiln.environments.resolver import PreparedEnvironment
 from kiln.errors import AlreadyExists, InvalidSpec, KilnError
-from kiln.services.job_environment import PreparedEnvironment
+from kiln.logs import follow_log, read_from
 from kiln.specs.environment import EnvironmentSpec, EnvironmentView, parse_environment_reference
-from kiln.specs.job import CommandJobSpec
+from kiln.specs.pins import (
+    BuiltEnvironmentPin,
+    EnvironmentPin,
+    InlineEnvironmentPin,
+    RegisteredEnvironmentPin,
+    ServerInterpreterPin,
+)
 from kiln.store.environments import EnvironmentRepository
 from kiln.store.tables import EnvironmentRow
 
 log = logging.getLogger(__name__)
 
 BUILDING, READY, FAILED = "building", "ready", "failed"
-SERVER_INTERPRETER = "server-interpreter"
 
 
 class EnvironmentService:
@@ -172,40 +177,35 @@ class EnvironmentService:
         return [self.view(row) for row in self.environments.all(name)]
 
     def follow_log(self, name: str, version: str, follow: bool, poll: float = 0.1) -> Iterator[bytes]:
-        """The build log from the start; with ``follow``, new lines until the build ends."""
+        """The build log from the start; with ``follow``, new lines until the build ends (NotFound at once)."""
         row_id = self.environments.get(name, version).id
-        offset = 0
-        while True:
+
+        def read(offset: int) -> tuple[bytes, bool]:
             row = self.environments.reload(row_id)
             done = row.status != BUILDING
-            chunk = _read_from(Path(row.build_log), offset) if row.build_log else b""
-            offset += len(chunk)
-            if chunk:
-                yield chunk
-            elif done or not follow:
-                return
-            else:
-                time.sleep(poll)
+            return (read_from(Path(row.build_log), offset) if row.build_log else b""), done
 
-    # EnvironmentResolver: what the scheduler calls -----------------------------------------
-    def pin(self, spec: CommandJobSpec) -> dict[str, Any]:
-        return self.pin_environment(spec.environment)
+        return follow_log(read, follow, poll)
 
-    def pin_environment(self, environment: Any) -> dict[str, Any]:
+    # EnvironmentResolver: what jobs and replicas need ------------------------------------------
+    def pin_environment(self, environment: str | EnvironmentSpec | dict[str, Any] | None) -> EnvironmentPin:
         """Check an ``environment`` field (a reference or an inline spec) and pin it exactly."""
         if environment is None:
-            return {"kind": SERVER_INTERPRETER, "python": sys.executable}
+            return ServerInterpreterPin(python=sys.executable)
         if isinstance(environment, str):
             return self._pin_reference(environment)
         if isinstance(environment, dict):
             environment = EnvironmentSpec.model_validate(environment)
         build, added = self.build_spec(environment, "environment")
-        return {
-            "kind": "inline", "hash": build.hash, "python": build.python,
-            "requirements": list(build.requirements), "image": environment.image, "added": added,
-        }  # fmt: skip
+        return InlineEnvironmentPin(
+            hash=build.hash,
+            python=build.python,
+            requirements=list(build.requirements),
+            image=environment.image,
+            added=added,
+        )
 
-    def _pin_reference(self, reference: str) -> dict[str, Any]:
+    def _pin_reference(self, reference: str) -> RegisteredEnvironmentPin:
         name, version = parse_environment_reference(reference)
         row = self.environments.find(name, version)
         if row is None:
@@ -215,40 +215,45 @@ class EnvironmentService:
             )
         if row.status == FAILED:
             raise InvalidSpec(f"environment: {row.name}:{row.version} failed to build: {row.error}")
-        return {
-            "kind": "kiln", "name": row.name, "version": row.version, "hash": row.hash,
-            "python": row.python, "requirements": list(row.requirements), "image": row.image,
-        }  # fmt: skip
+        return RegisteredEnvironmentPin(
+            name=row.name, version=row.version, hash=row.hash, python=row.python,
+            requirements=list(row.requirements), image=row.image,
+        )  # fmt: skip
 
-    def prepare(self, pinned: dict[str, Any], log: Path) -> PreparedEnvironment:
-        if pinned.get("kind", SERVER_INTERPRETER) == SERVER_INTERPRETER:
-            return PreparedEnvironment(Path(sys.executable).parent, pinned)
+    def prepare(self, pin: EnvironmentPin, log: Path) -> PreparedEnvironment:
+        if isinstance(pin, ServerInterpreterPin):
+            return PreparedEnvironment(Path(sys.executable).parent, pin)
 
         def say(line: str) -> None:
             _append(log, line)
 
-        if pinned.get("lock"):
-            built = self._prepare_locked(pinned, say)
+        if pin.lock:
+            built = self._prepare_locked(pin, say)
         else:
-            what = f"{pinned['name']}:{pinned['version']}" if pinned.get("kind") == "kiln" else "inline environment"
-            say(f"preparing environment {what}")
-            if pinned.get("added"):
-                say(f"{pinned['added']} added: jobs log to MLflow, and the spec lists neither mlflow nor mlflow-skinny")
-            build = self._build_spec(str(pinned["python"]), list(pinned["requirements"]), "environment")
+            say(
+                f"preparing environment {pin.label if isinstance(pin, RegisteredEnvironmentPin) else 'inline environment'}"
+            )
+            if isinstance(pin, InlineEnvironmentPin) and pin.added:
+                say(f"{pin.added} added: jobs log to MLflow, and the spec lists neither mlflow nor mlflow-skinny")
+            build = self._build_spec(pin.python, list(pin.requirements), "environment")
             built = self.cache.ensure(build, say)
-        record = {**pinned, "hash": built.hash, "python": built.python, "lock": built.lock}
-        record.update(build_log=built.build_log, venv=built.venv)
-        return PreparedEnvironment(built.bin_dir, record)
+        prepared = pin.model_copy(
+            update={
+                "hash": built.hash, "python": built.python, "lock": built.lock,
+                "build_log": built.build_log, "venv": built.venv,
+            }
+        )  # fmt: skip
+        return PreparedEnvironment(built.bin_dir, prepared)
 
-    def _prepare_locked(self, pinned: dict[str, Any], say: Callable[[str], None]) -> BuiltEnvironment:
+    def _prepare_locked(self, pin: BuiltEnvironmentPin, say: Callable[[str], None]) -> BuiltEnvironment:
         """A rerun: the recorded venv if it is still there, else a build from the recorded pins."""
-        lock = [str(line) for line in pinned["lock"]]
+        lock = [str(line) for line in pin.lock or []]
         say(f"preparing the recorded environment ({len(lock)} exact pins)")
-        found = self.cache.lookup(str(pinned.get("hash", "")))
+        found = self.cache.lookup(pin.hash)
         if found and found.lock == lock:
             say(f"environment {found.hash[:12]}: the recorded venv is still in the cache; reused")
             return found
-        python = str(pinned["python"])
+        python = pin.python
         try:
             build = self._build_spec(python, lock, "environment")
         except InvalidSpec:
@@ -273,15 +278,6 @@ def _stored(spec: EnvironmentSpec, version: str) -> dict[str, Any]:
 def _append(path: Path, line: str) -> None:
     with path.open("a", encoding="utf-8") as handle:
         handle.write(line.rstrip("\n") + "\n")
-
-
-def _read_from(path: Path, offset: int) -> bytes:
-    try:
-        with path.open("rb") as handle:
-            handle.seek(offset)
-            return handle.read(1 << 20)
-    except OSError:
-        return b""
 
 
 def open_environment_service(home: Path, sessions: sessionmaker[Session]) -> EnvironmentService:

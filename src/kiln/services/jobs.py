@@ -1,46 +1,36 @@
-"""Job rules: validate and record a submission, show, list, cancel, stream logs, hand out outputs and metrics."""
+"""Job rules: validate and record a submission of any registered kind, show, list, cancel, stream logs, hand out
+outputs and metrics. Running jobs is the engine's (:mod:`kiln.jobs`)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
+
+from pydantic import ConfigDict
 
 from kiln.artifacts.store import ArtifactStore
 from kiln.clock import utcnow
-from kiln.errors import AlreadyExists, Conflict, InvalidSpec, NotFound
-from kiln.integrations.tensorboard import DEFAULT_LOG_DIR
-from kiln.runners.local import JobFolder, LocalRunner
+from kiln.environments.resolver import EnvironmentResolver
+from kiln.errors import AlreadyExists, Conflict, InvalidSpec, KilnError, NotFound
+from kiln.jobs.engine import JobEngine
+from kiln.jobs.folders import DEFAULT_OUTPUT, JobFolders, log_key, output_key
+from kiln.jobs.handler import handler_of
+from kiln.jobs.inputs import JobInputs
+from kiln.jobs.job import process_spec
+from kiln.logs import follow_log, read_chunk, read_from
 from kiln.services.computes import ComputeService
-from kiln.services.job_environment import EnvironmentResolver
-from kiln.services.job_inputs import JobInputs, PinnedInput
 from kiln.services.uploads import UploadService
-from kiln.specs.job import CommandJobSpec, JobInput, literal_input_value
-from kiln.specs.views import ACTIVE_STATUSES, LOGS_OUTPUT, JobOutputView, JobStatus, JobView, MetricHistory
+from kiln.specs.job import JobInput, JobSpecBase, ProcessJobSpec, literal_input_value
+from kiln.specs.pins import EnvironmentPin, InputPin, environment_pin, input_pins, input_records
+from kiln.specs.views import LOGS_OUTPUT, JobOutputView, JobStatus, JobView, MetricHistory
 from kiln.specs.yaml_source import format_loc
 from kiln.store.jobs import JobRepository
 from kiln.store.tables import JobRow
 from kiln.tracking.runs import RunTracker
 
-LOCAL_COMPUTE = "local"
-DEFAULT_OUTPUT = "default"  # the job's ./outputs
 RESERVED_OUTPUTS = (DEFAULT_OUTPUT, LOGS_OUTPUT)
 DEFAULT_EXPERIMENT = "Default"
-
-
-def output_key(job_id: str, output: str) -> str:
-    return f"jobs/{job_id}/outputs/{output}"
-
-
-def log_key(job_id: str) -> str:
-    return f"jobs/{job_id}/logs/std_log.txt"
-
-
-def logs_folder(folder: JobFolder) -> Path:
-    """Where a local job writes its TensorBoard logs (``./logs`` in its working directory)."""
-    return folder.working_dir / DEFAULT_LOG_DIR
 
 
 @dataclass
@@ -51,38 +41,39 @@ class JobService:
     environments: EnvironmentResolver
     store: ArtifactStore
     tracker: RunTracker
-    runner: LocalRunner
+    folders: JobFolders  # where running jobs write (live logs)
     workspace_url: str
-    wake_scheduler: Callable[[], None]  # tells the scheduler there is work
+    engine: JobEngine  # runs the queued jobs; stops canceled ones
     computes: ComputeService  # what each compute target can run (an unknown one is refused)
-    server_id: str | None = None  # this server, when several share the database
 
     # Submission ------------------------------------------------------------------------
-    def submit(self, spec: CommandJobSpec, created_by: str | None = None) -> JobView:
-        code_hash, pinned_inputs, environment = self._check(spec)
-        return self._record(spec, code_hash, pinned_inputs, environment, created_by)
+    def submit(self, spec: JobSpecBase, created_by: str | None = None) -> JobView:
+        """Record a job of any registered kind (the engine runs it when its compute target has room)."""
+        process = process_spec(spec)
+        code_hash, pinned_inputs, environment = self._check(process)
+        return self._record(process, code_hash, pinned_inputs, environment, created_by)
 
     def rerun(self, name: str, created_by: str | None = None) -> JobView:
         """A new job with the spec, code snapshot and pinned inputs of ``name``, in its recorded environment."""
         row = self.jobs.get(name)
-        spec = CommandJobSpec.model_validate(row.spec)
+        spec = process_spec(row.spec)
         spec = spec.model_copy(update={"name": None, "tags": {**spec.tags, "kiln.rerun_of": row.name}})
         self._check_compute(spec)  # its compute target may be gone
-        recorded = dict(row.environment or {})
+        recorded = environment_pin(row.environment)
         # the exact package list if the job got that far (else the spec is pinned again)
-        exact = recorded.get("lock") or recorded.get("kind") == "server-interpreter"
-        environment = recorded if exact else self.environments.pin(spec)
-        return self._record(spec, row.code_hash, dict(row.pinned_inputs or {}), environment, created_by)
+        environment = recorded if recorded.is_exact else self.environments.pin_environment(spec.environment)
+        return self._record(spec, row.code_hash, input_pins(row.pinned_inputs), environment, created_by)
 
     def _record(
-        self, spec: CommandJobSpec, code_hash: str | None, pinned_inputs: dict[str, PinnedInput],
-        environment: dict[str, Any], created_by: str | None,
+        self, spec: ProcessJobSpec, code_hash: str | None, pinned_inputs: dict[str, InputPin],
+        environment: EnvironmentPin, created_by: str | None,
     ) -> JobView:  # fmt: skip
         experiment_name = spec.experiment_name or DEFAULT_EXPERIMENT
         experiment_id = self.tracker.experiment_id(experiment_name)
         tags = {str(k): str(v) for k, v in spec.tags.items()}
+        summary = handler_of(spec).summary(spec)
         tags.update(
-            {"mlflow.source.name": spec.command[:500], "mlflow.source.type": "JOB", "kiln.compute": spec.compute_name}
+            {"mlflow.source.name": summary[:500], "mlflow.source.type": "JOB", "kiln.compute": spec.compute_name}
         )
         if code_hash:
             tags["kiln.code_snapshot"] = code_hash
@@ -104,8 +95,8 @@ class JobService:
                     status=JobStatus.QUEUED.value,
                     spec=spec.model_dump(mode="json", by_alias=True, exclude_none=True),
                     code_hash=code_hash,
-                    pinned_inputs=pinned_inputs,
-                    environment=environment,
+                    pinned_inputs=input_records(pinned_inputs),
+                    environment=environment.record(),
                     created_at=utcnow(),
                     created_by=created_by,
                 )  # fmt: skip
@@ -113,18 +104,18 @@ class JobService:
         except Exception:
             self.tracker.delete_run(run_id)  # nothing half-recorded
             raise
-        self.wake_scheduler()
+        self.engine.wake()
         return self.view(self.jobs.get(run_id))
 
-    def _check_compute(self, spec: CommandJobSpec) -> None:
+    def _check_compute(self, spec: ProcessJobSpec) -> None:
         """The compute target exists and can run the spec (its distribution, resources, input modes)."""
         problems = [f"{format_loc(loc)}: {message}" for loc, message in self.computes.problems(spec)]
         if problems:
             raise InvalidSpec("; ".join(problems))
 
-    def _check(self, spec: CommandJobSpec) -> tuple[str | None, dict[str, PinnedInput], dict[str, Any]]:
+    def _check(self, spec: ProcessJobSpec) -> tuple[str | None, dict[str, InputPin], EnvironmentPin]:
         """Everything that can be wrong with a submission, found before anything is recorded."""
-        problems = [f"{format_loc(loc)}: {message}" for loc, message in spec.reference_errors()]
+        problems = [f"{format_loc(loc)}: {message}" for loc, message in spec.problems()]
         problems += [
             f"outputs.{name}: '{name}' is the name kiln gives ./{'outputs' if name == DEFAULT_OUTPUT else name}; "
             "give the output another name"
@@ -140,35 +131,34 @@ class JobService:
             if not self.store.is_dir(code_key):
                 raise InvalidSpec("code: must be a folder")
         pinned_inputs = self.inputs.pin(spec)
-        environment = self.environments.pin(spec)
+        environment = self.environments.pin_environment(spec.environment)
         if spec.name and self.jobs.name_taken(spec.name):
             raise AlreadyExists(f"a job named '{spec.name}' already exists; pick another name or leave 'name' out")
         return code_hash, pinned_inputs, environment
 
     # Reading ---------------------------------------------------------------------------
     def view(self, row: JobRow, with_run_data: bool = False) -> JobView:
-        spec = CommandJobSpec.model_validate(row.spec)
+        spec, summary = _spec_and_summary(row)
         params = metrics = None
         if with_run_data:
             params, metrics = self.tracker.params_and_metrics(row.id)
         ended = row.ended_at
         duration = (ended - row.started_at).total_seconds() if ended and row.started_at else None
         return JobView(
-            id=row.id, name=row.name, display_name=row.display_name, experiment_name=row.experiment_name,
-            experiment_id=row.experiment_id, status=JobStatus(row.status), compute=row.compute,
-            command=spec.command, code_hash=row.code_hash, created_at=row.created_at,
-            preparing_at=row.preparing_at, started_at=row.started_at, ended_at=ended,
+            id=row.id, name=row.name, type=spec.type, display_name=row.display_name,
+            experiment_name=row.experiment_name, experiment_id=row.experiment_id, status=JobStatus(row.status),
+            compute=row.compute, command=summary, code_hash=row.code_hash,
+            created_at=row.created_at, preparing_at=row.preparing_at, started_at=row.started_at, ended_at=ended,
             duration_seconds=duration, exit_code=row.exit_code, failure_reason=row.failure_reason,
             inputs={name: _input_summary(item) for name, item in spec.inputs.items()},
             outputs=self._outputs(row, spec), tags=dict(spec.tags),
             mlflow_run_url=f"{self.workspace_url}/mlflow/#/experiments/{row.experiment_id}/runs/{row.id}",
-            pinned_inputs=dict(row.pinned_inputs or {}), environment=dict(row.environment or {}),
+            pinned_inputs=input_pins(row.pinned_inputs), environment=environment_pin(row.environment),
             gpu_ids=list(row.gpu_ids or []), server_id=row.server_id, created_by=row.created_by,
-            submission_id=row.submission_id,
-            params=params, metrics=metrics,
+            submission_id=row.submission_id, params=params, metrics=metrics,
         )  # fmt: skip
 
-    def _outputs(self, row: JobRow, spec: CommandJobSpec) -> list[JobOutputView]:
+    def _outputs(self, row: JobRow, spec: JobSpecBase) -> list[JobOutputView]:
         declared = {name: (out.type if out else "uri_folder") for name, out in spec.outputs.items()}
         declared.update(dict.fromkeys(RESERVED_OUTPUTS, "uri_folder"))
         terminal = JobStatus(row.status).is_terminal
@@ -190,53 +180,34 @@ class JobService:
         return [self.view(row) for row in self.jobs.recent([status] if status else None, limit)]
 
     # Cancel ----------------------------------------------------------------------------
-    def cancel(self, name: str, grace: float) -> JobView:
+    def cancel(self, name: str) -> JobView:
+        """Cancel a job that has not ended (Conflict if it has); the engine stops it where it runs."""
         row = self.jobs.get(name)
         status = JobStatus(row.status)
         if status.is_terminal:
             raise Conflict(f"job '{row.name}' has already ended ({status.value}); there is nothing to cancel")
-        if status == JobStatus.QUEUED and self.jobs.transition(
-            row.id, [JobStatus.QUEUED], JobStatus.CANCELED, ended_at=utcnow(), failure_reason="canceled by the user"
-        ):
-            self.tracker.mark_ended(row.id, JobStatus.CANCELED)
-            return self.get(row.id)
-        self.jobs.set_fields(row.id, cancel_requested=True)
-        row = self.jobs.get(row.id)
-        mine = row.server_id is None or row.server_id == self.server_id
-        if mine and row.pid and JobStatus(row.status) in ACTIVE_STATUSES:  # else its server's watcher ends it
-            self.runner.terminate_tree(row.pid, grace)
-        return self.view(row)
+        self.engine.cancel(row)
+        return self.get(row.id)
 
     # Logs and outputs -----------------------------------------------------------------------
     def follow_log(self, name: str, follow: bool, poll: float = 0.1) -> Iterator[bytes]:
-        """The job's log from the start; with ``follow``, new lines until the job ends. An unknown job
-        raises NotFound here, before anything is streamed."""
-        return self._tail_log(self.jobs.get(name).id, follow, poll)
+        """The job's log from the start; with ``follow``, new lines until the job ends (NotFound at once)."""
+        job_id = self.jobs.get(name).id
 
-    def _tail_log(self, job_id: str, follow: bool, poll: float) -> Iterator[bytes]:
-        offset = 0
-        while True:
+        def read(offset: int) -> tuple[bytes, bool]:
             terminal = JobStatus(self.jobs.get(job_id).status).is_terminal
-            chunk = self._read_log(job_id, offset, terminal)
-            offset += len(chunk)
-            if chunk:
-                yield chunk
-            elif terminal or not follow:
-                return
-            else:
-                time.sleep(poll)
+            return self._read_log(job_id, offset, terminal), terminal
+
+        return follow_log(read, follow, poll)
 
     def _read_log(self, job_id: str, offset: int, terminal: bool) -> bytes:
-        live = self.runner.folder(job_id).log
+        live = self.folders.of(job_id).log
+        if not terminal and live.exists():
+            return read_from(live, offset)
         try:
-            if not terminal and live.exists():
-                with live.open("rb") as handle:
-                    handle.seek(offset)
-                    return handle.read(1 << 20)
             if self.store.exists(log_key(job_id)):
                 with self.store.open(log_key(job_id)) as handle:
-                    handle.seek(offset)
-                    return handle.read(1 << 20)
+                    return read_chunk(handle, offset)
         except OSError:
             pass
         return b""
@@ -257,7 +228,7 @@ class JobService:
         return output, self.store.iter_tar(output_key(row.id, output), output)
 
     def _live_logs_archive(self, row: JobRow) -> Iterator[bytes]:
-        live = logs_folder(self.runner.folder(row.id))
+        live = self.folders.of(row.id).logs_dir
         if not (live.is_dir() and any(path.is_file() for path in live.rglob("*"))):
             raise NotFound(f"job '{row.name}' ({row.status}) has written nothing to ./logs yet")
         # the job may end (and its folder go) while this streams: the client then sees a cut-off archive
@@ -266,6 +237,21 @@ class JobService:
     def metric_histories(self, name: str) -> dict[str, MetricHistory]:
         """Every value of every metric the job logged to MLflow, with steps and timestamps."""
         return self.tracker.metric_histories(self.jobs.get(name).id)
+
+
+class _UnknownKindSpec(JobSpecBase):
+    """The fields every job has, read from a job whose kind this server does not know (no longer registered)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+def _spec_and_summary(row: JobRow) -> tuple[JobSpecBase, str]:
+    """The job's spec, parsed into its kind's class, and the one line its handler shows for it."""
+    try:
+        spec = process_spec(row.spec)
+    except KilnError as exc:
+        return _UnknownKindSpec.model_validate(row.spec), f"({exc.message})"
+    return spec, handler_of(spec).summary(spec)
 
 
 def _output_label(output: str) -> str:

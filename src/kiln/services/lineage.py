@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from kiln.errors import NotFound
 from kiln.services.models import ModelService
 from kiln.specs.model import LineageNode
+from kiln.specs.pins import DataPin, InputPin, ModelPin, UploadPin, environment_pin, input_pins
 from kiln.specs.references import AssetReference
-from kiln.specs.views import environment_label
 from kiln.store.jobs import JobRepository
 from kiln.store.tables import JobRow
 
@@ -75,32 +75,33 @@ class LineageService:
             node.upstream.append(
                 LineageNode(kind="code", id=job.code_hash[:16], details={"content_hash": job.code_hash})
             )
-        environment = job.environment or {}
-        if environment:
-            label = environment_label(environment)
-            lock = environment.get("lock") or []
+        if job.environment:
+            environment = environment_pin(job.environment)
+            record = environment.record()
             node.upstream.append(
                 LineageNode(
                     kind="environment",
-                    id=label,
-                    details={"packages": len(lock), **{k: v for k, v in environment.items() if k != "lock"}},
+                    id=environment.label,
+                    details={
+                        "packages": len(environment.lock or []),
+                        **{k: v for k, v in record.items() if k != "lock"},
+                    },
                 )
             )
-        for input_name, pinned in sorted((job.pinned_inputs or {}).items()):
+        for input_name, pinned in sorted(input_pins(job.pinned_inputs).items()):
             node.upstream.append(self._input(input_name, pinned, depth))
         return node
 
-    def _input(self, input_name: str, pinned: dict[str, object], depth: int) -> LineageNode:
-        kind = pinned.get("kind")
-        if kind == "model" and depth < MAX_DEPTH:
+    def _input(self, input_name: str, pinned: InputPin, depth: int) -> LineageNode:
+        if isinstance(pinned, ModelPin) and depth < MAX_DEPTH:
             try:
-                node = self.model(str(pinned["name"]), str(pinned["version"]), depth + 1)
+                node = self.model(pinned.name, pinned.version, depth + 1)
             except NotFound:
-                node = LineageNode(kind="model", id=f"{pinned['name']}:{pinned['version']}", details={"missing": True})
-        elif kind == "data":
-            node = LineageNode(kind="data", id=f"{pinned.get('name')}:{pinned.get('version')}", details=dict(pinned))
+                node = LineageNode(kind="model", id=f"{pinned.name}:{pinned.version}", details={"missing": True})
+        elif isinstance(pinned, DataPin):
+            node = LineageNode(kind="data", id=f"{pinned.name}:{pinned.version}", details=pinned.record())
         else:
-            digest = str(pinned.get("content_hash", ""))
-            node = LineageNode(kind="upload", id=digest[:16] or "?", details=dict(pinned))
+            digest = pinned.content_hash if isinstance(pinned, UploadPin) else ""
+            node = LineageNode(kind="upload", id=digest[:16] or "?", details=pinned.record())
         node.details["input"] = input_name
         return node

@@ -6,9 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from kiln.services.job_inputs import PinnedInput
+from kiln.errors import InvalidSpec, NotFound
+from kiln.jobs.inputs import expect_pin
 from kiln.services.models import ModelService
 from kiln.specs.job import MODEL_TYPES, JobInput
+from kiln.specs.pins import InputPin, ModelPin
 from kiln.specs.references import is_asset_reference, parse_asset_reference
 
 
@@ -19,22 +21,17 @@ class ModelInputs:
     def accepts(self, item: JobInput) -> bool:
         return item.type in MODEL_TYPES and is_asset_reference(item.path)
 
-    def pin(self, name: str, item: JobInput) -> PinnedInput:
-        from kiln.errors import NotFound
-
+    def pin(self, name: str, item: JobInput) -> ModelPin:
         reference = parse_asset_reference(item.path or "", f"inputs.{name}.path")
         try:
             version = self.models.resolve(reference)
         except NotFound as exc:
-            from kiln.errors import InvalidSpec
-
             raise InvalidSpec(f"inputs.{name}.path: {exc.message}") from None
-        return {"kind": "model", "name": version.name, "version": str(version.version), "requested": item.path}
+        return ModelPin(name=version.name, version=str(version.version), requested=item.path)
 
-    def materialize(self, name: str, item: JobInput, pinned: PinnedInput, target: Path) -> Path:
+    def materialize(self, name: str, item: JobInput, pinned: InputPin, target: Path) -> Path:
         import mlflow
 
-        local = mlflow.artifacts.download_artifacts(
-            f"models:/{pinned['name']}/{pinned['version']}", dst_path=str(target)
-        )
+        model = expect_pin(pinned, ModelPin, name)
+        local = mlflow.artifacts.download_artifacts(f"models:/{model.name}/{model.version}", dst_path=str(target))
         return Path(local)

@@ -6,15 +6,16 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kiln.artifacts.store import ArtifactStore, path_hash
 from kiln.errors import Conflict, InvalidSpec, NotFound
-from kiln.services.jobs import output_key
+from kiln.jobs.folders import output_key
 from kiln.services.uploads import UploadService
+from kiln.specs.job import JobOutput
 from kiln.specs.model import ModelSpec, ModelVersionView, ModelView
 from kiln.specs.references import AssetReference
 from kiln.specs.views import JobStatus
@@ -113,12 +114,10 @@ class ModelService:
                 f"version: the registry numbers versions in order; the next version of '{name}' is {expected}, not {requested}"
             )
 
-    def register_job_outputs(self, job: JobRow) -> list[ModelVersionView]:
-        """After a job completes: each model output that names a model becomes a new version."""
-        from kiln.specs.job import CommandJobSpec
-
+    def register_job_outputs(self, job: JobRow, outputs: Mapping[str, JobOutput | None]) -> list[ModelVersionView]:
+        """After a job completes: each model output (of its spec's ``outputs``) that names a model becomes a new version."""
         registered = []
-        for output_name, output in CommandJobSpec.model_validate(job.spec).outputs.items():
+        for output_name, output in outputs.items():
             if output and output.is_model() and output.name:
                 spec = ModelSpec(
                     name=output.name, version=output.version, type=output.type,

@@ -1,4 +1,4 @@
-"""Files sent by a client at submit time (code folders, local inputs), stored by content."""
+"""Files sent by a client at submit time (code folders, local inputs), stored by content, and read as job inputs."""
 
 from __future__ import annotations
 
@@ -6,12 +6,15 @@ import re
 import shutil
 import tarfile
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from kiln.artifacts.store import ArtifactStore, extract_tar_safely
 from kiln.errors import InvalidSpec
-from kiln.specs.job import UPLOAD_PREFIX
+from kiln.jobs.inputs import expect_pin
+from kiln.specs.job import UPLOAD_PREFIX, JobInput
+from kiln.specs.pins import InputPin, UploadPin
 from kiln.specs.views import UploadView
 
 SNAPSHOTS = "snapshots"
@@ -56,3 +59,25 @@ class UploadService:
         if not (self._store.has_content(SNAPSHOTS, digest) and self._store.exists(key)):
             raise InvalidSpec(f"{field}: upload {reference!r} was not found in the workspace")
         return key, digest
+
+
+@dataclass
+class UploadedInputs:
+    """The job-input resolver for files and folders that the CLI/SDK uploaded from the submitting machine."""
+
+    uploads: UploadService
+    store: ArtifactStore
+
+    def accepts(self, item: JobInput) -> bool:
+        return bool(item.path and item.path.startswith(UPLOAD_PREFIX))
+
+    def pin(self, name: str, item: JobInput) -> UploadPin:
+        key, digest = self.uploads.resolve(item.path or "", f"inputs.{name}.path")
+        return UploadPin(key=key, content_hash=digest)
+
+    def materialize(self, name: str, item: JobInput, pinned: InputPin, target: Path) -> Path:
+        key = expect_pin(pinned, UploadPin, name).key
+        if item.type == "uri_file":
+            target = target / key.rsplit("/", 1)[-1]
+        self.store.get(key, target)
+        return target

@@ -1,4 +1,4 @@
-"""Assembles one workspace: database, artifact store, MLflow, runner, scheduler, services."""
+"""Assembles one workspace: database, artifact store, MLflow, job runners and engine, services."""
 
 from __future__ import annotations
 
@@ -16,9 +16,15 @@ from kiln.artifacts.store import ArtifactStore
 from kiln.capabilities import load_capabilities
 from kiln.capabilities.services import CapabilityContext, CapabilityServices
 from kiln.config import Settings
-from kiln.runners.gpus import local_gpus
-from kiln.runners.local import LocalRunner
-from kiln.runners.local_compute import LocalCompute
+from kiln.jobs.engine import JobEngine
+from kiln.jobs.folders import JobFolders
+from kiln.jobs.inputs import JobInputs
+from kiln.jobs.preparation import JobPreparation
+from kiln.runners.local.compute import LocalCompute
+from kiln.runners.local.gpus import local_gpus
+from kiln.runners.local.read_only_mounts import ReadOnlyInputs
+from kiln.runners.local.runner import LocalRunner
+from kiln.runners.ray.runner import RayRunner
 from kiln.server.auth import load_or_create_token
 from kiln.services.computes import ComputeService
 from kiln.services.credentials import CredentialVerifier
@@ -26,14 +32,11 @@ from kiln.services.data import DataInputs, DataService
 from kiln.services.deployment_files import DeploymentFiles
 from kiln.services.endpoints import EndpointService, key_file
 from kiln.services.environments import EnvironmentService, open_environment_service
-from kiln.services.job_inputs import JobInputs, UploadedInputs
 from kiln.services.jobs import JobService
 from kiln.services.lineage import LineageService
 from kiln.services.model_inputs import ModelInputs
 from kiln.services.models import ModelService
-from kiln.services.ray_scheduler import RayJobs
-from kiln.services.scheduler import JobScheduler
-from kiln.services.uploads import UploadService
+from kiln.services.uploads import UploadedInputs, UploadService
 from kiln.services.users import UserService
 from kiln.serving.control.controller import EndpointController
 from kiln.serving.control.gateway_metrics import GatewayMetrics
@@ -113,7 +116,7 @@ class Workspace:
     store: ArtifactStore
     mlflow: MlflowSupervisor
     tracker: RunTracker
-    scheduler: JobScheduler
+    engine: JobEngine
     jobs: JobService
     uploads: UploadService
     models: ModelService
@@ -144,33 +147,33 @@ class Workspace:
         )
         mlflow.start()
         tracker = RunTracker(mlflow.url)
-        runner = LocalRunner(settings.jobs_dir)
         uploads = UploadService(store, home / "tmp")
         registry = ModelRegistry(mlflow.url)
         models = ModelService(registry, tracker, store, uploads, repository)
+        read_only_inputs = ReadOnlyInputs(settings.jobs_dir)
         inputs = JobInputs([UploadedInputs(uploads, store), ModelInputs(models)])
         data = DataService(DataAssetRepository(session_factory(engine)), uploads, store)
-        inputs.add_resolver(DataInputs(data, store, runner.read_only_inputs, home / "cache" / "data"))
+        inputs.add_resolver(DataInputs(data, store, read_only_inputs, home / "cache" / "data"))
         environments = open_environment_service(home, session_factory(engine))
-        compute = LocalCompute(local_gpus(settings.gpus))
         user_repository = UserRepository(session_factory(engine))
         users = UserService(user_repository, CredentialVerifier(user_repository, token), token)
-        scheduler = JobScheduler(
-            repository, runner, uploads, store, tracker, inputs, environments, compute=compute,
-            concurrency=settings.resolved_local_concurrency, workspace_url=url, token=token,
-            cancel_grace=settings.job_cancel_grace_seconds, server_id=stores.server_id, shared=stores.shared,
-            job_tokens=users,
+        local = LocalRunner(
+            environments, LocalCompute(local_gpus(settings.gpus)), read_only_inputs,
+            slots=settings.resolved_local_concurrency, cancel_grace=settings.job_cancel_grace_seconds,
+            shared=stores.shared,
         )  # fmt: skip
+
         computes = ComputeService(
-            ComputeRepository(session_factory(engine)), repository, compute, settings.resolved_local_concurrency
+            ComputeRepository(session_factory(engine)), repository, local, lambda cluster: RayRunner(cluster, tracker)
         )
-        scheduler.remote = RayJobs(scheduler, repository, computes, tracker)
-        jobs = JobService(
-            repository, uploads, inputs, environments, store, tracker, runner, url, scheduler.wake, computes,
-            server_id=stores.server_id,
-        )  # fmt: skip
-        scheduler.completion_hooks.append(models.register_job_outputs)
-        scheduler.start()
+        folders = JobFolders(settings.jobs_dir)
+        preparation = JobPreparation(uploads, store, inputs, url, token, job_tokens=users)
+        job_engine = JobEngine(
+            repository, computes, preparation, store, tracker, folders, server_id=stores.server_id, shared=stores.shared
+        )
+        job_engine.completion_hooks.append(lambda job: models.register_job_outputs(job.row, job.spec.outputs))
+        jobs = JobService(repository, uploads, inputs, environments, store, tracker, folders, url, job_engine, computes)
+        job_engine.start()
         environments.resume()
         routes, metrics = RoutingTable(), GatewayMetrics()
         endpoint_repository = EndpointRepository(session_factory(engine))
@@ -201,7 +204,7 @@ class Workspace:
         )  # fmt: skip
         return cls(
             settings=settings, url=url, token=token, store=store, mlflow=mlflow, tracker=tracker,
-            scheduler=scheduler, jobs=jobs, uploads=uploads, models=models,
+            engine=job_engine, jobs=jobs, uploads=uploads, models=models,
             lineage=LineageService(models, repository, endpoints), data=data, environments=environments,
             endpoints=endpoints, endpoint_controller=controller, endpoint_routes=routes, gateway_metrics=metrics,
             users=users, computes=computes, server_id=stores.server_id, controller_leadership=leadership,
@@ -215,5 +218,5 @@ class Workspace:
         self.endpoint_controller.stop()
         if self.controller_leadership is not None:
             self.controller_leadership.release()
-        self.scheduler.stop()
+        self.engine.stop()
         self.mlflow.stop()

@@ -1,4 +1,10 @@
-"""The command job: Azure ML CLI v2 field names, used as YAML schema, REST body and SDK argument."""
+"""Job specs: Azure ML CLI v2 field names, used as YAML schema, REST body and SDK argument.
+
+``JobSpecBase`` holds the fields every job type shares, ``ProcessJobSpec`` those of a job
+that runs a process in an environment (what the job engine runs), and ``CommandJobSpec``
+is the built-in ``type: command``. Other kinds subclass one of them and are registered in
+:mod:`kiln.specs.job_kinds`.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ UPLOAD_PREFIX = "upload:"
 COMPUTE_PREFIXES = ("azureml:", "kiln:")
 
 Scalar = str | int | float | bool
+Problem = tuple[tuple[str, ...], str]  # a field's path and what is wrong with it
 PATH_INPUT_TYPES = ("uri_file", "uri_folder", "mltable", "mlflow_model", "custom_model")
 MODEL_TYPES = ("mlflow_model", "custom_model")
 LITERAL_INPUT_TYPES = ("string", "integer", "number", "boolean")
@@ -106,25 +113,22 @@ class JobResources(StrictModel):
     properties: dict[str, Any] = Field(default_factory=dict)
 
 
-class CommandJobSpec(StrictModel):
+class JobSpecBase(StrictModel):
+    """The fields every job type shares (Azure ML's common job fields); each kind adds its own.
+
+    A kind's class fixes ``type`` to its ``Literal`` value (the registry in
+    :mod:`kiln.specs.job_kinds` maps the value to the class)."""
+
     schema_: str | None = Field(None, alias="$schema")
-    type: Literal["command"] = "command"
+    type: str
     name: str | None = Field(None, pattern=JOB_NAME_PATTERN)
     display_name: str | None = None
     experiment_name: str | None = None
     description: str | None = None
     tags: dict[str, Scalar] = Field(default_factory=dict)
-    code: str | None = None
-    command: str = Field(min_length=1)
+    compute: str = "local"
     inputs: dict[str, JobInput | Scalar] = Field(default_factory=dict)
     outputs: dict[str, JobOutput | None] = Field(default_factory=dict)
-    environment: str | EnvironmentSpec | None = Field(
-        None, description="kiln:NAME:VERSION (azureml: too, or NAME@latest), or an inline environment with a conda_file"
-    )
-    environment_variables: dict[str, Scalar] = Field(default_factory=dict)
-    compute: str = "local"
-    distribution: JobDistribution | None = None
-    resources: JobResources | None = None
     limits: JobLimits | None = None
 
     @field_validator("inputs", "outputs")
@@ -143,6 +147,35 @@ class CommandJobSpec(StrictModel):
         return self.compute
 
     @property
+    def timeout_seconds(self) -> int | None:
+        """``limits.timeout``: seconds the job may run before it is stopped (None: no limit)."""
+        return self.limits.timeout if self.limits else None
+
+    def path_inputs(self) -> dict[str, JobInput]:
+        return {k: v for k, v in self.inputs.items() if isinstance(v, JobInput) and v.is_path()}
+
+    def problems(self) -> list[Problem]:
+        """What is wrong with the spec beyond its fields' own checks (each with its field path).
+
+        Checked where the spec is read (the SDK names the YAML line) and again at submit."""
+        return []
+
+
+class ProcessJobSpec(JobSpecBase):
+    """A job that runs a process (or the ranks of a distributed one) in an environment on a compute target.
+
+    The job engine runs every kind built on this class: it puts ``code`` and the inputs in
+    place, prepares ``environment``, and asks the kind's handler for the command line."""
+
+    code: str | None = None
+    environment: str | EnvironmentSpec | None = Field(
+        None, description="kiln:NAME:VERSION (azureml: too, or NAME@latest), or an inline environment with a conda_file"
+    )
+    environment_variables: dict[str, Scalar] = Field(default_factory=dict)
+    distribution: JobDistribution | None = None
+    resources: JobResources | None = None
+
+    @property
     def rank_count(self) -> int | None:
         """Processes of a distributed job (its ranks); None when the command runs as one plain process."""
         if self.distribution is None:
@@ -153,12 +186,29 @@ class CommandJobSpec(StrictModel):
     def gpu_count(self) -> int:
         return self.resources.gpu_count if self.resources else 0
 
-    def path_inputs(self) -> dict[str, JobInput]:
-        return {k: v for k, v in self.inputs.items() if isinstance(v, JobInput) and v.is_path()}
+    def local_paths(self) -> dict[tuple[str, ...], str]:
+        """Fields that name files on the submitting machine (to be uploaded at submit)."""
+        paths: dict[tuple[str, ...], str] = {}
+        if self.code:
+            paths[("code",)] = self.code
+        for name, item in self.path_inputs().items():
+            if item.path and not is_asset_reference(item.path):
+                paths[("inputs", name, "path")] = item.path
+        return paths
 
-    def reference_errors(self) -> list[tuple[tuple[str, ...], str]]:
+
+class CommandJobSpec(ProcessJobSpec):
+    """Azure ML's command job: a shell command, with ``${{inputs.x}}`` / ``${{outputs.y}}`` references."""
+
+    type: Literal["command"] = "command"
+    command: str = Field(min_length=1)
+
+    def problems(self) -> list[Problem]:
+        return self.reference_errors()
+
+    def reference_errors(self) -> list[Problem]:
         """``${{...}}`` references in ``command`` that name nothing defined."""
-        problems: list[tuple[tuple[str, ...], str]] = []
+        problems: list[Problem] = []
         for match in REFERENCE.finditer(self.command):
             kind, name = match.group(1), match.group(2)
             if kind not in ("inputs", "outputs"):
@@ -179,16 +229,6 @@ class CommandJobSpec(StrictModel):
                     )
                 )
         return problems
-
-    def local_paths(self) -> dict[tuple[str, ...], str]:
-        """Fields that name files on the submitting machine (to be uploaded at submit)."""
-        paths: dict[tuple[str, ...], str] = {}
-        if self.code:
-            paths[("code",)] = self.code
-        for name, item in self.path_inputs().items():
-            if item.path and not is_asset_reference(item.path):
-                paths[("inputs", name, "path")] = item.path
-        return paths
 
 
 def literal_input_value(item: JobInput | Scalar) -> Scalar | None:

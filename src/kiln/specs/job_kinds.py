@@ -11,18 +11,21 @@ use, so declaring a kind imports nothing heavy and this module imports no runtim
 from __future__ import annotations
 
 import builtins
+import functools
 import importlib
+import operator
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, PlainValidator, ValidationError
 
 from kiln.errors import InvalidSpec
-from kiln.specs.yaml_source import YamlSource, validate_model
+from kiln.specs.yaml_source import YamlSource, explain_validation_error, validate_model
 
 DEFAULT_JOB_TYPE = "command"  # Azure ML's default when a job file has no `type`
+ANY_JOB_KIND = "a job of any registered kind"  # the body of the REST route that creates jobs (kiln.api.jobs)
 
 
 @dataclass(frozen=True)
@@ -90,13 +93,35 @@ def job_type_of(data: Mapping[str, Any]) -> str:
 def parse_job_spec(source: YamlSource | Mapping[str, Any]) -> BaseModel:
     """Validate a job mapping (a YAML file's source, or a plain mapping) into its kind's spec class.
 
-    Errors name the field (and the line, for a YAML source), as every spec error does."""
-    if not isinstance(source, YamlSource):
-        source = YamlSource(dict(source))
-    if not isinstance(source.data, dict):
-        raise InvalidSpec(f"{source.label}: expected a mapping of fields at the top level")
-    kind = job_kind(job_type_of(source.data))
-    return validate_model(kind.spec_class(), source)
+    Errors name the field (and the file and line, for a YAML source), as every spec error does."""
+    if isinstance(source, YamlSource):
+        if not isinstance(source.data, dict):
+            raise InvalidSpec(f"{source.label}: expected a mapping of fields at the top level")
+        return validate_model(job_kind(job_type_of(source.data)).spec_class(), source)
+    data = dict(source)
+    spec_class = job_kind(job_type_of(data)).spec_class()
+    try:
+        return spec_class.model_validate(data)
+    except ValidationError as exc:
+        raise explain_validation_error(exc) from None
+
+
+def job_spec_body() -> Any:
+    """The type of a request body that is a job of any kind registered now (for the REST route that creates jobs).
+
+    It is validated by :func:`parse_job_spec` (an InvalidSpec naming the field, as from every front
+    door) and documented as the kinds' spec classes, one of which ``type`` selects."""
+    classes = [kind.spec_class() for kind in job_kinds()]
+    documented: Any = functools.reduce(operator.or_, classes)
+    if len(classes) > 1:
+        documented = Annotated[documented, Field(discriminator="type")]
+    return Annotated[Any, PlainValidator(_parse_body, json_schema_input_type=documented)]
+
+
+def _parse_body(body: Any) -> BaseModel:
+    if not isinstance(body, Mapping):
+        raise InvalidSpec("the request body must be a job: a JSON object of its fields")
+    return parse_job_spec(body)
 
 
 def load_attribute(reference: str) -> Any:

@@ -6,7 +6,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+from kiln.specs.pins import EnvironmentPin, InputPin, ServerInterpreterPin
 
 
 class JobStatus(StrEnum):
@@ -26,11 +28,6 @@ TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.
 ACTIVE_STATUSES = frozenset({JobStatus.PREPARING, JobStatus.RUNNING})
 
 
-def environment_label(record: dict[str, Any]) -> str:
-    """How a job's environment record is named to people: NAME:VERSION, or its kind."""
-    return ":".join(str(record[k]) for k in ("name", "version") if record.get(k)) or str(record.get("kind", "?"))
-
-
 LOGS_OUTPUT = "logs"
 """The output that holds a job's ``./logs`` (its TensorBoard folder), kept as Azure ML keeps it."""
 
@@ -44,12 +41,13 @@ class JobOutputView(BaseModel):
 class JobView(BaseModel):
     id: str
     name: str
+    type: str = "command"  # the job's kind (its spec's ``type``)
     display_name: str | None
     experiment_name: str
     experiment_id: str
     status: JobStatus
     compute: str
-    command: str
+    command: str  # what the job runs, in one line (a command job: its command)
     code_hash: str | None
     created_at: datetime
     preparing_at: datetime | None
@@ -62,8 +60,8 @@ class JobView(BaseModel):
     outputs: list[JobOutputView]
     tags: dict[str, Any]
     mlflow_run_url: str
-    pinned_inputs: dict[str, dict[str, Any]] = {}
-    environment: dict[str, Any] = {}
+    pinned_inputs: dict[str, InputPin] = {}  # the exact versions the job's path inputs named
+    environment: EnvironmentPin = Field(default_factory=ServerInterpreterPin)  # pinned, then as built
     gpu_ids: list[str] = []  # the GPUs the job holds (or held), as its CUDA_VISIBLE_DEVICES named them
     server_id: str | None = None  # the workspace server that claimed (runs, ran) the job
     created_by: str | None = None  # the user who submitted it (None: submitted before users existed)

@@ -1,5 +1,5 @@
 """Reads and writes of job rows. Status changes are compare-and-set so that two
-actors (the scheduler, a cancel request, a restart, another server) never both win.
+actors (the job engine, a cancel request, a restart, another server) never both win.
 
 Several servers may share one database: a queued job belongs to no server until one claims
 it (``claim_queued``); from then on ``server_id`` names the server that runs it, and only

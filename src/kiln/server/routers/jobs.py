@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import tempfile
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Body, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 
@@ -13,11 +14,13 @@ from kiln.api.operation import TAR, TEXT
 from kiln.server.permissions import Caller
 from kiln.server.routers import workspace_of
 from kiln.server.routes import bind
-from kiln.specs.job import CommandJobSpec
+from kiln.specs.job import JobSpecBase
+from kiln.specs.job_kinds import job_spec_body
 from kiln.specs.views import JobMetricsView, JobStatus, JobView, UploadView
 
 
 def jobs_router() -> APIRouter:
+    """The job routes; the body of POST /jobs is a job of any kind registered when the app is made."""
     router = APIRouter()
 
     @bind(router, api.uploads.CREATE)
@@ -28,9 +31,12 @@ def jobs_router() -> APIRouter:
             body.seek(0)
             return await run_in_threadpool(workspace_of(request).uploads.receive, body, kind)
 
-    @bind(router, api.jobs.CREATE)
-    def create_job(spec: CommandJobSpec, request: Request, principal: Caller) -> JobView:
+    def create_job(spec: JobSpecBase, request: Request, principal: Caller) -> JobView:
+        """Submit a job of any registered kind (``type``; ``command`` when left out)."""
         return workspace_of(request).jobs.submit(spec, created_by=principal.name)
+
+    create_job.__annotations__["spec"] = Annotated[job_spec_body(), Body()]  # the kinds registered now
+    bind(router, api.jobs.CREATE)(create_job)
 
     @bind(router, api.jobs.LIST)
     def list_jobs(
@@ -50,8 +56,7 @@ def jobs_router() -> APIRouter:
 
     @bind(router, api.jobs.CANCEL)
     def cancel_job(name: str, request: Request) -> JobView:
-        workspace = workspace_of(request)
-        return workspace.jobs.cancel(name, workspace.settings.job_cancel_grace_seconds)
+        return workspace_of(request).jobs.cancel(name)
 
     @bind(router, api.jobs.LOGS)
     def job_logs(name: str, request: Request, follow: bool = False) -> StreamingResponse:

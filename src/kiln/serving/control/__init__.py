@@ -10,5 +10,5 @@ It may import the store, the runners (process handles), ``kiln.specs`` and ``kil
 talks to replicas only over HTTP and through their command line, so it must not import
 ``kiln.serving.replica``. It must not import ``kiln.services`` or ``kiln.server`` (they import
 it): what it needs from them, such as preparing a deployment's environment, it takes as a
-protocol (``replica_launcher.EnvironmentPreparer``).
+protocol (``kiln.environments.resolver.EnvironmentResolver``).
 """

@@ -28,7 +28,7 @@ import httpx
 
 from kiln.clock import utcnow
 from kiln.processes import log_tail
-from kiln.runners.local import LocalRunner, ProcessHandle, is_alive
+from kiln.runners.local.processes import ProcessHandle, is_alive, terminate_tree
 from kiln.serving.control.replica_launcher import ReplicaLauncher
 from kiln.serving.control.routing import DeploymentRoute, EndpointRoute, RoutingTable
 from kiln.specs.endpoint import DeploymentState, OnlineDeploymentSpec, OnlineEndpointSpec, ReplicaView
@@ -352,7 +352,7 @@ class EndpointController:
             alive = is_alive(row.pid, row.pid_started)
             if deployment is None or deployment.state == DeploymentState.DELETING or not alive:
                 if alive:
-                    LocalRunner.terminate_tree(row.pid, STOP_GRACE_SECONDS)
+                    terminate_tree(row.pid, STOP_GRACE_SECONDS)
                 self._repo.delete_replica(row.id)
                 continue
             spec = OnlineDeploymentSpec.model_validate(deployment.spec)
@@ -408,7 +408,7 @@ class EndpointController:
 
 def _stop_all(replicas: list[Replica], wait: bool) -> None:
     for replica in replicas:
-        LocalRunner.terminate_tree(replica.handle.pid, STOP_GRACE_SECONDS)
+        terminate_tree(replica.handle.pid, STOP_GRACE_SECONDS)
     if not wait:
         for replica in replicas:
             if replica.handle.popen is not None:  # reap it once it ends

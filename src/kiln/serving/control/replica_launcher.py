@@ -13,31 +13,16 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
 
 import psutil
 
+from kiln.environments.resolver import EnvironmentResolver
 from kiln.processes import child_environment, free_port
-from kiln.runners.local import ProcessHandle
+from kiln.runners.local.processes import ProcessHandle
 from kiln.specs.endpoint import OnlineDeploymentSpec
+from kiln.specs.pins import ServerInterpreterPin, environment_pin
 from kiln.specs.replica import ReplicaConfig
 from kiln.store.tables import OnlineDeploymentRow
-
-
-class PreparedInterpreter(Protocol):
-    @property
-    def bin_dir(self) -> Path:
-        """The folder holding the environment's ``python``."""
-        ...
-
-
-class EnvironmentPreparer(Protocol):
-    """What the launcher needs of the workspace's environments (``kiln.services.environments.
-    EnvironmentService``): a deployment's pinned environment, built or taken from the cache."""
-
-    def prepare(self, pinned: dict[str, Any], log: Path) -> PreparedInterpreter:
-        """Build the pinned environment or reuse it, writing progress to ``log``."""
-        ...
 
 
 @dataclass
@@ -63,7 +48,7 @@ def _server_paths() -> str:
 
 
 class ReplicaLauncher:
-    def __init__(self, root: Path, environments: EnvironmentPreparer | None = None) -> None:
+    def __init__(self, root: Path, environments: EnvironmentResolver | None = None) -> None:
         self.root = root  # KILN_HOME/endpoints/replicas
         self._environments = environments
 
@@ -103,8 +88,8 @@ class ReplicaLauncher:
         return LaunchedReplica(port, ProcessHandle(popen.pid, create_time, popen), log)
 
     def _command(self, row: OnlineDeploymentRow, config_file: Path, log: Path) -> list[str]:
-        pinned = row.model.get("environment")
-        if not pinned or self._environments is None or pinned.get("kind") == "server-interpreter":
+        pinned = environment_pin(row.model["environment"]) if row.model.get("environment") else None
+        if pinned is None or self._environments is None or isinstance(pinned, ServerInterpreterPin):
             return [sys.executable, "-m", "kiln.serving.replica", str(config_file)]
         prepared = self._environments.prepare(pinned, log)  # built once, then a cache hit
         return [str(prepared.bin_dir / "python"), "-c", _OVERLAY, _server_paths(), str(config_file)]

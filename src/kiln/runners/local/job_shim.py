@@ -1,12 +1,12 @@
-"""The first process of every local job (standard library only, so it starts fast).
+"""The first process of every local job (standard library and kiln's light modules only, so it starts fast).
 
-It runs the job's command (through :mod:`kiln.runners.rank_launcher`: one process, or the
+It runs the job's command (through :mod:`kiln.runners.local.rank_launcher`: one process, or the
 ranks of a distributed job), copies stdout and stderr into one log in arrival order, keeps
 the tail of stderr, and writes ``result.json`` when the command ends. Because the shim,
 not the workspace server, holds the pipes, a job survives a restart of the server, and a
 server that comes back finds the outcome on disk.
 
-    python -m kiln.runners.job_shim JOB_DIR [--ranks N] -- bash -c COMMAND
+    python -m kiln.runners.local.job_shim JOB_DIR [--ranks N] -- bash -c COMMAND
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import signal
 import sys
 from pathlib import Path
 
-from kiln.runners.rank_launcher import RankLauncher
+from kiln.jobs.folders import JobFolder
+from kiln.runners.local.rank_launcher import RankLauncher
 
-LOG_NAME = "std_log.txt"
 RESULT_NAME = "result.json"
 
 
@@ -26,8 +26,9 @@ def run(job_dir: Path, command: list[str], ranks: int | None = None) -> int:
     # A cancel signals the whole process group; the shim outlives the command to record it.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    with (job_dir / LOG_NAME).open("ab", buffering=0) as log:
-        outcome = RankLauncher(command, str(job_dir / "wd"), log, ranks).run()
+    folder = JobFolder(job_dir)
+    with folder.log.open("ab", buffering=0) as log:
+        outcome = RankLauncher(command, str(folder.working_dir), log, ranks).run()
     result: dict[str, object] = {"exit_code": outcome.exit_code, "stderr_tail": outcome.stderr_tail}
     if ranks is not None:
         result.update(ranks=ranks, failed_rank=outcome.failed_rank)
@@ -42,7 +43,7 @@ def main(argv: list[str]) -> int:
     if len(argv) >= 3 and argv[1] == "--ranks" and argv[2].isdigit():
         ranks, argv = int(argv[2]), [argv[0], *argv[3:]]
     if len(argv) < 3 or argv[1] != "--" or ranks == 0:
-        print("usage: python -m kiln.runners.job_shim JOB_DIR [--ranks N] -- COMMAND...", file=sys.stderr)
+        print("usage: python -m kiln.runners.local.job_shim JOB_DIR [--ranks N] -- COMMAND...", file=sys.stderr)
         return 2
     return run(Path(argv[0]), argv[2:], ranks)
 

@@ -1,7 +1,7 @@
 """What local compute offers a job: one machine, its processes, and the GPUs it can hand out.
 
 GPU ids are the names ``CUDA_VISIBLE_DEVICES`` understands (indices such as ``0``, or
-``GPU-…`` UUIDs). A job holds its GPUs alone from start to end; the scheduler records
+``GPU-…`` UUIDs). A job holds its GPUs alone from start to end; the engine records
 them on the job, so a restarted server knows which GPUs re-adopted jobs still hold.
 """
 
@@ -10,18 +10,17 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from kiln.specs.job import CommandJobSpec
+from kiln.specs.job import Problem, ProcessJobSpec
 
 VISIBLE_DEVICES = "CUDA_VISIBLE_DEVICES"
 SUPPORTED_DISTRIBUTIONS = ("pytorch",)
-Problem = tuple[tuple[str, ...], str]
 
 
 @dataclass(frozen=True)
 class LocalCompute:
     gpus: tuple[str, ...] = ()
 
-    def problems(self, spec: CommandJobSpec) -> list[Problem]:
+    def problems(self, spec: ProcessJobSpec) -> list[Problem]:
         """What in ``spec`` local compute cannot run, each with the field it is about and how to fix it."""
         found: list[Problem] = []
         if spec.resources and spec.resources.instance_count > 1:

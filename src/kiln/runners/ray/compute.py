@@ -2,7 +2,7 @@
 
 The job's folder on the workspace server (code snapshot, output folders) is the source of
 Ray's ``runtime_env.working_dir``: kiln adds ``.kiln_ray/`` to it (the driver
-:mod:`kiln.runners.ray_entry`, its ``job.json`` and kiln's ``sitecustomize``), and Ray uploads
+:mod:`kiln.runners.ray.entry`, its ``job.json`` and kiln's ``sitecustomize``), and Ray uploads
 the folder to the cluster. The environment's pip requirements become ``runtime_env.pip``
 (Ray installs them on the cluster's Python); no environment: the cluster's Python as it is.
 """
@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import kiln.runners.job_site
+from kiln.jobs.preparation import JOB_SITE_DIR
 from kiln.processes import QUIET_ENVIRONMENT
-from kiln.runners import ray_entry
-from kiln.runners.local_compute import Problem
-from kiln.specs.job import DISTRIBUTION_FIELDS, CommandJobSpec
+from kiln.runners.ray import entry as ray_entry
+from kiln.specs.job import DISTRIBUTION_FIELDS, Problem, ProcessJobSpec
+from kiln.specs.pins import BuiltEnvironmentPin, EnvironmentPin
 
 SUPPORTED_DISTRIBUTIONS = ("ray", "pytorch")
 ENTRY_FOLDER = ray_entry.ENTRY_FOLDER
@@ -29,10 +29,9 @@ SERVER_ONLY_VARIABLES = ("PATH", "PYTHONPATH")
 # Ray shows a job's runtime_env to anyone who can read its dashboard: tokens travel in .kiln_ray/job.json instead
 SECRET_VARIABLES = ("KILN_TOKEN", "MLFLOW_TRACKING_TOKEN")
 RAY_VARIABLES = {**QUIET_ENVIRONMENT, "RAY_DEDUP_LOGS": "0"}  # dedup would merge the ranks' lines
-PIP_ENVIRONMENT_KINDS = ("inline", "kiln")
 
 
-def ray_problems(spec: CommandJobSpec, compute: str) -> list[Problem]:
+def ray_problems(spec: ProcessJobSpec, compute: str) -> list[Problem]:
     """What in ``spec`` a Ray compute target cannot run, each with its field and how to fix it."""
     found: list[Problem] = []
     distribution = spec.distribution
@@ -88,14 +87,14 @@ class RankPlan:
         return {"instances": self.instances, "per_instance": self.per_instance, "gpus": self.gpus}
 
 
-def rank_plan(spec: CommandJobSpec) -> RankPlan | None:
+def rank_plan(spec: ProcessJobSpec) -> RankPlan | None:
     if not (spec.distribution and spec.distribution.type == "pytorch"):
         return None
     instances = spec.resources.instance_count if spec.resources else 1
     return RankPlan(instances, spec.distribution.process_count_per_instance or 1, spec.gpu_count)
 
 
-def driver_resources(spec: CommandJobSpec) -> tuple[float, float]:
+def driver_resources(spec: ProcessJobSpec) -> tuple[float, float]:
     """CPUs and GPUs the Ray job's driver holds: a plain command holds one CPU (and its GPUs) while it runs;
     a ``type: ray`` driver holds none of the CPUs its tasks need; a PyTorch job's ranks hold theirs."""
     if spec.distribution is None:
@@ -105,11 +104,11 @@ def driver_resources(spec: CommandJobSpec) -> tuple[float, float]:
     return 0.0, 0.0
 
 
-def pip_packages(environment: dict[str, Any]) -> list[str]:
+def pip_packages(environment: EnvironmentPin) -> list[str]:
     """The pip requirements of a pinned environment (none for the server's interpreter: the cluster's Python)."""
-    if environment.get("kind") not in PIP_ENVIRONMENT_KINDS:
+    if not isinstance(environment, BuiltEnvironmentPin):
         return []
-    return [str(line) for line in environment.get("requirements") or []]
+    return list(environment.requirements)
 
 
 def runtime_env(working_dir: Path, variables: dict[str, str], packages: list[str]) -> dict[str, Any]:
@@ -138,7 +137,7 @@ def write_driver(
     site = target / ray_entry.SITE_DIR_NAME
     site.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(ray_entry.__file__, target / "entry.py")
-    shutil.copyfile(Path(kiln.runners.job_site.__file__).parent / "sitecustomize.py", site / "sitecustomize.py")
+    shutil.copyfile(JOB_SITE_DIR / "sitecustomize.py", site / "sitecustomize.py")
     config = {
         "command": command,
         "ranks": plan.as_config() if plan else None,

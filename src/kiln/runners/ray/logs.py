@@ -13,7 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-from kiln.runners.ray_cluster import RayCluster
+from kiln.runners.ray.cluster import RayCluster
 
 log = logging.getLogger(__name__)
 

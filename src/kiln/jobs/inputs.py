@@ -1,24 +1,22 @@
 """A job's path inputs: checked and pinned at submit, put in place before the process starts.
 
 Each kind of reference has a resolver: uploads from the submitting machine
-(``upload:<hash>``) here; data assets and registered models register their own. At
-submit, ``pin`` turns a reference into an exact record (``kiln:iris@latest`` → version 3),
-stored with the job, so the job reads what was current when it was submitted and its
-lineage names exact versions.
+(``upload:<hash>``), data assets and registered models (``kiln.services``). At submit,
+``pin`` turns a reference into an exact record (``kiln:iris@latest`` → version 3), stored
+with the job, so the job reads what was current when it was submitted and its lineage
+names exact versions.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol, TypeVar
 
-from kiln.artifacts.store import ArtifactStore
-from kiln.errors import InvalidSpec
-from kiln.services.uploads import UploadService
-from kiln.specs.job import CommandJobSpec, JobInput
+from kiln.errors import InvalidSpec, KilnError
+from kiln.specs.job import JobInput, JobSpecBase
+from kiln.specs.pins import InputPin
 
-PinnedInput = dict[str, Any]
+PinT = TypeVar("PinT")
 
 
 class InputResolver(Protocol):
@@ -26,35 +24,19 @@ class InputResolver(Protocol):
         """Whether this resolver handles the input's ``path`` (by its prefix)."""
         ...
 
-    def pin(self, name: str, item: JobInput) -> PinnedInput:
+    def pin(self, name: str, item: JobInput) -> InputPin:
         """Check the reference (InvalidSpec naming ``inputs.<name>`` if it is wrong); return an exact record."""
         ...
 
-    def materialize(self, name: str, item: JobInput, pinned: PinnedInput, target: Path) -> Path:
+    def materialize(self, name: str, item: JobInput, pinned: InputPin, target: Path) -> Path:
         """Put the input below ``target`` (a fresh folder) and return the path the job is given."""
         ...
 
 
-@dataclass
-class UploadedInputs:
-    """Files and folders that the CLI/SDK uploaded from the submitting machine."""
+class ReadOnlyProvider(Protocol):
+    """Shows a stored folder to a job read-only, without copying it (``mode: ro_mount``; the local runner's)."""
 
-    uploads: UploadService
-    store: ArtifactStore
-
-    def accepts(self, item: JobInput) -> bool:
-        return bool(item.path and item.path.startswith("upload:"))
-
-    def pin(self, name: str, item: JobInput) -> PinnedInput:
-        key, digest = self.uploads.resolve(item.path or "", f"inputs.{name}.path")
-        return {"kind": "upload", "key": key, "content_hash": digest}
-
-    def materialize(self, name: str, item: JobInput, pinned: PinnedInput, target: Path) -> Path:
-        key = str(pinned["key"])
-        if item.type == "uri_file":
-            target = target / key.rsplit("/", 1)[-1]
-        self.store.get(key, target)
-        return target
+    def provide(self, source: Path, target: Path) -> None: ...
 
 
 class JobInputs:
@@ -73,7 +55,7 @@ class JobInputs:
             "(a local path, which the CLI/SDK upload, or a reference such as kiln:NAME:VERSION)"
         )
 
-    def pin(self, spec: CommandJobSpec) -> dict[str, PinnedInput]:
+    def pin(self, spec: JobSpecBase) -> dict[str, InputPin]:
         pinned = {}
         for name, item in spec.path_inputs().items():
             if not item.path:
@@ -81,10 +63,17 @@ class JobInputs:
             pinned[name] = self._resolver_for(name, item).pin(name, item)
         return pinned
 
-    def materialize(self, spec: CommandJobSpec, pinned: dict[str, PinnedInput], inputs_dir: Path) -> dict[str, Path]:
+    def materialize(self, spec: JobSpecBase, pinned: dict[str, InputPin], inputs_dir: Path) -> dict[str, Path]:
         paths = {}
         for name, item in spec.path_inputs().items():
             target = inputs_dir / name
             target.mkdir(parents=True, exist_ok=True)
             paths[name] = self._resolver_for(name, item).materialize(name, item, pinned[name], target)
         return paths
+
+
+def expect_pin(pinned: InputPin, kind: type[PinT], name: str) -> PinT:
+    """The pin a resolver recorded, as its own class (another kind here means the record was altered)."""
+    if not isinstance(pinned, kind):
+        raise KilnError(f"inputs.{name}: the job's pinned record is a '{pinned.kind}' record, not what its path names")
+    return pinned

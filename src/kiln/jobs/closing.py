@@ -1,0 +1,84 @@
+"""The end of every job, however it ended: its outputs and log kept, completion steps run, its run ended, its
+final status recorded, its token revoked and its folder removed."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from kiln.artifacts.store import ArtifactStore
+from kiln.clock import utcnow
+from kiln.errors import KilnError
+from kiln.jobs.folders import DEFAULT_OUTPUT, log_key, output_key
+from kiln.jobs.job import Job
+from kiln.jobs.outcome import Outcome
+from kiln.jobs.preparation import JobPreparation
+from kiln.specs.views import LOGS_OUTPUT, JobStatus
+from kiln.store.jobs import JobRepository
+from kiln.tracking.runs import RunTracker
+
+log = logging.getLogger(__name__)
+
+UNFINISHED = (JobStatus.QUEUED, JobStatus.PREPARING, JobStatus.RUNNING)
+
+# run when a job succeeded, before it is marked completed (e.g. model registration);
+# a KilnError from one fails the job with its message
+CompletionHook = Callable[[Job], object]
+
+
+@dataclass
+class JobCloser:
+    jobs: JobRepository
+    preparation: JobPreparation
+    store: ArtifactStore
+    tracker: RunTracker
+    completion_hooks: list[CompletionHook] = field(default_factory=list)
+
+    def close(self, job: Job, outcome: Outcome) -> None:
+        """Keep outputs and log, end the MLflow run, then record the final status."""
+        try:
+            self.preparation.end_token(job)
+        except Exception:
+            log.exception("could not revoke the token of job %s", job.name)
+        try:
+            self._keep_outputs(job)
+        except Exception:
+            log.exception("could not keep the outputs of job %s", job.name)
+        if outcome.status == JobStatus.COMPLETED:
+            outcome = self._run_completion_hooks(job, outcome)
+        try:
+            self.tracker.mark_ended(job.id, outcome.status)
+        except Exception:
+            log.exception("could not end the MLflow run of job %s", job.name)
+        self.jobs.transition(
+            job.id, UNFINISHED, outcome.status,
+            ended_at=utcnow(), exit_code=outcome.exit_code, failure_reason=outcome.reason,
+        )  # fmt: skip
+        job.folder.remove()
+
+    def _run_completion_hooks(self, job: Job, outcome: Outcome) -> Outcome:
+        for hook in self.completion_hooks:
+            try:
+                hook(job)
+            except KilnError as exc:
+                return Outcome.failed(f"the command succeeded, but {exc.message}", outcome.exit_code)
+            except Exception as exc:
+                log.exception("completion step failed for job %s", job.name)
+                return Outcome.failed(f"the command succeeded, but a final step failed: {exc}", outcome.exit_code)
+        return outcome
+
+    def _keep_outputs(self, job: Job) -> None:
+        folder = job.folder
+        if folder.log.exists():
+            self.store.put(folder.log, log_key(job.id))
+            self.tracker.log_artifacts(job.id, folder.log, "user_logs")
+        for name in job.spec.outputs:
+            produced = folder.outputs / name
+            if produced.exists() and (produced.is_file() or any(produced.iterdir())):
+                self.store.put(produced, output_key(job.id, name))
+        # ./outputs and ./logs, as Azure ML keeps them: in the store and as the run's artifacts of the same name
+        for name, kept in ((DEFAULT_OUTPUT, folder.working_dir / "outputs"), (LOGS_OUTPUT, folder.logs_dir)):
+            if kept.is_dir() and any(path.is_file() for path in kept.rglob("*")):
+                self.store.put(kept, output_key(job.id, name))
+                self.tracker.log_artifacts(job.id, kept, kept.name)

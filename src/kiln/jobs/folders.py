@@ -1,0 +1,81 @@
+"""Where a job's files are: its scratch folder on the workspace server while it runs, its keys in the store after.
+
+Standard library only (and kiln's light constants): the local job shim imports it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from kiln.integrations.tensorboard import DEFAULT_LOG_DIR
+
+LOG_NAME = "std_log.txt"  # the job's log (stdout and stderr), in its folder and in the store
+DEFAULT_OUTPUT = "default"  # the output that holds the job's ./outputs
+
+
+def output_key(job_id: str, output: str) -> str:
+    return f"jobs/{job_id}/outputs/{output}"
+
+
+def log_key(job_id: str) -> str:
+    return f"jobs/{job_id}/logs/{LOG_NAME}"
+
+
+@dataclass
+class JobFolder:
+    """The scratch folder of one job: working dir, inputs, outputs, log (and whatever its runner keeps there)."""
+
+    root: Path
+
+    @property
+    def working_dir(self) -> Path:
+        return self.root / "wd"
+
+    @property
+    def inputs(self) -> Path:
+        return self.root / "inputs"
+
+    @property
+    def outputs(self) -> Path:
+        return self.root / "outputs"
+
+    @property
+    def log(self) -> Path:
+        return self.root / LOG_NAME
+
+    @property
+    def logs_dir(self) -> Path:
+        """The job's ``./logs`` (TensorBoard's folder), kept with the job when it ends (output 'logs')."""
+        return self.working_dir / DEFAULT_LOG_DIR
+
+    def create(self) -> None:
+        for folder in (self.working_dir, self.inputs, self.outputs):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.log.touch()
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, onerror=_make_writable_and_retry)
+
+
+@dataclass(frozen=True)
+class JobFolders:
+    """The folder below which every job of this server has its scratch folder (``jobs_dir``)."""
+
+    root: Path
+
+    def of(self, job_id: str) -> JobFolder:
+        return JobFolder(self.root / job_id)
+
+
+def _make_writable_and_retry(function, path, _exc) -> None:  # type: ignore[no-untyped-def]
+    """rmtree helper: a job may leave read-only files or folders behind."""
+    try:
+        os.chmod(path, 0o700)
+        parent = os.path.dirname(path)
+        os.chmod(parent, 0o700)
+        function(path)
+    except OSError:
+        pass

@@ -1,0 +1,131 @@
+"""A job's side of preparation, the same on every target: its folder (code, inputs, output folders), what
+``${{…}}`` stands for there, and the variables its process gets (its run, the workspace, a token acting as
+its creator)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from kiln.artifacts.store import ArtifactStore
+from kiln.integrations.tensorboard import LOG_DIR_VARIABLE
+from kiln.jobs.folders import JobFolder
+from kiln.jobs.handler import ReferenceValues
+from kiln.jobs.inputs import JobInputs
+from kiln.jobs.job import Job
+from kiln.specs.job import ProcessJobSpec, literal_input_value
+from kiln.store.tables import JobRow
+
+JOB_SITE_DIR = Path(__file__).resolve().parent / "job_site"  # on every job's PYTHONPATH: its sitecustomize
+
+
+class CodeSnapshots(Protocol):
+    """Where an uploaded code folder is kept (``kiln.services.uploads.UploadService``)."""
+
+    def resolve(self, reference: str, field: str) -> tuple[str, str]:
+        """The store key and content hash behind ``upload:<hash>``; an error names ``field``."""
+        ...
+
+
+class JobTokenIssuer(Protocol):
+    """The token a job's process acts with (KILN_TOKEN, MLFLOW_TRACKING_TOKEN): one acting as the job's
+    creator, from when it is prepared until it ends (``kiln.services.users.UserService``)."""
+
+    def job_token(self, job: JobRow) -> str: ...
+
+    def end_job_token(self, job: JobRow) -> None: ...
+
+
+@dataclass
+class JobPreparation:
+    code: CodeSnapshots
+    store: ArtifactStore
+    inputs: JobInputs
+    workspace_url: str
+    token: str  # the workspace token: what jobs act with when there is no ``job_tokens``
+    job_tokens: JobTokenIssuer | None = None
+
+    def materialize(self, job: Job) -> ReferenceValues:
+        """The job's folder with its code, inputs and output folders; what ``${{…}}`` stands for there."""
+        spec, folder = job.spec, job.folder
+        folder.create()
+        if spec.code:
+            key, _ = self.code.resolve(spec.code, "code")
+            self.store.get(key, folder.working_dir)
+        input_paths = self.inputs.materialize(spec, job.inputs, folder.inputs)
+        for name, output in spec.outputs.items():
+            if not (output and output.is_file()):
+                (folder.outputs / name).mkdir(parents=True, exist_ok=True)
+        folder.logs_dir.mkdir(parents=True, exist_ok=True)
+        return reference_values(spec, folder, input_paths)
+
+    def variables(self, job: Job, values: ReferenceValues, bin_dir: Path, logs_dir: Path) -> dict[str, str]:
+        """The variables a job's process gets, with a token acting as its creator (revoked by ``end_token``)."""
+        token = self.job_tokens.job_token(job.row) if self.job_tokens else self.token
+        return job_environment(
+            job.spec, values, bin_dir=bin_dir, job_id=job.id, job_name=job.name, experiment_id=job.row.experiment_id,
+            workspace_url=self.workspace_url, token=token, tensorboard_dir=logs_dir,
+        )  # fmt: skip
+
+    def end_token(self, job: Job) -> None:
+        """The job's processes are gone: nothing acts with its token any more."""
+        if self.job_tokens is not None:
+            self.job_tokens.end_job_token(job.row)
+
+
+def reference_values(spec: ProcessJobSpec, folder: JobFolder, input_paths: dict[str, Path]) -> ReferenceValues:
+    """What ``${{inputs.x}}`` and ``${{outputs.y}}`` stand for in this job's process."""
+    values: ReferenceValues = {"inputs": {}, "outputs": {}}
+    for name, item in spec.inputs.items():
+        if name in input_paths:
+            values["inputs"][name] = str(input_paths[name])
+        else:
+            value = literal_input_value(item)
+            values["inputs"][name] = "" if value is None else literal_text(value)
+    for name in spec.outputs:
+        values["outputs"][name] = str(folder.outputs / name)
+    return values
+
+
+def literal_text(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def job_environment(
+    spec: ProcessJobSpec,
+    values: ReferenceValues,
+    *,
+    bin_dir: Path,
+    job_id: str,
+    job_name: str,
+    experiment_id: str,
+    workspace_url: str,
+    token: str,
+    tensorboard_dir: Path | None = None,
+) -> dict[str, str]:
+    python_path = [str(JOB_SITE_DIR)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
+    env = {
+        "PATH": str(bin_dir) + os.pathsep + os.environ.get("PATH", ""),
+        "PYTHONPATH": os.pathsep.join(python_path),
+        "PYTHONUNBUFFERED": "1",
+        "MLFLOW_TRACKING_URI": f"{workspace_url}/mlflow",
+        # the server's own process points MLflow's registry at its loopback MLflow (mlflow.set_registry_uri
+        # sets this variable): a job registers through /mlflow, with its token, like everything else
+        "MLFLOW_REGISTRY_URI": f"{workspace_url}/mlflow",
+        "MLFLOW_TRACKING_TOKEN": token,
+        "MLFLOW_RUN_ID": job_id,
+        "MLFLOW_EXPERIMENT_ID": experiment_id,
+        "KILN_URL": workspace_url,
+        "KILN_TOKEN": token,
+        "KILN_JOB_ID": job_id,
+        "KILN_JOB_NAME": job_name,
+    }
+    if tensorboard_dir is not None:  # kept with the job when it ends (output 'logs')
+        env[LOG_DIR_VARIABLE] = str(tensorboard_dir)
+    # Azure ML exposes inputs and outputs the same way; scripts written for it keep working.
+    env.update({f"AZURE_ML_INPUT_{name}": value for name, value in values["inputs"].items()})
+    env.update({f"AZURE_ML_OUTPUT_{name}": value for name, value in values["outputs"].items()})
+    env.update({key: literal_text(value) for key, value in spec.environment_variables.items()})
+    return env

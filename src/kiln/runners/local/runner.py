@@ -1,0 +1,187 @@
+"""The local runner: each job is a process group on this machine, started through the job shim.
+
+Jobs start while this server has free slots (``local_concurrency``) and the GPUs they ask
+for are free; each sees only its own GPUs. The environment is a venv that the
+environment resolver builds or reuses. ``ro_mount`` inputs are mounted read-only in the
+job's own mount namespace at launch, and a distributed job's ranks are started by the shim
+(:mod:`kiln.runners.local.rank_launcher`). Because the shim holds the job's pipes and
+writes its result to the job's folder, a job outlives a restart of the server, which
+adopts it again by its pid.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+
+import psutil
+
+from kiln.environments.resolver import EnvironmentResolver
+from kiln.jobs.folders import JobFolder
+from kiln.jobs.job import Job
+from kiln.jobs.outcome import Outcome, signal_text
+from kiln.jobs.runner import Ending, Prepared, RecordFields, Room, RunState, StartPlan
+from kiln.processes import child_environment
+from kiln.runners.local import processes
+from kiln.runners.local.compute import LocalCompute, visible_devices
+from kiln.runners.local.job_shim import RESULT_NAME
+from kiln.runners.local.processes import ProcessHandle
+from kiln.runners.local.read_only_mounts import ReadOnlyInputs
+from kiln.specs.job import Problem, ProcessJobSpec
+from kiln.specs.views import JobStatus
+
+log = logging.getLogger(__name__)
+
+SHIM_MODULE = "kiln.runners.local.job_shim"
+GONE = (
+    "the job's process was gone when the workspace server restarted; it ended while the server was down, "
+    "without a recorded result"
+)
+
+
+class LocalRunner:
+    poll_seconds = 0.2
+
+    def __init__(
+        self,
+        environments: EnvironmentResolver,
+        compute: LocalCompute,
+        read_only_inputs: ReadOnlyInputs,
+        *,
+        slots: int,
+        cancel_grace: float,
+        shared: bool = False,
+    ) -> None:
+        self.environments = environments
+        self.compute = compute
+        self.read_only_inputs = read_only_inputs  # ro_mount inputs, provided while preparing, applied at launch
+        self.slots: int | None = slots
+        self._grace = cancel_grace
+        self._shared = shared  # other servers share the queue: a job that asks for more GPUs may suit one of them
+
+    def problems(self, spec: ProcessJobSpec) -> list[Problem]:
+        return self.compute.problems(spec)
+
+    def plan_starts(self, queued: Sequence[Job], room: Room) -> StartPlan:
+        """Oldest first while slots are free, each once the GPUs it asks for are free."""
+        plan = StartPlan()
+        fitting = []
+        for job in queued:
+            wanted = job.spec.gpu_count
+            if wanted <= len(self.compute.gpus):
+                fitting.append(job)
+            elif not self._shared:  # the GPUs went away since it was submitted
+                plan.refused.append((job, f"resources.gpu_count: {self.compute.too_many_gpus(wanted)}"))
+            # shared: left queued for a server that has that many GPUs
+        wanted_gpus = [job.spec.gpu_count for job in fitting]
+        gpus = self.compute.plan_starts(wanted_gpus, room.free_slots or 0, room.gpus_held)
+        plan.starts = [(job, {"gpu_ids": ids}) for job, ids in zip(fitting, gpus, strict=True) if ids is not None]
+        return plan
+
+    def prepare(self, job: Job) -> Prepared:
+        """The job's venv, built or reused (the server's own interpreter when the job names no environment)."""
+        prepared = self.environments.prepare(job.environment, job.folder.log)
+        return Prepared(prepared.pin, prepared.bin_dir, job.folder.logs_dir)
+
+    def launch(self, job: Job, command: str, variables: dict[str, str], record: RecordFields) -> LocalRun:
+        env = {**variables, **visible_devices(job.row.gpu_ids or [])}  # after the job's own: they cannot widen it
+        handle = self._start(job.folder, command, env, job.spec.rank_count)
+        record(pid=handle.pid, pid_started=handle.create_time)
+        return LocalRun(handle, job.folder, self._grace)
+
+    def _start(self, folder: JobFolder, command: str, env: dict[str, str], ranks: int | None) -> ProcessHandle:
+        """Start the command through the shim; with ``ranks``, as that many processes of a distributed job."""
+        read_only = self.read_only_inputs.command_prefix(folder.root, folder.log)  # [] without ro_mount inputs
+        shim = [sys.executable, "-m", SHIM_MODULE, str(folder.root)]
+        shim += ["--ranks", str(ranks)] if ranks is not None else []
+        shim += ["--", *read_only]
+        shim += ["bash", "-c", command]
+        with open(os.devnull, "rb") as devnull:
+            popen = subprocess.Popen(
+                shim, cwd=folder.working_dir, env=child_environment(env), stdin=devnull,
+                stdout=subprocess.DEVNULL, stderr=folder.log.open("ab"), start_new_session=True,
+            )  # fmt: skip
+        try:
+            create_time = psutil.Process(popen.pid).create_time()
+        except psutil.Error:
+            create_time = time.time()
+        return ProcessHandle(popen.pid, create_time, popen)
+
+    def adopt(self, job: Job) -> LocalRun | Outcome | None:
+        row = job.row
+        handle = processes.adopt(row.pid, row.pid_started) if row.pid else None
+        if handle is not None and row.status == JobStatus.RUNNING.value:
+            log.info("re-adopting running job %s (pid %s)", row.name, row.pid)
+            return LocalRun(handle, job.folder, self._grace)
+        if handle is not None:  # preparing, and already started: stop it and start over
+            processes.terminate_tree(handle.pid, self._grace)
+            return None
+        if row.status == JobStatus.PREPARING.value:
+            return None
+        if read_result(job.folder) is not None:  # it ended while the server was down, and said how
+            return LocalRun(None, job.folder, self._grace)
+        return Outcome.failed(GONE)
+
+
+class LocalRun:
+    """One job's shim process (None: it has ended already)."""
+
+    def __init__(self, handle: ProcessHandle | None, folder: JobFolder, grace: float) -> None:
+        self._handle = handle
+        self._folder = folder
+        self._grace = grace
+        self._shim_code: int | None = None if handle is not None else 0
+
+    def poll(self, wait: float) -> RunState:
+        if self._shim_code is None and self._handle is not None:
+            self._shim_code = self._handle.wait(wait)
+        return RunState.RUNNING if self._shim_code is None else RunState.ENDED
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            processes.terminate_tree(self._handle.pid, self._grace)
+
+    def finish(self, ending: Ending) -> Outcome:
+        result = read_result(self._folder)
+        if ending.canceled:
+            return Outcome.canceled(_exit_code(result))
+        if ending.timed_out:
+            return Outcome.timed_out(ending.timeout, _exit_code(result))
+        if result is None:
+            code = self._shim_code or 0
+            how = signal_text(code) if code < 0 else f"exit code {code}"
+            return Outcome.failed(
+                f"the job's process ended without reporting a result ({how}); it was probably killed from outside"
+            )
+        return command_outcome(result)
+
+
+def command_outcome(result: dict[str, object]) -> Outcome:
+    """How the command ended, from the shim's ``result.json``."""
+    code = int(str(result["exit_code"]))
+    if code == 0:
+        return Outcome.completed()
+    how = f"was killed by {signal_text(code)}" if code < 0 else f"exited with code {code}"
+    tail = str(result.get("stderr_tail") or "").strip()
+    what = "the command"
+    if result.get("failed_rank") is not None:
+        what = f"rank {result['failed_rank']} of the command ({result.get('ranks')} processes)"
+        how += "; the other ranks were stopped"
+    return Outcome.failed(f"{what} {how}" + (f"; the end of its stderr:\n{tail}" if tail else ""), code)
+
+
+def read_result(folder: JobFolder) -> dict[str, object] | None:
+    """The shim's ``result.json`` (None until the command has ended)."""
+    try:
+        return dict(json.loads((folder.root / RESULT_NAME).read_text()))
+    except (OSError, ValueError):
+        return None
+
+
+def _exit_code(result: dict[str, object] | None) -> int | None:
+    return int(str(result["exit_code"])) if result and "exit_code" in result else None

@@ -1,0 +1,1 @@
+"""Ray compute: jobs run on a registered Ray cluster, submitted and watched through its Jobs API."""
