@@ -6,6 +6,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Literal
 
 import pytest
@@ -86,7 +87,9 @@ def test_the_route_answers_a_bad_body_with_422_invalid_spec(echo_kind: None, tmp
         from fastapi.testclient import TestClient
 
     settings = Settings(home=tmp_path)
-    client = TestClient(create_app(settings))  # no lifespan: a body is refused before the workspace is needed
+    app = create_app(settings)
+    app.state.workspace = SimpleNamespace(jobs=None)  # no lifespan: the body is refused before any service is used
+    client = TestClient(app)
     headers = {"Authorization": f"Bearer {settings.token_file.read_text().strip()}"}
     response = client.post("/api/v1/jobs", json={"type": "echo", "txt": "hi"}, headers=headers)
     assert response.status_code == 422, response.text

@@ -9,7 +9,7 @@ Adding one is adding its package and one line to :data:`~kiln.capabilities.regis
 - the CLI lists its commands without importing them (``kiln.cli.capabilities``);
 - the workspace server mounts its router and builds its service with a
   :class:`~kiln.capabilities.services.CapabilityContext` (``kiln.server.capabilities``,
-  ``kiln.services.workspace``);
+  ``kiln.server.wiring``);
 - its job kinds are registered with ``kiln.specs.job_kinds`` when it is loaded.
 
 A capability whose extra is not installed still loads: its commands and routes answer with the

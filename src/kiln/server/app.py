@@ -40,13 +40,13 @@ def create_app(
     settings: Settings, url: str | None = None, on_ready: Callable[[], None] | None = None, stores: Any = None
 ) -> FastAPI:
     """The app for one workspace. ``url`` is how jobs reach this server (default host:port);
-    ``stores`` are its databases if already opened (``kiln.services.workspace.open_stores``)."""
+    ``stores`` are its databases if already opened (``kiln.server.wiring.open_stores``)."""
     public_url = url or f"http://{settings.host}:{settings.port}"
     token = load_or_create_token(settings.token_file)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from kiln.services.workspace import Workspace
+        from kiln.server.wiring import Workspace
 
         workspace = await run_in_threadpool(Workspace.open, settings, public_url, stores)
         app.state.workspace = workspace

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 
 from kiln.capabilities import Capability
-from kiln.server.routers import workspace_of
+from kiln.server.dependencies import Capabilities
 from kiln.specs.job_kinds import load_attribute
 
 
@@ -22,12 +22,12 @@ def include_capability_routers(app: FastAPI, capabilities: Iterable[Capability])
             app.include_router(router, dependencies=[Depends(_installed(capability))])
 
 
-def capability_service(name: str) -> Callable[[Request], Any]:
+def capability_service(name: str) -> Callable[..., Any]:
     """A route dependency: this workspace's service of the capability ``name``, e.g.
     ``service: Annotated[OnnxService, Depends(capability_service("onnx"))]``."""
 
-    def service(request: Request) -> Any:
-        return workspace_of(request).capabilities.get(name)
+    async def service(capabilities: Capabilities) -> Any:
+        return capabilities.get(name)
 
     return service
 

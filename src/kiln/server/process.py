@@ -65,7 +65,7 @@ def serve_foreground(settings: Settings) -> None:
     import uvicorn
 
     from kiln.server.app import create_app
-    from kiln.services.workspace import open_stores
+    from kiln.server.wiring import open_stores
 
     home = settings.resolved_home
     home.mkdir(parents=True, exist_ok=True)

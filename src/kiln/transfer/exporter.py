@@ -26,7 +26,7 @@ from kiln.transfer.rows import row_record
 if TYPE_CHECKING:
     from mlflow.entities import Experiment, LoggedModel, Run
 
-    from kiln.services.workspace import Workspace
+    from kiln.transfer.sources import TransferSources
 
 EVERY_JOB = 1_000_000
 
@@ -53,20 +53,20 @@ class ExportPlan:
 
 
 class WorkspaceExporter:
-    def __init__(self, workspace: Workspace) -> None:
-        self._workspace = workspace
-        self._store: ArtifactStore = workspace.store
-        self._mlflow = MlflowReader(workspace.mlflow.url)
+    def __init__(self, sources: TransferSources) -> None:
+        self._sources = sources
+        self._store: ArtifactStore = sources.store
+        self._mlflow = MlflowReader(sources.mlflow_url)
 
     # Planning -----------------------------------------------------------------------------------
     def plan(self, include_endpoints: bool) -> ExportPlan:
         jobs, unfinished = self._jobs()
-        workspace = self._workspace
+        sources = self._sources
         data_assets = sorted(
-            (row for name in workspace.data.assets.names() for row in workspace.data.assets.versions(name)),
+            (row for name in sources.data_assets.names() for row in sources.data_assets.versions(name)),
             key=lambda row: row.id,
         )
-        environments = sorted(workspace.environments.environments.all(limit=EVERY_JOB), key=lambda row: row.created_at)
+        environments = sorted(sources.environment_rows.all(limit=EVERY_JOB), key=lambda row: row.created_at)
         endpoints = self._endpoints() if include_endpoints else []
         experiments = self._mlflow.experiments()
         experiment_ids = [experiment.experiment_id for experiment in experiments]
@@ -97,7 +97,7 @@ class WorkspaceExporter:
 
     def _jobs(self) -> tuple[list[JobRow], list[JobRow]]:
         """The jobs that have ended and those that have not, oldest first."""
-        rows = sorted(self._workspace.jobs.jobs.recent(limit=EVERY_JOB), key=lambda row: row.created_at)
+        rows = sorted(self._sources.jobs.recent(limit=EVERY_JOB), key=lambda row: row.created_at)
         ended = [row for row in rows if JobStatus(row.status).is_terminal]
         return ended, [row for row in rows if not JobStatus(row.status).is_terminal]
 
@@ -118,7 +118,7 @@ class WorkspaceExporter:
         """Desired state only: the endpoint's spec and each deployment's, its model pinned to the
         version it serves. No keys (the target derives new ones) and no replicas."""
         records = []
-        for view in self._workspace.endpoints.list_endpoints():
+        for view in self._sources.endpoints.list_endpoints():
             deployments = []
             for deployment in view.deployments:
                 spec = dict(deployment.spec)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
     from mlflow.tracking import MlflowClient
 
-    from kiln.services.workspace import Workspace
+    from kiln.transfer.sources import TransferSources
 
 T = TypeVar("T")
 State = Literal["new", "there", "partial", "conflict"]
@@ -63,8 +63,8 @@ def unless_missing(get: Callable[[str], T], key: str) -> T | None:
 
 
 class ImportPlanner:
-    def __init__(self, workspace: Workspace, client: MlflowClient) -> None:
-        self._workspace = workspace
+    def __init__(self, sources: TransferSources, client: MlflowClient) -> None:
+        self._sources = sources
         self._client = client
 
     def plan(self, archive: UnpackedArchive) -> list[PlannedItem]:
@@ -97,7 +97,7 @@ class ImportPlanner:
     # kiln's records -------------------------------------------------------------------------------
     def _data_asset(self, record: dict[str, Any]) -> PlannedItem:
         label = f"{record['name']}:{record['version']}"
-        existing = self._workspace.data.assets.find(record["name"], record["version"])
+        existing = self._sources.data_assets.find(record["name"], record["version"])
         if existing is None:
             return PlannedItem("data asset version", label, "new", record)
         if (existing.content_hash, existing.type) == (record["content_hash"], record["type"]):
@@ -110,12 +110,11 @@ class ImportPlanner:
 
     def _environment(self, record: dict[str, Any]) -> PlannedItem:
         label = f"{record['name']}:{record['version']}"
-        environments = self._workspace.environments
-        existing = environments.environments.find(record["name"], record["version"])
+        existing = self._sources.environment_rows.find(record["name"], record["version"])
         if existing is None:
             return PlannedItem("environment", label, "new", record)
         try:
-            build, _ = environments.build_spec(EnvironmentSpec.model_validate(record["spec"]))
+            build, _ = self._sources.environments.build_spec(EnvironmentSpec.model_validate(record["spec"]))
         except (InvalidSpec, ValueError) as exc:
             return PlannedItem("environment", label, "conflict", record, f"its spec cannot be built here: {exc}")
         if build.hash == existing.hash:
@@ -124,7 +123,7 @@ class ImportPlanner:
 
     def _job(self, record: dict[str, Any], conflicting_runs: set[str]) -> PlannedItem:
         label = str(record["name"])
-        jobs = self._workspace.jobs.jobs
+        jobs = self._sources.jobs
         found = [row for row in (jobs.find(record["name"]), jobs.find(record["id"])) if row is not None]
         if not found:
             if record["id"] in conflicting_runs:
@@ -141,7 +140,7 @@ class ImportPlanner:
         return PlannedItem("job", label, "there" if same else "conflict", record, "" if same else "it differs")
 
     def _endpoint(self, record: dict[str, Any], refused_models: set[str]) -> PlannedItem:
-        endpoints = self._workspace.endpoints
+        endpoints = self._sources.endpoints
         name = str(record["endpoint"]["name"])
         for deployment in record["deployments"]:
             model = deployment.get("model")

@@ -27,7 +27,7 @@ from kiln.transfer.unpacked import UnpackedArchive
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
-    from kiln.services.workspace import Workspace
+    from kiln.transfer.sources import TransferSources
 
 log = logging.getLogger(__name__)
 LISTED_CONFLICTS = 10
@@ -42,11 +42,11 @@ KEYS_NOTE = (
 
 
 class WorkspaceImporter:
-    def __init__(self, workspace: Workspace) -> None:
+    def __init__(self, sources: TransferSources) -> None:
         from mlflow.tracking import MlflowClient
 
-        self._workspace = workspace
-        tracking_uri = workspace.mlflow.url
+        self._sources = sources
+        tracking_uri = sources.mlflow_url
         self._tracking_uri = tracking_uri
         self._client: MlflowClient = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
@@ -54,7 +54,7 @@ class WorkspaceImporter:
         """A fresh folder on the server's own disk for one import (the archive and its unpacked
         members). Imports run one at a time, so any other folder there is left by a server that
         was killed during an import: removed."""
-        imports = self._workspace.settings.resolved_home / "tmp" / "imports"
+        imports = self._sources.settings.resolved_home / "tmp" / "imports"
         for leftover in imports.glob("*"):
             shutil.rmtree(leftover, ignore_errors=True)
         folder = imports / uuid.uuid4().hex
@@ -68,7 +68,7 @@ class WorkspaceImporter:
             manifest = unpack(handle, scratch / "archive", label)
         archive_file.unlink()
         archive = UnpackedArchive(scratch / "archive", manifest, label)
-        items = ImportPlanner(self._workspace, self._client).plan(archive)
+        items = ImportPlanner(self._sources, self._client).plan(archive)
         conflicts = [item for item in items if item.state == "conflict"]
         if conflicts and on_conflict == "fail":
             raise Conflict(_conflict_message(conflicts))
@@ -81,9 +81,9 @@ class WorkspaceImporter:
         writes = [item for item in items if item.state in WRITES]
         current: PlannedItem | None = None
         try:
-            ids = MlflowIdWriter(mlflow_store_uri(self._workspace.settings))
+            ids = MlflowIdWriter(mlflow_store_uri(self._sources.settings))
             mlflow = MlflowWriter(self._client, self._tracking_uri, ids, archive)
-            kiln = KilnWriter(self._workspace, archive)
+            kiln = KilnWriter(self._sources, archive)
             mlflow.experiments()
             for done, item in enumerate(writes, start=1):
                 current = item
@@ -112,7 +112,7 @@ class WorkspaceImporter:
         elif item.kind == "logged model":
             mlflow.lone_model(payload, redo)
         elif item.kind == "job":
-            kiln.job(payload, self._workspace.tracker.experiment_id(payload["experiment_name"]))
+            kiln.job(payload, self._sources.tracker.experiment_id(payload["experiment_name"]))
         elif item.kind == "registered model":
             mlflow.registered_model(payload)
         elif item.kind == "endpoint":

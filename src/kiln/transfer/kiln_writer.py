@@ -16,7 +16,7 @@ from kiln.transfer.rows import record_row
 from kiln.transfer.unpacked import UnpackedArchive
 
 if TYPE_CHECKING:
-    from kiln.services.workspace import Workspace
+    from kiln.transfer.sources import TransferSources
 
 # what describes the machine a job ran on, not the job: not carried over
 MACHINE_FIELDS: dict[str, Any] = {
@@ -29,8 +29,8 @@ MACHINE_FIELDS: dict[str, Any] = {
 
 
 class KilnWriter:
-    def __init__(self, workspace: Workspace, archive: UnpackedArchive) -> None:
-        self._workspace = workspace
+    def __init__(self, sources: TransferSources, archive: UnpackedArchive) -> None:
+        self._sources = sources
         self._archive = archive
         self._stored: set[str] = set()
         self._archived = set(archive.kiln("store-keys"))  # what the source's store held of what its rows name
@@ -42,22 +42,24 @@ class KilnWriter:
             local = self._archive.store_folder(key)
             if tree_hash(local) != digest:
                 raise InvalidSpec(f"{self._archive.label}: the content of {key} does not match its hash; it is corrupt")
-            self._workspace.store.put_content_addressed(local, prefix)
+            self._sources.store.put_content_addressed(local, prefix)
             self._stored.add(key)
 
     def data_asset(self, record: dict[str, Any]) -> None:
         self.content(record["store_key"])
         row = record_row(DataAssetRow, record, id=None)  # numbered here, in the archive's order
-        if not self._workspace.data.assets.add(row):
+        if not self._sources.data_assets.add(row):
             raise Conflict(f"data asset {record['name']}:{record['version']} was created on the target meanwhile")
 
     def environment(self, record: dict[str, Any]) -> None:
         """Registered again from its spec, so the target builds its own venv (in the background,
         as ``kiln environment create`` does); jobs keep the exact packages they ran with."""
-        environments = self._workspace.environments
-        environments.create(EnvironmentSpec.model_validate(record["spec"]), created_by=record.get("created_by"))
-        row = environments.environments.get(record["name"], record["version"])
-        environments.environments.set_fields(row.id, created_at=datetime.fromisoformat(record["created_at"]))
+        self._sources.environments.create(
+            EnvironmentSpec.model_validate(record["spec"]), created_by=record.get("created_by")
+        )
+        rows = self._sources.environment_rows
+        row = rows.get(record["name"], record["version"])
+        rows.set_fields(row.id, created_at=datetime.fromisoformat(record["created_at"]))
 
     def job(self, record: dict[str, Any], experiment_id: str) -> None:
         self.content(record)
@@ -66,15 +68,15 @@ class KilnWriter:
         folder = names.job_key(record["id"])
         local = self._archive.root / names.STORE / folder
         if local.is_dir():
-            self._workspace.store.put(local, folder)
+            self._sources.store.put(local, folder)
         row = record_row(JobRow, record, experiment_id=experiment_id, **MACHINE_FIELDS)
-        self._workspace.jobs.jobs.add(row)
+        self._sources.jobs.add(row)
 
     def endpoint(self, record: dict[str, Any]) -> None:
         """The endpoint (new keys: the old ones derive from the source workspace's secret), its
         missing deployments (the target starts their replicas), then its traffic."""
         self.content(record)
-        endpoints = self._workspace.endpoints
+        endpoints = self._sources.endpoints
         spec = dict(record["endpoint"])
         traffic, mirror = spec.pop("traffic"), spec.pop("mirror_traffic")
         existing = self._existing_deployments(spec["name"])
@@ -91,6 +93,6 @@ class KilnWriter:
         from kiln.errors import NotFound
 
         try:
-            return {d.name for d in self._workspace.endpoints.get_endpoint(name).deployments}
+            return {d.name for d in self._sources.endpoints.get_endpoint(name).deployments}
         except NotFound:
             return None

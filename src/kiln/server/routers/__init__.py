@@ -1,16 +1,2 @@
-"""One APIRouter per resource."""
-
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-from fastapi import Request
-
-if TYPE_CHECKING:
-    from kiln.services.workspace import Workspace
-
-
-def workspace_of(request: Request) -> Workspace:
-    """The workspace the app opened at start (typed, for the routers)."""
-    workspace: Workspace = request.app.state.workspace
-    return workspace
+"""One APIRouter per resource; each handler is bound from its operation in ``kiln.api`` (``kiln.server.routes.bind``)
+and names the services it uses (``kiln.server.dependencies``)."""

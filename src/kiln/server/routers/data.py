@@ -2,53 +2,48 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from kiln import api
 from kiln.api.operation import TAR
+from kiln.server.dependencies import Data
 from kiln.server.permissions import Caller
-from kiln.server.routers import workspace_of
 from kiln.server.routes import bind
-from kiln.services.data import DataService
 from kiln.specs.data import DataAssetView, DataSpec
-
-
-def _data(request: Request) -> DataService:
-    return workspace_of(request).data
 
 
 def data_router() -> APIRouter:
     router = APIRouter()
 
     @bind(router, api.data.CREATE)
-    def create_data(spec: DataSpec, request: Request, principal: Caller) -> DataAssetView:
-        return _data(request).create(spec, created_by=principal.name)
+    def create_data(data: Data, spec: DataSpec, principal: Caller) -> DataAssetView:
+        return data.create(spec, created_by=principal.name)
 
     @bind(router, api.data.LIST)
     def list_data(
-        request: Request,
+        data: Data,
         name: str | None = Query(None, description="Every version of this asset (default: the latest of each)."),
         include_archived: bool = False,
     ) -> list[DataAssetView]:
-        return _data(request).list(name, include_archived)
+        return data.list(name, include_archived)
 
     @bind(router, api.data.SHOW)
-    def show_data(name: str, version: str, request: Request) -> DataAssetView:
-        return _data(request).get(name, version)
+    def show_data(data: Data, name: str, version: str) -> DataAssetView:
+        return data.get(name, version)
 
     @bind(router, api.data.CONTENT)
-    def data_content(name: str, version: str, request: Request) -> StreamingResponse:
-        arcname, chunks = _data(request).content_archive(name, version)
+    def data_content(data: Data, name: str, version: str) -> StreamingResponse:
+        arcname, chunks = data.content_archive(name, version)
         headers = {"content-disposition": f'attachment; filename="{arcname}.tar"'}
         return StreamingResponse(chunks, media_type=TAR, headers=headers)
 
     @bind(router, api.data.ARCHIVE)
-    def archive_data(name: str, request: Request, version: str | None = None) -> list[DataAssetView]:
-        return _data(request).set_archived(name, version, True)
+    def archive_data(data: Data, name: str, version: str | None = None) -> list[DataAssetView]:
+        return data.set_archived(name, version, True)
 
     @bind(router, api.data.RESTORE)
-    def restore_data(name: str, request: Request, version: str | None = None) -> list[DataAssetView]:
-        return _data(request).set_archived(name, version, False)
+    def restore_data(data: Data, name: str, version: str | None = None) -> list[DataAssetView]:
+        return data.set_archived(name, version, False)
 
     return router

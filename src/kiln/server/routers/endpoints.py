@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
 from kiln import api
 from kiln.api.endpoints import PROMETHEUS_TEXT, DeploymentLogs, RegenerateKeys
+from kiln.server.dependencies import Endpoints, GatewayCounters, Lineage
 from kiln.server.permissions import Caller
-from kiln.server.routers import workspace_of
 from kiln.server.routes import bind
 from kiln.specs.endpoint import (
     EndpointKeys,
@@ -25,72 +25,75 @@ def endpoints_router() -> APIRouter:
     router = APIRouter()
 
     @bind(router, api.endpoints.CREATE)
-    def create_endpoint(spec: OnlineEndpointSpec, request: Request, principal: Caller) -> OnlineEndpointView:
-        return workspace_of(request).endpoints.create_endpoint(spec, created_by=principal.name)
+    def create_endpoint(endpoints: Endpoints, spec: OnlineEndpointSpec, principal: Caller) -> OnlineEndpointView:
+        return endpoints.create_endpoint(spec, created_by=principal.name)
 
     @bind(router, api.endpoints.LIST)
-    def list_endpoints(request: Request) -> list[OnlineEndpointView]:
-        return workspace_of(request).endpoints.list_endpoints()
+    def list_endpoints(endpoints: Endpoints) -> list[OnlineEndpointView]:
+        return endpoints.list_endpoints()
 
     @bind(router, api.endpoints.SHOW)
-    def show_endpoint(name: str, request: Request) -> OnlineEndpointView:
-        return workspace_of(request).endpoints.get_endpoint(name)
+    def show_endpoint(endpoints: Endpoints, name: str) -> OnlineEndpointView:
+        return endpoints.get_endpoint(name)
 
     @bind(router, api.endpoints.UPDATE)
-    def update_endpoint(name: str, body: EndpointUpdate, request: Request) -> OnlineEndpointView:
-        return workspace_of(request).endpoints.update_endpoint(name, body)
+    def update_endpoint(endpoints: Endpoints, name: str, body: EndpointUpdate) -> OnlineEndpointView:
+        return endpoints.update_endpoint(name, body)
 
     @bind(router, api.endpoints.DELETE)
-    def delete_endpoint(name: str, request: Request) -> None:
-        workspace_of(request).endpoints.delete_endpoint(name)
+    def delete_endpoint(endpoints: Endpoints, name: str) -> None:
+        endpoints.delete_endpoint(name)
 
     @bind(router, api.endpoints.KEYS)
-    def list_keys(name: str, request: Request) -> EndpointKeys:
-        return workspace_of(request).endpoints.keys(name)
+    def list_keys(endpoints: Endpoints, name: str) -> EndpointKeys:
+        return endpoints.keys(name)
 
     @bind(router, api.endpoints.REGENERATE_KEYS)
-    def regenerate_keys(name: str, body: RegenerateKeys, request: Request) -> EndpointKeys:
-        return workspace_of(request).endpoints.regenerate_key(name, body.key_type)
+    def regenerate_keys(endpoints: Endpoints, name: str, body: RegenerateKeys) -> EndpointKeys:
+        return endpoints.regenerate_key(name, body.key_type)
 
     @bind(router, api.endpoints.CREATE_DEPLOYMENT)
     def create_deployment(
-        name: str, spec: OnlineDeploymentSpec, request: Request, principal: Caller, all_traffic: bool = False
+        endpoints: Endpoints, name: str, spec: OnlineDeploymentSpec, principal: Caller, all_traffic: bool = False
     ) -> OnlineDeploymentView:
         if spec.endpoint_name != name:
             spec = spec.model_copy(update={"endpoint_name": name})
-        return workspace_of(request).endpoints.create_deployment(spec, all_traffic, created_by=principal.name)
+        return endpoints.create_deployment(spec, all_traffic, created_by=principal.name)
 
     @bind(router, api.endpoints.LIST_DEPLOYMENTS)
-    def list_deployments(name: str, request: Request) -> list[OnlineDeploymentView]:
-        return workspace_of(request).endpoints.list_deployments(name)
+    def list_deployments(endpoints: Endpoints, name: str) -> list[OnlineDeploymentView]:
+        return endpoints.list_deployments(name)
 
     @bind(router, api.endpoints.SHOW_DEPLOYMENT)
-    def show_deployment(name: str, deployment: str, request: Request) -> OnlineDeploymentView:
-        return workspace_of(request).endpoints.get_deployment(name, deployment)
+    def show_deployment(endpoints: Endpoints, name: str, deployment: str) -> OnlineDeploymentView:
+        return endpoints.get_deployment(name, deployment)
 
     @bind(router, api.endpoints.UPDATE_DEPLOYMENT)
     def update_deployment(
-        name: str, deployment: str, spec: OnlineDeploymentSpec, request: Request
+        endpoints: Endpoints,
+        name: str,
+        deployment: str,
+        spec: OnlineDeploymentSpec,
     ) -> OnlineDeploymentView:
-        return workspace_of(request).endpoints.update_deployment(name, deployment, spec)
+        return endpoints.update_deployment(name, deployment, spec)
 
     @bind(router, api.endpoints.DELETE_DEPLOYMENT)
-    def delete_deployment(name: str, deployment: str, request: Request) -> None:
-        workspace_of(request).endpoints.delete_deployment(name, deployment)
+    def delete_deployment(endpoints: Endpoints, name: str, deployment: str) -> None:
+        endpoints.delete_deployment(name, deployment)
 
     @bind(router, api.endpoints.DEPLOYMENT_LOGS)
     def deployment_logs(
-        name: str, deployment: str, request: Request, lines: int = Query(100, ge=1, le=100_000)
+        endpoints: Endpoints, name: str, deployment: str, lines: int = Query(100, ge=1, le=100_000)
     ) -> DeploymentLogs:
-        return DeploymentLogs(logs=workspace_of(request).endpoints.logs(name, deployment, lines))
+        return DeploymentLogs(logs=endpoints.logs(name, deployment, lines))
 
     @bind(router, api.endpoints.DEPLOYMENT_LINEAGE)
-    def deployment_lineage(name: str, deployment: str, request: Request) -> LineageNode:
-        return workspace_of(request).lineage.deployment(name, deployment)
+    def deployment_lineage(lineage: Lineage, name: str, deployment: str) -> LineageNode:
+        return lineage.deployment(name, deployment)
 
     @bind(router, api.endpoints.METRICS)
-    def metrics(request: Request) -> PlainTextResponse:
-        text = workspace_of(request).gateway_metrics.exposition()
+    def metrics(gateway_metrics: GatewayCounters) -> PlainTextResponse:
+        text = gateway_metrics.exposition()
         return PlainTextResponse(text, media_type=PROMETHEUS_TEXT)
 
     return router

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from kiln import api
+from kiln.server.dependencies import Users
 from kiln.server.permissions import Caller
-from kiln.server.routers import workspace_of
 from kiln.server.routes import bind
 from kiln.services.users import UserService
 from kiln.specs.users import NewTokenView, TokenRequest, TokenView, UserSpec, UserUpdate, UserView, WhoAmIView
-
-
-def _users(request: Request) -> UserService:
-    return workspace_of(request).users
 
 
 def users_router() -> APIRouter:
@@ -24,36 +20,36 @@ def users_router() -> APIRouter:
         return UserService.whoami(principal)
 
     @bind(router, api.users.CREATE)
-    def create_user(spec: UserSpec, request: Request, principal: Caller) -> UserView:
-        return _users(request).create_user(spec, created_by=principal.name)
+    def create_user(users: Users, spec: UserSpec, principal: Caller) -> UserView:
+        return users.create_user(spec, created_by=principal.name)
 
     @bind(router, api.users.LIST)
-    def list_users(request: Request) -> list[UserView]:
-        return _users(request).list_users()
+    def list_users(users: Users) -> list[UserView]:
+        return users.list_users()
 
     @bind(router, api.users.SHOW)
-    def show_user(name: str, request: Request) -> UserView:
-        return _users(request).get_user(name)
+    def show_user(users: Users, name: str) -> UserView:
+        return users.get_user(name)
 
     @bind(router, api.users.UPDATE)
-    def update_user(name: str, body: UserUpdate, request: Request) -> UserView:
-        return _users(request).update_user(name, body)
+    def update_user(users: Users, name: str, body: UserUpdate) -> UserView:
+        return users.update_user(name, body)
 
     @bind(router, api.users.DELETE)
-    def delete_user(name: str, request: Request) -> None:
-        _users(request).delete_user(name)
+    def delete_user(users: Users, name: str) -> None:
+        users.delete_user(name)
 
     # a reader may see and revoke their own tokens; who may do more is decided by UserService
     @bind(router, api.users.CREATE_TOKEN)
-    def create_token(name: str, body: TokenRequest, request: Request, principal: Caller) -> NewTokenView:
-        return _users(request).create_token(principal, name, body)
+    def create_token(users: Users, name: str, body: TokenRequest, principal: Caller) -> NewTokenView:
+        return users.create_token(principal, name, body)
 
     @bind(router, api.users.LIST_TOKENS)
-    def list_tokens(name: str, request: Request, principal: Caller) -> list[TokenView]:
-        return _users(request).list_tokens(principal, name)
+    def list_tokens(users: Users, name: str, principal: Caller) -> list[TokenView]:
+        return users.list_tokens(principal, name)
 
     @bind(router, api.users.REVOKE_TOKEN)
-    def revoke_token(token_id: str, request: Request, principal: Caller) -> TokenView:
-        return _users(request).revoke_token(principal, token_id)
+    def revoke_token(users: Users, token_id: str, principal: Caller) -> TokenView:
+        return users.revoke_token(principal, token_id)
 
     return router

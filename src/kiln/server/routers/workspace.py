@@ -17,7 +17,7 @@ from kiln import api
 from kiln.api.operation import NDJSON, TAR
 from kiln.api.workspace import EXPORT_BYTES_HEADER
 from kiln.errors import Conflict
-from kiln.server.routers import workspace_of
+from kiln.server.dependencies import Transfer
 from kiln.server.routes import bind
 from kiln.transfer.exporter import WorkspaceExporter
 from kiln.transfer.importer import Prepared, WorkspaceImporter
@@ -30,9 +30,9 @@ def workspace_router() -> APIRouter:
 
     @bind(router, api.workspace.EXPORT)
     def export_workspace(
-        request: Request, include_endpoints: bool = Query(False, description="also the endpoints' desired state")
+        transfer: Transfer, include_endpoints: bool = Query(False, description="also the endpoints' desired state")
     ) -> StreamingResponse:
-        exporter = WorkspaceExporter(workspace_of(request))
+        exporter = WorkspaceExporter(transfer)
         plan = exporter.plan(include_endpoints)
         headers = {
             EXPORT_BYTES_HEADER: str(plan.total_bytes),
@@ -42,6 +42,7 @@ def workspace_router() -> APIRouter:
 
     @bind(router, api.workspace.IMPORT)
     async def import_workspace(
+        transfer: Transfer,
         request: Request,
         on_conflict: Annotated[
             OnConflict, Query(description="fail: refuse if anything differs; skip: keep the target's")
@@ -52,7 +53,7 @@ def workspace_router() -> APIRouter:
         then runs in its own thread (``_in_background``)."""
         if not importing.acquire(blocking=False):
             raise Conflict("another import is running on this workspace; wait for it to end, then try again")
-        importer = WorkspaceImporter(workspace_of(request))
+        importer = WorkspaceImporter(transfer)
         scratch = importer.scratch()
         try:
             archive_file = scratch / "upload"

@@ -53,6 +53,7 @@ from kiln.tracking.mlflow_server import MlflowSupervisor
 from kiln.tracking.mlflow_store import prepare_mlflow_store
 from kiln.tracking.registry import ModelRegistry
 from kiln.tracking.runs import RunTracker
+from kiln.transfer.sources import TransferSources
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,7 @@ class Workspace:
     server_id: str = ""
     controller_leadership: Leadership | None = None
     capabilities: CapabilityServices = field(default_factory=CapabilityServices)
+    transfer: TransferSources | None = None  # what export and import read and write
 
     @classmethod
     def open(cls, settings: Settings, url: str, stores: Stores | None = None) -> Workspace:
@@ -209,6 +211,10 @@ class Workspace:
             endpoints=endpoints, endpoint_controller=controller, endpoint_routes=routes, gateway_metrics=metrics,
             users=users, computes=computes, server_id=stores.server_id, controller_leadership=leadership,
             capabilities=capabilities,
+            transfer=TransferSources(
+                settings, store, mlflow.url, tracker, repository, data.assets, environments.environments, environments,
+                endpoints,
+            ),
         )  # fmt: skip
 
     def close(self) -> None:
