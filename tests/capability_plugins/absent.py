@@ -8,6 +8,7 @@ CAPABILITY = Capability(
     extra="absent-test",
     modules=("kiln_test_absent_extra_module",),
     commands=(CliCommand("absent-test", "tests.capability_plugins.absent_parts:app", "Needs the extra."),),
+    api="tests.capability_plugins.absent_api",
     router="tests.capability_plugins.absent_parts:absent_router",
     service="tests.capability_plugins.absent_parts:AbsentService",
 )

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from kiln.server.routes import bind
+from tests.capability_plugins import absent_api
+
 app = None  # never loaded: the extra's check comes first
 
 
 def absent_router() -> APIRouter:
-    router = APIRouter(prefix="/api/v1/absent-test")
+    router = APIRouter()
 
-    @router.get("/ping")
+    @bind(router, absent_api.PING)
     def ping() -> dict[str, str]:
         return {"never": "answered without the extra"}
 

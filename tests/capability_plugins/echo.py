@@ -7,6 +7,7 @@ CAPABILITY = Capability(
     name="echo-test",
     summary="says back what it is given (tests only)",
     commands=(CliCommand("echo-test", "tests.capability_plugins.echo_parts:echo_command", "Say it back."),),
+    api="tests.capability_plugins.echo_api",
     router="tests.capability_plugins.echo_parts:echo_router",
     service="tests.capability_plugins.echo_parts:EchoService",
     job_kinds=(

@@ -1,15 +1,19 @@
-"""What the echo-test plug-in names: a command, a router, a service and a job kind's spec and handler."""
+"""What the echo-test plug-in names: a command, a router, a service, and a job kind's spec and handler."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import shlex
+from typing import Annotated, Literal
 
 import typer
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
 
 from kiln.capabilities.services import CapabilityContext
+from kiln.jobs.handler import ReferenceValues
 from kiln.server.capabilities import capability_service
+from kiln.server.routes import bind
+from kiln.specs.job import ProcessJobSpec
+from tests.capability_plugins import echo_api
 
 
 def echo_command(words: Annotated[list[str], typer.Argument()]) -> None:
@@ -30,19 +34,22 @@ class EchoService:
         self.closed = True
 
 
+Service = Annotated[EchoService, Depends(capability_service("echo-test"))]
+
+
 def echo_router() -> APIRouter:
-    router = APIRouter(prefix="/api/v1/echo-test")
+    router = APIRouter()
 
-    @router.get("/ping")
-    def ping() -> dict[str, str]:
-        return {"echo": "pong"}
+    @bind(router, echo_api.PING)
+    def ping() -> echo_api.EchoAnswer:
+        return echo_api.EchoAnswer(echo="pong")
 
-    @router.get("/say")
-    def say(text: str, service: Annotated[EchoService, Depends(capability_service("echo-test"))]) -> dict[str, str]:
-        return {"echo": service.say(text)}
+    @bind(router, echo_api.SAY)
+    def say(text: str, service: Service) -> echo_api.EchoAnswer:
+        return echo_api.EchoAnswer(echo=service.say(text))
 
-    @router.get("/context")
-    def context(service: Annotated[EchoService, Depends(capability_service("echo-test"))]) -> dict[str, str]:
+    @bind(router, echo_api.CONTEXT)
+    def context(service: Service) -> echo_api.EchoContext:
         """What the service was given: the workspace's URL, its own folder and the core services' types."""
         given = service.context
         core = (
@@ -54,16 +61,25 @@ def echo_router() -> APIRouter:
             given.environments,
             given.endpoints,
         )
-        return {"url": given.url, "folder": str(given.folder), "services": ",".join(type(s).__name__ for s in core)}
+        return echo_api.EchoContext(
+            url=given.url, folder=str(given.folder), services=",".join(type(s).__name__ for s in core)
+        )
 
     return router
 
 
-class EchoJobSpec(BaseModel):
-    type: Literal["echo-test"]
+class EchoJobSpec(ProcessJobSpec):
+    """``type: echo-test``: says ``message`` in its log, and into the output ``said`` when the job declares one."""
+
+    type: Literal["echo-test"] = "echo-test"
     message: str
 
 
 class EchoHandler:
-    def __init__(self, *args: Any) -> None:
-        self.args = args
+    def command_line(self, spec: EchoJobSpec, values: ReferenceValues) -> str:
+        said = values["outputs"].get("said")
+        echo = f"echo {shlex.quote(spec.message)}"
+        return f"{echo} | tee {shlex.quote(said)}/said.txt" if said else echo
+
+    def summary(self, spec: EchoJobSpec) -> str:
+        return f"echo-test: {spec.message}"

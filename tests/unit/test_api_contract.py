@@ -293,3 +293,22 @@ def _in_process(app: FastAPI, role: Role = Role.READER, **services: Any) -> Iter
         yield TestClient(app, headers={"Authorization": "Bearer kiln_user_token"})
     finally:
         del app.state.workspace
+
+
+def test_a_capabilitys_operations_and_job_kinds_join_the_contract(tmp_path: Path) -> None:
+    plugins = "tests.capability_plugins.echo,tests.capability_plugins.absent"
+    app = create_app(Settings.load(home=tmp_path, plugins=plugins))
+    contract = app.state.operations
+    assert {"echo-test.ping", "echo-test.say", "echo-test.context", "absent-test.ping"} <= set(contract)
+    assert contract_problems(app, contract) == []
+    assert contract_problems(app, OPERATIONS) == [  # kiln's own contract alone does not cover them
+        f"GET {path} is not a declared operation"
+        for path in (
+            "/api/v1/echo-test/ping",
+            "/api/v1/echo-test/say",
+            "/api/v1/echo-test/context",
+            "/api/v1/absent-test/ping",
+        )
+    ]
+    body = json.dumps(app.openapi()["paths"]["/api/v1/jobs"]["post"]["requestBody"])
+    assert "EchoJobSpec" in body and "CommandJobSpec" in body

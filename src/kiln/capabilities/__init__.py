@@ -17,6 +17,6 @@ MissingExtra message (``pip install "kiln[EXTRA]"``) instead of breaking the CLI
 """
 
 from kiln.capabilities.descriptor import Capability, CliCommand
-from kiln.capabilities.registry import BUILT_IN, load_capabilities, load_configured_capabilities
+from kiln.capabilities.registry import BUILT_IN, load_capabilities, load_configured_capabilities, rest_contract
 
-__all__ = ["BUILT_IN", "Capability", "CliCommand", "load_capabilities", "load_configured_capabilities"]
+__all__ = ["BUILT_IN", "Capability", "CliCommand", "load_capabilities", "load_configured_capabilities", "rest_contract"]

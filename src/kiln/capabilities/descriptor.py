@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
+from types import ModuleType
 
 from kiln.extras import check_extra
 from kiln.specs.job_kinds import JobKind
@@ -27,7 +29,7 @@ class Capability:
 
     - ``commands`` targets and the ``service`` factory may: they are loaded only after
       :meth:`check_installed` passed (else the command or route answers MissingExtra);
-    - the ``router`` factory's module and the job kinds' spec modules may not: they load whether or
+    - the ``api`` module, the ``router`` factory's module and the job kinds' spec modules may not: they load whether or
       not the extra is installed (the REST contract and YAML validation do not depend on what is
       installed); a route reaches the extra through the capability's service;
     - job handlers import the extra through :func:`kiln.extras.require_extra`.
@@ -38,9 +40,14 @@ class Capability:
     extra: str | None = None  # the pip extra it needs: pip install "kiln[EXTRA]"; None: nothing beyond kiln
     modules: tuple[str, ...] = ()  # top-level modules whose presence means the extra is installed (default: EXTRA)
     commands: tuple[CliCommand, ...] = ()
+    api: str | None = None  # "module": its REST operations, declared as kiln.api's are (its router binds them)
     router: str | None = None  # "module:factory": factory() -> fastapi.APIRouter, mounted on the workspace server
     service: str | None = None  # "module:factory": factory(CapabilityContext) -> the service its routes use
     job_kinds: tuple[JobKind, ...] = ()
+
+    def api_module(self) -> ModuleType | None:
+        """Its operations' module (``kiln.api.operations(module)`` adds them to the REST contract)."""
+        return importlib.import_module(self.api) if self.api else None
 
     def check_installed(self, needed_by: str | None = None) -> None:
         """MissingExtra naming the extra when its packages are not installed in this Python."""

@@ -11,10 +11,14 @@ import importlib
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from kiln.capabilities.descriptor import Capability
 from kiln.errors import InvalidSpec
 from kiln.specs.job_kinds import register_job_kind
+
+if TYPE_CHECKING:
+    from kiln.api.operation import Operation
 
 BUILT_IN: tuple[str, ...] = (
     "kiln.tensorboard",  # kiln tensorboard: jobs' ./logs and MLflow metrics side by side in TensorBoard
@@ -51,6 +55,14 @@ def load_configured_capabilities(home: str | Path | None = None) -> list[Capabil
     from kiln.config import Settings
 
     return load_capabilities(Settings.load(home=home).plugin_modules)
+
+
+def rest_contract(capabilities: Iterable[Capability]) -> dict[str, Operation[Any]]:
+    """Every REST operation of a server with these capabilities: kiln's own and each capability's ``api``
+    (imported here, not at the top: the CLI loads capabilities at every start)."""
+    from kiln.api import operations
+
+    return operations(*(module for capability in capabilities if (module := capability.api_module()) is not None))
 
 
 def capability_of_job_type(job_type: str) -> Capability | None:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Protocol, TypeVar
 
+from kiln.capabilities.registry import capability_of_job_type
 from kiln.specs.job import ProcessJobSpec
 from kiln.specs.job_kinds import job_kind
 
@@ -60,6 +61,9 @@ def handler_of(spec: ProcessJobSpec) -> JobHandler[Any]:
     with _lock:
         handler = _handlers.get(spec.type)
         if handler is None:
+            capability = capability_of_job_type(spec.type)
+            if capability is not None:  # its extra first: MissingExtra names it, instead of an ImportError
+                capability.check_installed(needed_by=f"a job of type '{spec.type}'")
             loaded = job_kind(spec.type).load_handler()
             handler = _handlers[spec.type] = loaded() if isinstance(loaded, type) else loaded
         return handler

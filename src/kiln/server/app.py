@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from kiln import __version__
-from kiln.capabilities import load_capabilities
+from kiln.capabilities import load_capabilities, rest_contract
 from kiln.config import Settings
 from kiln.errors import KilnError
 from kiln.server.auth import TokenAuthMiddleware, load_or_create_token
@@ -41,6 +41,7 @@ def create_app(
 ) -> FastAPI:
     """The app for one workspace. ``url`` is how jobs reach this server (default host:port);
     ``stores`` are its databases if already opened (``kiln.server.wiring.open_stores``)."""
+    capabilities = load_capabilities(settings.plugin_modules)  # first: they register job kinds
     public_url = url or f"http://{settings.host}:{settings.port}"
     token = load_or_create_token(settings.token_file)
 
@@ -85,7 +86,7 @@ def create_app(
         workspace = getattr(app.state, "workspace", None)
         return {"status": "ok" if workspace else "starting", "version": __version__}
 
-    app.include_router(jobs_router())
+    app.include_router(jobs_router())  # its body lists the job kinds registered by now
     app.include_router(environments_router())
     app.include_router(data_router())
     app.include_router(models_router())
@@ -93,7 +94,8 @@ def create_app(
     app.include_router(users_router())
     app.include_router(computes_router())
     app.include_router(workspace_router())
-    include_capability_routers(app, load_capabilities(settings.plugin_modules))
+    include_capability_routers(app, capabilities)
+    app.state.operations = rest_contract(capabilities)  # the contract this app serves (kiln.api + capabilities)
     app.include_router(proxy.router)
     app.add_middleware(OneSegmentNames)
     app.add_middleware(TokenAuthMiddleware, token=token, users=lambda: _credentials(app))
