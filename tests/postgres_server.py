@@ -29,6 +29,8 @@ from typing import Any
 
 import pytest
 
+from tests.lanes import require_slow_lane, server_fixture
+
 SUPERUSER = "postgres"
 ROLE = "kiln"
 PASSWORD = "kiln-test-secret"
@@ -76,6 +78,7 @@ class PostgresServer:
     # Life ---------------------------------------------------------------------------------
     @classmethod
     def start(cls, max_connections: int = 300) -> PostgresServer:
+        require_slow_lane("a PostgreSQL cluster")
         bin_dir = postgres_bin_dir()
         root = Path(tempfile.mkdtemp(prefix="kiln-postgres-"))
         server = cls(root, bin_dir, _free_port())
@@ -183,7 +186,7 @@ class PostgresServer:
         return {row[0] for row in rows}
 
 
-@pytest.fixture(scope="session")
+@server_fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """One PostgreSQL cluster for the session; each test makes its own databases in it."""
     try:

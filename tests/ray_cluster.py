@@ -21,6 +21,7 @@ import httpx
 import psutil
 
 from kiln.processes import free_port
+from tests.lanes import require_slow_lane
 
 START_TIMEOUT_SECONDS = 180
 STOP_GRACE_SECONDS = 10
@@ -61,6 +62,7 @@ class RayHead:
 
 
 def start_ray_head(num_cpus: int = 2) -> RayHead:
+    require_slow_lane("a Ray cluster")
     # a short path: Ray's unix sockets live below it, and socket paths are limited to ~107 bytes
     temp_dir = Path(tempfile.mkdtemp(prefix="kray-", dir="/tmp"))
     bin_dir = str(Path(sys.executable).parent)

@@ -20,6 +20,7 @@ from sklearn.linear_model import LogisticRegression
 
 from kiln.errors import AlreadyExists, Conflict, InvalidSpec, KilnError, NotFound
 from tests.conftest import WorkspaceServer, cleanup_jobs, server_env, wait_for
+from tests.lanes import server_fixture
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +40,7 @@ def stop_replicas(home: Path) -> None:
                 pass
 
 
-@pytest.fixture(scope="module")
+@server_fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkspaceServer]:
     home = tmp_path_factory.mktemp("kiln-endpoints-home")
     started = WorkspaceServer(home, server_env(home)).start()

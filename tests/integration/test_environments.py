@@ -22,12 +22,13 @@ import pytest
 from kiln.errors import AlreadyExists, InvalidSpec, KilnError
 from kiln.specs.views import JobStatus
 from tests.conftest import WorkspaceServer, cleanup_jobs, server_env, write_job
+from tests.lanes import server_fixture
 from tests.unit.test_environment_builder import make_wheel
 
 PROBE_SCRIPT = "import sys, kiln_probe\nprint('probe', kiln_probe.__version__)\nprint('prefix', sys.prefix)\n"
 
 
-@pytest.fixture(scope="module")
+@server_fixture(scope="module")
 def offline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkspaceServer]:
     wheels = tmp_path_factory.mktemp("wheels")
     for version in ("1.0", "2.0"):

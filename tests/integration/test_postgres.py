@@ -27,6 +27,7 @@ from sklearn.linear_model import LogisticRegression
 from kiln.specs.views import JobStatus
 from tests import postgres_server as postgres_fixtures
 from tests.conftest import REPO, WorkspaceServer, cleanup_jobs, server_env, wait_for, write_job
+from tests.lanes import server_fixture
 from tests.postgres_server import PostgresServer
 
 postgres_server = postgres_fixtures.postgres_server  # the session's PostgreSQL (a fixture)
@@ -38,7 +39,7 @@ def _database_name() -> str:
     return f"kiln_{uuid.uuid4().hex[:10]}"
 
 
-@pytest.fixture
+@server_fixture
 def servers(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """Workspace servers a test starts (not yet started: ``servers(**settings)``); stopped at the end."""
     made: list[WorkspaceServer] = []

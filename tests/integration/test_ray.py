@@ -19,20 +19,21 @@ from kiln.errors import AlreadyExists, Conflict, InvalidSpec, Unavailable
 from kiln.processes import free_port
 from kiln.specs.views import JobStatus
 from tests.conftest import WorkspaceServer, cleanup_jobs, server_env, wait_for, write_job
+from tests.lanes import server_fixture
 from tests.ray_cluster import RayHead, start_ray_head, stop_ray_head
 
 pytestmark = pytest.mark.slow
 CLUSTER = "ray-cluster"
 
 
-@pytest.fixture(scope="module")
+@server_fixture(scope="module")
 def ray_head() -> Iterator[RayHead]:
     head = start_ray_head(num_cpus=2)
     yield head
     stop_ray_head(head)  # asserts that none of its processes is left
 
 
-@pytest.fixture(scope="module")
+@server_fixture(scope="module")
 def ray_server(ray_head: RayHead, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkspaceServer]:
     """A workspace server with the cluster registered as 'ray-cluster' (from a compute YAML file)."""
     home = tmp_path_factory.mktemp("kiln-ray-home")

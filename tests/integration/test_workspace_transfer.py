@@ -31,6 +31,7 @@ from tests import s3_server as s3_fixtures
 from tests.conftest import REPO, WorkspaceServer, cleanup_jobs, server_env, wait_for, write_job
 from tests.integration.test_endpoints import stop_replicas
 from tests.integration.test_environments import env_file
+from tests.lanes import server_fixture
 from tests.postgres_server import PostgresServer
 from tests.s3_server import S3Server
 from tests.unit.test_environment_builder import make_wheel
@@ -111,7 +112,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         cleanup_jobs(server.home)
 
 
-@pytest.fixture(scope="module")
+@server_fixture(scope="module")
 def source(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> WorkspaceServer:
     """A workspace with a data asset, an environment, a tracked job that read the data and logged
     a model (registered), the transfer-learning base and fine-tune jobs (registered, with lineage)
