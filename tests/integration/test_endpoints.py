@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -477,7 +478,8 @@ def test_a_deployment_runs_in_its_environment(server: WorkspaceServer, iris_mode
     """A real uv build (needs the package registry): the scoring script imports a package
     that only the deployment's environment has, at the version the environment pins."""
     write(tmp_path / "code", "score.py", ENVIRONMENT_SCRIPT)
-    write(tmp_path, "conda.yml", "dependencies:\n  - python=3.11\n  - pip:\n    - six==1.16.0\n")
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"  # the server's own (README: Python ≥ 3.11)
+    write(tmp_path, "conda.yml", f"dependencies:\n  - python={python}\n  - pip:\n    - six==1.16.0\n")
     deployment = write(
         tmp_path,
         "env.yml",
