@@ -116,7 +116,12 @@ def test_gpus_held_by_a_job_survive_a_server_restart(two_gpu_server: WorkspaceSe
     newcomer = jobs.submit("b", 1)
     assert jobs.given("b") != held  # the re-adopted job keeps its GPU
     waiting = jobs.submit("c", 1)
-    assert jobs.client.jobs.get(waiting.name).status == JobStatus.QUEUED
+    # a job asking for no GPU, queued after it, starts: the scheduler has been through the queue since
+    passer = jobs.submit("d", 0)
+    assert jobs.given("d") == ""
+    assert jobs.client.jobs.get(waiting.name).status == JobStatus.QUEUED and not jobs.started("c")
+    jobs.stop("d")
+    jobs.wait_status(passer, JobStatus.COMPLETED)
     jobs.stop("a")
     jobs.wait_status(survivor, JobStatus.COMPLETED)
     assert jobs.given("c") == held
