@@ -96,6 +96,14 @@ class WorkspaceServer:
             assert result.returncode == 0, f"kiln {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
         return result
 
+    def cli_process(self, *args: str) -> subprocess.Popen[str]:
+        """``kiln ARGS`` in the background (``cli`` waits for its end), with its stdout and stderr as pipes."""
+        env = {**self.env, "KILN_URL": self.url, "KILN_TOKEN": self.token}
+        return subprocess.Popen(
+            [sys.executable, "-m", "kiln", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=env, cwd=REPO,
+        )  # fmt: skip
+
     def mlflow_env(self) -> dict[str, str]:
         return {"MLFLOW_TRACKING_URI": f"{self.url}/mlflow", "MLFLOW_TRACKING_TOKEN": self.token}
 

@@ -121,6 +121,13 @@ def test_jobs_run_in_their_environment_and_reruns_use_the_recorded_one(
         recorded = client.environments.of_job(job.name)
         assert recorded["kind"] == "kiln" and recorded["name"] == "rerun-env" and recorded["version"] == "1"
         assert "kiln-probe==1.0" in recorded["lock"]
+        # the CLI shows the same record: the environment the job ran with and its exact package list
+        assert json.loads(offline.cli("environment", "show", "--job", job.name, "-o", "json", check=True).stdout) == (
+            recorded
+        )
+        shown = offline.cli("environment", "show", "--job", job.name, check=True).stdout
+        assert "rerun-env:1" in shown and recorded["hash"] in shown
+        assert all(package in shown for package in recorded["lock"]), (recorded["lock"], shown)
 
         # the registered name now means something else; a rerun still gets the recorded packages
         client.environments.create(env_file(tmp_path / "v2", "rerun-env", "kiln-probe==2.0", version="2"))
