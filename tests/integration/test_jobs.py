@@ -18,6 +18,8 @@ from kiln.errors import Conflict, NotFound
 from kiln.specs.views import JobStatus
 from tests.conftest import REPO, WorkspaceServer, wait_for, write_job
 
+pytestmark = pytest.mark.smoke  # the fast lane runs these too (docs/testing.md)
+
 IRIS_JOB = REPO / "examples" / "sklearn-iris" / "job.yml"
 
 

@@ -428,7 +428,7 @@ def test_an_embedded_workspace_moves_to_a_team_server_on_postgres_and_s3(
 ) -> None:
     """The issue's own case: the embedded (SQLite, local files) workspace imported into a team server
     whose kiln and MLflow stores are on PostgreSQL and whose artifacts are on S3 (moto's server)."""
-    database = postgres_server.create_database("transfer_team")
+    database = postgres_server.create_migrated_database("transfer_team")  # copied from the migrated template
     bucket = s3_server.create_bucket("transfer-team")
     target = servers.start(extra_env=s3_server.env, database_url=database, artifact_root=f"s3://{bucket}/kiln")
     result = target.cli("workspace", "import", str(archive), check=True, timeout=900)
