@@ -43,8 +43,9 @@ fi
 workers="${KILN_TEST_WORKERS:-2}"
 offline_args=(--durations=40)
 if [ "$workers" != 0 ]; then
-    # loadgroup: a module with a module server stays on one worker; tests/lanes.py orders the work longest first
-    offline_args+=(-n "$workers" --dist loadgroup --no-loadscope-reorder)
+    # loadfile: a module stays on one worker (its module server starts once); tests/lanes.py orders the
+    # modules longest first and --no-loadscope-reorder keeps that order
+    offline_args+=(-n "$workers" --dist loadfile --no-loadscope-reorder)
 fi
 if [ -n "$fast" ]; then
     offline_args+=(-m "(not slow or smoke) and not registry")

@@ -9,12 +9,13 @@
 - ``smoke``: a few quick end-to-end tests on the shared workspace server, marked by hand; the fast
   lane (``-m "not slow or smoke"``, ``scripts/test.sh --fast``) runs them with the unit tests.
 - xdist: each worker is a process with its own session fixtures (its own shared workspace server,
-  PostgreSQL cluster, S3 server; every port is a free one and every home a temporary folder). A
-  test that uses a module-scoped fixture gets the ``xdist_group`` of its module, so that
-  ``--dist loadgroup`` keeps the module's tests on one worker and its module server starts once;
-  the other tests are shared out one by one. Work is handed out in the order of the collection,
-  which this hook sorts by the module budgets in ``tests/budgets.toml`` (longest first), so that
-  the long modules do not start last.
+  PostgreSQL cluster, S3 server; every port is a free one and every home a temporary folder).
+  ``--dist loadfile`` keeps each module on one worker, so a module server starts once and a module's
+  tests run in their order. (``--dist loadgroup`` with per-test groups would share out more finely, but
+  pytest-xdist 3.8 marks a group by rewriting ``Item._nodeid``, which pytest 9 no longer reads: the
+  groups are silently ignored.) Work is handed out in the order of the collection, which the hook
+  below sorts by the module budgets in ``tests/budgets.toml`` (longest first; ``--no-loadscope-reorder``
+  keeps that order), so that the long modules do not start last.
 """
 
 from __future__ import annotations
@@ -52,27 +53,16 @@ def starts_a_server(item: pytest.Item) -> bool:
     return any(getattr(definition.func, SERVER_MARK, False) for definition in _fixture_definitions(item))
 
 
-def module_group(item: pytest.Item) -> str | None:
-    """The module's path when the test shares a module-scoped fixture (its module server) with its neighbours."""
-    if any(definition.scope in ("module", "package", "class") for definition in _fixture_definitions(item)):
-        return item.nodeid.split("::", 1)[0]
-    return None
-
-
 def module_of(nodeid: str) -> str:
-    """``tests/x/test_y.py`` for ``tests/x/test_y.py::test_z[p]@group``."""
+    """``tests/x/test_y.py`` for ``tests/x/test_y.py::test_z[p]``."""
     return nodeid.split("::", 1)[0]
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
+@pytest.hookimpl(tryfirst=True)  # before -m reads the marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if starts_a_server(item):
             item.add_marker(pytest.mark.slow)
-        if item.get_closest_marker("xdist_group") is None:
-            group = module_group(item)
-            if group is not None:
-                item.add_marker(pytest.mark.xdist_group(group))
     from tests.budgets import Budgets
 
     budgets = Budgets.load()
