@@ -27,7 +27,7 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from kiln.processes import QUIET_ENVIRONMENT, free_port
-from tests.conftest import REPO
+from tests.conftest import REPO, wait_for
 from tests.lanes import require_slow_lane, server_fixture
 
 COLUMNS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
@@ -484,11 +484,11 @@ def test_request_limits_answer_429_and_408(script: Replica) -> None:
     def send(name: str, seconds: float) -> None:
         answers[name] = httpx.post(f"{script.url}/score", json={"sleep": seconds}, timeout=30).status_code
 
+    in_flight = "kiln_replica_in_flight_requests"
     threads = [threading.Thread(target=send, args=(name, s)) for name, s in (("first", 0.6), ("second", 0.0))]
-    for thread in threads:
-        thread.start()
-        time.sleep(0.05)
-    time.sleep(0.2)
+    for count, thread in enumerate(threads, start=1):
+        thread.start()  # one at a time: the first holds the script's one thread, the second waits behind it
+        wait_for(lambda count=count: script.metric(in_flight) == count, interval=0.01, what=f"{count} in flight")
     refused = httpx.post(f"{script.url}/score", json={"sleep": 0})
     for thread in threads:
         thread.join()
@@ -497,7 +497,8 @@ def test_request_limits_answer_429_and_408(script: Replica) -> None:
 
     slow = httpx.post(f"{script.url}/score", json={"sleep": 1.5}, timeout=30)
     assert slow.status_code == 408 and "1000 ms" in slow.json()["error"]["message"]
-    time.sleep(1.6)  # the script's one thread finishes the slow run
+    # the script's one thread finishes the slow run before it answers anything else
+    wait_for(lambda: httpx.post(f"{script.url}/score", json={"sleep": 0}, timeout=30).status_code == 200)
 
 
 def test_ready_only_after_init(models: dict[str, Any], replicas: Callable[..., Replica], tmp_path: Path) -> None:
