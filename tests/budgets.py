@@ -148,12 +148,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.section("time per module (tests/budgets.toml)")
     rows = sorted(clock.spent.items(), key=lambda row: -row[1])
     for module, seconds in rows:
-        limit = "" if module == SESSION_FIXTURES else f"budget {budgets.seconds_for(module):6.0f} s"
+        limit = "" if module == SESSION_FIXTURES else f"budget {budgets.seconds_for(module):6g} s"
         write(f"{seconds:8.1f} s  {limit:>15}  {clock.tests.get(module, 0):4d} tests  {module}")
     if over and not config.getoption("--no-budgets"):
         terminalreporter.section("MODULES OVER THEIR TIME BUDGET", sep="!", red=True, bold=True)
         for module, seconds, limit in over:
-            write(f"{module}: {seconds:.1f} s, budget {limit:.0f} s (+{seconds - limit:.1f} s)", red=True, bold=True)
+            write(f"{module}: {seconds:.1f} s, budget {limit:g} s (+{seconds - limit:.1f} s)", red=True, bold=True)
         write(
             "A module over its budget fails the run: make its set-up cheaper (a shared module server, a smaller "
             "training through --set, waits on events), or raise its budget in tests/budgets.toml and say why.",
