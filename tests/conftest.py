@@ -1,4 +1,10 @@
-"""Fixtures: real workspace server processes on loopback, each with its own KILN_HOME."""
+"""Fixtures: real workspace server processes on loopback, each with its own KILN_HOME.
+
+A server's home starts with the databases a fresh start would create, copied from a template
+migrated once per session (tests/workspace_home.py); ``WorkspaceServer(..., fresh=True)`` starts
+from a truly empty home. Fixtures that start servers are made with ``server_fixture``: the tests
+that use them are in the slow lane (tests/lanes.py); module time budgets are in tests/budgets.toml.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +22,12 @@ import httpx
 import psutil
 import pytest
 
+pytest.register_assert_rewrite("tests.lanes", "tests.budgets")
+pytest_plugins = ["tests.lanes", "tests.budgets"]  # lanes, xdist groups and module budgets: docs/testing.md
+
+from tests.lanes import require_slow_lane, server_fixture  # noqa: E402
+from tests.workspace_home import prepare_home  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -29,8 +41,12 @@ class WorkspaceServer:
     url: str = ""
     token: str = ""
     logs: list[Path] = field(default_factory=list)
+    fresh: bool = False  # True: an empty home, migrated by the server itself
 
     def start(self, timeout: float = 120) -> WorkspaceServer:
+        require_slow_lane("a workspace server")
+        if not self.fresh and "KILN_DATABASE_URL" not in self.env:
+            prepare_home(self.home)  # SQLite: the template's migrated databases (not over an existing one)
         log = self.home / f"server-{len(self.logs)}.log"
         self.logs.append(log)
         with log.open("wb") as handle:
@@ -80,6 +96,14 @@ class WorkspaceServer:
             assert result.returncode == 0, f"kiln {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
         return result
 
+    def cli_process(self, *args: str) -> subprocess.Popen[str]:
+        """``kiln ARGS`` in the background (``cli`` waits for its end), with its stdout and stderr as pipes."""
+        env = {**self.env, "KILN_URL": self.url, "KILN_TOKEN": self.token}
+        return subprocess.Popen(
+            [sys.executable, "-m", "kiln", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=env, cwd=REPO,
+        )  # fmt: skip
+
     def mlflow_env(self) -> dict[str, str]:
         return {"MLFLOW_TRACKING_URI": f"{self.url}/mlflow", "MLFLOW_TRACKING_TOKEN": self.token}
 
@@ -92,8 +116,10 @@ def _healthy(url: str) -> bool:
 
 
 def server_env(home: Path, **settings: str) -> dict[str, str]:
+    """A server's environment: this one without KILN_* and MLFLOW_* (kiln itself must quiet MLflow's
+    telemetry), no GPUs unless ``gpus`` is given (the tests do not depend on the host's), then ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KILN_", "MLFLOW_"))}
-    env.update({"KILN_HOME": str(home), "MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONUNBUFFERED": "1"})
+    env.update({"KILN_HOME": str(home), "KILN_GPUS": "", "PYTHONUNBUFFERED": "1"})
     env.update({f"KILN_{k.upper()}": v for k, v in settings.items()})
     return env
 
@@ -111,7 +137,7 @@ def cleanup_jobs(home: Path) -> None:
                 pass
 
 
-@pytest.fixture
+@server_fixture
 def make_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:  # type: ignore[type-arg]
     """Start dedicated servers: ``make_server(local_concurrency="3")``."""
     started: list[WorkspaceServer] = []
@@ -128,7 +154,7 @@ def make_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:  # type: 
         cleanup_jobs(server.home)
 
 
-@pytest.fixture(scope="session")
+@server_fixture(scope="session")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkspaceServer]:
     """One workspace server shared by the tests that do not restart or reconfigure it."""
     home = tmp_path_factory.mktemp("kiln-shared-home")

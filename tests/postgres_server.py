@@ -21,6 +21,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,8 +30,12 @@ from typing import Any
 
 import pytest
 
+from tests.lanes import require_slow_lane, server_fixture
+
 SUPERUSER = "postgres"
 ROLE = "kiln"
+TEMPLATE = "kiln_template"  # migrated once per cluster, copied by create_migrated_database
+MLFLOW_SUFFIX = "_mlflow"  # MLflow's sibling database, as kiln names it
 PASSWORD = "kiln-test-secret"
 MISSING = (
     "PostgreSQL's server binaries are missing (no /usr/lib/postgresql/*/bin/initdb). The PostgreSQL tests "
@@ -72,10 +77,13 @@ class PostgresServer:
         self.log = root / "postgres.log"
         self._as_postgres = os.geteuid() == 0
         self._running = False
+        self._templates_lock = threading.Lock()
+        self._templates_ready = False
 
     # Life ---------------------------------------------------------------------------------
     @classmethod
     def start(cls, max_connections: int = 300) -> PostgresServer:
+        require_slow_lane("a PostgreSQL cluster")
         bin_dir = postgres_bin_dir()
         root = Path(tempfile.mkdtemp(prefix="kiln-postgres-"))
         server = cls(root, bin_dir, _free_port())
@@ -172,6 +180,34 @@ class PostgresServer:
         self.execute(f'CREATE DATABASE "{name}" OWNER "{owner or self.role}"')
         return self.url(name, role=owner)
 
+    def create_migrated_database(self, name: str) -> str:
+        """A database with kiln's tables and its MLflow sibling ``<name>_mlflow`` with MLflow's, as a server's
+        first start leaves them before it writes a row; its URL. Both are copies (``CREATE DATABASE … TEMPLATE``)
+        of databases migrated once per cluster, so a server here migrates nothing. A test of the migrations
+        themselves (several servers migrating one database at once) takes ``create_database`` instead."""
+        self._ensure_templates()
+        for suffix in ("", MLFLOW_SUFFIX):
+            self.execute(f'CREATE DATABASE "{name}{suffix}" TEMPLATE "{TEMPLATE}{suffix}" OWNER "{self.role}"')
+        return self.url(name)
+
+    def _ensure_templates(self) -> None:
+        """The template databases, made by the functions a server's start runs (``open_stores``)."""
+        from kiln.config import Settings
+        from kiln.store.database import create_database_engine, migrate
+        from kiln.tracking.mlflow_store import prepare_mlflow_store
+
+        with self._templates_lock:
+            if self._templates_ready:
+                return
+            url = self.create_database(TEMPLATE)
+            engine = create_database_engine(url)
+            try:
+                migrate(engine)
+                prepare_mlflow_store(Settings(home=self.root, database_url=url), engine)  # makes TEMPLATE_mlflow
+            finally:
+                engine.dispose()  # a template must have no connections when it is copied
+            self._templates_ready = True
+
     def create_role(self, name: str, password: str, createdb: bool = False) -> None:
         self.execute(f"CREATE ROLE \"{name}\" LOGIN {'CREATEDB' if createdb else 'NOCREATEDB'} PASSWORD '{password}'")
 
@@ -183,7 +219,7 @@ class PostgresServer:
         return {row[0] for row in rows}
 
 
-@pytest.fixture(scope="session")
+@server_fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """One PostgreSQL cluster for the session; each test makes its own databases in it."""
     try:

@@ -10,9 +10,11 @@ and only they, are stopped by pid (``ray stop`` would stop every Ray cluster of 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,7 @@ import httpx
 import psutil
 
 from kiln.processes import free_port
+from tests.lanes import require_slow_lane
 
 START_TIMEOUT_SECONDS = 180
 STOP_GRACE_SECONDS = 10
@@ -61,6 +64,7 @@ class RayHead:
 
 
 def start_ray_head(num_cpus: int = 2) -> RayHead:
+    require_slow_lane("a Ray cluster")
     # a short path: Ray's unix sockets live below it, and socket paths are limited to ~107 bytes
     temp_dir = Path(tempfile.mkdtemp(prefix="kray-", dir="/tmp"))
     bin_dir = str(Path(sys.executable).parent)
@@ -133,3 +137,69 @@ def _running(process: psutil.Process) -> bool:
         return process.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
+
+
+class SubmissionGate:
+    """A loopback TCP forwarder in front of a Ray dashboard that, while ``holding`` is set, takes in the Jobs
+    API's submissions (``POST /api/jobs/``) and answers nothing: a submission that never reaches the cluster.
+    Every other request passes through. ``release`` stops holding and drops what it held."""
+
+    def __init__(self, dashboard_port: int) -> None:
+        self._target = dashboard_port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self.holding = threading.Event()
+        self.held = threading.Event()  # a submission has been taken in and left unanswered
+        self._held: list[socket.socket] = []
+        threading.Thread(target=self._accept, name="ray-gate", daemon=True).start()
+
+    @property
+    def address(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:  # closed
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        first = client.recv(65536)
+        if self.holding.is_set() and first.startswith(b"POST /api/jobs/"):
+            self._held.append(client)
+            self.held.set()
+            return
+        try:
+            upstream = socket.create_connection(("127.0.0.1", self._target))
+        except OSError:
+            client.close()
+            return
+        upstream.sendall(first)
+        threading.Thread(target=_pipe, args=(upstream, client), daemon=True).start()
+        _pipe(client, upstream)
+
+    def release(self) -> None:
+        self.holding.clear()
+        for held in self._held:
+            held.close()
+        self._held.clear()
+
+    def close(self) -> None:
+        self.release()
+        self._listener.close()
+
+
+def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while data := source.recv(65536):
+            sink.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for end in (source, sink):
+            try:
+                end.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass

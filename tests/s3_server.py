@@ -25,6 +25,7 @@ import httpx
 import pytest
 
 from kiln.processes import free_port
+from tests.lanes import require_slow_lane, server_fixture
 
 ACCESS_KEY = "kiln-test-access-key"
 SECRET_KEY = "kiln-test-secret-6f1c0e2a9b"  # a test dummy, but treated as a secret: no message may show it
@@ -53,6 +54,7 @@ class S3Server:
         }  # fmt: skip
 
     def start(self, timeout: float = 60) -> S3Server:
+        require_slow_lane("moto's S3 server")
         executable = Path(sys.executable).with_name("moto_server")
         if not executable.exists():
             raise RuntimeError(f'{executable} not found: install the test extra (pip install "moto[server]")')
@@ -109,7 +111,7 @@ def _without_aws(env: Mapping[str, str]) -> dict[str, str]:
     return {key: value for key, value in env.items() if not key.startswith("AWS_")}
 
 
-@pytest.fixture(scope="session")
+@server_fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """moto's standalone S3 server, shared by the session (each test makes its own bucket)."""
     server = S3Server(tmp_path_factory.mktemp("moto") / "moto.log").start()
@@ -117,7 +119,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     server.stop()
 
 
-@pytest.fixture
+@server_fixture
 def refusing_credentials(tmp_path: Path) -> Iterator[S3Server]:
     """A moto server that checks credentials (``INITIAL_NO_AUTH_ACTION_COUNT=0``): it knows no
     access key, so it refuses the dummy ones as AWS refuses wrong ones."""

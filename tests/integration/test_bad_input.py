@@ -14,6 +14,8 @@ from mlflow.entities import ViewType
 from kiln.errors import AlreadyExists, Unauthorized
 from tests.conftest import WorkspaceServer, write_job
 
+pytestmark = pytest.mark.smoke  # the fast lane runs these too (docs/testing.md)
+
 
 def _recorded(workspace: WorkspaceServer, mlflow_client) -> tuple[int, int]:  # type: ignore[no-untyped-def]
     with workspace.client() as client:

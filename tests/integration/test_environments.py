@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import textwrap
 import time
 from collections.abc import Iterator
@@ -22,12 +23,14 @@ import pytest
 from kiln.errors import AlreadyExists, InvalidSpec, KilnError
 from kiln.specs.views import JobStatus
 from tests.conftest import WorkspaceServer, cleanup_jobs, server_env, write_job
+from tests.lanes import server_fixture
 from tests.unit.test_environment_builder import make_wheel
 
+PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"  # the servers' own (README: Python ≥ 3.11)
 PROBE_SCRIPT = "import sys, kiln_probe\nprint('probe', kiln_probe.__version__)\nprint('prefix', sys.prefix)\n"
 
 
-@pytest.fixture(scope="module")
+@server_fixture(scope="module")
 def offline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkspaceServer]:
     wheels = tmp_path_factory.mktemp("wheels")
     for version in ("1.0", "2.0"):
@@ -46,11 +49,11 @@ def offline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkspaceServe
 def env_file(folder: Path, name: str, requirement: str, version: str | None = "1") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}-conda.yml").write_text(
-        f"channels: [conda-forge]\ndependencies:\n  - python=3.11\n  - pip\n  - pip:\n      - {requirement}\n"
+        f"channels: [conda-forge]\ndependencies:\n  - python={PYTHON}\n  - pip\n  - pip:\n      - {requirement}\n"
     )
     head = f"name: {name}\n" + (f"version: '{version}'\n" if version else "")
     path = folder / f"{name}.yml"
-    path.write_text(head + f"image: python:3.11-slim\nconda_file: {name}-conda.yml\n")
+    path.write_text(head + f"image: python:{PYTHON}-slim\nconda_file: {name}-conda.yml\n")
     return path
 
 
@@ -72,8 +75,8 @@ def test_create_cache_hit_changed_spec_and_immutable_versions(offline: Workspace
 
     with offline.client() as client:
         view = client.environments.get("probe", "1")
-        assert view.status == "ready" and view.image == "python:3.11-slim"
-        assert "kiln-probe==1.0" in view.packages and view.python.startswith("3.11")
+        assert view.status == "ready" and view.image == f"python:{PYTHON}-slim"
+        assert "kiln-probe==1.0" in view.packages and view.python.startswith(f"{PYTHON}.")
         assert f"mlflow-skinny=={metadata.version('mlflow')}" in view.requirements  # added for tracking
         assert view.build_log and "mlflow-skinny" in Path(view.build_log).read_text()
 
@@ -118,6 +121,13 @@ def test_jobs_run_in_their_environment_and_reruns_use_the_recorded_one(
         recorded = client.environments.of_job(job.name)
         assert recorded["kind"] == "kiln" and recorded["name"] == "rerun-env" and recorded["version"] == "1"
         assert "kiln-probe==1.0" in recorded["lock"]
+        # the CLI shows the same record: the environment the job ran with and its exact package list
+        assert json.loads(offline.cli("environment", "show", "--job", job.name, "-o", "json", check=True).stdout) == (
+            recorded
+        )
+        shown = offline.cli("environment", "show", "--job", job.name, check=True).stdout
+        assert "rerun-env:1" in shown and recorded["hash"] in shown
+        assert all(package in shown for package in recorded["lock"]), (recorded["lock"], shown)
 
         # the registered name now means something else; a rerun still gets the recorded packages
         client.environments.create(env_file(tmp_path / "v2", "rerun-env", "kiln-probe==2.0", version="2"))
@@ -195,7 +205,7 @@ def test_bad_environments_in_jobs_are_refused_at_submit(
 
 def test_bad_environment_files_are_refused(offline: WorkspaceServer, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yml"
-    bad.write_text("name: x\nversion: '1'\nconda_file:\n  dependencies: [python=3.11]\n  chanels: [x]\n")
+    bad.write_text(f"name: x\nversion: '1'\nconda_file:\n  dependencies: [python={PYTHON}]\n  chanels: [x]\n")
     result = offline.cli("environment", "create", "-f", str(bad))
     assert (
         result.returncode == 2 and "line 5" in result.stderr and "unknown field 'conda_file.chanels'" in result.stderr

@@ -29,6 +29,10 @@ def test_example_trains_registers_and_predicts(example: str, workspace: Workspac
     latest = max(mlflow_client.search_model_versions(f"name = '{model_name}'"), key=lambda v: int(v.version))
     assert latest.run_id == view["id"]
     model = mlflow.pyfunc.load_model(f"models:/{model_name}/{latest.version}")
-    assert model.metadata.get_input_schema() is not None  # a signature an endpoint can check requests against
+    # a signature an endpoint can check requests against: the dataset's columns, by name, as doubles
     X, _ = loader(return_X_y=True, as_frame=True)
+    schema = model.metadata.get_input_schema()
+    assert schema is not None and not schema.is_tensor_spec()
+    assert schema.input_names() == list(X.columns)
+    assert {column.type.name for column in schema.inputs} == {"double"}
     assert len(model.predict(X.head(4))) == 4

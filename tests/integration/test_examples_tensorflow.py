@@ -67,22 +67,26 @@ EXAMPLES = {
     ),
 }  # fmt: skip
 
-_jobs: dict[tuple[str, str], dict[str, Any]] = {}
 
+@pytest.fixture(scope="module")
+def example_jobs(workspace: WorkspaceServer) -> Callable[[str], dict[str, Any]]:
+    """Each example's job, run once for this module through ``kiln job create --stream``: its JSON view
+    (module-scoped, so that pytest-xdist keeps the tests that share a training on one worker)."""
+    views: dict[str, dict[str, Any]] = {}
 
-def run_example(workspace: WorkspaceServer, example: str) -> dict[str, Any]:
-    """The example's job, run once per workspace through ``kiln job create --stream``: its JSON view."""
-    key = (workspace.url, example)
-    if key not in _jobs:
-        result = workspace.cli(
-            "job", "create", "-f", str(EXAMPLES_DIR / example / "job.yml"), "--stream", "-o", "json",
-            check=True, timeout=540,
-        )  # fmt: skip
-        start = result.stdout.rfind("\n{\n")  # the view follows the streamed log
-        view = json.loads(result.stdout[start + 1 :])
-        assert view["status"] == "completed", result.stdout[-3000:]
-        _jobs[key] = view
-    return _jobs[key]
+    def run(example: str) -> dict[str, Any]:
+        if example not in views:
+            result = workspace.cli(
+                "job", "create", "-f", str(EXAMPLES_DIR / example / "job.yml"), "--stream", "-o", "json",
+                check=True, timeout=540,
+            )  # fmt: skip
+            start = result.stdout.rfind("\n{\n")  # the view follows the streamed log
+            view = json.loads(result.stdout[start + 1 :])
+            assert view["status"] == "completed", result.stdout[-3000:]
+            views[example] = view
+        return views[example]
+
+    return run
 
 
 def latest_version(mlflow_client: Any, name: str) -> Any:
@@ -107,10 +111,14 @@ def tensorboard_curves(folder: Path) -> dict[str, list[tuple[int, float]]]:
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("example", sorted(EXAMPLES))
 def test_example_trains_logs_registers_and_predicts(
-    example: str, workspace: WorkspaceServer, mlflow_client: Any, tmp_path: Path
+    example: str,
+    workspace: WorkspaceServer,
+    example_jobs: Callable[[str], dict[str, Any]],
+    mlflow_client: Any,
+    tmp_path: Path,
 ) -> None:
     spec = EXAMPLES[example]
-    view = run_example(workspace, example)
+    view = example_jobs(example)
 
     # metrics and params through the real mlflow client, in the job's own run
     run = mlflow_client.get_run(view["id"])
@@ -158,11 +166,11 @@ def test_example_trains_logs_registers_and_predicts(
 
 @pytest.mark.timeout(600)
 def test_the_tensorflow_model_answers_on_an_online_endpoint(
-    workspace: WorkspaceServer, mlflow_client: Any, tmp_path: Path
+    workspace: WorkspaceServer, example_jobs: Callable[[str], dict[str, Any]], mlflow_client: Any
 ) -> None:
     """tf-digits as the job registered it, deployed with no code: JSON rows of 64 pixel values in,
     10 probabilities per row out, through the scoring URI with the endpoint's key."""
-    view = run_example(workspace, "tensorflow-digits")
+    view = example_jobs("tensorflow-digits")
     version = latest_version(mlflow_client, "tf-digits")
     assert version.run_id == view["id"]
     X, y = digits_held_out()

@@ -16,6 +16,7 @@ import pytest
 from kiln.errors import InvalidSpec
 from kiln.specs.views import JobStatus
 from tests.conftest import WorkspaceServer, cleanup_jobs, server_env, wait_for, write_job
+from tests.lanes import server_fixture
 
 # writes what it was given to TAG.gpus ("unset" if nothing), then runs until TAG.stop appears
 GPU_JOB = """\
@@ -57,7 +58,7 @@ class GpuJobs:
         wait_for(lambda: self.client.jobs.get(job.name).status == status, what=f"{job.name} to be {status.value}")
 
 
-@pytest.fixture(scope="module")
+@server_fixture(scope="module")
 def two_gpu_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkspaceServer]:
     """One server for this module's tests (each ends its jobs); the restart test restarts it."""
     home = tmp_path_factory.mktemp("kiln-gpu-home")
@@ -115,7 +116,12 @@ def test_gpus_held_by_a_job_survive_a_server_restart(two_gpu_server: WorkspaceSe
     newcomer = jobs.submit("b", 1)
     assert jobs.given("b") != held  # the re-adopted job keeps its GPU
     waiting = jobs.submit("c", 1)
-    assert jobs.client.jobs.get(waiting.name).status == JobStatus.QUEUED
+    # a job asking for no GPU, queued after it, starts: the scheduler has been through the queue since
+    passer = jobs.submit("d", 0)
+    assert jobs.given("d") == ""
+    assert jobs.client.jobs.get(waiting.name).status == JobStatus.QUEUED and not jobs.started("c")
+    jobs.stop("d")
+    jobs.wait_status(passer, JobStatus.COMPLETED)
     jobs.stop("a")
     jobs.wait_status(survivor, JobStatus.COMPLETED)
     assert jobs.given("c") == held

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import textwrap
+import threading
 from pathlib import Path
 
 import mlflow
@@ -16,6 +17,8 @@ import pytest
 from kiln.errors import Conflict, NotFound
 from kiln.specs.views import JobStatus
 from tests.conftest import REPO, WorkspaceServer, wait_for, write_job
+
+pytestmark = pytest.mark.smoke  # the fast lane runs these too (docs/testing.md)
 
 IRIS_JOB = REPO / "examples" / "sklearn-iris" / "job.yml"
 
@@ -233,3 +236,55 @@ def test_logs_stream_live_while_the_job_runs(workspace: WorkspaceServer, tmp_pat
                 trigger.write_text("go")
         assert "second line" in seen
         assert job.wait(timeout=30).status == JobStatus.COMPLETED
+
+
+def test_job_list_is_newest_first(workspace: WorkspaceServer, tmp_path: Path) -> None:
+    job_file = write_job(tmp_path, "command: echo listed\n")
+    with workspace.client() as client:
+        names = [client.jobs.create(job_file).name for _ in range(3)]
+    listed = json.loads(workspace.cli("job", "list", "-o", "json", check=True).stdout)
+    assert [item["name"] for item in listed if item["name"] in names] == names[::-1]
+    created = [item["created_at"] for item in listed]
+    assert created == sorted(created, reverse=True)
+    table = workspace.cli("job", "list", check=True).stdout  # the table too: the newest on top
+    assert sorted(names, key=table.index) == names[::-1]
+
+
+def test_job_stream_follows_a_running_job_to_its_end(workspace: WorkspaceServer, tmp_path: Path) -> None:
+    trigger = tmp_path / "go"
+    script = f"import pathlib, time\nprint('first line', flush=True)\nwhile not pathlib.Path({str(trigger)!r}).exists():\n    time.sleep(0.05)\nprint('second line')\n"
+    job_file = write_job(tmp_path, "command: python waiter.py\ncode: ./src\n", {"waiter.py": script})
+    with workspace.client() as client:
+        job = client.jobs.create(job_file)
+        stream = workspace.cli_process("job", "stream", "-n", job.name)
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(stream.stdout or []), daemon=True)
+        reader.start()
+        try:
+            wait_for(lambda: "first line" in "".join(lines), timeout=120, what="the first line, streamed")
+            assert stream.poll() is None and client.jobs.get(job.name).status == JobStatus.RUNNING  # still following
+            trigger.write_text("go")
+            assert stream.wait(60) == 0, stream.stderr.read() if stream.stderr else ""
+        finally:
+            if stream.poll() is None:
+                stream.kill()
+        reader.join(10)
+    shown = "".join(lines)
+    assert shown.index("first line") < shown.index("second line") < shown.index("completed")  # then its result
+
+
+TELEMETRY_PROBE = "import os\nprint('telemetry off:', os.environ.get('MLFLOW_DISABLE_TELEMETRY', 'unset'))\n"
+
+
+def test_kiln_turns_mlflow_telemetry_off_for_its_mlflow_server_and_jobs(
+    workspace: WorkspaceServer, tmp_path: Path
+) -> None:
+    # the tests do not do it for kiln: no MLFLOW_* variable reaches the server from their environment
+    assert not [key for key in workspace.env if key.startswith("MLFLOW_")]
+    mlflow_pid = json.loads((workspace.home / "mlflow" / "process.json").read_text())["pid"]
+    assert psutil.Process(mlflow_pid).environ().get("MLFLOW_DISABLE_TELEMETRY") == "true"
+    job_file = write_job(tmp_path, "command: python probe.py\ncode: ./src\n", {"probe.py": TELEMETRY_PROBE})
+    with workspace.client() as client:
+        job = client.jobs.create(job_file).wait(timeout=120)
+        assert job.status == JobStatus.COMPLETED, job.view.failure_reason
+        assert "telemetry off: true" in "".join(client.jobs.logs(job.name))

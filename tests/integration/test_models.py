@@ -107,6 +107,7 @@ def test_register_from_a_local_folder_a_run_and_a_job_output(
         assert loaded.predict(load_iris(return_X_y=True)[0][:3]).tolist() == [0, 0, 0]
 
 
+@pytest.mark.smoke
 def test_bad_model_sources_are_refused_clearly(workspace: WorkspaceServer, tmp_path: Path) -> None:
     (tmp_path / "not-mlflow").mkdir()
     (tmp_path / "not-mlflow" / "weights.bin").write_bytes(b"\0" * 10)

@@ -1,7 +1,12 @@
 """Workspaces on a real PostgreSQL (tests/postgres_server.py starts one): a job end to end with
 MLflow's store in PostgreSQL too, several servers on one database (each job claimed and run
-exactly once, a killed server's queued jobs taken by the other, its running jobs recovered
-by itself only), and clear errors for a database that cannot be used."""
+exactly once, a cancel through the other server stopping a job within a second, no database URL
+in a job's environment or any command line, a killed server's queued jobs taken by the other,
+its running jobs recovered by itself only, the endpoint controller taken over), and clear errors
+for a database that cannot be used.
+
+The ``team`` servers share a database copied from the cluster's migrated template; the test
+that crashes and restarts servers starts its own on an empty database, migrated by both at once."""
 
 from __future__ import annotations
 
@@ -13,7 +18,9 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -25,8 +32,10 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
 from kiln.specs.views import JobStatus
+from kiln.store.postgres import ENDPOINT_CONTROLLER_LOCK
 from tests import postgres_server as postgres_fixtures
 from tests.conftest import REPO, WorkspaceServer, cleanup_jobs, server_env, wait_for, write_job
+from tests.lanes import server_fixture
 from tests.postgres_server import PostgresServer
 
 postgres_server = postgres_fixtures.postgres_server  # the session's PostgreSQL (a fixture)
@@ -38,7 +47,7 @@ def _database_name() -> str:
     return f"kiln_{uuid.uuid4().hex[:10]}"
 
 
-@pytest.fixture
+@server_fixture
 def servers(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """Workspace servers a test starts (not yet started: ``servers(**settings)``); stopped at the end."""
     made: list[WorkspaceServer] = []
@@ -61,17 +70,46 @@ def servers(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
                 pass
 
 
-def test_a_job_end_to_end_on_postgres(postgres_server: PostgresServer, servers) -> None:  # type: ignore[no-untyped-def]
+@dataclass
+class Team:
+    """Two servers, each with its own home, on one database and one artifact root."""
+
+    database: str
+    first: WorkspaceServer
+    second: WorkspaceServer
+
+    def server_id(self, server: WorkspaceServer) -> str:
+        return (server.home / "server_id").read_text().strip()
+
+
+@server_fixture(scope="module")
+def team(postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
+    """Two servers (two job slots each) on a database copied from the migrated template, for the tests that
+    neither crash, restart nor reconfigure them (each uses names of its own)."""
     database = _database_name()
-    url = postgres_server.create_database(database)
-    server = servers(database_url=url, local_concurrency="2").start()
+    url = postgres_server.create_migrated_database(database)
+    settings = {"artifact_root": str(tmp_path_factory.mktemp("team-artifacts")), "local_concurrency": "2"}
+    homes = [tmp_path_factory.mktemp("kiln-team-home") for _ in range(2)]
+    first, second = (WorkspaceServer(home, server_env(home, database_url=url, **settings)) for home in homes)
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda server: server.start(timeout=240), (first, second)))
+        yield Team(database, first, second)
+    finally:
+        for server in (first, second):
+            server.stop()
+            cleanup_jobs(server.home)
+
+
+def test_a_job_end_to_end_on_postgres(postgres_server: PostgresServer, team: Team) -> None:
+    database, server = team.database, team.first
     result = server.cli(
         "job", "create", "-f", str(REPO / "examples" / "sklearn-regression" / "job.yml"), "--stream", "-o", "json",
         check=True,
     )  # fmt: skip
     view = json.loads(result.stdout[result.stdout.index("{\n") :])
     assert view["status"] == "completed"
-    server_id = (server.home / "server_id").read_text().strip()
+    server_id = team.server_id(server)
     assert view["server_id"] == server_id
     shown = server.cli("job", "show", "--name", view["name"], check=True).stdout
     assert "server" in shown and server_id in shown
@@ -108,6 +146,88 @@ def test_a_job_end_to_end_on_postgres(postgres_server: PostgresServer, servers) 
     assert not list(server.home.rglob("*.db"))
 
 
+CANCELABLE = """\
+import os, pathlib, signal, sys, time
+folder = pathlib.Path(sys.argv[1])
+
+def stop(signum, frame):
+    (folder / "stopped-at").write_text(repr(time.time()))
+    sys.exit(143)
+
+signal.signal(signal.SIGTERM, stop)
+(folder / "pid").write_text(str(os.getpid()))
+while True:
+    time.sleep(0.05)
+"""
+
+
+def test_a_cancel_through_another_server_stops_the_job_within_a_second(team: Team, tmp_path: Path) -> None:
+    folder = tmp_path / "marks"
+    folder.mkdir()
+    job_file = write_job(tmp_path / "job", f"command: python wait.py {folder}\ncode: ./src\n", {"wait.py": CANCELABLE})
+    with team.first.client() as a, team.second.client() as b:
+        job = a.jobs.create(job_file)
+        wait_for(lambda: (folder / "pid").exists(), timeout=120, what="the job to start")
+        wait_for(lambda: a.jobs.get(job.name).status == JobStatus.RUNNING, what="the job to be running")
+        runs_on_first = a.jobs.get(job.name).view.server_id == team.server_id(team.first)
+        owner, other = (a, b) if runs_on_first else (b, a)
+        assert other.jobs.cancel(job.name).status == JobStatus.RUNNING  # the other server can only set the flag
+        flagged = time.time()  # wall clock, as the job writes when its SIGTERM came
+        stopped = wait_for(
+            lambda: (folder / "stopped-at").exists() and (folder / "stopped-at").read_text(), timeout=30,
+            interval=0.02, what="the job to be stopped",
+        )  # fmt: skip
+        assert float(stopped) - flagged < 1.0, f"stopped {float(stopped) - flagged:.2f} s after the cancel"
+        done = owner.jobs.get(job.name).wait(timeout=60, poll=0.1)
+    assert done.status == JobStatus.CANCELED and done.view.failure_reason == "canceled by the user"
+
+
+ENVIRONMENT_PROBE = """\
+import json, os, pathlib, sys, time
+pathlib.Path(sys.argv[1]).write_text(json.dumps({"pid": os.getpid(), "environ": dict(os.environ)}))
+while not pathlib.Path(sys.argv[2]).exists():
+    time.sleep(0.05)
+"""
+
+
+def test_a_database_url_never_reaches_a_job_or_a_command_line(
+    postgres_server: PostgresServer, team: Team, tmp_path: Path
+) -> None:
+    secret = postgres_server.password  # in the URL both servers were given (KILN_DATABASE_URL)
+    seen, release = tmp_path / "seen.json", tmp_path / "release"
+    job_file = write_job(
+        tmp_path / "job", f"command: python probe.py {seen} {release}\ncode: ./src\n", {"probe.py": ENVIRONMENT_PROBE}
+    )
+    with team.first.client() as a:
+        job = a.jobs.create(job_file)
+        wait_for(seen.exists, timeout=120, what="the job to write what it sees")
+        try:
+            probe = json.loads(seen.read_text())
+            assert not [key for key, value in probe["environ"].items() if secret in value or "DATABASE_URL" in key]
+            server_pids = {server.process.pid for server in (team.first, team.second) if server.process}
+            job_processes = _ancestors_below(psutil.Process(probe["pid"]), server_pids)
+            assert len(job_processes) >= 2  # the command and kiln's job process above it
+            for process in job_processes:  # what PostgreSQL's URL would be visible in: /proc/PID/environ
+                assert not [value for value in process.environ().values() if secret in value], process.cmdline()
+            started = [psutil.Process(pid) for pid in server_pids]
+            started += [child for parent in list(started) for child in parent.children(recursive=True)]
+            assert len(started) >= 4  # two servers, their MLflow servers, the job
+            for process in started:  # ps shows every command line to every user of the machine
+                assert secret not in " ".join(process.cmdline()), process.cmdline()
+        finally:
+            release.touch()
+        assert a.jobs.get(job.name).wait(timeout=60).status == JobStatus.COMPLETED
+
+
+def _ancestors_below(process: psutil.Process, stop_at: set[int]) -> list[psutil.Process]:
+    """``process`` and its parents up to (not including) one whose pid is in ``stop_at``."""
+    chain = []
+    while process is not None and process.pid not in stop_at and process.pid > 1:
+        chain.append(process)
+        process = process.parent()
+    return chain
+
+
 APPEND = """\
 import os, sys
 line = (sys.argv[1] + "\\n").encode()
@@ -138,6 +258,12 @@ def test_two_servers_share_one_database(postgres_server: PostgresServer, servers
     second = servers(database_url="postgres://" + url.split("://", 1)[1], **common)  # postgres:// is accepted too
     with ThreadPoolExecutor(2) as pool:  # at the same time: kiln's and MLflow's migrations must not race
         list(pool.map(lambda server: server.start(timeout=240), (first, second)))
+    # the crash below must hit the server that runs the endpoint controller: that one is "first"
+    holder = wait_for(
+        lambda: controller_holder(postgres_server, database, (first, second)), what="a server to run the controller"
+    )
+    if holder is second:
+        first, second = second, first
     first_id, second_id = ((server.home / "server_id").read_text().strip() for server in (first, second))
     assert first_id != second_id
     ran = tmp_path / "ran.txt"
@@ -189,19 +315,22 @@ def test_two_servers_share_one_database(postgres_server: PostgresServer, servers
         waiters = [(a, b)[i % 2].jobs.create(waiter_job, overrides=[f"inputs.tag=w{i}"]) for i in range(4)]
         wait_for(lambda: all((folder / f"w{i}.pid").exists() for i in range(4)), timeout=120, what="4 waiters")
         wait_for(lambda: all(a.jobs.get(w.name).status == JobStatus.RUNNING for w in waiters), what="waiters running")
+        # six more stay queued: both servers are full (checked below from when and where each of them ran)
         queued = [(a, b)[i % 2].jobs.create(append_job, overrides=[f"inputs.tag=q{i}"]) for i in range(6)]
-        time.sleep(1.5)  # a dispatch round of each server
-        assert {a.jobs.get(q.name).status for q in queued} == {JobStatus.QUEUED}
         owner = {w.name: a.jobs.get(w.name).view.server_id for w in waiters}
     assert Counter(owner.values()) == Counter({first_id: 2, second_id: 2})
     firsts = [w for w in waiters if owner[w.name] == first_id]
     seconds = [w for w in waiters if owner[w.name] == second_id]
     tags = {w.name: f"w{waiters.index(w)}" for w in waiters}
 
-    # the first server crashes: its waiters go on, unwatched
+    # the first server crashes: its waiters go on, unwatched, and the second takes the endpoint controller over
     first.kill()
     pids = {w.name: int((folder / f"{tags[w.name]}.pid").read_text()) for w in waiters}
     assert all(psutil.pid_exists(pids[w.name]) for w in firsts)
+    wait_for(
+        lambda: controller_holder(postgres_server, database, (first, second)) is second, timeout=30,
+        what="the second server to take the endpoint controller over",
+    )  # fmt: skip
     with second.client() as b:
         # a cancel asked of the second server for the first server's job: only the flag is set
         assert b.jobs.cancel(firsts[0].name).status == JobStatus.RUNNING
@@ -211,9 +340,13 @@ def test_two_servers_share_one_database(postgres_server: PostgresServer, servers
         for job in [*seconds, *queued]:
             done = b.jobs.get(job.name).wait(timeout=120, poll=0.25)
             assert done.status == JobStatus.COMPLETED, done.view.failure_reason
-        assert {b.jobs.get(q.name).view.server_id for q in queued} == {second_id}
+        # the first server, full until its crash, took none; the second took none before a slot of its own was free
+        taken = [b.jobs.get(q.name).view for q in queued]
+        assert {view.server_id for view in taken} == {second_id}
+        freed = min(b.jobs.get(w.name).view.ended_at for w in seconds)  # type: ignore[type-var]
+        assert all(view.preparing_at and view.preparing_at >= freed for view in taken), (freed, taken)
         assert psutil.pid_exists(pids[firsts[0].name])  # not the second server's to cancel
-    # the endpoint still answers through the second server (which runs the controller now, if it did not)
+    # the endpoint still answers through the second server, which runs the controller now
     wait_for(lambda: answers(scoring["second"]), timeout=60, what="the endpoint to answer through the second server")
     assert postgres_server.query("SELECT count(*) FROM online_replicas", database) == [(1,)]
 
@@ -221,7 +354,9 @@ def test_two_servers_share_one_database(postgres_server: PostgresServer, servers
     second.stop()
     second.start(timeout=240)
     with second.client() as b:
-        time.sleep(1.0)
+        # a job through it runs to its end (rounds of its scheduler after the recovery); the first's stay running
+        after = b.jobs.create(append_job, overrides=["inputs.tag=after-restart"]).wait(timeout=120, poll=0.25)
+        assert after.status == JobStatus.COMPLETED and after.view.server_id == second_id
         assert [b.jobs.get(w.name).status for w in firsts] == [JobStatus.RUNNING] * 2
 
     # the first server comes back and recovers its own: the canceled one ends, the dead one fails
@@ -234,8 +369,32 @@ def test_two_servers_share_one_database(postgres_server: PostgresServer, servers
         assert a.jobs.list(status=JobStatus.RUNNING) == [] and a.jobs.list(status=JobStatus.QUEUED) == []
     lines = Counter(ran.read_text().splitlines())
     expected = [f"job-{i}" for i in range(20)] + [f"q{i}" for i in range(6)] + [tags[w.name] for w in seconds]
+    expected.append("after-restart")
     assert lines == Counter(expected)  # every job's command ran exactly once; the first server's waiters never wrote
     assert not psutil.pid_exists(pids[firsts[0].name]) or psutil.Process(pids[firsts[0].name]).status() == "zombie"
+
+
+def controller_holder(
+    postgres: PostgresServer, database: str, servers: tuple[WorkspaceServer, ...]
+) -> WorkspaceServer | None:
+    """The server whose database connection holds the endpoint-controller advisory lock: PostgreSQL's pg_locks
+    names the backend, pg_stat_activity its client port, and that port is one of the server process's own."""
+    key = ENDPOINT_CONTROLLER_LOCK & 0xFFFF_FFFF_FFFF_FFFF  # a bigint lock: classid the high half, objid the low
+    rows = postgres.query(
+        "SELECT a.client_port FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+        f"WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.classid = {key >> 32} "
+        f"AND l.objid = {key & 0xFFFF_FFFF} AND l.database = (SELECT oid FROM pg_database WHERE datname = '{database}')"
+    )
+    ports = {port for (port,) in rows}
+    holders = [
+        server
+        for server in servers
+        if server.process is not None
+        and server.process.poll() is None
+        and ports & {c.laddr.port for c in psutil.Process(server.process.pid).net_connections("tcp")}
+    ]
+    assert len(holders) <= 1 and len(ports) <= 1, f"the controller lock held twice: {ports}"
+    return holders[0] if holders else None
 
 
 def _server_run(home: Path, url: str, **settings: str) -> subprocess.CompletedProcess[str]:

@@ -19,20 +19,21 @@ from kiln.errors import AlreadyExists, Conflict, InvalidSpec, Unavailable
 from kiln.processes import free_port
 from kiln.specs.views import JobStatus
 from tests.conftest import WorkspaceServer, cleanup_jobs, server_env, wait_for, write_job
-from tests.ray_cluster import RayHead, start_ray_head, stop_ray_head
+from tests.lanes import server_fixture
+from tests.ray_cluster import RayHead, SubmissionGate, start_ray_head, stop_ray_head
 
 pytestmark = pytest.mark.slow
 CLUSTER = "ray-cluster"
 
 
-@pytest.fixture(scope="module")
+@server_fixture(scope="module")
 def ray_head() -> Iterator[RayHead]:
     head = start_ray_head(num_cpus=2)
     yield head
     stop_ray_head(head)  # asserts that none of its processes is left
 
 
-@pytest.fixture(scope="module")
+@server_fixture(scope="module")
 def ray_server(ray_head: RayHead, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkspaceServer]:
     """A workspace server with the cluster registered as 'ray-cluster' (from a compute YAML file)."""
     home = tmp_path_factory.mktemp("kiln-ray-home")
@@ -378,3 +379,44 @@ def test_a_restarted_server_reattaches_to_its_ray_jobs(ray_server: WorkspaceServ
     for tick in range(12):  # lines from before and after the restart, each once
         assert log.count(f"tick {tick}\n") == 1, log
     assert log.count("slept well") == 1
+
+
+ONCE = """\
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+os.write(fd, b"ran\\n")
+os.close(fd)
+"""
+
+
+def test_a_job_that_never_reached_the_cluster_is_resubmitted_after_a_restart(
+    ray_server: WorkspaceServer, ray_head: RayHead, tmp_path: Path
+) -> None:
+    """The server dies while its submission hangs on the way to Ray (a gate in front of the dashboard holds
+    it): the restarted server finds a preparing job that Ray never heard of, and submits it again."""
+    gate = SubmissionGate(ray_head.dashboard_port)
+    ran = tmp_path / "ran.txt"
+    job_file = write_job(
+        tmp_path, f"command: python once.py {ran}\ncode: ./src\ncompute: kiln:ray-gated\n", {"once.py": ONCE}
+    )
+    try:
+        with ray_server.client() as client:
+            client.computes.create(name="ray-gated", type="ray", address=gate.address)
+            gate.holding.set()
+            job = client.jobs.create(job_file)
+            assert gate.held.wait(120), "the submission never left the workspace server"
+            lost = client.jobs.get(job.name).view
+            assert lost.status == JobStatus.PREPARING and lost.submission_id
+        ray_server.kill()
+        gate.release()
+        assert httpx.get(f"{ray_head.address}/api/jobs/{lost.submission_id}", timeout=10).status_code == 404
+        ray_server.start()
+        with ray_server.client() as client:
+            done = client.jobs.get(job.name).wait(timeout=180)
+            assert done.status == JobStatus.COMPLETED, done.view.failure_reason
+            assert done.view.submission_id and done.view.submission_id != lost.submission_id
+            assert _ray_status(ray_head, done.view.submission_id) == "SUCCEEDED"
+            client.computes.delete("ray-gated")
+        assert ran.read_text().splitlines() == ["ran"]  # once: the lost submission never ran
+    finally:
+        gate.close()

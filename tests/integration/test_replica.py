@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,8 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from kiln.processes import QUIET_ENVIRONMENT, free_port
-from tests.conftest import REPO
+from tests.conftest import REPO, wait_for
+from tests.lanes import require_slow_lane, server_fixture
 
 COLUMNS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
 X, Y = load_iris(return_X_y=True, as_frame=True)
@@ -109,6 +110,7 @@ class Replica:
 
 
 def start_replica(folder: Path, **config: Any) -> Replica:
+    require_slow_lane("a scoring replica")
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     settings = {"endpoint": "iris-ep", "deployment": "blue", "port": port, "model_name": "iris", **config}
@@ -155,7 +157,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(scope="module")
+@server_fixture(scope="module")
 def iris(models: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replica]:
     replica = start_replica(tmp_path_factory.mktemp("iris-replica"), model_dir=models["iris"], model_version="3")
     replica.wait_ready()
@@ -164,7 +166,7 @@ def iris(models: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> It
     assert "Finished server process" in replica.output()
 
 
-@pytest.fixture(scope="module")
+@server_fixture(scope="module")
 def script(models: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replica]:
     replica = start_replica(
         tmp_path_factory.mktemp("script-replica"),
@@ -178,6 +180,22 @@ def script(models: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> 
     replica.wait_ready()
     yield replica
     assert replica.stop() == 0, replica.output()[-3000:]
+
+
+@server_fixture
+def replicas() -> Iterator[Callable[..., Replica]]:
+    """``start_replica`` for one test; whatever it leaves running is killed at its end."""
+    started: list[Replica] = []
+
+    def start(folder: Path, **config: Any) -> Replica:
+        started.append(start_replica(folder, **config))
+        return started[-1]
+
+    yield start
+    for replica in started:
+        if replica.process.poll() is None:
+            replica.process.kill()
+            replica.process.wait()
 
 
 def expected(models: dict[str, Any], rows: list[list[float]]) -> list[int]:
@@ -378,8 +396,10 @@ def _fire_together(port: int, path: str, bodies: list[bytes]) -> list[tuple[int,
     return answers
 
 
-def test_concurrent_requests_are_merged_and_answered_in_order(models: dict[str, Any], tmp_path: Path) -> None:
-    replica = start_replica(
+def test_concurrent_requests_are_merged_and_answered_in_order(
+    models: dict[str, Any], replicas: Callable[..., Replica], tmp_path: Path
+) -> None:
+    replica = replicas(
         tmp_path, model_dir=models["regressor_dir"], batching={"max_batch_size": 64, "max_queue_delay_ms": 20}
     ).wait_ready()
     try:
@@ -464,11 +484,11 @@ def test_request_limits_answer_429_and_408(script: Replica) -> None:
     def send(name: str, seconds: float) -> None:
         answers[name] = httpx.post(f"{script.url}/score", json={"sleep": seconds}, timeout=30).status_code
 
+    in_flight = "kiln_replica_in_flight_requests"
     threads = [threading.Thread(target=send, args=(name, s)) for name, s in (("first", 0.6), ("second", 0.0))]
-    for thread in threads:
-        thread.start()
-        time.sleep(0.05)
-    time.sleep(0.2)
+    for count, thread in enumerate(threads, start=1):
+        thread.start()  # one at a time: the first holds the script's one thread, the second waits behind it
+        wait_for(lambda count=count: script.metric(in_flight) == count, interval=0.01, what=f"{count} in flight")
     refused = httpx.post(f"{script.url}/score", json={"sleep": 0})
     for thread in threads:
         thread.join()
@@ -477,11 +497,12 @@ def test_request_limits_answer_429_and_408(script: Replica) -> None:
 
     slow = httpx.post(f"{script.url}/score", json={"sleep": 1.5}, timeout=30)
     assert slow.status_code == 408 and "1000 ms" in slow.json()["error"]["message"]
-    time.sleep(1.6)  # the script's one thread finishes the slow run
+    # the script's one thread finishes the slow run before it answers anything else
+    wait_for(lambda: httpx.post(f"{script.url}/score", json={"sleep": 0}, timeout=30).status_code == 200)
 
 
-def test_ready_only_after_init(models: dict[str, Any], tmp_path: Path) -> None:
-    replica = start_replica(
+def test_ready_only_after_init(models: dict[str, Any], replicas: Callable[..., Replica], tmp_path: Path) -> None:
+    replica = replicas(
         tmp_path,
         model_dir=models["script_model"],
         code_dir=models["code"],
@@ -517,16 +538,18 @@ def test_ready_only_after_init(models: dict[str, Any], tmp_path: Path) -> None:
         ("import not_a_module_anywhere\n", "ModuleNotFoundError"),
     ],
 )  # fmt: skip
-def test_a_broken_scoring_script_exits_non_zero_with_the_reason(tmp_path: Path, script_text: str, message: str) -> None:
+def test_a_broken_scoring_script_exits_non_zero_with_the_reason(
+    replicas: Callable[..., Replica], tmp_path: Path, script_text: str, message: str
+) -> None:
     (tmp_path / "code").mkdir()
     (tmp_path / "code" / "score.py").write_text(script_text)
-    replica = start_replica(tmp_path / "replica", code_dir=tmp_path / "code", scoring_script="score.py")
+    replica = replicas(tmp_path / "replica", code_dir=tmp_path / "code", scoring_script="score.py")
     assert replica.process.wait(60) == 1
     last_line = replica.output().strip().splitlines()[-1]
     assert message in replica.output() and "error:" in last_line, replica.output()
 
 
-def test_a_folder_without_an_mlflow_model_exits_non_zero(tmp_path: Path) -> None:
-    replica = start_replica(tmp_path / "replica", model_dir=tmp_path)
+def test_a_folder_without_an_mlflow_model_exits_non_zero(replicas: Callable[..., Replica], tmp_path: Path) -> None:
+    replica = replicas(tmp_path / "replica", model_dir=tmp_path)
     assert replica.process.wait(60) == 1
     assert f"no MLmodel file in {tmp_path}" in replica.output()

@@ -1,60 +1,92 @@
-"""A server killed with SIGKILL and restarted: jobs are re-adopted, finished or failed, never left running."""
+"""A server killed with SIGKILL and restarted: jobs are re-adopted, finished or failed, never left running;
+MLflow's server restarted when it dies; a second server on the same home refused."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
+import pytest
 
 from kiln.specs.views import JobStatus
-from tests.conftest import wait_for, write_job
+from tests.conftest import WorkspaceServer, cleanup_jobs, server_env, wait_for, write_job
+from tests.lanes import server_fixture
 
-SLEEPER = """\
+WAITER = """\
 import os, sys, time, pathlib
-pathlib.Path(sys.argv[1]).write_text(str(os.getpid()))
-time.sleep(float(sys.argv[2]))
+pid_file, release = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+print("waiting for", release.name, flush=True)
+pid_file.write_text(str(os.getpid()))
+while not release.exists():
+    time.sleep(0.05)
 print("slept well", flush=True)
 """
 
 
-def test_jobs_survive_or_end_cleanly_across_a_server_crash(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    server = make_server(local_concurrency="2")
+@server_fixture(scope="module")
+def crash_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkspaceServer]:
+    """A server of this module's own: its tests kill it, and its MLflow."""
+    home = tmp_path_factory.mktemp("kiln-crash-home")
+    server = WorkspaceServer(home, server_env(home, local_concurrency="2")).start()
+    yield server
+    server.stop()
+    cleanup_jobs(home)
+
+
+def test_jobs_survive_or_end_cleanly_across_a_server_crash(crash_server: WorkspaceServer, tmp_path: Path) -> None:
+    server = crash_server
     job_file = write_job(
         tmp_path,
-        "command: python sleeper.py ${{inputs.pid_file}} ${{inputs.seconds}}\ncode: ./src\ninputs:\n  pid_file: x\n  seconds: 1\n",
-        {"sleeper.py": SLEEPER},
+        "command: python waiter.py ${{inputs.pid_file}} ${{inputs.release}}\ncode: ./src\n"
+        "inputs:\n  pid_file: x\n  release: x\n",
+        {"waiter.py": WAITER},
     )
+
+    def waiter(tag: str) -> list[str]:
+        return [f"inputs.pid_file={tmp_path / tag}.pid", f"inputs.release={tmp_path / tag}.release"]
+
     pid_a, pid_b = tmp_path / "a.pid", tmp_path / "b.pid"
+    (tmp_path / "c.release").touch()  # the queued one ends as soon as it runs
     with server.client() as client:
-        survivor = client.jobs.create(job_file, overrides=[f"inputs.pid_file={pid_a}", "inputs.seconds=6"])
-        victim = client.jobs.create(job_file, overrides=[f"inputs.pid_file={pid_b}", "inputs.seconds=300"])
-        queued = client.jobs.create(job_file, overrides=[f"inputs.pid_file={tmp_path / 'c.pid'}", "inputs.seconds=0.1"])
+        survivor = client.jobs.create(job_file, overrides=waiter("a"))
+        victim = client.jobs.create(job_file, overrides=waiter("b"))
+        queued = client.jobs.create(job_file, overrides=waiter("c"))
         wait_for(lambda: pid_a.exists() and pid_b.exists(), what="both jobs to run")
         assert client.jobs.get(queued.name).status == JobStatus.QUEUED  # concurrency limit 2
+        started_at = client.jobs.get(survivor.name).view.started_at
     old_url = server.url
     mlflow_pid = json.loads((server.home / "mlflow" / "process.json").read_text())["pid"]
 
     server.kill()
     # MLflow's server is not orphaned: it dies with the workspace server
     wait_for(lambda: not _alive(mlflow_pid), timeout=30, what="MLflow's server to end with its parent")
-    # one job's process dies while the server is down
+    # one job's process dies while the server is down; the other waits for its release file, however long this takes
     os.kill(int(pid_b.read_text()), signal.SIGKILL)
 
     server.start()
     assert server.url == old_url  # the same port again, so surviving jobs still reach it
     with server.client() as client:
+        # re-adopted while still running: the same process, neither restarted nor ended
+        adopted = client.jobs.get(survivor.name).view
+        assert adopted.status == JobStatus.RUNNING and adopted.started_at == started_at
+        assert _alive(int(pid_a.read_text()))
+        (tmp_path / "a.release").touch()
         for job in (survivor, victim, queued):
             wait_for(
                 lambda job=job: client.jobs.get(job.name).status.is_terminal, timeout=60, what=f"{job.name} to end"
             )
-        assert client.jobs.get(survivor.name).status == JobStatus.COMPLETED
-        assert "slept well" in "".join(client.jobs.logs(survivor.name))
-        failed = client.jobs.get(victim.name)
-        assert failed.status == JobStatus.FAILED
-        assert failed.view.failure_reason
+        done = client.jobs.get(survivor.name).view
+        assert done.status == JobStatus.COMPLETED and done.exit_code == 0
+        log = "".join(client.jobs.logs(survivor.name))
+        assert "waiting for a.release" in log and "slept well" in log  # lines from before and after the crash
+        failed = client.jobs.get(victim.name).view
+        # its command's end was recorded by the job's own supervisor while the server was down
+        assert failed.status == JobStatus.FAILED and failed.exit_code == -signal.SIGKILL
+        assert (failed.failure_reason or "").startswith("the command was killed by SIGKILL")
         assert client.jobs.get(queued.name).status == JobStatus.COMPLETED
         assert client.jobs.list(status=JobStatus.RUNNING) == []
 
@@ -66,10 +98,10 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_mlflow_is_restarted_when_it_dies(make_server) -> None:  # type: ignore[no-untyped-def]
+def test_mlflow_is_restarted_when_it_dies(crash_server: WorkspaceServer) -> None:
     import httpx
 
-    server = make_server()
+    server = crash_server
     state = server.home / "mlflow" / "process.json"
     first = json.loads(state.read_text())["pid"]
     os.killpg(first, signal.SIGKILL)
@@ -85,16 +117,20 @@ def test_mlflow_is_restarted_when_it_dies(make_server) -> None:  # type: ignore[
     wait_for(answers, timeout=60, what="MLflow to answer through /mlflow again")
 
 
-def test_a_second_server_on_the_same_home_is_refused(make_server) -> None:  # type: ignore[no-untyped-def]
+def test_a_second_server_on_the_same_home_is_refused(workspace: WorkspaceServer) -> None:
     import subprocess
     import sys
 
-    server = make_server()
+    info = (workspace.home / "server.json").read_text()
+    with workspace.client() as client:
+        before = [job.view for job in client.jobs.list(limit=10_000)]
     second = subprocess.run(
-        [sys.executable, "-m", "kiln", "server", "run", "--home", str(server.home)],
-        capture_output=True, text=True, env=server.env, timeout=60,
+        [sys.executable, "-m", "kiln", "server", "run", "--home", str(workspace.home)],
+        capture_output=True, text=True, env=workspace.env, timeout=60,
     )  # fmt: skip
     assert second.returncode != 0
-    assert second.stderr.startswith("error: a workspace server is already running") and server.url in second.stderr
-    with server.client() as client:
-        assert client.jobs.list() == []  # the first one is untouched
+    assert second.stderr.startswith("error: a workspace server is already running") and workspace.url in second.stderr
+    # the first one is untouched: the same process, answering, with the same jobs
+    assert (workspace.home / "server.json").read_text() == info and workspace.process.poll() is None
+    with workspace.client() as client:
+        assert [job.view for job in client.jobs.list(limit=10_000)] == before

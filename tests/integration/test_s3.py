@@ -31,6 +31,7 @@ from kiln.processes import free_port
 from kiln.specs.pins import DataPin
 from kiln.specs.views import JobStatus
 from tests.conftest import REPO, WorkspaceServer, cleanup_jobs, server_env, write_job
+from tests.lanes import server_fixture
 from tests.s3_server import ACCESS_KEY, SECRET_KEY, S3Server, refusing_credentials, s3_server  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.slow
@@ -82,7 +83,7 @@ class S3Workspace:
         return self.s3.read(self.bucket, f"{PREFIX}/{key}")
 
 
-@pytest.fixture(scope="module")
+@server_fixture(scope="module")
 def s3_workspace(s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Workspace]:  # noqa: F811
     """A workspace server whose artifact root is s3://BUCKET/team/ws, set in its config.yaml with the endpoint
     as ``s3_endpoint_url`` (not AWS_ENDPOINT_URL: MLflow then reaches the bucket only through what kiln passes it)."""

@@ -30,6 +30,7 @@ from kiln.errors import Forbidden, Unauthorized
 from kiln.specs.users import Role
 from kiln.specs.views import JobStatus
 from tests.conftest import REPO, WorkspaceServer, cleanup_jobs, server_env, write_job
+from tests.lanes import server_fixture
 from tests.unit.test_environment_builder import make_wheel
 
 pytestmark = pytest.mark.slow
@@ -60,7 +61,7 @@ class Member:
         )
 
 
-@pytest.fixture(scope="module")
+@server_fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkspaceServer]:
     """A workspace of its own (its database and logs are searched for tokens), with environment
     builds kept offline: a local wheel folder holds a stand-in for the MLflow client kiln adds."""

@@ -31,6 +31,7 @@ from tests import s3_server as s3_fixtures
 from tests.conftest import REPO, WorkspaceServer, cleanup_jobs, server_env, wait_for, write_job
 from tests.integration.test_endpoints import stop_replicas
 from tests.integration.test_environments import env_file
+from tests.lanes import server_fixture
 from tests.postgres_server import PostgresServer
 from tests.s3_server import S3Server
 from tests.unit.test_environment_builder import make_wheel
@@ -111,7 +112,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         cleanup_jobs(server.home)
 
 
-@pytest.fixture(scope="module")
+@server_fixture(scope="module")
 def source(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> WorkspaceServer:
     """A workspace with a data asset, an environment, a tracked job that read the data and logged
     a model (registered), the transfer-learning base and fine-tune jobs (registered, with lineage)
@@ -427,7 +428,7 @@ def test_an_embedded_workspace_moves_to_a_team_server_on_postgres_and_s3(
 ) -> None:
     """The issue's own case: the embedded (SQLite, local files) workspace imported into a team server
     whose kiln and MLflow stores are on PostgreSQL and whose artifacts are on S3 (moto's server)."""
-    database = postgres_server.create_database("transfer_team")
+    database = postgres_server.create_migrated_database("transfer_team")  # copied from the migrated template
     bucket = s3_server.create_bucket("transfer-team")
     target = servers.start(extra_env=s3_server.env, database_url=database, artifact_root=f"s3://{bucket}/kiln")
     result = target.cli("workspace", "import", str(archive), check=True, timeout=900)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import subprocess
 import threading
 import time
@@ -53,7 +54,9 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def finder() -> InterpreterFinder:
-    return InterpreterFinder(find_uv_bin(), {})
+    return InterpreterFinder(
+        find_uv_bin(), dict(os.environ)
+    )  # as the server builds it: its PATH finds the interpreters
 
 
 def spec_for(finder: InterpreterFinder, wheels: Path, *requirements: str) -> BuildSpec:

@@ -3,6 +3,7 @@ pinned requirements, and saved models with a signature that load back and predic
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -138,8 +139,10 @@ def test_autolog_turns_on_signatures_and_input_examples_and_lets_the_caller_over
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     calls: list[tuple[str, dict[str, object]]] = []
-    monkeypatch.setattr(mlflow.tensorflow, "autolog", lambda **options: calls.append(("tensorflow", options)))
-    monkeypatch.setattr(mlflow.keras, "autolog", lambda **options: calls.append(("keras", options)))
+    # the flavour modules themselves: until imported, mlflow.keras is a lazy stand-in that the import replaces
+    flavours = {name: importlib.import_module(f"mlflow.{name}") for name in ("tensorflow", "keras")}
+    monkeypatch.setattr(flavours["tensorflow"], "autolog", lambda **options: calls.append(("tensorflow", options)))
+    monkeypatch.setattr(flavours["keras"], "autolog", lambda **options: calls.append(("keras", options)))
     kiln_tf.autolog(checkpoint=True)
     kiln_keras.autolog(log_models=False)
     assert calls == [

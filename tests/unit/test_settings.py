@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -12,12 +13,14 @@ from kiln.errors import InvalidSpec
 
 def test_defaults_live_in_the_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KILN_HOME", str(tmp_path))
+    monkeypatch.delenv("KILN_LOCAL_CONCURRENCY", raising=False)
     settings = Settings.load()
     assert settings.resolved_home == tmp_path.resolve()
     assert settings.resolved_database_url == f"sqlite:///{tmp_path.resolve() / 'kiln.db'}"
     assert settings.resolved_artifact_root == str(tmp_path.resolve() / "artifacts")
     assert settings.host == "127.0.0.1" and settings.port == 0
-    assert settings.resolved_local_concurrency >= 1
+    assert settings.local_concurrency == 0  # unset: one job per core
+    assert settings.resolved_local_concurrency == (os.cpu_count() or 1)
 
 
 def test_config_file_then_environment_then_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

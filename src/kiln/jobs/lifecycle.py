@@ -23,7 +23,7 @@ from kiln.tracking.runs import RunTracker
 
 log = logging.getLogger(__name__)
 
-CANCEL_CHECK_SECONDS = 1.0  # how often a watcher reads its job's row for a cancel asked of another server
+CANCEL_CHECK_SECONDS = 0.5  # within a second, as the README promises; how often a watcher reads its job's row for a cancel asked of another server
 
 
 class CancelSignals:
