@@ -24,7 +24,7 @@ from kiln.errors import AlreadyExists, InvalidSpec, KilnError
 from kiln.specs.views import JobStatus
 from tests.conftest import WorkspaceServer, cleanup_jobs, server_env, write_job
 from tests.lanes import server_fixture
-from tests.unit.test_environment_builder import make_wheel
+from tests.unit.environments.test_builder import make_wheel
 
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"  # the servers' own (README: Python ≥ 3.11)
 PROBE_SCRIPT = "import sys, kiln_probe\nprint('probe', kiln_probe.__version__)\nprint('prefix', sys.prefix)\n"

@@ -31,7 +31,7 @@ from kiln.specs.users import Role
 from kiln.specs.views import JobStatus
 from tests.conftest import REPO, WorkspaceServer, cleanup_jobs, server_env, write_job
 from tests.lanes import server_fixture
-from tests.unit.test_environment_builder import make_wheel
+from tests.unit.environments.test_builder import make_wheel
 
 pytestmark = pytest.mark.slow
 

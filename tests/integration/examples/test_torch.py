@@ -16,7 +16,7 @@ import torch
 from sklearn.datasets import load_digits
 
 from tests.conftest import REPO, WorkspaceServer
-from tests.unit.test_integrations_torch import tensorboard_scalars
+from tests.unit.integrations.test_torch import tensorboard_scalars
 
 EXAMPLE = REPO / "examples" / "pytorch-digits"
 DIGITS = load_digits()

@@ -29,7 +29,7 @@ from kiln.services.credentials import Principal
 from kiln.specs.job_kinds import ANY_JOB_KIND, job_kinds
 from kiln.specs.users import Role
 
-SRC = Path(__file__).resolve().parents[2] / "src" / "kiln"
+SRC = Path(__file__).resolve().parents[3] / "src" / "kiln"
 NOT_OPERATIONS = {"/health", "/mlflow", "/mlflow/{path:path}"}  # the MLflow proxy and the probe: not the API
 OPERATIONS = api.operations()
 

@@ -29,12 +29,12 @@ from kiln.transfer.report import ProgressEvent
 from tests import postgres_server as postgres_fixtures
 from tests import s3_server as s3_fixtures
 from tests.conftest import REPO, WorkspaceServer, cleanup_jobs, server_env, wait_for, write_job
-from tests.integration.test_endpoints import stop_replicas
-from tests.integration.test_environments import env_file
+from tests.integration.services.test_environments import env_file
+from tests.integration.serving.control.test_endpoints import stop_replicas
 from tests.lanes import server_fixture
 from tests.postgres_server import PostgresServer
 from tests.s3_server import S3Server
-from tests.unit.test_environment_builder import make_wheel
+from tests.unit.environments.test_builder import make_wheel
 
 TRANSFER_LEARNING = REPO / "examples" / "transfer-learning"
 TRACKED_JOB = "transfer-tracked"

@@ -24,7 +24,7 @@ from kiln.errors import InvalidSpec
 from kiln.processes import free_port
 from kiln.specs.views import JobStatus
 from tests.conftest import REPO, WorkspaceServer, wait_for, write_job
-from tests.unit.test_tensorboard_export import read_scalars
+from tests.unit.tensorboard.test_export import read_scalars
 
 SCALARS_AND_MLFLOW = """\
 import os, pathlib
