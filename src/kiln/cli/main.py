@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from kiln import __version__
 from kiln.cli import compute, data, endpoints, environments, jobs, models, server, transfer, users
 from kiln.cli.capabilities import KilnCommands, cli_capabilities
+from kiln.cli.usage_errors import ABORTS, run_reporting_usage_errors
 from kiln.errors import KilnError
 
 app = typer.Typer(
@@ -40,17 +40,29 @@ def version() -> None:
     print(__version__)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        print(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print kiln's version and exit."
+    ),
+) -> None:
+    """kiln: a self-hosted machine-learning workspace."""
+
+
 def main() -> None:
     try:
         cli_capabilities()  # plug-ins' job kinds are known to every command; a bad plug-in is an error here
-        code = app(standalone_mode=False)
+        code = run_reporting_usage_errors(lambda: app(standalone_mode=False, prog_name="kiln"))
     except KilnError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except ABORTS:
         print("aborted", file=sys.stderr)
         sys.exit(130)
     except KeyboardInterrupt:
