@@ -74,14 +74,43 @@ def job_kinds() -> list[JobKind]:
         return list(_kinds.values())
 
 
+# Azure ML's job types that kiln does not run (yet), and what to use instead where kiln has something
+AZURE_TYPES_NOT_RUN = {
+    "sweep": "run the trials as command jobs with --set inputs.NAME=VALUE, one job per setting",
+    "pipeline": "run each step as a command job, passing outputs as inputs (kiln:NAME@latest data assets)",
+    "automl": "train with a framework of your choice in a command job (scikit-learn, PyTorch, …)",
+    "parallel": "score in a command job, or with distribution: {type: pytorch, process_count_per_instance: N}",
+    "spark": "use a command job with pyspark in its environment, or a Ray compute target",
+    "import": "download the data yourself and register it with kiln data create",
+}
+
+
 def job_kind(job_type: object) -> JobKind:
-    """The kind of a ``type`` value; InvalidSpec listing the known types for any other value."""
+    """The kind of a ``type`` value; InvalidSpec listing the known types for any other value (and, for an
+    Azure ML type kiln does not run, what to use instead)."""
     with _lock:
         kind = _kinds.get(job_type) if isinstance(job_type, str) else None
         known = ", ".join(_kinds)
-    if kind is None:
-        raise InvalidSpec(f"type: '{job_type}' is not a job type this workspace knows (known types: {known})")
-    return kind
+    if kind is not None:
+        return kind
+    instead = AZURE_TYPES_NOT_RUN.get(str(job_type))
+    if instead is not None:
+        raise InvalidSpec(f"type: kiln does not run 'type: {job_type}' jobs (it runs: {known}); instead, {instead}")
+    raise InvalidSpec(f"type: '{job_type}' is not a job type this workspace knows (known types: {known})")
+
+
+def refuse_other_azure_files(data: Mapping[str, Any]) -> None:
+    """Azure ML files that are not jobs at all, handed to ``kiln job create``: said plainly, before any schema."""
+    if "trigger" in data and ("create_job" in data or "type" not in data):
+        raise InvalidSpec(
+            "this is a schedule (it has 'trigger:'), not a job; kiln does not run schedules: run the job it names "
+            "with kiln job create -f JOB.yml from cron or a CI timer"
+        )
+    if "source" in data and data.get("type") in (None, "uri_file", "uri_folder", "mltable"):
+        raise InvalidSpec(
+            "this is a data import (it has 'source:'), not a job; kiln does not import from external sources: "
+            "download the data, then register it with kiln data create"
+        )
 
 
 def job_type_of(data: Mapping[str, Any]) -> str:
@@ -97,8 +126,14 @@ def parse_job_spec(source: YamlSource | Mapping[str, Any]) -> BaseModel:
     if isinstance(source, YamlSource):
         if not isinstance(source.data, dict):
             raise InvalidSpec(f"{source.label}: expected a mapping of fields at the top level")
-        return validate_model(job_kind(job_type_of(source.data)).spec_class(), source)
+        try:
+            refuse_other_azure_files(source.data)
+            kind = job_kind(job_type_of(source.data))
+        except InvalidSpec as exc:
+            raise InvalidSpec(f"{source.where(('type',))}: {exc.message}") from None
+        return validate_model(kind.spec_class(), source)
     data = dict(source)
+    refuse_other_azure_files(data)
     spec_class = job_kind(job_type_of(data)).spec_class()
     try:
         return spec_class.model_validate(data)

@@ -312,7 +312,7 @@ def test_a_job_the_runner_refuses_fails_and_the_next_one_runs(tmp_path: Path) ->
 def test_a_job_whose_kind_is_not_registered_is_refused_without_blocking_the_queue(tmp_path: Path) -> None:
     bench = make_bench(tmp_path, FakeRunner())
     row = bench.queue("ghost")
-    bench.jobs.set_fields(row.id, spec={**row.spec, "type": "sweep"})  # written by a server with a plug-in
+    bench.jobs.set_fields(row.id, spec={**row.spec, "type": "plugin-kind"})  # written by a server with a plug-in
     bench.queue("after")
     bench.engine.start()
     try:
@@ -323,7 +323,7 @@ def test_a_job_whose_kind_is_not_registered_is_refused_without_blocking_the_queu
         bench.engine.stop()
     assert ghost.status == JobStatus.FAILED.value
     assert ghost.failure_reason is not None and ghost.failure_reason.startswith(
-        "this workspace cannot run it: type: 'sweep' is not a job type this workspace knows"
+        "this workspace cannot run it: type: 'plugin-kind' is not a job type this workspace knows"
     )
 
 

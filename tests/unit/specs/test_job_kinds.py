@@ -17,8 +17,8 @@ def test_a_job_without_type_is_a_command_job() -> None:
 
 
 def test_an_unknown_type_names_the_known_ones() -> None:
-    with pytest.raises(InvalidSpec, match=r"type: 'sweep' is not a job type .*known types: command"):
-        parse_job_spec({"type": "sweep", "command": "x"})
+    with pytest.raises(InvalidSpec, match=r"type: 'no-such-kind' is not a job type .*known types: command"):
+        parse_job_spec({"type": "no-such-kind", "command": "x"})
 
 
 def test_errors_name_the_line_of_a_yaml_source() -> None:
@@ -34,3 +34,27 @@ def test_a_taken_type_cannot_be_claimed_by_another_declaration() -> None:
     assert [kind.type for kind in job_kinds()].count("command") == 1
     with pytest.raises(ValueError, match="already registered"):
         register_job_kind(JobKind("command", spec="elsewhere:Spec", handler="elsewhere:Handler"))
+
+
+@pytest.mark.parametrize(
+    ("job_type", "instead"),
+    [("sweep", "--set inputs"), ("pipeline", "each step as a command job"), ("spark", "pyspark"), ("automl", "")],
+)
+def test_azure_types_kiln_does_not_run_are_refused_by_type_before_any_schema(job_type: str, instead: str) -> None:
+    source = parse_yaml(
+        f"$schema: https://azuremlschemas.azureedge.net/x.json\nname: x\ntype: {job_type}\ntrial: {{}}\n"
+    )
+    with pytest.raises(InvalidSpec) as caught:
+        parse_job_spec(source)
+    message = caught.value.message
+    assert message.startswith(f"<spec>, line 3: type: kiln does not run 'type: {job_type}' jobs (it runs: command")
+    assert instead in message and "unknown field" not in message  # not a list of schema errors
+
+
+def test_schedules_and_data_imports_are_said_to_be_what_they_are() -> None:
+    schedule = {"name": "nightly", "trigger": {"type": "cron", "expression": "0 0 * * *"}, "create_job": "job.yml"}
+    with pytest.raises(InvalidSpec, match="this is a schedule"):
+        parse_job_spec(schedule)
+    data_import = {"type": "mltable", "name": "x", "source": {"type": "database", "query": "select 1"}}
+    with pytest.raises(InvalidSpec, match="this is a data import"):
+        parse_job_spec(data_import)

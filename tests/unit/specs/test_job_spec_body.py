@@ -51,8 +51,8 @@ def test_a_bad_body_is_an_invalid_spec_that_names_the_field(echo_kind: None) -> 
     assert caught.value.message == (
         "required field 'text' is missing; unknown field 'txt' (check its spelling; see the schema at /docs)"
     )
-    with pytest.raises(InvalidSpec, match=r"type: 'sweep' is not a job type .*known types: command, echo"):
-        _body({"type": "sweep"})
+    with pytest.raises(InvalidSpec, match=r"type: 'no-such-kind' is not a job type .*known types: command, echo"):
+        _body({"type": "no-such-kind"})
     with pytest.raises(InvalidSpec, match="must be a job"):
         _body(["command", "echo"])
 
