@@ -87,8 +87,10 @@ class WorkspaceServer:
 
         return Client(url=self.url, token=token if token is not None else self.token)
 
-    def cli(self, *args: str, check: bool = False, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        env = {**self.env, "KILN_URL": self.url, "KILN_TOKEN": self.token}
+    def cli(
+        self, *args: str, check: bool = False, timeout: float = 300, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        env = {**self.env, "KILN_URL": self.url, "KILN_TOKEN": self.token, **(env or {})}
         result = subprocess.run(
             [sys.executable, "-m", "kiln", *args], capture_output=True, text=True, env=env, timeout=timeout, cwd=REPO
         )

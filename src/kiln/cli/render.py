@@ -7,6 +7,7 @@ people; lists are :func:`list_table`, one thing's fields :func:`details_table`.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
@@ -100,20 +101,39 @@ def status_text(status: JobStatus) -> str:
 
 
 def jobs_table(views: list[JobView]) -> Table:
+    """Jobs, fitting 80 columns: generated names (MLflow run ids) as their shortest unique start of at least 8
+    hex digits, as git shortens commits (every command takes them); names given by users whole."""
+    names = short_names([v.name for v in views])
     table = list_table(
         "name", "status", "experiment", "created", "duration", "display name",
-        no_wrap=("name",), min_widths={"name": longest(v.name for v in views)},
+        no_wrap=("name", "status", "created"), min_widths={"name": longest(names.values())},
     )  # fmt: skip
     for view in views:
         table.add_row(
-            view.name,
+            names[view.name],
             status_text(view.status),
             view.experiment_name,
-            when(view.created_at),
+            view.created_at.astimezone().strftime("%m-%d %H:%M") if view.created_at else "-",
             _duration(view),
             view.display_name or "",
         )
     return table
+
+
+GENERATED_NAME = re.compile(r"[0-9a-f]{32}")
+SHORT_NAME = 8
+
+
+def short_names(names: list[str]) -> dict[str, str]:
+    """Each generated name's shortest start (at least 8 characters) that no other listed id shares."""
+    generated = [name for name in names if GENERATED_NAME.fullmatch(name)]
+    shortened = {name: name for name in names}
+    for name in generated:
+        length = SHORT_NAME
+        while length < len(name) and any(o != name and o.startswith(name[:length]) for o in generated):
+            length += 1
+        shortened[name] = name[:length]
+    return shortened
 
 
 def job_details(view: JobView) -> Table:

@@ -7,15 +7,18 @@ that server counts it against its slots or recovers it after a restart."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from kiln.errors import NotFound
+from kiln.errors import Conflict, NotFound
 from kiln.specs.views import ACTIVE_STATUSES, JobStatus
 from kiln.store.tables import JobRow
+
+SHORT_ID = re.compile(r"[0-9a-f]{6,31}")  # the start of a job id (MLflow run ids are 32 hex digits)
 
 
 class JobRepository:
@@ -27,10 +30,18 @@ class JobRepository:
             session.add(row)
 
     def find(self, name_or_id: str) -> JobRow | None:
+        """The job of that name or id, or of the one id that starts with it (a short id, as `kiln job list`
+        shows them and git takes them: at least 6 hex digits); Conflict when several ids start with it."""
         with self._sessions() as session:
             query = select(JobRow).where(or_(JobRow.name == name_or_id, JobRow.id == name_or_id))
             row: JobRow | None = session.scalars(query).first()
-            return row
+            if row is not None or not SHORT_ID.fullmatch(name_or_id):
+                return row
+            prefixed = list(session.scalars(select(JobRow).where(JobRow.id.startswith(name_or_id)).limit(3)))
+        if len(prefixed) > 1:
+            names = ", ".join(job.name for job in prefixed[:2])
+            raise Conflict(f"'{name_or_id}' is the start of several jobs' ids ({names}, …); give more of it")
+        return prefixed[0] if prefixed else None
 
     def get(self, name_or_id: str) -> JobRow:
         row = self.find(name_or_id)

@@ -246,8 +246,27 @@ def test_job_list_is_newest_first(workspace: WorkspaceServer, tmp_path: Path) ->
     assert [item["name"] for item in listed if item["name"] in names] == names[::-1]
     created = [item["created_at"] for item in listed]
     assert created == sorted(created, reverse=True)
-    table = workspace.cli("job", "list", check=True).stdout  # the table too: the newest on top
-    assert sorted(names, key=table.index) == names[::-1]
+    table = workspace.cli("job", "list", check=True).stdout  # the table too: the newest on top (short ids)
+    assert sorted(names, key=lambda name: table.index(name[:8])) == names[::-1]
+
+
+def test_job_list_fits_80_columns_with_short_ids_that_every_command_takes(
+    workspace: WorkspaceServer, tmp_path: Path
+) -> None:
+    job_file = write_job(
+        tmp_path, "command: echo short\nexperiment_name: a-rather-long-experiment-name-for-a-terminal\n"
+    )
+    with workspace.client() as client:
+        job = client.jobs.create(job_file).wait(timeout=120)
+        named = client.jobs.create({"command": "echo named", "name": f"named-{job.name[:6]}"}).wait(timeout=120)
+    table = workspace.cli("job", "list", env={"COLUMNS": "80"}, check=True).stdout
+    assert max(len(line) for line in table.splitlines()) <= 80, table
+    assert job.name not in table and job.name[:8] in table  # generated ids shortened, as git does
+    assert named.name in table  # names users gave stay whole
+    shown = json.loads(workspace.cli("job", "show", "-n", job.name[:8], "-o", "json", check=True).stdout)
+    assert shown["name"] == job.name
+    too_short = workspace.cli("job", "show", "-n", job.name[:5])
+    assert too_short.returncode == NotFound.exit_code and "not found" in too_short.stderr
 
 
 def test_job_stream_follows_a_running_job_to_its_end(workspace: WorkspaceServer, tmp_path: Path) -> None:
