@@ -99,6 +99,8 @@ def callers(security_server: WorkspaceServer, team: Team, seeded: Seeded) -> Ite
     }  # fmt: skip
     clients = {name: bearer_http(security_server, token) for name, token in tokens.items()}
     clients["not-bearer"].headers["Authorization"] = f"Basic {team.workspace_token}"
+    clients["forged-session"] = bearer_http(security_server, None)
+    clients["forged-session"].headers["cookie"] = f"kiln_session={team.reader.token_id}.{'0' * 64}"
     yield clients
     for client in clients.values():
         client.close()
@@ -141,6 +143,7 @@ UNAUTHORIZED = {
     "expired": "expired at",
     "revoked": "was revoked",
     "job-ended": "was revoked: it was job",  # the seeded job's own token, ended with the job
+    "forged-session": "this browser's session is not valid for this workspace",  # a browser cookie, not a token
 }
 
 
