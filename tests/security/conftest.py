@@ -13,13 +13,13 @@ What a probe module gets
   :class:`Member` with a token valid for a day), ``team.workspace_token`` (the bootstrap owner's), and
   tokens that must be refused: ``team.expired`` (a contributor's, past its expiry) and ``team.revoked``.
   ``member.client(server)`` is the SDK as that user, ``member.http(server)`` a raw keep-alive httpx client
-  with the user's bearer token.
+  with the user's bearer token (``bearer_http(server, token)`` for any other token, or none).
 - ``seeded``: :class:`Seeded`, real resources made by the contributor: a completed job with an output
   (made by :func:`run_probe_job`, so it also holds that job's own token, revoked when the job ended), a
-  model version with an alias, a data asset, an endpoint without deployments; ``seeded.values_for(operation)`` fills
-  any operation's path parameters with these names.
-- ``seeded_deployment``: a deployment on the seeded endpoint (a replica process: ask for it only when a
-  probe needs a live one; it is made once per worker, on first use).
+  model version with an alias, a data asset, an endpoint; ``seeded.values_for(operation)`` fills any
+  operation's path parameters with these names.
+- ``seeded_deployment``: deployment ``blue`` on the seeded endpoint, with all its traffic (a replica process:
+  ask for it where a probe needs a live one; it is made once per worker, on first use).
 - :func:`probe_in_job` ``(server, token, script) -> dict``: runs ``script`` as a real job submitted with
   ``token`` (a contributor's, say) and returns what the script reported. The script calls
   ``report(key=value, ...)`` (defined for it; values must be JSON) as often as it likes; the reports are

@@ -107,8 +107,8 @@ def callers(security_server: WorkspaceServer, team: Team, seeded: Seeded) -> Ite
 
 
 @pytest.fixture(scope="module")
-def before(security_server: WorkspaceServer, team: Team, seeded: Seeded) -> dict[str, Any]:
-    """The workspace as the owner sees it, before any probe."""
+def before(security_server: WorkspaceServer, team: Team, seeded: Seeded, seeded_deployment: str) -> dict[str, Any]:
+    """The workspace as the owner sees it, before any probe (with a live deployment to aim at)."""
     return workspace_state(security_server, team, seeded)
 
 
@@ -122,6 +122,9 @@ def workspace_state(server: WorkspaceServer, team: Team, seeded: Seeded) -> dict
             "data": [d.model_dump(mode="json") for d in owner.data.list(include_archived=True)],
             "endpoints": [e.model_dump(mode="json") for e in owner.online_endpoints.list()],
             "keys": owner.online_endpoints.get_keys(seeded.endpoint).model_dump(mode="json"),
+            "deployments": [
+                (d.name, d.state.value, d.model, d.created_by) for d in owner.online_deployments.list(seeded.endpoint)
+            ],
             "users": [u.model_dump(mode="json") for u in owner.users.list()],
             "tokens": {
                 m.name: [t.model_dump(mode="json") for t in owner.users.list_tokens(m.name)] for m in team.members
