@@ -113,24 +113,31 @@ def before(security_server: WorkspaceServer, team: Team, seeded: Seeded, seeded_
 
 
 def workspace_state(server: WorkspaceServer, team: Team, seeded: Seeded) -> dict[str, Any]:
+    """What the probes aim at, in full, and the names of everything else (so that nothing new appears).
+    Only names for the rest: a job or a build another module of this worker left running may end meanwhile."""
     with team.owner.client(server) as owner:
+        dump = lambda view: view.model_dump(mode="json")  # noqa: E731
         return {
-            # names only: a job another module of this worker left running may end meanwhile
-            "jobs": sorted(job.name for job in owner.jobs.list(limit=1000)),
-            "seeded job": owner.jobs.get(seeded.job).view.model_dump(mode="json"),
-            "models": [(m.name, m.model_dump(mode="json")) for m in owner.models.list(include_archived=True)],
-            "data": [d.model_dump(mode="json") for d in owner.data.list(include_archived=True)],
-            "endpoints": [e.model_dump(mode="json") for e in owner.online_endpoints.list()],
-            "keys": owner.online_endpoints.get_keys(seeded.endpoint).model_dump(mode="json"),
+            "names": {
+                "jobs": sorted(job.name for job in owner.jobs.list(limit=1000)),
+                "models": sorted(model.name for model in owner.models.list(include_archived=True)),
+                "data": sorted(asset.name for asset in owner.data.list(include_archived=True)),
+                "endpoints": sorted(endpoint.name for endpoint in owner.online_endpoints.list()),
+                "computes": sorted(compute.name for compute in owner.computes.list()),
+                "environments": sorted(environment.name for environment in owner.environments.list()),
+            },
+            "job": dump(owner.jobs.get(seeded.job).view),
+            "model": [dump(owner.models.get(seeded.model)), dump(owner.models.get_version(seeded.model, "1"))],
+            "data": [dump(view) for view in owner.data.list(name=seeded.data, include_archived=True)],
+            "endpoint": [
+                dump(owner.online_endpoints.get(seeded.endpoint)),
+                owner.online_endpoints.get_keys(seeded.endpoint).model_dump(mode="json"),
+            ],
             "deployments": [
                 (d.name, d.state.value, d.model, d.created_by) for d in owner.online_deployments.list(seeded.endpoint)
             ],
-            "users": [u.model_dump(mode="json") for u in owner.users.list()],
-            "tokens": {
-                m.name: [t.model_dump(mode="json") for t in owner.users.list_tokens(m.name)] for m in team.members
-            },
-            "computes": [c.name for c in owner.computes.list()],
-            "environments": [e.model_dump(mode="json") for e in owner.environments.list()],
+            "users": [dump(user) for user in owner.users.list()],
+            "tokens": {member.name: [dump(t) for t in owner.users.list_tokens(member.name)] for member in team.members},
         }
 
 
