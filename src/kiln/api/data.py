@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kiln.api.operation import TAR, Operation
-from kiln.errors import AlreadyExists, Conflict
+from kiln.errors import AlreadyExists, Conflict, NotFound
 from kiln.specs.data import DataAssetView, DataSpec
 from kiln.specs.users import Role
 
@@ -17,9 +17,10 @@ CREATE = Operation(
 LIST = Operation(
     "data.list", "GET", "/api/v1/data",
     summary="List data assets",
-    description="The latest version of each asset, or every version of ``name`` (newest first).",
+    description="The latest version of each asset, or every version of ``name`` (newest first; 404 if there is "
+    "no asset of that name).",
     role=Role.READER, action="listing data assets",
-    response=list[DataAssetView], query=("name", "include_archived"),
+    response=list[DataAssetView], query=("name", "include_archived"), errors=(NotFound,),
 )  # fmt: skip
 SHOW = Operation(
     "data.show", "GET", "/api/v1/data/{name}/versions/{version}",

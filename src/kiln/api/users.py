@@ -1,5 +1,5 @@
-"""Users, their roles and their API tokens. Owners manage users; anyone may see and manage their own
-tokens (who may do more is decided by ``kiln.services.users``)."""
+"""Users, their roles and their API tokens. Owners manage users; anyone may see and revoke their own
+tokens, contributors may create their own (who may do more is decided by ``kiln.services.users``)."""
 
 from __future__ import annotations
 
@@ -50,8 +50,8 @@ CREATE_TOKEN = Operation(
     "users.create_token", "POST", "/api/v1/users/{name}/tokens",
     summary="Create an API token for a user",
     description="The token is in this answer only; the workspace keeps its SHA-256. "
-    "Anyone may create their own; only an owner may create one for someone else.",
-    role=Role.READER, action="creating tokens",
+    "Contributors and owners may create their own; only an owner may create one for someone else.",
+    role=Role.CONTRIBUTOR, action="creating API tokens",
     response=NewTokenView, status_code=201, body=TokenRequest, errors=(Forbidden, Conflict),
 )  # fmt: skip
 LIST_TOKENS = Operation(

@@ -9,13 +9,15 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kiln import __version__
 from kiln.capabilities import load_capabilities, rest_contract
 from kiln.config import Settings
-from kiln.errors import KilnError
+from kiln.errors import InvalidSpec, KilnError
 from kiln.server.auth import TokenAuthMiddleware, load_or_create_token
 from kiln.server.capabilities import include_capability_routers
 from kiln.server.permissions import default_access, principal_of, tracking_access
@@ -34,6 +36,7 @@ from kiln.specs.yaml_source import explain_errors
 from kiln.tracking.proxy import MlflowProxy
 
 log = logging.getLogger(__name__)
+_UNREADABLE_BODY = "There was an error parsing the body"  # FastAPI's detail for a body that is not UTF-8
 
 
 def create_app(
@@ -75,6 +78,15 @@ def create_app(
     @app.exception_handler(KilnError)
     async def kiln_error(_request: Request, exc: KilnError) -> JSONResponse:
         return JSONResponse(exc.to_json(), status_code=exc.http_status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400 and exc.detail == _UNREADABLE_BODY:  # FastAPI's answer to a body it cannot decode
+            error = InvalidSpec(
+                "the request body could not be read: send JSON in UTF-8 (Content-Type: application/json)"
+            )
+            return JSONResponse(error.to_json(), status_code=error.http_status)
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(_request: Request, exc: RequestValidationError) -> JSONResponse:
