@@ -223,6 +223,12 @@ def test_a_local_process_cannot_read_or_write_mlflows_child(
     assert [(v.version, v.tags["kiln.created_by"]) for v in versions] == [("1", "workspace")]
     assert owner_mlflow.list_artifacts(tracked.run_id) == []
     assert list(server.home.rglob("forged.txt")) == []
+    # a caller's own copy of the secret header does not ride through /mlflow: the proxy sends the server's only
+    through_proxy = httpx.get(
+        f"{server.url}/mlflow/api/2.0/mlflow/runs/get?run_id={tracked.run_id}",
+        headers={"Authorization": f"Bearer {server.token}", "x-kiln-internal-secret": "guessed"},
+    )
+    assert through_proxy.status_code == 200 and through_proxy.json()["run"]["info"]["run_id"] == tracked.run_id
 
 
 def test_a_replica_answers_nothing_without_the_gateways_secret(server: WorkspaceServer, deployed: Deployed) -> None:

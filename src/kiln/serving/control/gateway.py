@@ -1,14 +1,16 @@
 """The scoring URI: ``<workspace>/endpoints/{endpoint}/{path}``.
 
 A pure ASGI app mounted in the workspace app. It checks the endpoint's key (not the
-workspace token), picks a deployment (the ``azureml-model-deployment`` header, else the
+workspace token; read with ``kiln.authorization``, as REST reads tokens), picks a deployment (the ``azureml-model-deployment`` header, else the
 weighted traffic split over ready deployments), forwards the request with the path below
 the endpoint unchanged to one of its ready replicas over a shared keep-alive pool, and
 relays the replica's whole answer back. Mirrored copies go out fire-and-forget; their answers are dropped.
 A replica that refuses the connection or dies before its answer is complete (stopped by a
 rolling update, or killed) is skipped and the request goes to another, so such changes drop
-no requests. The gateway's own answers (no such endpoint, a wrong key, nothing ready, no
-answer in time) are errors of ``kiln.errors``, in the workspace's error body.
+no requests. Each request to a replica carries that replica's secret (``kiln.internal_secret``):
+replicas answer nobody else. The gateway's own answers (a missing or wrong key, which is also what
+a name that is no endpoint gets, no such deployment, nothing ready, no answer in time) are errors
+of ``kiln.errors``, in the workspace's error body.
 """
 
 from __future__ import annotations
