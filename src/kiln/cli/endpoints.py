@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from kiln.cli.render import OutputFormat, OutputOption, console, list_table, print_json, print_output
+from kiln.cli.render import OutputFormat, OutputOption, console, list_table, print_json, print_output, when
 from kiln.cli.workspace import client
 from kiln.errors import InvalidSpec
 from kiln.specs.endpoint import OnlineDeploymentView, OnlineEndpointView, parse_traffic_text
@@ -246,8 +246,8 @@ def _print_deployment(view: OnlineDeploymentView) -> None:
         console.print(f"  created by {view.created_by}")
     for replica in view.replicas:
         console.print(
-            f"  replica {replica.index}  {replica.state}  pid {replica.pid}  port {replica.port}  "
-            f"generation {replica.generation}  restarts {replica.restarts}"
+            f"  replica {replica.index}  {replica.state}  generation {replica.generation}  "
+            f"restarts {replica.restarts}  started {when(replica.started_at)}"
         )
     if view.failure_reason:
         console.print(f"[red]failed:[/] {view.failure_reason}", markup=False)

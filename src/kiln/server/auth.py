@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, quote
 
 from starlette.concurrency import run_in_threadpool
 
+from kiln.authorization import bearer_credential
 from kiln.errors import Unauthorized
 from kiln.server.permissions import PRINCIPAL_SCOPE_KEY
 from kiln.services.credentials import UNKNOWN_TOKEN, WORKSPACE_OWNER, CredentialVerifier, Principal
@@ -31,6 +32,10 @@ SESSION_COOKIE = "kiln_session"
 NO_TOKEN = (
     "this workspace needs a token: send 'Authorization: Bearer <token>' (a user's API token, or the workspace "
     "token in KILN_HOME/token)"
+)
+NOT_BEARER = (
+    "the Authorization header is not 'Bearer <token>' (one scheme, Bearer in any case, then one token); "
+    "send 'Authorization: Bearer <token>'"
 )
 PUBLIC_PATHS = {"/health", "/login", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/favicon.ico"}
 
@@ -59,7 +64,7 @@ class TokenAuthMiddleware:
 
     def __init__(self, app: Any, token: str, users: Callable[[], CredentialVerifier | None] = lambda: None) -> None:
         self.app = app
-        self._bearer = f"Bearer {token}".encode()
+        self._token_bytes = token.encode()
         self._session = session_value(token)
         self._token = token
         self._users = users
@@ -99,13 +104,15 @@ class TokenAuthMiddleware:
         """Who the credentials name; None when none were sent; Unauthorized when they are not valid."""
         authorization = next((value for name, value in scope["headers"] if name == b"authorization"), None)
         if authorization is not None:
-            if hmac.compare_digest(authorization, self._bearer):
+            token = bearer_credential(authorization)  # the gateway reads endpoint keys with the same parser
+            if token is None:
+                raise Unauthorized(NOT_BEARER)
+            if hmac.compare_digest(token.encode(), self._token_bytes):
                 return WORKSPACE_OWNER
-            scheme, _, token = authorization.decode("latin-1").partition(" ")
             verifier = self._users()
-            if scheme != "Bearer" or not token.strip() or verifier is None:
+            if verifier is None:
                 raise Unauthorized(UNKNOWN_TOKEN)
-            return await _verified(partial(verifier.bearer, token.strip()))
+            return await _verified(partial(verifier.bearer, token))
         cookie = _session_cookie(scope)
         if cookie is None:
             return None

@@ -154,12 +154,15 @@ class DeploymentState(StrEnum):
 
 
 class ReplicaView(BaseModel):
+    """What a user needs to know of one replica. Not where it listens nor its process id: a replica
+    answers only the workspace's gateway, and nobody, owner included, reaches it but through the
+    scoring URI; the server's log names both for whoever operates the machine."""
+
     index: int
     generation: int
     state: str = Field(description="starting, ready or stopping")
-    pid: int | None
-    port: int
-    restarts: int = 0
+    restarts: int = Field(0, description="how many times this replica was started again after it died")
+    started_at: datetime | None = Field(None, description="when this replica's process started")
 
 
 class DeploymentMetricsView(BaseModel):

@@ -13,7 +13,11 @@ answers, at least:
 - ``POST /invocations`` (MLflow's bodies and CSV),
 - ``GET /metrics`` (Prometheus text: the replica's own request counts, errors, latency).
 
-The gateway forwards a request to one replica with the path below the endpoint unchanged.
+The gateway forwards a request to one replica with the path below the endpoint unchanged. The
+replica answers only requests that carry ``secret`` in ``x-kiln-internal-secret``
+(``kiln.internal_secret``): the gateway's and the controller's probes. The launcher writes the
+file with mode 0600, and the controller reads the secret back from it when it re-adopts the
+replica after a restart of the server.
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ class ReplicaConfig(BaseModel):
     replica_index: int = 0
     host: str = "127.0.0.1"
     port: int
+    secret: str = Field(
+        repr=False, min_length=16, description="the gateway's secret for this replica; it answers no request without it"
+    )
     model_name: str = Field(description="The name V2 clients use in /v2/models/{model}")
     model_version: str = "1"
     model_dir: Path | None = Field(None, description="The model's files; AZUREML_MODEL_DIR and KILN_MODEL_DIR")

@@ -1,7 +1,9 @@
 """MLflow's tracking server as a supervised child: loopback only, one worker, restarted if it dies.
 
 Everyone reaches it through the workspace's ``/mlflow`` proxy; only the workspace itself
-talks to it directly.
+talks to it directly, with the secret the child gets on its standard input at each start
+(``kiln.tracking.mlflow_secret``): the child (``kiln.tracking.mlflow_child``) refuses any request
+without it, so the port in ``process.json`` is of no use to another process on the machine.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ import httpx
 import psutil
 
 from kiln.errors import Unavailable
+from kiln.internal_secret import HEADER_NAME
 from kiln.processes import child_environment, die_with_parent, free_port, log_tail
+from kiln.tracking.mlflow_secret import process_secret, send_with_mlflow_client
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +41,7 @@ class MlflowSupervisor:
         environment: Mapping[str, str] | None = None,
     ) -> None:
         self._home = home / "mlflow"
+        self.secret = process_secret()  # what the proxy and this process's MLflow client send
         self._store_uri = backend_store_uri
         self._artifacts = artifacts_destination
         self._environment = dict(environment or {})  # e.g. MLFLOW_S3_ENDPOINT_URL for an s3:// destination
@@ -57,6 +62,7 @@ class MlflowSupervisor:
 
     def start(self, timeout: float = 120.0) -> None:
         self._home.mkdir(parents=True, exist_ok=True)
+        send_with_mlflow_client()
         self._stop_leftover()
         self.port = free_port()
         self._thread = threading.Thread(target=self._supervise, name="mlflow-supervisor", daemon=True)
@@ -76,7 +82,7 @@ class MlflowSupervisor:
 
     def is_healthy(self) -> bool:
         try:
-            return httpx.get(f"{self.url}/health", timeout=2).status_code == 200
+            return httpx.get(f"{self.url}/health", headers={HEADER_NAME: self.secret}, timeout=2).status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -101,11 +107,8 @@ class MlflowSupervisor:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         command = [
-            sys.executable, "-m", "mlflow", "server",
-            "--host", "127.0.0.1",
+            sys.executable, "-m", "kiln.tracking.mlflow_child",
             "--port", str(self.port),
-            "--workers", "1",
-            "--serve-artifacts",
             "--artifacts-destination", self._artifacts,
             "--static-prefix", MLFLOW_PREFIX,
         ]  # fmt: skip
@@ -116,10 +119,16 @@ class MlflowSupervisor:
         })  # fmt: skip
         log_handle = self._log_file.open("ab")
         process = subprocess.Popen(
-            command, stdout=log_handle, stderr=subprocess.STDOUT, env=env, cwd=self._home,
+            command, stdin=subprocess.PIPE, stdout=log_handle, stderr=subprocess.STDOUT, env=env, cwd=self._home,
             start_new_session=True, preexec_fn=die_with_parent,
         )  # fmt: skip
         log_handle.close()
+        assert process.stdin is not None
+        try:  # never in its arguments or environment, which other users' processes could read
+            process.stdin.write(self.secret.encode() + b"\n")
+            process.stdin.close()
+        except BrokenPipeError:  # it died at once: _wait_until_healthy reports its log
+            pass
         self._state_file.write_text(json.dumps({"pid": process.pid, "port": self.port}))
         return process
 

@@ -1,4 +1,8 @@
-"""``/mlflow`` on the workspace: MLflow's API, artifacts and UI, streamed both ways."""
+"""``/mlflow`` on the workspace: MLflow's API, artifacts and UI, streamed both ways.
+
+The caller's credentials stop here (the token middleware checked them); what goes on to MLflow's
+child carries the workspace server's secret instead (``kiln.tracking.mlflow_secret``), the only
+thing the child accepts."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
 from kiln.errors import Unavailable
+from kiln.internal_secret import HEADER_NAME
 from kiln.tracking.mlflow_access import (
     MODEL_VERSION_CREATE,
     MODEL_VERSION_TAG_CHANGES,
@@ -19,12 +24,13 @@ from kiln.tracking.mlflow_access import (
     names_creator_tag,
     with_creator_tag,
 )
+from kiln.tracking.mlflow_secret import process_secret
 from kiln.tracking.registry import CREATED_BY_TAG
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization"}
-# The workspace's credentials stop here; MLflow runs without auth of its own on loopback.
-# Content-Length is kept: MLflow's Flask handlers read no body sent chunked.
-_DROPPED_REQUEST = _HOP_BY_HOP | {"host", "authorization", "cookie"}
+# The workspace's credentials stop here; MLflow's child wants the server's secret instead (and a caller's
+# copy of that header is dropped). Content-Length is kept: MLflow's Flask handlers read no body sent chunked.
+_DROPPED_REQUEST = _HOP_BY_HOP | {"host", "authorization", "cookie", HEADER_NAME}
 _REGISTRY_WRITES = MODEL_VERSION_TAG_CHANGES | {MODEL_VERSION_CREATE}
 
 
@@ -39,6 +45,7 @@ class MlflowProxy:
         dependencies: Sequence[Any] = (),
     ) -> None:
         self._upstream = upstream
+        self._secret = process_secret()
         self._creator_of = creator_of
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(300.0, connect=5.0), limits=httpx.Limits(max_keepalive_connections=32)
@@ -52,6 +59,7 @@ class MlflowProxy:
     async def forward(self, request: Request, path: str = "") -> StreamingResponse:
         url = httpx.URL(f"{self._upstream()}/{path}", query=request.url.query.encode())
         headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _DROPPED_REQUEST]
+        headers.append((HEADER_NAME, self._secret))
         has_body = request.method in ("POST", "PUT", "PATCH", "DELETE")
         content: Any = request.stream() if has_body else None
         if has_body and self._creator_of is not None and mlflow_path(path) in _REGISTRY_WRITES:

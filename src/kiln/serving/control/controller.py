@@ -9,7 +9,9 @@ stored in the database, and publishes the routing table the gateway reads.
 - An update (new generation) rolls one replica at a time: the new replica at index *i*
   starts beside the old one, which is retired only once the new one is ready. Retired
   replicas leave the routing table first and are stopped a moment later.
-- After a server restart, replicas whose pid and create time still match are re-adopted.
+- After a server restart, replicas whose pid and create time still match are re-adopted, with the
+  secret the gateway sends them read back from their config file (one that cannot be read is
+  stopped and started again).
 - Several servers on one database: one of them runs the controller (``kiln.store.postgres.
   Leadership``); the others ``follow()``: they mirror its replicas from the database into
   their own routing tables (probing readiness themselves), so every server's gateway serves
@@ -22,15 +24,17 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 
 from kiln.clock import utcnow
+from kiln.internal_secret import HEADER_NAME as INTERNAL_SECRET
 from kiln.processes import log_tail
 from kiln.runners.local.processes import ProcessHandle, is_alive, terminate_tree
-from kiln.serving.control.replica_launcher import ReplicaLauncher
-from kiln.serving.control.routing import DeploymentRoute, EndpointRoute, RoutingTable
+from kiln.serving.control.replica_launcher import ReplicaLauncher, read_secret
+from kiln.serving.control.routing import DeploymentRoute, EndpointRoute, ReplicaTarget, RoutingTable
 from kiln.specs.endpoint import DeploymentState, OnlineDeploymentSpec, OnlineEndpointSpec, ReplicaView
 from kiln.store.endpoints import EndpointRepository
 from kiln.store.tables import OnlineDeploymentRow, OnlineReplicaRow
@@ -51,8 +55,10 @@ class Replica:
     index: int
     generation: int
     port: int
+    secret: str  # what it wants in x-kiln-internal-secret
     handle: ProcessHandle
     log: Path
+    started_at: datetime
     deadline: float  # monotonic: not ready by then means failed
     restarts: int = 0
     state: str = "starting"
@@ -62,6 +68,10 @@ class Replica:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def target(self) -> ReplicaTarget:
+        return ReplicaTarget(self.url, self.secret)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -216,23 +226,25 @@ class EndpointController:
 
     def _answers(self, replica: Replica, path: str) -> bool:
         try:
-            return self._probe.get(replica.url + path).status_code == 200
+            return self._probe.get(replica.url + path, headers={INTERNAL_SECRET: replica.secret}).status_code == 200
         except httpx.HTTPError:
             return False
 
     def _start(self, row: OnlineDeploymentRow, spec: OnlineDeploymentSpec, index: int) -> Replica:
         launched = self._launcher.launch(row, spec, index)
         restarts = self._backoff.get((row.endpoint, row.name, index), (0, 0.0))[0]
+        started_at = utcnow()
         row_id = self._repo.add_replica(
             OnlineReplicaRow(
                 endpoint=row.endpoint, deployment=row.name, replica_index=index, generation=row.generation,
                 port=launched.port, pid=launched.handle.pid, pid_started=launched.handle.create_time,
-                log_path=str(launched.log), restarts=restarts, started_at=utcnow(),
+                log_path=str(launched.log), restarts=restarts, started_at=started_at,
             )
         )  # fmt: skip
         replica = Replica(
-            row_id, row.endpoint, row.name, index, row.generation, launched.port, launched.handle, launched.log,
-            deadline=time.monotonic() + spec.readiness_probe.deadline_seconds, restarts=restarts,
+            row_id, row.endpoint, row.name, index, row.generation, launched.port, launched.secret, launched.handle,
+            launched.log, started_at, deadline=time.monotonic() + spec.readiness_probe.deadline_seconds,
+            restarts=restarts,
         )  # fmt: skip
         self._replicas[row_id] = replica
         log.info(
@@ -329,10 +341,9 @@ class EndpointController:
         """One look at the database: the leader's replicas, ready if they answer ``/v2/health/ready``."""
         followed: dict[int, Replica] = {}
         for row in self._repo.replicas():
-            replica = self._followed.get(row.id) or Replica(
-                row.id, row.endpoint, row.deployment, row.replica_index, row.generation, row.port,
-                ProcessHandle(row.pid, row.pid_started), Path(row.log_path), deadline=0.0, restarts=row.restarts,
-            )  # fmt: skip
+            replica = self._followed.get(row.id) or self._known(
+                row, deadline=0.0, secret=read_secret(Path(row.log_path))
+            )
             replica.state = "ready" if self._answers(replica, "/v2/health/ready") else "starting"
             followed[row.id] = replica
         with self._lock:
@@ -346,22 +357,33 @@ class EndpointController:
 
     # After a restart ----------------------------------------------------------------------------
     def recover(self) -> None:
+        """Re-adopt this server's replicas that still run; stop those no longer wanted, or whose secret
+        (in their config file) cannot be read, since the gateway could not reach them: they start again."""
         deployments = {(r.endpoint, r.name): r for r in self._repo.deployments()}
         for row in self._repo.replicas():
             deployment = deployments.get((row.endpoint, row.deployment))
             alive = is_alive(row.pid, row.pid_started)
-            if deployment is None or deployment.state == DeploymentState.DELETING or not alive:
+            wanted = deployment is not None and deployment.state != DeploymentState.DELETING
+            secret = read_secret(Path(row.log_path)) if alive and wanted else None
+            if deployment is None or secret is None:
                 if alive:
+                    if wanted:
+                        log.warning("replica %s/%s #%s: no readable secret; starting it again", *_names(row))
                     terminate_tree(row.pid, STOP_GRACE_SECONDS)
                 self._repo.delete_replica(row.id)
                 continue
             spec = OnlineDeploymentSpec.model_validate(deployment.spec)
-            log.info("re-adopting replica %s/%s #%s (pid %s)", row.endpoint, row.deployment, row.replica_index, row.pid)
-            self._replicas[row.id] = Replica(
-                row.id, row.endpoint, row.deployment, row.replica_index, row.generation, row.port,
-                ProcessHandle(row.pid, row.pid_started), Path(row.log_path),
-                deadline=time.monotonic() + spec.readiness_probe.deadline_seconds, restarts=row.restarts,
-            )  # fmt: skip
+            log.info("re-adopting replica %s/%s #%s (pid %s)", *_names(row), row.pid)
+            self._replicas[row.id] = self._known(row, time.monotonic() + spec.readiness_probe.deadline_seconds, secret)
+
+    @staticmethod
+    def _known(row: OnlineReplicaRow, deadline: float, secret: str | None) -> Replica:
+        """A replica started before (by this server before a restart, or by the leader while following)."""
+        return Replica(
+            row.id, row.endpoint, row.deployment, row.replica_index, row.generation, row.port, secret or "",
+            ProcessHandle(row.pid, row.pid_started), Path(row.log_path), row.started_at, deadline=deadline,
+            restarts=row.restarts,
+        )  # fmt: skip
 
     # What others read ---------------------------------------------------------------------------
     def publish_routes(self) -> None:
@@ -375,7 +397,9 @@ class EndpointController:
                 for row in deployments:
                     if row.endpoint != endpoint.name or row.state == DeploymentState.DELETING:
                         continue
-                    ready = tuple(r.url for r in replicas if r.key == (row.endpoint, row.name) and r.state == "ready")
+                    ready = tuple(
+                        r.target for r in replicas if r.key == (row.endpoint, row.name) and r.state == "ready"
+                    )
                     timeout = OnlineDeploymentSpec.model_validate(row.spec).request_settings.request_timeout_ms / 1000
                     members[row.name] = DeploymentRoute(row.name, ready, timeout + 5.0)
                 hashes = (endpoint.primary_key_hash, endpoint.secondary_key_hash)
@@ -388,12 +412,7 @@ class EndpointController:
         replicas = [r for r in self._all_replicas() if r.key == (endpoint, deployment)]
         return [
             ReplicaView(
-                index=r.index,
-                generation=r.generation,
-                state=r.state,
-                pid=r.handle.pid,
-                port=r.port,
-                restarts=r.restarts,
+                index=r.index, generation=r.generation, state=r.state, restarts=r.restarts, started_at=r.started_at
             )
             for r in sorted(replicas, key=lambda r: (r.index, r.generation))
         ]
@@ -404,6 +423,10 @@ class EndpointController:
             return sorted(set(running))
         folder = self._launcher.folder(endpoint, deployment)
         return sorted(folder.glob("*.log"), key=lambda p: p.stat().st_mtime)[-1:] if folder.is_dir() else []
+
+
+def _names(row: OnlineReplicaRow) -> tuple[str, str, int]:
+    return row.endpoint, row.deployment, row.replica_index
 
 
 def _stop_all(replicas: list[Replica], wait: bool) -> None:

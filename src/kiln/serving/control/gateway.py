@@ -1,14 +1,16 @@
 """The scoring URI: ``<workspace>/endpoints/{endpoint}/{path}``.
 
 A pure ASGI app mounted in the workspace app. It checks the endpoint's key (not the
-workspace token), picks a deployment (the ``azureml-model-deployment`` header, else the
+workspace token; read with ``kiln.authorization``, as REST reads tokens), picks a deployment (the ``azureml-model-deployment`` header, else the
 weighted traffic split over ready deployments), forwards the request with the path below
 the endpoint unchanged to one of its ready replicas over a shared keep-alive pool, and
 relays the replica's whole answer back. Mirrored copies go out fire-and-forget; their answers are dropped.
 A replica that refuses the connection or dies before its answer is complete (stopped by a
 rolling update, or killed) is skipped and the request goes to another, so such changes drop
-no requests. The gateway's own answers (no such endpoint, a wrong key, nothing ready, no
-answer in time) are errors of ``kiln.errors``, in the workspace's error body.
+no requests. Each request to a replica carries that replica's secret (``kiln.internal_secret``):
+replicas answer nobody else. The gateway's own answers (a missing or wrong key, which is also what
+a name that is no endpoint gets, no such deployment, nothing ready, no answer in time) are errors
+of ``kiln.errors``, in the workspace's error body.
 """
 
 from __future__ import annotations
@@ -24,16 +26,21 @@ from typing import Any, NamedTuple
 import aiohttp
 from starlette.types import Receive, Scope, Send
 
+from kiln.authorization import bearer_credential
 from kiln.errors import BadGateway, GatewayTimeout, KilnError, NotFound, Unauthorized, Unavailable
+from kiln.internal_secret import HEADER as INTERNAL_SECRET
+from kiln.internal_secret import HEADER_NAME as INTERNAL_SECRET_NAME
 from kiln.serving.control.gateway_metrics import GatewayMetrics
-from kiln.serving.control.routing import DeploymentRoute, EndpointRoute, RoutingTable
+from kiln.serving.control.routing import DeploymentRoute, EndpointRoute, ReplicaTarget, RoutingTable
 
 log = logging.getLogger(__name__)
 
 DEPLOYMENT_HEADER = "azureml-model-deployment"
 PREFIX = "/endpoints/"
 ATTEMPTS = 4
-_DROPPED_REQUEST_HEADERS = {b"host", b"authorization", b"connection", b"content-length", b"keep-alive", b"cookie"}
+_DROPPED_REQUEST_HEADERS = {
+    b"host", b"authorization", b"connection", b"content-length", b"keep-alive", b"cookie", INTERNAL_SECRET,
+}  # fmt: skip
 _DROPPED_RESPONSE_HEADERS = {b"connection", b"keep-alive", b"transfer-encoding", b"server", b"date"}
 # not delivered, or the replica went away before answering: safe to try another replica
 _RETRYABLE = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)
@@ -73,11 +80,11 @@ class EndpointGateway:
             return
         endpoint_name, _, rest = _below_prefix(scope).partition("/")
         route = self._routes().get(endpoint_name)
-        if route is None:
-            await _error(send, NotFound(f"online endpoint '{endpoint_name}' not found"))
-            return
         headers: list[tuple[bytes, bytes]] = scope["headers"]
-        if not route.accepts(_bearer(headers)):
+        key = bearer_credential(_header(headers, b"authorization"))  # REST reads its tokens the same way
+        # an endpoint that does not exist answers as one whose key was not given: the same status and
+        # body, so that without a key nobody learns which endpoint names exist
+        if route is None or key is None or not route.accepts(key):
             problem = Unauthorized(
                 f"endpoint '{endpoint_name}' needs one of its keys as 'Authorization: Bearer <key>' "
                 f"(kiln online-endpoint get-credentials -n {endpoint_name})"
@@ -110,7 +117,7 @@ class EndpointGateway:
     ) -> None:
         started = time.perf_counter()
         tried: set[str] = set()  # deployments whose every replica failed to answer
-        failed_replicas: set[str] = set()
+        failed_replicas: set[ReplicaTarget] = set()
         deployment: DeploymentRoute | None = None
         problem = "no deployment of this endpoint is ready to take traffic"
         for _attempt in range(ATTEMPTS):
@@ -122,7 +129,7 @@ class EndpointGateway:
                 tried.add(deployment.name)
                 continue
             try:
-                answer = await self._exchange(method, replica + target, headers, body, deployment.timeout_s)
+                answer = await self._exchange(method, replica, target, headers, body, deployment.timeout_s)
             except (aiohttp.ConnectionTimeoutError, *_RETRYABLE) as exc:  # not answered whole: try another replica
                 problem = f"deployment '{deployment.name}' could not be reached: {exc or type(exc).__name__}"
                 failed_replicas.add(replica)
@@ -144,21 +151,25 @@ class EndpointGateway:
         await _error(send, error)
 
     async def _exchange(
-        self, method: str, url: str, headers: list[tuple[bytes, bytes]], body: bytes, timeout_s: float
+        self,
+        method: str,
+        replica: ReplicaTarget,
+        target: str,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        timeout_s: float,
     ) -> _Answer:
         """The replica's whole answer, read before anything goes to the caller: a replica that dies
         mid-answer is then retried on another one instead of leaving the caller a truncated body.
-        Scoring answers are small and bounded by the deployment's timeout."""
-        async with await self._send(method, url, headers, body, timeout_s) as response:
-            return _Answer(response.status, response.raw_headers, await response.read())
-
-    async def _send(
-        self, method: str, url: str, headers: list[tuple[bytes, bytes]], body: bytes, timeout_s: float
-    ) -> aiohttp.ClientResponse:
+        Scoring answers are small and bounded by the deployment's timeout. The replica's secret goes
+        with the request: a replica answers nobody but the gateway (and the controller's probes)."""
         text_headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
-        return await self.http.request(
-            method, url, headers=text_headers, data=body, timeout=aiohttp.ClientTimeout(total=timeout_s)
-        )
+        text_headers.append((INTERNAL_SECRET_NAME, replica.secret))
+        timeout = aiohttp.ClientTimeout(total=timeout_s)
+        async with await self.http.request(
+            method, replica.url + target, headers=text_headers, data=body, timeout=timeout
+        ) as response:
+            return _Answer(response.status, response.raw_headers, await response.read())
 
     def _pick(self, route: EndpointRoute, pinned: str | None, tried: frozenset[str]) -> DeploymentRoute | None:
         if pinned is not None:
@@ -205,7 +216,7 @@ class EndpointGateway:
         if replica is None:
             return
         try:
-            answer = await self._exchange(method, replica + target, headers, body, deployment.timeout_s)
+            answer = await self._exchange(method, replica, target, headers, body, deployment.timeout_s)
             ok = answer.status < 500
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.debug("mirrored request to %s failed: %s", deployment.name, exc)
@@ -244,12 +255,6 @@ def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
         if key == name:
             return value.decode("latin-1")
     return None
-
-
-def _bearer(headers: list[tuple[bytes, bytes]]) -> str:
-    value = _header(headers, b"authorization") or ""
-    scheme, _, credential = value.partition(" ")
-    return credential.strip() if scheme.lower() == "bearer" else ""
 
 
 async def _read_body(receive: Any) -> bytes:

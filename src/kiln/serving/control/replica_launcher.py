@@ -2,7 +2,9 @@
 
 Replicas run in their own session and do not die with the server, so a server that crashed
 re-adopts them (pid + create time) instead of restarting them; a server that stops on
-purpose stops them first."""
+purpose stops them first. Each replica gets a secret of its own (``kiln.internal_secret``) in its
+config file, which only the server's OS user can read (0600): the gateway sends it with every
+request, and a server that re-adopts the replica reads it back from there (``read_secret``)."""
 
 from __future__ import annotations
 
@@ -15,8 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+from pydantic import ValidationError
 
 from kiln.environments.resolver import EnvironmentResolver
+from kiln.internal_secret import new_secret
 from kiln.processes import child_environment, free_port
 from kiln.runners.local.processes import ProcessHandle
 from kiln.specs.endpoint import OnlineDeploymentSpec
@@ -28,6 +32,7 @@ from kiln.store.tables import OnlineDeploymentRow
 @dataclass
 class LaunchedReplica:
     port: int
+    secret: str
     handle: ProcessHandle
     log: Path
 
@@ -58,10 +63,10 @@ class ReplicaLauncher:
     def launch(self, row: OnlineDeploymentRow, spec: OnlineDeploymentSpec, index: int) -> LaunchedReplica:
         folder = self.folder(row.endpoint, row.name)
         folder.mkdir(parents=True, exist_ok=True)
-        port = free_port()
+        port, secret = free_port(), new_secret()
         pinned = row.model
         config = ReplicaConfig(
-            endpoint=row.endpoint, deployment=row.name, replica_index=index, port=port,
+            endpoint=row.endpoint, deployment=row.name, replica_index=index, port=port, secret=secret,
             model_name=str(pinned.get("name") or row.name), model_version=str(pinned.get("version") or "1"),
             model_dir=Path(pinned["model_dir"]) if pinned.get("model_dir") else None,
             code_dir=Path(pinned["code_dir"]) if pinned.get("code_dir") else None,
@@ -72,9 +77,9 @@ class ReplicaLauncher:
             batching=spec.batching,
         )  # fmt: skip
         stem = f"replica-{index}-g{row.generation}"
-        config_file = folder / f"{stem}.json"
-        config_file.write_text(config.model_dump_json(indent=2))
         log = folder / f"{stem}.log"
+        config_file = config_file_of(log)
+        _write_private(config_file, config.model_dump_json(indent=2))
         env = child_environment({**spec.environment_variables, "PYTHONUNBUFFERED": "1"})
         with open(os.devnull, "rb") as devnull, log.open("ab") as output:
             popen = subprocess.Popen(
@@ -85,7 +90,7 @@ class ReplicaLauncher:
             create_time = psutil.Process(popen.pid).create_time()
         except psutil.Error:
             create_time = time.time()
-        return LaunchedReplica(port, ProcessHandle(popen.pid, create_time, popen), log)
+        return LaunchedReplica(port, secret, ProcessHandle(popen.pid, create_time, popen), log)
 
     def _command(self, row: OnlineDeploymentRow, config_file: Path, log: Path) -> list[str]:
         pinned = environment_pin(row.model["environment"]) if row.model.get("environment") else None
@@ -93,3 +98,24 @@ class ReplicaLauncher:
             return [sys.executable, "-m", "kiln.serving.replica", str(config_file)]
         prepared = self._environments.prepare(pinned, log)  # built once, then a cache hit
         return [str(prepared.bin_dir / "python"), "-c", _OVERLAY, _server_paths(), str(config_file)]
+
+
+def config_file_of(log: Path) -> Path:
+    """A replica's config file, beside its log (``replica-I-gG.log`` → ``replica-I-gG.json``)."""
+    return log.with_suffix(".json")
+
+
+def read_secret(log: Path) -> str | None:
+    """The secret of the replica whose log is ``log``, from its config file; None if it cannot be read."""
+    try:
+        return ReplicaConfig.model_validate_json(config_file_of(log).read_bytes()).secret
+    except (OSError, ValidationError):
+        return None
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``path`` readable by this OS user only, also when it exists already with other permissions."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        os.fchmod(handle.fileno(), 0o600)
+        handle.write(text)

@@ -11,6 +11,14 @@ import itertools
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
+
+
+class ReplicaTarget(NamedTuple):
+    """Where a ready replica listens, and the secret it wants from the gateway (``kiln.internal_secret``)."""
+
+    url: str  # base URL, http://127.0.0.1:PORT
+    secret: str
 
 
 def key_hash(key: str) -> str:
@@ -20,11 +28,13 @@ def key_hash(key: str) -> str:
 @dataclass
 class DeploymentRoute:
     name: str
-    replicas: tuple[str, ...]  # base URLs of ready replicas
+    replicas: tuple[ReplicaTarget, ...]  # the ready ones
     timeout_s: float
     _turn: itertools.count[int] = field(default_factory=itertools.count, repr=False)
 
-    def next_replica(self, exclude: frozenset[str] | set[str] = frozenset()) -> str | None:
+    def next_replica(
+        self, exclude: frozenset[ReplicaTarget] | set[ReplicaTarget] = frozenset()
+    ) -> ReplicaTarget | None:
         """Round robin over the ready replicas, skipping those in ``exclude`` (already tried)."""
         start = next(self._turn)
         for step in range(len(self.replicas)):

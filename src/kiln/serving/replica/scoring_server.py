@@ -1,7 +1,9 @@
 """The replica's HTTP surface: one Starlette app speaking three protocols over one scorer.
 
 Starlette rather than FastAPI: the bodies are read by the protocol codecs, so FastAPI's
-per-request validation would be cost without use on the hot path. Every scoring route goes
+per-request validation would be cost without use on the hot path. Before any route, the app
+checks the gateway's secret (``kiln.internal_secret``: one header, one constant-time compare):
+callers reach a replica only through the endpoint's scoring URI with a key. Every scoring route goes
 through ``_scoring``: the concurrency limit (429), the readiness check (503), the timeout
 (408), the protocol's own error shape, and the metrics.
 """
@@ -32,6 +34,7 @@ from kiln.errors import (
     TooManyRequests,
     Unavailable,
 )
+from kiln.internal_secret import InternalOnly
 from kiln.serving.replica import metrics as metrics_module
 from kiln.serving.replica.batching import DynamicBatcher
 from kiln.serving.replica.metrics import ReplicaMetrics
@@ -42,6 +45,10 @@ from kiln.specs.replica import ReplicaConfig
 
 log = logging.getLogger(__name__)
 JSON = "application/json"
+_REFUSAL = (
+    "a scoring replica answers only the workspace's gateway: call the endpoint's scoring URI "
+    "(<workspace>/endpoints/NAME/score) with one of its keys (kiln online-endpoint get-credentials -n NAME)"
+)
 
 
 def _json(body: bytes, status: int = 200) -> Response:
@@ -64,7 +71,7 @@ class ScoringServer:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="scoring")
         self._batcher: DynamicBatcher | None = None
         self._loading: asyncio.Task[None] | None = None
-        self.app = Starlette(routes=self._routes(), lifespan=self._lifespan)
+        self.app = InternalOnly(Starlette(routes=self._routes(), lifespan=self._lifespan), config.secret, _REFUSAL)
 
     def _routes(self) -> list[Route]:
         model = "/v2/models/{model}"

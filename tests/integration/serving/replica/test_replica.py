@@ -26,10 +26,14 @@ from mlflow.models import infer_signature
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
+from kiln.internal_secret import HEADER_NAME
 from kiln.processes import QUIET_ENVIRONMENT, free_port
 from tests.conftest import REPO, wait_for
 from tests.lanes import require_slow_lane, server_fixture
 
+SECRET = "the-gateways-secret-for-these-replicas"
+GATEWAY = {HEADER_NAME: SECRET}  # what the gateway sends with every request: a replica answers nothing else
+# (tritonclient adds its own headers to the dict it is given: it gets a copy)
 COLUMNS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
 X, Y = load_iris(return_X_y=True, as_frame=True)
 ROWS = X.to_numpy().tolist()
@@ -65,6 +69,19 @@ def run(raw_data):
 """
 
 
+def gateway_request(method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """A request as the gateway sends it: with the replica's secret."""
+    return httpx.request(method, url, headers={**GATEWAY, **kwargs.pop("headers", {})}, **kwargs)
+
+
+def gateway_get(url: str, **kwargs: Any) -> httpx.Response:
+    return gateway_request("GET", url, **kwargs)
+
+
+def gateway_post(url: str, **kwargs: Any) -> httpx.Response:
+    return gateway_request("POST", url, **kwargs)
+
+
 @dataclass
 class Replica:
     """A replica process started by a test, and where to reach it."""
@@ -85,7 +102,7 @@ class Replica:
         while time.monotonic() < deadline:
             assert self.process.poll() is None, f"replica exited early:\n{self.output()[-3000:]}"
             try:
-                if httpx.get(f"{self.url}/v2/health/ready", timeout=2).status_code == 200:
+                if gateway_get(f"{self.url}/v2/health/ready", timeout=2).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
@@ -104,7 +121,7 @@ class Replica:
         return self.process.returncode
 
     def metric(self, name: str) -> float:
-        text = httpx.get(f"{self.url}/metrics").text
+        text = gateway_get(f"{self.url}/metrics").text
         values = [float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.MULTILINE)]
         return sum(values)
 
@@ -113,7 +130,14 @@ def start_replica(folder: Path, **config: Any) -> Replica:
     require_slow_lane("a scoring replica")
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    settings = {"endpoint": "iris-ep", "deployment": "blue", "port": port, "model_name": "iris", **config}
+    settings = {
+        "endpoint": "iris-ep",
+        "deployment": "blue",
+        "port": port,
+        "secret": SECRET,
+        "model_name": "iris",
+        **config,
+    }
     config_file = folder / "replica.json"
     config_file.write_text(json.dumps(settings, default=str))
     log = folder / "replica.log"
@@ -218,7 +242,7 @@ def test_azure_style_json_in_every_input_data_shape(iris: Replica, models: dict[
         {"input_data": [dict(zip(COLUMNS, row, strict=True)) for row in rows]},
     ]
     for body in bodies:
-        response = httpx.post(f"{iris.url}/score", json=body)
+        response = gateway_post(f"{iris.url}/score", json=body)
         assert response.status_code == 200, response.text
         assert response.json() == want
 
@@ -235,22 +259,22 @@ def test_mlflow_invocations_bodies_and_csv(iris: Replica, models: dict[str, Any]
         {"inputs": rows},
         {"inputs": {name: [row[i] for row in rows] for i, name in enumerate(COLUMNS)}},
     ):
-        response = httpx.post(f"{iris.url}/invocations", json=body)
+        response = gateway_post(f"{iris.url}/invocations", json=body)
         assert response.status_code == 200, (body, response.text)
         assert response.json() == want
     csv_body = ",".join(COLUMNS) + "\n" + "\n".join(",".join(str(v) for v in row) for row in rows) + "\n"
-    response = httpx.post(f"{iris.url}/invocations", content=csv_body, headers={"content-type": "text/csv"})
+    response = gateway_post(f"{iris.url}/invocations", content=csv_body, headers={"content-type": "text/csv"})
     assert response.status_code == 200, response.text
     assert response.json() == want
 
 
 def test_v2_json_health_metadata_and_infer(iris: Replica, models: dict[str, Any]) -> None:
-    assert httpx.get(f"{iris.url}/v2/health/live").status_code == 200
-    assert httpx.get(f"{iris.url}/v2/health/ready").status_code == 200
-    assert "binary_tensor_data" in httpx.get(f"{iris.url}/v2").json()["extensions"]
-    assert httpx.get(f"{iris.url}/v2/models/iris/ready").status_code == 200
-    assert httpx.get(f"{iris.url}/v2/models/iris/versions/3/ready").status_code == 200
-    metadata = httpx.get(f"{iris.url}/v2/models/iris").json()
+    assert gateway_get(f"{iris.url}/v2/health/live").status_code == 200
+    assert gateway_get(f"{iris.url}/v2/health/ready").status_code == 200
+    assert "binary_tensor_data" in gateway_get(f"{iris.url}/v2").json()["extensions"]
+    assert gateway_get(f"{iris.url}/v2/models/iris/ready").status_code == 200
+    assert gateway_get(f"{iris.url}/v2/models/iris/versions/3/ready").status_code == 200
+    metadata = gateway_get(f"{iris.url}/v2/models/iris").json()
     assert metadata["versions"] == ["3"] and metadata["platform"] == "mlflow"
     assert [i["name"] for i in metadata["inputs"]] == COLUMNS
     assert {i["datatype"] for i in metadata["inputs"]} == {"FP64"}
@@ -265,19 +289,43 @@ def test_v2_json_health_metadata_and_infer(iris: Replica, models: dict[str, Any]
         ]
     }
     for body, path in ((one_tensor, "iris/infer"), (per_column, "iris/versions/3/infer")):
-        response = httpx.post(f"{iris.url}/v2/models/{path}", json=body)
+        response = gateway_post(f"{iris.url}/v2/models/{path}", json=body)
         assert response.status_code == 200, response.text
         answer = response.json()
         assert answer["model_name"] == "iris" and answer["model_version"] == "3"
         assert answer["outputs"] == [{"name": "predict", "datatype": "INT64", "shape": [2], "data": [0, 2]}]
     assert (
         response.json().get("id") is None
-        and httpx.post(f"{iris.url}/v2/models/iris/infer", json=one_tensor).json()["id"] == "r1"
+        and gateway_post(f"{iris.url}/v2/models/iris/infer", json=one_tensor).json()["id"] == "r1"
     )
 
-    missing = httpx.post(f"{iris.url}/v2/models/roses/infer", json=one_tensor)
+    missing = gateway_post(f"{iris.url}/v2/models/roses/infer", json=one_tensor)
     assert missing.status_code == 404 and "this replica serves 'iris'" in missing.json()["error"]
-    assert httpx.get(f"{iris.url}/v2/models/iris/versions/9").status_code == 404
+    assert gateway_get(f"{iris.url}/v2/models/iris/versions/9").status_code == 404
+
+
+def test_without_the_gateways_secret_a_replica_answers_nothing(iris: Replica) -> None:
+    """Not scoring, not its health, not its metrics: callers reach a replica through the gateway only,
+    and a refused request never reaches the app (it counts no request)."""
+    v2_body = {"inputs": [{"name": "features", "shape": [1, 4], "datatype": "FP64", "data": ROWS[0]}]}
+    calls = [
+        ("POST", "/score", {"input_data": [ROWS[0]]}),
+        ("POST", "/invocations", {"instances": [ROWS[0]]}),
+        ("POST", "/v2/models/iris/infer", v2_body),
+        ("GET", "/v2/health/ready", None),
+        ("GET", "/v2/models/iris", None),
+        ("GET", "/metrics", None),
+    ]
+    counted = iris.metric("kiln_replica_requests_total")
+    for secret in (None, "", "wrong", SECRET.upper(), SECRET + "x", SECRET[:-1]):
+        headers = {} if secret is None else {HEADER_NAME: secret}
+        for method, path, body in calls:
+            refused = httpx.request(method, iris.url + path, json=body, headers=headers)
+            assert refused.status_code == 403, (secret, path, refused.text)
+            assert "answers only the workspace's gateway" in refused.json()["error"]["message"]
+    assert iris.metric("kiln_replica_requests_total") == counted
+    assert gateway_post(f"{iris.url}/score", json={"input_data": [ROWS[0]]}).status_code == 200
+    assert iris.metric("kiln_replica_requests_total") == counted + 1
 
 
 def test_tritonclient_http_with_binary_tensors(iris: Replica, models: dict[str, Any]) -> None:
@@ -286,12 +334,15 @@ def test_tritonclient_http_with_binary_tensors(iris: Replica, models: dict[str, 
 
     client = triton.InferenceServerClient(url=f"127.0.0.1:{iris.port}")
     try:
-        assert client.is_server_live() and client.is_server_ready() and client.is_model_ready("iris")
-        assert client.get_model_metadata("iris")["outputs"][0]["name"] == "predict"
+        assert client.is_server_live(headers=dict(GATEWAY)) and client.is_server_ready(headers=dict(GATEWAY))
+        assert client.is_model_ready("iris", headers=dict(GATEWAY))
+        assert client.get_model_metadata("iris", headers=dict(GATEWAY))["outputs"][0]["name"] == "predict"
         rows = np.array([ROWS[0], ROWS[60], ROWS[120], ROWS[149]], dtype=np.float64)
         features = triton.InferInput("features", list(rows.shape), "FP64")
         features.set_data_from_numpy(rows)  # binary by default
-        result = client.infer("iris", [features])  # no outputs named: all outputs come back binary
+        result = client.infer(
+            "iris", [features], headers=dict(GATEWAY)
+        )  # no outputs named: all outputs come back binary
         assert result.get_response()["outputs"][0]["parameters"]["binary_data_size"] == 4 * 8
         np.testing.assert_array_equal(result.as_numpy("predict"), expected(models, rows.tolist()))
 
@@ -302,14 +353,14 @@ def test_tritonclient_http_with_binary_tensors(iris: Replica, models: dict[str, 
             column.set_data_from_numpy(rows[:, i : i + 1].astype(np.float32), binary_data=True)
             columns.append(column)
         as_json = triton.InferRequestedOutput("predict", binary_data=False)
-        result = client.infer("iris", columns, outputs=[as_json], model_version="3")
+        result = client.infer("iris", columns, outputs=[as_json], model_version="3", headers=dict(GATEWAY))
         assert "data" in result.get_response()["outputs"][0]
         np.testing.assert_array_equal(result.as_numpy("predict"), expected(models, rows.tolist()))
 
         wrong = triton.InferInput("features", [1, 3], "FP64")
         wrong.set_data_from_numpy(rows[:1, :3])
         with pytest.raises(InferenceServerException, match=r"shape \[N, 4\]") as raised:
-            client.infer("iris", [wrong])
+            client.infer("iris", [wrong], headers=dict(GATEWAY))
         assert raised.value.status() == "400"
     finally:
         client.close()
@@ -331,7 +382,7 @@ def test_signature_mismatches_name_the_column_and_type(iris: Replica) -> None:
         ("/score", {"input_data": {"columns": COLUMNS, "data": [[1.0, 2.0, 3.0, True]]}}, ["'petal width (cm)'", "double", "boolean"]),
     ]  # fmt: skip
     for path, body, phrases in cases:
-        response = httpx.post(f"{iris.url}{path}", json=body)
+        response = gateway_post(f"{iris.url}{path}", json=body)
         assert response.status_code == 400, (body, response.text)
         message = response.json()["message"] if path == "/invocations" else response.json()["error"]["message"]
         for phrase in phrases:
@@ -342,7 +393,7 @@ def test_signature_mismatches_name_the_column_and_type(iris: Replica) -> None:
             for name in COLUMNS
         ]
     }  # fmt: skip
-    response = httpx.post(f"{iris.url}/v2/models/iris/infer", json=v2_wrong)
+    response = gateway_post(f"{iris.url}/v2/models/iris/infer", json=v2_wrong)
     assert response.status_code == 400 and "'petal length (cm)' expects double" in response.json()["error"]
 
 
@@ -366,12 +417,12 @@ def test_malformed_bodies_are_400_with_the_reason(iris: Replica) -> None:
         ("/v2/models/iris/infer", SHORT_BINARY + b"XXXX", {"inference-header-content-length": str(len(SHORT_BINARY))}, "binary_data_size 32"),
     ]  # fmt: skip
     for path, body, headers, phrase in cases:
-        response = httpx.post(
+        response = gateway_post(
             f"{iris.url}{path}", content=body, headers={"content-type": "application/json", **headers}
         )
         assert response.status_code == 400, (body, response.text)
         assert phrase in response.text, (phrase, response.text)
-    response = httpx.post(f"{iris.url}/invocations", content=b"<x/>", headers={"content-type": "application/xml"})
+    response = gateway_post(f"{iris.url}/invocations", content=b"<x/>", headers={"content-type": "application/xml"})
     assert response.status_code == 415 and "text/csv" in response.json()["message"]
 
 
@@ -383,7 +434,7 @@ def _fire_together(port: int, path: str, bodies: list[bytes]) -> list[tuple[int,
     arrive together, as under load."""
     sockets = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in bodies]
     for sock, body in zip(sockets, bodies, strict=True):
-        head = f"POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\nconnection: close\r\n\r\n"
+        head = f"POST {path} HTTP/1.1\r\nhost: x\r\n{HEADER_NAME}: {SECRET}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\nconnection: close\r\n\r\n"
         sock.sendall(head.encode() + body)
     answers = []
     for sock in sockets:
@@ -417,7 +468,7 @@ def test_concurrent_requests_are_merged_and_answered_in_order(
         assert 1 <= calls <= 16, f"{calls} predict calls for 32 concurrent requests"
         assert replica.metric("kiln_replica_predicted_rows_total") >= 32
         # a request with several rows is split back with all of its rows
-        many = httpx.post(f"{replica.url}/score", json={"input_data": [ROWS[0], ROWS[1], ROWS[2]]}).json()
+        many = gateway_post(f"{replica.url}/score", json={"input_data": [ROWS[0], ROWS[1], ROWS[2]]}).json()
         assert len(many) == 3
     finally:
         assert replica.stop() == 0
@@ -428,9 +479,9 @@ def test_metrics_count_requests_errors_and_latency(iris: Replica) -> None:
         'kiln_replica_requests_total{code="200",deployment="blue",endpoint="iris-ep",protocol="azure",replica="0"}'
     )
     before_errors = iris.metric("kiln_replica_request_errors_total")
-    httpx.post(f"{iris.url}/score", json={"input_data": [ROWS[0]]})
-    httpx.post(f"{iris.url}/score", content=b"nope")
-    text = httpx.get(f"{iris.url}/metrics").text
+    gateway_post(f"{iris.url}/score", json={"input_data": [ROWS[0]]})
+    gateway_post(f"{iris.url}/score", content=b"nope")
+    text = gateway_get(f"{iris.url}/metrics").text
     assert (
         'kiln_replica_request_duration_seconds_bucket{deployment="blue",endpoint="iris-ep",le="0.005",protocol="azure",replica="0"}'
         in text
@@ -452,15 +503,15 @@ def test_metrics_count_requests_errors_and_latency(iris: Replica) -> None:
 def test_scoring_script_gets_the_raw_body_on_every_protocol(script: Replica) -> None:
     body = {"input_data": [[1, 2], [3, 4]]}
     want = {"scores": [6.0, 14.0], "greeting": "hello"}  # init() read weights.json from AZUREML_MODEL_DIR
-    assert httpx.post(f"{script.url}/score", json=body).json() == want
-    assert httpx.post(f"{script.url}/invocations", json=body).json() == {"predictions": want}
+    assert gateway_post(f"{script.url}/score", json=body).json() == want
+    assert gateway_post(f"{script.url}/invocations", json=body).json() == {"predictions": want}
     v2_body = {"inputs": [{"name": "x", "shape": [2, 2], "datatype": "INT64", "data": [1, 2, 3, 4]}]}
-    outputs = httpx.post(f"{script.url}/v2/models/iris/infer", json=v2_body).json()["outputs"]
+    outputs = gateway_post(f"{script.url}/v2/models/iris/infer", json=v2_body).json()["outputs"]
     assert outputs == [
         {"name": "scores", "datatype": "FP64", "shape": [2], "data": [6.0, 14.0]},
         {"name": "greeting", "datatype": "BYTES", "shape": [1], "data": ["hello"]},
     ]
-    failed = httpx.post(f"{script.url}/score", json={"fail": True})
+    failed = gateway_post(f"{script.url}/score", json={"fail": True})
     assert failed.status_code == 500 and "ValueError: asked to fail" in failed.json()["error"]["message"]
     assert "asked to fail" in script.output()  # the traceback is in the replica's log
 
@@ -472,7 +523,7 @@ def test_tritonclient_bytes_tensors_through_a_scoring_script(script: Replica) ->
     try:
         words = triton.InferInput("words", [3], "BYTES")
         words.set_data_from_numpy(np.array([b"kiln", b"fire", b"\xc3\xa9t\xc3\xa9"], dtype=object))
-        result = client.infer("iris", [words])
+        result = client.infer("iris", [words], headers=dict(GATEWAY))
         assert result.as_numpy("predict").tolist() == [b"KILN", b"FIRE", "ÉTÉ".encode()]
     finally:
         client.close()
@@ -482,23 +533,23 @@ def test_request_limits_answer_429_and_408(script: Replica) -> None:
     answers: dict[str, int] = {}
 
     def send(name: str, seconds: float) -> None:
-        answers[name] = httpx.post(f"{script.url}/score", json={"sleep": seconds}, timeout=30).status_code
+        answers[name] = gateway_post(f"{script.url}/score", json={"sleep": seconds}, timeout=30).status_code
 
     in_flight = "kiln_replica_in_flight_requests"
     threads = [threading.Thread(target=send, args=(name, s)) for name, s in (("first", 0.6), ("second", 0.0))]
     for count, thread in enumerate(threads, start=1):
         thread.start()  # one at a time: the first holds the script's one thread, the second waits behind it
         wait_for(lambda count=count: script.metric(in_flight) == count, interval=0.01, what=f"{count} in flight")
-    refused = httpx.post(f"{script.url}/score", json={"sleep": 0})
+    refused = gateway_post(f"{script.url}/score", json={"sleep": 0})
     for thread in threads:
         thread.join()
     assert refused.status_code == 429 and "max_concurrent_requests" in refused.text
     assert answers == {"first": 200, "second": 200}
 
-    slow = httpx.post(f"{script.url}/score", json={"sleep": 1.5}, timeout=30)
+    slow = gateway_post(f"{script.url}/score", json={"sleep": 1.5}, timeout=30)
     assert slow.status_code == 408 and "1000 ms" in slow.json()["error"]["message"]
     # the script's one thread finishes the slow run before it answers anything else
-    wait_for(lambda: httpx.post(f"{script.url}/score", json={"sleep": 0}, timeout=30).status_code == 200)
+    wait_for(lambda: gateway_post(f"{script.url}/score", json={"sleep": 0}, timeout=30).status_code == 200)
 
 
 def test_ready_only_after_init(models: dict[str, Any], replicas: Callable[..., Replica], tmp_path: Path) -> None:
@@ -513,18 +564,18 @@ def test_ready_only_after_init(models: dict[str, Any], replicas: Callable[..., R
         deadline = time.monotonic() + 60
         while True:
             try:
-                live = httpx.get(f"{replica.url}/v2/health/live")
+                live = gateway_get(f"{replica.url}/v2/health/live")
                 break
             except httpx.TransportError:
                 assert time.monotonic() < deadline and replica.process.poll() is None, replica.output()
                 time.sleep(0.05)
         assert live.status_code == 200
-        assert httpx.get(f"{replica.url}/v2/health/ready").status_code == 503
-        assert httpx.get(f"{replica.url}/v2/models/iris/ready").status_code == 503
-        early = httpx.post(f"{replica.url}/score", json={"input_data": [[1]]})
+        assert gateway_get(f"{replica.url}/v2/health/ready").status_code == 503
+        assert gateway_get(f"{replica.url}/v2/models/iris/ready").status_code == 503
+        early = gateway_post(f"{replica.url}/score", json={"input_data": [[1]]})
         assert early.status_code == 503 and "still loading" in early.text
         replica.wait_ready()
-        assert httpx.post(f"{replica.url}/score", json={"input_data": [[1]]}).json()["greeting"] == "hi"
+        assert gateway_post(f"{replica.url}/score", json={"input_data": [[1]]}).json()["greeting"] == "hi"
     finally:
         assert replica.stop() == 0
 

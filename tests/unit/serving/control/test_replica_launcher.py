@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from kiln.errors import InvalidSpec
-from kiln.serving.control.replica_launcher import ReplicaLauncher
+from kiln.serving.control.replica_launcher import ReplicaLauncher, config_file_of, read_secret
 from kiln.specs.endpoint import OnlineDeploymentSpec
 from kiln.specs.pins import EnvironmentPin, environment_pin
 from kiln.specs.replica import ReplicaConfig
@@ -42,6 +43,44 @@ def test_the_launcher_writes_the_batching_settings_into_the_replica_config(tmp_p
             json.loads(next(launcher.folder("iris", "blue").glob("*.json")).read_text())
         )
         assert (config.batching.max_batch_size, config.batching.max_queue_delay_ms) == (8, 5.0)
+    finally:
+        assert replica.handle.popen is not None
+        replica.handle.popen.kill()
+        replica.handle.popen.wait()
+
+
+def test_each_replica_gets_its_own_secret_in_a_file_only_its_user_reads(tmp_path: Path) -> None:
+    spec = validate_model(OnlineDeploymentSpec, parse_yaml(YAML))
+    row = SimpleNamespace(endpoint="iris", name="blue", generation=1, model={"name": "iris", "version": "1"})
+    launcher = ReplicaLauncher(tmp_path)
+    first, second = launcher.launch(row, spec, 0), launcher.launch(row, spec, 1)  # type: ignore[arg-type]
+    try:
+        for replica in (first, second):
+            config_file = config_file_of(replica.log)
+            assert stat.S_IMODE(config_file.stat().st_mode) == 0o600
+            assert ReplicaConfig.model_validate_json(config_file.read_text()).secret == replica.secret
+            assert read_secret(replica.log) == replica.secret  # what a restarted server reads back
+            assert replica.secret not in " ".join(map(str, replica.handle.popen.args))  # type: ignore[union-attr]
+        assert first.secret != second.secret and len(first.secret) >= 40
+        assert read_secret(tmp_path / "replica-9-g1.log") is None
+    finally:
+        for replica in (first, second):
+            assert replica.handle.popen is not None
+            replica.handle.popen.kill()
+            replica.handle.popen.wait()
+
+
+def test_a_config_file_left_readable_by_others_is_made_private_again(tmp_path: Path) -> None:
+    spec = validate_model(OnlineDeploymentSpec, parse_yaml(YAML))
+    row = SimpleNamespace(endpoint="iris", name="blue", generation=1, model={"name": "iris", "version": "1"})
+    launcher = ReplicaLauncher(tmp_path)
+    folder = launcher.folder("iris", "blue")
+    folder.mkdir(parents=True)
+    (folder / "replica-0-g1.json").write_text("{}")
+    (folder / "replica-0-g1.json").chmod(0o644)
+    replica = launcher.launch(row, spec, 0)  # type: ignore[arg-type]
+    try:
+        assert stat.S_IMODE(config_file_of(replica.log).stat().st_mode) == 0o600
     finally:
         assert replica.handle.popen is not None
         replica.handle.popen.kill()

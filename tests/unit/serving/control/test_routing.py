@@ -8,7 +8,7 @@ import random
 import pytest
 
 from kiln.errors import InvalidSpec
-from kiln.serving.control.routing import DeploymentRoute, EndpointRoute, TrafficSplitter, key_hash
+from kiln.serving.control.routing import DeploymentRoute, EndpointRoute, ReplicaTarget, TrafficSplitter, key_hash
 from kiln.specs.endpoint import (
     OnlineDeploymentSpec,
     OnlineEndpointSpec,
@@ -99,15 +99,16 @@ def test_splitter_follows_the_weights_over_ready_deployments() -> None:
 
 
 def test_route_checks_keys_mirrors_and_round_robins() -> None:
-    blue = DeploymentRoute("blue", ("http://a", "http://b"), 5.0)
-    green = DeploymentRoute("green", ("http://c",), 5.0)
+    a, b, c = (ReplicaTarget(f"http://{host}", f"secret-{host}") for host in "abc")
+    blue = DeploymentRoute("blue", (a, b), 5.0)
+    green = DeploymentRoute("green", (c,), 5.0)
     route = EndpointRoute.build(
         "iris", (key_hash("k1"), key_hash("k2")), {"blue": 100}, {"green": 20}, {"blue": blue, "green": green}
     )
     assert route.accepts("k1") and route.accepts("k2") and not route.accepts("k3") and not route.accepts("")
-    assert [blue.next_replica() for _ in range(4)] == ["http://a", "http://b", "http://a", "http://b"]
-    assert {blue.next_replica({"http://a"}) for _ in range(3)} == {"http://b"}
-    assert blue.next_replica({"http://a", "http://b"}) is None
+    assert [blue.next_replica() for _ in range(4)] == [a, b, a, b]
+    assert {blue.next_replica({a}) for _ in range(3)} == {b}
+    assert blue.next_replica({a, b}) is None
     assert route.mirror_targets(lambda: 0.1) == [green] and route.mirror_targets(lambda: 0.5) == []
     # a mirror target without ready replicas is dropped
     idle = DeploymentRoute("green", (), 5.0)

@@ -11,7 +11,9 @@ import sys
 import kiln.serving.replica
 
 # what a replica may load of kiln (its package docstring says why); and no database library at all
-ALLOWED_KILN = ("kiln.errors", "kiln.processes", "kiln.specs", "kiln.serving", "kiln.serving.replica")
+ALLOWED_KILN = (
+    "kiln.errors", "kiln.processes", "kiln.internal_secret", "kiln.specs", "kiln.serving", "kiln.serving.replica",
+)  # fmt: skip
 DATABASE = ("sqlalchemy", "alembic")
 
 
