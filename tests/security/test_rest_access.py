@@ -159,7 +159,7 @@ def test_readers_operations_only_read_and_only_owners_manage_users_and_the_works
 UNAUTHORIZED = {
     "none": "this workspace needs a token",
     "wrong": "the token sent is not valid for this workspace",
-    "not-bearer": "the token sent is not valid for this workspace",
+    "not-bearer": "the Authorization header is not 'Bearer <token>'",
     "expired": "expired at",
     "revoked": "was revoked",
     "job-ended": "was revoked: it was job",  # the seeded job's own token, ended with the job
