@@ -78,7 +78,7 @@ class JobCloser:
             if produced.exists() and (produced.is_file() or any(produced.iterdir())):
                 self.store.put(produced, output_key(job.id, name))
         # ./outputs and ./logs, as Azure ML keeps them: in the store and as the run's artifacts of the same name
-        for name, kept in ((DEFAULT_OUTPUT, folder.working_dir / "outputs"), (LOGS_OUTPUT, folder.logs_dir)):
+        for name, kept in ((DEFAULT_OUTPUT, folder.outputs_dir), (LOGS_OUTPUT, folder.logs_dir)):
             if kept.is_dir() and any(path.is_file() for path in kept.rglob("*")):
                 self.store.put(kept, output_key(job.id, name))
                 self.tracker.log_artifacts(job.id, kept, kept.name)

@@ -58,6 +58,7 @@ class JobPreparation:
         for name, output in spec.outputs.items():
             if not (output and output.is_file()):
                 (folder.outputs / name).mkdir(parents=True, exist_ok=True)
+        folder.outputs_dir.mkdir(parents=True, exist_ok=True)
         folder.logs_dir.mkdir(parents=True, exist_ok=True)
         return reference_values(spec, folder, input_paths)
 

@@ -125,6 +125,28 @@ def test_sdk_create_wait_metrics_and_inputs(workspace: WorkspaceServer, tmp_path
         assert written[0].read_text() == "6"
 
 
+def test_outputs_folder_is_there_when_the_command_starts_as_on_azure(
+    workspace: WorkspaceServer, tmp_path: Path
+) -> None:
+    job_file = write_job(tmp_path, "command: echo made > ./outputs/y.txt\n")
+    with workspace.client() as client:
+        job = client.jobs.create(job_file)
+        job.wait(timeout=120)
+        assert job.status == JobStatus.COMPLETED, job.view.failure_reason
+        job.download(tmp_path / "dl", output_name="default")
+        assert (tmp_path / "dl" / "default" / "y.txt").read_text() == "made\n"
+
+
+def test_set_refuses_an_input_the_job_does_not_declare(workspace: WorkspaceServer, tmp_path: Path) -> None:
+    job_file = write_job(tmp_path, "command: echo ${{inputs.C}}\ninputs:\n  C: 1.0\n")
+    result = workspace.cli("job", "create", "-f", str(job_file), "--set", "inputs.Cx=0.5")
+    assert result.returncode != 0
+    assert "the job declares no input 'Cx' (inputs it declares: C)" in result.stderr
+    assert "Traceback" not in result.stderr
+    ok = workspace.cli("job", "create", "-f", str(job_file), "--set", "inputs.C=0.5", "--stream", check=True)
+    assert "0.5" in ok.stdout
+
+
 def test_a_failing_script_fails_with_its_error_tail(workspace: WorkspaceServer, mlflow_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     job_file = write_job(
         tmp_path,
