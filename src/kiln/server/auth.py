@@ -38,6 +38,7 @@ NOT_BEARER = (
     "send 'Authorization: Bearer <token>'"
 )
 PUBLIC_PATHS = {"/health", "/login", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/favicon.ico"}
+PUBLIC_PREFIXES = ("/docs/assets/",)  # Swagger UI's own files (kiln.server.api_docs)
 
 
 def load_or_create_token(path: Path) -> str:
@@ -77,7 +78,7 @@ class TokenAuthMiddleware:
         if path == "/login":
             await self._login(scope, receive, send)
             return
-        if path in PUBLIC_PATHS:
+        if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
             await self.app(scope, receive, send)
             return
         try:
