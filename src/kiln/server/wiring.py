@@ -26,6 +26,7 @@ from kiln.runners.local.read_only_mounts import ReadOnlyInputs
 from kiln.runners.local.runner import LocalRunner
 from kiln.runners.ray.runner import RayRunner
 from kiln.server.auth import load_or_create_token
+from kiln.server.start_steps import START_STEPS_LOGGER
 from kiln.services.computes import ComputeService
 from kiln.services.credentials import CredentialVerifier
 from kiln.services.data import DataInputs, DataService
@@ -56,6 +57,7 @@ from kiln.tracking.runs import RunTracker
 from kiln.transfer.sources import TransferSources
 
 log = logging.getLogger(__name__)
+steps = logging.getLogger(START_STEPS_LOGGER)  # what `kiln` shows while it waits for a server to start
 
 
 @dataclass
@@ -85,8 +87,10 @@ def open_stores(settings: Settings) -> Stores:
         engine = create_database_engine(url)
     except (SQLAlchemyError, ImportError) as exc:
         raise connection_error(url, exc) from None
+    steps.info("database: connected, migrating")
     check_connection(engine, url)
     migrate(engine)
+    steps.info("tracking store: preparing")
     mlflow_uri = prepare_mlflow_store(settings, engine)
     artifact_root = ArtifactRoot.from_settings(settings)  # a bucket that cannot be used is a KilnError too
     artifacts = artifact_root.open()
@@ -147,7 +151,9 @@ class Workspace:
         mlflow = MlflowSupervisor(
             home, stores.mlflow_store_uri, f"{store.root}/mlflow", environment=stores.artifact_root.mlflow_environment()
         )
+        steps.info("MLflow tracking server: starting (the longest step)")
         mlflow.start()
+        steps.info("MLflow tracking server: ready; starting jobs, endpoints and capabilities")
         tracker = RunTracker(mlflow.url)
         uploads = UploadService(store, home / "tmp")
         registry = ModelRegistry(mlflow.url)
