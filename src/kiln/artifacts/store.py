@@ -10,6 +10,7 @@ marker (``<prefix>/.complete/<sha256>``) that ``has_content`` checks.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import tarfile
@@ -21,6 +22,11 @@ from pathlib import Path
 from typing import IO, Any
 
 import fsspec
+
+from kiln.artifacts.references import inside, is_inside, regular_files, relative_path
+from kiln.errors import InvalidSpec
+
+KEY_FIELD = "artifact key"
 
 
 def path_hash(path: Path) -> str:
@@ -37,7 +43,7 @@ def path_hash(path: Path) -> str:
 def tree_hash(folder: Path) -> str:
     """sha256 over every file's relative path and bytes, in sorted order."""
     digest = hashlib.sha256()
-    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+    for file in regular_files(folder)[0]:
         rel = file.relative_to(folder).as_posix()
         digest.update(rel.encode() + b"\0")
         with file.open("rb") as handle:
@@ -66,7 +72,12 @@ class ArtifactStore:
         return "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
 
     def _path(self, key: str) -> str:
-        return f"{self._base}/{key.strip('/')}"
+        """The one way a key becomes a path of the file system: checked by the reference resolver (nothing
+        outside the root, by name or, in a local folder, through a symbolic link)."""
+        path = f"{self._base}/{relative_path(key, KEY_FIELD)}"
+        if self.is_local and not is_inside(Path(self._base), Path(path)):
+            raise InvalidSpec(f"{KEY_FIELD}: {key!r} leads outside the artifact store through a symbolic link")
+        return path
 
     def exists(self, key: str) -> bool:
         return bool(self.fs.exists(self._path(key))) or self._empty_entry(key)
@@ -81,7 +92,8 @@ class ArtifactStore:
         return not self.is_local and bool(prefix and _SHA256.fullmatch(digest)) and self.has_content(prefix, digest)
 
     def put(self, local: Path, key: str) -> None:
-        """Copy a local file or folder to ``key`` (replacing what was there)."""
+        """Copy a local file or folder to ``key`` (replacing what was there): its regular files only, a
+        symbolic link is never followed (``references.regular_files``)."""
         target = self._path(key)
         if self.fs.exists(target):
             self.fs.rm(target, recursive=True)
@@ -89,21 +101,21 @@ class ArtifactStore:
             self._upload(local, target)
         elif local.is_dir():
             self.fs.makedirs(target, exist_ok=True)
-            files = [p for p in local.rglob("*") if p.is_file()]
-            for file in files:
+            for file in regular_files(local)[0]:
                 dest = f"{target}/{file.relative_to(local).as_posix()}"
                 self.fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
                 self.fs.put_file(str(file), dest)
-        else:
+        elif regular_files(local)[0]:
             self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
             self.fs.put_file(str(local), target)
 
     def _upload(self, local: Path, target: str) -> None:
         """Object stores: every file in one concurrent batch; folders are implied by the keys."""
-        if not local.is_dir():
-            self.fs.put_file(str(local), target)
+        files = regular_files(local)[0]
+        if not local.is_dir() or local.is_symlink():
+            if files:
+                self.fs.put_file(str(local), target)
             return
-        files = sorted(p for p in local.rglob("*") if p.is_file())
         if files:
             self.fs.put([str(p) for p in files], [f"{target}/{p.relative_to(local).as_posix()}" for p in files])
 
@@ -144,11 +156,10 @@ class ArtifactStore:
             self._download(key, local)
         elif self.fs.isdir(source):
             local.mkdir(parents=True, exist_ok=True)
-            for path in self.fs.find(source):
-                rel = path[len(source) :].lstrip("/")
-                dest = local / rel
+            for file in regular_files(Path(source))[0]:
+                dest = inside(local, file.relative_to(source).as_posix(), KEY_FIELD)
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                self.fs.get_file(path, str(dest))
+                self.fs.get_file(str(file), str(dest))
         else:
             local.parent.mkdir(parents=True, exist_ok=True)
             self.fs.get_file(source, str(local))
@@ -164,7 +175,7 @@ class ArtifactStore:
         if not files and not self._empty_entry(key):
             raise FileNotFoundError(f"{self.root}/{key.strip('/')}: no such artifact")
         local.mkdir(parents=True, exist_ok=True)
-        targets = [_inside(local, rel) for rel, _ in files]
+        targets = [inside(local, rel, KEY_FIELD) for rel, _ in files]
         for target in targets:
             target.parent.mkdir(parents=True, exist_ok=True)
         self.fs.get([f"{source}/{rel}" for rel, _ in files], [str(t) for t in targets])
@@ -201,7 +212,7 @@ class ArtifactStore:
             return []
         if not self.fs.isdir(source):
             return [key.rsplit("/", 1)[-1]]
-        return sorted(p[len(source) :].lstrip("/") for p in self.fs.find(source))
+        return [file.relative_to(source).as_posix() for file in regular_files(Path(source))[0]]
 
     def iter_tar(self, key: str, arcname: str) -> Iterator[bytes]:
         """Stream ``key`` as an uncompressed tar, without holding it all in memory."""
@@ -245,14 +256,6 @@ class ArtifactStore:
         return Path(self._path(key)) if self.is_local else None
 
 
-def _inside(folder: Path, rel: str) -> Path:
-    """``folder / rel``, refusing a stored name that would land outside ``folder``."""
-    target = folder / rel
-    if ".." in Path(rel).parts or Path(rel).is_absolute():
-        raise ValueError(f"refusing the stored name {rel!r}: it points outside {folder}")
-    return target
-
-
 class _ChunkPipe:
     """A write-only file object that hands out what was written since the last drain."""
 
@@ -275,9 +278,14 @@ def extract_tar_safely(archive: IO[bytes], dest: Path) -> None:
         tar.extractall(dest, filter="data")
 
 
+def _links(folder: str, names: list[str]) -> list[str]:
+    return [name for name in names if os.path.islink(os.path.join(folder, name))]
+
+
 def copy_tree(source: Path, dest: Path) -> None:
+    """A private copy of stored content (no symbolic links are followed or made)."""
     if source.is_dir():
-        shutil.copytree(source, dest, dirs_exist_ok=True, symlinks=False)
+        shutil.copytree(source, dest, dirs_exist_ok=True, ignore=_links)
     else:
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, dest)
