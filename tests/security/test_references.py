@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import WorkspaceServer
+from tests.conftest import WorkspaceServer, wait_for
 from tests.security.conftest import SUFFIX, ProbeRun, Seeded, Team, run_probe_job
 
 PASSWD_LINE = "root:x:0:0"
@@ -44,6 +44,7 @@ JOB_ESCAPES = {
     "output-path-dotdot": "azureml://jobs/{job}/outputs/default/paths/../../../../../token",
     "output-path-encoded": "azureml://jobs/{job}/outputs/default/paths/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/token",
     "job-dotdot": "azureml://jobs/../outputs/token",
+    "runs-nothing-there": "runs:/{job}/no-model-here",
 }
 
 
@@ -307,6 +308,41 @@ def test_mlflow_holds_no_link_target_of_a_jobs_outputs(
     for path in ("outputs/token", "outputs/passwd", "logs/token", "outputs/etc/passwd"):
         answer = reader.get("/mlflow/get-artifact", params={"run_uuid": run_id, "path": path})
         assert answer.status_code != 200 or not any(s.encode() in answer.content for s in _secrets(security_server))
+
+
+LIVE_SCRIPT = """\
+import os, time
+
+token = os.environ["TARGET_TOKEN"]
+os.makedirs("logs", exist_ok=True)
+with open("logs/real.txt", "w") as handle:
+    handle.write("live")
+os.symlink(token, "logs/token")
+os.symlink(os.path.dirname(token), "logs/home")
+time.sleep(300)
+"""
+
+
+def test_a_running_jobs_logs_follow_no_link(
+    security_server: WorkspaceServer, contributor: httpx.Client, reader: httpx.Client
+) -> None:
+    """``./logs`` is read from the job's own folder while it runs: its links there are not followed."""
+    code = _upload(contributor, {"live.py": LIVE_SCRIPT})
+    assert code.status_code == 201, code.text
+    name = _name("live")
+    body = {
+        "name": name, "command": "python live.py", "code": code.json()["reference"], "experiment_name": "attack-suite",
+        "environment_variables": {"TARGET_TOKEN": str(security_server.home / "token")},
+    }  # fmt: skip
+    assert contributor.post("/api/v1/jobs", json=body).status_code == 201
+    url = f"/api/v1/jobs/{name}/outputs/logs"
+    try:
+        wait_for(lambda: reader.get(url).status_code == 200, timeout=180, what="the job's live ./logs")
+        files = _tar_files(reader.get(url))
+        assert sorted(files) == ["logs/real.txt"], sorted(files)
+        _holds_no_secret(security_server, files, "a running job's ./logs")
+    finally:
+        contributor.post(f"/api/v1/jobs/{name}/cancel")
 
 
 # And by no route at all -------------------------------------------------------------------------------

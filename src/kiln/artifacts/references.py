@@ -20,6 +20,7 @@ import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import unquote
 
 from kiln.errors import InvalidSpec
@@ -79,6 +80,27 @@ def inside(base: Path, path: str, field: str) -> Path:
 def is_inside(base: Path, target: Path) -> bool:
     """Whether ``target``, its links resolved, is ``base`` or below it."""
     return target.resolve().is_relative_to(base.resolve())
+
+
+def open_inside(base: Path, path: str, field: str) -> BinaryIO:
+    """The regular file ``base/path``, opened for reading without following a symbolic link on the way: each
+    folder and then the file are opened with O_NOFOLLOW relative to the one before, so a link swapped in while
+    kiln reads (a running job's ``./logs``) fails the read (OSError) instead of leading out."""
+    parts = relative_path(path, field).split("/")
+    nofollow = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+    folder = os.open(base, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        for part in parts[:-1]:
+            inner = os.open(part, nofollow | getattr(os, "O_DIRECTORY", 0), dir_fd=folder)
+            os.close(folder)
+            folder = inner
+        descriptor = os.open(parts[-1], nofollow | getattr(os, "O_NONBLOCK", 0), dir_fd=folder)
+    finally:
+        os.close(folder)
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise IsADirectoryError(f"{field}: {path!r} is not a regular file")
+    return os.fdopen(descriptor, "rb")
 
 
 # The reference kinds ------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from typing import IO, Any
 
 import fsspec
 
-from kiln.artifacts.references import inside, is_inside, regular_files, relative_path
+from kiln.artifacts.references import inside, is_inside, open_inside, regular_files, relative_path
 from kiln.errors import InvalidSpec
 
 KEY_FIELD = "artifact key"
@@ -157,12 +157,16 @@ class ArtifactStore:
         elif self.fs.isdir(source):
             local.mkdir(parents=True, exist_ok=True)
             for file in regular_files(Path(source))[0]:
-                dest = inside(local, file.relative_to(source).as_posix(), KEY_FIELD)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                self.fs.get_file(str(file), str(dest))
+                rel = file.relative_to(source).as_posix()
+                self._copy_out(f"{key}/{rel}", inside(local, rel, KEY_FIELD))
         else:
-            local.parent.mkdir(parents=True, exist_ok=True)
-            self.fs.get_file(source, str(local))
+            self._copy_out(key, local)
+
+    def _copy_out(self, key: str, dest: Path) -> None:
+        """One stored file of a local store to ``dest``, read without following a link."""
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with self.open(key) as source, dest.open("wb") as target:
+            shutil.copyfileobj(source, target, 1 << 20)
 
     def _download(self, key: str, local: Path) -> None:
         """Object stores: every file in one concurrent batch."""
@@ -200,7 +204,10 @@ class ArtifactStore:
         self.fs.rm(self._path(key), recursive=True)
 
     def open(self, key: str, mode: str = "rb") -> IO[bytes]:
-        handle: IO[bytes] = self.fs.open(self._path(key), mode)
+        path = self._path(key)
+        if self.is_local and mode == "rb":  # no symbolic link followed on the way (references.open_inside)
+            return open_inside(Path(self._base), relative_path(key, KEY_FIELD), KEY_FIELD)
+        handle: IO[bytes] = self.fs.open(path, mode)
         return handle
 
     def list_files(self, key: str) -> list[str]:
@@ -226,11 +233,10 @@ class ArtifactStore:
             entries = [(rel or key.rsplit("/", 1)[-1], size) for rel, size in files]
         with tarfile.open(fileobj=pipe, mode="w|") as archive:  # type: ignore[call-overload]
             for rel, size in entries:
-                path = f"{self._path(key)}/{rel}" if folder else self._path(key)
                 info = tarfile.TarInfo(f"{arcname}/{rel}" if folder else arcname)
-                info.size = int(self.fs.size(path)) if size is None else size
                 info.mode = 0o644
-                with self.fs.open(path, "rb") as handle:
+                with self.open(f"{key}/{rel}" if folder else key) as handle:
+                    info.size = os.fstat(handle.fileno()).st_size if size is None else size
                     archive.addfile(info, handle)
                 yield from pipe.drain()
         yield from pipe.drain()

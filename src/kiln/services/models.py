@@ -62,7 +62,13 @@ class ModelService:
         if runs:  # MLflow resolves run artifacts and MLflow 3 logged models itself
             job = self._jobs.get(runs.job)
             tags[JOB_TAG] = job.name
-            version = self._registry.register(spec.name, f"runs:/{job.id}/{runs.path}", tags, spec.description)
+            try:
+                version = self._registry.register(spec.name, f"runs:/{job.id}/{runs.path}", tags, spec.description)
+            except NotFound:
+                raise InvalidSpec(
+                    f"path: job '{job.name}' has no model at '{runs.path}' (no MLmodel file there, and no model "
+                    "logged under that name)"
+                ) from None
             return self.version_view(version)
         if output:
             job = self._jobs.get(output.job)

@@ -15,6 +15,7 @@ from kiln.artifacts.references import (
     UploadReference,
     inside,
     join_key,
+    open_inside,
     parse_job_output,
     parse_run,
     parse_upload,
@@ -218,3 +219,21 @@ def test_a_link_planted_in_the_store_is_not_followed(tmp_path: Path) -> None:
     os.symlink(tmp_path, tmp_path / "store" / "jobs")
     with pytest.raises(InvalidSpec, match="symbolic link"):
         store.open("jobs/token")
+
+
+def test_open_inside_follows_no_link_on_the_way(tmp_path: Path) -> None:
+    base = tmp_path / "job"
+    (base / "logs").mkdir(parents=True)
+    (base / "logs" / "real.txt").write_text("live")
+    (tmp_path / "token").write_text("secret")
+    (base / "logs" / "token").symlink_to(tmp_path / "token")
+    (base / "wd").symlink_to(base / "logs")
+    with open_inside(base, "logs/real.txt", "f") as handle:
+        assert handle.read() == b"live"
+    for path in ("logs/token", "wd/real.txt"):
+        with pytest.raises(OSError):
+            open_inside(base, path, "f")
+    with pytest.raises(InvalidSpec):
+        open_inside(base, "../token", "f")
+    with pytest.raises(IsADirectoryError):
+        open_inside(base, "logs", "f")
