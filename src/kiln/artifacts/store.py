@@ -200,6 +200,10 @@ class ArtifactStore:
             self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
         self.fs.pipe_file(path, data)
 
+    def size(self, key: str) -> int:
+        """Bytes stored at or below ``key``."""
+        return int(self.fs.du(self._path(key)))
+
     def remove(self, key: str) -> None:
         self.fs.rm(self._path(key), recursive=True)
 

@@ -195,7 +195,9 @@ def test_every_store_method_taking_a_key_opens_it_through_the_resolver(tmp_path:
     (tmp_path / "token").write_text("secret")
     store = ArtifactStore(str(tmp_path / "store"))
     methods = _key_methods()
-    assert {"exists", "is_dir", "put", "get", "open", "remove", "write_bytes", "list_files", "iter_tar"} <= set(methods)
+    assert {"exists", "is_dir", "put", "get", "open", "remove", "write_bytes", "list_files", "iter_tar", "size"} <= set(
+        methods
+    )
     arguments = {"local": tmp_path / "copy", "data": b"x", "arcname": "a", "mode": "rb"}
     for method in methods:
         parameters = inspect.signature(getattr(ArtifactStore, method)).parameters
