@@ -39,7 +39,8 @@ class ModelRegistry:
         except MlflowException as exc:
             if not existed:  # MLflow made the model before it looked at the source: nothing is left behind
                 self._delete_if_empty(name)
-            if exc.error_code in ("NOT_FOUND", "RESOURCE_DOES_NOT_EXIST"):
+            # MLflow raises this one with INTERNAL_ERROR (its NOT_FOUND code is not one MlflowException keeps)
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST" or "Unable to find a logged_model" in exc.message:
                 raise NotFound(
                     f"{source} holds no model (no MLmodel file there, and no logged model of that name)"
                 ) from None
