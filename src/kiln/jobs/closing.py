@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from kiln.artifacts.references import remove_links
 from kiln.artifacts.store import ArtifactStore
 from kiln.clock import utcnow
 from kiln.errors import KilnError
@@ -57,6 +58,30 @@ class JobCloser:
         )  # fmt: skip
         job.folder.remove()
 
+    @staticmethod
+    def _remove_links(job: Job) -> None:
+        """What is kept of a job is files: a symbolic link it left (to /etc/passwd, to the workspace token…) is
+        removed, never followed, with a note in its log; a link inside the folder would be a copy at best."""
+        folder = job.folder
+        removed: list[str] = []
+        for top in (folder.outputs, folder.working_dir):  # the job may have replaced its own folders by links
+            if top.is_symlink():
+                top.unlink()
+                top.mkdir()
+                removed.append(top.name)
+        for name in job.spec.outputs:
+            removed += remove_links(folder.outputs / name)
+        for kept in (folder.working_dir / "outputs", folder.logs_dir):
+            removed += remove_links(kept)
+        if folder.log.is_symlink():
+            folder.log.unlink()
+            folder.log.touch()
+            removed.append(folder.log.name)
+        if removed:
+            shown = ", ".join(removed[:20]) + (f" and {len(removed) - 20} more" if len(removed) > 20 else "")
+            with folder.log.open("a") as handle:
+                handle.write(f"\nkiln: symbolic links are not kept with a job's outputs, left out: {shown}\n")
+
     def _run_completion_hooks(self, job: Job, outcome: Outcome) -> Outcome:
         for hook in self.completion_hooks:
             try:
@@ -70,6 +95,7 @@ class JobCloser:
 
     def _keep_outputs(self, job: Job) -> None:
         folder = job.folder
+        self._remove_links(job)
         if folder.log.exists():
             self.store.put(folder.log, log_key(job.id))
             self.tracker.log_artifacts(job.id, folder.log, "user_logs")

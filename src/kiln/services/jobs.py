@@ -228,11 +228,18 @@ class JobService:
         return output, self.store.iter_tar(output_key(row.id, output), output)
 
     def _live_logs_archive(self, row: JobRow) -> Iterator[bytes]:
-        live = self.folders.of(row.id).logs_dir
-        if not (live.is_dir() and any(path.is_file() for path in live.rglob("*"))):
+        folder = self.folders.of(row.id)
+        live = folder.logs_dir.relative_to(folder.root).as_posix()
+        # the job's own folder, read as a store rooted at the job's folder: no symbolic link it makes is followed
+        files = ArtifactStore(str(folder.root))
+        try:
+            written = files.is_dir(live) and bool(files.list_files(live))
+        except InvalidSpec:  # its ./logs (or the folder above) is a link
+            written = False
+        if not written:
             raise NotFound(f"job '{row.name}' ({row.status}) has written nothing to ./logs yet")
         # the job may end (and its folder go) while this streams: the client then sees a cut-off archive
-        return ArtifactStore(str(live.parent)).iter_tar(live.name, LOGS_OUTPUT)
+        return files.iter_tar(live, LOGS_OUTPUT)
 
     def metric_histories(self, name: str) -> dict[str, MetricHistory]:
         """Every value of every metric the job logged to MLflow, with steps and timestamps."""

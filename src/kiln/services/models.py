@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kiln.artifacts.references import JOB_OUTPUT_FORMS, UPLOAD_PREFIX, join_key, parse_job_output, parse_run
 from kiln.artifacts.store import ArtifactStore, path_hash
 from kiln.errors import Conflict, InvalidSpec, NotFound
 from kiln.jobs.folders import output_key
@@ -32,8 +33,6 @@ REGISTERED_FILES = "registered"  # artifact folder of the run that holds a regis
 
 JOB_TAG = "kiln.job"
 CONTENT_TAG = "kiln.content_hash"
-_JOB_OUTPUT = re.compile(r"^(?:azureml|kiln)://jobs/(?P<job>[^/]+)/outputs/(?P<output>[^/]+)/?$")
-_RUNS = re.compile(r"^runs:/(?P<job>[^/]+)/(?P<path>.+)$")
 
 
 class ModelService:
@@ -57,28 +56,36 @@ class ModelService:
         tags = {str(k): str(v) for k, v in spec.tags.items()} | {TYPE_TAG: spec.type}
         if created_by:
             tags[CREATED_BY_TAG] = created_by
-        runs = _RUNS.match(spec.path)
-        output = _JOB_OUTPUT.match(spec.path)
+        # every kind of path goes through the one resolver (kiln.artifacts.references): nothing outside its root
+        runs = parse_run(spec.path, "path")
+        output = parse_job_output(spec.path, "path")
         if runs:  # MLflow resolves run artifacts and MLflow 3 logged models itself
-            job = self._jobs.get(runs.group("job"))
+            job = self._jobs.get(runs.job)
             tags[JOB_TAG] = job.name
-            version = self._registry.register(spec.name, f"runs:/{job.id}/{runs.group('path')}", tags, spec.description)
+            try:
+                version = self._registry.register(spec.name, f"runs:/{job.id}/{runs.path}", tags, spec.description)
+            except NotFound:
+                raise InvalidSpec(
+                    f"path: job '{job.name}' has no model at '{runs.path}' (no MLmodel file there, and no model "
+                    "logged under that name)"
+                ) from None
             return self.version_view(version)
         if output:
-            job = self._jobs.get(output.group("job"))
-            key = output_key(job.id, output.group("output"))
+            job = self._jobs.get(output.job)
+            key = join_key(output_key(job.id, output.output), output.path, "path")
             if not self._store.exists(key):
-                raise InvalidSpec(
-                    f"path: job '{job.name}' has no stored output '{output.group('output')}' (has it completed?)"
+                what = (
+                    f"'{output.path}' in its output '{output.output}'" if output.path else f"output '{output.output}'"
                 )
+                raise InvalidSpec(f"path: job '{job.name}' has no stored {what} (has it completed?)")
             run_id, tags[JOB_TAG] = job.id, job.name
-        elif spec.path.startswith("upload:"):
+        elif spec.path.startswith(UPLOAD_PREFIX):
             key, _ = self._uploads.resolve(spec.path, "path")
             run_id = None
         else:
             raise InvalidSpec(
                 f"path: {spec.path!r} is not a model source; give a local folder (the CLI/SDK upload it), "
-                "runs:/JOB/PATH, or azureml://jobs/JOB/outputs/OUTPUT"
+                f"runs:/JOB/PATH, or {JOB_OUTPUT_FORMS}"
             )
         return self.version_view(self._register_files(key, spec, tags, run_id))
 
