@@ -78,6 +78,7 @@ JOB_PROBES: list[tuple[str, dict[str, Any], str]] = [
     ("display-name", {"display_name": "d" * 10_000}, "display_name"),
     ("description", {"description": "d" * 100_000}, "description"),
     ("tag-key", {"tags": {"k" * 1000: "v"}}, "tags"),
+    ("tag-key-mlflow-refuses", {"tags": {"'é": "x"}}, "tags"),
     ("nul-code", {"code": "upload:abc\x00/../../token"}, "code"),
 ]  # fmt: skip
 

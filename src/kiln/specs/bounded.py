@@ -8,6 +8,7 @@ names are what a shell and ``execve`` accept.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from typing import Annotated, Any
 
@@ -20,7 +21,7 @@ MAX_TEXT_LENGTH = 65_536  # descriptions
 MAX_PATH_LENGTH = 4096  # paths and references (PATH_MAX)
 MAX_COMMAND_LENGTH = 100_000  # a job's command: Linux takes one argument of at most 128 KiB (bash -c COMMAND)
 MAX_TAGS = 200
-MAX_TAG_KEY_LENGTH = 250  # MLflow's limit for a tag key
+MAX_TAG_KEY_LENGTH = 250  # MLflow's limit for a tag key (and its characters: see tag_key)
 MAX_TAG_VALUE_LENGTH = 5000  # MLflow's limit for a tag value
 MAX_VARIABLES = 500
 MAX_VARIABLE_NAME_LENGTH = 255
@@ -46,6 +47,7 @@ MAX_QUEUE_DELAY_MS = 10_000.0  # batching.max_queue_delay_ms
 MAX_LINEAGE_DEPTH = 100  # GET /jobs/{name}/lineage?depth=
 
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+TAG_KEY = re.compile(r"[/\w.\- :]+")
 NUL_MESSAGE = "contains a NUL byte (\\x00), which no process argument, file name or database text can hold"
 
 
@@ -95,8 +97,19 @@ def _shown(text: str) -> str:
 
 
 def tag_key(name: str) -> str:
-    if not 1 <= len(name) <= MAX_TAG_KEY_LENGTH or "\x00" in name:
-        raise ValueError(f"{_shown(name)} is not a tag key: 1 to {MAX_TAG_KEY_LENGTH} characters, no NUL")
+    """MLflow's rule for tag keys (jobs' and models' tags are MLflow's), for every resource's tags alike."""
+    normal = posixpath.normpath(name) if name else ""
+    if (
+        not 1 <= len(name) <= MAX_TAG_KEY_LENGTH
+        or not TAG_KEY.fullmatch(name)
+        or normal != name
+        or normal == "."
+        or normal.startswith(("..", "/"))
+    ):
+        raise ValueError(
+            f"{_shown(name)} is not a tag key: 1 to {MAX_TAG_KEY_LENGTH} letters, digits and '_', '-', '.', ' ', ':', "
+            "'/' (MLflow's rule), and not a path that resolves to another ('a/../b', '/a', '..', 'a/')"
+        )
     return name
 
 

@@ -47,6 +47,8 @@ def refusal(data: dict[str, Any]) -> str:
         ({"environment_variables": {"A": "v" * 40_000}}, "environment_variables", "at most 32768"),
         ({"environment_variables": {f"V{i}": "v" for i in range(501)}}, "environment_variables", "at most 500"),
         ({"tags": {"k" * 251: "v"}}, "tags", "is not a tag key"),
+        ({"tags": {"'é": "v"}}, "tags", "is not a tag key"),
+        ({"tags": {"a/../b": "v"}}, "tags", "is not a tag key"),
         ({"tags": {"k": "v" * 5001}}, "tags", "at most 5000"),
         ({"code": "src\x00/../x"}, "code", "NUL"),
         ({"inputs": {"n": "v" * 40_000}}, "inputs", "at most 32768"),
