@@ -10,12 +10,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import Field, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from kiln.errors import InvalidSpec
+from kiln.logs import DEFAULT_JOB_LOG_LIMIT_BYTES
+from kiln.specs.yaml_source import load_yaml
 
 CONFIG_FILE_NAME = "config.yaml"
 
@@ -36,10 +37,7 @@ class _ConfigFileSource(PydanticBaseSettingsSource):
     def _read(self) -> dict[str, Any]:
         if not self._path.is_file():
             return {}
-        try:
-            data = yaml.safe_load(self._path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise InvalidSpec(f"{self._path}: not valid YAML: {exc}") from exc
+        data = load_yaml(self._path.read_text(), str(self._path))[1] or {}
         if not isinstance(data, dict):
             raise InvalidSpec(f"{self._path}: expected a mapping of setting names to values")
         return {str(k).replace("-", "_"): v for k, v in data.items()}
@@ -77,6 +75,11 @@ class Settings(BaseSettings):
     port: int = Field(0, description="0 picks a free port; the chosen one is written to server.json.")
     local_concurrency: int = Field(0, description="Jobs run at once on local compute; 0 means one per core.")
     job_cancel_grace_seconds: float = 5.0
+    job_log_limit_bytes: int = Field(
+        DEFAULT_JOB_LOG_LIMIT_BYTES,
+        ge=1024,
+        description="A job's log stops there, with a note at the cut (what the job writes after is not kept).",
+    )
     gpus: str | None = Field(
         None,
         description="GPU ids local compute hands out to jobs (CUDA_VISIBLE_DEVICES names: '0,1'); '' for none; "

@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from kiln.artifacts.references import inside, is_inside
 from kiln.errors import InvalidSpec
+from kiln.specs.yaml_source import load_yaml
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -80,9 +79,10 @@ def parse(path: str | Path, label: str | None = None) -> MLTableDefinition:
     file = _mltable_file(Path(path), label)
     shown = label or str(file)
     try:
-        data = yaml.safe_load(file.read_text()) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        text = file.read_text()
+    except UnicodeDecodeError as exc:
         raise InvalidSpec(f"{shown}: not valid YAML: {exc}") from exc
+    data = load_yaml(text, shown)[1] or {}
     if not isinstance(data, dict):
         raise InvalidSpec(f"{shown}: expected a mapping with 'paths' and 'transformations'")
     unknown = sorted(set(map(str, data)) - set(TOP_LEVEL_FIELDS))

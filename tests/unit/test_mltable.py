@@ -104,7 +104,7 @@ def test_read_parquet(tmp_path: Path, iris: pd.DataFrame) -> None:
             "(supported: read_delimited, read_parquet)",
         ),
         ("paths: [{file: data.csv}]\ncolumns: 3\n", "unknown field 'columns'"),
-        ("paths: [{file: data.csv\n", "not valid YAML"),
+        ("paths: [{file: data.csv\n", "malformed YAML"),
     ],
 )
 def test_bad_mltables_are_clear_errors(tmp_path: Path, text: str, message: str) -> None:

@@ -15,12 +15,14 @@ from kiln.jobs.folders import DEFAULT_OUTPUT, log_key, output_key
 from kiln.jobs.job import Job
 from kiln.jobs.outcome import Outcome
 from kiln.jobs.preparation import JobPreparation
+from kiln.logs import DEFAULT_JOB_LOG_LIMIT_BYTES, cap_log_file
 from kiln.specs.views import LOGS_OUTPUT, JobStatus
 from kiln.store.jobs import JobRepository
 from kiln.tracking.runs import RunTracker
 
 log = logging.getLogger(__name__)
 
+LOG_REFERENCE_NAME = "std_log.where.txt"  # in the MLflow run's user_logs: where the job's log is
 UNFINISHED = (JobStatus.QUEUED, JobStatus.PREPARING, JobStatus.RUNNING)
 
 # run when a job succeeded, before it is marked completed (e.g. model registration);
@@ -35,6 +37,7 @@ class JobCloser:
     store: ArtifactStore
     tracker: RunTracker
     completion_hooks: list[CompletionHook] = field(default_factory=list)
+    log_limit: int = DEFAULT_JOB_LOG_LIMIT_BYTES
 
     def close(self, job: Job, outcome: Outcome) -> None:
         """Keep outputs and log, end the MLflow run, then record the final status."""
@@ -97,8 +100,10 @@ class JobCloser:
         folder = job.folder
         self._remove_links(job)
         if folder.log.exists():
+            # whatever wrote it (the local shim caps as it writes; a Ray log copy, an environment build do not)
+            cap_log_file(folder.log, self.log_limit)
             self.store.put(folder.log, log_key(job.id))
-            self.tracker.log_artifacts(job.id, folder.log, "user_logs")
+            self._log_reference(job)
         for name in job.spec.outputs:
             produced = folder.outputs / name
             if produced.exists() and (produced.is_file() or any(produced.iterdir())):
@@ -108,3 +113,16 @@ class JobCloser:
             if kept.is_dir() and any(path.is_file() for path in kept.rglob("*")):
                 self.store.put(kept, output_key(job.id, name))
                 self.tracker.log_artifacts(job.id, kept, kept.name)
+
+    def _log_reference(self, job: Job) -> None:
+        """The log is stored once, in the workspace's store (``kiln job logs`` reads it there); the MLflow run gets
+        a small file in ``user_logs`` that says where it is, instead of a second copy."""
+        reference = job.folder.root / LOG_REFERENCE_NAME
+        size = job.folder.log.stat().st_size
+        reference.write_text(
+            f"The log of job '{job.name}' ({size} bytes) is kept by the kiln workspace, not in MLflow:\n"
+            f"  kiln job logs {job.name}\n"
+            f"  GET /api/v1/jobs/{job.name}/logs\n"
+            f"(in the workspace's artifact store: {log_key(job.id)})\n"
+        )
+        self.tracker.log_artifacts(job.id, reference, "user_logs")

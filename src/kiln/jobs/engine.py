@@ -28,6 +28,7 @@ from kiln.jobs.lifecycle import JobLifecycle
 from kiln.jobs.outcome import CANCELED_BY_USER, Outcome
 from kiln.jobs.preparation import JobPreparation
 from kiln.jobs.runner import Room, Runner, Runners
+from kiln.logs import DEFAULT_JOB_LOG_LIMIT_BYTES
 from kiln.specs.job import ProcessJobSpec
 from kiln.specs.views import ACTIVE_STATUSES, JobStatus
 from kiln.store.jobs import JobRepository
@@ -51,13 +52,14 @@ class JobEngine:
         *,
         server_id: str | None = None,
         shared: bool = False,
+        log_limit: int = DEFAULT_JOB_LOG_LIMIT_BYTES,
     ) -> None:
         self._jobs = jobs
         self._runners = runners
         self._folders = folders
         self.server_id = server_id
         self._shared = shared  # other servers may run this database's jobs
-        self._closer = JobCloser(jobs, preparation, store, tracker)
+        self._closer = JobCloser(jobs, preparation, store, tracker, log_limit=log_limit)
         self._lifecycle = JobLifecycle(jobs, preparation, self._closer, tracker, shared)
         self._tracker = tracker
         self._wake = threading.Event()

@@ -178,8 +178,19 @@ def _wants_html(scope: dict[str, Any]) -> bool:
 
 
 def _safe_next(target: str) -> str:
-    """Only paths on this server, so the login page cannot redirect anywhere else."""
-    return target if target.startswith("/") and not target.startswith("//") else "/mlflow/"
+    """Only paths on this server, so the login page cannot redirect anywhere else.
+
+    A browser reads a backslash as a slash (``/\\evil.example`` is ``//evil.example``, another host)
+    and drops tabs and newlines, so a target with any of them, or any control character, is refused
+    along with ``//host`` and ``scheme:`` targets."""
+    local = (
+        target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and not any(ord(char) < 0x20 or ord(char) == 0x7F for char in target)
+        and len(target) <= 2048
+    )
+    return target if local else "/mlflow/"
 
 
 def _login_page(target: str, problem: str) -> bytes:

@@ -168,7 +168,7 @@ class Workspace:
         local = LocalRunner(
             environments, LocalCompute(local_gpus(settings.gpus)), read_only_inputs,
             slots=settings.resolved_local_concurrency, cancel_grace=settings.job_cancel_grace_seconds,
-            shared=stores.shared,
+            shared=stores.shared, log_limit=settings.job_log_limit_bytes,
         )  # fmt: skip
 
         computes = ComputeService(
@@ -177,8 +177,9 @@ class Workspace:
         folders = JobFolders(settings.jobs_dir)
         preparation = JobPreparation(uploads, store, inputs, url, token, job_tokens=users)
         job_engine = JobEngine(
-            repository, computes, preparation, store, tracker, folders, server_id=stores.server_id, shared=stores.shared
-        )
+            repository, computes, preparation, store, tracker, folders, server_id=stores.server_id,
+            shared=stores.shared, log_limit=settings.job_log_limit_bytes,
+        )  # fmt: skip
         job_engine.completion_hooks.append(lambda job: models.register_job_outputs(job.row, job.spec.outputs))
         jobs = JobService(repository, uploads, inputs, environments, store, tracker, folders, url, job_engine, computes)
         job_engine.start()

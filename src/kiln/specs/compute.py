@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from kiln.specs.bounded import PathText, Tags, Text
+
 COMPUTE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 LOCAL = "local"
 RAY = "ray"
@@ -24,12 +26,12 @@ class ComputeSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    schema_: str | None = Field(None, alias="$schema")
+    schema_: PathText | None = Field(None, alias="$schema")
     name: str = Field(pattern=COMPUTE_NAME_PATTERN, description="How jobs name it: compute: kiln:NAME")
     type: Literal["ray"] = Field(description="ray: a Ray cluster, reached through its Jobs API")
-    address: str = Field(description="The Ray dashboard's URL, e.g. http://head-node:8265")
-    description: str | None = None
-    tags: dict[str, Scalar] = Field(default_factory=dict)
+    address: PathText = Field(description="The Ray dashboard's URL, e.g. http://head-node:8265")
+    description: Text | None = None
+    tags: Tags = Field(default_factory=dict)
 
     @field_validator("address")
     @classmethod

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from kiln.errors import InvalidSpec
+from kiln.specs.bounded import PathText, Tags, Text
 
 ENVIRONMENT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$"
 VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -42,12 +43,12 @@ class CondaFile(BaseModel):
 
 
 class EnvironmentSpec(_Strict):
-    schema_: str | None = Field(None, alias="$schema")
+    schema_: PathText | None = Field(None, alias="$schema")
     name: str | None = Field(None, pattern=ENVIRONMENT_NAME_PATTERN)
     version: str | None = Field(None, pattern=VERSION_PATTERN)
-    description: str | None = None
-    tags: dict[str, Scalar] = Field(default_factory=dict)
-    image: str | None = Field(None, description="Recorded for packaging (container builds); jobs run in a venv.")
+    description: Text | None = None
+    tags: Tags = Field(default_factory=dict)
+    image: PathText | None = Field(None, description="Recorded for packaging (container builds); jobs run in a venv.")
     conda_file: str | CondaFile | None = Field(
         None, description="A conda file: a path relative to the YAML (read by the CLI/SDK) or its content."
     )

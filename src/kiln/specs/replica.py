@@ -26,6 +26,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kiln.specs.bounded import MAX_BATCH_SIZE, MAX_QUEUE_DELAY_MS
+
 
 class BatchingSettings(BaseModel):
     """Adaptive batching (Triton's dynamic batcher is the reference): concurrent requests are
@@ -34,8 +36,8 @@ class BatchingSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_batch_size: int = Field(32, ge=1)
-    max_queue_delay_ms: float = Field(2.0, ge=0)
+    max_batch_size: int = Field(32, ge=1, le=MAX_BATCH_SIZE)
+    max_queue_delay_ms: float = Field(2.0, ge=0, le=MAX_QUEUE_DELAY_MS, allow_inf_nan=False)
 
 
 class ReplicaConfig(BaseModel):

@@ -26,6 +26,7 @@ from kiln.jobs.folders import JobFolder
 from kiln.jobs.job import Job
 from kiln.jobs.outcome import Outcome, signal_text
 from kiln.jobs.runner import Ending, Prepared, RecordFields, Room, RunState, StartPlan
+from kiln.logs import DEFAULT_JOB_LOG_LIMIT_BYTES
 from kiln.processes import child_environment
 from kiln.runners.local import processes
 from kiln.runners.local.compute import LocalCompute, visible_devices
@@ -56,12 +57,14 @@ class LocalRunner:
         slots: int,
         cancel_grace: float,
         shared: bool = False,
+        log_limit: int = DEFAULT_JOB_LOG_LIMIT_BYTES,
     ) -> None:
         self.environments = environments
         self.compute = compute
         self.read_only_inputs = read_only_inputs  # ro_mount inputs, provided while preparing, applied at launch
         self.slots: int | None = slots
         self._grace = cancel_grace
+        self._log_limit = log_limit  # the shim stops the job's log there, with a note
         self._shared = shared  # other servers share the queue: a job that asks for more GPUs may suit one of them
 
     def problems(self, spec: ProcessJobSpec) -> list[Problem]:
@@ -99,6 +102,7 @@ class LocalRunner:
         read_only = self.read_only_inputs.command_prefix(folder.root, folder.log)  # [] without ro_mount inputs
         shim = [sys.executable, "-m", SHIM_MODULE, str(folder.root)]
         shim += ["--ranks", str(ranks)] if ranks is not None else []
+        shim += ["--log-limit", str(self._log_limit)]
         shim += ["--", *read_only]
         shim += ["bash", "-c", command]
         with open(os.devnull, "rb") as devnull:
