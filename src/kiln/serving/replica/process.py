@@ -41,9 +41,9 @@ def prepare_environment(config: ReplicaConfig) -> None:
     os.environ.update(QUIET_ENVIRONMENT)
     os.environ.update(config.environment_variables)
     if config.model_dir is not None:
-        model_dir = str(config.model_dir.resolve())
-        os.environ["AZUREML_MODEL_DIR"] = model_dir
-        os.environ["KILN_MODEL_DIR"] = model_dir
+        os.environ["KILN_MODEL_DIR"] = str(config.model_dir.resolve())
+        # Azure's layout: the folder holding the model under its registered name (not resolved: a link)
+        os.environ["AZUREML_MODEL_DIR"] = str((config.azureml_model_dir or config.model_dir).absolute())
 
 
 def serve(config: ReplicaConfig) -> int:
