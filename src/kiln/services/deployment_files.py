@@ -8,10 +8,11 @@ Azure's model folder layout: ``AZUREML_MODEL_DIR`` is the folder that CONTAINS w
 registered from, under its own name: a model registered from the file ``model.pkl`` is
 ``$AZUREML_MODEL_DIR/model.pkl``; one registered from the folder ``model/`` (an MLflow model too) is
 ``$AZUREML_MODEL_DIR/model/…``. kiln's ``KILN_MODEL_DIR`` is the model's files themselves (the file, or the
-folder's contents). ``azureml_layout`` makes the former beside the latter, with a link, not a copy."""
+folder's contents). ``_azureml_layout`` makes the former beside the latter, with hard links, not copies."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import tempfile
@@ -157,8 +158,20 @@ class DeploymentFiles:
 
 
 def _link(dest: Path, name: str, target: Path) -> None:
+    """``dest/name`` holds ``target``'s files as hard links (a copy across file systems): not a symbolic
+    link, which MLflow refuses to load through ("resolved path is outside the artifact directory")."""
     dest.mkdir(parents=True)
-    (dest / name).symlink_to(target.resolve(), target_is_directory=target.is_dir())
+    if target.is_dir():
+        shutil.copytree(target, dest / name, copy_function=_link_or_copy, symlinks=True)
+    else:
+        _link_or_copy(str(target), str(dest / name))
+
+
+def _link_or_copy(source: str, destination: str) -> None:
+    try:
+        os.link(source, destination)
+    except OSError:
+        shutil.copy2(source, destination)
 
 
 def _download(name: str, version: str, dest: Path) -> None:
