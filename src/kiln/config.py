@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic.fields import FieldInfo
@@ -86,6 +86,14 @@ class Settings(BaseSettings):
         "unset: those nvidia-smi lists.",
     )
 
+    unknown_azureml_compute: Literal["local", "refuse"] | None = Field(
+        None,
+        description="What a job naming 'compute: azureml:NAME' gets when no compute target NAME is registered: "
+        "local runs it on local compute with a notice in its log; refuse answers with the 'kiln compute create "
+        "--name NAME --type local' line that makes the name work. Default: local in an embedded (single-user) "
+        "workspace (SQLite, listening on loopback only), refuse on a team server.",
+    )
+
     plugins: str = Field(
         "",
         description="Capability plug-ins to load beside the built-in ones: Python modules, comma-separated "
@@ -139,6 +147,18 @@ class Settings(BaseSettings):
     @property
     def resolved_mlflow_store_uri(self) -> str:
         return self.mlflow_backend_store_uri or f"sqlite:///{self.resolved_home / 'mlflow' / 'mlflow.db'}"
+
+    @property
+    def is_embedded(self) -> bool:
+        """A single user's workspace: its own SQLite database, reachable from this machine only."""
+        loopback = self.host in ("127.0.0.1", "localhost", "::1") or self.host.startswith("127.")
+        return loopback and self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def resolved_unknown_azureml_compute(self) -> Literal["local", "refuse"]:
+        if self.unknown_azureml_compute is not None:
+            return self.unknown_azureml_compute
+        return "local" if self.is_embedded else "refuse"
 
     @property
     def resolved_local_concurrency(self) -> int:

@@ -118,7 +118,8 @@ class JobEngine:
 
         def choose(rows: list[JobRow]) -> list[tuple[JobRow, dict[str, object]]]:
             queued = [job for job in (self._queued(row, refused) for row in rows) if job is not None]
-            held = self._jobs.gpus_held(ACTIVE_STATUSES, compute, self.server_id) if free is not None else set()
+            # this machine's GPUs are shared by 'local' and every named local compute: held is machine-wide
+            held = self._jobs.gpus_held(ACTIVE_STATUSES, server_id=self.server_id) if free is not None else set()
             plan = runner.plan_starts(queued, Room(free, frozenset(held)))
             refused.extend(plan.refused)
             parsed.update((job.id, job.spec) for job, _ in plan.starts)

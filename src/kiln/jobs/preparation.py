@@ -51,6 +51,10 @@ class JobPreparation:
         """The job's folder with its code, inputs and output folders; what ``${{…}}`` stands for there."""
         spec, folder = job.spec, job.folder
         folder.create()
+        notice = compute_notice(spec, job.row.compute)
+        if notice:
+            with folder.log.open("a") as log:
+                log.write(notice + "\n")
         if spec.code:
             key, _ = self.code.resolve(spec.code, "code")
             self.store.get(key, folder.working_dir)
@@ -74,6 +78,18 @@ class JobPreparation:
         """The job's processes are gone: nothing acts with its token any more."""
         if self.job_tokens is not None:
             self.job_tokens.end_job_token(job.row)
+
+
+def compute_notice(spec: ProcessJobSpec, target: str) -> str | None:
+    """The job log's first line when the job runs elsewhere than the compute its file names: an Azure name
+    this workspace does not know, run on local compute (None when it runs where it says)."""
+    if spec.compute_name == target:
+        return None
+    return (
+        f"kiln: compute '{spec.compute}' is not a compute target of this workspace; running on '{target}' "
+        f"compute instead ('kiln compute create --name {spec.compute_name} --type local' gives the name its own "
+        "job limit)"
+    )
 
 
 def reference_values(spec: ProcessJobSpec, folder: JobFolder, input_paths: dict[str, Path]) -> ReferenceValues:

@@ -19,7 +19,7 @@ from kiln.capabilities import load_capabilities, rest_contract
 from kiln.config import Settings
 from kiln.errors import InvalidSpec, KilnError
 from kiln.server.api_docs import serve_api_docs
-from kiln.server.auth import TokenAuthMiddleware, load_or_create_token
+from kiln.server.auth import BearerPrincipals, TokenAuthMiddleware, load_or_create_token, scoring_token_check
 from kiln.server.capabilities import include_capability_routers
 from kiln.server.permissions import default_access, principal_of, tracking_access
 from kiln.server.routers.computes import computes_router
@@ -76,7 +76,11 @@ def create_app(
         creator_of=lambda request: principal_of(request).name,
         dependencies=[tracking_access],
     )
-    gateway = EndpointGateway(lambda: app.state.workspace.endpoint_routes, lambda: app.state.workspace.gateway_metrics)
+    gateway = EndpointGateway(
+        lambda: app.state.workspace.endpoint_routes,
+        lambda: app.state.workspace.gateway_metrics,
+        user_token=scoring_token_check(BearerPrincipals(token, lambda: _credentials(app))),
+    )
 
     @app.exception_handler(KilnError)
     async def kiln_error(_request: Request, exc: KilnError) -> JSONResponse:

@@ -172,8 +172,9 @@ class Workspace:
         )  # fmt: skip
 
         computes = ComputeService(
-            ComputeRepository(session_factory(engine)), repository, local, lambda cluster: RayRunner(cluster, tracker)
-        )
+            ComputeRepository(session_factory(engine)), repository, local, lambda cluster: RayRunner(cluster, tracker),
+            unknown_azureml=settings.resolved_unknown_azureml_compute,
+        )  # fmt: skip
         folders = JobFolders(settings.jobs_dir)
         preparation = JobPreparation(uploads, store, inputs, url, token, job_tokens=users)
         job_engine = JobEngine(

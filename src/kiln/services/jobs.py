@@ -72,9 +72,8 @@ class JobService:
         experiment_id = self.tracker.experiment_id(experiment_name)
         tags = {str(k): str(v) for k, v in spec.tags.items()}
         summary = handler_of(spec).summary(spec)
-        tags.update(
-            {"mlflow.source.name": summary[:500], "mlflow.source.type": "JOB", "kiln.compute": spec.compute_name}
-        )
+        compute = self.computes.target_of(spec)
+        tags.update({"mlflow.source.name": summary[:500], "mlflow.source.type": "JOB", "kiln.compute": compute})
         if code_hash:
             tags["kiln.code_snapshot"] = code_hash
         if created_by:
@@ -91,7 +90,7 @@ class JobService:
                     display_name=spec.display_name,
                     experiment_name=experiment_name,
                     experiment_id=experiment_id,
-                    compute=spec.compute_name,
+                    compute=compute,
                     status=JobStatus.QUEUED.value,
                     spec=spec.model_dump(mode="json", by_alias=True, exclude_none=True),
                     code_hash=code_hash,

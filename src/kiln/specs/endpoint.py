@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from kiln.specs.bounded import (
     MAX_CONCURRENT_REQUESTS,
@@ -70,6 +70,25 @@ def parse_traffic_text(text: str, flag: str) -> dict[str, int]:
     return shares
 
 
+AUTH_MODES = {"key": "key", "amltoken": "aml_token"}
+
+
+def normalize_auth_mode(value: Any) -> Any:
+    """Azure's ``auth_mode`` in any of its spellings (``key``, ``Key``, ``aml_token``, ``AMLToken``) → ``key`` or
+    ``aml_token``; ``aad_token`` is refused with what to use instead."""
+    if not isinstance(value, str):
+        return value
+    folded = value.strip().lower().replace("_", "").replace("-", "")
+    if folded in AUTH_MODES:
+        return AUTH_MODES[folded]
+    if folded == "aadtoken":
+        raise ValueError(
+            f"'{value}' (Microsoft Entra ID tokens) is not available in kiln; use key (the endpoint's keys) or "
+            "aml_token (a workspace user's API token)"
+        )
+    raise ValueError(f"'{value}' is not an auth mode; use key or aml_token (in any case: Key, AMLToken)")
+
+
 class OnlineEndpointSpec(StrictModel):
     """``kiln online-endpoint create -f endpoint.yml``."""
 
@@ -77,9 +96,18 @@ class OnlineEndpointSpec(StrictModel):
     name: str = Field(pattern=ENDPOINT_NAME_PATTERN, description="2-32 letters, digits and '-', starting with a letter")
     description: Text | None = None
     tags: Tags = Field(default_factory=dict)
-    auth_mode: Literal["key"] = Field("key", description="key: a primary and a secondary key, sent as Bearer")
+    auth_mode: Literal["key", "aml_token"] = Field(
+        "key",
+        description="key: a primary and a secondary key, sent as Bearer; aml_token: a workspace user's API token "
+        "(contributor or owner), sent as Bearer. Any case (Key, AMLToken).",
+    )
     traffic: dict[str, int] = Field(default_factory=dict, description="deployment → percent; sums to 0 or 100")
     mirror_traffic: dict[str, int] = Field(default_factory=dict, description="deployment → percent copied to it")
+
+    @field_validator("auth_mode", mode="before")
+    @classmethod
+    def _auth_mode_in_any_case(cls, value: Any) -> Any:
+        return normalize_auth_mode(value)
 
     @field_validator("traffic")
     @classmethod
@@ -96,9 +124,30 @@ class CodeConfiguration(StrictModel):
 
 
 class InlineModel(StrictModel):
+    """Azure's inline model. With ``name``, kiln registers it as that model (``version``: the version it
+    gets, or the existing version of that number when its files are the same); without, it serves the
+    files unregistered."""
+
     path: PathText
     type: ModelType = "mlflow_model"
-    name: Name | None = None
+    name: Name | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
+    version: str | None = Field(
+        None, pattern=r"^[1-9][0-9]{0,8}$", description="a whole number, as the registry counts"
+    )
+    description: Text | None = None
+    tags: Tags = Field(default_factory=dict)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("version")
+    @classmethod
+    def _version_needs_a_name(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and not info.data.get("name"):
+            raise ValueError("a version belongs to a registered model; give model.name too (or leave version out)")
+        return value
 
 
 class RequestSettings(StrictModel):

@@ -37,7 +37,8 @@ from kiln.specs.references import is_asset_reference
 JOB_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$"
 REFERENCE = re.compile(r"\$\{\{\s*([A-Za-z_][\w]*)\.([A-Za-z0-9_.-]+)\s*\}\}")
 UPLOAD_PREFIX = "upload:"
-COMPUTE_PREFIXES = ("azureml:", "kiln:")
+AZUREML_PREFIX = "azureml:"
+COMPUTE_PREFIXES = (AZUREML_PREFIX, "kiln:")
 
 Scalar = str | int | float | bool
 Problem = tuple[tuple[str, ...], str]  # a field's path and what is wrong with it

@@ -67,6 +67,15 @@ class LocalRunner:
         self._log_limit = log_limit  # the shim stops the job's log there, with a note
         self._shared = shared  # other servers share the queue: a job that asks for more GPUs may suit one of them
 
+    def named(self, slots: int | None, gpus: Sequence[str] | None) -> LocalRunner:
+        """The runner of a named local compute: this machine, with its own job limit (default this runner's)
+        and the GPUs of this machine it may use (default all)."""
+        usable = self.compute.gpus if gpus is None else tuple(gpu for gpu in self.compute.gpus if gpu in gpus)
+        return LocalRunner(
+            self.environments, LocalCompute(usable), self.read_only_inputs, slots=slots or self.slots or 1,
+            cancel_grace=self._grace, shared=self._shared,
+        )  # fmt: skip
+
     def problems(self, spec: ProcessJobSpec) -> list[Problem]:
         return self.compute.problems(spec)
 
