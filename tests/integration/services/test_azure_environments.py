@@ -79,7 +79,7 @@ def test_curated_and_registry_names_build_the_shipped_list_once(offline: Workspa
     ):
         _job, log, again = run_job(offline, tmp_path / f"b{n}", head, command, VERSIONS_SCRIPT)
         assert "reused from the cache" in log and "building with uv" not in log
-        assert again["hash"] == record["hash"] and again["venv"] == record["venv"]
+        assert again["hash"] == record["hash"] and again["lock"] == record["lock"]
     assert again["version"] == "latest" and again["reference"] == "azureml:AzureML-sklearn-1.5@latest"
     shown = offline.cli("environment", "show", "--job", first.name, check=True).stdout
     assert "AzureML-sklearn-1.5 (curated)" in shown and "scikit-learn==1.5.2" in shown
@@ -200,5 +200,26 @@ def test_pip_install_in_a_job_never_changes_kilns_installation(offline: Workspac
     _job, log, record = run_job(
         offline, tmp_path / "env", "environment:\n  pip_requirements: [kiln-probe==1.0]\n", command, PIP_SCRIPT
     )
-    assert f"pip {record['venv']}/bin/pip" in log and "probe 2.0" in log
+    assert f"pip {offline.home / 'envs' / record['hash'] / 'venv' / 'bin' / 'pip'}" in log and "probe 2.0" in log
     assert kiln_installation() == before  # same packages, same versions, same size
+
+
+# Against the package registry ----------------------------------------------------------------------
+SKLEARN_SCRIPT = (
+    "import mlflow, sklearn\nfrom sklearn.datasets import load_iris\nfrom sklearn.linear_model import LogisticRegression\n"
+    "X, y = load_iris(return_X_y=True)\nscore = LogisticRegression(max_iter=200).fit(X, y).score(X, y)\n"
+    "print('sklearn', sklearn.__version__)\nmlflow.log_metric('accuracy', score)\n"
+)
+
+
+@pytest.mark.registry
+def test_registry_the_curated_sklearn_environment_trains_and_logs(workspace: WorkspaceServer, tmp_path: Path) -> None:
+    """Azure's sklearn-1.5 line, unchanged: the real packages from the registry, built once, then reused."""
+    head = "environment: azureml://registries/azureml/environments/sklearn-1.5/labels/latest\n"
+    job, log, record = run_job(workspace, tmp_path / "a", head, "python main.py", SKLEARN_SCRIPT)
+    assert "sklearn 1.5." in log and job.metrics["accuracy"] > 0.9
+    assert any(line.startswith("scikit-learn==1.5.") for line in record["lock"]) and "pip==" in " ".join(record["lock"])
+    _job, log, again = run_job(
+        workspace, tmp_path / "b", "environment: azureml:AzureML-sklearn-1.5:1\n", "python main.py", SKLEARN_SCRIPT
+    )
+    assert again["hash"] == record["hash"] and "reused from the cache" in log
