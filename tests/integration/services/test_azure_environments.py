@@ -116,6 +116,26 @@ def test_unknown_curated_names_say_what_kiln_knows_and_the_line_that_makes_them_
     assert result.returncode == 2 and "kiln knows only Azure's 'azureml' registry" in result.stderr
 
 
+def test_deployments_resolve_curated_names_too(offline: WorkspaceServer, tmp_path: Path) -> None:
+    """A deployment's environment goes through the same resolution: an unknown curated name gets the same answer."""
+    (tmp_path / "model.txt").write_text("weights\n")
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "score.py").write_text("def init():\n    pass\n\ndef run(raw):\n    return {}\n")
+    deployment = tmp_path / "blue.yml"
+    deployment.write_text(
+        "name: blue\nendpoint_name: curated-ep\nmodel: kiln:curated-model:1\n"
+        "code_configuration: {code: ./code, scoring_script: score.py}\nenvironment: azureml:AzureML-acme-9@latest\n"
+    )
+    with offline.client() as client:
+        client.models.create(name="curated-model", version="1", path=str(tmp_path / "model.txt"), type="custom_model")
+        client.online_endpoints.create({"name": "curated-ep"})
+    result = offline.cli("online-deployment", "create", "-f", str(deployment))
+    message = " ".join(result.stderr.split())
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "'azureml:AzureML-acme-9@latest' is not a curated environment kiln knows" in message
+    assert "kiln environment create --name AzureML-acme-9 --version 1 -f env.yml" in message
+
+
 # Docker build contexts, images, interpreters ---------------------------------------------------------
 def test_a_build_context_uses_the_requirements_its_dockerfile_installs(
     offline: WorkspaceServer, tmp_path: Path
