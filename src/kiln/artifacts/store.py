@@ -89,7 +89,7 @@ class ArtifactStore:
             self._upload(local, target)
         elif local.is_dir():
             self.fs.makedirs(target, exist_ok=True)
-            files = [p for p in local.rglob("*") if p.is_file()]
+            files = [p for p in local.rglob("*") if _stored_file(p)]
             for file in files:
                 dest = f"{target}/{file.relative_to(local).as_posix()}"
                 self.fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
@@ -103,7 +103,7 @@ class ArtifactStore:
         if not local.is_dir():
             self.fs.put_file(str(local), target)
             return
-        files = sorted(p for p in local.rglob("*") if p.is_file())
+        files = sorted(p for p in local.rglob("*") if _stored_file(p))
         if files:
             self.fs.put([str(p) for p in files], [f"{target}/{p.relative_to(local).as_posix()}" for p in files])
 
@@ -273,6 +273,11 @@ def extract_tar_safely(archive: IO[bytes], dest: Path) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     with tarfile.open(fileobj=archive, mode="r|*") as tar:
         tar.extractall(dest, filter="data")
+
+
+def _stored_file(path: Path) -> bool:
+    """A file of a folder being stored: never a symlink (a job's output could point anywhere on the server)."""
+    return path.is_file() and not path.is_symlink()
 
 
 def copy_tree(source: Path, dest: Path) -> None:

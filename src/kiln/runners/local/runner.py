@@ -4,7 +4,9 @@ Jobs start while this server has free slots (``local_concurrency``) and the GPUs
 for are free; each sees only its own GPUs. The environment is a venv that the
 environment resolver builds or reuses. ``ro_mount`` inputs are mounted read-only in the
 job's own mount namespace at launch, and a distributed job's ranks are started by the shim
-(:mod:`kiln.runners.local.rank_launcher`). Because the shim holds the job's pipes and
+(:mod:`kiln.runners.local.rank_launcher`). The command runs in a sandbox
+(:mod:`kiln.runners.local.sandbox`) where the machine allows one; the job's row and log say if it is not
+isolated. Because the shim holds the job's pipes and
 writes its result to the job's folder, a job outlives a restart of the server, which
 adopts it again by its pid.
 """
@@ -18,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import psutil
 
@@ -32,6 +35,7 @@ from kiln.runners.local.compute import LocalCompute, visible_devices
 from kiln.runners.local.job_shim import RESULT_NAME
 from kiln.runners.local.processes import ProcessHandle
 from kiln.runners.local.read_only_mounts import ReadOnlyInputs
+from kiln.runners.local.sandbox import NOT_ISOLATED, JobSandbox, SandboxView, readable_paths, without_server_credentials
 from kiln.specs.job import Problem, ProcessJobSpec
 from kiln.specs.views import JobStatus
 
@@ -55,6 +59,7 @@ class LocalRunner:
         *,
         slots: int,
         cancel_grace: float,
+        sandbox: JobSandbox,
         shared: bool = False,
     ) -> None:
         self.environments = environments
@@ -62,6 +67,7 @@ class LocalRunner:
         self.read_only_inputs = read_only_inputs  # ro_mount inputs, provided while preparing, applied at launch
         self.slots: int | None = slots
         self._grace = cancel_grace
+        self.sandbox = sandbox
         self._shared = shared  # other servers share the queue: a job that asks for more GPUs may suit one of them
 
     def problems(self, spec: ProcessJobSpec) -> list[Problem]:
@@ -90,21 +96,37 @@ class LocalRunner:
 
     def launch(self, job: Job, command: str, variables: dict[str, str], record: RecordFields) -> LocalRun:
         env = {**variables, **visible_devices(job.row.gpu_ids or [])}  # after the job's own: they cannot widen it
+        isolation = self.sandbox.isolation()
+        record(isolation=isolation)
+        if isolation.startswith(NOT_ISOLATED):
+            with job.folder.log.open("a") as log_file:
+                log_file.write(f"kiln: this job is {isolation} (it runs as the server's user and can read its files)\n")
         handle = self._start(job.folder, command, env, job.spec.rank_count)
         record(pid=handle.pid, pid_started=handle.create_time)
         return LocalRun(handle, job.folder, self._grace)
 
     def _start(self, folder: JobFolder, command: str, env: dict[str, str], ranks: int | None) -> ProcessHandle:
         """Start the command through the shim; with ``ranks``, as that many processes of a distributed job."""
-        read_only = self.read_only_inputs.command_prefix(folder.root, folder.log)  # [] without ro_mount inputs
-        shim = [sys.executable, "-m", SHIM_MODULE, str(folder.root)]
+        sandboxed = self.sandbox.availability().available
+        if sandboxed:
+            mounts = self.read_only_inputs.claim(folder.root, folder.log)
+            bin_dir = Path(env["PATH"].split(os.pathsep)[0])  # the job's environment comes first on its PATH
+            view = SandboxView(
+                folder.root, readable_paths(bin_dir, env.get("PYTHONPATH", "")),
+                tuple((mount.source, mount.target) for mount in mounts),
+            )  # fmt: skip
+            self.sandbox.prepare_folder(view)
+            env, wrapper = self.sandbox.environment(env, view), self.sandbox.command(view)
+        else:
+            wrapper = self.read_only_inputs.command_prefix(folder.root, folder.log)  # [] without ro_mount inputs
+        shim = [sys.executable, "-m", SHIM_MODULE, str(folder.root)] + (["--sandboxed"] if sandboxed else [])
         shim += ["--ranks", str(ranks)] if ranks is not None else []
-        shim += ["--", *read_only]
+        shim += ["--", *wrapper]
         shim += ["bash", "-c", command]
         with open(os.devnull, "rb") as devnull:
             popen = subprocess.Popen(
-                shim, cwd=folder.working_dir, env=child_environment(env), stdin=devnull,
-                stdout=subprocess.DEVNULL, stderr=folder.log.open("ab"), start_new_session=True,
+                shim, cwd=folder.working_dir, env=without_server_credentials(child_environment()) | env,
+                stdin=devnull, stdout=subprocess.DEVNULL, stderr=folder.log.open("ab"), start_new_session=True,
             )  # fmt: skip
         try:
             create_time = psutil.Process(popen.pid).create_time()
