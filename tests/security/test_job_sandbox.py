@@ -6,7 +6,8 @@ reached; every attempt must be refused, while the job still reads its input and 
 - ``KILN_HOME/token``, ``endpoint-keys.secret``, ``kiln.db``, ``mlflow/mlflow.db``, the server's log, the
   listing of ``KILN_HOME``, another running job's folder, a replica's config file (its port and secret),
   MLflow's ``process.json`` (its port);
-- MLflow's child and a replica's port, connected to directly (refused: they check a secret);
+- MLflow's child and a replica's port, connected to directly (refused: they check a secret, and the replica's
+  config that holds it is out of the job's sight);
 - the server's processes (``/proc/<server pid>``: another PID namespace) and signalling them;
 - writing into kiln's installation (its package folder, the server's site-packages);
 - a symlink in ``./outputs`` that points at the token (kept outputs never follow a link);
@@ -85,7 +86,19 @@ attempt("replica_configs", lambda: [read(p) for p in glob.glob(os.path.join(home
 attempt("other_job", lambda: read(os.path.join(home, "jobs", os.environ["PROBE_VICTIM"], "wd", "secret.txt")))
 report(home_listing=sorted(os.listdir(home)) if os.path.isdir(home) else None)
 attempt("mlflow_child", lambda: http("http://127.0.0.1:" + os.environ["PROBE_MLFLOW_PORT"] + "/api/2.0/mlflow/experiments/search?max_results=1"))
-attempt("replica", lambda: http("http://127.0.0.1:" + os.environ["PROBE_REPLICA_PORT"] + "/score", b"{}"))
+def score_with_a_found_secret():
+    secrets = []  # whatever replica config the job can read (none, in the sandbox)
+    for path in glob.glob(os.path.join(home, "endpoints", "replicas", "**", "*.json"), recursive=True):
+        try:
+            secrets.append(json.load(open(path))["secret"])
+        except Exception:
+            pass
+    request = urllib.request.Request("http://127.0.0.1:" + os.environ["PROBE_REPLICA_PORT"] + "/score", b"{}")
+    request.add_header("x-kiln-internal-secret", secrets[0] if secrets else "guessed")
+    return urllib.request.urlopen(request, timeout=10).status
+
+
+attempt("replica", score_with_a_found_secret)
 attempt("server_proc", lambda: read("/proc/" + os.environ["PROBE_SERVER_PID"] + "/environ"))
 attempt("server_signal", lambda: os.kill(int(os.environ["PROBE_SERVER_PID"]), 0))
 attempt("kiln_package", lambda: touch_and_remove(os.environ["PROBE_KILN_PACKAGE"]))
