@@ -126,6 +126,11 @@ def server_env(home: Path, **settings: str) -> dict[str, str]:
     return env
 
 
+# For tests of scheduling (not of isolation) whose jobs write to a folder of the test's: no sandbox, which would
+# hide that folder (tests/security/test_job_sandbox.py proves the sandbox).
+UNSANDBOXED = {"job_sandbox": "/nonexistent/bwrap"}
+
+
 def job_processes(home: Path, job_id: str) -> list[psutil.Process]:
     """A running local job's processes as this machine sees them (its shim, then all below it): inside the
     job's sandbox they have other pids (a PID namespace of their own)."""
