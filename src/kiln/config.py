@@ -85,6 +85,19 @@ class Settings(BaseSettings):
         description="GPU ids local compute hands out to jobs (CUDA_VISIBLE_DEVICES names: '0,1'); '' for none; "
         "unset: those nvidia-smi lists.",
     )
+    job_sandbox: str = Field(
+        "bwrap",
+        description="The bubblewrap program local jobs run in (a name on PATH or a path). Where it is missing or "
+        "cannot make a sandbox here, jobs run without isolation and say so in their log and view.",
+    )
+    job_sandbox_uid: int = Field(
+        65534, description="The unprivileged uid (and gid) sandboxed jobs run as when the server runs as root."
+    )
+    allow_unisolated_jobs: bool = Field(
+        False,
+        description="Let a team server (users exist, or a PostgreSQL database) start although jobs cannot be "
+        "sandboxed on this machine; a job could then read the workspace's token, keys and databases.",
+    )
 
     unknown_azureml_compute: Literal["local", "refuse"] | None = Field(
         None,

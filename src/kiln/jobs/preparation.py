@@ -44,8 +44,7 @@ class JobPreparation:
     store: ArtifactStore
     inputs: JobInputs
     workspace_url: str
-    token: str  # the workspace token: what jobs act with when there is no ``job_tokens``
-    job_tokens: JobTokenIssuer | None = None
+    job_tokens: JobTokenIssuer  # never the workspace token: each job gets its own, revoked when it ends
 
     def materialize(self, job: Job) -> ReferenceValues:
         """The job's folder with its code, inputs and output folders; what ``${{…}}`` stands for there."""
@@ -68,7 +67,7 @@ class JobPreparation:
 
     def variables(self, job: Job, values: ReferenceValues, bin_dir: Path, logs_dir: Path) -> dict[str, str]:
         """The variables a job's process gets, with a token acting as its creator (revoked by ``end_token``)."""
-        token = self.job_tokens.job_token(job.row) if self.job_tokens else self.token
+        token = self.job_tokens.job_token(job.row)
         return job_environment(
             job.spec, values, bin_dir=bin_dir, job_id=job.id, job_name=job.name, experiment_id=job.row.experiment_id,
             workspace_url=self.workspace_url, token=token, tensorboard_dir=logs_dir,
@@ -76,8 +75,7 @@ class JobPreparation:
 
     def end_token(self, job: Job) -> None:
         """The job's processes are gone: nothing acts with its token any more."""
-        if self.job_tokens is not None:
-            self.job_tokens.end_job_token(job.row)
+        self.job_tokens.end_job_token(job.row)
 
 
 def compute_notice(spec: ProcessJobSpec, target: str) -> str | None:

@@ -67,7 +67,7 @@ def serve_foreground(settings: Settings) -> None:
     import uvicorn
 
     from kiln.server.app import create_app
-    from kiln.server.wiring import open_stores
+    from kiln.server.wiring import open_stores, refuse_unisolated_team
 
     home = settings.resolved_home
     home.mkdir(parents=True, exist_ok=True)
@@ -75,6 +75,7 @@ def serve_foreground(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         stores = open_stores(settings)  # a database that cannot be used is an error here, before serving
+        refuse_unisolated_team(settings, stores)
     except BaseException:
         run_lock.close()
         raise

@@ -154,7 +154,7 @@ class JobService:
             mlflow_run_url=f"{self.workspace_url}/mlflow/#/experiments/{row.experiment_id}/runs/{row.id}",
             pinned_inputs=input_pins(row.pinned_inputs), environment=environment_pin(row.environment),
             gpu_ids=list(row.gpu_ids or []), server_id=row.server_id, created_by=row.created_by,
-            submission_id=row.submission_id, params=params, metrics=metrics,
+            submission_id=row.submission_id, isolation=row.isolation, params=params, metrics=metrics,
         )  # fmt: skip
 
     def _outputs(self, row: JobRow, spec: JobSpecBase) -> list[JobOutputView]:

@@ -59,6 +59,9 @@ class JobRow(Base):
     )
     created_by: Mapped[str | None] = mapped_column(String(128), comment="the user who created it")
     server_id: Mapped[str | None] = mapped_column(String(64), index=True, comment="the server that claimed the job")
+    isolation: Mapped[str | None] = mapped_column(
+        String(512), comment="how its processes were isolated (local compute): sandboxed (…) or not isolated: why"
+    )
 
 
 class DataAssetRow(Base):

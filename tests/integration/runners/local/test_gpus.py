@@ -15,7 +15,7 @@ import pytest
 
 from kiln.errors import InvalidSpec
 from kiln.specs.views import JobStatus
-from tests.conftest import WorkspaceServer, cleanup_jobs, server_env, wait_for, write_job
+from tests.conftest import UNSANDBOXED, WorkspaceServer, cleanup_jobs, server_env, wait_for, write_job
 from tests.lanes import server_fixture
 
 # writes what it was given to TAG.gpus ("unset" if nothing), then runs until TAG.stop appears
@@ -62,7 +62,7 @@ class GpuJobs:
 def two_gpu_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkspaceServer]:
     """One server for this module's tests (each ends its jobs); the restart test restarts it."""
     home = tmp_path_factory.mktemp("kiln-gpu-home")
-    server = WorkspaceServer(home, server_env(home, gpus="0,1", local_concurrency="4")).start()
+    server = WorkspaceServer(home, server_env(home, gpus="0,1", local_concurrency="4", **UNSANDBOXED)).start()
     yield server
     server.stop()
     cleanup_jobs(home)
