@@ -26,15 +26,22 @@ def check_url_host(url: str, allowed: frozenset[str], field: str) -> None:
     host = (parts.hostname or "").lower()
     if not host:
         raise InvalidSpec(f"{field}: {url!r} has no host name")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    if f"{host}:{port}" in allowed:
-        return
+    checked_address(host, parts.port or (443 if parts.scheme == "https" else 80), allowed, field, url)
+
+
+def checked_address(host: str, port: int, allowed: frozenset[str], field: str, what: str) -> str | None:
+    """The address to connect to for ``host:port`` once checked (None: the operator allows that HOST:PORT, connect
+    by name). Connecting to the address checked, not to the name again, leaves no room for DNS rebinding."""
+    host = host.lower().strip("[]")
+    shown = f"[{host}]" if ":" in host else host
+    if f"{shown}:{port}" in allowed or f"{host}:{port}" in allowed:
+        return None
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
+        addresses = [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
     except (OSError, UnicodeError):
-        raise InvalidSpec(f"{field}: cannot resolve the host '{host}' of {url!r}") from None
+        raise InvalidSpec(f"{field}: cannot resolve the host '{host}' of {what!r}") from None
     for address in addresses:
-        ip = ipaddress.ip_address(str(address).split("%")[0])
+        ip = ipaddress.ip_address(address.split("%")[0])
         if (
             ip.is_loopback
             or ip.is_private
@@ -44,10 +51,11 @@ def check_url_host(url: str, allowed: frozenset[str], field: str) -> None:
             or ip.is_unspecified
         ):
             raise InvalidSpec(
-                f"{field}: {url!r} reaches {ip} ({_kind(ip)}), which remote data may not reach: kiln does not read "
+                f"{field}: {what!r} reaches {ip} ({_kind(ip)}), which remote data may not reach: kiln does not read "
                 f"from its own machine or private networks unless the server's remote_private_hosts setting lists "
-                f"'{host}:{port}' (KILN_REMOTE_PRIVATE_HOSTS)"
+                f"'{shown}:{port}' (KILN_REMOTE_PRIVATE_HOSTS)"
             )
+    return addresses[0]
 
 
 def _kind(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:

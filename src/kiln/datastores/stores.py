@@ -13,9 +13,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal, Protocol
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
-from kiln.datastores.guards import check_url_host, inside
+from kiln.datastores.guards import check_url_host, checked_address, inside
 from kiln.errors import InvalidSpec, Unavailable
 from kiln.extras import require_extra
 
@@ -137,7 +138,12 @@ class HttpStore:
         return local
 
     def _get(self, url: str, field: str) -> _Response:
-        client = httpx.Client(timeout=TIMEOUT, follow_redirects=False, trust_env=False)
+        transport = httpx.HTTPTransport(trust_env=False)
+        # every connection goes to an address checked when it is made (redirects too; no DNS rebinding)
+        transport._pool = httpcore.ConnectionPool(
+            ssl_context=transport._pool._ssl_context, network_backend=_CheckedBackend(self.allowed_private, field)
+        )
+        client = httpx.Client(transport=transport, timeout=TIMEOUT, follow_redirects=False, trust_env=False)
         try:
             for _hop in range(MAX_REDIRECTS + 1):
                 if urlsplit(url).scheme not in ("http", "https"):
@@ -159,6 +165,18 @@ class HttpStore:
         except BaseException:
             client.close()
             raise
+
+
+class _CheckedBackend(httpcore.SyncBackend):
+    def __init__(self, allowed: frozenset[str], field: str) -> None:
+        self._allowed, self._field = allowed, field
+
+    def connect_tcp(
+        self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:  # fmt: skip
+        address = checked_address(host, port, self._allowed, self._field, f"{host}:{port}")
+        return super().connect_tcp(address or host, port, timeout, local_address, socket_options)
 
 
 class _Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import json
 import textwrap
 import threading
 import uuid
@@ -34,6 +35,14 @@ class Site:
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def do_GET(self) -> None:
+        if self.path.startswith("/redirect-to/"):  # an allowed site that sends kiln elsewhere
+            self.send_response(302)
+            self.send_header("Location", self.path.removeprefix("/redirect-to/"))
+            self.end_headers()
+            return
+        super().do_GET()
+
     def log_message(self, *args: object) -> None:
         pass
 
@@ -215,3 +224,20 @@ def test_bad_datastores_are_refused_naming_the_field(server: WorkspaceServer, si
         client.datastores.delete(web)
         with pytest.raises(InvalidSpec, match=f"path: there is no datastore named '{web}'"):
             client.data.create(name=unique("x"), type="uri_file", path=f"azureml://datastores/{web}/paths/numbers.csv")
+
+
+def test_an_allowed_site_cannot_redirect_kiln_to_its_own_services(server: WorkspaceServer, site: Site) -> None:
+    mlflow_port = json.loads((server.home / "mlflow" / "process.json").read_text())["port"]
+    for target in (
+        f"http://127.0.0.1:{mlflow_port}/",
+        f"http://localhost:{site.port + 0}/numbers.csv",
+        "file:///etc/passwd",
+    ):
+        with server.client() as client, pytest.raises(InvalidSpec, match="may not reach|not http"):
+            client.data.create(name=unique("hop"), type="uri_file", path=f"{site.url}/redirect-to/{target}")
+    # the same site's own redirect (to its allowed HOST:PORT) is followed
+    with server.client() as client:
+        hop = client.data.create(
+            name=unique("hop"), type="uri_file", path=f"{site.url}/redirect-to/{site.url}/numbers.csv"
+        )
+        assert hop.files == 1

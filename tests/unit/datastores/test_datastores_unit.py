@@ -101,3 +101,11 @@ def test_credentials_are_sealed_with_a_private_key(tmp_path: Path) -> None:
     assert CredentialBox(tmp_path / "datastore.key").open(sealed, "d") == {"account_key": "very-secret"}
     with pytest.raises(Exception, match="sealed with another key"):
         CredentialBox(tmp_path / "other.key").open(sealed, "d")
+
+
+def test_each_connection_is_checked_where_it_is_made_so_a_name_cannot_rebind_to_loopback() -> None:
+    """The https reader's network backend checks the address it connects to (a redirect's too), not only the URL."""
+    from kiln.datastores.stores import _CheckedBackend
+
+    with pytest.raises(InvalidSpec, match="\\(loopback\\), which remote data may not reach"):
+        _CheckedBackend(frozenset(), "inputs.x.path").connect_tcp("localhost", 9)
