@@ -26,7 +26,11 @@ def check_url_host(url: str, allowed: frozenset[str], field: str) -> None:
     host = (parts.hostname or "").lower()
     if not host:
         raise InvalidSpec(f"{field}: {url!r} has no host name")
-    checked_address(host, parts.port or (443 if parts.scheme == "https" else 80), allowed, field, url)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise InvalidSpec(f"{field}: {url!r} has no valid port") from None
+    checked_address(host, port, allowed, field, url)
 
 
 def checked_address(host: str, port: int, allowed: frozenset[str], field: str, what: str) -> str | None:
@@ -75,7 +79,7 @@ def check_local_folder(path: str, roots: Iterable[Path], home: Path, field: str)
             "folders that may be shared in the setting local_datastore_roots (KILN_LOCAL_DATASTORE_ROOTS)"
         )
     given = Path(path)
-    if not given.is_absolute():
+    if "\0" in path or not given.is_absolute():
         raise InvalidSpec(f"{field}: {path!r} must be an absolute path on the server's machine")
     folder = Path(os.path.realpath(given))
     real_home = Path(os.path.realpath(home))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from kiln.errors import InvalidSpec
 
@@ -41,6 +41,8 @@ def is_remote_path(text: str | None) -> bool:
 
 def parse_remote_path(text: str, field: str) -> RemotePath:
     """The parts of a remote path; InvalidSpec naming ``field`` when it is malformed."""
+    if any(ord(char) < 32 or char in " \x7f" for char in text):
+        raise InvalidSpec(f"{field}: {text!r} has spaces or control characters; write them %-encoded")
     if match := DATASTORE_URI.match(text):
         return RemotePath(text, "", _clean(match.group("path"), text, field), datastore=match.group("name"))
     parts = urlsplit(text)
@@ -82,6 +84,9 @@ def parse_remote_path(text: str, field: str) -> RemotePath:
 
 def _clean(path: str, text: str, field: str) -> str:
     """A path inside a store: no '..' or '.' segments (a path never leaves its datastore)."""
+    path = unquote(path)  # %-encoded as in a URL ('%20' a space); checked once decoded ('%2e%2e' is '..')
+    if "\0" in path:
+        raise InvalidSpec(f"{field}: {text!r} names a NUL byte")
     segments = [segment for segment in path.split("/") if segment]
     if any(segment in (".", "..") for segment in segments):
         raise InvalidSpec(f"{field}: {text!r} has a '.' or '..' segment; name the path inside the datastore plainly")

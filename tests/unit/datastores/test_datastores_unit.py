@@ -23,6 +23,7 @@ from kiln.specs.remote_paths import is_remote_path, parse_remote_path
             "", "x", {"datastore": "lake"},
         ),
         ("s3://bucket/k/v.csv", "s3", "k/v.csv", {"bucket": "bucket"}),
+        ("azureml://datastores/lake/paths/my%20folder/x.csv", "", "my folder/x.csv", {"datastore": "lake"}),
         ("gs://bucket/k", "gcs", "k", {"bucket": "bucket"}),
         ("wasbs://data@acct.blob.core.windows.net/f.csv", "azure_blob", "f.csv", {"account_name": "acct", "container": "data"}),
         ("abfss://fs@acct.dfs.core.windows.net/d", "azure_data_lake_gen2", "d", {"account_name": "acct", "container": "fs"}),
@@ -40,6 +41,9 @@ def test_remote_paths_are_parsed(text: str, type_: str, path: str, extra: dict[s
     ("text", "message"),
     [
         ("azureml://datastores/lake/paths/../etc", "'.' or '..' segment"),
+        ("azureml://datastores/lake/paths/%2e%2e/etc", "'.' or '..' segment"),
+        ("s3://bucket/a/%00", "NUL byte"),
+        ("https://example.org/a b", "spaces or control characters"),
         ("wasbs://nohost/x", "not an Azure storage URL"),
         ("https://a.blob.core.windows.net/c/x?sv=1&sig=s3cr3t", "carries a credential"),
         ("https://user:pw@example.org/x", "carries a credential"),
