@@ -14,6 +14,7 @@ from pathlib import Path
 from kiln.config import Settings
 from kiln.sdk.computes import ComputeOperations
 from kiln.sdk.data import DataOperations
+from kiln.sdk.datastores import DatastoreOperations
 from kiln.sdk.endpoints import OnlineDeploymentOperations, OnlineEndpointOperations
 from kiln.sdk.environments import EnvironmentOperations
 from kiln.sdk.jobs import Job, JobOperations
@@ -55,6 +56,7 @@ class Client:
         self.online_endpoints = OnlineEndpointOperations(self._rest)
         self.online_deployments = OnlineDeploymentOperations(self._rest)
         self.computes = ComputeOperations(self._rest)
+        self.datastores = DatastoreOperations(self._rest)
         self.users = UserOperations(self._rest)
         self.workspace = WorkspaceOperations(self._rest)
 

@@ -107,13 +107,24 @@ class Settings(BaseSettings):
         "workspace (SQLite, listening on loopback only), refuse on a team server.",
     )
 
+    local_datastore_roots: str = Field(
+        "",
+        description="Folders on the server's machine that 'local' datastores may point into, comma-separated "
+        "(config.yaml may list them); empty: local datastores are refused. Never inside the home.",
+    )
+    remote_private_hosts: str = Field(
+        "",
+        description="HOST:PORT entries on loopback or private networks that remote data (https URLs, S3 "
+        "endpoints) may reach, comma-separated; every other loopback, private or link-local address is refused.",
+    )
+
     plugins: str = Field(
         "",
         description="Capability plug-ins to load beside the built-in ones: Python modules, comma-separated "
         "(config.yaml may list them), each exposing CAPABILITY (a kiln.capabilities.Capability).",
     )
 
-    @field_validator("gpus", "plugins", mode="before")
+    @field_validator("gpus", "plugins", "local_datastore_roots", "remote_private_hosts", mode="before")
     @classmethod
     def _list_as_text(cls, value: Any) -> Any:
         """config.yaml may list the values (``gpus: [0, 1]``); the environment gives ``KILN_GPUS=0,1``."""
@@ -144,6 +155,14 @@ class Settings(BaseSettings):
     @property
     def plugin_modules(self) -> tuple[str, ...]:
         return tuple(name.strip() for name in self.plugins.split(",") if name.strip())
+
+    @property
+    def local_datastore_folders(self) -> tuple[Path, ...]:
+        return tuple(Path(name.strip()) for name in self.local_datastore_roots.split(",") if name.strip())
+
+    @property
+    def remote_private_host_ports(self) -> frozenset[str]:
+        return frozenset(name.strip().lower() for name in self.remote_private_hosts.split(",") if name.strip())
 
     @property
     def resolved_home(self) -> Path:

@@ -204,6 +204,7 @@ class Seeded:
     endpoint: str
     compute: str
     team: Team
+    datastore: str = ""
 
     def values_for(self, operation: Operation[Any]) -> dict[str, str]:
         """Real values for ``operation``'s path parameters: ``{name}`` and ``{version}`` are those of the kind of
@@ -221,6 +222,7 @@ class Seeded:
             "users": {"name": self.team.reader.name},
             "tokens": {"token_id": self.team.reader.token_id},
             "computes": {"name": self.compute},
+            "datastores": {"name": self.datastore},
         }
         segments = operation.path.removeprefix("/api/v1/").split("/")
         collection = "/".join(segments[:2]) if segments[0] == "lineage" else segments[0]
@@ -243,10 +245,14 @@ def seed(server: WorkspaceServer, team: Team, folder: Path) -> Seeded:
         client.models.set_alias(model, "champion", version)
         data_version = client.data.create(name=data, type="uri_file", path=folder / "rows.csv").version
         client.online_endpoints.create({"name": endpoint})
+        datastore = client.datastores.create(
+            name=f"sec-datastore-{SUFFIX}", type="s3", bucket="sec-bucket",
+            credentials={"access_key_id": "AKIASEED", "secret_access_key": "seeded-secret"},
+        ).name  # fmt: skip
     return Seeded(
         job=run.job.name, job_id=run.job.id, job_token=run.report["job_token"], job_output="default", model=model,
         model_version=str(version), model_alias="champion", data=data, data_version=str(data_version),
-        endpoint=endpoint, compute="local", team=team,
+        endpoint=endpoint, compute="local", team=team, datastore=datastore,
     )  # fmt: skip
 
 

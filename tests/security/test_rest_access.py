@@ -47,6 +47,7 @@ ATTACK_BODIES: dict[str, Any] = {
     "users.update": {"role": "owner"},
     "users.create_token": {"expires_in_seconds": 3600, "description": "mine now"},
     "computes.create": {"name": f"attack-ray-{SUFFIX}", "type": "ray", "address": "http://127.0.0.1:1"},
+    "datastores.create": {"name": f"attack-ds-{SUFFIX}", "type": "https", "url": "http://127.0.0.1:1"},
 }
 RAW_ATTACK = {"uploads.create": b"not a tar", "workspace.import": b"not a tar either"}
 

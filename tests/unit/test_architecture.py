@@ -14,11 +14,12 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 RUNTIME = (
     "kiln.store", "kiln.services", "kiln.server", "kiln.jobs", "kiln.runners", "kiln.serving", "kiln.tracking",
     "kiln.artifacts", "kiln.environments", "kiln.sdk", "kiln.cli", "kiln.client", "kiln.transfer",
-    "kiln.capabilities", "kiln.tensorboard", "sqlalchemy", "fastapi", "httpx", "mlflow",
+    "kiln.capabilities", "kiln.tensorboard", "kiln.datastores", "sqlalchemy", "fastapi", "httpx", "mlflow",
 )  # fmt: skip
 
 RULES = [
     Rule("kiln.services", ("kiln.server",), "services hold the rules; the server is one of their callers"),
+    Rule("kiln.datastores", ("kiln.server",), "datastores are rules and readers; the server is one of their callers"),
     Rule("kiln.specs", RUNTIME, "specs declare shapes; they are shared by every front door and the server"),
     Rule("kiln.api", RUNTIME, "the REST contract is declarations only: the SDK and the server both read it"),
     Rule("kiln.errors", ("kiln.",), "the error tree is the bottom of the house", allowed=("kiln.errors",)),

@@ -14,11 +14,23 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from kiln.api import computes, data, endpoints, environments, jobs, lineage, models, uploads, users, workspace
+from kiln.api import (
+    computes,
+    data,
+    datastores,
+    endpoints,
+    environments,
+    jobs,
+    lineage,
+    models,
+    uploads,
+    users,
+    workspace,
+)
 from kiln.api.operation import Operation, declared_in
 
 CORE_MODULES: tuple[ModuleType, ...] = (
-    uploads, jobs, environments, data, models, lineage, endpoints, users, computes, workspace,
+    uploads, jobs, environments, data, models, lineage, endpoints, users, computes, datastores, workspace,
 )  # fmt: skip
 
 __all__ = [
@@ -26,6 +38,7 @@ __all__ = [
     "Operation",
     "computes",
     "data",
+    "datastores",
     "endpoints",
     "environments",
     "jobs",

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from kiln.api.operation import TAR, Operation
-from kiln.errors import AlreadyExists, Conflict, NotFound
+from kiln.errors import AlreadyExists, Conflict, MissingExtra, NotFound, Unavailable
 from kiln.specs.data import DataAssetView, DataSpec
 from kiln.specs.users import Role
 
 CREATE = Operation(
     "data.create", "POST", "/api/v1/data",
     summary="Create a data asset version",
-    description="Its ``path`` is an ``upload:<hash>`` reference; the same content again is a no-op.",
+    description="Its ``path`` is an ``upload:<hash>`` reference (the same content again is a no-op), or a remote "
+    "path (``https://``, ``s3://``, ``azureml://datastores/NAME/paths/…``…), recorded with the hash of what was read "
+    "(503 when the store does not answer, 501 when its extra is not installed).",
     role=Role.CONTRIBUTOR, action="creating data assets",
-    response=DataAssetView, status_code=201, body=DataSpec, errors=(AlreadyExists, Conflict),
+    response=DataAssetView, status_code=201, body=DataSpec, errors=(AlreadyExists, Conflict, Unavailable, MissingExtra),
 )  # fmt: skip
 LIST = Operation(
     "data.list", "GET", "/api/v1/data",

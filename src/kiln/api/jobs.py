@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kiln.api.operation import TAR, TEXT, Operation
-from kiln.errors import AlreadyExists, Conflict, NotFound
+from kiln.errors import AlreadyExists, Conflict, MissingExtra, NotFound, Unavailable
 from kiln.specs.job_kinds import ANY_JOB_KIND
 from kiln.specs.users import Role
 from kiln.specs.views import JobMetricsView, JobView
@@ -13,7 +13,7 @@ CREATE = Operation(
     summary="Submit a job",
     description="Local paths must have been uploaded first (``upload:`` references); named inputs must exist.",
     role=Role.CONTRIBUTOR, action="creating jobs",
-    response=JobView, status_code=201, body=ANY_JOB_KIND, errors=(AlreadyExists, NotFound),
+    response=JobView, status_code=201, body=ANY_JOB_KIND, errors=(AlreadyExists, NotFound, Unavailable, MissingExtra),
 )  # fmt: skip
 LIST = Operation(
     "jobs.list", "GET", "/api/v1/jobs",

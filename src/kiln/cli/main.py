@@ -7,7 +7,7 @@ import sys
 import typer
 
 from kiln import __version__
-from kiln.cli import compute, data, endpoints, environments, jobs, models, server, transfer, users
+from kiln.cli import compute, data, datastores, endpoints, environments, jobs, models, server, transfer, users
 from kiln.cli.capabilities import KilnCommands, cli_capabilities
 from kiln.cli.usage_errors import ABORTS, run_reporting_usage_errors
 from kiln.errors import KilnError
@@ -22,6 +22,7 @@ app = typer.Typer(
 app.add_typer(jobs.app, name="job")
 app.add_typer(environments.app, name="environment")
 app.add_typer(compute.app, name="compute")
+app.add_typer(datastores.app, name="datastore")
 app.add_typer(data.app, name="data")
 app.add_typer(server.app, name="server")
 app.add_typer(models.app, name="model")

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from rich.console import Console, RenderableType
 from rich.table import Table
 
-from kiln.specs.pins import DataPin, EnvironmentPin, InputPin, ModelPin
+from kiln.specs.pins import DataPin, EnvironmentPin, InputPin, ModelPin, RemotePin
 from kiln.specs.views import JobStatus, JobView
 
 console = Console()
@@ -181,6 +181,8 @@ def job_details(view: JobView) -> Table:
 def _pinned(pinned: InputPin) -> str:
     if isinstance(pinned, ModelPin | DataPin):
         return f"{pinned.kind} {pinned.name}:{pinned.version}"
+    if isinstance(pinned, RemotePin):
+        return f"remote {pinned.type} {pinned.path}"
     return f"uploaded {pinned.content_hash[:16]}" if pinned.content_hash else pinned.kind
 
 

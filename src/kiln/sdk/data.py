@@ -18,6 +18,7 @@ from kiln.sdk.stream_reader import StreamReader
 from kiln.sdk.uploads import upload_path
 from kiln.specs.data import LATEST, DataAssetView, DataSpec
 from kiln.specs.job import UPLOAD_PREFIX
+from kiln.specs.remote_paths import is_remote_path
 from kiln.specs.yaml_source import YamlSource, explain_validation_error, read_yaml_file
 
 if TYPE_CHECKING:
@@ -121,7 +122,7 @@ def prepare_data(rest: RestClient, spec: DataLike | None, fields: dict[str, Any]
     except ValidationError as exc:
         raise explain_validation_error(exc, source) from None
     body = data.model_dump(mode="json", by_alias=True, exclude_none=True)
-    if not data.path.startswith(UPLOAD_PREFIX):
+    if not data.path.startswith(UPLOAD_PREFIX) and not is_remote_path(data.path):
         from_flags = "path" in fields
         where = "path" if from_flags else f"{source.where(('path',))}: path"
         body["path"] = upload_path(rest, _checked_local_path(data, where, None if from_flags else base_dir))

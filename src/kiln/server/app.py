@@ -24,6 +24,7 @@ from kiln.server.capabilities import include_capability_routers
 from kiln.server.permissions import default_access, principal_of, tracking_access
 from kiln.server.routers.computes import computes_router
 from kiln.server.routers.data import data_router
+from kiln.server.routers.datastores import datastores_router
 from kiln.server.routers.endpoints import endpoints_router
 from kiln.server.routers.environments import environments_router
 from kiln.server.routers.jobs import jobs_router
@@ -112,6 +113,7 @@ def create_app(
     app.include_router(endpoints_router())
     app.include_router(users_router())
     app.include_router(computes_router())
+    app.include_router(datastores_router())
     app.include_router(workspace_router())
     include_capability_routers(app, capabilities)
     app.state.operations = rest_contract(capabilities)  # the contract this app serves (kiln.api + capabilities)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import Depends, Request
 
 from kiln.capabilities.services import CapabilityServices
+from kiln.datastores.service import DatastoreService
 from kiln.errors import Unavailable
 from kiln.services.computes import ComputeService
 from kiln.services.data import DataService
@@ -57,5 +58,6 @@ Endpoints = Annotated[EndpointService, _part("endpoints")]
 GatewayCounters = Annotated[GatewayMetrics, _part("gateway_metrics")]
 Users = Annotated[UserService, _part("users")]
 Computes = Annotated[ComputeService, _part("computes")]
+Datastores = Annotated[DatastoreService, _part("datastores")]
 Capabilities = Annotated[CapabilityServices, _part("capabilities")]
 Transfer = Annotated[TransferSources, _part("transfer")]

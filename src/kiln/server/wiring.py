@@ -16,6 +16,10 @@ from kiln.artifacts.store import ArtifactStore
 from kiln.capabilities import load_capabilities
 from kiln.capabilities.services import CapabilityContext, CapabilityServices
 from kiln.config import Settings
+from kiln.datastores.inputs import RemoteInputs
+from kiln.datastores.remote import RemoteData
+from kiln.datastores.secrets import KEY_FILE, CredentialBox
+from kiln.datastores.service import DatastoreAccess, DatastoreService
 from kiln.errors import Unavailable
 from kiln.jobs.engine import JobEngine
 from kiln.jobs.folders import JobFolders
@@ -48,6 +52,7 @@ from kiln.serving.control.routing import RoutingTable
 from kiln.store.computes import ComputeRepository
 from kiln.store.data import DataAssetRepository
 from kiln.store.database import create_database_engine, migrate, private_sqlite_file, session_factory
+from kiln.store.datastores import DatastoreRepository
 from kiln.store.endpoints import EndpointRepository
 from kiln.store.jobs import JobRepository
 from kiln.store.postgres import ENDPOINT_CONTROLLER_LOCK, Leadership, check_connection, connection_error
@@ -161,6 +166,7 @@ class Workspace:
     gateway_metrics: GatewayMetrics
     users: UserService
     computes: ComputeService
+    datastores: DatastoreService | None = None
     server_id: str = ""
     controller_leadership: Leadership | None = None
     capabilities: CapabilityServices = field(default_factory=CapabilityServices)
@@ -187,8 +193,14 @@ class Workspace:
         models = ModelService(registry, tracker, store, uploads, repository)
         read_only_inputs = ReadOnlyInputs(settings.jobs_dir)
         inputs = JobInputs([UploadedInputs(uploads, store), ModelInputs(models)])
-        data = DataService(DataAssetRepository(session_factory(engine)), uploads, store)
-        inputs.add_resolver(DataInputs(data, store, read_only_inputs, home / "cache" / "data"))
+        datastores = DatastoreService(
+            DatastoreRepository(session_factory(engine)), CredentialBox(home / KEY_FILE),
+            DatastoreAccess(home, settings.local_datastore_folders, settings.remote_private_host_ports),
+        )  # fmt: skip
+        remote = RemoteData(datastores, home / "cache" / "remote")
+        inputs.add_resolver(RemoteInputs(remote, read_only_inputs))
+        data = DataService(DataAssetRepository(session_factory(engine)), uploads, store, remote)
+        inputs.add_resolver(DataInputs(data, store, read_only_inputs, home / "cache" / "data", remote))
         environments = open_environment_service(home, session_factory(engine))
         user_repository = UserRepository(session_factory(engine))
         users = UserService(user_repository, CredentialVerifier(user_repository, token))
@@ -244,7 +256,7 @@ class Workspace:
             engine=job_engine, jobs=jobs, uploads=uploads, models=models,
             lineage=LineageService(models, repository, endpoints), data=data, environments=environments,
             endpoints=endpoints, endpoint_controller=controller, endpoint_routes=routes, gateway_metrics=metrics,
-            users=users, computes=computes, server_id=stores.server_id, controller_leadership=leadership,
+            users=users, computes=computes, datastores=datastores, server_id=stores.server_id, controller_leadership=leadership,
             capabilities=capabilities,
             transfer=TransferSources(
                 settings, store, mlflow.url, tracker, repository, data.assets, environments.environments, environments,

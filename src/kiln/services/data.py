@@ -14,7 +14,9 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from kiln import mltable
 from kiln.artifacts.store import ArtifactStore
@@ -26,8 +28,12 @@ from kiln.specs.data import LATEST, DataAssetView, DataSpec
 from kiln.specs.job import JobInput
 from kiln.specs.pins import DataPin, InputPin
 from kiln.specs.references import AssetReference, is_asset_reference, parse_asset_reference
+from kiln.specs.remote_paths import is_remote_path
 from kiln.store.data import DataAssetRepository
 from kiln.store.tables import DataAssetRow
+
+if TYPE_CHECKING:
+    from kiln.datastores.remote import RemoteData
 
 DATA_PREFIX = "data"
 DATA_INPUT_TYPES = ("uri_file", "uri_folder", "mltable")
@@ -40,10 +46,14 @@ class DataService:
     assets: DataAssetRepository
     uploads: UploadService
     store: ArtifactStore
+    remote: RemoteData | None = None  # remote paths (kiln.datastores); None: refused
 
     # Creating ----------------------------------------------------------------------------
     def create(self, spec: DataSpec, created_by: str | None = None) -> DataAssetView:
-        """Store the uploaded content under its hash, then record the version (or find it recorded)."""
+        """Store the uploaded content under its hash, then record the version (or find it recorded).
+        A remote path is recorded with the hash of what was read, not copied (``_create_reference``)."""
+        if is_remote_path(spec.path):
+            return self._create_reference(spec, created_by)
         key, digest = self.uploads.resolve(spec.path, "path")
         folder_key = f"{SNAPSHOTS}/{digest}"
         is_file = key != folder_key
@@ -61,13 +71,38 @@ class DataService:
             files = [p for p in folder.rglob("*") if p.is_file()]
             size = sum(p.stat().st_size for p in files)
             content_hash = self.store.put_content_addressed(folder, DATA_PREFIX)
+        return self._record(spec, content_hash, f"{DATA_PREFIX}/{content_hash}", len(files), size, created_by)
+
+    def _create_reference(self, spec: DataSpec, created_by: str | None) -> DataAssetView:
+        """Azure's reference semantics: the path is recorded with the hash of its content as read now."""
+        if self.remote is None:
+            raise InvalidSpec(f"path: this workspace does not read remote data ({spec.path!r})")
+        snapshot = self.remote.snapshot(spec.path, "path")
+        if (spec.type == "uri_file") != (snapshot.kind == "file"):
+            wanted = "a file" if spec.type == "uri_file" else "a folder"
+            raise InvalidSpec(f"path: a {spec.type} data asset needs {wanted}, and {spec.path!r} is a {snapshot.kind}")
+        if spec.type == "mltable":
+            try:
+                mltable.parse(snapshot.folder, label=mltable.MLTABLE_FILE)
+            except InvalidSpec as exc:
+                raise InvalidSpec(f"path: not a valid mltable: {exc.message}") from None
+        if spec.version is not None and (existing := self.assets.find(spec.name, spec.version)):
+            return self._same_or_refuse(existing, spec, snapshot.content_hash)
+        return self._record(
+            spec, snapshot.content_hash, "", snapshot.files, snapshot.size_bytes, created_by, remote_path=spec.path
+        )
+
+    def _record(
+        self, spec: DataSpec, content_hash: str, store_key: str, files: int, size: int, created_by: str | None,
+        remote_path: str | None = None,
+    ) -> DataAssetView:  # fmt: skip
         for _attempt in range(10):
             version = spec.version or self._next_version(spec.name)
             row = DataAssetRow(
                 name=spec.name, version=version, type=spec.type, content_hash=content_hash,
-                store_key=f"{DATA_PREFIX}/{content_hash}", description=spec.description,
-                tags={str(k): v for k, v in spec.tags.items()}, files=len(files), size_bytes=size,
-                created_at=utcnow(), archived=False, created_by=created_by,
+                store_key=store_key, description=spec.description,
+                tags={str(k): v for k, v in spec.tags.items()}, files=files, size_bytes=size,
+                created_at=utcnow(), archived=False, created_by=created_by, remote_path=remote_path,
             )  # fmt: skip
             if self.assets.add(row):
                 return self._view(row)
@@ -139,6 +174,10 @@ class DataService:
     def content_archive(self, name: str, version: str | None) -> tuple[str, Iterator[bytes]]:
         """The version's content as an uncompressed tar whose top folder is the asset's name."""
         row = self.row(name, version)
+        if row.remote_path:
+            raise InvalidSpec(
+                f"data asset '{row.name}' version '{row.version}' is a reference to {row.remote_path}; read it there"
+            )
         return row.name, self.store.iter_tar(row.store_key, row.name)
 
     @staticmethod
@@ -147,6 +186,7 @@ class DataService:
             name=row.name, version=row.version, type=row.type, content_hash=row.content_hash,
             description=row.description, tags=dict(row.tags or {}), created_at=row.created_at,
             archived=row.archived, files=row.files, size_bytes=row.size_bytes, created_by=row.created_by,
+            remote_path=row.remote_path,
         )  # fmt: skip
 
     # Job inputs --------------------------------------------------------------------------
@@ -168,6 +208,7 @@ class DataInputs:
     store: ArtifactStore
     read_only: ReadOnlyProvider  # ro_mount inputs (the local runner's read-only mounts)
     cache: Path
+    remote: RemoteData | None = None  # data assets that are references to remote data
 
     def accepts(self, item: JobInput) -> bool:
         return item.type in DATA_INPUT_TYPES and is_asset_reference(item.path)
@@ -187,16 +228,32 @@ class DataInputs:
             reference=item.path, name=row.name, version=row.version, type=row.type,
             content_hash=row.content_hash, key=row.store_key,
         )  # fmt: skip
-        if row.type == "uri_file":
+        if row.remote_path:
+            pinned.remote = row.remote_path
+            if row.type == "uri_file":
+                pinned.file = PurePosixPath(urlsplit(row.remote_path).path).name
+        elif row.type == "uri_file":
             pinned.file = self.store.list_files(row.store_key)[0]
         return pinned
 
     def materialize(self, name: str, item: JobInput, pinned: InputPin, target: Path) -> Path:
         data = expect_pin(pinned, DataPin, name)
+        if data.remote:
+            return self._materialize_reference(name, item, data, target)
         if item.mode == "ro_mount":
             self.read_only.provide(self._local_content(data.key, data.content_hash), target)
         else:  # download (the default): a private, writable copy
             self.store.get(data.key, target)
+        return target / data.file if data.file else target
+
+    def _materialize_reference(self, name: str, item: JobInput, data: DataPin, target: Path) -> Path:
+        if self.remote is None or data.remote is None:
+            raise InvalidSpec(f"inputs.{name}.path: this workspace does not read remote data ({data.remote!r})")
+        what, field = f"data asset {data.name}:{data.version}", f"inputs.{name}.path"
+        if item.mode == "ro_mount":  # served from the cache: the content as it was read at create
+            self.read_only.provide(self.remote.pinned(data.remote, data.content_hash, what, field), target)
+        else:
+            self.remote.download_pinned(data.remote, data.content_hash, target, what, field)
         return target / data.file if data.file else target
 
     def _local_content(self, key: str, content_hash: str) -> Path:

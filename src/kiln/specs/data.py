@@ -50,3 +50,6 @@ class DataAssetView(BaseModel):
     files: int = Field(description="How many files the version holds.")
     size_bytes: int
     created_by: str | None = Field(None, description="the user who created it (None: created before users existed)")
+    remote_path: str | None = Field(
+        None, description="A reference to remote data: the path it names (not copied; content_hash is what kiln read)."
+    )

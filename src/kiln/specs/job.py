@@ -33,6 +33,7 @@ from kiln.specs.bounded import (
 )
 from kiln.specs.environment import EnvironmentSpec
 from kiln.specs.references import is_asset_reference
+from kiln.specs.remote_paths import is_remote_path
 
 JOB_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$"
 REFERENCE = re.compile(r"\$\{\{\s*([A-Za-z_][\w]*)\.([A-Za-z0-9_.-]+)\s*\}\}")
@@ -231,7 +232,7 @@ class ProcessJobSpec(JobSpecBase):
         if self.code:
             paths[("code",)] = self.code
         for name, item in self.path_inputs().items():
-            if item.path and not is_asset_reference(item.path):
+            if item.path and not is_asset_reference(item.path) and not is_remote_path(item.path):
                 paths[("inputs", name, "path")] = item.path
         return paths
 

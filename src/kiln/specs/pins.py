@@ -153,6 +153,11 @@ class DataPin(PinnedRecord):
     content_hash: str
     key: str
     file: str | None = Field(None, exclude_if=_unset, description="For a uri_file asset: its file's name.")
+    remote: str | None = Field(
+        None,
+        exclude_if=_unset,
+        description="A reference to remote data: its path (read and checked against content_hash).",
+    )
 
 
 class ModelPin(PinnedRecord):
@@ -164,7 +169,16 @@ class ModelPin(PinnedRecord):
     requested: str | None = None
 
 
-InputPin = Annotated[UploadPin | DataPin | ModelPin, Field(discriminator="kind")]
+class RemotePin(PinnedRecord):
+    """Remote data named by its path (``https://…``, ``s3://…``, ``azureml://datastores/NAME/paths/…``); read
+    when the job starts (Azure's semantics for a path; a data asset pins content, see ``DataPin.remote``)."""
+
+    kind: Literal["remote"] = "remote"
+    path: str
+    type: Literal["file", "folder"]
+
+
+InputPin = Annotated[UploadPin | DataPin | ModelPin | RemotePin, Field(discriminator="kind")]
 _INPUT_PINS: TypeAdapter[dict[str, InputPin]] = TypeAdapter(dict[str, InputPin])
 
 

@@ -83,6 +83,9 @@ class DataAssetRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     archived: Mapped[bool] = mapped_column(default=False)
     created_by: Mapped[str | None] = mapped_column(String(128), comment="the user who created it")
+    remote_path: Mapped[str | None] = mapped_column(
+        String(2048), default=None, comment="a reference to remote data (not copied): the path it names"
+    )
 
 
 class EnvironmentRow(Base):
@@ -208,6 +211,24 @@ class ComputeRow(Base):
     gpus: Mapped[list[str] | None] = mapped_column(
         JSON, comment="a named local compute: the GPU ids its jobs may use (None: all of this machine's)"
     )
+    description: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str | None] = mapped_column(String(128), comment="the user who registered it")
+
+
+class DatastoreRow(Base):
+    """A registered datastore: where remote data lives; its credential is stored encrypted (never answered)."""
+
+    __tablename__ = "datastores"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    type: Mapped[str] = mapped_column(String(32))
+    location: Mapped[dict[str, Any]] = mapped_column(
+        JSON, default=dict, comment="account, container, bucket, path, url…"
+    )
+    credential_kind: Mapped[str | None] = mapped_column(String(32), comment="None: anonymous access")
+    credential: Mapped[str | None] = mapped_column(Text, comment="the credential's fields, encrypted (Fernet)")
     description: Mapped[str | None] = mapped_column(Text)
     tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -110,7 +110,8 @@ class WorkspaceExporter:
             if self._store.exists(names.job_key(job.id)):
                 keys.add(names.job_key(job.id))
         for row in data:
-            keys.add(row.store_key)
+            if row.store_key:  # a reference to remote data (remote_path) has no stored content
+                keys.add(row.store_key)
         keys |= names.content_keys(endpoints)
         return sorted(key for key in keys if self._store.exists(key))
 
