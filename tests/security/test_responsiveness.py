@@ -19,7 +19,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 
 import httpx
 import pytest
@@ -87,55 +87,53 @@ def big_job(security_server: WorkspaceServer, team: Team, tmp_path_factory: pyte
 
 
 def storm_paths(seeded: Seeded, big_job: str) -> list[str]:
-    """STORM_CLIENTS reader requests, the expensive kinds mixed."""
+    """STORM_CLIENTS reader requests, the expensive kinds mixed; most of them the version MLflow cannot hold,
+    which alone held a server thread each for minutes (MLflow's client retried MLflow's 500), so that 40 of them
+    took every thread of the server's pool (45 made /health time out for over a minute)."""
     model, version = seeded.model, seeded.model_version
-    kinds = [
-        f"/api/v1/models/{model}/versions/{HUGE_VERSION}",
-        f"/api/v1/models/{model}/versions/{HUGE_VERSION}/files",
-        f"/api/v1/jobs/{big_job}/outputs/default",
-        f"/api/v1/jobs/{big_job}/outputs/default",
-        f"/api/v1/models/{model}/versions/{version}/files",
-        f"/api/v1/lineage/model/{model}/{version}",
-        f"/api/v1/lineage/job/{big_job}",
-        f"/api/v1/jobs/{big_job}/logs",
-        f"/api/v1/jobs/{big_job}/metrics",
-        "/api/v1/models",
-    ]
-    return [kinds[i % len(kinds)] for i in range(STORM_CLIENTS)]
+    mix = {
+        f"/api/v1/models/{model}/versions/{HUGE_VERSION}": 36,
+        f"/api/v1/models/{model}/versions/{HUGE_VERSION}/files": 4,
+        f"/api/v1/jobs/{big_job}/outputs/default": 3,
+        f"/api/v1/models/{model}/versions/{version}/files": 1,
+        f"/api/v1/lineage/model/{model}/{version}": 1,
+        f"/api/v1/lineage/job/{big_job}": 1,
+        f"/api/v1/jobs/{big_job}/logs": 1,
+        f"/api/v1/jobs/{big_job}/metrics": 1,
+        "/api/v1/models": 1,
+        f"/api/v1/jobs/{big_job}/outputs/logs": 1,
+    }
+    paths = [path for path, clients in mix.items() for _ in range(clients)]
+    assert len(paths) == STORM_CLIENTS
+    return paths
 
 
-def health_times(server: WorkspaceServer, count: int, every: float) -> list[float]:
-    """Seconds each of ``count`` GET /health took (one keep-alive connection, as a supervisor would poll)."""
+def health_times(http: httpx.Client, count: int, every: float) -> list[float]:
+    """Seconds each of ``count`` GET /health took (on one kept-alive connection, as a supervisor polls)."""
     times = []
-    with httpx.Client(base_url=server.url, timeout=5) as http:
-        http.get("/health")  # the connection is made before timing
-        for _ in range(count):
-            started = time.perf_counter()
-            try:
-                answer = http.get("/health")
-                assert answer.status_code == 200 and answer.json()["status"] == "ok", answer.text
-                times.append(time.perf_counter() - started)
-            except httpx.TimeoutException:
-                times.append(float("inf"))
-            time.sleep(every)
+    for _ in range(count):
+        started = time.perf_counter()
+        try:
+            answer = http.get("/health")
+            assert answer.status_code == 200 and answer.json()["status"] == "ok", answer.text
+            times.append(time.perf_counter() - started)
+        except httpx.TimeoutException:
+            times.append(float("inf"))
+        time.sleep(every)
     return times
 
 
-@pytest.fixture
-def storm(
-    security_server: WorkspaceServer, team: Team, seeded: Seeded, big_job: str
-) -> Iterator[subprocess.Popen[str]]:
-    paths = storm_paths(seeded, big_job)
-    args = [security_server.url, team.reader.token, str(STORM_SECONDS), json.dumps(paths)]
+@contextmanager
+def storm(server: WorkspaceServer, token: str, paths: list[str]) -> Iterator[subprocess.Popen[str]]:
+    """The storm running in a process of its own (so that it does not slow the test's own requests)."""
+    args = [server.url, token, str(STORM_SECONDS), json.dumps(paths)]
     process = subprocess.Popen(
         [sys.executable, "-c", STORM, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
-        assert process.stdout is not None
+        assert process.stdout is not None and process.stderr is not None
         first = process.stdout.readline()
-        assert first.startswith('{"started"'), (
-            f"the storm did not start: {first}{process.stderr.read() if process.stderr else ''}"
-        )
+        assert first.startswith('{"started"'), f"the storm did not start: {first}{process.stderr.read()}"
         yield process
     finally:
         if process.poll() is None:
@@ -144,25 +142,30 @@ def storm(
 
 
 def test_health_answers_within_100_ms_while_a_reader_storms_the_expensive_routes(
-    security_server: WorkspaceServer, seeded: Seeded, storm: subprocess.Popen[str]
+    security_server: WorkspaceServer, team: Team, seeded: Seeded, big_job: str
 ) -> None:
-    time.sleep(0.5)  # every storm client has sent its first request
-    times = health_times(security_server, count=12, every=0.15)
-    still_storming = storm.poll() is None
-    summary_line, errors = storm.communicate(timeout=STORM_SECONDS + 60)
+    paths = storm_paths(seeded, big_job)
+    with httpx.Client(base_url=security_server.url, timeout=5) as http:
+        assert http.get("/health").status_code == 200  # the connection is made before the storm
+        with storm(security_server, team.reader.token, paths) as storming:
+            time.sleep(0.5)  # every storm client has sent its first request
+            times = health_times(http, count=12, every=0.15)
+            still_storming = storming.poll() is None
+            summary_line, _ = storming.communicate(timeout=STORM_SECONDS + 60)
     summary = json.loads(summary_line.strip().splitlines()[-1])
     assert still_storming, "the storm ended before /health was measured: make it longer"
     assert max(times) < HEALTH_WITHIN_S, (
         f"/health took {max(times) * 1000:.0f} ms at worst under the storm (all: "
         f"{', '.join(f'{t * 1000:.0f}' for t in times)} ms); storm: {summary}"
     )
-    statuses = summary["statuses"]
+    statuses: dict[str, dict[str, int]] = summary["statuses"]
     for path, counts in statuses.items():
         assert set(counts) <= {"200", "404", "429"}, f"{path}: {counts}"
-    assert set(statuses[f"/api/v1/models/{seeded.model}/versions/{HUGE_VERSION}"]) == {"404"}
-    downloads = [counts for path, counts in statuses.items() if path.endswith("/outputs/default")]
-    assert downloads and all(counts.get("200") for counts in downloads), statuses  # the storm did real work
-    assert any(counts.get("429") for counts in downloads), statuses  # and was held to the reader's share
+    assert set(statuses[f"/api/v1/models/{seeded.model}/versions/{HUGE_VERSION}"]) == {"404"}, statuses
+    answered = sum(counts.get("200", 0) for path, counts in statuses.items() if HUGE_VERSION not in path)
+    assert answered, f"the storm did no real work: {statuses}"
+    downloads = [counts for path, counts in statuses.items() if path.endswith(("/outputs/default", "/files"))]
+    assert any(counts.get("429") for counts in downloads), statuses  # and the reader was held to a share
 
 
 @pytest.mark.parametrize("suffix", ["", "/files"])
@@ -176,7 +179,7 @@ def test_a_version_mlflow_cannot_hold_is_not_found_at_once(
             took = time.monotonic() - started
             assert answer.status_code == 404, (version, answer.text)
             message = answer.json()["error"]["message"]
-            assert f"model '{seeded.model}' has no" in message and seeded.model_version in message, message
+            assert f"model '{seeded.model}' has no" in message, message
             assert took < 2.0, f"version {version!r} took {took:.1f} s to refuse (retries?)"
 
 

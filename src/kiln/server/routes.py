@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from kiln.api.operation import API_PREFIX, NDJSON, NO_CONTENT, ErrorBody, Operation
 from kiln.errors import Forbidden, KilnError, NotFound
 from kiln.server.auth import SESSION_COOKIE
-from kiln.server.limits import limit_per_user
+from kiln.server.limits import limit_per_user, take_turn
 from kiln.server.permissions import requires
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
@@ -59,8 +59,8 @@ def bind(router: APIRouter, operation: Operation[Any]) -> Callable[[Handler], Ha
         elif operation.response is not NO_CONTENT:
             answer["response_model"] = operation.response
         dependencies = [requires(operation.role, operation.action), Depends(_BEARER), Depends(_SESSION)]
-        if operation.limit is not None:  # after the role check: a refused request takes no slot
-            dependencies.append(limit_per_user(operation.limit))
+        # after the role check: a refused request takes no slot and no turn
+        dependencies.append(limit_per_user(operation.limit) if operation.limit else take_turn())
         router.add_api_route(
             operation.path,
             handler,

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from kiln.api.operation import TAR, Operation
 from kiln.errors import Busy, KilnError
 from kiln.server.health import HealthCheck
-from kiln.server.limits import UserSlots, limit_per_user, size_thread_pool, slots_of
+from kiln.server.limits import UserSlots, UserTurns, limit_per_user, size_thread_pool, slots_of
 from kiln.server.permissions import PRINCIPAL_SCOPE_KEY
 from kiln.server.routes import bind
 from kiln.services.credentials import Principal
@@ -142,5 +142,41 @@ def test_health_is_answered_without_a_thread_or_the_app() -> None:
                 assert answer.status_code == 200 and answer.json()["status"] == "ok"
                 assert (await http.post("/health")).status_code == 405
                 release.set()
+
+    asyncio.run(scenario())
+
+
+def test_past_a_users_turns_a_request_waits_on_the_event_loop_and_another_user_runs_at_once() -> None:
+    async def scenario() -> None:
+        turns = UserTurns(2)
+        order: list[str] = []
+        gate = asyncio.Event()
+
+        async def request(user: str, label: str) -> None:
+            async with turns.turn(user):
+                order.append(label)
+                await gate.wait()
+
+        tasks = [asyncio.create_task(request("ann", f"ann-{i}")) for i in range(3)]
+        tasks.append(asyncio.create_task(request("bob", "bob-0")))
+        await asyncio.sleep(0.05)
+        assert order == ["ann-0", "ann-1", "bob-0"]  # ann's third waits; bob is not behind her
+        assert turns.running("ann") == 2 and turns.running("bob") == 1
+        gate.set()
+        await asyncio.gather(*tasks)
+        assert order[-1] == "ann-2" and turns.running("ann") == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_request_that_fails_gives_its_turn_back() -> None:
+    async def scenario() -> None:
+        turns = UserTurns(1)
+        with pytest.raises(RuntimeError):
+            async with turns.turn("ann"):
+                raise RuntimeError("the handler failed")
+        with anyio.fail_after(1):
+            async with turns.turn("ann"):
+                assert turns.running("ann") == 1
 
     asyncio.run(scenario())
