@@ -101,7 +101,7 @@ def storm_paths(seeded: Seeded, big_job: str) -> list[str]:
         f"/api/v1/jobs/{big_job}/logs": 1,
         f"/api/v1/jobs/{big_job}/metrics": 1,
         "/api/v1/models": 1,
-        f"/api/v1/jobs/{big_job}/outputs/logs": 1,
+        f"/api/v1/jobs/{big_job}?run_data=true": 1,
     }
     paths = [path for path, clients in mix.items() for _ in range(clients)]
     assert len(paths) == STORM_CLIENTS
