@@ -39,6 +39,13 @@ if [ -n "$install" ]; then
             || echo "warning: could not install postgresql; the PostgreSQL tests will fail and say so" >&2
         [ -n "$made_policy" ] && rm -f "$policy"
     fi
+    # Local jobs run in a bubblewrap sandbox (kiln.runners.local.sandbox); tests/security/test_job_sandbox.py
+    # proves it, so install it if missing (without it, jobs run unisolated and those tests fail and say so).
+    if ! command -v bwrap >/dev/null 2>&1; then
+        echo "installing the Debian 'bubblewrap' package for the job sandbox" >&2
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap) >&2 \
+            || echo "warning: could not install bubblewrap; jobs will run unisolated and the sandbox tests fail" >&2
+    fi
 fi
 workers="${KILN_TEST_WORKERS:-2}"
 offline_args=(--durations=40)

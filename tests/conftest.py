@@ -126,6 +126,30 @@ def server_env(home: Path, **settings: str) -> dict[str, str]:
     return env
 
 
+# For tests of scheduling (not of isolation) whose jobs write to a folder of the test's: no sandbox, which would
+# hide that folder (tests/security/test_job_sandbox.py proves the sandbox).
+UNSANDBOXED = {"job_sandbox": "/nonexistent/bwrap"}
+
+
+def job_processes(home: Path, job_id: str) -> list[psutil.Process]:
+    """A running local job's processes as this machine sees them (its shim, then all below it): inside the
+    job's sandbox they have other pids (a PID namespace of their own)."""
+    folder = str(home / "jobs" / job_id)
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = process.info.get("cmdline") or []
+        if "kiln.runners.local.job_shim" in cmdline and folder in cmdline:
+            try:
+                return [process, *process.children(recursive=True)]
+            except psutil.Error:
+                return []
+    return []
+
+
+def job_file(home: Path, job_id: str, name: str) -> Path:
+    """A file in a running job's working folder (what the job sees as ``./name``), as a test may write it."""
+    return home / "jobs" / job_id / "wd" / name
+
+
 def cleanup_jobs(home: Path) -> None:
     """End any job process left behind by a test (they run in their own sessions)."""
     for process in psutil.process_iter(["cmdline"]):

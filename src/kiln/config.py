@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import yaml
 from pydantic import Field, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from kiln.errors import InvalidSpec
+from kiln.logs import DEFAULT_JOB_LOG_LIMIT_BYTES
+from kiln.specs.yaml_source import load_yaml
 
 CONFIG_FILE_NAME = "config.yaml"
 
@@ -36,10 +37,7 @@ class _ConfigFileSource(PydanticBaseSettingsSource):
     def _read(self) -> dict[str, Any]:
         if not self._path.is_file():
             return {}
-        try:
-            data = yaml.safe_load(self._path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise InvalidSpec(f"{self._path}: not valid YAML: {exc}") from exc
+        data = load_yaml(self._path.read_text(), str(self._path))[1] or {}
         if not isinstance(data, dict):
             raise InvalidSpec(f"{self._path}: expected a mapping of setting names to values")
         return {str(k).replace("-", "_"): v for k, v in data.items()}
@@ -77,10 +75,36 @@ class Settings(BaseSettings):
     port: int = Field(0, description="0 picks a free port; the chosen one is written to server.json.")
     local_concurrency: int = Field(0, description="Jobs run at once on local compute; 0 means one per core.")
     job_cancel_grace_seconds: float = 5.0
+    job_log_limit_bytes: int = Field(
+        DEFAULT_JOB_LOG_LIMIT_BYTES,
+        ge=1024,
+        description="A job's log stops there, with a note at the cut (what the job writes after is not kept).",
+    )
     gpus: str | None = Field(
         None,
         description="GPU ids local compute hands out to jobs (CUDA_VISIBLE_DEVICES names: '0,1'); '' for none; "
         "unset: those nvidia-smi lists.",
+    )
+    job_sandbox: str = Field(
+        "bwrap",
+        description="The bubblewrap program local jobs run in (a name on PATH or a path). Where it is missing or "
+        "cannot make a sandbox here, jobs run without isolation and say so in their log and view.",
+    )
+    job_sandbox_uid: int = Field(
+        65534, description="The unprivileged uid (and gid) sandboxed jobs run as when the server runs as root."
+    )
+    allow_unisolated_jobs: bool = Field(
+        False,
+        description="Let a team server (users exist, or a PostgreSQL database) start although jobs cannot be "
+        "sandboxed on this machine; a job could then read the workspace's token, keys and databases.",
+    )
+
+    unknown_azureml_compute: Literal["local", "refuse"] | None = Field(
+        None,
+        description="What a job naming 'compute: azureml:NAME' gets when no compute target NAME is registered: "
+        "local runs it on local compute with a notice in its log; refuse answers with the 'kiln compute create "
+        "--name NAME --type local' line that makes the name work. Default: local in an embedded (single-user) "
+        "workspace (SQLite, listening on loopback only), refuse on a team server.",
     )
 
     plugins: str = Field(
@@ -136,6 +160,18 @@ class Settings(BaseSettings):
     @property
     def resolved_mlflow_store_uri(self) -> str:
         return self.mlflow_backend_store_uri or f"sqlite:///{self.resolved_home / 'mlflow' / 'mlflow.db'}"
+
+    @property
+    def is_embedded(self) -> bool:
+        """A single user's workspace: its own SQLite database, reachable from this machine only."""
+        loopback = self.host in ("127.0.0.1", "localhost", "::1") or self.host.startswith("127.")
+        return loopback and self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def resolved_unknown_azureml_compute(self) -> Literal["local", "refuse"]:
+        if self.unknown_azureml_compute is not None:
+            return self.unknown_azureml_compute
+        return "local" if self.is_embedded else "refuse"
 
     @property
     def resolved_local_concurrency(self) -> int:

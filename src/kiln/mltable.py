@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
+from kiln.artifacts.references import inside, is_inside
 from kiln.errors import InvalidSpec
+from kiln.specs.yaml_source import load_yaml
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,9 +79,10 @@ def parse(path: str | Path, label: str | None = None) -> MLTableDefinition:
     file = _mltable_file(Path(path), label)
     shown = label or str(file)
     try:
-        data = yaml.safe_load(file.read_text()) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        text = file.read_text()
+    except UnicodeDecodeError as exc:
         raise InvalidSpec(f"{shown}: not valid YAML: {exc}") from exc
+    data = load_yaml(text, shown)[1] or {}
     if not isinstance(data, dict):
         raise InvalidSpec(f"{shown}: expected a mapping with 'paths' and 'transformations'")
     unknown = sorted(set(map(str, data)) - set(TOP_LEVEL_FIELDS))
@@ -104,11 +105,11 @@ def _resolve_paths(file: Path, shown: str, entries: Any) -> list[Path]:
             raise InvalidSpec(f"{where}: expected one of file:, folder: or pattern: with a relative path")
         kind, value = next(iter(entry.items()))
         text = str(value)
-        if "://" in text or Path(text).is_absolute():
+        if "://" in text:
             raise InvalidSpec(f"{where}: '{text}' must be a path relative to the MLTable file (URIs are not read)")
-        matches = _expand(base, kind, text)
-        outside = [m for m in matches if not m.resolve().is_relative_to(base)]
-        if outside:
+        matches = _expand(base, kind, text, where)
+        # the one resolver: by name above, here what a pattern or a folder found (symbolic links resolved)
+        if any(not is_inside(base, match) for match in matches):
             raise InvalidSpec(f"{where}: '{text}' points outside the MLTable's folder")
         if not matches:
             raise InvalidSpec(f"{where}: {kind} '{text}' does not exist in the MLTable's folder")
@@ -116,13 +117,14 @@ def _resolve_paths(file: Path, shown: str, entries: Any) -> list[Path]:
     return found
 
 
-def _expand(base: Path, kind: str, text: str) -> list[Path]:
+def _expand(base: Path, kind: str, text: str, where: str) -> list[Path]:
     if kind == "file":
-        target = base / text
+        target = inside(base, text, where)
         return [target] if target.is_file() else []
     if kind == "folder":
-        target = base / text
+        target = inside(base, text, where)
         return sorted(p for p in target.rglob("*") if p.is_file()) if target.is_dir() else []
+    inside(base, text.replace("*", "x").replace("?", "x"), where)  # the pattern's own name stays inside
     pattern = text[2:] if text.startswith("./") else text
     return sorted(p for p in base.glob(pattern) if p.is_file())
 

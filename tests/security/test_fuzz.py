@@ -75,6 +75,8 @@ FUZZED = sorted(name for name in CONTRACT if name not in EXCLUDED)
 
 # Findings not fixed yet, by (operation, pass): what the fuzzer sees. Remove a line once it passes.
 FINDINGS: dict[tuple[str, str], str] = {}
+# (fixed: a tag key MLflow refuses in PATCH /api/v1/models/{name} was a 500; tag keys are now checked at the door by
+# MLflow's rule, kiln.specs.bounded.tag_key, and refused with 422 naming 'tags')
 
 
 def passes_of(operation: Operation[Any]) -> list[str]:

@@ -82,7 +82,11 @@ def test_read_parquet(tmp_path: Path, iris: pd.DataFrame) -> None:
     ("text", "message"),
     [
         ("paths: [{file: missing.csv}]\n", "paths[0]: file 'missing.csv' does not exist"),
-        ("paths: [{file: ../outside.csv}]\n", "points outside the MLTable's folder"),
+        ("paths: [{file: ../outside.csv}]\n", "points outside its folder with '..'"),
+        ("paths: [{file: /etc/passwd}]\n", "is absolute"),
+        ("paths: [{folder: 'a\\\\..\\\\..'}]\n", "backslash"),
+        ("paths: [{pattern: '../*.csv'}]\n", "points outside its folder"),
+        ("paths: [{file: '%2e%2e/outside.csv'}]\n", "%-encoded"),
         ("paths: [{file: 'https://example.org/x.csv'}]\n", "must be a path relative to the MLTable file"),
         ("paths: [{glob: '*.csv'}]\n", "expected one of file:, folder: or pattern:"),
         ("paths: []\n", "'paths' must be a non-empty list"),
@@ -100,7 +104,7 @@ def test_read_parquet(tmp_path: Path, iris: pd.DataFrame) -> None:
             "(supported: read_delimited, read_parquet)",
         ),
         ("paths: [{file: data.csv}]\ncolumns: 3\n", "unknown field 'columns'"),
-        ("paths: [{file: data.csv\n", "not valid YAML"),
+        ("paths: [{file: data.csv\n", "malformed YAML"),
     ],
 )
 def test_bad_mltables_are_clear_errors(tmp_path: Path, text: str, message: str) -> None:

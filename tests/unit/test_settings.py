@@ -43,5 +43,5 @@ def test_home_given_as_a_flag_reads_that_homes_config(tmp_path: Path, monkeypatc
 
 def test_a_broken_config_file_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text("port: [8\n")
-    with pytest.raises(InvalidSpec, match="config.yaml: not valid YAML"):
+    with pytest.raises(InvalidSpec, match="config.yaml, line .*: malformed YAML"):
         Settings.load(home=tmp_path)

@@ -9,8 +9,9 @@ from kiln.specs.users import Role
 
 CREATE = Operation(
     "computes.create", "POST", "/api/v1/computes",
-    summary="Register a Ray cluster",
-    description="By its dashboard URL; refused (503, nothing recorded) if it does not answer.",
+    summary="Register a named local compute or a Ray cluster",
+    description="type local: this machine under a name of its own, with its own job limit and GPUs. type ray: by "
+    "its dashboard URL; refused (503, nothing recorded) if it does not answer.",
     role=Role.CONTRIBUTOR, action="registering compute targets",
     response=ComputeView, status_code=201, body=ComputeSpec, errors=(AlreadyExists, Unavailable),
 )  # fmt: skip

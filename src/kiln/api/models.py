@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 
 from kiln.api.operation import TAR, Operation
 from kiln.errors import Conflict, NotFound
+from kiln.specs.bounded import Name, Text, TextTags
 from kiln.specs.model import ModelSpec, ModelVersionView, ModelView
 from kiln.specs.users import Role
 
@@ -13,13 +14,13 @@ from kiln.specs.users import Role
 class ModelUpdate(BaseModel):
     """The body of ``models.update``: the description and tags of the model, or of one version."""
 
-    version: str | None = None
-    description: str | None = None
-    tags: dict[str, str] = Field(default_factory=dict)
+    version: Name | None = None
+    description: Text | None = None
+    tags: TextTags = Field(default_factory=dict)
 
 
 class AliasBody(BaseModel):
-    version: str
+    version: Name
 
 
 CREATE = Operation(

@@ -10,6 +10,7 @@ marker (``<prefix>/.complete/<sha256>``) that ``has_content`` checks.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import tarfile
@@ -21,6 +22,11 @@ from pathlib import Path
 from typing import IO, Any
 
 import fsspec
+
+from kiln.artifacts.references import inside, is_inside, open_inside, regular_files, relative_path
+from kiln.errors import InvalidSpec
+
+KEY_FIELD = "artifact key"
 
 
 def path_hash(path: Path) -> str:
@@ -37,7 +43,7 @@ def path_hash(path: Path) -> str:
 def tree_hash(folder: Path) -> str:
     """sha256 over every file's relative path and bytes, in sorted order."""
     digest = hashlib.sha256()
-    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+    for file in regular_files(folder)[0]:
         rel = file.relative_to(folder).as_posix()
         digest.update(rel.encode() + b"\0")
         with file.open("rb") as handle:
@@ -66,7 +72,12 @@ class ArtifactStore:
         return "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
 
     def _path(self, key: str) -> str:
-        return f"{self._base}/{key.strip('/')}"
+        """The one way a key becomes a path of the file system: checked by the reference resolver (nothing
+        outside the root, by name or, in a local folder, through a symbolic link)."""
+        path = f"{self._base}/{relative_path(key, KEY_FIELD)}"
+        if self.is_local and not is_inside(Path(self._base), Path(path)):
+            raise InvalidSpec(f"{KEY_FIELD}: {key!r} leads outside the artifact store through a symbolic link")
+        return path
 
     def exists(self, key: str) -> bool:
         return bool(self.fs.exists(self._path(key))) or self._empty_entry(key)
@@ -81,7 +92,8 @@ class ArtifactStore:
         return not self.is_local and bool(prefix and _SHA256.fullmatch(digest)) and self.has_content(prefix, digest)
 
     def put(self, local: Path, key: str) -> None:
-        """Copy a local file or folder to ``key`` (replacing what was there)."""
+        """Copy a local file or folder to ``key`` (replacing what was there): its regular files only, a
+        symbolic link is never followed (``references.regular_files``)."""
         target = self._path(key)
         if self.fs.exists(target):
             self.fs.rm(target, recursive=True)
@@ -89,21 +101,21 @@ class ArtifactStore:
             self._upload(local, target)
         elif local.is_dir():
             self.fs.makedirs(target, exist_ok=True)
-            files = [p for p in local.rglob("*") if p.is_file()]
-            for file in files:
+            for file in regular_files(local)[0]:
                 dest = f"{target}/{file.relative_to(local).as_posix()}"
                 self.fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
                 self.fs.put_file(str(file), dest)
-        else:
+        elif regular_files(local)[0]:
             self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
             self.fs.put_file(str(local), target)
 
     def _upload(self, local: Path, target: str) -> None:
         """Object stores: every file in one concurrent batch; folders are implied by the keys."""
-        if not local.is_dir():
-            self.fs.put_file(str(local), target)
+        files = regular_files(local)[0]
+        if not local.is_dir() or local.is_symlink():
+            if files:
+                self.fs.put_file(str(local), target)
             return
-        files = sorted(p for p in local.rglob("*") if p.is_file())
         if files:
             self.fs.put([str(p) for p in files], [f"{target}/{p.relative_to(local).as_posix()}" for p in files])
 
@@ -144,14 +156,17 @@ class ArtifactStore:
             self._download(key, local)
         elif self.fs.isdir(source):
             local.mkdir(parents=True, exist_ok=True)
-            for path in self.fs.find(source):
-                rel = path[len(source) :].lstrip("/")
-                dest = local / rel
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                self.fs.get_file(path, str(dest))
+            for file in regular_files(Path(source))[0]:
+                rel = file.relative_to(source).as_posix()
+                self._copy_out(f"{key}/{rel}", inside(local, rel, KEY_FIELD))
         else:
-            local.parent.mkdir(parents=True, exist_ok=True)
-            self.fs.get_file(source, str(local))
+            self._copy_out(key, local)
+
+    def _copy_out(self, key: str, dest: Path) -> None:
+        """One stored file of a local store to ``dest``, read without following a link."""
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with self.open(key) as source, dest.open("wb") as target:
+            shutil.copyfileobj(source, target, 1 << 20)
 
     def _download(self, key: str, local: Path) -> None:
         """Object stores: every file in one concurrent batch."""
@@ -164,7 +179,7 @@ class ArtifactStore:
         if not files and not self._empty_entry(key):
             raise FileNotFoundError(f"{self.root}/{key.strip('/')}: no such artifact")
         local.mkdir(parents=True, exist_ok=True)
-        targets = [_inside(local, rel) for rel, _ in files]
+        targets = [inside(local, rel, KEY_FIELD) for rel, _ in files]
         for target in targets:
             target.parent.mkdir(parents=True, exist_ok=True)
         self.fs.get([f"{source}/{rel}" for rel, _ in files], [str(t) for t in targets])
@@ -185,11 +200,18 @@ class ArtifactStore:
             self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
         self.fs.pipe_file(path, data)
 
+    def size(self, key: str) -> int:
+        """Bytes stored at or below ``key``."""
+        return int(self.fs.du(self._path(key)))
+
     def remove(self, key: str) -> None:
         self.fs.rm(self._path(key), recursive=True)
 
     def open(self, key: str, mode: str = "rb") -> IO[bytes]:
-        handle: IO[bytes] = self.fs.open(self._path(key), mode)
+        path = self._path(key)
+        if self.is_local and mode == "rb":  # no symbolic link followed on the way (references.open_inside)
+            return open_inside(Path(self._base), relative_path(key, KEY_FIELD), KEY_FIELD)
+        handle: IO[bytes] = self.fs.open(path, mode)
         return handle
 
     def list_files(self, key: str) -> list[str]:
@@ -201,7 +223,7 @@ class ArtifactStore:
             return []
         if not self.fs.isdir(source):
             return [key.rsplit("/", 1)[-1]]
-        return sorted(p[len(source) :].lstrip("/") for p in self.fs.find(source))
+        return [file.relative_to(source).as_posix() for file in regular_files(Path(source))[0]]
 
     def iter_tar(self, key: str, arcname: str) -> Iterator[bytes]:
         """Stream ``key`` as an uncompressed tar, without holding it all in memory."""
@@ -215,11 +237,10 @@ class ArtifactStore:
             entries = [(rel or key.rsplit("/", 1)[-1], size) for rel, size in files]
         with tarfile.open(fileobj=pipe, mode="w|") as archive:  # type: ignore[call-overload]
             for rel, size in entries:
-                path = f"{self._path(key)}/{rel}" if folder else self._path(key)
                 info = tarfile.TarInfo(f"{arcname}/{rel}" if folder else arcname)
-                info.size = int(self.fs.size(path)) if size is None else size
                 info.mode = 0o644
-                with self.fs.open(path, "rb") as handle:
+                with self.open(f"{key}/{rel}" if folder else key) as handle:
+                    info.size = os.fstat(handle.fileno()).st_size if size is None else size
                     archive.addfile(info, handle)
                 yield from pipe.drain()
         yield from pipe.drain()
@@ -245,14 +266,6 @@ class ArtifactStore:
         return Path(self._path(key)) if self.is_local else None
 
 
-def _inside(folder: Path, rel: str) -> Path:
-    """``folder / rel``, refusing a stored name that would land outside ``folder``."""
-    target = folder / rel
-    if ".." in Path(rel).parts or Path(rel).is_absolute():
-        raise ValueError(f"refusing the stored name {rel!r}: it points outside {folder}")
-    return target
-
-
 class _ChunkPipe:
     """A write-only file object that hands out what was written since the last drain."""
 
@@ -275,9 +288,14 @@ def extract_tar_safely(archive: IO[bytes], dest: Path) -> None:
         tar.extractall(dest, filter="data")
 
 
+def _links(folder: str, names: list[str]) -> list[str]:
+    return [name for name in names if os.path.islink(os.path.join(folder, name))]
+
+
 def copy_tree(source: Path, dest: Path) -> None:
+    """A private copy of stored content (no symbolic links are followed or made)."""
     if source.is_dir():
-        shutil.copytree(source, dest, dirs_exist_ok=True, symlinks=False)
+        shutil.copytree(source, dest, dirs_exist_ok=True, ignore=_links)
     else:
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, dest)

@@ -17,6 +17,9 @@ class CliCommand:
     name: str
     target: str  # "module:attribute": a typer.Typer (a group: kiln NAME SUB …) or a function (one command)
     help: str  # the line ``kiln --help`` shows, so that listing the command imports nothing
+    # False: the command runs without the capability's extra for some of its options and checks the extra
+    # itself where it needs it (``Capability.check_installed``); True: the CLI checks it before loading
+    checks_extra_itself: bool = False
 
 
 @dataclass(frozen=True)

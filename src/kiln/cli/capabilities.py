@@ -36,7 +36,8 @@ class CapabilityCommand(TyperCommand):
 
     def load(self) -> Any:
         """The real command (MissingExtra first, when the capability's extra is not installed)."""
-        self.capability.check_installed(needed_by=f"kiln {self.command.name}")
+        if not self.command.checks_extra_itself:
+            self.capability.check_installed(needed_by=f"kiln {self.command.name}")
         target = load_attribute(self.command.target)
         if isinstance(target, typer.Typer):
             group = typer.main.get_group(target)

@@ -13,7 +13,9 @@ from kiln.cli.workspace import client
 from kiln.errors import InvalidSpec
 from kiln.specs.compute import ComputeUse, ComputeView
 
-app = typer.Typer(help="Compute targets: 'local' (this machine) and Ray clusters.", no_args_is_help=True)
+app = typer.Typer(
+    help="Compute targets: 'local' (this machine), named local computes and Ray clusters.", no_args_is_help=True
+)
 
 NameOption = Annotated[str, typer.Option("--name", "-n", help="The compute target's name.")]
 GIB = 1 << 30
@@ -23,17 +25,33 @@ GIB = 1 << 30
 def create(
     file: Annotated[Path | None, typer.Option("--file", "-f", help="The compute target's YAML file.")] = None,
     name: Annotated[str | None, typer.Option("--name", "-n", help="Its name (overrides the file's).")] = None,
-    type_: Annotated[str | None, typer.Option("--type", help="ray (the only kind to register).")] = None,
+    type_: Annotated[
+        str | None, typer.Option("--type", help="local (this machine under a name of its own) or ray.")
+    ] = None,
     address: Annotated[
-        str | None, typer.Option("--address", help="The Ray dashboard's URL, e.g. http://HOST:8265.")
+        str | None, typer.Option("--address", help="ray: the Ray dashboard's URL, e.g. http://HOST:8265.")
+    ] = None,
+    max_concurrent_jobs: Annotated[
+        int | None,
+        typer.Option("--max-concurrent-jobs", help="local: jobs it runs at once (default: local_concurrency)."),
+    ] = None,
+    gpus: Annotated[
+        str | None, typer.Option("--gpus", help="local: the GPU ids its jobs may use, e.g. 0,1 (default: all).")
     ] = None,
     description: Annotated[str | None, typer.Option("--description", help="A note for people.")] = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
-    """Register a Ray cluster (its dashboard must answer); jobs then run there with compute: kiln:NAME."""
+    """Register a compute target; jobs then run there with compute: azureml:NAME (or NAME). --type local: this
+    machine under a name of its own, with its own job limit and GPUs; --type ray: a Ray cluster (its dashboard
+    must answer)."""
     if file is None and name is None:
-        raise InvalidSpec("give --file compute.yml, or --name NAME --type ray --address http://HOST:8265")
-    view = client().computes.create(file, name=name, type=type_, address=address, description=description)
+        raise InvalidSpec(
+            "give --file compute.yml, or --name NAME --type local, or --name NAME --type ray --address http://HOST:8265"
+        )
+    view = client().computes.create(
+        file, name=name, type=type_, address=address, max_concurrent_jobs=max_concurrent_jobs, gpus=gpus,
+        description=description,
+    )  # fmt: skip
     print_output(view, output, lambda: details(view))
 
 
@@ -53,7 +71,7 @@ def show(name: NameOption, output: OutputOption = OutputFormat.table) -> None:
 
 @app.command("delete")
 def delete(name: NameOption) -> None:
-    """Forget a Ray cluster (the cluster itself keeps running); refused while kiln jobs use it."""
+    """Forget a named local compute or a Ray cluster (the cluster keeps running); refused while kiln jobs use it."""
     client().computes.delete(name)
     console.print(f"compute target [bold]{name}[/] deleted")
 
@@ -76,6 +94,8 @@ def computes_table(views: list[ComputeView]) -> Table:
 def details(view: ComputeView) -> Table:
     rows = [("name", view.name), ("type", view.type)]
     rows += [(key, value) for key, value in (("address", view.address), ("description", view.description)) if value]
+    if view.gpus is not None:
+        rows.append(("GPU ids", ", ".join(view.gpus) or "none"))
     use = view.use
     if use is not None:
         rows += [

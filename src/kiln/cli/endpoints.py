@@ -110,7 +110,8 @@ def invoke(
         str | None, typer.Option("--deployment-name", "-d", help="Send to this deployment only.")
     ] = None,
 ) -> None:
-    """Score a request through the endpoint's scoring URI, with its key."""
+    """Score a request through the endpoint's scoring URI, with its key (your API token if its auth_mode is
+    aml_token)."""
     answer = client().online_endpoints.invoke(name, request_file, deployment_name=deployment_name)
     print(answer if isinstance(answer, str) else json.dumps(answer))
 
@@ -137,16 +138,23 @@ def create_deployment(
 
 @deployment_app.command("update")
 def update_deployment(
-    name: DeploymentOption,
-    endpoint_name: EndpointOption,
+    name: Annotated[
+        str | None, typer.Option("--name", "-n", help="The deployment's name (default: the file's).")
+    ] = None,
+    endpoint_name: Annotated[
+        str | None, typer.Option("--endpoint-name", "-e", help="The endpoint's name (default: the file's).")
+    ] = None,
     file: Annotated[Path | None, typer.Option("--file", "-f", help="A new spec (else the stored one).")] = None,
     set_values: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE, e.g. instance_count=2.")] = None,
     no_wait: Annotated[bool, typer.Option("--no-wait")] = False,
     output: OutputOption = OutputFormat.table,
 ) -> None:
-    """Change a deployment; replicas roll one at a time, without dropping requests."""
+    """Change a deployment; replicas roll one at a time, without dropping requests. With -f blue.yml the
+    deployment and endpoint names come from the file (-n and -e override them)."""
     if file is None and not set_values:
-        raise InvalidSpec("give a new spec with -f, or changes with --set KEY=VALUE")
+        raise InvalidSpec("give a new spec with -f, or changes with --set KEY=VALUE (with -n NAME -e ENDPOINT)")
+    if file is None and (name is None or endpoint_name is None):
+        raise InvalidSpec("--set changes the stored spec: give the deployment with -n NAME -e ENDPOINT")
     view = client().online_deployments.update(name, endpoint_name, file, set_values, wait=not no_wait)
     _show_deployment(view, output)
 

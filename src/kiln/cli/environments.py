@@ -106,6 +106,8 @@ def environment_details(view: EnvironmentView, packages: bool) -> Table:
         rows.insert(1, ("description", view.description))
     if view.image:
         rows.append(("image", view.image))
+    if view.notes:
+        rows.append(("notes", escape("\n".join(view.notes))))
     if view.tags:
         rows.append(("tags", ", ".join(f"{k}={v}" for k, v in view.tags.items())))
     created = when(view.created_at) + (f" by {view.created_by}" if view.created_by else "")
@@ -129,6 +131,8 @@ def _record_details(record: dict[str, Any]) -> Table:
         rows.append(("hash", pin.hash))
         if pin.requirements:
             rows.append(("requirements", escape("\n".join(pin.requirements))))
+        if pin.notes:
+            rows.append(("notes", escape("\n".join(pin.notes))))
     rows.append(("packages", "\n".join(pin.lock or []) or "- (not built yet)"))
     if pin.build_log:
         rows.append(("build log", pin.build_log))

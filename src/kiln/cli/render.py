@@ -170,6 +170,8 @@ def job_details(view: JobView) -> Table:
         rows.append(("server", view.server_id))
     if view.submission_id:
         rows.append(("Ray job", view.submission_id))
+    if view.isolation:
+        rows.append(("isolation", view.isolation))
     outputs = [f"{o.name} ({o.type})" + ("" if o.available else " - empty") for o in view.outputs]
     rows.append(("outputs", "\n".join(outputs)))
     rows.append(("MLflow run", view.mlflow_run_url))

@@ -15,7 +15,7 @@ from packaging.utils import canonicalize_name
 from kiln.environments.pip_config import IndexSettings
 from kiln.errors import InvalidSpec
 
-HASH_SCHEME = 1  # bump when the venv layout or the build steps change
+HASH_SCHEME = 2  # bump when the venv layout or the build steps change (2: every venv has its own pip)
 MLFLOW_PACKAGES = {"mlflow", "mlflow-skinny"}
 
 

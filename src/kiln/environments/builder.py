@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -53,6 +54,10 @@ class EnvironmentCache:
         self._uv = uv
         self._environ = {**(os.environ if environ is None else environ), **NO_DOWNLOADS}
         self._environ.pop("VIRTUAL_ENV", None)  # uv must target the venv it is given, not the server's
+
+    @property
+    def uv(self) -> str:
+        return self._uv
 
     # Reading -----------------------------------------------------------------------------
     def lookup(self, env_hash: str) -> BuiltEnvironment | None:
@@ -122,6 +127,7 @@ class EnvironmentCache:
                 self._run(
                     ["venv", "--quiet", "--relocatable", *ONLY_SYSTEM, "--python", spec.interpreter, str(venv)], both
                 )
+                self._seed_pip(spec, venv, both)
                 install = ["pip", "install", "--python", str(venv / "bin" / "python"), "-r", str(requirements)]
                 self._run([*install, *spec.index.uv_arguments()], both, spec.index.uv_environment())
                 lock = self._freeze(venv)
@@ -163,6 +169,21 @@ class EnvironmentCache:
                 + _installer_message(output)
             )
 
+    def _seed_pip(self, spec: BuildSpec, venv: Path, both: LineSink) -> None:
+        """Every environment has its own pip, so a job's ``pip install`` lands in its own venv (never in
+        kiln's): the pip wheel bundled with the interpreter (ensurepip's, offline), else pip from the index."""
+        python = str(venv / "bin" / "python")
+        wheel = bundled_pip_wheel(python)
+        if wheel is not None:
+            both(f"seeding pip from the interpreter's own wheel ({wheel.name})")
+            self._run(["pip", "install", "--quiet", "--python", python, "--no-index", str(wheel)], both)
+        else:
+            both("seeding pip from the index (the interpreter bundles no pip wheel)")
+            self._run(
+                ["pip", "install", "--quiet", "--python", python, "pip", *spec.index.uv_arguments()],
+                both, spec.index.uv_environment(),
+            )  # fmt: skip
+
     def _freeze(self, venv: Path) -> list[str]:
         frozen = subprocess.run(
             [self._uv, "pip", "freeze", "--python", str(venv / "bin" / "python")],
@@ -170,7 +191,26 @@ class EnvironmentCache:
         )  # fmt: skip
         if frozen.returncode != 0:
             raise KilnError(f"building the environment failed: uv pip freeze: {frozen.stderr.strip()}")
-        return [line for line in frozen.stdout.splitlines() if line.strip()]
+        return [_seeded_pip_pin(line) for line in frozen.stdout.splitlines() if line.strip()]
+
+
+def bundled_pip_wheel(python: str) -> Path | None:
+    """The pip wheel that ``ensurepip`` of this interpreter would install, if it ships one."""
+    probe = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_path('stdlib'))"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    if probe.returncode != 0:
+        return None
+    wheels = sorted((Path(probe.stdout.strip()) / "ensurepip" / "_bundled").glob("pip-*.whl"))
+    return wheels[-1] if wheels else None
+
+
+def _seeded_pip_pin(line: str) -> str:
+    """``pip @ file:///…/ensurepip/_bundled/pip-23.2.1-py3-none-any.whl`` → ``pip==23.2.1`` (the seed, not a
+    path of this machine: a rerun finds it installed already)."""
+    match = re.match(r"^pip @ file:\S*/pip-([^-/]+)-py3-none-any\.whl$", line.strip())
+    return f"pip=={match.group(1)}" if match else line
 
 
 def _lines(stream: IO[str]) -> Iterator[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -40,6 +41,18 @@ class InterpreterFinder:
                 self._found[request] = self._find(request)
             return self._found[request]
 
+    def available(self) -> list[str]:
+        """The Python versions on this machine (X.Y.Z, newest first), as uv finds them."""
+        listed = subprocess.run(
+            [self._uv, "python", "list", "--only-installed", *ONLY_SYSTEM, "--output-format", "json"],
+            capture_output=True, text=True, env=self._environ, timeout=120,
+        )  # fmt: skip
+        try:
+            versions = {str(entry["version"]) for entry in json.loads(listed.stdout or "[]")}
+        except (ValueError, TypeError, KeyError):
+            return []
+        return sorted(versions, key=_version_key, reverse=True)
+
     def _find(self, request: str) -> Interpreter:
         found = subprocess.run(
             [self._uv, "python", "find", *ONLY_SYSTEM, request],
@@ -47,9 +60,10 @@ class InterpreterFinder:
         )  # fmt: skip
         if found.returncode != 0 or not found.stdout.strip():
             reason = (found.stderr.strip().splitlines() or ["no interpreter found"])[0]
+            has = ", ".join(self.available()) or "none found"
             raise InvalidSpec(
-                f"python {request} is not available on the workspace server, and kiln never downloads "
-                f"interpreters: install it there or ask for another version (uv: {reason})"
+                f"python {request} is not available on the workspace server (it has python {has}), and kiln "
+                f"never downloads interpreters: ask for one of those versions or install {request} there (uv: {reason})"
             )
         executable = found.stdout.strip().splitlines()[-1]
         probe = subprocess.run(
@@ -59,3 +73,7 @@ class InterpreterFinder:
         if probe.returncode != 0:
             raise InvalidSpec(f"python {request}: the interpreter {executable} does not start: {probe.stderr.strip()}")
         return Interpreter(executable, probe.stdout.strip())
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) if part.isdigit() else 0 for part in version.split("."))

@@ -28,5 +28,6 @@ class EnvironmentResolver(Protocol):
         ...
 
     def prepare(self, pin: EnvironmentPin, log: Path) -> PreparedEnvironment:
-        """Before the process starts: build or reuse the environment, writing progress to ``log``."""
+        """Before the process starts: build or reuse the environment, writing progress to ``log`` (in the job's
+        folder; a job on the server's own interpreter gets a venv of its own there)."""
         ...

@@ -28,6 +28,7 @@ from kiln.jobs.lifecycle import JobLifecycle
 from kiln.jobs.outcome import CANCELED_BY_USER, Outcome
 from kiln.jobs.preparation import JobPreparation
 from kiln.jobs.runner import Room, Runner, Runners
+from kiln.logs import DEFAULT_JOB_LOG_LIMIT_BYTES
 from kiln.specs.job import ProcessJobSpec
 from kiln.specs.views import ACTIVE_STATUSES, JobStatus
 from kiln.store.jobs import JobRepository
@@ -51,13 +52,14 @@ class JobEngine:
         *,
         server_id: str | None = None,
         shared: bool = False,
+        log_limit: int = DEFAULT_JOB_LOG_LIMIT_BYTES,
     ) -> None:
         self._jobs = jobs
         self._runners = runners
         self._folders = folders
         self.server_id = server_id
         self._shared = shared  # other servers may run this database's jobs
-        self._closer = JobCloser(jobs, preparation, store, tracker)
+        self._closer = JobCloser(jobs, preparation, store, tracker, log_limit=log_limit)
         self._lifecycle = JobLifecycle(jobs, preparation, self._closer, tracker, shared)
         self._tracker = tracker
         self._wake = threading.Event()
@@ -116,7 +118,8 @@ class JobEngine:
 
         def choose(rows: list[JobRow]) -> list[tuple[JobRow, dict[str, object]]]:
             queued = [job for job in (self._queued(row, refused) for row in rows) if job is not None]
-            held = self._jobs.gpus_held(ACTIVE_STATUSES, compute, self.server_id) if free is not None else set()
+            # this machine's GPUs are shared by 'local' and every named local compute: held is machine-wide
+            held = self._jobs.gpus_held(ACTIVE_STATUSES, server_id=self.server_id) if free is not None else set()
             plan = runner.plan_starts(queued, Room(free, frozenset(held)))
             refused.extend(plan.refused)
             parsed.update((job.id, job.spec) for job, _ in plan.starts)

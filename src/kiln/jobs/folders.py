@@ -47,6 +47,11 @@ class JobFolder:
         return self.root / LOG_NAME
 
     @property
+    def outputs_dir(self) -> Path:
+        """The job's ``./outputs``, there when its command starts (as on Azure ML), kept as output 'default'."""
+        return self.working_dir / "outputs"
+
+    @property
     def logs_dir(self) -> Path:
         """The job's ``./logs`` (TensorBoard's folder), kept with the job when it ends (output 'logs')."""
         return self.working_dir / DEFAULT_LOG_DIR

@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from kiln.clock import utcnow
 from kiln.errors import KilnError
@@ -92,6 +92,10 @@ class JobLifecycle:
         except Exception as exc:  # a bug or a broken runner: the job must not stay active forever
             log.exception("lost track of job %s", job.name)
             outcome = Outcome.failed(f"the workspace server lost track of the job: {exc}")
+            try:
+                run.stop()  # its processes must not outlive the job's record
+            except Exception:
+                log.exception("could not stop job %s", job.name)
         self.close(job, outcome)
 
     def _follow(self, job: Job, runner: Runner, run: Run) -> Outcome:
@@ -120,7 +124,7 @@ class JobLifecycle:
     def _stop_reason(
         self, job: Job, stop: threading.Event, started_at: datetime | None, timeout: int | None, next_check: float
     ) -> str | None:
-        if timeout and started_at and utcnow() >= started_at + timedelta(seconds=timeout):
+        if timeout and started_at and timed_out(started_at, timeout, utcnow()):
             return "timeout"
         if stop.is_set():
             return "cancel"
@@ -142,3 +146,9 @@ class JobLifecycle:
         self.jobs.transition(
             job.id, [JobStatus.PREPARING], JobStatus.QUEUED, preparing_at=None, pid=None, gpu_ids=[], server_id=None
         )
+
+
+def timed_out(started_at: datetime, timeout: float, now: datetime) -> bool:
+    """Whether ``timeout`` seconds have passed since ``started_at``, for any number (no date arithmetic that
+    could overflow: a stored timeout from before the limit, or a runner's own, is compared as it is)."""
+    return (now - started_at).total_seconds() >= timeout

@@ -44,13 +44,16 @@ class JobPreparation:
     store: ArtifactStore
     inputs: JobInputs
     workspace_url: str
-    token: str  # the workspace token: what jobs act with when there is no ``job_tokens``
-    job_tokens: JobTokenIssuer | None = None
+    job_tokens: JobTokenIssuer  # never the workspace token: each job gets its own, revoked when it ends
 
     def materialize(self, job: Job) -> ReferenceValues:
         """The job's folder with its code, inputs and output folders; what ``${{…}}`` stands for there."""
         spec, folder = job.spec, job.folder
         folder.create()
+        notice = compute_notice(spec, job.row.compute)
+        if notice:
+            with folder.log.open("a") as log:
+                log.write(notice + "\n")
         if spec.code:
             key, _ = self.code.resolve(spec.code, "code")
             self.store.get(key, folder.working_dir)
@@ -58,12 +61,13 @@ class JobPreparation:
         for name, output in spec.outputs.items():
             if not (output and output.is_file()):
                 (folder.outputs / name).mkdir(parents=True, exist_ok=True)
+        folder.outputs_dir.mkdir(parents=True, exist_ok=True)
         folder.logs_dir.mkdir(parents=True, exist_ok=True)
         return reference_values(spec, folder, input_paths)
 
     def variables(self, job: Job, values: ReferenceValues, bin_dir: Path, logs_dir: Path) -> dict[str, str]:
         """The variables a job's process gets, with a token acting as its creator (revoked by ``end_token``)."""
-        token = self.job_tokens.job_token(job.row) if self.job_tokens else self.token
+        token = self.job_tokens.job_token(job.row)
         return job_environment(
             job.spec, values, bin_dir=bin_dir, job_id=job.id, job_name=job.name, experiment_id=job.row.experiment_id,
             workspace_url=self.workspace_url, token=token, tensorboard_dir=logs_dir,
@@ -71,8 +75,19 @@ class JobPreparation:
 
     def end_token(self, job: Job) -> None:
         """The job's processes are gone: nothing acts with its token any more."""
-        if self.job_tokens is not None:
-            self.job_tokens.end_job_token(job.row)
+        self.job_tokens.end_job_token(job.row)
+
+
+def compute_notice(spec: ProcessJobSpec, target: str) -> str | None:
+    """The job log's first line when the job runs elsewhere than the compute its file names: an Azure name
+    this workspace does not know, run on local compute (None when it runs where it says)."""
+    if spec.compute_name == target:
+        return None
+    return (
+        f"kiln: compute '{spec.compute}' is not a compute target of this workspace; running on '{target}' "
+        f"compute instead ('kiln compute create --name {spec.compute_name} --type local' gives the name its own "
+        "job limit)"
+    )
 
 
 def reference_values(spec: ProcessJobSpec, folder: JobFolder, input_paths: dict[str, Path]) -> ReferenceValues:

@@ -1,4 +1,5 @@
-"""``Client().computes``: compute targets (``local`` built in, Ray clusters registered) with capacity and use."""
+"""``Client().computes``: compute targets (``local`` built in, named local computes and Ray clusters
+registered) with capacity and use."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ class ComputeOperations:
         self._rest = rest
 
     def create(self, spec: ComputeLike | None = None, **fields: Any) -> ComputeView:
-        """Register a Ray cluster from a YAML file, a spec or fields (``name=, type="ray", address=``);
-        fields given beside a file override the file's. The cluster's dashboard must answer."""
+        """Register a Ray cluster (``name=, type="ray", address=``; its dashboard must answer) or a named
+        local compute (``name=, type="local"``, optionally ``max_concurrent_jobs=``, ``gpus=``) from a YAML
+        file, a spec or fields; fields given beside a file override the file's."""
         body = compute_body(spec, fields)
         return self._rest.call(api.computes.CREATE, json=body)
 

@@ -77,8 +77,8 @@ class OnlineEndpointOperations:
         path: str = "score",
         timeout: float = 60.0,
     ) -> Any:
-        """Call the endpoint through its scoring URI with its primary key, as any client would.
-        Returns the parsed JSON answer (or the text)."""
+        """Call the endpoint through its scoring URI with its primary key (with this client's own API token
+        when its auth_mode is aml_token), as any client would. Returns the parsed JSON answer (or the text)."""
         if request_file is not None:
             file = Path(request_file)
             if not file.is_file():
@@ -86,8 +86,11 @@ class OnlineEndpointOperations:
             content = file.read_bytes()
         else:
             content = json.dumps(body).encode()
-        key = self.get_keys(name).primary_key
-        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        if self.get(name).auth_mode == "aml_token" and self._rest.token:
+            credential = self._rest.token
+        else:
+            credential = self.get_keys(name).primary_key
+        headers = {"Authorization": f"Bearer {credential}", "Content-Type": "application/json"}
         if deployment_name:
             headers["azureml-model-deployment"] = deployment_name
         url = f"{self._rest.url}/endpoints/{name}/{path.lstrip('/')}"
@@ -132,21 +135,29 @@ class OnlineDeploymentOperations:
 
     def update(
         self,
-        name: str,
-        endpoint_name: str,
+        name: str | None = None,
+        endpoint_name: str | None = None,
         spec: Spec | OnlineDeploymentSpec | None = None,
         set_values: Overrides | None = None,
         wait: bool = True,
         timeout: float = 600.0,
     ) -> OnlineDeploymentView:
         """Replace the spec (or change fields of the stored one with ``set_values=["instance_count=2"]``);
-        replicas roll one at a time."""
+        replicas roll one at a time. With a spec, the deployment and endpoint names come from it unless
+        ``name``/``endpoint_name`` are given (then they override the spec's, as in ``create``)."""
         if spec is None:
+            if name is None or endpoint_name is None:
+                raise InvalidSpec(
+                    "give the deployment's name and its endpoint's (--name, --endpoint-name), or a spec "
+                    "(-f blue.yml) that names both"
+                )
             stored = self.get(name, endpoint_name).spec
             source = YamlSource(apply_overrides(dict(stored), set_values or []))
             deployment = validate_model(OnlineDeploymentSpec, source)
         else:
-            deployment = self._prepared(spec, {}, set_values or [])
+            fields = {key: value for key, value in (("name", name), ("endpoint_name", endpoint_name)) if value}
+            deployment = self._prepared(spec, fields, set_values or [])
+        name, endpoint_name = deployment.name, deployment.endpoint_name
         body = deployment.model_dump(mode="json", by_alias=True, exclude_none=True)
         view = self._rest.call(api.endpoints.UPDATE_DEPLOYMENT, name=endpoint_name, deployment=name, json=body)
         return self.wait(endpoint_name, name, timeout) if wait else view
@@ -193,9 +204,9 @@ class OnlineDeploymentOperations:
         model = deployment.model
         if isinstance(model, str):
             if not is_asset_reference(model) and not model.startswith("upload:"):
-                deployment.model = self._upload(folder, model, source, ("model",))
+                deployment.model = self._upload(folder, model, source, ("model",), keep_folder_name=True)
         elif not model.path.startswith("upload:"):
-            model.path = self._upload(folder, model.path, source, ("model", "path"))
+            model.path = self._upload(folder, model.path, source, ("model", "path"), keep_folder_name=True)
         code = deployment.code_configuration
         if code is not None and not code.code.startswith("upload:"):
             code.code = self._upload(folder, code.code, source, ("code_configuration", "code"))
@@ -203,11 +214,13 @@ class OnlineDeploymentOperations:
             deployment.environment = inline_environment_files(deployment.environment, folder, source, ("environment",))
         return deployment
 
-    def _upload(self, folder: Path, path: str, source: YamlSource, loc: tuple[str, ...]) -> str:
+    def _upload(
+        self, folder: Path, path: str, source: YamlSource, loc: tuple[str, ...], keep_folder_name: bool = False
+    ) -> str:
         local = folder / path
         if not local.exists():
             raise InvalidSpec(f"{source.where(loc)}: '{path}' not found (looked for {local.resolve()})")
-        return upload_path(self._rest, local)
+        return upload_path(self._rest, local, keep_folder_name)
 
 
 def _source(

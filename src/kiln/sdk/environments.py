@@ -1,7 +1,8 @@
 """``Client().environments``: register environments from YAML, follow their builds, read them back.
 
-The conda file and the pip requirements file named in a spec are read here, on the
-submitting machine, and sent inline: the workspace never reads the client's paths.
+The conda file and the pip requirements file named in a spec, and a ``build`` context's
+Dockerfile with the requirement files it installs, are read here, on the submitting machine,
+and sent inline: the workspace never reads the client's paths.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kiln import api
+from kiln.environments.dockerfile import read_dockerfile
 from kiln.errors import InvalidSpec, KilnError
 from kiln.sdk.rest import RestClient
 from kiln.specs.environment import LATEST, CondaFile, EnvironmentSpec, EnvironmentView
@@ -26,6 +28,7 @@ from kiln.specs.yaml_source import (
 
 EnvironmentLike = str | Path | EnvironmentSpec | dict[str, Any]
 BUILDING = "building"
+MAX_CONTEXT_FILE = 1024 * 1024  # a requirement file; anything bigger is not one
 
 
 class EnvironmentOperations:
@@ -112,7 +115,36 @@ def inline_environment_files(
     if isinstance(requirements, str):
         path = _local_file(base_dir, requirements, (*at, "pip_requirements"), source)
         result["pip_requirements"] = path.read_text().splitlines()
+    build = result.get("build")
+    if isinstance(build, dict) and build.get("dockerfile") is None:
+        result["build"] = _inline_build(build, base_dir, source, (*at, "build"))
     return result
+
+
+def _inline_build(build: dict[str, Any], base_dir: Path, source: YamlSource | None, at: FieldPath) -> dict[str, Any]:
+    """The Dockerfile and the requirement files it installs (those the context has), read from the context."""
+    where = f"{source.where((*at, 'path'))}: " if source else ""
+    folder = str(build.get("path", ""))
+    if "://" in folder or folder.startswith("git@"):
+        raise InvalidSpec(
+            f"{where}{format_loc((*at, 'path'))}: '{folder}': kiln reads a build context from a local folder only; "
+            "download it and give its path"
+        )
+    context = base_dir / folder
+    if not context.is_dir():
+        raise InvalidSpec(
+            f"{where}{format_loc((*at, 'path'))}: folder '{folder}' not found (looked for {context.resolve()})"
+        )
+    dockerfile = _local_file(
+        context, str(build.get("dockerfile_path") or "Dockerfile"), (*at, "dockerfile_path"), source
+    )
+    text = dockerfile.read_text()
+    files: dict[str, str] = {}
+    for name in read_dockerfile(text).context_files():
+        path = context / name
+        if path.is_file() and path.stat().st_size <= MAX_CONTEXT_FILE:
+            files[name] = path.read_text()
+    return {**build, "dockerfile": text, "files": files}
 
 
 def _local_file(base_dir: Path, value: str, loc: FieldPath, source: YamlSource | None) -> Path:

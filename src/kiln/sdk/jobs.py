@@ -164,9 +164,26 @@ def _stdout_write(text: str) -> None:
 
 
 # Turning what the user gave into a REST body ------------------------------------------------
+def _refuse_undeclared_overrides(source: YamlSource, overrides: list[str]) -> None:
+    """``--set inputs.NAME=…`` (or ``outputs.NAME``) must name one the job declares: a typo is refused, as in YAML."""
+    for item in overrides:
+        parts = item.partition("=")[0].strip().split(".")
+        if len(parts) < 2 or parts[0] not in ("inputs", "outputs"):
+            continue
+        declared = source.data.get(parts[0])
+        names = sorted(declared) if isinstance(declared, dict) else []
+        if parts[1] not in names:
+            known = ", ".join(names) if names else "none"
+            raise InvalidSpec(
+                f"--set {item!r}: the job declares no {parts[0][:-1]} '{parts[1]}' ({parts[0]} it declares: {known}); "
+                f"fix the name, or declare it under '{parts[0]}:' in {source.label}"
+            )
+
+
 def prepare_submission(rest: RestClient, spec: SpecLike, overrides: list[str]) -> dict[str, Any]:
     source, base_dir = _source_of(spec)
     if overrides and isinstance(source.data, dict):
+        _refuse_undeclared_overrides(source, overrides)
         apply_overrides(source.data, overrides)
     job = parse_job_spec(source)
     problems = [f"{source.where(loc)}: {format_loc(loc)}: {message}" for loc, message in _problems(job)]

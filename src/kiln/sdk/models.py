@@ -33,7 +33,7 @@ class ModelOperations:
                 raise InvalidSpec(
                     f"{source.where(('path',))}: path '{model.path}' not found (looked for {local.resolve()})"
                 )
-            body["path"] = upload_path(self._rest, local)
+            body["path"] = upload_path(self._rest, local, keep_folder_name=True)
         return self._rest.call(api.models.CREATE, json=body)
 
     def list(self, include_archived: bool = False) -> list[ModelView]:

@@ -34,6 +34,7 @@ BUSY_PATIENCE_SECONDS = 120.0
 class RestClient:
     def __init__(self, url: str, token: str | None, timeout: float = 120.0) -> None:
         self.url = url.rstrip("/")
+        self.token = token  # also what scores an endpoint whose auth_mode is aml_token
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=httpx.Timeout(timeout, connect=10.0))
 

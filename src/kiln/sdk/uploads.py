@@ -19,16 +19,21 @@ def _skip(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
     return info
 
 
-def upload_path(rest: RestClient, path: Path) -> str:
-    """Send ``path`` to the workspace (once per content) and return its reference."""
+def upload_path(rest: RestClient, path: Path, keep_folder_name: bool = False) -> str:
+    """Send ``path`` to the workspace (once per content) and return its reference: ``upload:<hash>`` for a
+    folder's contents, ``upload:<hash>/NAME`` for a file, and, with ``keep_folder_name``, for a folder sent
+    with its name (a model: Azure's model folder layout keeps the name it was registered from)."""
     kind = "folder" if path.is_dir() else "file"
+    named = keep_folder_name and path.is_dir()
     with tempfile.TemporaryFile() as archive:
         with tarfile.open(fileobj=archive, mode="w:gz", compresslevel=1) as tar:
-            if path.is_dir():
+            if named:
+                tar.add(path, arcname=path.resolve().name, filter=_skip)
+            elif path.is_dir():
                 for child in sorted(path.iterdir()):
                     tar.add(child, arcname=child.name, filter=_skip)
             else:
                 tar.add(path, arcname=path.name)
         archive.seek(0)
         view = rest.call(api.uploads.CREATE, params={"kind": kind}, content=archive)
-    return view.reference
+    return f"{view.reference}/{path.resolve().name}" if named else view.reference

@@ -18,7 +18,8 @@ from kiln import __version__
 from kiln.capabilities import load_capabilities, rest_contract
 from kiln.config import Settings
 from kiln.errors import InvalidSpec, KilnError
-from kiln.server.auth import TokenAuthMiddleware, load_or_create_token
+from kiln.server.api_docs import serve_api_docs
+from kiln.server.auth import BearerPrincipals, TokenAuthMiddleware, load_or_create_token, scoring_token_check
 from kiln.server.capabilities import include_capability_routers
 from kiln.server.health import HealthCheck
 from kiln.server.limits import size_thread_pool
@@ -69,14 +70,20 @@ def create_app(
     # every API route is bound to its operation in kiln.api (kiln.server.routes), which states the role it
     # needs (kiln.server.permissions); a route that states none gets default_access
     app = FastAPI(
-        title="kiln workspace", version=__version__, lifespan=lifespan, dependencies=[Depends(default_access)]
-    )
+        title="kiln workspace", version=__version__, lifespan=lifespan, dependencies=[Depends(default_access)],
+        docs_url=None, redoc_url=None,  # /docs is kiln's own, served offline (kiln.server.api_docs)
+    )  # fmt: skip
+    serve_api_docs(app)
     proxy = MlflowProxy(
         lambda: app.state.workspace.mlflow.url,
         creator_of=lambda request: principal_of(request).name,
         dependencies=[tracking_access],
     )
-    gateway = EndpointGateway(lambda: app.state.workspace.endpoint_routes, lambda: app.state.workspace.gateway_metrics)
+    gateway = EndpointGateway(
+        lambda: app.state.workspace.endpoint_routes,
+        lambda: app.state.workspace.gateway_metrics,
+        user_token=scoring_token_check(BearerPrincipals(token, lambda: _credentials(app))),
+    )
 
     @app.exception_handler(KilnError)
     async def kiln_error(_request: Request, exc: KilnError) -> JSONResponse:

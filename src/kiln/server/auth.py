@@ -14,7 +14,7 @@ import html
 import json
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -24,9 +24,10 @@ from urllib.parse import parse_qs, quote
 from starlette.concurrency import run_in_threadpool
 
 from kiln.authorization import bearer_credential
-from kiln.errors import Unauthorized
+from kiln.errors import Forbidden, KilnError, Unauthorized
 from kiln.server.permissions import PRINCIPAL_SCOPE_KEY
 from kiln.services.credentials import UNKNOWN_TOKEN, WORKSPACE_OWNER, CredentialVerifier, Principal
+from kiln.specs.users import Role
 
 SESSION_COOKIE = "kiln_session"
 NO_TOKEN = (
@@ -38,6 +39,7 @@ NOT_BEARER = (
     "send 'Authorization: Bearer <token>'"
 )
 PUBLIC_PATHS = {"/health", "/login", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/favicon.ico"}
+PUBLIC_PREFIXES = ("/docs/assets/",)  # Swagger UI's own files (kiln.server.api_docs)
 
 
 def load_or_create_token(path: Path) -> str:
@@ -56,6 +58,44 @@ def session_value(token: str) -> str:
     return hmac.new(token.encode(), b"kiln-browser-session", hashlib.sha256).hexdigest()
 
 
+class BearerPrincipals:
+    """Who an API token names: the workspace token (compared directly) or a user's token (through
+    ``users()``, a ``CredentialVerifier``, cached, looked up in a thread on a miss); Unauthorized if none."""
+
+    def __init__(self, token: str, users: Callable[[], CredentialVerifier | None]) -> None:
+        self._token_bytes = token.encode()
+        self._users = users
+
+    async def __call__(self, token: str) -> Principal:
+        if hmac.compare_digest(token.encode(), self._token_bytes):
+            return WORKSPACE_OWNER
+        verifier = self._users()
+        if verifier is None:
+            raise Unauthorized(UNKNOWN_TOKEN)
+        return await _verified(partial(verifier.bearer, token))
+
+
+SCORING_ROLE = Role.CONTRIBUTOR  # who may score an endpoint whose auth_mode is aml_token (Azure: not Reader)
+
+
+def scoring_token_check(principals: BearerPrincipals) -> Callable[[str], Awaitable[KilnError | None]]:
+    """The gateway's check of a user's API token at an aml_token endpoint: None when it may score."""
+
+    async def check(token: str) -> KilnError | None:
+        try:
+            role = (await principals(token)).role
+        except Unauthorized as exc:
+            return exc
+        if not role.allows(SCORING_ROLE):
+            return Forbidden(
+                f"scoring an endpoint whose auth_mode is aml_token needs {SCORING_ROLE.and_above()}; this token's "
+                f"user is a {role.value} (an owner can change it: kiln user update)"
+            )
+        return None
+
+    return check
+
+
 class TokenAuthMiddleware:
     """Sets ``scope["kiln.principal"]`` (who is asking) or answers 401; routes decide what they may do.
 
@@ -64,7 +104,7 @@ class TokenAuthMiddleware:
 
     def __init__(self, app: Any, token: str, users: Callable[[], CredentialVerifier | None] = lambda: None) -> None:
         self.app = app
-        self._token_bytes = token.encode()
+        self._bearer = BearerPrincipals(token, users)
         self._session = session_value(token)
         self._token = token
         self._users = users
@@ -77,7 +117,7 @@ class TokenAuthMiddleware:
         if path == "/login":
             await self._login(scope, receive, send)
             return
-        if path in PUBLIC_PATHS:
+        if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
             await self.app(scope, receive, send)
             return
         try:
@@ -107,12 +147,7 @@ class TokenAuthMiddleware:
             token = bearer_credential(authorization)  # the gateway reads endpoint keys with the same parser
             if token is None:
                 raise Unauthorized(NOT_BEARER)
-            if hmac.compare_digest(token.encode(), self._token_bytes):
-                return WORKSPACE_OWNER
-            verifier = self._users()
-            if verifier is None:
-                raise Unauthorized(UNKNOWN_TOKEN)
-            return await _verified(partial(verifier.bearer, token))
+            return await self._bearer(token)
         cookie = _session_cookie(scope)
         if cookie is None:
             return None
@@ -177,8 +212,19 @@ def _wants_html(scope: dict[str, Any]) -> bool:
 
 
 def _safe_next(target: str) -> str:
-    """Only paths on this server, so the login page cannot redirect anywhere else."""
-    return target if target.startswith("/") and not target.startswith("//") else "/mlflow/"
+    """Only paths on this server, so the login page cannot redirect anywhere else.
+
+    A browser reads a backslash as a slash (``/\\evil.example`` is ``//evil.example``, another host)
+    and drops tabs and newlines, so a target with any of them, or any control character, is refused
+    along with ``//host`` and ``scheme:`` targets."""
+    local = (
+        target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and not any(ord(char) < 0x20 or ord(char) == 0x7F for char in target)
+        and len(target) <= 2048
+    )
+    return target if local else "/mlflow/"
 
 
 def _login_page(target: str, problem: str) -> bytes:

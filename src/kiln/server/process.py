@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO
 
 import httpx
@@ -25,6 +26,7 @@ import httpx
 from kiln.config import Settings
 from kiln.errors import Unavailable
 from kiln.processes import child_environment, log_tail
+from kiln.server.start_steps import StartSteps
 
 START_TIMEOUT_SECONDS = 180.0
 
@@ -65,7 +67,7 @@ def serve_foreground(settings: Settings) -> None:
     import uvicorn
 
     from kiln.server.app import create_app
-    from kiln.server.wiring import open_stores
+    from kiln.server.wiring import open_stores, refuse_unisolated_team
 
     home = settings.resolved_home
     home.mkdir(parents=True, exist_ok=True)
@@ -73,6 +75,7 @@ def serve_foreground(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         stores = open_stores(settings)  # a database that cannot be used is an error here, before serving
+        refuse_unisolated_team(settings, stores)
     except BaseException:
         run_lock.close()
         raise
@@ -197,6 +200,7 @@ def start_background(settings: Settings, quiet: bool = True) -> ServerInfo:
         for name in ("database_url", "artifact_root", "mlflow_backend_store_uri", "s3_endpoint_url")
         if (value := getattr(settings, name))
     }
+    steps = StartSteps(settings.server_log_file, _size(settings.server_log_file), _show_step)
     with settings.server_log_file.open("ab") as log, open(os.devnull, "rb") as devnull:
         process = subprocess.Popen(
             command, stdin=devnull, stdout=log, stderr=subprocess.STDOUT,
@@ -209,6 +213,8 @@ def start_background(settings: Settings, quiet: bool = True) -> ServerInfo:
             raise Unavailable(
                 f"the workspace server stopped at start (exit code {process.returncode}):\n{log_tail(settings.server_log_file)}"
             )
+        if not quiet:
+            steps.show_new()
         info = read_server_info(settings)
         if info and info.pid == process.pid and info.is_up():
             return info
@@ -216,6 +222,17 @@ def start_background(settings: Settings, quiet: bool = True) -> ServerInfo:
     raise Unavailable(
         f"the workspace server did not start within {START_TIMEOUT_SECONDS:.0f}s; see {settings.server_log_file}"
     )
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _show_step(step: str) -> None:
+    print(f"  {step}", file=sys.stderr, flush=True)
 
 
 def _wait_for_health(info: ServerInfo, settings: Settings) -> None:

@@ -16,6 +16,7 @@ from kiln.artifacts.store import ArtifactStore
 from kiln.capabilities import load_capabilities
 from kiln.capabilities.services import CapabilityContext, CapabilityServices
 from kiln.config import Settings
+from kiln.errors import Unavailable
 from kiln.jobs.engine import JobEngine
 from kiln.jobs.folders import JobFolders
 from kiln.jobs.inputs import JobInputs
@@ -24,8 +25,10 @@ from kiln.runners.local.compute import LocalCompute
 from kiln.runners.local.gpus import local_gpus
 from kiln.runners.local.read_only_mounts import ReadOnlyInputs
 from kiln.runners.local.runner import LocalRunner
+from kiln.runners.local.sandbox import NOT_ISOLATED, JobSandbox
 from kiln.runners.ray.runner import RayRunner
 from kiln.server.auth import load_or_create_token
+from kiln.server.start_steps import START_STEPS_LOGGER
 from kiln.services.computes import ComputeService
 from kiln.services.credentials import CredentialVerifier
 from kiln.services.data import DataInputs, DataService
@@ -44,7 +47,7 @@ from kiln.serving.control.replica_launcher import ReplicaLauncher
 from kiln.serving.control.routing import RoutingTable
 from kiln.store.computes import ComputeRepository
 from kiln.store.data import DataAssetRepository
-from kiln.store.database import create_database_engine, migrate, session_factory
+from kiln.store.database import create_database_engine, migrate, private_sqlite_file, session_factory
 from kiln.store.endpoints import EndpointRepository
 from kiln.store.jobs import JobRepository
 from kiln.store.postgres import ENDPOINT_CONTROLLER_LOCK, Leadership, check_connection, connection_error
@@ -57,6 +60,7 @@ from kiln.tracking.runs import RunTracker
 from kiln.transfer.sources import TransferSources
 
 log = logging.getLogger(__name__)
+steps = logging.getLogger(START_STEPS_LOGGER)  # what `kiln` shows while it waits for a server to start
 
 
 @dataclass
@@ -82,16 +86,43 @@ def open_stores(settings: Settings) -> Stores:
     """
     home = settings.resolved_home
     url = settings.resolved_database_url
+    for database in (url, settings.resolved_mlflow_store_uri):
+        private_sqlite_file(database)  # 0600: nothing else on the machine reads tokens' hashes or runs
     try:
         engine = create_database_engine(url)
     except (SQLAlchemyError, ImportError) as exc:
         raise connection_error(url, exc) from None
+    steps.info("database: connected, migrating")
     check_connection(engine, url)
     migrate(engine)
+    steps.info("tracking store: preparing")
     mlflow_uri = prepare_mlflow_store(settings, engine)
     artifact_root = ArtifactRoot.from_settings(settings)  # a bucket that cannot be used is a KilnError too
     artifacts = artifact_root.open()
     return Stores(engine, mlflow_uri, load_or_create_server_id(home), artifact_root, artifacts)
+
+
+def job_sandbox(settings: Settings) -> JobSandbox:
+    """The sandbox local jobs run in (``job_sandbox``, ``job_sandbox_uid``)."""
+    return JobSandbox(settings.resolved_home, settings.job_sandbox, settings.job_sandbox_uid)
+
+
+def refuse_unisolated_team(settings: Settings, stores: Stores) -> None:
+    """A team server (users exist, or the database is PostgreSQL) does not start when jobs cannot be sandboxed,
+    unless ``allow_unisolated_jobs`` says so: a job could read the workspace token and become owner."""
+    if settings.allow_unisolated_jobs:
+        return
+    isolation = job_sandbox(settings).isolation()
+    if not isolation.startswith(NOT_ISOLATED):
+        return
+    team = "the database is PostgreSQL" if stores.shared else ""
+    if not team and UserRepository(session_factory(stores.engine)).users():
+        team = "this workspace has users"
+    if team:
+        raise Unavailable(
+            f"refusing to start a team server ({team}): jobs would run {isolation}; install bubblewrap, or set "
+            "allow_unisolated_jobs (KILN_ALLOW_UNISOLATED_JOBS=true) to run them unisolated anyway"
+        )
 
 
 def load_or_create_server_id(home: Path) -> str:
@@ -148,7 +179,9 @@ class Workspace:
         mlflow = MlflowSupervisor(
             home, stores.mlflow_store_uri, f"{store.root}/mlflow", environment=stores.artifact_root.mlflow_environment()
         )
+        steps.info("MLflow tracking server: starting (the longest step)")
         mlflow.start()
+        steps.info("MLflow tracking server: ready; starting jobs, endpoints and capabilities")
         bound_client_retries()  # a request MLflow cannot answer fails in seconds, not after minutes of retries
         tracker = RunTracker(mlflow.url)
         uploads = UploadService(store, home / "tmp")
@@ -160,21 +193,23 @@ class Workspace:
         inputs.add_resolver(DataInputs(data, store, read_only_inputs, home / "cache" / "data"))
         environments = open_environment_service(home, session_factory(engine))
         user_repository = UserRepository(session_factory(engine))
-        users = UserService(user_repository, CredentialVerifier(user_repository, token), token)
+        users = UserService(user_repository, CredentialVerifier(user_repository, token))
         local = LocalRunner(
             environments, LocalCompute(local_gpus(settings.gpus)), read_only_inputs,
             slots=settings.resolved_local_concurrency, cancel_grace=settings.job_cancel_grace_seconds,
-            shared=stores.shared,
+            sandbox=job_sandbox(settings), shared=stores.shared, log_limit=settings.job_log_limit_bytes,
         )  # fmt: skip
 
         computes = ComputeService(
-            ComputeRepository(session_factory(engine)), repository, local, lambda cluster: RayRunner(cluster, tracker)
-        )
+            ComputeRepository(session_factory(engine)), repository, local, lambda cluster: RayRunner(cluster, tracker),
+            unknown_azureml=settings.resolved_unknown_azureml_compute,
+        )  # fmt: skip
         folders = JobFolders(settings.jobs_dir)
-        preparation = JobPreparation(uploads, store, inputs, url, token, job_tokens=users)
+        preparation = JobPreparation(uploads, store, inputs, url, job_tokens=users)
         job_engine = JobEngine(
-            repository, computes, preparation, store, tracker, folders, server_id=stores.server_id, shared=stores.shared
-        )
+            repository, computes, preparation, store, tracker, folders, server_id=stores.server_id,
+            shared=stores.shared, log_limit=settings.job_log_limit_bytes,
+        )  # fmt: skip
         job_engine.completion_hooks.append(lambda job: models.register_job_outputs(job.row, job.spec.outputs))
         jobs = JobService(repository, uploads, inputs, environments, store, tracker, folders, url, job_engine, computes)
         job_engine.start()

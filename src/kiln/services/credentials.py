@@ -91,6 +91,8 @@ class _Lookup:
                 f"the token sent {label} expired at {_moment(token.expires_at)}; "
                 f"make a new one: kiln user token create {token.user_name}"
             )
+        if self.user is None and token.job_id and token.user_name == WORKSPACE_PRINCIPAL:
+            return Principal(WORKSPACE_PRINCIPAL, Role.OWNER, token.id, token.job_id)  # a job of the workspace token
         if self.user is None:
             raise Unauthorized(f"the token sent {label} belongs to a user who no longer exists")
         return Principal(self.user.name, Role(self.user.role), token.id, token.job_id)

@@ -2,10 +2,17 @@
 (downloaded from MLflow's registry), an uploaded model folder, and the scoring code.
 
 Folders are named by model version or content hash, so replicas of every generation can
-share them and a restarted server finds them again."""
+share them and a restarted server finds them again.
+
+Azure's model folder layout: ``AZUREML_MODEL_DIR`` is the folder that CONTAINS what the model was
+registered from, under its own name: a model registered from the file ``model.pkl`` is
+``$AZUREML_MODEL_DIR/model.pkl``; one registered from the folder ``model/`` (an MLflow model too) is
+``$AZUREML_MODEL_DIR/model/…``. kiln's ``KILN_MODEL_DIR`` is the model's files themselves (the file, or the
+folder's contents). ``_azureml_layout`` makes the former beside the latter, with hard links, not copies."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import tempfile
@@ -15,9 +22,10 @@ from typing import Any
 from kiln.artifacts.store import ArtifactStore
 from kiln.errors import InvalidSpec
 from kiln.services.environments import EnvironmentService
-from kiln.services.models import ModelService
+from kiln.services.models import SOURCE_FOLDER_TAG, ModelService, upload_folder_name
 from kiln.services.uploads import UploadService
-from kiln.specs.endpoint import OnlineDeploymentSpec
+from kiln.specs.endpoint import InlineModel, OnlineDeploymentSpec
+from kiln.specs.model import ModelSpec
 from kiln.specs.references import is_asset_reference, parse_asset_reference
 
 
@@ -36,9 +44,10 @@ class DeploymentFiles:
         self._store = store
         self._root = root  # KILN_HOME/endpoints/files
 
-    def pin(self, spec: OnlineDeploymentSpec) -> dict[str, Any]:
-        """Resolve the model (and code) to exact versions on local disk; what the replica row records."""
-        pinned = self._pin_model(spec)
+    def pin(self, spec: OnlineDeploymentSpec, created_by: str | None = None) -> dict[str, Any]:
+        """Resolve the model (and code) to exact versions on local disk; what the replica row records.
+        An inline model with a name is registered (or resolved) first, as Azure does."""
+        pinned = self._pin_model(spec, created_by)
         if spec.code_configuration is not None:
             key, digest = self._uploads.resolve(spec.code_configuration.code, "code_configuration.code")
             code_dir = self._materialize(f"code/{digest}", lambda dest: self._store.get(key, dest))
@@ -70,23 +79,36 @@ class DeploymentFiles:
             )
         return pin.record()
 
-    def _pin_model(self, spec: OnlineDeploymentSpec) -> dict[str, Any]:
+    def _pin_model(self, spec: OnlineDeploymentSpec, created_by: str | None) -> dict[str, Any]:
         path = spec.model_path
+        model = spec.model
+        if isinstance(model, InlineModel) and model.name is not None:
+            registered = self._models.ensure(
+                ModelSpec(
+                    name=model.name, version=model.version, type=model.type, path=model.path,
+                    description=model.description, tags=model.tags,
+                ),
+                created_by,
+            )  # fmt: skip
+            path = f"azureml:{registered.name}:{registered.version}"
         if is_asset_reference(path):
             version = self._models.resolve(parse_asset_reference(path, "model"))
             view = self._models.version_view(version)
             model_dir = self._materialize(
                 f"models/{view.name}/{view.version}", lambda dest: _download(view.name, view.version, dest)
             )
+            folder = version.tags.get(SOURCE_FOLDER_TAG)
             return {
                 "source": "registered",
                 "name": view.name,
                 "version": view.version,
                 "type": view.type,
                 "model_dir": str(model_dir),
+                "azureml_model_dir": str(self._azureml_layout(f"models/{view.name}/{view.version}", model_dir, folder)),
             }
         key, digest = self._uploads.resolve(path, "model")
         model_dir = self._materialize(f"uploads/{digest}", lambda dest: self._store.get(key, dest))
+        folder = upload_folder_name(path)  # the file's name, or the folder's when the client sent it
         model_type = (
             spec.model.type
             if not isinstance(spec.model, str)
@@ -100,7 +122,21 @@ class DeploymentFiles:
             "type": model_type,
             "content_hash": digest,
             "model_dir": str(model_dir),
+            "azureml_model_dir": str(self._azureml_layout(f"uploads/{digest}", model_dir, folder)),
         }
+
+    def _azureml_layout(self, relative: str, model_dir: Path, folder: str | None) -> Path:
+        """The folder to give as ``AZUREML_MODEL_DIR``: one holding the model under the name it was registered
+        from. A file model downloaded from the registry already sits in such a folder; a file upload is the
+        file itself; a folder model gets a folder with a link named after it. A folder whose name is not
+        known (uploaded by a REST client as bare contents, or registered before kiln kept the name) is
+        given as it is."""
+        if model_dir.is_file():
+            name = folder or model_dir.name
+            return self._materialize(f"azureml/{relative}", lambda dest: _link(dest, name, model_dir))
+        if folder is None:
+            return model_dir
+        return self._materialize(f"azureml/{relative}", lambda dest: _link(dest, folder, model_dir))
 
     def _materialize(self, relative: str, fill: Any) -> Path:
         """``fill(dest)`` into a scratch folder, then move it in place: a half-written folder is never used."""
@@ -119,6 +155,23 @@ class DeploymentFiles:
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         return final
+
+
+def _link(dest: Path, name: str, target: Path) -> None:
+    """``dest/name`` holds ``target``'s files as hard links (a copy across file systems): not a symbolic
+    link, which MLflow refuses to load through ("resolved path is outside the artifact directory")."""
+    dest.mkdir(parents=True)
+    if target.is_dir():
+        shutil.copytree(target, dest / name, copy_function=_link_or_copy, symlinks=True)
+    else:
+        _link_or_copy(str(target), str(dest / name))
+
+
+def _link_or_copy(source: str, destination: str) -> None:
+    try:
+        os.link(source, destination)
+    except OSError:
+        shutil.copy2(source, destination)
 
 
 def _download(name: str, version: str, dest: Path) -> None:

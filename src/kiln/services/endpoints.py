@@ -161,7 +161,7 @@ class EndpointService:
             raise AlreadyExists(
                 f"deployment '{spec.name}' exists on endpoint '{spec.endpoint_name}' (kiln online-deployment update changes it)"
             )
-        pinned = self._files.pin(spec)
+        pinned = self._files.pin(spec, created_by)
         now = utcnow()
         row = OnlineDeploymentRow(
             endpoint=spec.endpoint_name, name=spec.name, spec=spec.model_dump(mode="json", by_alias=True, exclude_none=True),

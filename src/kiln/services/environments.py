@@ -25,14 +25,24 @@ from sqlalchemy.orm import Session, sessionmaker
 from kiln.clock import utcnow
 from kiln.environments.build_spec import BuildSpec, normalize_requirements, with_mlflow
 from kiln.environments.builder import BuiltEnvironment, EnvironmentCache
+from kiln.environments.curated import AZURE_REGISTRY, find_curated, is_curated_name, unknown_curated_message
+from kiln.environments.dockerfile import equivalent_spec
 from kiln.environments.interpreters import InterpreterFinder, server_python_version
+from kiln.environments.overlay import make_server_overlay
 from kiln.environments.pip_config import IndexSettings, read_index_settings
 from kiln.environments.resolver import PreparedEnvironment
 from kiln.errors import AlreadyExists, InvalidSpec, KilnError
 from kiln.logs import follow_log, read_from
-from kiln.specs.environment import EnvironmentSpec, EnvironmentView, parse_environment_reference
+from kiln.specs.environment import (
+    EnvironmentSpec,
+    EnvironmentView,
+    image_note,
+    parse_environment_reference,
+    parse_registry_reference,
+)
 from kiln.specs.pins import (
     BuiltEnvironmentPin,
+    CuratedEnvironmentPin,
     EnvironmentPin,
     InlineEnvironmentPin,
     RegisteredEnvironmentPin,
@@ -44,6 +54,7 @@ from kiln.store.tables import EnvironmentRow
 log = logging.getLogger(__name__)
 
 BUILDING, READY, FAILED = "building", "ready", "failed"
+SERVER_OVERLAY = "python"  # a server-interpreter job's venv, in the job's folder
 
 
 class EnvironmentService:
@@ -71,11 +82,33 @@ class EnvironmentService:
 
     def build_spec(self, spec: EnvironmentSpec, field: str = "") -> tuple[BuildSpec, str | None]:
         """The normalized build and the MLflow requirement added to it (None if the spec had one)."""
+        build, added, _notes = self._plan(spec, field)
+        return build, added
+
+    def _plan(self, spec: EnvironmentSpec, field: str = "") -> tuple[BuildSpec, str | None, list[str]]:
+        """The build, the MLflow requirement added, and what kiln tells the user it does differently from Azure."""
         prefix = f"{field}." if field else ""
-        python_request = spec.python_version(f"{prefix}conda_file") or server_python_version()
+        notes: list[str] = []
+        source = f"{prefix}conda_file"
+        if spec.build is not None:
+            spec.check_inline(field)
+            source = f"{prefix}build"
+            spec, notes = equivalent_spec(spec.build, source, self._has_python)
+            spec = spec.model_copy(update={"image": None})
+        python_request = spec.python_version(source) or server_python_version()
         lines = normalize_requirements(spec.requirement_lines(field), f"{prefix}requirements")
         lines, added = with_mlflow(lines)
-        return self._build_spec(python_request, lines, f"{prefix}conda_file"), added
+        build = self._build_spec(python_request, lines, source)
+        if spec.image:
+            notes.append(image_note(spec, build.python, added))
+        return build, added, notes
+
+    def _has_python(self, version: str) -> bool:
+        try:
+            self._interpreters.find(version)
+        except InvalidSpec:
+            return False
+        return True
 
     def _build_spec(self, python_request: str, lines: list[str], field: str) -> BuildSpec:
         try:
@@ -166,9 +199,15 @@ class EnvironmentService:
             name=row.name, version=row.version, description=row.description, tags=dict(row.tags or {}),
             image=row.image, status=row.status, hash=row.hash, python=row.python,
             requirements=list(row.requirements or []), packages=list(row.lock or []), build_log=row.build_log,
-            error=row.error, created_at=row.created_at, built_at=row.built_at, spec=dict(row.spec),
-            created_by=row.created_by,
+            error=row.error, notes=self._notes(row), created_at=row.created_at, built_at=row.built_at,
+            spec=dict(row.spec), created_by=row.created_by,
         )  # fmt: skip
+
+    def _notes(self, row: EnvironmentRow) -> list[str]:
+        try:
+            return self._plan(EnvironmentSpec.model_validate(row.spec))[2]
+        except (KilnError, ValueError):
+            return []  # a spec that no longer plans (its python is gone): its error says why
 
     def get(self, name: str, version: str) -> EnvironmentView:
         return self.view(self.environments.get(name, version))
@@ -196,18 +235,32 @@ class EnvironmentService:
             return self._pin_reference(environment)
         if isinstance(environment, dict):
             environment = EnvironmentSpec.model_validate(environment)
-        build, added = self.build_spec(environment, "environment")
+        build, added, notes = self._plan(environment, "environment")
         return InlineEnvironmentPin(
             hash=build.hash,
             python=build.python,
             requirements=list(build.requirements),
             image=environment.image,
             added=added,
+            notes=notes or None,
         )
 
-    def _pin_reference(self, reference: str) -> RegisteredEnvironmentPin:
-        name, version = parse_environment_reference(reference)
+    def _pin_reference(self, reference: str) -> RegisteredEnvironmentPin | CuratedEnvironmentPin:
+        """A registered version; else, for Azure's names (azureml://registries/…, AzureML-…), a curated one."""
+        registry = parse_registry_reference(reference)
+        if registry is not None:
+            registry_name, name, version = registry
+            if registry_name != AZURE_REGISTRY:
+                raise InvalidSpec(
+                    f"environment: '{reference}': kiln knows only Azure's '{AZURE_REGISTRY}' registry (its curated "
+                    f"environments); register the environment in this workspace (kiln environment create --name "
+                    f"{name} -f env.yml) and write azureml:{name}:VERSION"
+                )
+        else:
+            name, version = parse_environment_reference(reference)
         row = self.environments.find(name, version)
+        if row is None and (registry is not None or is_curated_name(name)):
+            return self._pin_curated(reference, name, version)
         if row is None:
             raise InvalidSpec(
                 f"environment: '{reference}' is not registered in this workspace (kiln environment create -f "
@@ -217,23 +270,40 @@ class EnvironmentService:
             raise InvalidSpec(f"environment: {row.name}:{row.version} failed to build: {row.error}")
         return RegisteredEnvironmentPin(
             name=row.name, version=row.version, hash=row.hash, python=row.python,
-            requirements=list(row.requirements), image=row.image,
+            requirements=list(row.requirements), image=row.image, notes=self._notes(row) or None,
+        )  # fmt: skip
+
+    def _pin_curated(self, reference: str, name: str, version: str) -> CuratedEnvironmentPin:
+        curated = find_curated(name)
+        if curated is None:
+            raise InvalidSpec(unknown_curated_message(reference, name, version))
+        lines, added = with_mlflow(normalize_requirements(list(curated.requirements), "environment"))
+        build = self._build_spec(server_python_version(), lines, "environment")
+        note = (
+            f"{curated.curated_name}: Azure's curated environment, built by kiln from its own package list "
+            f"({curated.description}); Azure's image and version numbers are not used"
+        )
+        return CuratedEnvironmentPin(
+            hash=build.hash, python=build.python, requirements=list(build.requirements), name=curated.name,
+            version=version, reference=reference, added=added, notes=[note],
         )  # fmt: skip
 
     def prepare(self, pin: EnvironmentPin, log: Path) -> PreparedEnvironment:
         if isinstance(pin, ServerInterpreterPin):
-            return PreparedEnvironment(Path(sys.executable).parent, pin)
+            # the server's packages behind a venv of the job's own (in its folder, next to its log): a
+            # ``pip install`` in the job lands there, never in kiln's installation
+            return PreparedEnvironment(make_server_overlay(log.parent / SERVER_OVERLAY, self.cache.uv), pin)
 
         def say(line: str) -> None:
             _append(log, line)
 
+        for note in pin.notes or []:
+            say(f"note: {note}")
         if pin.lock:
             built = self._prepare_locked(pin, say)
         else:
-            say(
-                f"preparing environment {pin.label if isinstance(pin, RegisteredEnvironmentPin) else 'inline environment'}"
-            )
-            if isinstance(pin, InlineEnvironmentPin) and pin.added:
+            say(f"preparing environment {'inline environment' if isinstance(pin, InlineEnvironmentPin) else pin.label}")
+            if isinstance(pin, InlineEnvironmentPin | CuratedEnvironmentPin) and pin.added:
                 say(f"{pin.added} added: jobs log to MLflow, and the spec lists neither mlflow nor mlflow-skinny")
             build = self._build_spec(pin.python, list(pin.requirements), "environment")
             built = self.cache.ensure(build, say)

@@ -72,9 +72,8 @@ class JobService:
         experiment_id = self.tracker.experiment_id(experiment_name)
         tags = {str(k): str(v) for k, v in spec.tags.items()}
         summary = handler_of(spec).summary(spec)
-        tags.update(
-            {"mlflow.source.name": summary[:500], "mlflow.source.type": "JOB", "kiln.compute": spec.compute_name}
-        )
+        compute = self.computes.target_of(spec)
+        tags.update({"mlflow.source.name": summary[:500], "mlflow.source.type": "JOB", "kiln.compute": compute})
         if code_hash:
             tags["kiln.code_snapshot"] = code_hash
         if created_by:
@@ -91,7 +90,7 @@ class JobService:
                     display_name=spec.display_name,
                     experiment_name=experiment_name,
                     experiment_id=experiment_id,
-                    compute=spec.compute_name,
+                    compute=compute,
                     status=JobStatus.QUEUED.value,
                     spec=spec.model_dump(mode="json", by_alias=True, exclude_none=True),
                     code_hash=code_hash,
@@ -155,7 +154,7 @@ class JobService:
             mlflow_run_url=f"{self.workspace_url}/mlflow/#/experiments/{row.experiment_id}/runs/{row.id}",
             pinned_inputs=input_pins(row.pinned_inputs), environment=environment_pin(row.environment),
             gpu_ids=list(row.gpu_ids or []), server_id=row.server_id, created_by=row.created_by,
-            submission_id=row.submission_id, params=params, metrics=metrics,
+            submission_id=row.submission_id, isolation=row.isolation, params=params, metrics=metrics,
         )  # fmt: skip
 
     def _outputs(self, row: JobRow, spec: JobSpecBase) -> list[JobOutputView]:
@@ -228,11 +227,18 @@ class JobService:
         return output, self.store.iter_tar(output_key(row.id, output), output)
 
     def _live_logs_archive(self, row: JobRow) -> Iterator[bytes]:
-        live = self.folders.of(row.id).logs_dir
-        if not (live.is_dir() and any(path.is_file() for path in live.rglob("*"))):
+        folder = self.folders.of(row.id)
+        live = folder.logs_dir.relative_to(folder.root).as_posix()
+        # the job's own folder, read as a store rooted at the job's folder: no symbolic link it makes is followed
+        files = ArtifactStore(str(folder.root))
+        try:
+            written = files.is_dir(live) and bool(files.list_files(live))
+        except InvalidSpec:  # its ./logs (or the folder above) is a link
+            written = False
+        if not written:
             raise NotFound(f"job '{row.name}' ({row.status}) has written nothing to ./logs yet")
         # the job may end (and its folder go) while this streams: the client then sees a cut-off archive
-        return ArtifactStore(str(live.parent)).iter_tar(live.name, LOGS_OUTPUT)
+        return files.iter_tar(live, LOGS_OUTPUT)
 
     def metric_histories(self, name: str) -> dict[str, MetricHistory]:
         """Every value of every metric the job logged to MLflow, with steps and timestamps."""

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kiln.artifacts.references import JOB_OUTPUT_FORMS, UPLOAD_PREFIX, join_key, parse_job_output, parse_run
 from kiln.artifacts.store import ArtifactStore, path_hash
 from kiln.errors import Conflict, InvalidSpec, NotFound
 from kiln.jobs.folders import output_key
@@ -32,8 +33,8 @@ REGISTERED_FILES = "registered"  # artifact folder of the run that holds a regis
 
 JOB_TAG = "kiln.job"
 CONTENT_TAG = "kiln.content_hash"
-_JOB_OUTPUT = re.compile(r"^(?:azureml|kiln)://jobs/(?P<job>[^/]+)/outputs/(?P<output>[^/]+)/?$")
-_RUNS = re.compile(r"^runs:/(?P<job>[^/]+)/(?P<path>.+)$")
+# the name of the folder it was registered from (Azure keeps it: $AZUREML_MODEL_DIR/<folder>/…); unset for a file
+SOURCE_FOLDER_TAG = "kiln.source_folder"
 
 
 class ModelService:
@@ -57,30 +58,68 @@ class ModelService:
         tags = {str(k): str(v) for k, v in spec.tags.items()} | {TYPE_TAG: spec.type}
         if created_by:
             tags[CREATED_BY_TAG] = created_by
-        runs = _RUNS.match(spec.path)
-        output = _JOB_OUTPUT.match(spec.path)
+        # every kind of path goes through the one resolver (kiln.artifacts.references): nothing outside its root
+        runs = parse_run(spec.path, "path")
+        output = parse_job_output(spec.path, "path")
         if runs:  # MLflow resolves run artifacts and MLflow 3 logged models itself
-            job = self._jobs.get(runs.group("job"))
+            job = self._jobs.get(runs.job)
             tags[JOB_TAG] = job.name
-            version = self._registry.register(spec.name, f"runs:/{job.id}/{runs.group('path')}", tags, spec.description)
+            tags[SOURCE_FOLDER_TAG] = runs.path.rstrip("/").rsplit("/", 1)[-1]
+            try:
+                version = self._registry.register(spec.name, f"runs:/{job.id}/{runs.path}", tags, spec.description)
+            except NotFound:
+                raise InvalidSpec(
+                    f"path: job '{job.name}' has no model at '{runs.path}' (no MLmodel file there, and no model "
+                    "logged under that name)"
+                ) from None
             return self.version_view(version)
         if output:
-            job = self._jobs.get(output.group("job"))
-            key = output_key(job.id, output.group("output"))
+            job = self._jobs.get(output.job)
+            key = join_key(output_key(job.id, output.output), output.path, "path")
             if not self._store.exists(key):
-                raise InvalidSpec(
-                    f"path: job '{job.name}' has no stored output '{output.group('output')}' (has it completed?)"
+                what = (
+                    f"'{output.path}' in its output '{output.output}'" if output.path else f"output '{output.output}'"
                 )
+                raise InvalidSpec(f"path: job '{job.name}' has no stored {what} (has it completed?)")
             run_id, tags[JOB_TAG] = job.id, job.name
-        elif spec.path.startswith("upload:"):
+            if self._store.is_dir(key):
+                tags[SOURCE_FOLDER_TAG] = output.path.rstrip("/").rsplit("/", 1)[-1] if output.path else output.output
+        elif spec.path.startswith(UPLOAD_PREFIX):
             key, _ = self._uploads.resolve(spec.path, "path")
             run_id = None
+            folder = upload_folder_name(spec.path)
+            if folder and self._store.is_dir(key):
+                tags[SOURCE_FOLDER_TAG] = folder
         else:
             raise InvalidSpec(
                 f"path: {spec.path!r} is not a model source; give a local folder (the CLI/SDK upload it), "
-                "runs:/JOB/PATH, or azureml://jobs/JOB/outputs/OUTPUT"
+                f"runs:/JOB/PATH, or {JOB_OUTPUT_FORMS}"
             )
         return self.version_view(self._register_files(key, spec, tags, run_id))
+
+    def ensure(self, spec: ModelSpec, created_by: str | None = None) -> ModelVersionView:
+        """An inline model of a deployment, as Azure treats it: the version ``spec.version`` if it exists with
+        the same files (Conflict if its files differ), else the latest version if it has the same files, else
+        a new version (``spec.version`` must then be the next one)."""
+        with self._store.local_view(self._uploads.resolve(spec.path, "model.path")[0]) as local:
+            content = path_hash(local)
+        try:
+            versions = self._registry.versions(spec.name)
+        except NotFound:
+            versions = []
+        if spec.version is not None:
+            same = [v for v in versions if str(v.version) == spec.version]
+            if same and same[0].tags.get(CONTENT_TAG) != content:
+                raise Conflict(
+                    f"model.version: model '{spec.name}' version {spec.version} exists with other files; versions "
+                    "are immutable: leave model.version out to register the files as a new version, or name "
+                    "another model"
+                )
+            if same:
+                return self.version_view(same[0])
+        elif versions and versions[-1].tags.get(CONTENT_TAG) == content:
+            return self.version_view(versions[-1])
+        return self.create(spec, created_by)
 
     def _register_files(self, key: str, spec: ModelSpec, tags: dict[str, str], run_id: str | None) -> ModelVersion:
         """Log stored files as artifacts of the producing job's run (or of a registration run
@@ -228,6 +267,12 @@ class ModelService:
             yield from ArtifactStore(str(local.parent)).iter_tar(local.name, name)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def upload_folder_name(reference: str) -> str | None:
+    """The name a client gave the uploaded path (``upload:<hash>/NAME``: the folder or file it sent)."""
+    _, _, inside = reference.removeprefix("upload:").partition("/")
+    return inside.rstrip("/").rsplit("/", 1)[-1] or None
 
 
 def _check_model_files(local: Path, spec: ModelSpec) -> None:

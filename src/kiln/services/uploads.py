@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 import tarfile
 import tempfile
@@ -10,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from kiln.artifacts.references import is_inside, join_key, parse_upload, regular_files
 from kiln.artifacts.store import ArtifactStore, extract_tar_safely
 from kiln.errors import InvalidSpec
 from kiln.jobs.inputs import expect_pin
@@ -18,7 +18,6 @@ from kiln.specs.pins import InputPin, UploadPin
 from kiln.specs.views import UploadView
 
 SNAPSHOTS = "snapshots"
-_REFERENCE = re.compile(r"^upload:([0-9a-f]{64})(?:/(.+))?$")
 
 
 class UploadService:
@@ -37,6 +36,7 @@ class UploadService:
                 extract_tar_safely(archive, staging)
             except (tarfile.TarError, OSError) as exc:
                 raise InvalidSpec(f"the upload is not a readable tar archive: {exc}") from exc
+            _replace_links_by_files(staging)
             entries = list(staging.iterdir())
             if kind == "file" and (len(entries) != 1 or not entries[0].is_file()):
                 raise InvalidSpec("a file upload must hold exactly one file")
@@ -48,17 +48,27 @@ class UploadService:
 
     def resolve(self, reference: str, field: str) -> tuple[str, str]:
         """The store key and content hash behind ``upload:<hash>[/file]``; an error names ``field``."""
-        match = _REFERENCE.match(reference)
-        if not match:
-            raise InvalidSpec(
-                f"{field}: {reference!r} is not an uploaded path; the CLI and SDK upload local "
-                f"paths for you, a REST client must POST them to /api/v1/uploads first"
-            )
-        digest, file_name = match.groups()
-        key = f"{SNAPSHOTS}/{digest}" + (f"/{file_name}" if file_name else "")
-        if not (self._store.has_content(SNAPSHOTS, digest) and self._store.exists(key)):
+        upload = parse_upload(reference, field)  # nothing outside the upload: the resolver refuses it
+        key = join_key(f"{SNAPSHOTS}/{upload.digest}", upload.path, field)
+        if not (self._store.has_content(SNAPSHOTS, upload.digest) and self._store.exists(key)):
             raise InvalidSpec(f"{field}: upload {reference!r} was not found in the workspace")
-        return key, digest
+        return key, upload.digest
+
+
+def _replace_links_by_files(staging: Path) -> None:
+    """An upload keeps files, not links: a link to a file of the same upload becomes a copy of that file
+    (what the client meant); any other link is dropped (the tar filter already refused links leading out)."""
+    links = [(link, link.resolve()) for link in regular_files(staging)[1]]
+    kept = [(link, target) for link, target in links if is_inside(staging, target) and target.is_file()]
+    copies: list[tuple[Path, Path]] = []
+    for link, target in kept:  # copied aside first: a link may lead to another link
+        copy = staging.parent / f"{staging.name}-copy-{len(copies)}"
+        shutil.copyfile(target, copy)
+        copies.append((link, copy))
+    for link, _target in links:
+        link.unlink()
+    for link, copy in copies:
+        copy.replace(link)
 
 
 @dataclass

@@ -7,7 +7,8 @@ own, only owners may manage other users and their tokens, and a job's token crea
 
 A job acts as its creator: when it starts it gets a token of its own that resolves to the
 user who submitted it (with that user's role at each request), revoked when the job ends.
-Jobs submitted with the workspace token, or before users existed, get the workspace token.
+Jobs submitted with the workspace token, or before users existed, get a job token of their own too, acting as
+the workspace owner: the workspace token itself is never handed to a job.
 """
 
 from __future__ import annotations
@@ -42,10 +43,9 @@ from kiln.store.users import UserRepository
 
 
 class UserService:
-    def __init__(self, repository: UserRepository, verifier: CredentialVerifier, workspace_token: str) -> None:
+    def __init__(self, repository: UserRepository, verifier: CredentialVerifier) -> None:
         self._repo = repository
         self.verifier = verifier
-        self._workspace_token = workspace_token
 
     # Users ------------------------------------------------------------------------------------
     def create_user(self, spec: UserSpec, created_by: str) -> UserView:
@@ -142,13 +142,12 @@ class UserService:
     # Jobs -------------------------------------------------------------------------------------
     def job_token(self, job: JobRow) -> str:
         """A fresh token acting as the job's creator, for its process (any earlier one of the job is revoked)."""
-        if not job.created_by or job.created_by == WORKSPACE_PRINCIPAL:
-            return self._workspace_token
-        if self._repo.find_user(job.created_by) is None:
-            raise Conflict(f"user '{job.created_by}', who submitted the job, no longer exists")
+        creator = job.created_by or WORKSPACE_PRINCIPAL  # None: submitted before users existed
+        if creator != WORKSPACE_PRINCIPAL and self._repo.find_user(creator) is None:
+            raise Conflict(f"user '{creator}', who submitted the job, no longer exists")
         if self._repo.revoke_job_tokens(job.id, utcnow()):  # prepared again after a restart
             self.verifier.forget()
-        token, _row = self._add_token(job.created_by, f"job {job.name}", job.id, job.created_by, None)
+        token, _row = self._add_token(creator, f"job {job.name}", job.id, creator, None)
         return token
 
     def end_job_token(self, job: JobRow) -> None:

@@ -1,22 +1,30 @@
-"""Compute targets: where jobs run. ``local`` is built in; a Ray cluster is registered by its dashboard address.
+"""Compute targets: where jobs run. ``local`` is built in; a Ray cluster is registered by its dashboard
+address; a named local compute (``type: local``) is another name for this machine, with its own queue.
 
 The YAML takes Azure ML's compute field names (``name``, ``type``, ``description``, ``tags``)
-plus ``address``, the Ray dashboard (Jobs API) URL such as ``http://head-node:8265``.
+plus, for Ray, ``address``, the Ray dashboard (Jobs API) URL such as ``http://head-node:8265``, and, for
+a named local compute, ``max_concurrent_jobs`` and ``gpus``. A job names it as Azure files do:
+``compute: azureml:cpu-cluster`` (or ``kiln:cpu-cluster``, or ``cpu-cluster``).
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from kiln.specs.bounded import PathText, Tags, Text
 
 COMPUTE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 LOCAL = "local"
 RAY = "ray"
 
 Scalar = str | int | float | bool
+MAX_CONCURRENT_JOBS = 1024
+GPU_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"  # CUDA_VISIBLE_DEVICES names: 0, GPU-<uuid>, MIG-<uuid>
 
 
 class ComputeSpec(BaseModel):
@@ -24,16 +32,60 @@ class ComputeSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    schema_: str | None = Field(None, alias="$schema")
-    name: str = Field(pattern=COMPUTE_NAME_PATTERN, description="How jobs name it: compute: kiln:NAME")
-    type: Literal["ray"] = Field(description="ray: a Ray cluster, reached through its Jobs API")
-    address: str = Field(description="The Ray dashboard's URL, e.g. http://head-node:8265")
-    description: str | None = None
-    tags: dict[str, Scalar] = Field(default_factory=dict)
+    schema_: PathText | None = Field(None, alias="$schema")
+    name: str = Field(pattern=COMPUTE_NAME_PATTERN, description="How jobs name it: compute: azureml:NAME")
+    type: Literal["ray", "local"] = Field(
+        description="ray: a Ray cluster, reached through its Jobs API; local: another name for this machine"
+    )
+    address: PathText | None = Field(None, description="ray: the Ray dashboard's URL, e.g. http://head-node:8265")
+    max_concurrent_jobs: int | None = Field(
+        None, ge=1, le=MAX_CONCURRENT_JOBS,
+        description="local: jobs it runs at once (the rest wait queued); default the workspace's local_concurrency",
+    )  # fmt: skip
+    gpus: list[str] | None = Field(
+        None, max_length=64,
+        description="local: the ids of this machine's GPUs its jobs may use (e.g. [0, 1]); default all of them",
+    )  # fmt: skip
+    description: Text | None = None
+    tags: Tags = Field(default_factory=dict)
+
+    @field_validator("gpus", mode="before")
+    @classmethod
+    def _gpu_ids(cls, value: Any) -> Any:
+        """``0,1`` (the CLI's --gpus), ``[0, 1]`` or ``["GPU-…"]``; ``""`` or ``[]``: no GPUs."""
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list | tuple):
+            value = [str(item) if isinstance(item, int) and not isinstance(item, bool) else item for item in value]
+            for item in value:
+                if not isinstance(item, str) or not re.fullmatch(GPU_ID_PATTERN, item):
+                    raise ValueError(f"{item!r} is not a GPU id (an index such as 0, or a GPU-<uuid> name)")
+            if len(set(value)) != len(value):
+                raise ValueError("a GPU id is listed twice")
+        return value
+
+    @model_validator(mode="after")
+    def _fields_of_its_type(self) -> ComputeSpec:
+        if self.type == RAY:
+            if self.address is None:
+                raise ValueError("address: a Ray compute target needs the Ray dashboard's URL (http://HOST:8265)")
+            given = [f for f in ("max_concurrent_jobs", "gpus") if getattr(self, f) is not None]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)}: only a compute target of type local takes it (a Ray cluster has its own)"
+                )
+        elif self.address is not None:
+            raise ValueError(
+                "address: a compute target of type local is this machine and takes no address; leave it out "
+                "(or use type: ray for a Ray cluster)"
+            )
+        return self
 
     @field_validator("address")
     @classmethod
-    def _dashboard_url(cls, value: str) -> str:
+    def _dashboard_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         value = value.strip().rstrip("/")
         parts = urlsplit(value)
         if parts.scheme == "ray":
@@ -67,6 +119,8 @@ class ComputeView(BaseModel):
     name: str
     type: str
     address: str | None = None
+    max_concurrent_jobs: int | None = Field(None, description="a named local compute: jobs it runs at once")
+    gpus: list[str] | None = Field(None, description="a named local compute: the GPU ids its jobs may use")
     description: str | None = None
     tags: dict[str, Any] = {}
     created_at: datetime | None = None

@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from kiln.specs.job import Scalar, StrictModel
+from kiln.specs.bounded import PathText, Tags, Text
+from kiln.specs.job import StrictModel
 
 DATA_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$"
 DATA_VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -19,13 +20,13 @@ DataType = Literal["uri_file", "uri_folder", "mltable"]
 class DataSpec(StrictModel):
     """One version of a data asset. ``path`` is local for the CLI/SDK, ``upload:<hash>`` on the wire."""
 
-    schema_: str | None = Field(None, alias="$schema")
+    schema_: PathText | None = Field(None, alias="$schema")
     name: str = Field(pattern=DATA_NAME_PATTERN)
     version: str | None = Field(None, pattern=DATA_VERSION_PATTERN, description="Omitted: the next integer.")
     type: DataType = "uri_folder"
-    path: str = Field(min_length=1)
-    description: str | None = None
-    tags: dict[str, Scalar] = Field(default_factory=dict)
+    path: PathText
+    description: Text | None = None
+    tags: Tags = Field(default_factory=dict)
 
     @field_validator("version", mode="before")
     @classmethod

@@ -7,9 +7,22 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
-from kiln.specs.job import Scalar, StrictModel
+from kiln.specs.bounded import (
+    MAX_CONCURRENT_REQUESTS,
+    MAX_PROBE_SECONDS,
+    MAX_PROBE_THRESHOLD,
+    MAX_PROBE_TIMEOUT_SECONDS,
+    MAX_REPLICAS,
+    MAX_REQUEST_TIMEOUT_MS,
+    Name,
+    PathText,
+    Tags,
+    Text,
+    TextVariables,
+)
+from kiln.specs.job import StrictModel
 from kiln.specs.model import ModelType
 from kiln.specs.replica import BatchingSettings
 
@@ -57,16 +70,44 @@ def parse_traffic_text(text: str, flag: str) -> dict[str, int]:
     return shares
 
 
+AUTH_MODES = {"key": "key", "amltoken": "aml_token"}
+
+
+def normalize_auth_mode(value: Any) -> Any:
+    """Azure's ``auth_mode`` in any of its spellings (``key``, ``Key``, ``aml_token``, ``AMLToken``) → ``key`` or
+    ``aml_token``; ``aad_token`` is refused with what to use instead."""
+    if not isinstance(value, str):
+        return value
+    folded = value.strip().lower().replace("_", "").replace("-", "")
+    if folded in AUTH_MODES:
+        return AUTH_MODES[folded]
+    if folded == "aadtoken":
+        raise ValueError(
+            f"'{value}' (Microsoft Entra ID tokens) is not available in kiln; use key (the endpoint's keys) or "
+            "aml_token (a workspace user's API token)"
+        )
+    raise ValueError(f"'{value}' is not an auth mode; use key or aml_token (in any case: Key, AMLToken)")
+
+
 class OnlineEndpointSpec(StrictModel):
     """``kiln online-endpoint create -f endpoint.yml``."""
 
-    schema_: str | None = Field(None, alias="$schema")
+    schema_: PathText | None = Field(None, alias="$schema")
     name: str = Field(pattern=ENDPOINT_NAME_PATTERN, description="2-32 letters, digits and '-', starting with a letter")
-    description: str | None = None
-    tags: dict[str, Scalar] = Field(default_factory=dict)
-    auth_mode: Literal["key"] = Field("key", description="key: a primary and a secondary key, sent as Bearer")
+    description: Text | None = None
+    tags: Tags = Field(default_factory=dict)
+    auth_mode: Literal["key", "aml_token"] = Field(
+        "key",
+        description="key: a primary and a secondary key, sent as Bearer; aml_token: a workspace user's API token "
+        "(contributor or owner), sent as Bearer. Any case (Key, AMLToken).",
+    )
     traffic: dict[str, int] = Field(default_factory=dict, description="deployment → percent; sums to 0 or 100")
     mirror_traffic: dict[str, int] = Field(default_factory=dict, description="deployment → percent copied to it")
+
+    @field_validator("auth_mode", mode="before")
+    @classmethod
+    def _auth_mode_in_any_case(cls, value: Any) -> Any:
+        return normalize_auth_mode(value)
 
     @field_validator("traffic")
     @classmethod
@@ -78,30 +119,51 @@ class OnlineEndpointSpec(StrictModel):
 
 
 class CodeConfiguration(StrictModel):
-    code: str = Field(min_length=1, description="a local folder (uploaded by the CLI/SDK) or upload:<hash>")
-    scoring_script: str = Field(min_length=1, description="relative to code; defines init() and run(raw_data)")
+    code: PathText = Field(description="a local folder (uploaded by the CLI/SDK) or upload:<hash>")
+    scoring_script: PathText = Field(description="relative to code; defines init() and run(raw_data)")
 
 
 class InlineModel(StrictModel):
-    path: str = Field(min_length=1)
+    """Azure's inline model. With ``name``, kiln registers it as that model (``version``: the version it
+    gets, or the existing version of that number when its files are the same); without, it serves the
+    files unregistered."""
+
+    path: PathText
     type: ModelType = "mlflow_model"
-    name: str | None = None
+    name: Name | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
+    version: str | None = Field(
+        None, pattern=r"^[1-9][0-9]{0,8}$", description="a whole number, as the registry counts"
+    )
+    description: Text | None = None
+    tags: Tags = Field(default_factory=dict)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("version")
+    @classmethod
+    def _version_needs_a_name(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and not info.data.get("name"):
+            raise ValueError("a version belongs to a registered model; give model.name too (or leave version out)")
+        return value
 
 
 class RequestSettings(StrictModel):
-    request_timeout_ms: int = Field(5000, ge=1, le=180_000)
-    max_concurrent_requests_per_instance: int = Field(64, ge=1)
+    request_timeout_ms: int = Field(5000, ge=1, le=MAX_REQUEST_TIMEOUT_MS)
+    max_concurrent_requests_per_instance: int = Field(64, ge=1, le=MAX_CONCURRENT_REQUESTS)
 
 
 class ProbeSettings(StrictModel):
     """Azure's probe fields. kiln probes more often than ``period`` while a replica starts; a
     replica that is not ready after ``initial_delay + period × failure_threshold`` seconds failed."""
 
-    initial_delay: int = Field(10, ge=0)
-    period: int = Field(10, ge=1)
-    timeout: int = Field(2, ge=1)
-    success_threshold: int = Field(1, ge=1)
-    failure_threshold: int = Field(30, ge=1)
+    initial_delay: int = Field(10, ge=0, le=MAX_PROBE_SECONDS)
+    period: int = Field(10, ge=1, le=MAX_PROBE_SECONDS)
+    timeout: int = Field(2, ge=1, le=MAX_PROBE_TIMEOUT_SECONDS)
+    success_threshold: int = Field(1, ge=1, le=MAX_PROBE_THRESHOLD)
+    failure_threshold: int = Field(30, ge=1, le=MAX_PROBE_THRESHOLD)
 
     @property
     def deadline_seconds(self) -> float:
@@ -112,19 +174,19 @@ class OnlineDeploymentSpec(StrictModel):
     """``kiln online-deployment create -f blue.yml``. ``model``: ``kiln:NAME:VERSION``,
     ``kiln:NAME@ALIAS`` (``azureml:`` too), a local folder (uploaded), or ``{path: …}``."""
 
-    schema_: str | None = Field(None, alias="$schema")
+    schema_: PathText | None = Field(None, alias="$schema")
     name: str = Field(pattern=DEPLOYMENT_NAME_PATTERN)
     endpoint_name: str = Field(pattern=ENDPOINT_NAME_PATTERN)
-    description: str | None = None
-    tags: dict[str, Scalar] = Field(default_factory=dict)
-    model: str | InlineModel
+    description: Text | None = None
+    tags: Tags = Field(default_factory=dict)
+    model: PathText | InlineModel
     code_configuration: CodeConfiguration | None = None
     environment: str | dict[str, Any] | None = Field(
         None, description="not needed for MLflow models (no-code deployment); replicas run in kiln's own Python"
     )
-    environment_variables: dict[str, str] = Field(default_factory=dict)
-    instance_type: str | None = Field(None, description="accepted for Azure files; local replicas ignore it")
-    instance_count: int = Field(1, ge=1, le=64, description="how many replica processes")
+    environment_variables: TextVariables = Field(default_factory=dict)
+    instance_type: Name | None = Field(None, description="accepted for Azure files; local replicas ignore it")
+    instance_count: int = Field(1, ge=1, le=MAX_REPLICAS, description="how many replica processes")
     request_settings: RequestSettings = Field(default_factory=RequestSettings)
     liveness_probe: ProbeSettings = Field(default_factory=ProbeSettings)
     readiness_probe: ProbeSettings = Field(default_factory=ProbeSettings)
@@ -216,5 +278,5 @@ class EndpointUpdate(BaseModel):
 
     traffic: dict[str, int] | None = None
     mirror_traffic: dict[str, int] | None = None
-    description: str | None = None
-    tags: dict[str, Scalar] | None = None
+    description: Text | None = None
+    tags: Tags | None = None

@@ -13,13 +13,32 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from kiln.specs.bounded import (
+    MAX_GPU_COUNT,
+    MAX_INSTANCE_COUNT,
+    MAX_JOB_IO,
+    MAX_JOB_TIMEOUT_SECONDS,
+    MAX_LITERAL_INPUT_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_PORT,
+    MAX_PROCESSES_PER_INSTANCE,
+    Command,
+    EnvironmentVariables,
+    Name,
+    PathText,
+    ShortText,
+    Tags,
+    Text,
+    check_text,
+)
 from kiln.specs.environment import EnvironmentSpec
 from kiln.specs.references import is_asset_reference
 
 JOB_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$"
 REFERENCE = re.compile(r"\$\{\{\s*([A-Za-z_][\w]*)\.([A-Za-z0-9_.-]+)\s*\}\}")
 UPLOAD_PREFIX = "upload:"
-COMPUTE_PREFIXES = ("azureml:", "kiln:")
+AZUREML_PREFIX = "azureml:"
+COMPUTE_PREFIXES = (AZUREML_PREFIX, "kiln:")
 
 Scalar = str | int | float | bool
 Problem = tuple[tuple[str, ...], str]  # a field's path and what is wrong with it
@@ -38,11 +57,17 @@ class JobInput(StrictModel):
     type: Literal[
         "uri_file", "uri_folder", "mltable", "mlflow_model", "custom_model", "string", "integer", "number", "boolean"
     ] = "uri_folder"
-    path: str | None = None
+    path: PathText | None = None
     default: Scalar | None = None
     mode: Literal["ro_mount", "download", "direct"] | None = None
-    description: str | None = None
+    description: Text | None = None
     optional: bool = False
+
+    @field_validator("default")
+    @classmethod
+    def _default_bounded(cls, value: Scalar | None) -> Scalar | None:
+        check_text("default", value, MAX_LITERAL_INPUT_LENGTH)
+        return value
 
     def is_path(self) -> bool:
         return self.type in PATH_INPUT_TYPES
@@ -51,11 +76,11 @@ class JobInput(StrictModel):
 class JobOutput(StrictModel):
     type: Literal["uri_folder", "uri_file", "mlflow_model", "custom_model"] = "uri_folder"
     mode: Literal["rw_mount", "upload", "direct"] | None = None
-    description: str | None = None
-    name: str | None = Field(
+    description: Text | None = None
+    name: Name | None = Field(
         None, description="For model outputs: register a new version of this model when the job completes."
     )
-    version: str | None = None
+    version: Name | None = None
 
     def is_model(self) -> bool:
         return self.type in MODEL_TYPES
@@ -65,7 +90,12 @@ class JobOutput(StrictModel):
 
 
 class JobLimits(StrictModel):
-    timeout: int | None = Field(None, gt=0, description="Seconds; the job's whole process tree is ended after it.")
+    timeout: int | None = Field(
+        None,
+        gt=0,
+        le=MAX_JOB_TIMEOUT_SECONDS,
+        description="Seconds (at most 90 days); the job's whole process tree is ended after it.",
+    )
 
 
 DISTRIBUTION_FIELDS = {
@@ -83,15 +113,17 @@ class JobDistribution(StrictModel):
     """Azure's ``distribution`` block. Every type's fields parse; the compute target says which types it runs."""
 
     type: Literal["pytorch", "mpi", "tensorflow", "ray"]
-    process_count_per_instance: int | None = Field(None, ge=1, description="pytorch, mpi: processes per machine")
-    worker_count: int | None = Field(None, ge=1, description="tensorflow")
-    parameter_server_count: int | None = Field(None, ge=0, description="tensorflow")
-    port: int | None = None
-    address: str | None = None
+    process_count_per_instance: int | None = Field(
+        None, ge=1, le=MAX_PROCESSES_PER_INSTANCE, description="pytorch, mpi: processes per machine"
+    )
+    worker_count: int | None = Field(None, ge=1, le=MAX_PROCESSES_PER_INSTANCE, description="tensorflow")
+    parameter_server_count: int | None = Field(None, ge=0, le=MAX_PROCESSES_PER_INSTANCE, description="tensorflow")
+    port: int | None = Field(None, ge=1, le=MAX_PORT)
+    address: PathText | None = None
     include_dashboard: bool | None = None
-    dashboard_port: int | None = None
-    head_node_additional_args: str | None = None
-    worker_node_additional_args: str | None = None
+    dashboard_port: int | None = Field(None, ge=1, le=MAX_PORT)
+    head_node_additional_args: Text | None = None
+    worker_node_additional_args: Text | None = None
 
     @model_validator(mode="after")
     def _fields_belong_to_the_type(self) -> JobDistribution:
@@ -105,11 +137,13 @@ class JobDistribution(StrictModel):
 
 
 class JobResources(StrictModel):
-    instance_count: int = Field(1, ge=1, description="Machines; local compute is one.")
-    gpu_count: int = Field(0, ge=0, description="GPUs the job holds alone, handed out via CUDA_VISIBLE_DEVICES.")
-    instance_type: str | None = Field(None, description="Accepted for Azure job files; local compute ignores it.")
-    shm_size: str | None = Field(None, description="Accepted for Azure job files; local compute ignores it.")
-    docker_args: str | None = Field(None, description="Accepted for Azure job files; local compute ignores it.")
+    instance_count: int = Field(1, ge=1, le=MAX_INSTANCE_COUNT, description="Machines; local compute is one.")
+    gpu_count: int = Field(
+        0, ge=0, le=MAX_GPU_COUNT, description="GPUs the job holds alone, handed out via CUDA_VISIBLE_DEVICES."
+    )
+    instance_type: Name | None = Field(None, description="Accepted for Azure job files; local compute ignores it.")
+    shm_size: Name | None = Field(None, description="Accepted for Azure job files; local compute ignores it.")
+    docker_args: Text | None = Field(None, description="Accepted for Azure job files; local compute ignores it.")
     properties: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -119,14 +153,14 @@ class JobSpecBase(StrictModel):
     A kind's class fixes ``type`` to its ``Literal`` value (the registry in
     :mod:`kiln.specs.job_kinds` maps the value to the class)."""
 
-    schema_: str | None = Field(None, alias="$schema")
+    schema_: PathText | None = Field(None, alias="$schema")
     type: str
     name: str | None = Field(None, pattern=JOB_NAME_PATTERN)
-    display_name: str | None = None
-    experiment_name: str | None = None
-    description: str | None = None
-    tags: dict[str, Scalar] = Field(default_factory=dict)
-    compute: str = "local"
+    display_name: ShortText | None = None
+    experiment_name: ShortText | None = None
+    description: Text | None = None
+    tags: Tags = Field(default_factory=dict)
+    compute: Name = "local"
     inputs: dict[str, JobInput | Scalar] = Field(default_factory=dict)
     outputs: dict[str, JobOutput | None] = Field(default_factory=dict)
     limits: JobLimits | None = None
@@ -134,9 +168,14 @@ class JobSpecBase(StrictModel):
     @field_validator("inputs", "outputs")
     @classmethod
     def _names_are_identifiers(cls, value: dict[str, Any]) -> dict[str, Any]:
-        for key in value:
-            if not re.fullmatch(r"[A-Za-z_][\w-]*", key):
-                raise ValueError(f"'{key}' is not a valid name (letters, digits, '_' and '-')")
+        if len(value) > MAX_JOB_IO:
+            raise ValueError(f"{len(value)} entries; at most {MAX_JOB_IO} are accepted")
+        for key, item in value.items():
+            if len(key) > MAX_NAME_LENGTH or not re.fullmatch(r"[A-Za-z_][\w-]*", key):
+                raise ValueError(
+                    f"'{key[:40]}' is not a valid name (letters, digits, '_' and '-', at most {MAX_NAME_LENGTH})"
+                )
+            check_text(key, item, MAX_LITERAL_INPUT_LENGTH)
         return value
 
     @property
@@ -167,11 +206,11 @@ class ProcessJobSpec(JobSpecBase):
     The job engine runs every kind built on this class: it puts ``code`` and the inputs in
     place, prepares ``environment``, and asks the kind's handler for the command line."""
 
-    code: str | None = None
-    environment: str | EnvironmentSpec | None = Field(
+    code: PathText | None = None
+    environment: PathText | EnvironmentSpec | None = Field(
         None, description="kiln:NAME:VERSION (azureml: too, or NAME@latest), or an inline environment with a conda_file"
     )
-    environment_variables: dict[str, Scalar] = Field(default_factory=dict)
+    environment_variables: EnvironmentVariables = Field(default_factory=dict)
     distribution: JobDistribution | None = None
     resources: JobResources | None = None
 
@@ -201,7 +240,7 @@ class CommandJobSpec(ProcessJobSpec):
     """Azure ML's command job: a shell command, with ``${{inputs.x}}`` / ``${{outputs.y}}`` references."""
 
     type: Literal["command"] = "command"
-    command: str = Field(min_length=1)
+    command: Command
 
     def problems(self) -> list[Problem]:
         return self.reference_errors()

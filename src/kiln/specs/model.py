@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from kiln.specs.job import Scalar, StrictModel
+from kiln.specs.bounded import Name, PathText, Tags, Text
+from kiln.specs.job import StrictModel
 
 ModelType = Literal["mlflow_model", "custom_model"]
 
@@ -17,13 +18,15 @@ class ModelSpec(StrictModel):
     CLI/SDK as ``upload:<hash>``), ``runs:/JOB/PATH``, or a job output
     ``azureml://jobs/JOB/outputs/OUTPUT`` (``kiln://`` too)."""
 
-    schema_: str | None = Field(None, alias="$schema")
+    schema_: PathText | None = Field(None, alias="$schema")
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
-    version: str | None = Field(None, description="MLflow numbers versions 1, 2, 3…; if given it must be the next one.")
+    version: Name | None = Field(
+        None, description="MLflow numbers versions 1, 2, 3…; if given it must be the next one."
+    )
     type: ModelType = "mlflow_model"
-    path: str = Field(min_length=1)
-    description: str | None = None
-    tags: dict[str, Scalar] = Field(default_factory=dict)
+    path: PathText
+    description: Text | None = None
+    tags: Tags = Field(default_factory=dict)
 
 
 class ModelVersionView(BaseModel):

@@ -74,6 +74,9 @@ class BuiltEnvironmentPin(EnvironmentPinBase):
     python: str
     requirements: list[str] = Field(default_factory=list)
     image: str | None = None
+    notes: list[str] | None = Field(
+        None, exclude_if=_unset, description="What kiln does differently from Azure here (said in the job's log)."
+    )
 
 
 class InlineEnvironmentPin(BuiltEnvironmentPin):
@@ -95,6 +98,20 @@ class RegisteredEnvironmentPin(BuiltEnvironmentPin):
         return f"{self.name}:{self.version}"
 
 
+class CuratedEnvironmentPin(BuiltEnvironmentPin):
+    """One of Azure's curated environments, built from kiln's shipped package list (``kiln/environments/curated.yml``)."""
+
+    kind: Literal["curated"] = "curated"
+    name: str = Field(description="Its name in Azure's registry, e.g. sklearn-1.5.")
+    version: str = Field(description="The version asked for (kiln has one package list per name).")
+    reference: str = Field(description="The reference as written in the spec.")
+    added: str | None = Field(None, description="The MLflow requirement kiln added (None if the list had one).")
+
+    @property
+    def label(self) -> str:
+        return f"AzureML-{self.name} (curated)"
+
+
 def _environment_kind(value: object) -> str:
     if isinstance(value, Mapping):
         return str(value.get("kind", SERVER_INTERPRETER))
@@ -104,7 +121,8 @@ def _environment_kind(value: object) -> str:
 EnvironmentPin = Annotated[
     Annotated[ServerInterpreterPin, Tag(SERVER_INTERPRETER)]
     | Annotated[InlineEnvironmentPin, Tag("inline")]
-    | Annotated[RegisteredEnvironmentPin, Tag("kiln")],
+    | Annotated[RegisteredEnvironmentPin, Tag("kiln")]
+    | Annotated[CuratedEnvironmentPin, Tag("curated")],
     Discriminator(_environment_kind),
 ]
 _ENVIRONMENT_PIN: TypeAdapter[EnvironmentPin] = TypeAdapter(EnvironmentPin)

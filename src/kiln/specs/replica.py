@@ -26,6 +26,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kiln.specs.bounded import MAX_BATCH_SIZE, MAX_QUEUE_DELAY_MS
+
 
 class BatchingSettings(BaseModel):
     """Adaptive batching (Triton's dynamic batcher is the reference): concurrent requests are
@@ -34,8 +36,8 @@ class BatchingSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_batch_size: int = Field(32, ge=1)
-    max_queue_delay_ms: float = Field(2.0, ge=0)
+    max_batch_size: int = Field(32, ge=1, le=MAX_BATCH_SIZE)
+    max_queue_delay_ms: float = Field(2.0, ge=0, le=MAX_QUEUE_DELAY_MS, allow_inf_nan=False)
 
 
 class ReplicaConfig(BaseModel):
@@ -49,7 +51,12 @@ class ReplicaConfig(BaseModel):
     )
     model_name: str = Field(description="The name V2 clients use in /v2/models/{model}")
     model_version: str = "1"
-    model_dir: Path | None = Field(None, description="The model's files; AZUREML_MODEL_DIR and KILN_MODEL_DIR")
+    model_dir: Path | None = Field(None, description="The model's files (the file, or the folder): KILN_MODEL_DIR")
+    azureml_model_dir: Path | None = Field(
+        None,
+        description="AZUREML_MODEL_DIR, Azure's layout: the folder that holds the model under the name it was "
+        "registered from (model.pkl, model/); None: model_dir",
+    )
     code_dir: Path | None = Field(None, description="code_configuration.code, copied")
     scoring_script: str | None = Field(None, description="relative to code_dir; defines init() and run(raw_data)")
     environment_variables: dict[str, str] = Field(default_factory=dict)

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from kiln.errors import InvalidSpec
+from kiln.specs.bounded import Text
 from kiln.specs.job import StrictModel
 
 USER_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$"
@@ -44,12 +45,12 @@ class UserSpec(StrictModel):
 
     name: str = Field(pattern=USER_NAME_PATTERN, description="Letters, digits, '.', '_', '@', '-'.")
     role: Role
-    description: str | None = None
+    description: Text | None = None
 
     @field_validator("name")
     @classmethod
     def _not_reserved(cls, value: str) -> str:
-        if value == WORKSPACE_PRINCIPAL:
+        if value.casefold() == WORKSPACE_PRINCIPAL:
             raise ValueError(f"'{WORKSPACE_PRINCIPAL}' names whoever uses the workspace token; pick another name")
         return value
 
@@ -58,7 +59,7 @@ class UserUpdate(StrictModel):
     """The body of PATCH /api/v1/users/{name}: only what is given changes."""
 
     role: Role | None = None
-    description: str | None = None
+    description: Text | None = None
 
 
 class UserView(BaseModel):

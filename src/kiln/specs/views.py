@@ -66,6 +66,7 @@ class JobView(BaseModel):
     server_id: str | None = None  # the workspace server that claimed (runs, ran) the job
     created_by: str | None = None  # the user who submitted it (None: submitted before users existed)
     submission_id: str | None = None  # on a Ray compute target: the Ray job's submission id (ray job logs ID)
+    isolation: str | None = None  # local compute: "sandboxed (bubblewrap, …)" or "not isolated: <why>"
     params: dict[str, str] | None = None
     metrics: dict[str, float] | None = None
 

@@ -39,22 +39,105 @@ class YamlSource:
 
 
 def parse_yaml(text: str, path: Path | None = None) -> YamlSource:
-    label = str(path) if path else "<spec>"
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
-        if context and context_mark:
-            problem += f" ({context} that starts at line {context_mark.line + 1}, column {context_mark.column + 1})"
-        raise InvalidSpec(f"{label}{where}: malformed YAML: {problem}") from exc
+    node, data = load_yaml(text, str(path) if path else "<spec>")
     lines: dict[FieldPath, int] = {}
     if node is not None:
         _record_lines(node, (), lines)
     return YamlSource(data=data, path=path, lines=lines)
+
+
+# Bounded YAML: every YAML kiln reads (spec files, MLTable files, config.yaml, --set values) goes through
+# load_yaml, which refuses what would cost far more to expand than it costs to send (docs/limits.md).
+MAX_YAML_BYTES = 4 << 20  # the text of one document
+MAX_YAML_ALIASES = 100  # '*name' references to anchors
+MAX_YAML_NODES = 200_000  # values in the document once every alias is expanded
+MAX_YAML_DEPTH = 100  # collections inside collections
+
+
+class _YamlTooCostly(Exception):
+    """A document past a limit, found while it is composed (before anything is expanded)."""
+
+
+class _BoundedLoader(yaml.SafeLoader):  # type: ignore[misc]  # (PyYAML has no types here)
+    """PyYAML's safe loader that counts aliases and depth while it composes the node graph."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.aliases = 0
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_YAML_ALIASES:
+                raise _YamlTooCostly(f"more than {MAX_YAML_ALIASES} aliases (*name)")
+        self.depth += 1
+        try:
+            if self.depth > MAX_YAML_DEPTH:
+                raise _YamlTooCostly(f"collections nested more than {MAX_YAML_DEPTH} deep")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def load_yaml(text: str, label: str) -> tuple[yaml.Node | None, Any]:
+    """One YAML document, parsed safely and within bounds: its node graph (for line numbers) and its data.
+
+    InvalidSpec naming ``label`` (the file) when it is malformed, longer than ``MAX_YAML_BYTES``, or
+    uses anchors and aliases past ``MAX_YAML_ALIASES`` or ``MAX_YAML_NODES`` once expanded (an alias
+    bomb: a few hundred bytes that expand to gigabytes)."""
+    if len(text) > MAX_YAML_BYTES:
+        raise InvalidSpec(f"{label}: {len(text)} characters of YAML; at most {MAX_YAML_BYTES} are read")
+    loader = _BoundedLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            _check_expanded_size(node)
+        data = loader.construct_document(node) if node is not None else None
+    except _YamlTooCostly as exc:
+        raise InvalidSpec(f"{label}: refused: the YAML has {exc} (the limits: docs/limits.md)") from None
+    except yaml.YAMLError as exc:
+        raise InvalidSpec(f"{label}{_yaml_problem(exc)}") from None
+    finally:
+        loader.dispose()
+    return node, data
+
+
+def _check_expanded_size(root: yaml.Node) -> None:
+    """The number of values the document holds with every alias expanded (each node once per place it appears)."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node, open_nodes: set[int]) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_nodes:
+            raise _YamlTooCostly("an alias inside its own anchor (a recursive value)")
+        total = 1
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            open_nodes.add(key)
+            children = (
+                [part for pair in node.value for part in pair] if isinstance(node, yaml.MappingNode) else node.value
+            )
+            for child in children:
+                total += size(child, open_nodes)
+                if total > MAX_YAML_NODES:
+                    raise _YamlTooCostly(f"more than {MAX_YAML_NODES} values once its aliases are expanded")
+            open_nodes.discard(key)
+        sizes[key] = total
+        return total
+
+    size(root, set())
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(exc, "problem", None) or str(exc)
+    context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and context_mark:
+        problem += f" ({context} that starts at line {context_mark.line + 1}, column {context_mark.column + 1})"
+    return f"{where}: malformed YAML: {problem}"
 
 
 def read_yaml_file(path: str | Path) -> YamlSource:
@@ -102,7 +185,7 @@ def explain_errors(errors: list[Any], source: YamlSource | None = None) -> Inval
         elif err["type"] == "missing":
             what = f"required field '{format_loc(loc)}' is missing"
         else:
-            what = f"field '{format_loc(loc)}': {err['msg']}"
+            what = f"field '{format_loc(loc)}': {err['msg'].removeprefix('Value error, ')}"
         problems.append(where + what)
     problems = list(dict.fromkeys(problems))
     return InvalidSpec("; ".join(problems))
@@ -145,8 +228,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         if not sep or not key.strip():
             raise InvalidSpec(f"--set {item!r}: expected KEY=VALUE, e.g. --set limits.timeout=60")
         try:
-            value = yaml.safe_load(raw) if raw else ""
-        except yaml.YAMLError:
+            value = load_yaml(raw, f"--set {key.strip()}")[1] if raw else ""
+        except InvalidSpec:
             value = raw
         target = data
         parts = key.strip().split(".")

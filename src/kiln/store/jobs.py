@@ -126,9 +126,13 @@ class JobRepository:
                 query = query.where(JobRow.server_id == server_id)
             return list(session.scalars(query))
 
-    def gpus_held(self, statuses: Iterable[JobStatus], compute: str, server_id: str | None = None) -> set[str]:
-        """The GPU ids that jobs in ``statuses`` on ``compute`` (of ``server_id``, if given) hold."""
-        query = select(JobRow.gpu_ids).where(JobRow.status.in_([s.value for s in statuses]), JobRow.compute == compute)
+    def gpus_held(
+        self, statuses: Iterable[JobStatus], compute: str | None = None, server_id: str | None = None
+    ) -> set[str]:
+        """The GPU ids that jobs in ``statuses`` (on ``compute``, of ``server_id``, where given) hold."""
+        query = select(JobRow.gpu_ids).where(JobRow.status.in_([s.value for s in statuses]))
+        if compute is not None:
+            query = query.where(JobRow.compute == compute)
         if server_id is not None:
             query = query.where(JobRow.server_id == server_id)
         with self._sessions() as session:

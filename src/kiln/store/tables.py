@@ -59,6 +59,9 @@ class JobRow(Base):
     )
     created_by: Mapped[str | None] = mapped_column(String(128), comment="the user who created it")
     server_id: Mapped[str | None] = mapped_column(String(64), index=True, comment="the server that claimed the job")
+    isolation: Mapped[str | None] = mapped_column(
+        String(512), comment="how its processes were isolated (local compute): sandboxed (…) or not isolated: why"
+    )
 
 
 class DataAssetRow(Base):
@@ -192,13 +195,19 @@ class ApiTokenRow(Base):
 
 
 class ComputeRow(Base):
-    """A registered compute target (a Ray cluster); ``local`` is built in and has no row."""
+    """A registered compute target (a Ray cluster, or a named local compute); ``local`` is built in and has no row."""
 
     __tablename__ = "computes"
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     type: Mapped[str] = mapped_column(String(32))
-    address: Mapped[str] = mapped_column(String(1024), comment="the Ray dashboard (Jobs API) URL")
+    address: Mapped[str | None] = mapped_column(String(1024), comment="the Ray dashboard (Jobs API) URL")
+    max_concurrent_jobs: Mapped[int | None] = mapped_column(
+        Integer, comment="a named local compute: jobs it runs at once (None: the workspace's local_concurrency)"
+    )
+    gpus: Mapped[list[str] | None] = mapped_column(
+        JSON, comment="a named local compute: the GPU ids its jobs may use (None: all of this machine's)"
+    )
     description: Mapped[str | None] = mapped_column(Text)
     tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -19,6 +19,7 @@ CAPABILITY = Capability(
             "tensorboard",
             "kiln.tensorboard.cli:tensorboard_command",
             "Show jobs in TensorBoard: their ./logs and their MLflow metrics, until Ctrl+C.",
+            checks_extra_itself=True,  # --export-only writes event files without TensorBoard
         ),
     ),
 )

@@ -46,6 +46,10 @@ def tensorboard_command(
     ] = 15.0,
 ) -> None:
     """Show jobs in TensorBoard: their ./logs and their MLflow metrics, until Ctrl+C."""
+    if not export_only:  # only TensorBoard itself needs the extra; the event files are kiln's own
+        from kiln.tensorboard import CAPABILITY
+
+        CAPABILITY.check_installed(needed_by="kiln tensorboard (without --export-only)")
     chosen_port = None if export_only else choose_port(port)  # a busy port fails before any download
     base = (folder or default_home() / "tensorboard").expanduser().resolve()
     folders = [

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kiln.errors import InvalidSpec, NotFound
-from kiln.tracking.mlflow_errors import caller_errors, version_number
+from kiln.tracking.mlflow_errors import as_kiln_error, caller_errors, version_number
 
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion, RegisteredModel
@@ -33,12 +33,37 @@ class ModelRegistry:
     def register(self, name: str, source: str, tags: dict[str, str], description: str | None) -> ModelVersion:
         """A new version of ``name`` (created on first use) from ``runs:/…`` or an artifact URI."""
         import mlflow
+        from mlflow.exceptions import MlflowException
 
-        with caller_errors(f"path: registering {source!r} as model '{name}'"):
+        existed = self._exists(name)
+        try:
             version = mlflow.register_model(source, name, tags=tags)
-            if description:
+        except MlflowException as exc:
+            if not existed:  # MLflow made the model before it looked at the source: nothing is left behind
+                self._delete_if_empty(name)
+            # MLflow raises this one with INTERNAL_ERROR (its NOT_FOUND code is not one MlflowException keeps)
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST" or "Unable to find a logged_model" in exc.message:
+                raise NotFound(
+                    f"{source} holds no model (no MLmodel file there, and no logged model of that name)"
+                ) from None
+            raise as_kiln_error(exc, f"path: registering {source!r} as model '{name}'") from exc
+        if description:
+            with caller_errors(f"description: of model '{name}' version {version.version}"):
                 version = self._client.update_model_version(name, version.version, description=description)
         return version
+
+    def _exists(self, name: str) -> bool:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self._client.get_registered_model(name)
+        except MlflowException:
+            return False
+        return True
+
+    def _delete_if_empty(self, name: str) -> None:
+        if not self._client.search_model_versions(f"name = '{_quote(name)}'", max_results=1):
+            self._client.delete_registered_model(name)
 
     def register_run_files(
         self, name: str, run_id: str, artifact_path: str, tags: dict[str, str], description: str | None

@@ -86,7 +86,7 @@ class WorkspaceExporter:
             jobs=jobs, data_assets=data_assets, environments=environments, endpoints=endpoints,
             experiments=experiments, runs=runs, logged_models=logged_models,
             registered_models=self._mlflow.registered_models(), store_keys=store_keys,
-            store_bytes=sum(int(self._store.fs.du(f"{self._store.root}/{key}")) for key in store_keys),
+            store_bytes=sum(self._store.size(key) for key in store_keys),
             artifacts={
                 uri: self._mlflow.artifact_sizes(uri)
                 for uri in [run.info.artifact_uri for run in runs] + [m.artifact_location for m in logged_models]

@@ -155,11 +155,12 @@ def test_a_job_its_files_and_its_model_live_in_the_bucket(
     outputs = f"jobs/{job_id}/outputs"
     assert {f"{outputs}/report/metrics.json", f"{outputs}/default/classes.txt", f"{outputs}/model/MLmodel"} <= keys
     assert f"jobs/{job_id}/logs/std_log.txt" in keys
+    assert not any(key.endswith("artifacts/user_logs/std_log.txt") for key in keys)  # the log is stored once
     accuracy = json.loads(s3_workspace.read(f"{outputs}/report/metrics.json"))["accuracy"]
     assert accuracy == pytest.approx(logged_accuracy) and accuracy > 0.9
     mlflow_keys = [key for key in keys if key.startswith(f"mlflow/{job.view.experiment_id}/{job_id}/artifacts/")]
     assert {key.rsplit("/artifacts/", 1)[1] for key in mlflow_keys} >= {
-        "outputs/classes.txt", "user_logs/std_log.txt", "registered/iris-on-s3/MLmodel",
+        "outputs/classes.txt", "user_logs/std_log.where.txt", "registered/iris-on-s3/MLmodel",
     }  # fmt: skip
     assert not (server.home / "artifacts").exists()
 

@@ -40,9 +40,9 @@ CASES = {
         "command: cat ${{inputs.data}}\ninputs:\n  data: {type: uri_file, path: ./nope.csv}\n",
         ["inputs.data.path", "nope.csv", "line 3"],
     ),
-    "unknown-compute": (
-        "command: echo hi\ncompute: azureml:gpu-cluster\n",
-        ["compute", "gpu-cluster", "available: local"],
+    "unknown-compute": (  # azureml:gpu-cluster runs on local here (an embedded workspace): tests/integration/azure
+        "command: echo hi\ncompute: kiln:gpu-cluster\n",
+        ["compute", "gpu-cluster", "available: local", "kiln compute create --name gpu-cluster --type local"],
     ),
     "not-a-mapping": ("- just\n- a list\n", ["expected a mapping"]),
 }

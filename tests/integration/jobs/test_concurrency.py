@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from kiln.specs.views import JobStatus
-from tests.conftest import write_job
+from tests.conftest import UNSANDBOXED, write_job
 
 TICK = """\
 import sys, time
@@ -27,7 +27,7 @@ def max_overlap(intervals: list[tuple[float, float]]) -> int:
 
 
 def test_two_dozen_jobs_respect_the_concurrency_limit(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    server = make_server(local_concurrency="3")
+    server = make_server(local_concurrency="3", **UNSANDBOXED)  # the jobs write to the test's times.txt
     times = tmp_path / "times.txt"
     job_file = write_job(tmp_path, f"command: python tick.py {times}\ncode: ./src\n", {"tick.py": TICK})
     with server.client() as client, ThreadPoolExecutor(8) as pool:

@@ -16,7 +16,8 @@ import pytest
 
 from kiln.errors import Conflict, NotFound
 from kiln.specs.views import JobStatus
-from tests.conftest import REPO, WorkspaceServer, wait_for, write_job
+from tests.conftest import REPO, WorkspaceServer, job_processes, wait_for, write_job
+from tests.conftest import job_file as job_file_in
 
 pytestmark = pytest.mark.smoke  # the fast lane runs these too (docs/testing.md)
 
@@ -125,6 +126,28 @@ def test_sdk_create_wait_metrics_and_inputs(workspace: WorkspaceServer, tmp_path
         assert written[0].read_text() == "6"
 
 
+def test_outputs_folder_is_there_when_the_command_starts_as_on_azure(
+    workspace: WorkspaceServer, tmp_path: Path
+) -> None:
+    job_file = write_job(tmp_path, "command: echo made > ./outputs/y.txt\n")
+    with workspace.client() as client:
+        job = client.jobs.create(job_file)
+        job.wait(timeout=120)
+        assert job.status == JobStatus.COMPLETED, job.view.failure_reason
+        job.download(tmp_path / "dl", output_name="default")
+        assert (tmp_path / "dl" / "default" / "y.txt").read_text() == "made\n"
+
+
+def test_set_refuses_an_input_the_job_does_not_declare(workspace: WorkspaceServer, tmp_path: Path) -> None:
+    job_file = write_job(tmp_path, "command: echo ${{inputs.C}}\ninputs:\n  C: 1.0\n")
+    result = workspace.cli("job", "create", "-f", str(job_file), "--set", "inputs.Cx=0.5")
+    assert result.returncode != 0
+    assert "the job declares no input 'Cx' (inputs it declares: C)" in result.stderr
+    assert "Traceback" not in result.stderr
+    ok = workspace.cli("job", "create", "-f", str(job_file), "--set", "inputs.C=0.5", "--stream", check=True)
+    assert "0.5" in ok.stdout
+
+
 def test_a_failing_script_fails_with_its_error_tail(workspace: WorkspaceServer, mlflow_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     job_file = write_job(
         tmp_path,
@@ -149,28 +172,38 @@ children = [
     subprocess.Popen(["sleep", "300"], start_new_session=True),  # escapes the process group
     subprocess.Popen([sys.executable, "-c", "import subprocess; subprocess.Popen(['sleep', '300']).wait()"]),
 ]
-time.sleep(0.5)
-pathlib.Path(sys.argv[1]).write_text(" ".join(str(p) for p in [os.getpid()] + [c.pid for c in children]))
 print("children started", flush=True)
 time.sleep(300)
 """
 
 
+def _sleeps(processes: list[psutil.Process]) -> list[psutil.Process]:
+    found = []
+    for process in processes:
+        try:
+            if process.cmdline() == ["sleep", "300"]:
+                found.append(process)
+        except psutil.Error:
+            pass
+    return found
+
+
 def test_cancel_ends_the_whole_process_tree(workspace: WorkspaceServer, mlflow_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    pid_file = tmp_path / "pids.txt"
-    job_file = write_job(tmp_path, f"command: python spawn.py {pid_file}\ncode: ./src\n", {"spawn.py": SPAWNER})
+    job_file = write_job(tmp_path, "command: python spawn.py\ncode: ./src\n", {"spawn.py": SPAWNER})
     with workspace.client() as client:
         job = client.jobs.create(job_file)
-        wait_for(lambda: pid_file.exists() and pid_file.read_text(), what="the job's children")
-        pids = [int(p) for p in pid_file.read_text().split()]
-        grandchildren = [c.pid for c in psutil.Process(pids[3]).children()]
+        processes = wait_for(
+            lambda: len(_sleeps(found := job_processes(workspace.home, job.id))) == 3 and found,
+            what="the job's children",
+        )  # the pids this machine sees (the job's own sandbox has its own)
+        pids = [process.pid for process in processes]
         assert all(psutil.pid_exists(p) for p in pids)
         result = workspace.cli("job", "cancel", "-n", job.name, check=True)
         assert "canceled" in result.stdout
         job.refresh()
         assert job.status == JobStatus.CANCELED
         wait_for(
-            lambda: not any(_running(p) for p in pids + grandchildren),
+            lambda: not any(_running(p) for p in pids),
             timeout=15,
             what="every process of the job to end",
         )
@@ -196,18 +229,16 @@ def test_timeout_stops_the_job(workspace: WorkspaceServer, tmp_path: Path) -> No
 
 
 def test_a_job_killed_from_outside_fails(workspace: WorkspaceServer, tmp_path: Path) -> None:
-    pid_file = tmp_path / "pid"
     job_file = write_job(
-        tmp_path,
-        f"command: python sleeper.py {pid_file}\ncode: ./src\n",
-        {
-            "sleeper.py": "import os, sys, time, pathlib\npathlib.Path(sys.argv[1]).write_text(str(os.getpid()))\ntime.sleep(300)\n"
-        },
+        tmp_path, "command: python sleeper.py\ncode: ./src\n", {"sleeper.py": "import time\ntime.sleep(300)\n"}
     )
     with workspace.client() as client:
         job = client.jobs.create(job_file)
-        pid = int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), what="the job's pid"))
-        os.kill(pid, signal.SIGKILL)
+        sleeper = wait_for(
+            lambda: next((p for p in job_processes(workspace.home, job.id) if "sleeper.py" in p.cmdline()), None),
+            what="the job's process",
+        )
+        os.kill(sleeper.pid, signal.SIGKILL)
         job.wait(timeout=60)
     assert job.status == JobStatus.FAILED
     assert "SIGKILL" in (job.view.failure_reason or "")
@@ -222,12 +253,14 @@ def test_unknown_job_is_not_found_through_every_door(workspace: WorkspaceServer)
     assert "Traceback" not in result.stderr
 
 
+WAITER = "import pathlib, time\nprint('first line', flush=True)\nwhile not pathlib.Path('go').exists():\n    time.sleep(0.05)\nprint('second line')\n"
+
+
 def test_logs_stream_live_while_the_job_runs(workspace: WorkspaceServer, tmp_path: Path) -> None:
-    trigger = tmp_path / "go"
-    script = f"import pathlib, time\nprint('first line', flush=True)\nwhile not pathlib.Path({str(trigger)!r}).exists():\n    time.sleep(0.05)\nprint('second line')\n"
-    job_file = write_job(tmp_path, "command: python waiter.py\ncode: ./src\n", {"waiter.py": script})
+    job_file = write_job(tmp_path, "command: python waiter.py\ncode: ./src\n", {"waiter.py": WAITER})
     with workspace.client() as client:
         job = client.jobs.create(job_file)
+        trigger = job_file_in(workspace.home, job.id, "go")  # what the job sees as ./go
         seen = ""
         for text in client.jobs.logs(job.name, follow=True):
             seen += text
@@ -270,11 +303,10 @@ def test_job_list_fits_80_columns_with_short_ids_that_every_command_takes(
 
 
 def test_job_stream_follows_a_running_job_to_its_end(workspace: WorkspaceServer, tmp_path: Path) -> None:
-    trigger = tmp_path / "go"
-    script = f"import pathlib, time\nprint('first line', flush=True)\nwhile not pathlib.Path({str(trigger)!r}).exists():\n    time.sleep(0.05)\nprint('second line')\n"
-    job_file = write_job(tmp_path, "command: python waiter.py\ncode: ./src\n", {"waiter.py": script})
+    job_file = write_job(tmp_path, "command: python waiter.py\ncode: ./src\n", {"waiter.py": WAITER})
     with workspace.client() as client:
         job = client.jobs.create(job_file)
+        trigger = job_file_in(workspace.home, job.id, "go")  # what the job sees as ./go
         stream = workspace.cli_process("job", "stream", "-n", job.name)
         lines: list[str] = []
         reader = threading.Thread(target=lambda: lines.extend(stream.stdout or []), daemon=True)

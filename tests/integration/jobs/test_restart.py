@@ -13,15 +13,14 @@ import psutil
 import pytest
 
 from kiln.specs.views import JobStatus
-from tests.conftest import WorkspaceServer, cleanup_jobs, server_env, wait_for, write_job
+from tests.conftest import WorkspaceServer, cleanup_jobs, job_processes, server_env, wait_for, write_job
+from tests.conftest import job_file as job_file_in
 from tests.lanes import server_fixture
 
 WAITER = """\
-import os, sys, time, pathlib
-pid_file, release = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
-print("waiting for", release.name, flush=True)
-pid_file.write_text(str(os.getpid()))
-while not release.exists():
+import sys, time, pathlib
+print("waiting for", sys.argv[1], flush=True)
+while sys.argv[1] != "nothing" and not pathlib.Path("release").exists():  # ./release, written by the test
     time.sleep(0.05)
 print("slept well", flush=True)
 """
@@ -41,21 +40,22 @@ def test_jobs_survive_or_end_cleanly_across_a_server_crash(crash_server: Workspa
     server = crash_server
     job_file = write_job(
         tmp_path,
-        "command: python waiter.py ${{inputs.pid_file}} ${{inputs.release}}\ncode: ./src\n"
-        "inputs:\n  pid_file: x\n  release: x\n",
+        "command: python waiter.py ${{inputs.wait}}\ncode: ./src\ninputs:\n  wait: release\n",
         {"waiter.py": WAITER},
     )
 
-    def waiter(tag: str) -> list[str]:
-        return [f"inputs.pid_file={tmp_path / tag}.pid", f"inputs.release={tmp_path / tag}.release"]
+    def waiter_process(job_id: str) -> psutil.Process | None:
+        """The job's command as this machine sees it (in its sandbox it has another pid)."""
+        return next((p for p in job_processes(server.home, job_id) if "waiter.py" in p.cmdline()), None)
 
-    pid_a, pid_b = tmp_path / "a.pid", tmp_path / "b.pid"
-    (tmp_path / "c.release").touch()  # the queued one ends as soon as it runs
     with server.client() as client:
-        survivor = client.jobs.create(job_file, overrides=waiter("a"))
-        victim = client.jobs.create(job_file, overrides=waiter("b"))
-        queued = client.jobs.create(job_file, overrides=waiter("c"))
-        wait_for(lambda: pid_a.exists() and pid_b.exists(), what="both jobs to run")
+        survivor = client.jobs.create(job_file)
+        victim = client.jobs.create(job_file)
+        queued = client.jobs.create(job_file, overrides=["inputs.wait=nothing"])  # ends as soon as it runs
+        process_a, process_b = wait_for(
+            lambda: (a := waiter_process(survivor.id)) and (b := waiter_process(victim.id)) and (a, b),
+            what="both jobs to run",
+        )
         assert client.jobs.get(queued.name).status == JobStatus.QUEUED  # concurrency limit 2
         started_at = client.jobs.get(survivor.name).view.started_at
     old_url = server.url
@@ -65,7 +65,7 @@ def test_jobs_survive_or_end_cleanly_across_a_server_crash(crash_server: Workspa
     # MLflow's server is not orphaned: it dies with the workspace server
     wait_for(lambda: not _alive(mlflow_pid), timeout=30, what="MLflow's server to end with its parent")
     # one job's process dies while the server is down; the other waits for its release file, however long this takes
-    os.kill(int(pid_b.read_text()), signal.SIGKILL)
+    os.kill(process_b.pid, signal.SIGKILL)
 
     server.start()
     assert server.url == old_url  # the same port again, so surviving jobs still reach it
@@ -73,8 +73,8 @@ def test_jobs_survive_or_end_cleanly_across_a_server_crash(crash_server: Workspa
         # re-adopted while still running: the same process, neither restarted nor ended
         adopted = client.jobs.get(survivor.name).view
         assert adopted.status == JobStatus.RUNNING and adopted.started_at == started_at
-        assert _alive(int(pid_a.read_text()))
-        (tmp_path / "a.release").touch()
+        assert _alive(process_a.pid)
+        job_file_in(server.home, survivor.id, "release").touch()
         for job in (survivor, victim, queued):
             wait_for(
                 lambda job=job: client.jobs.get(job.name).status.is_terminal, timeout=60, what=f"{job.name} to end"
@@ -82,7 +82,7 @@ def test_jobs_survive_or_end_cleanly_across_a_server_crash(crash_server: Workspa
         done = client.jobs.get(survivor.name).view
         assert done.status == JobStatus.COMPLETED and done.exit_code == 0
         log = "".join(client.jobs.logs(survivor.name))
-        assert "waiting for a.release" in log and "slept well" in log  # lines from before and after the crash
+        assert "waiting for release" in log and "slept well" in log  # lines from before and after the crash
         failed = client.jobs.get(victim.name).view
         # its command's end was recorded by the job's own supervisor while the server was down
         assert failed.status == JobStatus.FAILED and failed.exit_code == -signal.SIGKILL

@@ -191,7 +191,7 @@ def test_a_broken_requirement_fails_in_preparing_with_the_installer_message(
         ("environment:\n  conda_file: missing.yml\n", "environment.conda_file: file 'missing.yml' not found"),
         (
             "environment:\n  conda_file: {dependencies: [python=3.1]}\n",
-            "environment.conda_file: python 3.1 is not available on the workspace server",
+            f"environment.conda_file: python 3.1 is not available on the workspace server (it has python {PYTHON}.",
         ),
     ],
 )

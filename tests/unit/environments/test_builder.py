@@ -81,6 +81,12 @@ def test_build_then_cache_hit_then_changed_spec_rebuilds(tmp_path: Path, finder,
     assert built.hash == spec.hash and Path(built.venv) == tmp_path / "envs" / spec.hash / "venv"
     assert "kiln-probe==1.0" in built.lock
     assert installed_version(built.venv) == "1.0"
+    # its own pip (the interpreter's bundled wheel, offline), so a job's `pip install` lands in this venv
+    pip = subprocess.run(
+        [Path(built.venv) / "bin" / "pip", "--version"], capture_output=True, text=True, check=True
+    ).stdout  # fmt: skip
+    assert f"{built.venv}/lib" in pip, pip
+    assert any(line.startswith("pip==") for line in built.lock), built.lock  # not a path of this machine
     assert any("building with uv" in line for line in lines) and any("kiln-probe==1.0" in line for line in lines)
     assert Path(built.build_log).read_text().count("kiln-probe") >= 1  # the log is kept
     assert not any((tmp_path / "envs" / "building").iterdir())  # no scratch left behind

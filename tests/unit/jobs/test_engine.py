@@ -135,6 +135,16 @@ class FakeTracker:
         pass
 
 
+class JobTokens:
+    """Each job's own token, named after the job (``kiln.services.users.UserService`` in a server)."""
+
+    def job_token(self, job: JobRow) -> str:
+        return f"job-token-{job.name}"
+
+    def end_job_token(self, job: JobRow) -> None:
+        pass
+
+
 class NoUploads:
     def resolve(self, reference: str, field: str) -> tuple[str, str]:
         raise KilnError(f"{field}: no uploads here")
@@ -209,7 +219,7 @@ def make_bench(
     store = ArtifactStore(str(tmp_path / "store"))
     tracker = FakeTracker()
     folders = JobFolders(tmp_path / "jobs")
-    preparation = JobPreparation(NoUploads(), store, JobInputs([]), "http://127.0.0.1:9", "workspace-token")
+    preparation = JobPreparation(NoUploads(), store, JobInputs([]), "http://127.0.0.1:9", JobTokens())
     engine = JobEngine(
         jobs, FakeRunners(targets or {"local": runner}), preparation, store, cast(RunTracker, tracker), folders,
         server_id=SERVER, shared=shared,
@@ -233,7 +243,7 @@ def test_a_job_is_claimed_prepared_launched_watched_and_closed(bench: Bench) -> 
     run = bench.launched("first")
     command, variables = bench.runner.launched["first"]
     assert command == "echo 3"  # the handler's command line, ${{inputs.x}} resolved
-    assert variables["KILN_JOB_NAME"] == "first" and variables["KILN_TOKEN"] == "workspace-token"
+    assert variables["KILN_JOB_NAME"] == "first" and variables["KILN_TOKEN"] == "job-token-first"
     wait_for(lambda: bench.status("first") == JobStatus.RUNNING, "the job to run")
     running = bench.jobs.get("first")
     assert running.server_id == SERVER and running.started_at is not None and running.submission_id == "fake-first"

@@ -52,7 +52,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 def users(database: sa.Engine, clock: FakeClock) -> UserService:
     repository = UserRepository(session_factory(database))
-    return UserService(repository, CredentialVerifier(repository, "workspace-secret", clock=clock), "workspace-secret")
+    return UserService(repository, CredentialVerifier(repository, "workspace-secret", clock=clock))
 
 
 # Roles -----------------------------------------------------------------------------------------
@@ -214,7 +214,24 @@ def test_jobs_act_with_their_creators_token_until_they_end(users: UserService, d
     with pytest.raises(Unauthorized, match="revoked"):
         users.verifier.bearer(again)
     assert users.list_tokens(OWNER, "bob") == []  # ended jobs' tokens are not listed
-    assert users.job_token(JobRow(id="run2", name="old", created_by=None)) == "workspace-secret"
+
+
+@pytest.mark.parametrize("creator", [None, "workspace"])
+def test_jobs_of_the_workspace_token_get_a_token_of_their_own(users: UserService, creator: str | None) -> None:
+    from kiln.store.tables import JobRow
+
+    job = JobRow(id="run2", name="old", created_by=creator)  # None: submitted before users existed
+    token = users.job_token(job)
+    assert token != "workspace-secret" and token.startswith("kiln_")
+    principal = users.verifier.bearer(token)
+    assert principal is not None and (principal.name, principal.role, principal.job_id) == (
+        "workspace",
+        Role.OWNER,
+        "run2",
+    )
+    users.end_job_token(job)
+    with pytest.raises(Unauthorized, match="was revoked: it was job run2's"):
+        users.verifier.bearer(token)
 
 
 def test_jobs_from_before_users_have_no_creator(tmp_path: Path) -> None:

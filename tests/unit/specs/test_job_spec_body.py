@@ -75,7 +75,7 @@ def test_the_openapi_document_shows_every_registered_kind(echo_kind: None, tmp_p
     assert set(body["discriminator"]["mapping"]) == {"command", "echo"}
     view = document["components"]["schemas"]["JobView"]["properties"]
     assert {item["$ref"].rsplit("/", 1)[-1] for item in view["environment"]["oneOf"]} == {
-        "ServerInterpreterPin", "InlineEnvironmentPin", "RegisteredEnvironmentPin",
+        "ServerInterpreterPin", "InlineEnvironmentPin", "RegisteredEnvironmentPin", "CuratedEnvironmentPin",
     }  # fmt: skip
 
 

@@ -22,8 +22,27 @@ def test_a_missing_tensorboard_names_the_extra_that_installs_it(
         main()
     assert exit_.value.code == MissingExtra.exit_code
     error = capsys.readouterr().err
-    assert error.startswith("error: kiln tensorboard needs 'tensorboard' (the kiln[tensorboard] extra)")
+    assert error.startswith(
+        "error: kiln tensorboard (without --export-only) needs 'tensorboard' (the kiln[tensorboard] extra)"
+    )
     assert 'pip install "kiln[tensorboard]"' in error
+
+
+def test_export_only_goes_on_without_tensorboard(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "tensorboard", None)
+    with socket.socket() as closed:  # a workspace URL nothing listens on: the command gets as far as asking it
+        closed.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("KILN_URL", f"http://127.0.0.1:{closed.getsockname()[1]}")
+    monkeypatch.setenv("KILN_TOKEN", "kiln_" + "A" * 43)
+    monkeypatch.setattr(sys, "argv", ["kiln", "tensorboard", "some-job", "--export-only"])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    error = capsys.readouterr().err
+    assert exit_.value.code != MissingExtra.exit_code, error
+    assert "needs 'tensorboard'" not in error
+    assert "127.0.0.1" in error  # it tried the workspace, which TensorBoard has nothing to do with
 
 
 def _listening(port: int = 0) -> socket.socket:

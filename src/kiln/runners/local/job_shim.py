@@ -6,7 +6,11 @@ the tail of stderr, and writes ``result.json`` when the command ends. Because th
 not the workspace server, holds the pipes, a job survives a restart of the server, and a
 server that comes back finds the outcome on disk.
 
-    python -m kiln.runners.local.job_shim JOB_DIR [--ranks N] -- bash -c COMMAND
+    python -m kiln.runners.local.job_shim JOB_DIR [--sandboxed] [--ranks N] [--log-limit BYTES] -- [SANDBOX...] bash -c COMMAND
+
+With ``--sandboxed`` the command runs through bubblewrap, which reports a command killed by signal N as exit
+code 128+N; the shim records it as killed by N, as it would without the sandbox. With ``--log-limit``, the
+log stops growing at that many bytes, with a note at the cut (the job runs on; what it writes after is dropped).
 """
 
 from __future__ import annotations
@@ -17,19 +21,33 @@ import sys
 from pathlib import Path
 
 from kiln.jobs.folders import JobFolder
+from kiln.logs import DEFAULT_JOB_LOG_LIMIT_BYTES, CappedLog
 from kiln.runners.local.rank_launcher import RankLauncher
 
 RESULT_NAME = "result.json"
 
 
-def run(job_dir: Path, command: list[str], ranks: int | None = None) -> int:
+SIGNAL_EXIT_BASE = 128  # a shell's (and bubblewrap's) exit code for "killed by signal N" is 128+N
+
+
+def run(
+    job_dir: Path,
+    command: list[str],
+    ranks: int | None = None,
+    log_limit: int = DEFAULT_JOB_LOG_LIMIT_BYTES,
+    sandboxed: bool = False,
+) -> int:
     # A cancel signals the whole process group; the shim outlives the command to record it.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     folder = JobFolder(job_dir)
     with folder.log.open("ab", buffering=0) as log:
-        outcome = RankLauncher(command, str(folder.working_dir), log, ranks).run()
-    result: dict[str, object] = {"exit_code": outcome.exit_code, "stderr_tail": outcome.stderr_tail}
+        capped = CappedLog(log, log_limit, already=folder.log.stat().st_size)
+        outcome = RankLauncher(command, str(folder.working_dir), capped, ranks).run()  # type: ignore[arg-type]
+    code = outcome.exit_code
+    if sandboxed and SIGNAL_EXIT_BASE < code < SIGNAL_EXIT_BASE + 65:
+        code = SIGNAL_EXIT_BASE - code
+    result: dict[str, object] = {"exit_code": code, "stderr_tail": outcome.stderr_tail}
     if ranks is not None:
         result.update(ranks=ranks, failed_rank=outcome.failed_rank)
     tmp = job_dir / (RESULT_NAME + ".tmp")
@@ -40,12 +58,22 @@ def run(job_dir: Path, command: list[str], ranks: int | None = None) -> int:
 
 def main(argv: list[str]) -> int:
     ranks = None
+    log_limit = DEFAULT_JOB_LOG_LIMIT_BYTES
+    sandboxed = len(argv) >= 2 and argv[1] == "--sandboxed"
+    if sandboxed:
+        argv = [argv[0], *argv[2:]]
     if len(argv) >= 3 and argv[1] == "--ranks" and argv[2].isdigit():
         ranks, argv = int(argv[2]), [argv[0], *argv[3:]]
+    if len(argv) >= 3 and argv[1] == "--log-limit" and argv[2].isdigit():
+        log_limit, argv = int(argv[2]), [argv[0], *argv[3:]]
     if len(argv) < 3 or argv[1] != "--" or ranks == 0:
-        print("usage: python -m kiln.runners.local.job_shim JOB_DIR [--ranks N] -- COMMAND...", file=sys.stderr)
+        print(
+            "usage: python -m kiln.runners.local.job_shim JOB_DIR [--sandboxed] [--ranks N] [--log-limit BYTES] "
+            "-- COMMAND...",
+            file=sys.stderr,
+        )
         return 2
-    return run(Path(argv[0]), argv[2:], ranks)
+    return run(Path(argv[0]), argv[2:], ranks, log_limit, sandboxed)
 
 
 if __name__ == "__main__":

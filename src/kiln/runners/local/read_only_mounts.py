@@ -64,6 +64,15 @@ class ReadOnlyInputs:
 
     def command_prefix(self, job_root: Path, log: Path) -> list[str]:
         """What to run the job's command through, for the inputs provided below ``job_root`` (may be empty)."""
+        mounts = self.claim(job_root, log)
+        prefix, _ = self._namespace_prefix()
+        if not mounts or prefix is None:
+            return []
+        pairs = [str(part) for m in mounts for part in (m.source, m.target)]
+        return [*prefix, "sh", "-c", MOUNT_SCRIPT, "kiln-read-only-inputs", _which("mount"), *pairs, "--"]
+
+    def claim(self, job_root: Path, log: Path) -> list[ReadOnlyMount]:
+        """The mounts asked for below ``job_root`` (a sandbox makes them itself); notices about copies go to ``log``."""
         with self._lock:
             mounts = [m for m in self._mounts if m.target.is_relative_to(job_root)]
             self._mounts = [m for m in self._mounts if m not in mounts]
@@ -72,11 +81,7 @@ class ReadOnlyInputs:
         if notices:
             with log.open("a") as handle:
                 handle.writelines(notices)
-        prefix, _ = self._namespace_prefix()
-        if not mounts or prefix is None:
-            return []
-        pairs = [str(part) for m in mounts for part in (m.source, m.target)]
-        return [*prefix, "sh", "-c", MOUNT_SCRIPT, "kiln-read-only-inputs", _which("mount"), *pairs, "--"]
+        return mounts
 
     def _namespace_prefix(self) -> tuple[list[str] | None, str]:
         with self._lock:

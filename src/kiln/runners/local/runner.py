@@ -4,7 +4,9 @@ Jobs start while this server has free slots (``local_concurrency``) and the GPUs
 for are free; each sees only its own GPUs. The environment is a venv that the
 environment resolver builds or reuses. ``ro_mount`` inputs are mounted read-only in the
 job's own mount namespace at launch, and a distributed job's ranks are started by the shim
-(:mod:`kiln.runners.local.rank_launcher`). Because the shim holds the job's pipes and
+(:mod:`kiln.runners.local.rank_launcher`). The command runs in a sandbox
+(:mod:`kiln.runners.local.sandbox`) where the machine allows one; the job's row and log say if it is not
+isolated. Because the shim holds the job's pipes and
 writes its result to the job's folder, a job outlives a restart of the server, which
 adopts it again by its pid.
 """
@@ -18,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import psutil
 
@@ -26,12 +29,14 @@ from kiln.jobs.folders import JobFolder
 from kiln.jobs.job import Job
 from kiln.jobs.outcome import Outcome, signal_text
 from kiln.jobs.runner import Ending, Prepared, RecordFields, Room, RunState, StartPlan
+from kiln.logs import DEFAULT_JOB_LOG_LIMIT_BYTES
 from kiln.processes import child_environment
 from kiln.runners.local import processes
 from kiln.runners.local.compute import LocalCompute, visible_devices
 from kiln.runners.local.job_shim import RESULT_NAME
 from kiln.runners.local.processes import ProcessHandle
 from kiln.runners.local.read_only_mounts import ReadOnlyInputs
+from kiln.runners.local.sandbox import NOT_ISOLATED, JobSandbox, SandboxView, readable_paths, without_server_credentials
 from kiln.specs.job import Problem, ProcessJobSpec
 from kiln.specs.views import JobStatus
 
@@ -55,14 +60,27 @@ class LocalRunner:
         *,
         slots: int,
         cancel_grace: float,
+        sandbox: JobSandbox,
         shared: bool = False,
+        log_limit: int = DEFAULT_JOB_LOG_LIMIT_BYTES,
     ) -> None:
         self.environments = environments
         self.compute = compute
         self.read_only_inputs = read_only_inputs  # ro_mount inputs, provided while preparing, applied at launch
         self.slots: int | None = slots
         self._grace = cancel_grace
+        self._log_limit = log_limit  # the shim stops the job's log there, with a note
+        self.sandbox = sandbox
         self._shared = shared  # other servers share the queue: a job that asks for more GPUs may suit one of them
+
+    def named(self, slots: int | None, gpus: Sequence[str] | None) -> LocalRunner:
+        """The runner of a named local compute: this machine, with its own job limit (default this runner's)
+        and the GPUs of this machine it may use (default all)."""
+        usable = self.compute.gpus if gpus is None else tuple(gpu for gpu in self.compute.gpus if gpu in gpus)
+        return LocalRunner(
+            self.environments, LocalCompute(usable), self.read_only_inputs, slots=slots or self.slots or 1,
+            cancel_grace=self._grace, sandbox=self.sandbox, shared=self._shared, log_limit=self._log_limit,
+        )  # fmt: skip
 
     def problems(self, spec: ProcessJobSpec) -> list[Problem]:
         return self.compute.problems(spec)
@@ -90,21 +108,38 @@ class LocalRunner:
 
     def launch(self, job: Job, command: str, variables: dict[str, str], record: RecordFields) -> LocalRun:
         env = {**variables, **visible_devices(job.row.gpu_ids or [])}  # after the job's own: they cannot widen it
+        isolation = self.sandbox.isolation()
+        record(isolation=isolation)
+        if isolation.startswith(NOT_ISOLATED):
+            with job.folder.log.open("a") as log_file:
+                log_file.write(f"kiln: this job is {isolation} (it runs as the server's user and can read its files)\n")
         handle = self._start(job.folder, command, env, job.spec.rank_count)
         record(pid=handle.pid, pid_started=handle.create_time)
         return LocalRun(handle, job.folder, self._grace)
 
     def _start(self, folder: JobFolder, command: str, env: dict[str, str], ranks: int | None) -> ProcessHandle:
         """Start the command through the shim; with ``ranks``, as that many processes of a distributed job."""
-        read_only = self.read_only_inputs.command_prefix(folder.root, folder.log)  # [] without ro_mount inputs
-        shim = [sys.executable, "-m", SHIM_MODULE, str(folder.root)]
+        sandboxed = self.sandbox.availability().available
+        if sandboxed:
+            mounts = self.read_only_inputs.claim(folder.root, folder.log)
+            bin_dir = Path(env["PATH"].split(os.pathsep)[0])  # the job's environment comes first on its PATH
+            view = SandboxView(
+                folder.root, readable_paths(bin_dir, env.get("PYTHONPATH", "")),
+                tuple((mount.source, mount.target) for mount in mounts),
+            )  # fmt: skip
+            self.sandbox.prepare_folder(view)
+            env, wrapper = self.sandbox.environment(env, view), self.sandbox.command(view)
+        else:
+            wrapper = self.read_only_inputs.command_prefix(folder.root, folder.log)  # [] without ro_mount inputs
+        shim = [sys.executable, "-m", SHIM_MODULE, str(folder.root)] + (["--sandboxed"] if sandboxed else [])
         shim += ["--ranks", str(ranks)] if ranks is not None else []
-        shim += ["--", *read_only]
+        shim += ["--log-limit", str(self._log_limit)]
+        shim += ["--", *wrapper]
         shim += ["bash", "-c", command]
         with open(os.devnull, "rb") as devnull:
             popen = subprocess.Popen(
-                shim, cwd=folder.working_dir, env=child_environment(env), stdin=devnull,
-                stdout=subprocess.DEVNULL, stderr=folder.log.open("ab"), start_new_session=True,
+                shim, cwd=folder.working_dir, env=without_server_credentials(child_environment()) | env,
+                stdin=devnull, stdout=subprocess.DEVNULL, stderr=folder.log.open("ab"), start_new_session=True,
             )  # fmt: skip
         try:
             create_time = psutil.Process(popen.pid).create_time()

@@ -327,6 +327,7 @@ def main() -> int:
     config = read_config()
     # the job's tokens: kept out of Ray's runtime_env, which anyone who can read the dashboard sees
     os.environ.update(config.get("secret_variables", {}))
+    Path("outputs").mkdir(exist_ok=True)  # there when the command starts, as on Azure ML (Ray drops empty folders)
     code = run_ranks(config) if config.get("ranks") else run_command(config["command"])
     try:
         hand_back(config)

@@ -11,6 +11,7 @@ from kiln.api.operation import TAR
 from kiln.server.dependencies import Lineage, Models
 from kiln.server.permissions import Caller
 from kiln.server.routes import bind
+from kiln.specs.bounded import MAX_LINEAGE_DEPTH
 from kiln.specs.model import LineageNode, ModelSpec, ModelVersionView, ModelView
 
 
@@ -64,7 +65,7 @@ def models_router() -> APIRouter:
         return lineage.model(name, version)
 
     @bind(router, api.lineage.JOB)
-    def job_lineage(lineage: Lineage, name: str, depth: int = Query(0, ge=0)) -> LineageNode:
+    def job_lineage(lineage: Lineage, name: str, depth: int = Query(0, ge=0, le=MAX_LINEAGE_DEPTH)) -> LineageNode:
         return lineage.job_named(name)
 
     return router

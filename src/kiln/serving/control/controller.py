@@ -404,7 +404,7 @@ class EndpointController:
                     members[row.name] = DeploymentRoute(row.name, ready, timeout + 5.0)
                 hashes = (endpoint.primary_key_hash, endpoint.secondary_key_hash)
                 routes[endpoint.name] = EndpointRoute.build(
-                    endpoint.name, hashes, spec.traffic, spec.mirror_traffic, members
+                    endpoint.name, hashes, spec.traffic, spec.mirror_traffic, members, spec.auth_mode
                 )
             self._routes.publish(routes)
 

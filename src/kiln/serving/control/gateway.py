@@ -20,7 +20,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
 import aiohttp
@@ -36,6 +36,7 @@ from kiln.serving.control.routing import DeploymentRoute, EndpointRoute, Replica
 log = logging.getLogger(__name__)
 
 DEPLOYMENT_HEADER = "azureml-model-deployment"
+AML_TOKEN = "aml_token"
 PREFIX = "/endpoints/"
 ATTEMPTS = 4
 _DROPPED_REQUEST_HEADERS = {
@@ -52,10 +53,23 @@ class _Answer(NamedTuple):
     body: bytes
 
 
+TokenCheck = Callable[[str], Awaitable[KilnError | None]]  # a user's API token: None if it may score, else why not
+
+
+async def _no_user_tokens(_token: str) -> KilnError | None:
+    return Unauthorized("this workspace checks no user tokens at its scoring URIs")
+
+
 class EndpointGateway:
-    def __init__(self, routes: Callable[[], RoutingTable], metrics: Callable[[], GatewayMetrics]) -> None:
+    def __init__(
+        self,
+        routes: Callable[[], RoutingTable],
+        metrics: Callable[[], GatewayMetrics],
+        user_token: TokenCheck = _no_user_tokens,
+    ) -> None:
         self._routes = routes
         self._metrics = metrics
+        self._user_token = user_token  # auth_mode aml_token: the workspace server checks the user and role
         self._http: aiohttp.ClientSession | None = None
         self._mirrors: set[asyncio.Task[None]] = set()
 
@@ -84,12 +98,18 @@ class EndpointGateway:
         key = bearer_credential(_header(headers, b"authorization"))  # REST reads its tokens the same way
         # an endpoint that does not exist answers as one whose key was not given: the same status and
         # body, so that without a key nobody learns which endpoint names exist
-        if route is None or key is None or not route.accepts(key):
-            problem = Unauthorized(
-                f"endpoint '{endpoint_name}' needs one of its keys as 'Authorization: Bearer <key>' "
-                f"(kiln online-endpoint get-credentials -n {endpoint_name})"
-            )
-            await _error(send, problem, [(b"www-authenticate", b"Bearer")])
+        refused: KilnError | None = None
+        if route is None or key is None:
+            refused = _needs_credentials(endpoint_name)
+        elif route.auth_mode == AML_TOKEN:
+            refused = await self._user_token(key)
+            if refused is not None and refused.http_status == 401:  # told apart from an unknown endpoint only
+                refused = _needs_credentials(endpoint_name)  # by a workspace user (403: not a contributor)
+        elif not route.accepts(key):
+            refused = _needs_credentials(endpoint_name)
+        if refused is not None or route is None:
+            refused = refused or _needs_credentials(endpoint_name)
+            await _error(send, refused, [(b"www-authenticate", b"Bearer")] if refused.http_status == 401 else [])
             return
         pinned = _header(headers, DEPLOYMENT_HEADER.encode())
         if pinned is not None and pinned not in route.deployments:
@@ -221,6 +241,15 @@ class EndpointGateway:
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.debug("mirrored request to %s failed: %s", deployment.name, exc)
         self._metrics().record_mirror(endpoint, deployment.name, ok)
+
+
+def _needs_credentials(endpoint_name: str) -> Unauthorized:
+    """The one answer to a missing or wrong credential, and to an endpoint that does not exist."""
+    return Unauthorized(
+        f"endpoint '{endpoint_name}' needs one of its keys as 'Authorization: Bearer <key>' "
+        f"(kiln online-endpoint get-credentials -n {endpoint_name}), or, if its auth_mode is aml_token, "
+        "a workspace user's API token (contributor or owner)"
+    )
 
 
 class ScoringFastPath:

@@ -69,6 +69,7 @@ class ReplicaLauncher:
             endpoint=row.endpoint, deployment=row.name, replica_index=index, port=port, secret=secret,
             model_name=str(pinned.get("name") or row.name), model_version=str(pinned.get("version") or "1"),
             model_dir=Path(pinned["model_dir"]) if pinned.get("model_dir") else None,
+            azureml_model_dir=Path(pinned["azureml_model_dir"]) if pinned.get("azureml_model_dir") else None,
             code_dir=Path(pinned["code_dir"]) if pinned.get("code_dir") else None,
             scoring_script=spec.code_configuration.scoring_script if spec.code_configuration else None,
             environment_variables=spec.environment_variables,

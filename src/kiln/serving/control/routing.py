@@ -76,6 +76,7 @@ class EndpointRoute:
     deployments: dict[str, DeploymentRoute]
     splitter: TrafficSplitter
     mirror: dict[str, int]  # deployment → percent of requests copied to it
+    auth_mode: str = "key"  # key: its keys score; aml_token: workspace users' API tokens do (not its keys)
 
     @classmethod
     def build(
@@ -85,10 +86,11 @@ class EndpointRoute:
         traffic: dict[str, int],
         mirror: dict[str, int],
         deployments: dict[str, DeploymentRoute],
+        auth_mode: str = "key",
     ) -> EndpointRoute:
         ready = {d for d, route in deployments.items() if route.replicas}
         live_mirror = {d: share for d, share in mirror.items() if share > 0 and d in ready}
-        return cls(name, key_hashes, deployments, TrafficSplitter(traffic, ready), live_mirror)
+        return cls(name, key_hashes, deployments, TrafficSplitter(traffic, ready), live_mirror, auth_mode)
 
     def accepts(self, presented_key: str) -> bool:
         digest = key_hash(presented_key)

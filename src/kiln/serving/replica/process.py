@@ -41,9 +41,11 @@ def prepare_environment(config: ReplicaConfig) -> None:
     os.environ.update(QUIET_ENVIRONMENT)
     os.environ.update(config.environment_variables)
     if config.model_dir is not None:
-        model_dir = str(config.model_dir.resolve())
-        os.environ["AZUREML_MODEL_DIR"] = model_dir
-        os.environ["KILN_MODEL_DIR"] = model_dir
+        model_dir = config.model_dir.resolve()
+        os.environ["KILN_MODEL_DIR"] = str(model_dir)
+        # Azure's layout: the folder holding the model under the name it was registered from
+        azureml = config.azureml_model_dir.absolute() if config.azureml_model_dir is not None else model_dir
+        os.environ["AZUREML_MODEL_DIR"] = str(azureml)
 
 
 def serve(config: ReplicaConfig) -> int:

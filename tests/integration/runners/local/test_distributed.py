@@ -13,7 +13,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 from kiln.specs.views import JobStatus
-from tests.conftest import REPO, WorkspaceServer, wait_for, write_job
+from tests.conftest import REPO, WorkspaceServer, job_processes, wait_for, write_job
 
 EXAMPLE = REPO / "examples" / "pytorch-distributed" / "job.yml"
 
@@ -45,11 +45,9 @@ def test_the_ddp_example_runs_every_rank_and_registers_rank_zeros_model(
 RANKS_SCRIPT = """\
 import os, pathlib, subprocess, sys, time
 rank = int(os.environ["RANK"])
-folder = pathlib.Path(sys.argv[1])
 child = subprocess.Popen(["sleep", "300"])  # each rank starts a process of its own
-(folder / f"{rank}.pids").write_text(f"{os.getpid()} {child.pid}")
 print(f"rank {rank} of {os.environ['WORLD_SIZE']} started", flush=True)
-if rank == int(sys.argv[2]):
+if rank == int(sys.argv[1]):
     time.sleep(0.5)
     raise ValueError(f"rank {rank} found no data")
 time.sleep(300)
@@ -57,9 +55,8 @@ time.sleep(300)
 
 
 def _ranks_job(tmp_path: Path, ranks: int, failing_rank: int) -> Path:
-    (tmp_path / "pids").mkdir()
     text = f"""\
-        command: python ranks.py {tmp_path / "pids"} {failing_rank}
+        command: python ranks.py {failing_rank}
         code: ./src
         distribution:
           type: pytorch
@@ -68,10 +65,19 @@ def _ranks_job(tmp_path: Path, ranks: int, failing_rank: int) -> Path:
     return write_job(tmp_path, textwrap.dedent(text), {"ranks.py": RANKS_SCRIPT})
 
 
-def _job_pids(tmp_path: Path, ranks: int) -> list[int]:
-    files = [tmp_path / "pids" / f"{rank}.pids" for rank in range(ranks)]
-    wait_for(lambda: all(f.exists() and len(f.read_text().split()) == 2 for f in files), what="every rank to start")
-    return [int(pid) for f in files for pid in f.read_text().split()]
+def _job_pids(home: Path, job_id: str, ranks: int) -> list[int]:
+    """The ranks and their children as this machine sees them (the job's sandbox has pids of its own)."""
+
+    def started() -> list[int]:
+        processes = job_processes(home, job_id)
+        try:
+            commands = [" ".join(process.cmdline()) for process in processes]
+        except psutil.Error:
+            return []
+        sleeps, ranks_seen = commands.count("sleep 300"), sum("ranks.py" in c and "bash" not in c for c in commands)
+        return [process.pid for process in processes] if sleeps == ranks and ranks_seen >= ranks else []
+
+    return list(wait_for(started, what="every rank to start"))
 
 
 def _running(pid: int) -> bool:
@@ -86,7 +92,7 @@ def test_a_failing_rank_fails_the_job_with_its_error_and_stops_the_others(
 ) -> None:
     with workspace.client() as client:
         job = client.jobs.create(_ranks_job(tmp_path, ranks=2, failing_rank=1))
-        pids = _job_pids(tmp_path, 2)
+        pids = _job_pids(workspace.home, job.id, 2)
         job.wait(timeout=60)
         log = "".join(client.jobs.logs(job.name))
     assert job.status == JobStatus.FAILED and job.view.exit_code == 1
@@ -100,7 +106,7 @@ def test_a_failing_rank_fails_the_job_with_its_error_and_stops_the_others(
 def test_cancel_ends_every_rank_and_what_they_started(workspace: WorkspaceServer, tmp_path: Path) -> None:
     with workspace.client() as client:
         job = client.jobs.create(_ranks_job(tmp_path, ranks=3, failing_rank=-1))
-        pids = _job_pids(tmp_path, 3)
+        pids = _job_pids(workspace.home, job.id, 3)
         assert all(_running(p) for p in pids)
         assert "canceled" in workspace.cli("job", "cancel", "-n", job.name, check=True).stdout
         wait_for(lambda: client.jobs.get(job.name).status.is_terminal, timeout=30, what="the job to end")

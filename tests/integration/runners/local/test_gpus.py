@@ -15,7 +15,7 @@ import pytest
 
 from kiln.errors import InvalidSpec
 from kiln.specs.views import JobStatus
-from tests.conftest import WorkspaceServer, cleanup_jobs, server_env, wait_for, write_job
+from tests.conftest import UNSANDBOXED, WorkspaceServer, cleanup_jobs, server_env, wait_for, write_job
 from tests.lanes import server_fixture
 
 # writes what it was given to TAG.gpus ("unset" if nothing), then runs until TAG.stop appears
@@ -62,7 +62,7 @@ class GpuJobs:
 def two_gpu_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkspaceServer]:
     """One server for this module's tests (each ends its jobs); the restart test restarts it."""
     home = tmp_path_factory.mktemp("kiln-gpu-home")
-    server = WorkspaceServer(home, server_env(home, gpus="0,1", local_concurrency="4")).start()
+    server = WorkspaceServer(home, server_env(home, gpus="0,1", local_concurrency="4", **UNSANDBOXED)).start()
     yield server
     server.stop()
     cleanup_jobs(home)
@@ -129,3 +129,30 @@ def test_gpus_held_by_a_job_survive_a_server_restart(two_gpu_server: WorkspaceSe
     for job in (newcomer, waiting):
         jobs.wait_status(job, JobStatus.COMPLETED)
     jobs.client.close()
+
+
+def test_a_named_local_compute_uses_its_own_gpus_shared_with_local_one_job_at_a_time(
+    two_gpu_server: WorkspaceServer, tmp_path: Path
+) -> None:
+    two_gpu_server.cli("compute", "create", "--name", "gpu-one", "--type", "local", "--gpus", "1", check=True)
+    jobs = GpuJobs(two_gpu_server, tmp_path)
+    named = jobs.submit("n1", 1, "compute=azureml:gpu-one")
+    assert jobs.given("n1") == "1"  # only its GPU, though GPU 0 is free
+    with pytest.raises(InvalidSpec, match=r"resources\.gpu_count: 2 GPUs asked for, but local compute has 1 \(ids 1\)"):
+        jobs.submit("n2", 2, "compute=azureml:gpu-one")
+    # 'local' takes GPU 0 and then waits: GPU 1 is held by the named compute's job
+    on_local = jobs.submit("l1", 1)
+    assert jobs.given("l1") == "0"
+    waiting = jobs.submit("l2", 1)
+    next_named = jobs.submit("n3", 1, "compute=gpu-one")
+    jobs.stop("l1")
+    assert jobs.given("l2") == "0"  # the GPU 'local' freed; n3 still waits for GPU 1
+    assert not jobs.started("n3") and jobs.client.jobs.get(next_named.name).status == JobStatus.QUEUED
+    jobs.stop("n1")
+    assert jobs.given("n3") == "1"
+    jobs.stop("l2", "n3")
+    for job in (named, on_local, waiting, next_named):
+        jobs.wait_status(job, JobStatus.COMPLETED)
+    assert jobs.client.jobs.get(named.name).view.compute == "gpu-one"
+    jobs.client.close()
+    two_gpu_server.cli("compute", "delete", "-n", "gpu-one", check=True)

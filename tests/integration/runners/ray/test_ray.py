@@ -37,7 +37,8 @@ def ray_head() -> Iterator[RayHead]:
 def ray_server(ray_head: RayHead, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkspaceServer]:
     """A workspace server with the cluster registered as 'ray-cluster' (from a compute YAML file)."""
     home = tmp_path_factory.mktemp("kiln-ray-home")
-    server = WorkspaceServer(home, server_env(home)).start()
+    # as a team server: an unknown azureml: compute is refused (an embedded workspace runs it on local)
+    server = WorkspaceServer(home, server_env(home, unknown_azureml_compute="refuse")).start()
     compute_file = home / "compute.yml"
     compute_file.write_text(f"name: {CLUSTER}\ntype: ray\naddress: {ray_head.address}\ndescription: test cluster\n")
     server.cli("compute", "create", "-f", str(compute_file), check=True)

@@ -458,12 +458,14 @@ import mlflow
 
 def init():
     global model, greeting
-    model = mlflow.sklearn.load_model(os.environ["AZUREML_MODEL_DIR"])
+    # Azure's layout: the folder holding the model's folder, under the name it was registered from (v1)
+    model = mlflow.sklearn.load_model(os.path.join(os.environ["AZUREML_MODEL_DIR"], "v1"))
     greeting = os.environ["GREETING"]
 
 def run(raw_data):
     rows = json.loads(raw_data)["data"]
-    return {"classes": model.predict(rows).tolist(), "greeting": greeting, "model_dir_same": os.environ["KILN_MODEL_DIR"] == os.environ["AZUREML_MODEL_DIR"]}
+    kiln_dir = pathlib.Path(os.environ["KILN_MODEL_DIR"])  # kiln's own: the model's files themselves
+    return {"classes": model.predict(rows).tolist(), "greeting": greeting, "kiln_dir_mlmodel": (kiln_dir / "MLmodel").is_file()}
 """
 
 
@@ -485,7 +487,7 @@ def test_a_custom_scoring_script_deployment(server: WorkspaceServer, iris_model:
         rows = IRIS.data.iloc[[0, 149]].values.tolist()
         response = httpx.post(url, json={"data": rows}, headers={"Authorization": f"Bearer {key}"}, timeout=30)
         assert response.status_code == 200, response.text
-        assert response.json() == {"classes": [0, 2], "greeting": "hello", "model_dir_same": True}
+        assert response.json() == {"classes": [0, 2], "greeting": "hello", "kiln_dir_mlmodel": True}
         client.online_endpoints.delete("scripted")
 
 
