@@ -1,7 +1,7 @@
 """Reading a Docker build context's Dockerfile for the requirements it installs (kiln never runs Docker).
 
 Azure ML builds an environment's ``build:`` context into an image. kiln builds venvs, so it
-reads the Dockerfile instead: the pip requirement files (``pip install -r FILE``), conda files
+reads the Dockerfile instead: the pip requirement files (``pip install -r FILE``, ``uv pip install -r FILE`` too), conda files
 (``conda env create|update -f FILE``, ``mamba``/``micromamba`` too) and packages (``pip install
 NAME``, ``conda install NAME``) its ``RUN`` lines install, found in the context through the
 ``COPY``/``ADD`` lines that put them in the image, and the Python version of a ``python:X.Y``
@@ -170,6 +170,8 @@ def _read_command(command: str, image: _Image, reading: DockerfileReading) -> No
         _read_pip(words[2:], image, reading, command)
     elif PYTHON_PROGRAM.match(program) and words[1:4] == ["-m", "pip", "install"]:
         _read_pip(words[4:], image, reading, command)
+    elif program == "uv" and words[1:3] == ["pip", "install"]:
+        _read_pip(words[3:], image, reading, command)
     elif program in CONDA_PROGRAMS:
         _read_conda(program, words[1:], image, reading, command)
     elif command:

@@ -51,6 +51,7 @@ def test_pip_requirement_files_through_copy_and_workdir_and_a_python_base_image(
     dockerfile = (
         "FROM python:3.11-slim AS base\nWORKDIR /app\nCOPY requirements.txt ./\nCOPY env/ /opt/env\n"
         "RUN pip install --no-cache-dir -r requirements.txt && python -m pip install -r /opt/env/more.txt 'six<2'\n"
+        "RUN uv pip install --system idna\n"
     )
     reading = read_dockerfile(dockerfile)
     assert reading.python == "3.11" and reading.requirement_files == ["requirements.txt", "env/more.txt"]
@@ -58,7 +59,7 @@ def test_pip_requirement_files_through_copy_and_workdir_and_a_python_base_image(
         path="ctx", dockerfile=dockerfile, files={"requirements.txt": "numpy\n# c\n", "env/more.txt": "idna==3.7\n"}
     )
     spec, notes = equivalent_spec(build)
-    assert spec.python_version() == "3.11" and spec.requirement_lines() == ["numpy", "idna==3.7", "six<2"]
+    assert spec.python_version() == "3.11" and spec.requirement_lines() == ["numpy", "idna==3.7", "six<2", "idna"]
     spec, notes = equivalent_spec(build, has_python=lambda version: False)
     assert spec.python_version() is None and "python 3.11 is not on the workspace server" in notes[-1]
 
