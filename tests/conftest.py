@@ -127,8 +127,8 @@ def server_env(home: Path, **settings: str) -> dict[str, str]:
 
 
 # For tests of scheduling (not of isolation) whose jobs write to a folder of the test's: no sandbox, which would
-# hide that folder (tests/security/test_job_sandbox.py proves the sandbox).
-UNSANDBOXED = {"job_sandbox": "/nonexistent/bwrap"}
+# hide that folder (tests/security/test_job_sandbox.py proves the sandbox); team servers allowed to start so.
+UNSANDBOXED = {"job_sandbox": "/nonexistent/bwrap", "allow_unisolated_jobs": "true"}
 
 
 def job_processes(home: Path, job_id: str) -> list[psutil.Process]:

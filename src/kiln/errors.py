@@ -22,6 +22,10 @@ class KilnError(Exception):
     def to_json(self) -> dict[str, dict[str, str]]:
         return {"error": {"type": type(self).__name__, "message": self.message}}
 
+    def http_headers(self) -> dict[str, str]:
+        """Headers the server sends with this error (``Retry-After`` for :class:`Busy`)."""
+        return {}
+
 
 class InvalidSpec(KilnError):
     """A spec, a flag or a request body is malformed; the message names the field."""
@@ -70,6 +74,21 @@ class Unavailable(KilnError):
 
     http_status = 503
     exit_code = 6
+
+
+class Busy(KilnError):
+    """The caller already has as many requests of this kind in flight as the server allows one user;
+    the others' requests are not affected. Try again when one has ended (the answer's ``Retry-After``)."""
+
+    http_status = 429
+    exit_code = 6
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def http_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class MissingExtra(KilnError):
@@ -142,7 +161,7 @@ class GatewayTimeout(KilnError):
 # What an answer without kiln's error body is rebuilt as, by its HTTP status: only the general
 # classes, so that a bare 500 is not taken for a scoring failure.
 _BY_STATUS: tuple[type[KilnError], ...] = (
-    InvalidSpec, NotFound, AlreadyExists, Conflict, Unauthorized, Forbidden, Unavailable,
+    InvalidSpec, NotFound, AlreadyExists, Conflict, Unauthorized, Forbidden, Unavailable, Busy,
 )  # fmt: skip
 _SERVING: tuple[type[KilnError], ...] = (
     InvalidInput, UnsupportedMediaType, TooManyRequests, ScoringTimeout, ScoringFailed, ModelLoadFailed,

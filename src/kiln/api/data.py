@@ -37,6 +37,7 @@ CONTENT = Operation(
     description="The version's files as an uncompressed tar whose top folder is the asset's name.",
     role=Role.READER, action="downloading data assets",
     response=bytes, media_type=TAR,
+    limit="downloads",
 )  # fmt: skip
 ARCHIVE = Operation(
     "data.archive", "POST", "/api/v1/data/{name}/archive",

@@ -39,6 +39,7 @@ LOG = Operation(
     description="With ``follow``, new lines as they come until the build ends.",
     role=Role.READER, action="reading build logs",
     response=str, media_type=TEXT, query=("follow",),
+    limit="logs",
 )  # fmt: skip
 OF_JOB = Operation(
     "environments.of_job", "GET", "/api/v1/jobs/{name}/environment",

@@ -47,6 +47,7 @@ LOGS = Operation(
     description="From the start; with ``follow``, new lines as they come until the job ends.",
     role=Role.READER, action="reading job logs",
     response=str, media_type=TEXT, query=("follow",),
+    limit="logs",
 )  # fmt: skip
 METRICS = Operation(
     "jobs.metrics", "GET", "/api/v1/jobs/{name}/metrics",
@@ -54,6 +55,7 @@ METRICS = Operation(
     description="Every value of every MLflow metric of the job, with its step and timestamp.",
     role=Role.READER, action="reading metrics",
     response=JobMetricsView,
+    limit="scans",
 )  # fmt: skip
 OUTPUT = Operation(
     "jobs.output", "GET", "/api/v1/jobs/{name}/outputs/{output}",
@@ -64,4 +66,5 @@ OUTPUT = Operation(
     ),
     role=Role.READER, action="downloading job outputs",
     response=bytes, media_type=TAR, errors=(Conflict,),
+    limit="downloads",
 )  # fmt: skip

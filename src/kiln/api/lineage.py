@@ -12,6 +12,7 @@ MODEL = Operation(
     description="Upstream: the job that made it, and its code, environment and inputs; also where it is served.",
     role=Role.READER, action="reading lineage",
     response=LineageNode,
+    limit="scans",
 )  # fmt: skip
 JOB = Operation(
     "lineage.job", "GET", "/api/v1/lineage/job/{name}",
@@ -19,4 +20,5 @@ JOB = Operation(
     description="Upstream: its code, environment and inputs.",
     role=Role.READER, action="reading lineage",
     response=LineageNode, query=("depth",),
+    limit="scans",
 )  # fmt: skip

@@ -29,12 +29,14 @@ CREATE = Operation(
     description="``path`` is an ``upload:`` reference, a ``runs:/<job>/<path>`` URI or a registered reference.",
     role=Role.CONTRIBUTOR, action="registering models",
     response=ModelVersionView, status_code=201, body=ModelSpec, errors=(Conflict, NotFound),
+    limit="registrations",
 )  # fmt: skip
 LIST = Operation(
     "models.list", "GET", "/api/v1/models",
     summary="List models",
     role=Role.READER, action="listing models",
     response=list[ModelView], query=("include_archived",),
+    limit="scans",
 )  # fmt: skip
 SHOW = Operation(
     "models.show", "GET", "/api/v1/models/{name}",
@@ -73,6 +75,7 @@ FILES = Operation(
     description="The version's files as an uncompressed tar whose top folder is the model's name.",
     role=Role.READER, action="downloading models",
     response=bytes, media_type=TAR,
+    limit="downloads",
 )  # fmt: skip
 SET_ALIAS = Operation(
     "models.set_alias", "PUT", "/api/v1/models/{name}/aliases/{alias}",

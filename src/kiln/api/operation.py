@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
-from kiln.errors import Forbidden, InvalidSpec, KilnError, NotFound, Unauthorized
+from kiln.errors import Busy, Forbidden, InvalidSpec, KilnError, NotFound, Unauthorized
 from kiln.specs.users import Role
 
 R = TypeVar("R")
@@ -75,6 +75,7 @@ class Operation(Generic[R]):
     also_answers: tuple[int, ...] = ()  # other success statuses, with the same body
     response_headers: tuple[tuple[str, str], ...] = ()  # (name, what it says)
     description: str = ""
+    limit: str | None = None  # the group of expensive requests it counts against, per user (kiln.server.limits)
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -97,7 +98,8 @@ class Operation(Generic[R]):
     @property
     def error_statuses(self) -> dict[int, tuple[type[KilnError], ...]]:
         """Every error status it may answer, with the error classes behind each: ``errors`` and what
-        follows from the declaration (no token, a role below ``role``, a name that is not there, bad input)."""
+        follows from the declaration (no token, a role below ``role``, a name that is not there, bad input,
+        too many of the caller's requests of its ``limit`` group in flight)."""
         errors: list[type[KilnError]] = [Unauthorized]
         if self.role is not Role.READER:
             errors.append(Forbidden)
@@ -105,6 +107,8 @@ class Operation(Generic[R]):
             errors.append(NotFound)
         if self.path_parameters or self.body is not None or self.raw_body is not None or self.query:
             errors.append(InvalidSpec)
+        if self.limit is not None:
+            errors.append(Busy)
         statuses: dict[int, tuple[type[KilnError], ...]] = {}
         for error in (*errors, *self.errors):
             known = statuses.get(error.http_status, ())

@@ -13,4 +13,5 @@ CREATE = Operation(
     description="Send a tar archive (optionally gzipped) of a code folder or input; get a reference to use in a job.",
     role=Role.CONTRIBUTOR, action="uploading files",
     response=UploadView, status_code=201, raw_body=BYTES, query=("kind",),
+    limit="uploads",
 )  # fmt: skip

@@ -19,6 +19,7 @@ EXPORT = Operation(
     role=Role.OWNER, action="exporting the workspace",
     response=bytes, media_type=TAR, query=("include_endpoints",),
     response_headers=((EXPORT_BYTES_HEADER, "About how many bytes of file content the archive carries."),),
+    limit="downloads",
 )  # fmt: skip
 IMPORT = Operation(
     "workspace.import", "POST", "/api/v1/workspace/import",
@@ -31,4 +32,5 @@ IMPORT = Operation(
     ),
     role=Role.OWNER, action="importing a workspace",
     response=bytes, media_type=NDJSON, raw_body=BYTES, query=("on_conflict", "label"), errors=(Conflict,),
+    limit="uploads",
 )  # fmt: skip

@@ -8,11 +8,14 @@ tree rebuilt on this side, clear connection errors.
 
 Each call fills the operation's path (every path parameter one escaped segment), refuses what the
 operation does not take (a programming error: ``TypeError``), and parses a JSON answer into the
-operation's response type.
+operation's response type. An answer 429 (``Busy``: the caller has as many requests of that kind in
+flight as the server allows one user) is sent again after its ``Retry-After``, for up to
+:data:`BUSY_PATIENCE_SECONDS`, when the request can be sent again (no streamed body).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -25,6 +28,7 @@ from kiln.errors import Unavailable, error_from_json
 
 R = TypeVar("R")
 Params = Mapping[str, str | int | float | bool]
+BUSY_PATIENCE_SECONDS = 120.0
 
 
 class RestClient:
@@ -42,10 +46,18 @@ class RestClient:
         if not operation.is_json:
             raise TypeError(f"{operation.name} answers {operation.media_type}: use RestClient.stream")
         request = _request(operation, params, json, content, path)
-        try:
-            response = self._http.request(operation.method, request.pop("url"), **request)
-        except httpx.HTTPError as exc:
-            raise Unavailable(f"cannot reach the kiln workspace at {self.url}: {exc}") from exc
+        url = request.pop("url")
+        waited = 0.0
+        while True:
+            try:
+                response = self._http.request(operation.method, url, **request)
+            except httpx.HTTPError as exc:
+                raise Unavailable(f"cannot reach the kiln workspace at {self.url}: {exc}") from exc
+            pause = _busy_pause(response, content, waited)
+            if pause is None:
+                break
+            time.sleep(pause)
+            waited += pause
         self._raise_for_error(response)
         return _parsed(operation.response, response.json() if response.content else None)
 
@@ -55,14 +67,23 @@ class RestClient:
     ) -> Iterator[httpx.Response]:
         """Send ``operation`` and give its answer to read as it arrives (tar, log text, ndjson)."""
         request = _request(operation, params, None, content, path)
+        url = request.pop("url")
+        waited = 0.0
         try:
-            with self._http.stream(
-                operation.method, request.pop("url"), timeout=httpx.Timeout(None, connect=10.0), **request
-            ) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    self._raise_for_error(response)
-                yield response
+            while True:
+                with self._http.stream(
+                    operation.method, url, timeout=httpx.Timeout(None, connect=10.0), **request
+                ) as response:
+                    if response.status_code >= 400:
+                        response.read()
+                        pause = _busy_pause(response, content, waited)
+                        if pause is not None:
+                            time.sleep(pause)
+                            waited += pause
+                            continue
+                        self._raise_for_error(response)
+                    yield response
+                    return
         except httpx.HTTPError as exc:
             raise Unavailable(f"lost the connection to the kiln workspace at {self.url}: {exc}") from exc
 
@@ -78,6 +99,17 @@ class RestClient:
 
     def close(self) -> None:
         self._http.close()
+
+
+def _busy_pause(response: httpx.Response, content: Any, waited: float) -> float | None:
+    """Seconds to wait before sending a request the server answered 429 again; None: do not send it again."""
+    if response.status_code != 429 or not (content is None or isinstance(content, bytes | str)):
+        return None
+    try:
+        pause = min(max(float(response.headers.get("retry-after", "1")), 0.1), 10.0)
+    except ValueError:
+        pause = 1.0
+    return pause if waited + pause <= BUSY_PATIENCE_SECONDS else None
 
 
 def _request(

@@ -21,6 +21,8 @@ from kiln.errors import InvalidSpec, KilnError
 from kiln.server.api_docs import serve_api_docs
 from kiln.server.auth import BearerPrincipals, TokenAuthMiddleware, load_or_create_token, scoring_token_check
 from kiln.server.capabilities import include_capability_routers
+from kiln.server.health import HealthCheck
+from kiln.server.limits import size_thread_pool
 from kiln.server.permissions import default_access, principal_of, tracking_access
 from kiln.server.routers.computes import computes_router
 from kiln.server.routers.data import data_router
@@ -54,6 +56,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from kiln.server.wiring import Workspace
 
+        size_thread_pool()
         workspace = await run_in_threadpool(Workspace.open, settings, public_url, stores)
         app.state.workspace = workspace
         if on_ready:
@@ -85,7 +88,7 @@ def create_app(
 
     @app.exception_handler(KilnError)
     async def kiln_error(_request: Request, exc: KilnError) -> JSONResponse:
-        return JSONResponse(exc.to_json(), status_code=exc.http_status)
+        return JSONResponse(exc.to_json(), status_code=exc.http_status, headers=exc.http_headers())
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -101,11 +104,6 @@ def create_app(
         error = _request_validation_error(exc)
         return JSONResponse(error.to_json(), status_code=error.http_status)
 
-    @app.get("/health", include_in_schema=False)
-    def health() -> dict[str, Any]:
-        workspace = getattr(app.state, "workspace", None)
-        return {"status": "ok" if workspace else "starting", "version": __version__}
-
     app.include_router(jobs_router())  # its body lists the job kinds registered by now
     app.include_router(environments_router())
     app.include_router(data_router())
@@ -120,7 +118,8 @@ def create_app(
     app.include_router(proxy.router)
     app.add_middleware(OneSegmentNames)
     app.add_middleware(TokenAuthMiddleware, token=token, users=lambda: _credentials(app))
-    app.add_middleware(ScoringFastPath, gateway=gateway)  # outermost: scoring URIs use endpoint keys
+    app.add_middleware(ScoringFastPath, gateway=gateway)  # scoring URIs use endpoint keys
+    app.add_middleware(HealthCheck, ready=lambda: getattr(app.state, "workspace", None) is not None)  # outermost
     return app
 
 

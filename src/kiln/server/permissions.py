@@ -35,7 +35,13 @@ def principal_of(request: Request) -> Principal:
     return principal
 
 
-Caller = Annotated[Principal, Depends(principal_of)]
+async def _caller(request: Request) -> Principal:
+    return principal_of(request)
+
+
+# the dependencies here are ``async`` (they only read the request): FastAPI runs them on the event
+# loop, so checking a role never waits for a thread of the pool that blocking handlers share
+Caller = Annotated[Principal, Depends(_caller)]
 """A handler parameter: who is asking (the role was checked before the handler runs)."""
 
 
@@ -48,7 +54,7 @@ def requires(role: Role, action: str) -> Any:
     """A dependency: Forbidden unless the caller's role is ``role`` or above; gives the Principal.
     ``action`` completes "…; <action> needs contributor or owner"."""
 
-    def check_role(request: Request) -> Principal:
+    async def check_role(request: Request) -> Principal:
         principal = principal_of(request)
         principal.ensure(role, action)
         return principal
@@ -56,7 +62,7 @@ def requires(role: Role, action: str) -> Any:
     return _declaring(check_role)
 
 
-def _check_tracking(request: Request) -> Principal:
+async def _check_tracking(request: Request) -> Principal:
     principal = principal_of(request)
     path = mlflow_path(str(request.path_params.get("path", "")))
     if not principal.role.allows(Role.CONTRIBUTOR) and not is_read_only(request.method, path):
@@ -71,7 +77,7 @@ tracking_access: Any = _declaring(_check_tracking)
 """For /mlflow: readers get MLflow's read-only calls (``kiln.tracking.mlflow_access``), the rest needs contributor."""
 
 
-def default_access(request: Request) -> None:
+async def default_access(request: Request) -> None:
     """App-wide: a route that declares no role needs reader to read and contributor to change anything."""
     route = request.scope.get("route")
     if isinstance(route, APIRoute) and declares_access(route):

@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from kiln.api.operation import API_PREFIX, NDJSON, NO_CONTENT, ErrorBody, Operation
 from kiln.errors import Forbidden, KilnError, NotFound
 from kiln.server.auth import SESSION_COOKIE
+from kiln.server.limits import limit_per_user, take_turn
 from kiln.server.permissions import requires
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
@@ -57,13 +58,16 @@ def bind(router: APIRouter, operation: Operation[Any]) -> Callable[[Handler], Ha
             answer["response_class"] = Response
         elif operation.response is not NO_CONTENT:
             answer["response_model"] = operation.response
+        dependencies = [requires(operation.role, operation.action), Depends(_BEARER), Depends(_SESSION)]
+        # after the role check: a refused request takes no slot and no turn
+        dependencies.append(limit_per_user(operation.limit) if operation.limit else take_turn())
         router.add_api_route(
             operation.path,
             handler,
             methods=[operation.method],
             status_code=operation.status_code,
             **answer,
-            dependencies=[requires(operation.role, operation.action), Depends(_BEARER), Depends(_SESSION)],
+            dependencies=dependencies,
             summary=operation.summary,
             description=describe(operation),
             operation_id=operation.name,

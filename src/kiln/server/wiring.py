@@ -57,6 +57,7 @@ from kiln.store.endpoints import EndpointRepository
 from kiln.store.jobs import JobRepository
 from kiln.store.postgres import ENDPOINT_CONTROLLER_LOCK, Leadership, check_connection, connection_error
 from kiln.store.users import UserRepository
+from kiln.tracking.mlflow_errors import bound_client_retries
 from kiln.tracking.mlflow_server import MlflowSupervisor
 from kiln.tracking.mlflow_store import prepare_mlflow_store
 from kiln.tracking.registry import ModelRegistry
@@ -187,6 +188,7 @@ class Workspace:
         steps.info("MLflow tracking server: starting (the longest step)")
         mlflow.start()
         steps.info("MLflow tracking server: ready; starting jobs, endpoints and capabilities")
+        bound_client_retries()  # a request MLflow cannot answer fails in seconds, not after minutes of retries
         tracker = RunTracker(mlflow.url)
         uploads = UploadService(store, home / "tmp")
         registry = ModelRegistry(mlflow.url)

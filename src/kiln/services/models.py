@@ -168,7 +168,8 @@ class ModelService:
     # Reading ---------------------------------------------------------------------------------
     def get_version(self, name: str, version: str) -> ModelVersionView:
         """One version: ``version`` is a number, ``latest`` or an alias."""
-        reference = AssetReference(name, version) if version.isdigit() else AssetReference(name, label=version)
+        is_number = version.isascii() and version.isdigit()  # '٣' is a digit to Python, not to MLflow
+        reference = AssetReference(name, version) if is_number else AssetReference(name, label=version)
         return self.version_view(self.resolve(reference))
 
     def resolve(self, reference: AssetReference) -> ModelVersion:
@@ -228,12 +229,12 @@ class ModelService:
                 f"alias {alias!r}: use letters, digits, '_' and '-', starting with a letter ('latest' is reserved)"
             )
         self._registry.version(name, version)
-        self._registry.client.set_registered_model_alias(name, alias, version)
+        self._registry.set_alias(name, alias, version)
         return self.version_view(self._registry.version(name, version))
 
     def delete_alias(self, name: str, alias: str) -> ModelView:
         self._registry.by_alias(name, alias)
-        self._registry.client.delete_registered_model_alias(name, alias)
+        self._registry.delete_alias(name, alias)
         return self.get(name)
 
     def update(self, name: str, version: str | None, description: str | None, tags: dict[str, str]) -> ModelView:
@@ -242,13 +243,12 @@ class ModelService:
         if version is None:
             self._registry.model(name)
             if description is not None:
-                self._registry.client.update_registered_model(name, description=description)
-            for key, value in tags.items():
-                self._registry.client.set_registered_model_tag(name, key, value)
+                self._registry.describe_model(name, description)
+            self._registry.set_model_tags(name, tags)
         else:
             self._registry.version(name, version)
             if description is not None:
-                self._registry.client.update_model_version(name, version, description=description)
+                self._registry.describe_version(name, version, description)
             self._registry.set_tags(name, version, tags)
         return self.get(name)
 

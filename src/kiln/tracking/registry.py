@@ -1,10 +1,16 @@
-"""MLflow's model registry, as the workspace uses it (on loopback, without the proxy)."""
+"""MLflow's model registry, as the workspace uses it (on loopback, without the proxy).
+
+Every call goes through :func:`kiln.tracking.mlflow_errors.caller_errors`, so what MLflow refuses
+reaches the caller as a 4xx naming what was asked; a version that is not a number MLflow can hold
+is answered NotFound without asking MLflow (it would fail with a 500, and its client retry that).
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kiln.errors import NotFound
+from kiln.errors import InvalidSpec, NotFound
+from kiln.tracking.mlflow_errors import as_kiln_error, caller_errors, version_number
 
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion, RegisteredModel
@@ -24,10 +30,6 @@ class ModelRegistry:
         mlflow.set_registry_uri(tracking_uri)
         self._client: MlflowClient = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
-    @property
-    def client(self) -> MlflowClient:
-        return self._client
-
     def register(self, name: str, source: str, tags: dict[str, str], description: str | None) -> ModelVersion:
         """A new version of ``name`` (created on first use) from ``runs:/…`` or an artifact URI."""
         import mlflow
@@ -44,9 +46,10 @@ class ModelRegistry:
                 raise NotFound(
                     f"{source} holds no model (no MLmodel file there, and no logged model of that name)"
                 ) from None
-            raise
+            raise as_kiln_error(exc, f"path: registering {source!r} as model '{name}'") from exc
         if description:
-            version = self._client.update_model_version(name, version.version, description=description)
+            with caller_errors(f"description: of model '{name}' version {version.version}"):
+                version = self._client.update_model_version(name, version.version, description=description)
         return version
 
     def _exists(self, name: str) -> bool:
@@ -68,56 +71,82 @@ class ModelRegistry:
         """A new version whose files are the run's artifacts under ``artifact_path``."""
         from mlflow.exceptions import MlflowException
 
-        try:
-            self._client.create_registered_model(name)
-        except MlflowException as exc:
-            if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
-                raise
-        artifact_uri = self._client.get_run(run_id).info.artifact_uri
-        return self._client.create_model_version(
-            name, f"{artifact_uri}/{artifact_path}", run_id=run_id, tags=tags, description=description
-        )
+        with caller_errors(f"registering model '{name}'"):
+            try:
+                self._client.create_registered_model(name)
+            except MlflowException as exc:
+                if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+                    raise
+            artifact_uri = self._client.get_run(run_id).info.artifact_uri
+            return self._client.create_model_version(
+                name, f"{artifact_uri}/{artifact_path}", run_id=run_id, tags=tags, description=description
+            )
 
     def model(self, name: str) -> RegisteredModel:
-        from mlflow.exceptions import MlflowException
-
         try:
-            return self._client.get_registered_model(name)
-        except MlflowException as exc:
-            raise NotFound(f"model '{name}' not found (kiln model list shows the models there are)") from exc
+            with caller_errors(f"model '{name}'"):
+                return self._client.get_registered_model(name)
+        except (NotFound, InvalidSpec):  # a name MLflow refuses is no model's name either
+            raise NotFound(f"model '{name}' not found (kiln model list shows the models there are)") from None
 
     def models(self) -> list[RegisteredModel]:
-        return list(self._client.search_registered_models(max_results=1000))
+        with caller_errors("listing models"):
+            return list(self._client.search_registered_models(max_results=1000))
 
     def versions(self, name: str) -> list[ModelVersion]:
         self.model(name)
-        found = self._client.search_model_versions(f"name = '{_quote(name)}'", max_results=10_000)
+        with caller_errors(f"versions of model '{name}'"):
+            found = self._client.search_model_versions(f"name = '{_quote(name)}'", max_results=10_000)
         return sorted(found, key=lambda v: int(v.version))
 
     def version(self, name: str, version: str) -> ModelVersion:
-        from mlflow.exceptions import MlflowException
-
-        try:
-            return self._client.get_model_version(name, version)
-        except MlflowException as exc:
-            existing = ", ".join(v.version for v in self.versions(name)) or "none"
-            raise NotFound(f"model '{name}' has no version '{version}' (versions: {existing})") from exc
+        if version_number(version) is not None:
+            try:
+                with caller_errors(f"version '{version}' of model '{name}'"):
+                    return self._client.get_model_version(name, version)
+            except NotFound:
+                pass
+        existing = ", ".join(v.version for v in self.versions(name)) or "none"
+        raise NotFound(f"model '{name}' has no version '{version}' (versions: {existing})")
 
     def by_alias(self, name: str, alias: str) -> ModelVersion:
-        from mlflow.exceptions import MlflowException
-
         try:
-            return self._client.get_model_version_by_alias(name, alias)
-        except MlflowException as exc:
-            aliases = ", ".join(sorted(self.model(name).aliases)) or "none"
-            raise NotFound(f"model '{name}' has no alias '{alias}' (aliases: {aliases})") from exc
+            with caller_errors(f"alias '{alias}' of model '{name}'"):
+                return self._client.get_model_version_by_alias(name, alias)
+        except (NotFound, InvalidSpec):  # a name MLflow refuses as an alias is no alias of the model either
+            pass
+        aliases = ", ".join(sorted(self.model(name).aliases)) or "none"
+        raise NotFound(f"model '{name}' has no alias '{alias}' (aliases: {aliases})")
 
     def set_tags(self, name: str, version: str, tags: dict[str, Any]) -> None:
         for key, value in tags.items():
-            self._client.set_model_version_tag(name, version, key, str(value))
+            with caller_errors(f"tags: tag {key!r} of model '{name}' version {version}"):
+                self._client.set_model_version_tag(name, version, key, str(value))
 
     def delete_tag(self, name: str, version: str, key: str) -> None:
-        self._client.delete_model_version_tag(name, version, key)
+        with caller_errors(f"tag {key!r} of model '{name}' version {version}"):
+            self._client.delete_model_version_tag(name, version, key)
+
+    def set_model_tags(self, name: str, tags: dict[str, str]) -> None:
+        for key, value in tags.items():
+            with caller_errors(f"tags: tag {key!r} of model '{name}'"):
+                self._client.set_registered_model_tag(name, key, value)
+
+    def describe_model(self, name: str, description: str) -> None:
+        with caller_errors(f"description: of model '{name}'"):
+            self._client.update_registered_model(name, description=description)
+
+    def describe_version(self, name: str, version: str, description: str) -> None:
+        with caller_errors(f"description: of model '{name}' version {version}"):
+            self._client.update_model_version(name, version, description=description)
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        with caller_errors(f"alias '{alias}' of model '{name}'"):
+            self._client.set_registered_model_alias(name, alias, version)
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        with caller_errors(f"alias '{alias}' of model '{name}'"):
+            self._client.delete_registered_model_alias(name, alias)
 
 
 def _quote(name: str) -> str:

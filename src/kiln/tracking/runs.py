@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from kiln.errors import Unavailable
 from kiln.specs.views import JobStatus, MetricHistory
+from kiln.tracking.mlflow_errors import caller_errors
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -32,25 +33,29 @@ class RunTracker:
         self._lock = threading.Lock()
 
     def experiment_id(self, name: str) -> str:
-        """The id of experiment ``name``, created on first use (and restored if deleted)."""
+        """The id of experiment ``name``, created on first use (and restored if deleted); a name MLflow
+        refuses is InvalidSpec naming ``experiment_name``."""
         with self._lock:
             if name in self._experiments:
                 return self._experiments[name]
-            experiment = self._client.get_experiment_by_name(name)
-            if experiment is None:
-                try:
-                    experiment_id = str(self._client.create_experiment(name))
-                except Exception as exc:  # another server sharing the store created it just now
-                    experiment = self._client.get_experiment_by_name(name)
-                    if experiment is None:
-                        raise Unavailable(f"could not create the MLflow experiment '{name}': {exc}") from exc
-                    experiment_id = str(experiment.experiment_id)
-            else:
-                if experiment.lifecycle_stage == "deleted":
-                    self._client.restore_experiment(experiment.experiment_id)
-                experiment_id = str(experiment.experiment_id)
+            shown = name if len(name) <= 80 else name[:80] + "…"
+            with caller_errors(f"experiment_name: the MLflow experiment '{shown}'"):
+                experiment_id = self._find_or_create(name)
             self._experiments[name] = experiment_id
             return experiment_id
+
+    def _find_or_create(self, name: str) -> str:
+        experiment = self._client.get_experiment_by_name(name)
+        if experiment is None:
+            try:
+                return str(self._client.create_experiment(name))
+            except Exception:  # another server sharing the store created it just now
+                experiment = self._client.get_experiment_by_name(name)
+                if experiment is None:
+                    raise
+        if experiment.lifecycle_stage == "deleted":
+            self._client.restore_experiment(experiment.experiment_id)
+        return str(experiment.experiment_id)
 
     def create_run(self, experiment_id: str, run_name: str | None, tags: dict[str, str]) -> str:
         try:

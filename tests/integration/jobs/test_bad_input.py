@@ -150,3 +150,12 @@ def test_a_browser_signs_in_once_and_keeps_a_session(workspace: WorkspaceServer)
         api = browser.get("/api/v1/jobs")
         assert api.status_code == 200
     assert httpx.get(f"{workspace.url}/docs").status_code == 200  # the API's documentation is public
+
+
+def test_an_experiment_name_mlflow_refuses_is_a_422_naming_the_field(workspace: WorkspaceServer) -> None:
+    with workspace.client() as client:
+        answer = client._rest._http.post(  # raw: the answer's status is what is checked
+            "/api/v1/jobs", json={"command": "echo hi", "experiment_name": "e" * 10_000}, timeout=60
+        )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["message"].startswith("experiment_name:"), answer.text

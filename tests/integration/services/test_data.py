@@ -16,6 +16,7 @@ from kiln import api
 from kiln.errors import AlreadyExists, InvalidSpec, NotFound
 from kiln.specs.views import JobStatus
 from tests.conftest import REPO, WorkspaceServer, wait_for, write_job
+from tests.conftest import job_file as job_file_in
 
 EXAMPLE = REPO / "examples" / "data-assets"
 
@@ -249,10 +250,10 @@ def test_latest_is_pinned_at_submit_and_archived_versions_are_skipped(make_serve
             folder.mkdir()
             (folder / "version.txt").write_text(version)
             client.data.create(name=name, version=version, path=folder)
-        gate = tmp_path / "gate"
         blocker = client.jobs.create(
-            write_job(tmp_path / "blocker", f"command: while [ ! -e {gate} ]; do sleep 0.1; done\n")
+            write_job(tmp_path / "blocker", "command: while [ ! -e gate ]; do sleep 0.1; done\n")
         )
+        gate = job_file_in(server.home, blocker.id, "gate")  # the job's ./gate
         wait_for(lambda: blocker.refresh().status == JobStatus.RUNNING, what="the blocker to run")
         reader_file = write_job(
             tmp_path / "reader",

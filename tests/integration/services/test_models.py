@@ -163,3 +163,31 @@ def test_aliases_archive_and_model_inputs(workspace: WorkspaceServer, tmp_path: 
         )
         with pytest.raises(InvalidSpec, match="inputs.m.path: model 'iris-aliased' has no alias 'nope'"):
             client.jobs.create(bad)
+
+
+def test_what_mlflow_refuses_is_the_callers_error_naming_what_was_asked(
+    workspace: WorkspaceServer, tmp_path: Path
+) -> None:
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "weights.txt").write_text("1\n")
+    huge = "99999999999999999999999"
+    with workspace.client() as client:
+        client.models.create(name="mlflow-refusals", type="custom_model", path=str(tmp_path / "m"))
+        for version in (None, "1"):
+            with pytest.raises(InvalidSpec, match=r"tags: tag \"'é\" of model 'mlflow-refusals'.*MLflow refuses"):
+                client.models.update("mlflow-refusals", version=version, tags={"'é": "x"})
+            with pytest.raises(InvalidSpec, match="tags: tag 'kkkk.*MLflow refuses"):
+                client.models.update("mlflow-refusals", version=version, tags={"k" * 300: "x"})
+        with pytest.raises(NotFound, match=f"model 'mlflow-refusals' has no version '{huge}' \\(versions: 1\\)"):
+            client.models.update("mlflow-refusals", version=huge, description="d")
+        with pytest.raises(NotFound, match=f"has no version '{huge}'"):
+            client.models.archive("mlflow-refusals", huge)
+        with pytest.raises(NotFound, match=f"has no version '{huge}'"):
+            client.models.set_alias("mlflow-refusals", "champion", huge)
+        with pytest.raises(InvalidSpec, match="alias 'v1' of model 'mlflow-refusals': MLflow refuses"):
+            client.models.set_alias("mlflow-refusals", "v1", "1")  # MLflow keeps v<N> for versions
+        with pytest.raises(InvalidSpec, match="alias 'a{300}' of model 'mlflow-refusals': MLflow refuses"):
+            client.models.set_alias("mlflow-refusals", "a" * 300, "1")
+        with pytest.raises(NotFound, match="no alias 'v-1'"):
+            client.models.get_version("mlflow-refusals", "v-1")
+        assert client.models.get("mlflow-refusals").versions[0].tags == {}  # nothing was set

@@ -34,7 +34,7 @@ from sklearn.linear_model import LogisticRegression
 from kiln.specs.views import JobStatus
 from kiln.store.postgres import ENDPOINT_CONTROLLER_LOCK
 from tests import postgres_server as postgres_fixtures
-from tests.conftest import REPO, WorkspaceServer, cleanup_jobs, server_env, wait_for, write_job
+from tests.conftest import REPO, UNSANDBOXED, WorkspaceServer, cleanup_jobs, server_env, wait_for, write_job
 from tests.lanes import server_fixture
 from tests.postgres_server import PostgresServer
 
@@ -54,7 +54,9 @@ def servers(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
 
     def factory(**settings: str) -> WorkspaceServer:
         home = tmp_path_factory.mktemp("kiln-pg-home")
-        made.append(WorkspaceServer(home, server_env(home, **settings)))
+        made.append(
+            WorkspaceServer(home, server_env(home, **{**UNSANDBOXED, **settings}))
+        )  # jobs write to test folders
         return made[-1]
 
     yield factory
@@ -90,6 +92,7 @@ def team(postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFacto
     url = postgres_server.create_migrated_database(database)
     settings = {"artifact_root": str(tmp_path_factory.mktemp("team-artifacts")), "local_concurrency": "2"}
     homes = [tmp_path_factory.mktemp("kiln-team-home") for _ in range(2)]
+    settings.update(UNSANDBOXED)  # their jobs write to the tests' folders
     first, second = (WorkspaceServer(home, server_env(home, database_url=url, **settings)) for home in homes)
     try:
         with ThreadPoolExecutor(2) as pool:

@@ -24,6 +24,7 @@ from kiln.errors import InvalidSpec
 from kiln.processes import free_port
 from kiln.specs.views import JobStatus
 from tests.conftest import REPO, WorkspaceServer, wait_for, write_job
+from tests.conftest import job_file as job_file_in
 from tests.unit.tensorboard.test_export import read_scalars
 
 SCALARS_AND_MLFLOW = """\
@@ -153,13 +154,11 @@ def test_mistakes_get_clear_errors(workspace: WorkspaceServer, finished: Finishe
 def test_kiln_tensorboard_serves_jobs_side_by_side_until_ctrl_c(
     workspace: WorkspaceServer, finished: FinishedJobs, tmp_path: Path
 ) -> None:
-    trigger = tmp_path / "go"
     with workspace.client() as client:
         running = client.jobs.create(
-            write_job(
-                tmp_path / "job", f"command: python main.py {trigger}\ncode: ./src\n", {"main.py": WAITS_FOR_TRIGGER}
-            )  # fmt: skip
+            write_job(tmp_path / "job", "command: python main.py go\ncode: ./src\n", {"main.py": WAITS_FOR_TRIGGER})
         )
+        trigger = job_file_in(workspace.home, running.id, "go")  # the job's ./go
         wait_for(lambda: running.refresh(run_data=True).view.metrics, timeout=120, what="the running job's first metric")  # fmt: skip
         folder = tmp_path / "tb"
         port = free_port()
