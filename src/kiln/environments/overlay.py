@@ -24,6 +24,7 @@ from kiln.environments.interpreters import NO_DOWNLOADS
 from kiln.errors import KilnError
 
 PTH_NAME = "_kiln_server_packages.pth"
+JOB_OVERLAY_FOLDER = "python"  # the overlay venv, below the job's folder (writable in the job sandbox too)
 OWN_SCRIPTS = (
     "python",
     "pip",

@@ -28,7 +28,7 @@ from kiln.environments.builder import BuiltEnvironment, EnvironmentCache
 from kiln.environments.curated import AZURE_REGISTRY, find_curated, is_curated_name, unknown_curated_message
 from kiln.environments.dockerfile import equivalent_spec
 from kiln.environments.interpreters import InterpreterFinder, server_python_version
-from kiln.environments.overlay import make_server_overlay
+from kiln.environments.overlay import JOB_OVERLAY_FOLDER, make_server_overlay
 from kiln.environments.pip_config import IndexSettings, read_index_settings
 from kiln.environments.resolver import PreparedEnvironment
 from kiln.errors import AlreadyExists, InvalidSpec, KilnError
@@ -54,7 +54,7 @@ from kiln.store.tables import EnvironmentRow
 log = logging.getLogger(__name__)
 
 BUILDING, READY, FAILED = "building", "ready", "failed"
-SERVER_OVERLAY = "python"  # a server-interpreter job's venv, in the job's folder
+SERVER_OVERLAY = JOB_OVERLAY_FOLDER  # a server-interpreter job's venv, in the job's folder
 
 
 class EnvironmentService:

@@ -209,19 +209,32 @@ PIP_SCRIPT = (
 def test_pip_install_in_a_job_never_changes_kilns_installation(offline: WorkspaceServer, tmp_path: Path) -> None:
     before = kiln_installation()
     assert "kiln-probe" not in before[0]
-    wheels = offline.wheels  # type: ignore[attr-defined]
-    command = f"python main.py {wheels}"
+    # the wheels reach the job as an input, as a user's own would (the job sandbox hides the server's /tmp)
+    wheels = f"inputs:\n  wheels: {{type: uri_folder, path: {offline.wheels}}}\n"  # type: ignore[attr-defined]
+    command = "python main.py ${{inputs.wheels}}"
     # a job on the server's own interpreter: its pip installs into a venv of the job's own
-    _job, log, _record = run_job(offline, tmp_path / "server", "", command, PIP_SCRIPT)
+    _job, log, _record = run_job(offline, tmp_path / "server", wheels, command, PIP_SCRIPT)
     assert "probe 2.0" in log and "Successfully installed kiln-probe-2.0" in log
     (pip_line,) = [line for line in log.splitlines() if line.startswith("pip /")]
     assert pip_line.startswith(f"pip {offline.home}") and pip_line.endswith("/python/bin/pip"), pip_line
-    # a job with an environment: its own pip, in its venv
-    _job, log, record = run_job(
-        offline, tmp_path / "env", "environment:\n  pip_requirements: [kiln-probe==1.0]\n", command, PIP_SCRIPT
-    )
-    assert f"pip {offline.home / 'envs' / record['hash'] / 'venv' / 'bin' / 'pip'}" in log and "probe 2.0" in log
     assert kiln_installation() == before  # same packages, same versions, same size
+
+    # a job with an environment: its own pip, in the environment's venv, which the sandbox shows read-only
+    # (the venv is shared by every job with the same environment): the install is refused, nothing changes
+    head = wheels + "environment:\n  pip_requirements: [kiln-probe==1.0]\n"
+    with offline.client() as client:
+        job = client.jobs.create(
+            write_job(tmp_path / "env", f"command: {command}\ncode: ./src\n{head}", {"main.py": PIP_SCRIPT})
+        )
+        job.wait(180)
+        log = "".join(client.jobs.logs(job.name))
+        record = client.environments.of_job(job.name)
+    assert job.status == JobStatus.FAILED, log
+    assert f"pip {offline.home / 'envs' / record['hash'] / 'venv' / 'bin' / 'pip'}" in log
+    assert "Read-only file system" in log
+    venv = offline.home / "envs" / record["hash"] / "venv"
+    assert not list(venv.glob("lib/python*/site-packages/kiln_probe-2.0*")), "the shared environment changed"
+    assert kiln_installation() == before
 
 
 # Against the package registry ----------------------------------------------------------------------

@@ -36,6 +36,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kiln.environments.overlay import JOB_OVERLAY_FOLDER
+
 DEFAULT_TOOL = "bwrap"
 NOT_ISOLATED = "not isolated"
 NOBODY = 65534
@@ -44,7 +46,9 @@ TRY_SECONDS = 20
 # own processes) and the job's command gets the default handling back.
 IGNORE_STOP_SIGNALS = ["env", "--ignore-signal=TERM,INT"]
 DEFAULT_STOP_SIGNALS = ["env", "--default-signal=TERM,INT"]
-WRITABLE = ("wd", "inputs", "outputs", "tmp", "home")  # below a job's folder; its root (log, result) is not
+# below a job's folder; its root (log, result) is not. The overlay venv of a job on the server's Python is
+# writable so that the job's `pip install` lands there (kiln.environments.overlay)
+WRITABLE = ("wd", "inputs", "outputs", "tmp", "home", JOB_OVERLAY_FOLDER)
 DEVICE_GLOBS = ("nvidia*", "dri")  # GPUs stay usable
 # Variables of the server that a job never inherits (its own ``environment_variables`` still apply).
 CREDENTIAL_MARKERS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "_KEY")
