@@ -158,4 +158,4 @@ def test_an_experiment_name_mlflow_refuses_is_a_422_naming_the_field(workspace: 
             "/api/v1/jobs", json={"command": "echo hi", "experiment_name": "e" * 10_000}, timeout=60
         )
     assert answer.status_code == 422, answer.text
-    assert answer.json()["error"]["message"].startswith("experiment_name:"), answer.text
+    assert "experiment_name" in answer.json()["error"]["message"], answer.text  # at the door, or MLflow's refusal
