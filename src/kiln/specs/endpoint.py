@@ -186,6 +186,10 @@ class OnlineDeploymentSpec(StrictModel):
     )
     environment_variables: TextVariables = Field(default_factory=dict)
     instance_type: Name | None = Field(None, description="accepted for Azure files; local replicas ignore it")
+    app_insights_enabled: bool | None = Field(None, description="accepted for Azure files; kiln has its own metrics")
+    egress_public_network_access: Literal["enabled", "disabled"] | None = Field(
+        None, description="accepted for Azure files; local replicas ignore it (the machine's network applies)"
+    )
     instance_count: int = Field(1, ge=1, le=MAX_REPLICAS, description="how many replica processes")
     request_settings: RequestSettings = Field(default_factory=RequestSettings)
     liveness_probe: ProbeSettings = Field(default_factory=ProbeSettings)

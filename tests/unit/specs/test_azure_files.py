@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from kiln.config import Settings
 from kiln.errors import InvalidSpec
@@ -99,3 +100,18 @@ def test_the_job_log_notice_names_the_compute_asked_for_and_the_one_used() -> No
     assert "'azureml:gpu-cluster' is not a compute target" in notice and "running on 'local'" in notice
     assert "kiln compute create --name gpu-cluster --type local" in notice
     assert compute_notice(spec, "gpu-cluster") is None
+
+
+def test_azure_only_deployment_knobs_are_accepted_and_ignored_but_still_checked() -> None:
+    base = {"name": "blue", "endpoint_name": "ep", "model": "kiln:m:1"}
+    spec = OnlineDeploymentSpec.model_validate(
+        {
+            **base,
+            "instance_type": "Standard_DS3_v2",
+            "app_insights_enabled": True,
+            "egress_public_network_access": "disabled",
+        }
+    )
+    assert spec.app_insights_enabled is True
+    with pytest.raises(ValidationError):
+        OnlineDeploymentSpec.model_validate({**base, "egress_public_network_access": "sometimes"})
