@@ -14,6 +14,7 @@ plus one job of this module whose output is big enough that a tar of it takes re
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -24,6 +25,7 @@ from contextlib import ExitStack, contextmanager
 import httpx
 import pytest
 
+from tests.budgets import Budgets
 from tests.conftest import WorkspaceServer
 from tests.security.conftest import Seeded, Team, run_probe_job
 
@@ -145,6 +147,10 @@ def test_health_answers_within_100_ms_while_a_reader_storms_the_expensive_routes
     security_server: WorkspaceServer, team: Team, seeded: Seeded, big_job: str
 ) -> None:
     paths = storm_paths(seeded, big_job)
+    # 100 ms on a machine doing no more than this run (two workers: Budgets.nominal_load_per_core); other work
+    # already loading it before the storm stretches the bound as it stretches module budgets, and says so
+    stretch = max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1) / Budgets.load().nominal_load_per_core)
+    within = HEALTH_WITHIN_S * stretch
     with httpx.Client(base_url=security_server.url, timeout=5) as http:
         assert http.get("/health").status_code == 200  # the connection is made before the storm
         with storm(security_server, team.reader.token, paths) as storming:
@@ -154,8 +160,9 @@ def test_health_answers_within_100_ms_while_a_reader_storms_the_expensive_routes
             summary_line, _ = storming.communicate(timeout=STORM_SECONDS + 60)
     summary = json.loads(summary_line.strip().splitlines()[-1])
     assert still_storming, "the storm ended before /health was measured: make it longer"
-    assert max(times) < HEALTH_WITHIN_S, (
-        f"/health took {max(times) * 1000:.0f} ms at worst under the storm (all: "
+    assert max(times) < within, (
+        f"/health took {max(times) * 1000:.0f} ms at worst under the storm, over {within * 1000:.0f} ms "
+        f"(100 ms x {stretch:.2f} for the machine's load before the storm) (all: "
         f"{', '.join(f'{t * 1000:.0f}' for t in times)} ms); storm: {summary}"
     )
     statuses: dict[str, dict[str, int]] = summary["statuses"]
