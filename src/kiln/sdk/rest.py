@@ -47,13 +47,13 @@ class RestClient:
             raise TypeError(f"{operation.name} answers {operation.media_type}: use RestClient.stream")
         request = _request(operation, params, json, content, path)
         url = request.pop("url")
-        waited = 0.0
+        waited, start = 0.0, _start_of(content)
         while True:
             try:
                 response = self._http.request(operation.method, url, **request)
             except httpx.HTTPError as exc:
                 raise Unavailable(f"cannot reach the kiln workspace at {self.url}: {exc}") from exc
-            pause = _busy_pause(response, content, waited)
+            pause = _busy_pause(response, content, waited, start)
             if pause is None:
                 break
             time.sleep(pause)
@@ -68,7 +68,7 @@ class RestClient:
         """Send ``operation`` and give its answer to read as it arrives (tar, log text, ndjson)."""
         request = _request(operation, params, None, content, path)
         url = request.pop("url")
-        waited = 0.0
+        waited, start = 0.0, _start_of(content)
         try:
             while True:
                 with self._http.stream(
@@ -76,7 +76,7 @@ class RestClient:
                 ) as response:
                     if response.status_code >= 400:
                         response.read()
-                        pause = _busy_pause(response, content, waited)
+                        pause = _busy_pause(response, content, waited, start)
                         if pause is not None:
                             time.sleep(pause)
                             waited += pause
@@ -101,10 +101,23 @@ class RestClient:
         self._http.close()
 
 
-def _busy_pause(response: httpx.Response, content: Any, waited: float) -> float | None:
-    """Seconds to wait before sending a request the server answered 429 again; None: do not send it again."""
-    if response.status_code != 429 or not (content is None or isinstance(content, bytes | str)):
+def _start_of(content: Any) -> int | None:
+    """Where a file body starts, to rewind it for sending again; None for any other body."""
+    seekable = getattr(content, "seekable", None)
+    return int(content.tell()) if callable(seekable) and seekable() else None
+
+
+def _busy_pause(response: httpx.Response, content: Any, waited: float, start: int | None = None) -> float | None:
+    """Seconds to wait before sending a request the server answered 429 again; None: do not send it again.
+
+    A body can be sent again when it is bytes or text, or a file that can be rewound (an upload's archive:
+    it is rewound here); a body read from a stream cannot."""
+    if response.status_code != 429:
         return None
+    if not (content is None or isinstance(content, bytes | str)):
+        if start is None:
+            return None
+        content.seek(start)
     try:
         pause = min(max(float(response.headers.get("retry-after", "1")), 0.1), 10.0)
     except ValueError:

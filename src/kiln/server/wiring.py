@@ -91,17 +91,17 @@ def open_stores(settings: Settings) -> Stores:
     """
     home = settings.resolved_home
     url = settings.resolved_database_url
-    for database in (url, settings.resolved_mlflow_store_uri):
-        private_sqlite_file(database)  # 0600: nothing else on the machine reads tokens' hashes or runs
+    private_sqlite_file(url)  # 0600: nothing else on the machine reads tokens' hashes or runs
     try:
         engine = create_database_engine(url)
     except (SQLAlchemyError, ImportError) as exc:
         raise connection_error(url, exc) from None
-    steps.info("database: connected, migrating")
     check_connection(engine, url)
+    steps.info("database: connected, migrating")
     migrate(engine)
     steps.info("tracking store: preparing")
     mlflow_uri = prepare_mlflow_store(settings, engine)
+    private_sqlite_file(mlflow_uri)  # MLflow's own SQLite file (none beside PostgreSQL), 0600 before MLflow opens it
     artifact_root = ArtifactRoot.from_settings(settings)  # a bucket that cannot be used is a KilnError too
     artifacts = artifact_root.open()
     return Stores(engine, mlflow_uri, load_or_create_server_id(home), artifact_root, artifacts)

@@ -50,3 +50,21 @@ def test_a_streamed_body_is_not_sent_twice() -> None:
     with pytest.raises(Busy):
         client.call(api.uploads.CREATE, params={"kind": "file"}, content=iter([b"part"]))
     assert len(seen) == 1
+
+
+def test_a_file_body_is_rewound_and_sent_again_whole() -> None:
+    import io
+
+    bodies: list[bytes] = []
+    answers = [_busy(), httpx.Response(201, json={"reference": "upload:abc", "kind": "file", "content_hash": "abc"})]
+    client = RestClient("http://kiln", token="t")
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        bodies.append(request.read())
+        return answers.pop(0)
+
+    client._http = httpx.Client(base_url="http://kiln", transport=httpx.MockTransport(answer))
+    archive = io.BytesIO(b"skip..archive")
+    archive.seek(6)  # the body starts where the file stands when it is handed over
+    client.call(api.uploads.CREATE, params={"kind": "file"}, content=archive)
+    assert bodies == [b"archive", b"archive"]

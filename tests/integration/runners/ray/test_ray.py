@@ -195,7 +195,7 @@ def test_outputs_can_come_back_through_mlflow_as_from_a_remote_node(
         f"command: python write.py\ncode: ./src\ncompute: kiln:{CLUSTER}\n"
         "environment_variables:\n  KILN_RAY_OUTPUTS_VIA: mlflow\n",
         {
-            "write.py": "import pathlib\npathlib.Path('outputs').mkdir()\npathlib.Path('outputs/via.txt').write_text('mlflow')\n"
+            "write.py": "import pathlib\npathlib.Path('outputs').mkdir(exist_ok=True)\npathlib.Path('outputs/via.txt').write_text('mlflow')\n"
         },
     )
     with ray_server.client() as client:

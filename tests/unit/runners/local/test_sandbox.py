@@ -37,7 +37,7 @@ def test_the_machine_is_read_only_and_kiln_home_is_replaced_by_an_empty_folder()
     # its folder: the root read-only (the shim's log and result), its own folders writable
     assert (str(JOB), str(JOB)) in _pairs(args, "--ro-bind")
     assert [source for source, _ in _pairs(args, "--bind")] == [
-        str(JOB / n) for n in ("wd", "inputs", "outputs", "tmp", "home")
+        str(JOB / n) for n in ("wd", "inputs", "outputs", "tmp", "home", "python")
     ]
     assert _singles(args, "--chdir") == [str(JOB / "wd")]
     # bound after KILN_HOME was hidden, or the tmpfs would hide them again
