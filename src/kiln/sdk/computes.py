@@ -10,7 +10,7 @@ from typing import Any
 from kiln import api
 from kiln.sdk.rest import RestClient
 from kiln.specs.compute import ComputeSpec, ComputeView
-from kiln.specs.yaml_source import YamlSource, read_yaml_file, validate_model
+from kiln.specs.yaml_source import spec_body
 
 ComputeLike = str | Path | ComputeSpec | dict[str, Any]
 
@@ -23,7 +23,7 @@ class ComputeOperations:
         """Register a Ray cluster (``name=, type="ray", address=``; its dashboard must answer) or a named
         local compute (``name=, type="local"``, optionally ``max_concurrent_jobs=``, ``gpus=``) from a YAML
         file, a spec or fields; fields given beside a file override the file's."""
-        body = compute_body(spec, fields)
+        body = spec_body(ComputeSpec, spec, fields)
         return self._rest.call(api.computes.CREATE, json=body)
 
     def list(self) -> builtins.list[ComputeView]:
@@ -34,19 +34,3 @@ class ComputeOperations:
 
     def delete(self, name: str) -> None:
         self._rest.call(api.computes.DELETE, name=name)
-
-
-def compute_body(spec: ComputeLike | None, fields: dict[str, Any]) -> dict[str, Any]:
-    """The REST body, checked here so that a mistake names the file's line."""
-    if spec is None:
-        source = YamlSource({})
-    elif isinstance(spec, ComputeSpec):
-        source = YamlSource(spec.model_dump(by_alias=True, exclude_none=True))
-    elif isinstance(spec, dict):
-        source = YamlSource(dict(spec))
-    else:
-        source = read_yaml_file(spec)
-    if isinstance(source.data, dict):
-        source.data.update({k: v for k, v in fields.items() if v is not None})
-    validated: ComputeSpec = validate_model(ComputeSpec, source)
-    return validated.model_dump(mode="json", by_alias=True, exclude_none=True)

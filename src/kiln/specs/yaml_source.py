@@ -221,6 +221,24 @@ def validate_model(model: type[ModelT], source: YamlSource) -> ModelT:
         raise explain_validation_error(exc, source) from None
 
 
+def spec_body(
+    model: type[ModelT], spec: str | Path | BaseModel | dict[str, Any] | None, fields: dict[str, Any]
+) -> dict[str, Any]:
+    """A REST body from a YAML file, a spec, a mapping or nothing, with ``fields`` (those not None) over it,
+    checked here against ``model`` so that a mistake names the file's line."""
+    if spec is None:
+        source = YamlSource({})
+    elif isinstance(spec, BaseModel):
+        source = YamlSource(spec.model_dump(by_alias=True, exclude_none=True))
+    elif isinstance(spec, dict):
+        source = YamlSource(dict(spec))
+    else:
+        source = read_yaml_file(spec)
+    if isinstance(source.data, dict):
+        source.data.update({k: v for k, v in fields.items() if v is not None})
+    return validate_model(model, source).model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply ``--set a.b=value`` overrides; values are parsed as YAML scalars."""
     for item in overrides:
