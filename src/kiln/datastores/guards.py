@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from kiln.artifacts.references import is_inside
 from kiln.errors import InvalidSpec
 
 
@@ -94,6 +95,6 @@ def check_local_folder(path: str, roots: Iterable[Path], home: Path, field: str)
 def inside(folder: Path, path: str, field: str) -> Path:
     """``folder/path`` resolved (symbolic links too), refused when it leaves ``folder``."""
     target = Path(os.path.realpath(folder / path))
-    if target != folder and not target.is_relative_to(folder):
+    if not is_inside(folder, target):  # the artifact store's containment check (kiln.artifacts.references)
         raise InvalidSpec(f"{field}: {path!r} leaves its datastore's folder")
     return target

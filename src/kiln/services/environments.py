@@ -54,7 +54,6 @@ from kiln.store.tables import EnvironmentRow
 log = logging.getLogger(__name__)
 
 BUILDING, READY, FAILED = "building", "ready", "failed"
-SERVER_OVERLAY = JOB_OVERLAY_FOLDER  # a server-interpreter job's venv, in the job's folder
 
 
 class EnvironmentService:
@@ -292,7 +291,7 @@ class EnvironmentService:
         if isinstance(pin, ServerInterpreterPin):
             # the server's packages behind a venv of the job's own (in its folder, next to its log): a
             # ``pip install`` in the job lands there, never in kiln's installation
-            return PreparedEnvironment(make_server_overlay(log.parent / SERVER_OVERLAY, self.cache.uv), pin)
+            return PreparedEnvironment(make_server_overlay(log.parent / JOB_OVERLAY_FOLDER, self.cache.uv), pin)
 
         def say(line: str) -> None:
             _append(log, line)
