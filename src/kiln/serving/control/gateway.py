@@ -3,8 +3,8 @@
 A pure ASGI app mounted in the workspace app. It checks the endpoint's key (not the
 workspace token; read with ``kiln.authorization``, as REST reads tokens), picks a deployment (the ``azureml-model-deployment`` header, else the
 weighted traffic split over ready deployments), forwards the request with the path below
-the endpoint unchanged to one of its ready replicas over a shared keep-alive pool, and
-relays the replica's whole answer back. Mirrored copies go out fire-and-forget; their answers are dropped.
+the endpoint unchanged to one of its ready replicas over a pooled keep-alive HTTP/1.1 hop
+(``replica_client``), and relays the replica's whole answer back. Mirrored copies go out fire-and-forget; their answers are dropped.
 A replica that refuses the connection or dies before its answer is complete (stopped by a
 rolling update, or killed) is skipped and the request goes to another, so such changes drop
 no requests. Each request to a replica carries that replica's secret (``kiln.internal_secret``):
@@ -21,16 +21,17 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, NamedTuple
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
 
-import aiohttp
 from starlette.types import Receive, Scope, Send
 
 from kiln.authorization import bearer_credential
 from kiln.errors import BadGateway, GatewayTimeout, KilnError, NotFound, Unauthorized, Unavailable
 from kiln.internal_secret import HEADER as INTERNAL_SECRET
-from kiln.internal_secret import HEADER_NAME as INTERNAL_SECRET_NAME
 from kiln.serving.control.gateway_metrics import GatewayMetrics
+from kiln.serving.control.replica_client import Answer, ReplicaClient, ReplicaUnreachable
 from kiln.serving.control.routing import DeploymentRoute, EndpointRoute, ReplicaTarget, RoutingTable
 
 log = logging.getLogger(__name__)
@@ -39,19 +40,12 @@ DEPLOYMENT_HEADER = "azureml-model-deployment"
 AML_TOKEN = "aml_token"
 PREFIX = "/endpoints/"
 ATTEMPTS = 4
+# the body goes whole with its own Content-Length; hop-by-hop headers and credentials stay here
 _DROPPED_REQUEST_HEADERS = {
-    b"host", b"authorization", b"connection", b"content-length", b"keep-alive", b"cookie", INTERNAL_SECRET,
+    b"host", b"authorization", b"connection", b"content-length", b"transfer-encoding", b"expect", b"keep-alive",
+    b"te", b"upgrade", b"cookie", INTERNAL_SECRET,
 }  # fmt: skip
 _DROPPED_RESPONSE_HEADERS = {b"connection", b"keep-alive", b"transfer-encoding", b"server", b"date"}
-# not delivered, or the replica went away before answering: safe to try another replica
-_RETRYABLE = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)
-
-
-class _Answer(NamedTuple):
-    status: int
-    headers: tuple[tuple[bytes, bytes], ...]
-    body: bytes
-
 
 TokenCheck = Callable[[str], Awaitable[KilnError | None]]  # a user's API token: None if it may score, else why not
 
@@ -70,24 +64,13 @@ class EndpointGateway:
         self._routes = routes
         self._metrics = metrics
         self._user_token = user_token  # auth_mode aml_token: the workspace server checks the user and role
-        self._http: aiohttp.ClientSession | None = None
+        self._client = ReplicaClient()  # keep-alive connections to every replica; bodies relayed as they are
         self._mirrors: set[asyncio.Task[None]] = set()
 
-    @property
-    def http(self) -> aiohttp.ClientSession:
-        """One keep-alive pool to every replica; aiohttp costs a fraction of httpx's CPU per request,
-        which is what a proxy hop on the hot path is made of. Bodies are relayed as they are."""
-        if self._http is None:
-            connector = aiohttp.TCPConnector(limit=1024, limit_per_host=256, keepalive_timeout=30)
-            self._http = aiohttp.ClientSession(
-                connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent", "Content-Type"),
-                timeout=aiohttp.ClientTimeout(total=30, sock_connect=2),
-            )  # fmt: skip
-        return self._http
-
     async def aclose(self) -> None:
-        if self._http is not None:
-            await self._http.close()
+        for task in list(self._mirrors):
+            task.cancel()
+        self._client.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -150,8 +133,8 @@ class EndpointGateway:
                 continue
             try:
                 answer = await self._exchange(method, replica, target, headers, body, deployment.timeout_s)
-            except (aiohttp.ConnectionTimeoutError, *_RETRYABLE) as exc:  # not answered whole: try another replica
-                problem = f"deployment '{deployment.name}' could not be reached: {exc or type(exc).__name__}"
+            except ReplicaUnreachable as exc:  # not answered whole: try another replica
+                problem = f"deployment '{deployment.name}' could not be reached: {exc}"
                 failed_replicas.add(replica)
                 continue
             except TimeoutError:
@@ -178,18 +161,15 @@ class EndpointGateway:
         headers: list[tuple[bytes, bytes]],
         body: bytes,
         timeout_s: float,
-    ) -> _Answer:
+    ) -> Answer:
         """The replica's whole answer, read before anything goes to the caller: a replica that dies
         mid-answer is then retried on another one instead of leaving the caller a truncated body.
         Scoring answers are small and bounded by the deployment's timeout. The replica's secret goes
         with the request: a replica answers nobody but the gateway (and the controller's probes)."""
-        text_headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
-        text_headers.append((INTERNAL_SECRET_NAME, replica.secret))
-        timeout = aiohttp.ClientTimeout(total=timeout_s)
-        async with await self.http.request(
-            method, replica.url + target, headers=text_headers, data=body, timeout=timeout
-        ) as response:
-            return _Answer(response.status, response.raw_headers, await response.read())
+        host, port = _address(replica.url)
+        sent = [*headers, (INTERNAL_SECRET, replica.secret.encode("latin-1"))]
+        async with asyncio.timeout(timeout_s):
+            return await self._client.exchange(host, port, method, target, sent, body)
 
     def _pick(self, route: EndpointRoute, pinned: str | None, tried: frozenset[str]) -> DeploymentRoute | None:
         if pinned is not None:
@@ -199,7 +179,7 @@ class EndpointGateway:
         return route.deployments[name] if name else None
 
     async def _relay(
-        self, endpoint: str, deployment: str, answer: _Answer, request_id: str, send: Any, started: float
+        self, endpoint: str, deployment: str, answer: Answer, request_id: str, send: Any, started: float
     ) -> None:
         headers = [(k, v) for k, v in answer.headers if k.lower() not in _DROPPED_RESPONSE_HEADERS]
         headers += [(DEPLOYMENT_HEADER.encode(), deployment.encode()), (b"x-request-id", request_id.encode())]
@@ -238,7 +218,7 @@ class EndpointGateway:
         try:
             answer = await self._exchange(method, replica, target, headers, body, deployment.timeout_s)
             ok = answer.status < 500
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (ReplicaUnreachable, TimeoutError) as exc:
             log.debug("mirrored request to %s failed: %s", deployment.name, exc)
         self._metrics().record_mirror(endpoint, deployment.name, ok)
 
@@ -266,6 +246,12 @@ class ScoringFastPath:
             await self.gateway(scope, receive, send)
         else:
             await self.app(scope, receive, send)
+
+
+@lru_cache(maxsize=1024)
+def _address(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 80
 
 
 def _below_prefix(scope: Scope) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kiln.errors import InvalidInput, KilnError, ModelLoadFailed, ScoringFailed
+from kiln.serving.replica.array_path import ArrayPredict, agrees_on_example, array_predict_for
 from kiln.serving.replica.payloads import ModelInput, Prediction
 from kiln.serving.replica.signature import InputSignature
 from kiln.specs.replica import ReplicaConfig
@@ -26,7 +27,8 @@ log = logging.getLogger(__name__)
 
 
 class MlflowModelScorer:
-    """An MLflow pyfunc model loaded from its folder; predicts on merged batches."""
+    """An MLflow pyfunc model loaded from its folder; predicts on merged batches, on the raw
+    estimator with an array where that gives the same answers (``array_path``)."""
 
     platform = "mlflow"
 
@@ -35,6 +37,7 @@ class MlflowModelScorer:
         self.signature: InputSignature | None = None
         self.output_metadata: list[dict[str, Any]] = []
         self._model: Any = None
+        self.array_path: ArrayPredict | None = None
 
     def load(self) -> None:
         if not (self.model_dir / "MLmodel").is_file():
@@ -55,19 +58,39 @@ class MlflowModelScorer:
         metadata = self._model.metadata
         self.signature = InputSignature.from_mlflow(metadata.get_input_schema())
         self.output_metadata = output_metadata(metadata.get_output_schema())
+        self.array_path = self._checked_array_path()
+
+    def _checked_array_path(self) -> ArrayPredict | None:
+        fast = array_predict_for(self._model, self.signature)
+        if fast is None:
+            return None
+        try:
+            example = self._model.input_example
+        except Exception:
+            example = None
+        if not agrees_on_example(fast, self._pyfunc_predict, example):
+            return None
+        log.info("scoring on the estimator with arrays (MLflow's schema already checked by kiln)")
+        return fast
 
     def predict(self, item: ModelInput) -> Prediction:
-        data = _model_data(item, self.signature)
         try:
-            if item.params:
-                result = self._model.predict(data, params=item.params)
+            if self.array_path is not None and self.array_path.accepts(item):
+                result = self.array_path.predict(item)
             else:
-                result = self._model.predict(data)
+                result = self._pyfunc_predict(item)
         except KilnError:
             raise
         except Exception as exc:
             raise _predict_error(exc) from exc
         return Prediction.from_model_output(result, item.rows)
+
+    def _pyfunc_predict(self, item: ModelInput) -> Any:
+        """MLflow's own path: the frame (or tensors), its schema enforcement, the flavor's predict."""
+        data = _model_data(item, self.signature)
+        if item.params:
+            return self._model.predict(data, params=item.params)
+        return self._model.predict(data)
 
 
 def _model_data(item: ModelInput, signature: InputSignature | None) -> Any:

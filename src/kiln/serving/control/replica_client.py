@@ -1,0 +1,183 @@
+"""The gateway's hop to the replicas: a small pooled HTTP/1.1 client over asyncio protocols.
+
+Both ends are ours (the replicas are kiln's own uvicorn processes on loopback), so the client
+needs only what they speak: one request at a time per keep-alive connection, a whole body
+with ``Content-Length``, an answer parsed by httptools (uvicorn's own C parser) and read whole.
+That is a fraction of a general client's CPU per request (aiohttp's session was a third of the
+gateway's), which is what a proxy hop on the hot path is made of.
+
+``exchange`` raises ``ReplicaUnreachable`` when the request may not have been answered (refused,
+reset, closed before the answer was complete): the caller may try another replica. A pooled
+connection that the replica closed while idle is noticed and replaced without the caller seeing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import NamedTuple
+
+import httptools
+
+CONNECT_TIMEOUT_S = 2.0
+MAX_IDLE_PER_REPLICA = 256
+
+
+class ReplicaUnreachable(Exception):
+    """Not answered whole: the request can go to another replica."""
+
+
+class Answer(NamedTuple):
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection; ``answer`` is the future of the request in flight."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.answer: asyncio.Future[Answer] | None = None
+        self.answered_before = False  # a connection that has answered once may have gone stale since
+        self._parser = httptools.HttpResponseParser(self)
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._body: list[bytes] = []
+        self._started = False  # a byte of the answer has arrived
+
+    # --- asyncio.Protocol ---
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self._started = True
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(ReplicaUnreachable(f"unreadable answer: {exc}"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._fail(ReplicaUnreachable(f"the replica closed the connection{': ' + str(exc) if exc else ''}"))
+
+    # --- httptools callbacks ---
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name, value))
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        answer = Answer(self._parser.get_status_code(), self._headers, b"".join(self._body))
+        if not self._parser.should_keep_alive():
+            self.close()
+        self.answered_before = True
+        future, self.answer = self.answer, None
+        if future is not None and not future.done():
+            future.set_result(answer)
+
+    # --- use ---
+    def send(self, request: bytes, future: asyncio.Future[Answer]) -> None:
+        self._headers, self._body, self._started = [], [], False
+        self.answer = future
+        assert self.transport is not None
+        self.transport.write(request)
+
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def _fail(self, error: Exception) -> None:
+        self.close()
+        future, self.answer = self.answer, None
+        if future is not None and not future.done():
+            future.set_exception(error)
+
+
+class ReplicaClient:
+    """Keep-alive connections per replica address (``host:port``), reused one request at a time."""
+
+    def __init__(self) -> None:
+        self._idle: dict[tuple[str, int], deque[_Connection]] = {}
+
+    async def exchange(
+        self, host: str, port: int, method: str, target: str, headers: list[tuple[bytes, bytes]], body: bytes
+    ) -> Answer:
+        """The replica's whole answer. Caller bounds it in time (asyncio.timeout); a cancelled or
+        timed-out exchange closes its connection, which is then in an unknown state."""
+        head = [f"{method} {target} HTTP/1.1\r\nhost: {host}:{port}\r\ncontent-length: {len(body)}\r\n".encode()]
+        for name, value in headers:
+            head += (name, b": ", value, b"\r\n")
+        head.append(b"\r\n")
+        request = b"".join(head) + body
+        address = (host, port)
+        while True:
+            connection = self._reuse(address)
+            fresh = connection is None
+            if connection is None:
+                connection = await self._connect(host, port)
+            try:
+                answer = await self._send(connection, request)
+            except ReplicaUnreachable:
+                # a reused connection the replica closed while idle (its keep-alive timeout) just
+                # before this request: nothing was answered; once more on a new connection
+                if fresh or connection.started:
+                    raise
+                continue
+            if not connection.closed:
+                self._give_back(address, connection)
+            return answer
+
+    async def _send(self, connection: _Connection, request: bytes) -> Answer:
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        connection.send(request, future)
+        try:
+            return await future
+        except BaseException:
+            connection.close()  # cancelled or failed mid-exchange: never reused
+            raise
+
+    def _reuse(self, address: tuple[str, int]) -> _Connection | None:
+        idle = self._idle.get(address)
+        while idle:
+            connection = idle.pop()
+            if not connection.closed:
+                return connection
+        return None
+
+    def _give_back(self, address: tuple[str, int], connection: _Connection) -> None:
+        idle = self._idle.get(address)
+        if idle is None:
+            idle = self._idle[address] = deque()
+        if len(idle) >= MAX_IDLE_PER_REPLICA:
+            connection.close()
+        else:
+            idle.append(connection)
+
+    async def _connect(self, host: str, port: int) -> _Connection:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                _transport, connection = await loop.create_connection(_Connection, host, port)
+        except TimeoutError as exc:
+            raise ReplicaUnreachable(f"no connection to {host}:{port} in {CONNECT_TIMEOUT_S:g} s") from exc
+        except OSError as exc:
+            raise ReplicaUnreachable(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from exc
+        return connection
+
+    def forget(self, host: str, port: int) -> None:
+        """Closes the idle connections to a replica (it was stopped or is being replaced)."""
+        for connection in self._idle.pop((host, port), ()):
+            connection.close()
+
+    def close(self) -> None:
+        for idle in self._idle.values():
+            for connection in idle:
+                connection.close()
+        self._idle.clear()
