@@ -30,6 +30,12 @@ class BenchWorkspace:
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
+    def pid(self) -> int:
+        """The server's process (its CPU time is the gateway's and the control plane's)."""
+        assert self._process is not None
+        return self._process.pid
+
+    @property
     def env(self) -> dict[str, str]:
         """The environment of a CLI or SDK call against this workspace."""
         return self._base_env() | {"KILN_URL": self.url, "KILN_TOKEN": self.token}

@@ -36,6 +36,7 @@ from kiln.server.routers.workspace import workspace_router
 from kiln.server.routes import OneSegmentNames
 from kiln.services.credentials import CredentialVerifier
 from kiln.serving.control.gateway import EndpointGateway, ScoringFastPath
+from kiln.serving.control.heap import settle_after_start
 from kiln.specs.yaml_source import explain_errors
 from kiln.tracking.proxy import MlflowProxy
 
@@ -59,6 +60,7 @@ def create_app(
         size_thread_pool()
         workspace = await run_in_threadpool(Workspace.open, settings, public_url, stores)
         app.state.workspace = workspace
+        settle_after_start()  # the scoring gateway lives here: no full collection over start-up's heap
         if on_ready:
             on_ready()
         try:

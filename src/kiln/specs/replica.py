@@ -31,12 +31,15 @@ from kiln.specs.bounded import MAX_BATCH_SIZE, MAX_QUEUE_DELAY_MS
 
 class BatchingSettings(BaseModel):
     """Adaptive batching (Triton's dynamic batcher is the reference): concurrent requests are
-    merged into one predict call of up to ``max_batch_size`` rows, waiting at most
+    merged into one predict call of up to ``max_batch_size`` rows (rows, not requests: a request
+    is never split, and one larger than the limit predicts alone), waiting at most
     ``max_queue_delay_ms`` for more; ``max_batch_size: 1`` turns it off."""
 
     model_config = ConfigDict(extra="forbid")
 
-    max_batch_size: int = Field(32, ge=1, le=MAX_BATCH_SIZE)
+    # 1,024 rows: sixteen 64-row requests share a predict call (32 left each alone: 5.4x fewer req/s);
+    # single rows batch as before
+    max_batch_size: int = Field(1024, ge=1, le=MAX_BATCH_SIZE)
     max_queue_delay_ms: float = Field(2.0, ge=0, le=MAX_QUEUE_DELAY_MS, allow_inf_nan=False)
 
 

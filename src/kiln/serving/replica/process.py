@@ -74,6 +74,7 @@ def serve(config: ReplicaConfig) -> int:
         server_header=False,
         date_header=False,
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=75,  # the gateway keeps its connections open; uvicorn's 5 s would churn them
     )
     uvicorn_server = uvicorn.Server(uvicorn_config)
 

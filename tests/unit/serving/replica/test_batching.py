@@ -97,3 +97,38 @@ def test_a_timed_out_request_is_dropped_from_the_queue() -> None:
 
     asyncio.run(go())
     assert model.calls == [1, 1]
+
+
+def test_batches_measured_fast_run_on_the_event_loop_with_the_same_answers() -> None:
+    """With ``inline_under_s``, a batch size first predicts in the scoring thread (measured), then,
+    being fast, on the loop's thread; a slow model always in the scoring thread. Answers unchanged."""
+
+    class ThreadNoting(DoublingModel):
+        def __init__(self, seconds: float = 0.0) -> None:
+            super().__init__(seconds)
+            self.threads: list[str] = []
+
+        def predict(self, item: ModelInput) -> Prediction:
+            import threading
+
+            self.threads.append(threading.current_thread().name)
+            return super().predict(item)
+
+    async def go(model: ThreadNoting) -> list[list[float]]:
+        answers = []
+        with ThreadPoolExecutor(1, thread_name_prefix="scoring") as executor:
+            batcher = DynamicBatcher(model.predict, BatchingSettings(max_batch_size=1), executor, inline_under_s=0.005)
+            batcher.start()
+            try:
+                for i in range(4):  # one at a time: every batch has one row
+                    answers.append((await batcher.submit(_rows(float(i)))).outputs["predict"].tolist())
+            finally:
+                await batcher.stop()
+        return answers
+
+    fast = ThreadNoting()
+    assert asyncio.run(go(fast)) == [[0.0], [2.0], [4.0], [6.0]]
+    assert fast.threads[0].startswith("scoring") and fast.threads[1:] == ["MainThread"] * 3
+    slow = ThreadNoting(seconds=0.01)
+    assert asyncio.run(go(slow)) == [[0.0], [2.0], [4.0], [6.0]]
+    assert all(name.startswith("scoring") for name in slow.threads)
