@@ -32,9 +32,11 @@ from pathlib import Path
 
 import httpx
 
+from kiln.internal_secret import HEADER_NAME as INTERNAL_SECRET
 from kiln.processes import QUIET_ENVIRONMENT, free_port
 
 COLUMNS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
+REPLICA_SECRET = "bench-replica-secret-0123456789"  # what a replica wants from its gateway (kiln.internal_secret)
 MLFLOW_BODY = json.dumps({"dataframe_split": {"columns": COLUMNS, "data": [[5.1, 3.5, 1.4, 0.2]]}})
 AZURE_BODY = json.dumps({"input_data": [[5.1, 3.5, 1.4, 0.2]]})
 FLOOR_APP = """
@@ -74,12 +76,15 @@ def save_model(folder: Path) -> Path:
     model = LogisticRegression(max_iter=500).fit(X, y)
     path = folder / "iris"
     mlflow.sklearn.save_model(
-        model, str(path), signature=infer_signature(X, model.predict(X)), input_example=X.iloc[:2]
-    )
+        model, str(path), signature=infer_signature(X, model.predict(X)), input_example=X.iloc[:2],
+        pip_requirements=["scikit-learn"],  # not inferred: that takes seconds and changes nothing here
+    )  # fmt: skip
     return path
 
 
-def start(command: list[str], ready_url: str, log: Path, cwd: Path | None = None) -> subprocess.Popen[bytes]:
+def start(
+    command: list[str], ready_url: str, log: Path, cwd: Path | None = None, headers: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     # mlflow serve runs `uvicorn` by name: this interpreter's bin folder comes first on PATH
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     env = {**os.environ, **QUIET_ENVIRONMENT, "PATH": path}
@@ -92,7 +97,7 @@ def start(command: list[str], ready_url: str, log: Path, cwd: Path | None = None
         if process.poll() is not None:
             raise SystemExit(f"{command[:4]} exited:\n{log.read_text()[-2000:]}")
         try:
-            if httpx.get(ready_url, timeout=2).status_code == 200:
+            if httpx.get(ready_url, timeout=2, headers=headers).status_code == 200:
                 return process
         except httpx.HTTPError:
             pass
@@ -190,6 +195,7 @@ def main() -> None:
         config = folder / f"replica-{batch}.json"
         config.write_text(json.dumps({
             "endpoint": "bench", "deployment": "blue", "port": port, "model_name": "iris", "model_dir": str(model),
+            "secret": REPLICA_SECRET,
             "max_concurrent_requests": 256, "batching": {"max_batch_size": batch},
         }))  # fmt: skip
         return [python, "-m", "kiln.serving.replica", str(config)], "/v2/health/ready", port
@@ -205,8 +211,8 @@ def main() -> None:
         return command, "/ping", port
 
     targets = [
-        ("kiln replica /invocations", lambda: replica(32), "/invocations", MLFLOW_BODY),
-        ("kiln replica /score", lambda: replica(32), "/score", AZURE_BODY),
+        ("kiln replica /invocations", lambda: replica(1024), "/invocations", MLFLOW_BODY),
+        ("kiln replica /score", lambda: replica(1024), "/score", AZURE_BODY),
         ("kiln replica, batching off", lambda: replica(1), "/invocations", MLFLOW_BODY),
         ("mlflow models serve (1 worker)", mlflow_serve, "/invocations", MLFLOW_BODY),
         ("FastAPI do-nothing (floor)", floor, "/invocations", MLFLOW_BODY),
@@ -216,15 +222,16 @@ def main() -> None:
     for name, make, path, body in targets:
         command, ready_path, port = make()
         base = f"http://127.0.0.1:{port}"
-        process = start(command, base + ready_path, folder / f"{port}.log", cwd=folder)
+        headers = {INTERNAL_SECRET: REPLICA_SECRET} if name.startswith("kiln") else {}
+        process = start(command, base + ready_path, folder / f"{port}.log", cwd=folder, headers=headers)
         try:
             for concurrency in (1, 16):
                 if args.generator == "wrk":
-                    run_wrk(base + path, body, concurrency, 1, folder)  # warm-up
-                    result = run_wrk(base + path, body, concurrency, args.seconds, folder)
+                    run_wrk(base + path, body, concurrency, 1, folder, headers)  # warm-up
+                    result = run_wrk(base + path, body, concurrency, args.seconds, folder, headers)
                 else:
-                    run_python(base + path, body, concurrency, 1)
-                    result = run_python(base + path, body, concurrency, args.seconds)
+                    run_python(base + path, body, concurrency, 1, headers)
+                    result = run_python(base + path, body, concurrency, args.seconds, headers)
                 results[(name, concurrency)] = result
                 print(
                     f"{name:32} c={concurrency:<3} {result.rps:9.0f} req/s   p50 {result.p50_ms:7.2f} ms   "

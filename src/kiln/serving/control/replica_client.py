@@ -45,6 +45,7 @@ class _Connection(asyncio.Protocol):
         self._headers: list[tuple[bytes, bytes]] = []
         self._body: list[bytes] = []
         self._started = False  # a byte of the answer has arrived
+        self._head = False  # the request in flight is a HEAD: its answer has headers only
 
     # --- asyncio.Protocol ---
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -65,12 +66,18 @@ class _Connection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
 
+    def on_headers_complete(self) -> None:
+        if self._head:  # the parser, which knows no request, would wait for the body a HEAD never gets
+            self.on_message_complete(reusable=False)
+
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
 
-    def on_message_complete(self) -> None:
+    def on_message_complete(self, reusable: bool = True) -> None:
+        if self.answer is None:
+            return  # a HEAD's answer, already complete
         answer = Answer(self._parser.get_status_code(), self._headers, b"".join(self._body))
-        if not self._parser.should_keep_alive():
+        if not reusable or not self._parser.should_keep_alive():
             self.close()
         self.answered_before = True
         future, self.answer = self.answer, None
@@ -78,8 +85,8 @@ class _Connection(asyncio.Protocol):
             future.set_result(answer)
 
     # --- use ---
-    def send(self, request: bytes, future: asyncio.Future[Answer]) -> None:
-        self._headers, self._body, self._started = [], [], False
+    def send(self, request: bytes, future: asyncio.Future[Answer], head: bool = False) -> None:
+        self._headers, self._body, self._started, self._head = [], [], False, head
         self.answer = future
         assert self.transport is not None
         self.transport.write(request)
@@ -123,7 +130,7 @@ class ReplicaClient:
             if connection is None:
                 connection = await self._connect(host, port)
             try:
-                answer = await self._send(connection, request)
+                answer = await self._send(connection, request, method == "HEAD")
             except ReplicaUnreachable:
                 # a reused connection the replica closed while idle (its keep-alive timeout) just
                 # before this request: nothing was answered; once more on a new connection
@@ -134,9 +141,9 @@ class ReplicaClient:
                 self._give_back(address, connection)
             return answer
 
-    async def _send(self, connection: _Connection, request: bytes) -> Answer:
+    async def _send(self, connection: _Connection, request: bytes, head: bool) -> Answer:
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        connection.send(request, future)
+        connection.send(request, future, head)
         try:
             return await future
         except BaseException:
@@ -170,11 +177,6 @@ class ReplicaClient:
         except OSError as exc:
             raise ReplicaUnreachable(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from exc
         return connection
-
-    def forget(self, host: str, port: int) -> None:
-        """Closes the idle connections to a replica (it was stopped or is being replaced)."""
-        for connection in self._idle.pop((host, port), ()):
-            connection.close()
 
     def close(self) -> None:
         for idle in self._idle.values():

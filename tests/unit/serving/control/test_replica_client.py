@@ -112,6 +112,22 @@ def test_answers_come_back_whole_over_one_kept_alive_connection() -> None:
     _run(test)
 
 
+def test_a_head_request_is_answered_by_its_headers() -> None:
+    """A HEAD's answer announces a length and carries no body: no wait for it, and the next request works."""
+
+    async def test() -> None:
+        client = ReplicaClient()
+        async with uvicorn_replica() as port:
+            async with asyncio.timeout(5):
+                head = await client.exchange("127.0.0.1", port, "HEAD", "/v2/health/ready", [], b"")
+                after = await client.exchange("127.0.0.1", port, "GET", "/v2/health/ready", [], b"")
+            assert head.status == 201 and head.body == b"" and dict(head.headers)[b"content-length"] != b"0"
+            assert json.loads(after.body)["method"] == "GET"
+            client.close()
+
+    _run(test)
+
+
 def test_concurrent_exchanges_each_get_their_own_answer() -> None:
     async def test() -> None:
         client = ReplicaClient()
