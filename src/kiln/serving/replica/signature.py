@@ -77,6 +77,19 @@ _ACCEPTS: dict[str, tuple[Callable[[object], bool], str]] = {
 }
 
 
+# the Python types a JSON decoder gives that each MLflow type accepts as they are (bool is not an int here)
+_PLAIN_TYPES: dict[str, frozenset[type]] = {
+    "double": frozenset({float, int}),
+    "float": frozenset({float, int}),
+    "long": frozenset({int}),
+    "integer": frozenset({int}),
+    "boolean": frozenset({bool}),
+    "string": frozenset({str}),
+    "binary": frozenset({str, bytes}),
+    "datetime": frozenset({str}),
+}
+
+
 def json_type_name(value: object) -> str:
     if value is None:
         return "null"
@@ -189,6 +202,8 @@ def _checked_column(spec: ColumnSpec, values: Column) -> Column:
         return values
     if isinstance(values, np.ndarray):
         values = [v.decode() if isinstance(v, bytes) and spec.type == "string" else v for v in values.tolist()]
+    elif set(map(type, values)) <= _PLAIN_TYPES.get(spec.type, frozenset()):
+        return values  # JSON's own types, told apart in C: the per-value test below only names a bad one
     for row, value in enumerate(values):
         if not test(value):
             if value is None and not spec.required:
