@@ -30,6 +30,9 @@ from kiln.serving.replica.payloads import ModelInput, Prediction
 from kiln.serving.replica.protocols import azure, mlflow_invocations
 from kiln.serving.replica.scorers import MlflowModelScorer
 
+# MLflow's hint about integer columns (the long-column model has them on purpose)
+pytestmark = pytest.mark.filterwarnings("ignore:Hint. Inferred schema contains integer column")
+
 IRIS = load_iris(as_frame=True)
 IRIS_X, IRIS_Y = IRIS.data, IRIS.target
 
