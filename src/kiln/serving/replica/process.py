@@ -75,6 +75,7 @@ def serve(config: ReplicaConfig) -> int:
         date_header=False,
         timeout_graceful_shutdown=5,
         timeout_keep_alive=75,  # the gateway keeps its connections open; uvicorn's 5 s would churn them
+        proxy_headers=False,  # its one caller is the gateway; the client's address is nothing to it
     )
     uvicorn_server = uvicorn.Server(uvicorn_config)
 
