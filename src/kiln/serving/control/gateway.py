@@ -23,7 +23,7 @@ import time
 from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from starlette.types import Receive, Scope, Send
 
@@ -45,6 +45,7 @@ _DROPPED_REQUEST_HEADERS = {
     b"host", b"authorization", b"connection", b"content-length", b"transfer-encoding", b"expect", b"keep-alive",
     b"te", b"upgrade", b"cookie", INTERNAL_SECRET,
 }  # fmt: skip
+_PATH_SAFE = "/:@!$&'()*+,;=~"  # RFC 3986 pchar, with '/', left as they are
 _DROPPED_RESPONSE_HEADERS = {b"connection", b"keep-alive", b"transfer-encoding", b"server", b"date"}
 
 TokenCheck = Callable[[str], Awaitable[KilnError | None]]  # a user's API token: None if it may score, else why not
@@ -101,7 +102,11 @@ class EndpointGateway:
         body = await _read_body(receive)
         forwarded = [(k, v) for k, v in headers if k not in _DROPPED_REQUEST_HEADERS]
         request_id = _header(headers, b"x-request-id") or _request_id()
-        target = "/" + rest + (("?" + scope["query_string"].decode("latin-1")) if scope.get("query_string") else "")
+        # the path as the caller sent it, re-quoted (ASGI gives it decoded: a space, CR or LF must not reach the
+        # request line); the query string is still as it came off the wire
+        target = "/" + quote(rest, safe=_PATH_SAFE)
+        if scope.get("query_string"):
+            target += "?" + scope["query_string"].decode("latin-1")
         if pinned is None:
             for mirror in route.mirror_targets():
                 self._start_mirror(route.name, mirror, scope["method"], target, forwarded, body)

@@ -208,3 +208,35 @@ def test_the_gateway_retries_another_replica_when_one_dies_mid_answer() -> None:
             await gateway.aclose()
 
     _run(test)
+
+
+def test_the_path_reaches_the_replica_as_the_caller_wrote_it_and_nothing_more() -> None:
+    """ASGI hands the gateway a decoded path: a space, a CR LF (which would start a header of the
+    caller's making), '%' or UTF-8 arrive at the replica as the same path, and no extra header."""
+
+    async def test() -> None:
+        async with uvicorn_replica() as port:
+            table = RoutingTable()
+            blue = DeploymentRoute("blue", (ReplicaTarget(f"http://127.0.0.1:{port}", SECRET),), 5.0)
+            table.publish({"iris": EndpointRoute.build("iris", (key_hash(KEY),), {"blue": 100}, {}, {"blue": blue})})
+            gateway = EndpointGateway(lambda: table, GatewayMetrics)
+            path = "/v2/models/a b%2F\r\nx-evil: 1\r\n\r\nGET /x/é/infer"
+            sent: list[dict[str, Any]] = []
+
+            async def receive() -> dict[str, Any]:
+                return {"type": "http.request", "body": b"{}", "more_body": False}
+
+            async def send(message: dict[str, Any]) -> None:
+                sent.append(message)
+
+            scope = {
+                "type": "http", "method": "POST", "path": "/endpoints/iris" + path, "query_string": b"a=1&b=%20",
+                "headers": [(b"authorization", f"Bearer {KEY}".encode())],
+            }  # fmt: skip
+            await gateway(scope, receive, send)
+            echoed = json.loads(sent[1]["body"])
+            assert sent[0]["status"] == 201 and echoed["target"] == path + "?a=1&b=%20"
+            assert "x-evil" not in echoed["headers"]
+            await gateway.aclose()
+
+    _run(test)
