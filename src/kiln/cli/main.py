@@ -1,4 +1,8 @@
-"""Entry point of the ``kiln`` command. A user's mistake ends as ``error: …``, never a traceback."""
+"""Entry point of the ``kiln`` command. A user's mistake ends as ``error: …``, never a traceback.
+
+Only typer and the commands' names are imported here: each command's module is imported when it runs
+(``kiln.cli.commands``), so that ``kiln --help`` and ``kiln version`` answer at once.
+"""
 
 from __future__ import annotations
 
@@ -7,35 +11,21 @@ import sys
 import typer
 
 from kiln import __version__
-from kiln.cli import compute, data, datastores, endpoints, environments, jobs, models, server, transfer, users
 from kiln.cli.capabilities import KilnCommands, cli_capabilities
-from kiln.cli.usage_errors import ABORTS, run_reporting_usage_errors
+from kiln.cli.usage_errors import aborts, run_reporting_usage_errors
 from kiln.errors import KilnError
 
+__all__ = ["app", "cli_capabilities", "main"]
+
 app = typer.Typer(
-    cls=KilnCommands,  # then each capability's commands (kiln.capabilities), loaded when they run
+    cls=KilnCommands,  # kiln's own commands, then each capability's, loaded when they run
     help="kiln: a self-hosted machine-learning workspace.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.add_typer(jobs.app, name="job")
-app.add_typer(environments.app, name="environment")
-app.add_typer(compute.app, name="compute")
-app.add_typer(datastores.app, name="datastore")
-app.add_typer(data.app, name="data")
-app.add_typer(server.app, name="server")
-app.add_typer(models.app, name="model")
-app.add_typer(endpoints.endpoint_app, name="online-endpoint")
-app.add_typer(endpoints.deployment_app, name="online-deployment")
-app.command("lineage")(models.lineage_command)
-app.add_typer(users.app, name="user")
-app.command("login")(users.login_command)
-app.command("logout")(users.logout_command)
-app.add_typer(transfer.app, name="workspace")
 
 
-@app.command("version")
 def version() -> None:
     """Print kiln's version."""
     print(__version__)
@@ -56,16 +46,24 @@ def _options(
     """kiln: a self-hosted machine-learning workspace."""
 
 
+VERSION_ARGS = (["version"], ["--version"])
+
+
 def main() -> None:
+    if sys.argv[1:] in VERSION_ARGS:  # answered before typer parses anything (it builds pydantic validators)
+        print(__version__)
+        sys.exit(0)
     try:
         cli_capabilities()  # plug-ins' job kinds are known to every command; a bad plug-in is an error here
         code = run_reporting_usage_errors(lambda: app(standalone_mode=False, prog_name="kiln"))
     except KilnError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         sys.exit(exc.exit_code)
-    except ABORTS:
-        print("aborted", file=sys.stderr)
-        sys.exit(130)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:
+        if isinstance(exc, aborts()):
+            print("aborted", file=sys.stderr)
+            sys.exit(130)
+        raise
     sys.exit(code if isinstance(code, int) else 0)
