@@ -1,0 +1,104 @@
+"""The lazy CLI: ``kiln --help`` and ``kiln version`` import no command's module (nor the SDK, pydantic,
+httpx…), yet list every command with its own help line, and each command still runs as itself."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer
+
+from kiln import __version__
+from kiln.capabilities import load_capabilities
+from kiln.capabilities.registry import configured_plugins
+from kiln.cli.commands import BUILT_IN_COMMANDS, LazyCommand
+from kiln.cli.main import app
+from kiln.config import Settings
+from tests.conftest import REPO
+
+ECHO = "tests.capability_plugins.echo"
+# what a command that reaches a workspace needs, and `kiln --help` must not pay for
+HEAVY = (
+    "kiln.client", "kiln.sdk", "kiln.api", "kiln.config", "kiln.specs.job", "kiln.specs.views", "kiln.cli.jobs",
+    "kiln.cli.render", "kiln.cli.models", "kiln.cli.users", "kiln.tensorboard.cli", "pydantic_settings", "httpx",
+    "sqlalchemy", "fsspec", "click",
+)  # fmt: skip
+LOADED = (
+    "import atexit, sys\n"
+    "atexit.register(lambda: print('\\n'.join(sorted(sys.modules)), file=sys.stderr))\n"
+    "from kiln.cli.main import main\n"
+    "sys.argv[0] = 'kiln'\n"
+    "main()\n"
+)
+
+
+def kiln(*args: str, home: Path, plugins: str = "") -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """``kiln ARGS`` as the console script runs it, in a fresh Python; its output and every module it imported."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KILN_")}
+    env |= {"KILN_HOME": str(home), "KILN_PLUGINS": plugins, "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}"}
+    done = subprocess.run([sys.executable, "-c", LOADED, *args], capture_output=True, text=True, env=env, cwd=REPO)
+    return done, set(done.stderr.split())
+
+
+def heavy_in(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if any(m == h or m.startswith(f"{h}.") for h in HEAVY))
+
+
+def test_help_imports_no_commands_module_and_lists_every_command(tmp_path: Path) -> None:
+    done, modules = kiln("--help", home=tmp_path, plugins=ECHO)
+    assert done.returncode == 0, done.stderr
+    assert heavy_in(modules) == []
+    commands = [c.name for c in BUILT_IN_COMMANDS] + ["tensorboard", "echo-test"]  # a built-in capability, a plug-in
+    for name in commands:
+        assert f" {name} " in done.stdout, f"{name} missing from kiln --help:\n{done.stdout}"
+    assert "Print kiln's version." in done.stdout and "Show jobs in TensorBoard" in done.stdout
+
+
+def test_version_imports_neither_typers_validators_nor_any_command(tmp_path: Path) -> None:
+    for args in (["version"], ["--version"]):
+        done, modules = kiln(*args, home=tmp_path)
+        assert (done.returncode, done.stdout) == (0, f"{__version__}\n"), done.stderr
+        assert heavy_in(modules) == [] and "pydantic" not in modules and "rich" not in modules
+
+
+def test_a_group_s_help_imports_that_group_only(tmp_path: Path) -> None:
+    done, modules = kiln("job", "--help", home=tmp_path)
+    assert done.returncode == 0 and "Usage: kiln job" in done.stdout and " list " in done.stdout
+    assert "kiln.cli.jobs" in modules
+    assert not {"kiln.cli.models", "kiln.cli.endpoints", "kiln.client", "httpx", "pydantic_settings"} & modules
+
+
+@pytest.mark.parametrize("command", BUILT_IN_COMMANDS, ids=lambda c: c.name)
+def test_each_listed_help_line_is_the_commands_own(command: object) -> None:
+    """The names and lines kiln --help shows without importing are those of the command that runs."""
+    lazy = LazyCommand(command)  # type: ignore[arg-type]
+    real = lazy.load()
+    assert real.name == lazy.name
+    assert " ".join((real.help or "").split()) == lazy.help
+
+
+def test_the_top_level_group_holds_each_command_once_in_order() -> None:
+    group = typer.main.get_command(app)
+    listed = group.list_commands(None)  # type: ignore[attr-defined,arg-type]
+    assert listed[: len(BUILT_IN_COMMANDS)] == [c.name for c in BUILT_IN_COMMANDS]
+    assert len(listed) == len(set(listed)) and "tensorboard" in listed
+
+
+def test_plugins_are_read_as_the_settings_read_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KILN_PLUGINS", raising=False)
+    monkeypatch.setenv("KILN_HOME", str(tmp_path))
+    assert configured_plugins() == Settings.load().plugin_modules == ()
+    (tmp_path / "config.yaml").write_text("plugins: [first.plugin, second.plugin]\nport: 0\n")
+    assert configured_plugins() == Settings.load().plugin_modules == ("first.plugin", "second.plugin")
+    assert configured_plugins(tmp_path) == Settings.load(home=tmp_path).plugin_modules
+    monkeypatch.setenv("KILN_PLUGINS", "one, two,")
+    assert configured_plugins() == Settings.load().plugin_modules == ("one", "two")
+    monkeypatch.setenv("KILN_PLUGINS", "")  # set, empty: no plug-ins, whatever config.yaml says
+    assert configured_plugins() == Settings.load().plugin_modules == ()
+    monkeypatch.delenv("KILN_PLUGINS")
+    monkeypatch.setenv("kiln_plugins", ECHO)  # the environment's names in any case, as pydantic-settings reads them
+    assert configured_plugins() == Settings.load().plugin_modules == (ECHO,)
+    assert [c.name for c in load_capabilities(configured_plugins())][-1] == "echo-test"
