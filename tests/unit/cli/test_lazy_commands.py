@@ -102,3 +102,21 @@ def test_plugins_are_read_as_the_settings_read_them(tmp_path: Path, monkeypatch:
     monkeypatch.setenv("kiln_plugins", ECHO)  # the environment's names in any case, as pydantic-settings reads them
     assert configured_plugins() == Settings.load().plugin_modules == (ECHO,)
     assert [c.name for c in load_capabilities(configured_plugins())][-1] == "echo-test"
+
+
+def test_a_client_imports_the_operations_it_uses_only() -> None:
+    """``kiln job list`` builds the jobs' operations and views, not every resource's (data, endpoints…)."""
+    code = (
+        "import sys; from kiln.client import Client\n"
+        "client = Client(url='http://127.0.0.1:9', token='t'); client.jobs\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith(('kiln.sdk.', 'kiln.api.', 'kiln.specs.')))))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KILN_")} | {"PYTHONPATH": str(REPO / "src")}
+    loaded = set(
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout.split()
+    )
+    assert {"kiln.sdk.jobs", "kiln.sdk.rest"} <= loaded
+    assert (
+        not {"kiln.sdk.data", "kiln.sdk.endpoints", "kiln.api.endpoints", "kiln.api.data", "kiln.specs.endpoint"}
+        & loaded
+    )
