@@ -2,10 +2,11 @@
 against a workspace with 1,000 jobs, as medians of alternated runs, beside Python's own start
 (``python -c pass``) and ``python -c "import typer"``, with issue 13's goals as PASS/FAIL lines.
 
-    .venv/bin/python bench/startup/cli.py [--runs 15] [--jobs 1000] [--no-job-list]
+    .venv/bin/python bench/startup/cli.py [--runs 15] [--jobs 1000] [--no-job-list] [--compare-src OTHER/src]
 
 ``kiln`` is run as its console script runs it (``from kiln.cli.main import main``), from this checkout's
-``src``. Python's bytecode cache is on, as in an installed kiln (pip compiles it at install; a first,
+``src``; with ``--compare-src``, the same commands from another checkout's ``src`` too (an earlier kiln),
+alternated with these, against the same server. Python's bytecode cache is on, as in an installed kiln (pip compiles it at install; a first,
 unmeasured run writes it here). Wall-clock times are what a user waits; CPU times (user + system of
 the child) are steadier on a busy machine. For ``job list``, the server's share is timed on its own too:
 the same REST call (``GET /api/v1/jobs?limit=1000``) from this process. The 1,000 jobs are one real
@@ -39,9 +40,9 @@ KILN = "import sys; from kiln.cli.main import main; sys.argv[0] = 'kiln'; main()
 GOALS = {"kiln --help": 0.2, "kiln version": 0.2, "kiln job list --limit 1000": 0.3}  # seconds, issue 13
 
 
-def environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+def environment(extra: dict[str, str] | None = None, src: Path = REPO / "src") -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # bytecode cached, as installed
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env["PYTHONPATH"] = os.pathsep.join([str(src), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     return env | (extra or {})
 
 
@@ -122,7 +123,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15, help="runs of each command (alternated); medians shown")
     parser.add_argument("--jobs", type=int, default=1000, help="jobs in the workspace for `kiln job list`")
     parser.add_argument("--no-job-list", action="store_true", help="only --help and version (no server)")
+    parser.add_argument("--compare-src", type=Path, help="another checkout's src: its kiln timed alongside")
     args = parser.parse_args()
+    sources = {"": REPO / "src"} | ({f" [{args.compare_src}]": args.compare_src.resolve()} if args.compare_src else {})
 
     python = sys.executable
     with tempfile.TemporaryDirectory(prefix="kiln-bench-cli-") as tmp:
@@ -132,9 +135,11 @@ def main() -> None:
         commands = {
             "python -c pass (baseline)": ([python, "-c", "pass"], local),
             'python -c "import typer" (baseline)': ([python, "-c", "import typer"], local),
-            "kiln --help": ([python, "-c", KILN, "--help"], local),
-            "kiln version": ([python, "-c", KILN, "version"], local),
         }
+        for label, src in sources.items():
+            env = environment({"KILN_HOME": str(home)}, src)
+            commands[f"kiln --help{label}"] = ([python, "-c", KILN, "--help"], env)
+            commands[f"kiln version{label}"] = ([python, "-c", KILN, "version"], env)
         results = medians(commands, args.runs)
         server = None
         if not args.no_job_list:
@@ -142,14 +147,12 @@ def main() -> None:
                 insert_jobs(workspace, args.jobs)
                 listing = [python, "-c", KILN, "job", "list", "--limit", str(args.jobs)]
                 jsons = [*listing, "-o", "json"]
-                env = environment(workspace.env)
-                results |= medians(
-                    {
-                        f"kiln job list --limit {args.jobs}": (listing, env),
-                        f"kiln job list --limit {args.jobs} -o json": (jsons, env),
-                    },
-                    args.runs,
-                )
+                lists: dict[str, tuple[list[str], dict[str, str]]] = {}
+                for label, src in sources.items():
+                    env = environment(workspace.env, src)
+                    lists[f"kiln job list --limit {args.jobs}{label}"] = (listing, env)
+                    lists[f"kiln job list --limit {args.jobs} -o json{label}"] = (jsons, env)
+                results |= medians(lists, args.runs)
                 server = server_list_time(workspace, args.runs)
     report(results)
     if server is not None:
