@@ -1,29 +1,21 @@
 """Entry point of the ``kiln`` command. A user's mistake ends as ``error: …``, never a traceback.
 
-Only typer and the commands' names are imported here: each command's module is imported when it runs
-(``kiln.cli.commands``), so that ``kiln --help`` and ``kiln version`` answer at once.
+Nothing is imported here before it is needed: ``kiln version`` is answered before typer is imported,
+the group (``kiln.cli.root``) lists the commands by name, and each command's module is imported when it
+runs (``kiln.cli.commands``), so that ``kiln --help`` and ``kiln version`` answer at once.
 """
 
 from __future__ import annotations
 
 import sys
-
-import typer
+from typing import Any
 
 from kiln import __version__
-from kiln.cli.capabilities import KilnCommands, cli_capabilities
-from kiln.cli.usage_errors import aborts, run_reporting_usage_errors
 from kiln.errors import KilnError
 
-__all__ = ["app", "cli_capabilities", "main"]
+__all__ = ["main", "version"]  # and, loaded on first use, app and cli_capabilities (__getattr__)
 
-app = typer.Typer(
-    cls=KilnCommands,  # kiln's own commands, then each capability's, loaded when they run
-    help="kiln: a self-hosted machine-learning workspace.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
+VERSION_ARGS = (["version"], ["--version"])
 
 
 def version() -> None:
@@ -31,28 +23,14 @@ def version() -> None:
     print(__version__)
 
 
-def _print_version(value: bool) -> None:
-    if value:
-        print(__version__)
-        raise typer.Exit()
-
-
-@app.callback()
-def _options(
-    version: bool = typer.Option(
-        False, "--version", callback=_print_version, is_eager=True, help="Print kiln's version and exit."
-    ),
-) -> None:
-    """kiln: a self-hosted machine-learning workspace."""
-
-
-VERSION_ARGS = (["version"], ["--version"])
-
-
 def main() -> None:
-    if sys.argv[1:] in VERSION_ARGS:  # answered before typer parses anything (it builds pydantic validators)
-        print(__version__)
+    if sys.argv[1:] in VERSION_ARGS:  # typer costs more than the answer: not imported for it
+        version()
         sys.exit(0)
+    from kiln.cli.capabilities import cli_capabilities
+    from kiln.cli.root import app
+    from kiln.cli.usage_errors import aborts, run_reporting_usage_errors
+
     try:
         cli_capabilities()  # plug-ins' job kinds are known to every command; a bad plug-in is an error here
         code = run_reporting_usage_errors(lambda: app(standalone_mode=False, prog_name="kiln"))
@@ -67,3 +45,16 @@ def main() -> None:
             sys.exit(130)
         raise
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def __getattr__(name: str) -> Any:
+    """``from kiln.cli.main import app, cli_capabilities``, as before they moved (typer is imported then)."""
+    if name == "app":
+        from kiln.cli.root import app
+
+        return app
+    if name == "cli_capabilities":
+        from kiln.cli.capabilities import cli_capabilities
+
+        return cli_capabilities
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,7 +15,7 @@ from kiln import __version__
 from kiln.capabilities import load_capabilities
 from kiln.capabilities.registry import configured_plugins
 from kiln.cli.commands import BUILT_IN_COMMANDS, LazyCommand
-from kiln.cli.main import app
+from kiln.cli.root import app
 from kiln.config import Settings
 from tests.conftest import REPO
 
@@ -57,11 +57,11 @@ def test_help_imports_no_commands_module_and_lists_every_command(tmp_path: Path)
     assert "Print kiln's version." in done.stdout and "Show jobs in TensorBoard" in done.stdout
 
 
-def test_version_imports_neither_typers_validators_nor_any_command(tmp_path: Path) -> None:
+def test_version_imports_no_command_nor_typer(tmp_path: Path) -> None:
     for args in (["version"], ["--version"]):
         done, modules = kiln(*args, home=tmp_path)
         assert (done.returncode, done.stdout) == (0, f"{__version__}\n"), done.stderr
-        assert heavy_in(modules) == [] and "pydantic" not in modules and "rich" not in modules
+        assert heavy_in(modules) == [] and not {"typer", "pydantic", "rich"} & modules
 
 
 def test_a_group_s_help_imports_that_group_only(tmp_path: Path) -> None:
