@@ -7,11 +7,13 @@ the authenticated ``/mlflow`` proxy.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kiln.errors import Unavailable
 from kiln.specs.views import JobStatus, MetricHistory
+from kiln.tracking.mlflow_client import mlflow_client
 from kiln.tracking.mlflow_errors import caller_errors
 
 if TYPE_CHECKING:
@@ -25,10 +27,8 @@ RUN_STATUS_OF_JOB = {
 
 
 class RunTracker:
-    def __init__(self, tracking_uri: str) -> None:
-        from mlflow.tracking import MlflowClient
-
-        self._client: MlflowClient = MlflowClient(tracking_uri=tracking_uri)
+    def __init__(self, tracking_uri: str, ready: Callable[[], None] | None = None) -> None:
+        self._client: MlflowClient = mlflow_client(tracking_uri, ready)  # each use waits for ready() first
         self._experiments: dict[str, str] = {}
         self._lock = threading.Lock()
 
