@@ -21,12 +21,11 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-import httpx
 import psutil
 
 from kiln.errors import Unavailable
 from kiln.internal_secret import HEADER_NAME
-from kiln.processes import child_environment, die_with_parent, free_port, log_tail
+from kiln.processes import child_environment, die_with_parent, free_port, local_get, log_tail
 from kiln.tracking.mlflow_secret import process_secret
 
 log = logging.getLogger(__name__)
@@ -110,10 +109,8 @@ class MlflowSupervisor:
         self._state_file.unlink(missing_ok=True)
 
     def is_healthy(self) -> bool:
-        try:
-            return httpx.get(f"{self.url}/health", headers={HEADER_NAME: self.secret}, timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
+        answer = local_get(f"{self.url}/health", headers={HEADER_NAME: self.secret})
+        return answer is not None and answer[0] == 200
 
     # The supervising thread spawns every MLflow process, so that PR_SET_PDEATHSIG ties each
     # one to this long-lived thread rather than to a short-lived request thread.
