@@ -13,6 +13,7 @@ from kiln.datastores.inputs import RemoteInputs
 from kiln.datastores.remote import RemoteData
 from kiln.datastores.secrets import KEY_FILE, CredentialBox
 from kiln.datastores.service import DatastoreAccess, DatastoreService
+from kiln.environments.overlay import OVERLAY_SPARES
 from kiln.jobs.engine import JobEngine
 from kiln.jobs.folders import JobFolders
 from kiln.jobs.inputs import JobInputs
@@ -116,7 +117,7 @@ class Workspace:
         inputs.add_resolver(RemoteInputs(remote, read_only_inputs))
         data = DataService(DataAssetRepository(session_factory(engine)), uploads, store, remote)
         inputs.add_resolver(DataInputs(data, store, read_only_inputs, home / "cache" / "data", remote))
-        environments = open_environment_service(home, session_factory(engine))
+        environments = open_environment_service(home, session_factory(engine), settings.jobs_dir / OVERLAY_SPARES)
         user_repository = UserRepository(session_factory(engine))
         users = UserService(user_repository, CredentialVerifier(user_repository, token))
         sandbox = job_sandbox(settings)

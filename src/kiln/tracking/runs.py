@@ -58,15 +58,14 @@ class RunTracker:
         return str(experiment.experiment_id)
 
     def create_run(self, experiment_id: str, run_name: str | None, tags: dict[str, str]) -> str:
+        """A SCHEDULED run named ``run_name``; with None, named by its id (a job without a name is)."""
         try:
             run = self._client.create_run(experiment_id, run_name=run_name, tags=tags)
         except Exception as exc:  # MLflow's own errors, connection errors
             raise Unavailable(f"could not create the job's MLflow run: {exc}") from exc
-        self._client.update_run(run.info.run_id, status="SCHEDULED")
-        return str(run.info.run_id)
-
-    def rename_run(self, run_id: str, name: str) -> None:
-        self._client.update_run(run_id, name=name)
+        run_id = str(run.info.run_id)
+        self._client.update_run(run_id, status="SCHEDULED", name=None if run_name else run_id)  # one call, not two
+        return run_id
 
     def delete_run(self, run_id: str) -> None:
         self._client.delete_run(run_id)
