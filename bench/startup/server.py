@@ -146,7 +146,9 @@ def report(figures: dict[str, list[float]]) -> bool:
     median = {name: statistics.median(values) for name, values in figures.items()}
     baseline = median["mlflow server"]
     print()
-    print(f"{'start (median of ' + str(len(figures['mlflow server'])) + ')':<44} {'seconds':>8} {'× mlflow server':>16}")
+    print(
+        f"{'start (median of ' + str(len(figures['mlflow server'])) + ')':<44} {'seconds':>8} {'× mlflow server':>16}"
+    )
     rows = [
         ("kiln server start → ready (fresh home)", median["fresh ready"]),
         ("kiln server start → /mlflow ready (fresh home)", median["fresh mlflow"]),

@@ -75,11 +75,6 @@ class MlflowSupervisor:
         self._thread = threading.Thread(target=self._supervise, name="mlflow-supervisor", daemon=True)
         self._thread.start()
 
-    def start(self, timeout: float = START_SECONDS) -> None:
-        """Launch, and wait until MLflow answers (or raise why it did not start)."""
-        self.launch()
-        self.wait_ready(timeout)
-
     def wait_ready(self, timeout: float = WAIT_SECONDS) -> None:
         """Return once MLflow answers; Unavailable (503) if it is still starting after ``timeout`` seconds,
         or with why it failed to start."""
@@ -125,7 +120,8 @@ class MlflowSupervisor:
             except Unavailable as exc:
                 if self._stopping.is_set():
                     return
-                self._error = str(exc)
+                # callers get where to look, not MLflow's log (it may name the store's URL); the log gets it all
+                self._error = f"MLflow's tracking server failed to start; see {self._log_file} on the workspace server"
                 self._ready.set()
                 log.error("%s", exc)
                 self._announce(f"MLflow tracking server: failed to start (see {self._log_file})")
