@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 MLFLOW_PREFIX = "/mlflow"
 START_SECONDS = 120.0  # MLflow's child must answer within this, else it failed to start
-WAIT_SECONDS = 20.0  # how long a request that needs MLflow waits for it to start before it is answered 503
+WAIT_SECONDS = 30.0  # how long a request that needs MLflow waits for it to start before it is answered 503
 STILL_STARTING = "MLflow's tracking server is still starting; try again in a moment"
 HEALTH_POLL_SECONDS = 0.05  # a child that is up is seen at once (each probe costs about a millisecond)
 
@@ -89,11 +89,6 @@ class MlflowSupervisor:
         if not self._ready.is_set():
             return "starting"
         return "failed" if self._error else "ready"
-
-    @property
-    def ready_event(self) -> threading.Event:
-        """Set once MLflow answers or failed to start (for waiting without a thread: poll ``is_set``)."""
-        return self._ready
 
     def stop(self) -> None:
         self._stopping.set()
