@@ -22,14 +22,14 @@ from kiln.specs.views import JobStatus
 from tests.conftest import REPO, cleanup_jobs, server_env, wait_for
 from tests.lanes import server_fixture
 
-HOLD_MLFLOW = '''
+HOLD_MLFLOW = """
 import os, sys, time
 release = os.environ.get("TEST_MLFLOW_RELEASE_FILE")
 if release and "--artifacts-destination" in sys.argv:  # MLflow's child (kiln.tracking.mlflow_child), nothing else
     deadline = time.monotonic() + 120
     while not os.path.exists(release) and time.monotonic() < deadline:
         time.sleep(0.05)
-'''
+"""
 JOB = {"type": "command", "command": "echo started", "experiment_name": "start-test"}
 
 
