@@ -39,6 +39,7 @@ from kiln.services.credentials import CredentialVerifier
 from kiln.serving.control.gateway import EndpointGateway, ScoringFastPath
 from kiln.specs.yaml_source import explain_errors
 from kiln.tracking.mlflow_client import warm_up_soon
+from kiln.tracking.mlflow_server import START_SECONDS
 from kiln.tracking.proxy import MlflowProxy
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,8 @@ def create_app(
         app.state.workspace = workspace
         if on_ready:
             on_ready()
-        warm_up_soon()  # MLflow's client imported now, not in the first request that needs it
+        # MLflow's client imported once MLflow answers, not in the first request that needs it
+        warm_up_soon(lambda: workspace.mlflow.wait_ready(START_SECONDS))
         try:
             yield
         finally:

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
+from kiln.errors import KilnError
 from kiln.tracking.mlflow_secret import send_with_mlflow_client
 
 if TYPE_CHECKING:
@@ -68,12 +69,16 @@ def mlflow_client(
     return cast("MlflowClient", _WhenReady(make, ready))
 
 
-def warm_up() -> None:
-    """Import MLflow's client now (in a background thread, once the server answers), so that the first
-    request that needs it does not pay for the import."""
-    send_with_mlflow_client()
-    import mlflow.tracking  # noqa: F401
+def warm_up_soon(ready: Callable[[], None]) -> None:
+    """Import MLflow's client in a background thread once ``ready()`` returns (MLflow's child answers: the
+    import does not take a core from its start), so that the first request that needs it does not pay for it."""
 
+    def warm_up() -> None:
+        try:
+            ready()
+        except KilnError:
+            return  # MLflow did not start: nothing will use its client
+        send_with_mlflow_client()
+        import mlflow.tracking  # noqa: F401
 
-def warm_up_soon() -> None:
     threading.Thread(target=warm_up, name="mlflow-client-import", daemon=True).start()
