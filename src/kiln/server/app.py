@@ -23,6 +23,7 @@ from kiln.server.auth import BearerPrincipals, TokenAuthMiddleware, load_or_crea
 from kiln.server.capabilities import include_capability_routers
 from kiln.server.health import HealthCheck
 from kiln.server.limits import size_thread_pool
+from kiln.server.mlflow_gate import WaitForMlflow
 from kiln.server.permissions import default_access, principal_of, tracking_access
 from kiln.server.routers.computes import computes_router
 from kiln.server.routers.data import data_router
@@ -37,6 +38,8 @@ from kiln.server.routes import OneSegmentNames
 from kiln.services.credentials import CredentialVerifier
 from kiln.serving.control.gateway import EndpointGateway, ScoringFastPath
 from kiln.specs.yaml_source import explain_errors
+from kiln.tracking.mlflow_client import warm_up_soon
+from kiln.tracking.mlflow_server import START_SECONDS
 from kiln.tracking.proxy import MlflowProxy
 
 log = logging.getLogger(__name__)
@@ -44,10 +47,16 @@ _UNREADABLE_BODY = "There was an error parsing the body"  # FastAPI's detail for
 
 
 def create_app(
-    settings: Settings, url: str | None = None, on_ready: Callable[[], None] | None = None, stores: Any = None
+    settings: Settings,
+    url: str | None = None,
+    on_ready: Callable[[], None] | None = None,
+    stores: Any = None,
+    mlflow: Any = None,
 ) -> FastAPI:
     """The app for one workspace. ``url`` is how jobs reach this server (default host:port);
-    ``stores`` are its databases if already opened (``kiln.server.wiring.open_stores``)."""
+    ``stores`` are its databases if already opened (``kiln.server.stores.open_stores``), ``mlflow`` its
+    MLflow child if already launched (``kiln.server.stores.launch_mlflow``). It answers once its own parts
+    are up; MLflow may still be starting then (``/health`` says so, ``/mlflow`` waits for it)."""
     capabilities = load_capabilities(settings.plugin_modules)  # first: they register job kinds
     public_url = url or f"http://{settings.host}:{settings.port}"
     token = load_or_create_token(settings.token_file)
@@ -57,10 +66,12 @@ def create_app(
         from kiln.server.wiring import Workspace
 
         size_thread_pool()
-        workspace = await run_in_threadpool(Workspace.open, settings, public_url, stores)
+        workspace = await run_in_threadpool(Workspace.open, settings, public_url, stores, mlflow)
         app.state.workspace = workspace
         if on_ready:
             on_ready()
+        # MLflow's client imported once MLflow answers, not in the first request that needs it
+        warm_up_soon(lambda: workspace.mlflow.wait_ready(START_SECONDS))
         try:
             yield
         finally:
@@ -116,11 +127,21 @@ def create_app(
     include_capability_routers(app, capabilities)
     app.state.operations = rest_contract(capabilities)  # the contract this app serves (kiln.api + capabilities)
     app.include_router(proxy.router)
+    app.add_middleware(WaitForMlflow, mlflow=lambda: _mlflow(app))  # after authentication: callers only
     app.add_middleware(OneSegmentNames)
     app.add_middleware(TokenAuthMiddleware, token=token, users=lambda: _credentials(app))
     app.add_middleware(ScoringFastPath, gateway=gateway)  # scoring URIs use endpoint keys
-    app.add_middleware(HealthCheck, ready=lambda: getattr(app.state, "workspace", None) is not None)  # outermost
+    app.add_middleware(  # outermost
+        HealthCheck, ready=lambda: getattr(app.state, "workspace", None) is not None,
+        mlflow_state=lambda: mlflow.state if (mlflow := _mlflow(app)) is not None else "starting",
+    )  # fmt: skip
     return app
+
+
+def _mlflow(app: FastAPI) -> Any:
+    """The workspace's MLflow supervisor, once the workspace is open (None before)."""
+    workspace = getattr(app.state, "workspace", None)
+    return workspace.mlflow if workspace is not None else None
 
 
 def _credentials(app: FastAPI) -> CredentialVerifier | None:

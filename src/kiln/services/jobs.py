@@ -78,11 +78,9 @@ class JobService:
             tags["kiln.code_snapshot"] = code_hash
         if created_by:
             tags["mlflow.user"] = created_by  # MLflow's own "User" column
-        run_id = self.tracker.create_run(experiment_id, spec.name, tags)
+        run_id = self.tracker.create_run(experiment_id, spec.name, tags)  # without a name, named by its id
         name = spec.name or run_id
         try:
-            if spec.name is None:
-                self.tracker.rename_run(run_id, name)
             self.jobs.add(
                 JobRow(
                     id=run_id,
