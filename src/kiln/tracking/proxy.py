@@ -47,6 +47,9 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _WHOLE_BODY = 1 << 20  # bodies up to this are read whole (and can be sent again); larger ones are streamed
 _MAX_UNSIZED_BODY = 64 << 20  # a body sent without Content-Length is read whole (MLflow needs the length)
 _JSON = (b"content-type", b"application/json")
+# what MLflow's app sends with an API answer (its security headers), so a fast answer looks the same
+_MLFLOW_ANSWER = [_JSON, (b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"SAMEORIGIN"), (b"vary", b"Origin")]
+_NOT_RELAYED = _HOP_BY_HOP | {b"date", b"server"}  # this server's own uvicorn sends those
 
 Access = Callable[[dict[str, Any], str, str], str]
 """``access(scope, method, api_path)``: the caller's name, or raises (401/403) when it may not."""
@@ -70,7 +73,12 @@ class MlflowProxy:
         api_path = mlflow_path(below)
         try:
             caller = self._access(scope, method, api_path)
-            if method == "POST" and self.writes is not None and (call := FAST_PATHS.get(api_path)):
+            if (
+                method == "POST"
+                and self.writes is not None
+                and (call := FAST_PATHS.get(api_path))
+                and _header(scope["headers"], b"origin") is None  # a browser's call: MLflow's own CORS checks
+            ):
                 await self._write_here(call, scope, receive, send)
                 return
             await self._relay(scope, receive, send, method, below, api_path, caller)
@@ -82,7 +90,7 @@ class MlflowProxy:
         body = await _read_body(receive, _MAX_UNSIZED_BODY)
         content_type = _header(scope["headers"], b"content-type")
         status, answer = await self.writes.answer(call, content_type, body)
-        await _respond(send, status, answer, [_JSON])
+        await _respond(send, status, answer, _MLFLOW_ANSWER)
 
     async def _relay(
         self, scope: dict[str, Any], receive: Any, send: Any, method: str, below: str, api_path: str, caller: str
@@ -109,7 +117,7 @@ class MlflowProxy:
             answer = await client.request(method, target, headers, body, length)
         except UpstreamError as exc:
             raise Unavailable(f"MLflow's tracking server is not answering ({exc}); try again in a moment") from exc
-        kept = [(k, v) for k, v in answer.headers if k not in _HOP_BY_HOP]
+        kept = [(k, v) for k, v in answer.headers if k not in _NOT_RELAYED]
         await send({"type": "http.response.start", "status": answer.status, "headers": kept})
         pieces = answer.body()
         try:
