@@ -53,7 +53,9 @@ class PlainMlflow:
         command = [str(mlflow) if mlflow.exists() else "mlflow", "server", "--host", "127.0.0.1", "--port", str(port)]
         command += ["--workers", "1", "--backend-store-uri", f"sqlite:///{self.folder / 'mlflow.db'}"]
         command += ["--default-artifact-root", str(self.folder / "artifacts")]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")} | {"MLFLOW_DISABLE_TELEMETRY": "true"}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")} | {
+            "MLFLOW_DISABLE_TELEMETRY": "true"
+        }
         out = (self.folder / "mlflow.out").open("wb")
         self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         deadline = time.monotonic() + 180
@@ -162,7 +164,10 @@ def main() -> None:
 
 
 def report(
-    args: argparse.Namespace, latency: dict[str, list[float]], cpu: dict[str, list[float]], batch: dict[str, list[float]]
+    args: argparse.Namespace,
+    latency: dict[str, list[float]],
+    cpu: dict[str, list[float]],
+    batch: dict[str, list[float]],
 ) -> None:
     median = statistics.median
     print(

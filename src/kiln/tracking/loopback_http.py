@@ -70,7 +70,9 @@ class LoopbackClient:
         length: int | None = None,
     ) -> Answer:
         """Send a request: ``body`` is the whole body, or a coroutine that writes ``length`` bytes of it."""
-        head = _request_head(method, target, self._host_header, headers, len(body) if isinstance(body, bytes) else length)
+        head = _request_head(
+            method, target, self._host_header, headers, len(body) if isinstance(body, bytes) else length
+        )
         while True:
             connection = await self._connection()
             try:
@@ -82,9 +84,9 @@ class LoopbackClient:
                     await body(connection.writer)
                 await connection.writer.drain()
                 status, answer_headers = await asyncio.wait_for(_read_head(connection.reader), self._timeout)
-            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
                 connection.close()
-                if connection.reused and isinstance(body, bytes) and not isinstance(exc, asyncio.TimeoutError):
+                if connection.reused and isinstance(body, bytes) and not isinstance(exc, TimeoutError):
                     continue  # the server had closed that idle connection: once more, on a new one
                 raise UpstreamError(f"{type(exc).__name__}: {exc}") from exc
             return self._answer(connection, method, status, answer_headers)
@@ -139,7 +141,7 @@ class LoopbackClient:
             connection.close()
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), 5.0)
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             raise UpstreamError(f"{type(exc).__name__}: {exc}") from exc
         return _Connection(reader, writer)
 

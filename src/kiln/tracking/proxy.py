@@ -37,7 +37,13 @@ from kiln.tracking.registry import CREATED_BY_TAG
 
 PREFIX = "/mlflow"
 _HOP_BY_HOP = {
-    b"connection", b"keep-alive", b"transfer-encoding", b"te", b"trailer", b"upgrade", b"proxy-authorization"
+    b"connection",
+    b"keep-alive",
+    b"transfer-encoding",
+    b"te",
+    b"trailer",
+    b"upgrade",
+    b"proxy-authorization",
 }
 # The workspace's credentials stop here; MLflow's child wants the server's secret instead (and a caller's
 # copy of that header is dropped). Content-Length is set by the client from the body it sends.
@@ -48,7 +54,12 @@ _WHOLE_BODY = 1 << 20  # bodies up to this are read whole (and can be sent again
 _MAX_UNSIZED_BODY = 64 << 20  # a body sent without Content-Length is read whole (MLflow needs the length)
 _JSON = (b"content-type", b"application/json")
 # what MLflow's app sends with an API answer (its security headers), so a fast answer looks the same
-_MLFLOW_ANSWER = [_JSON, (b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"SAMEORIGIN"), (b"vary", b"Origin")]
+_MLFLOW_ANSWER = [
+    _JSON,
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"SAMEORIGIN"),
+    (b"vary", b"Origin"),
+]
 _NOT_RELAYED = _HOP_BY_HOP | {b"date", b"server"}  # this server's own uvicorn sends those
 
 Access = Callable[[dict[str, Any], str, str], str]

@@ -170,7 +170,10 @@ def written(store: Any, run_id: str) -> dict[str, Any]:
     """Everything a reader of the run sees: latest values, every history, params, tags (not MLflow's own)."""
     run = store.get_run(run_id)
     histories = {
-        key: sorted((m.step, m.timestamp, m.value if not math.isnan(m.value) else "nan") for m in store.get_metric_history(run_id, key))  # fmt: skip
+        key: sorted(
+            (m.step, m.timestamp, m.value if not math.isnan(m.value) else "nan")
+            for m in store.get_metric_history(run_id, key)
+        )  # fmt: skip
         for key in run.data.metrics
     }
     latest = {key: "nan" if math.isnan(value) else value for key, value in run.data.metrics.items()}
@@ -248,7 +251,10 @@ def test_a_shared_commit_that_fails_gives_each_caller_its_own_answer(pair: tuple
     async def together() -> list[tuple[int, Any]]:
         body = {"run_id": missing, "key": "k", "timestamp": NOW}
         return await asyncio.gather(
-            *(kiln.answer_async("/api/2.0/mlflow/runs/log-metric", {**body, "value": i}, "application/json") for i in range(10))  # fmt: skip
+            *(
+                kiln.answer_async("/api/2.0/mlflow/runs/log-metric", {**body, "value": i}, "application/json")
+                for i in range(10)
+            )  # fmt: skip
         )
 
     answers = asyncio.run(together())

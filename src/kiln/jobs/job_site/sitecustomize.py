@@ -17,8 +17,9 @@ MLflow's asynchronous logging is on unless the job's environment says otherwise
 sends them. MLflow flushes that queue at interpreter exit (``atexit``), before the process ends
 and so before kiln marks the job completed; ``mlflow.flush_async_logging()`` flushes it at any
 time (what is flushed is committed: the workspace answers a write after its commit), so a job
-killed after its last flush loses nothing. A job killed with SIGKILL before flushing loses
-what was still queued.
+killed after its last flush loses nothing. MLflow's own exit flush comes too late (see
+``_drain_before_thread_pools_stop``); each queue is drained as the main thread ends instead. A job
+killed before flushing loses what was still queued.
 """
 
 from __future__ import annotations
@@ -72,6 +73,32 @@ def _wrap_end_run(fluent) -> None:  # type: ignore[no-untyped-def]
     fluent.end_run = end_run
 
 
+def _drain_before_thread_pools_stop(queue_module) -> None:  # type: ignore[no-untyped-def]
+    """MLflow drains its async logging queue in an ``atexit`` callback, which runs after Python has
+    stopped the thread pools that send the queue's batches ("cannot schedule new futures after
+    interpreter shutdown"): the last batches of a job were lost. Each queue, once active, is drained
+    first, as the main thread ends (``threading._register_atexit`` runs before those pools stop)."""
+    import threading
+
+    queue_class = queue_module.AsyncLoggingQueue
+    original = queue_class.activate
+
+    def activate(self):  # type: ignore[no-untyped-def]
+        original(self)
+        if not getattr(self, "_kiln_drained_at_exit", False):
+            self._kiln_drained_at_exit = True
+            threading._register_atexit(_drain, self)  # type: ignore[attr-defined]
+
+    activate.__doc__ = original.__doc__
+    activate.__wrapped__ = original  # type: ignore[attr-defined]
+    queue_class.activate = activate
+
+
+def _drain(queue) -> None:  # type: ignore[no-untyped-def]
+    if queue.is_active():
+        queue.shut_down_async_logging()
+
+
 def _log_models_in_job_run(model_module) -> None:  # type: ignore[no-untyped-def]
     model_class = model_module.Model
     original = model_class.log.__func__
@@ -96,7 +123,14 @@ _RUN_ID_POSITION = 6
 if _RUN_ID:
     os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "true")
     sys.meta_path.insert(
-        0, _PatchOnImport({"mlflow.tracking.fluent": _wrap_end_run, "mlflow.models.model": _log_models_in_job_run})
+        0,
+        _PatchOnImport(
+            {
+                "mlflow.tracking.fluent": _wrap_end_run,
+                "mlflow.models.model": _log_models_in_job_run,
+                "mlflow.utils.async_logging.async_logging_queue": _drain_before_thread_pools_stop,
+            }
+        ),
     )
 
 # A sitecustomize further down the path (the environment's own) still runs.
