@@ -83,6 +83,11 @@ class FastWrites:
             await self._submit(write)
         except MlflowException as exc:
             return exc.get_http_status_code(), exc.serialize_as_json().encode()
+        except Exception as exc:  # noqa: BLE001 - MLflow's server answers 500 too; here in MLflow's JSON
+            log.exception("MLflow write %s failed", call)
+            error = _internal_error(exc)
+            assert isinstance(error, MlflowException)
+            return error.get_http_status_code(), error.serialize_as_json().encode()
         return 200, _EMPTY
 
     async def _submit(self, write: _Write) -> None:

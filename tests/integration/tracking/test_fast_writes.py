@@ -173,3 +173,18 @@ def test_a_model_logged_with_no_active_run_is_the_jobs_and_registers(
         assert job.status == JobStatus.COMPLETED, job.view.failure_reason
         version = client.models.create({"name": f"unattached-{time.time_ns()}", "path": f"runs:/{job.name}/model"})
     assert str(version.version) == "1"
+
+
+def test_large_artifacts_stream_through_the_relay_both_ways(mlflow_client: MlflowClient, tmp_path: Path) -> None:
+    """An upload over the relay's whole-body size is streamed to MLflow, and the download streamed back."""
+    run_id = mlflow_client.create_run(mlflow_client.create_experiment(f"artifacts-{time.time_ns()}")).info.run_id
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(3 << 20))
+    small = tmp_path / "small.txt"
+    small.write_text("small")
+    mlflow_client.log_artifact(run_id, str(big), "files")
+    mlflow_client.log_artifact(run_id, str(small), "files")
+    back = Path(mlflow_client.download_artifacts(run_id, "files", str(tmp_path / "back")))
+    assert (back / "big.bin").read_bytes() == big.read_bytes()
+    assert (back / "small.txt").read_text() == "small"
+    assert sorted(a.path for a in mlflow_client.list_artifacts(run_id, "files")) == ["files/big.bin", "files/small.txt"]
