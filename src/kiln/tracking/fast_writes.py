@@ -167,8 +167,13 @@ def _write_ahead_log(dbapi_connection: Any, _record: Any) -> None:
     checkpoints rather than at every commit (a crash of any process loses nothing; a power cut may
     lose the last commits). MLflow's default rollback journal syncs three times per commit: the
     time of a ``log_metric`` call. The log mode is the file's, so MLflow's child writes through it too."""
+    import sqlite3
+
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.OperationalError:  # the child was writing at that moment: a later connection switches it
+        log.debug("MLflow's SQLite store stays in its journal mode for now", exc_info=True)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
