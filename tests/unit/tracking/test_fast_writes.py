@@ -25,14 +25,16 @@ Body = dict[str, Any] | bytes
 
 
 class Mlflow:
-    """MLflow's own server app, in this process, on its own store."""
+    """MLflow's own server app, in this process, its handlers given their own store (not through
+    ``initialize_backend_stores``, which changes how every later MLflow client in the process
+    resolves artifact locations)."""
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, patch: pytest.MonkeyPatch) -> None:
         from mlflow.server import app, handlers
         from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
-        handlers.initialize_backend_stores(uri, uri, "mlflow-artifacts:/")
         self.store = SqlAlchemyStore(uri, "mlflow-artifacts:/")
+        patch.setattr(handlers, "_get_tracking_store", lambda *args, **kwargs: self.store)
         self.http = app.test_client()
 
     def answer(self, path: str, body: Body, content_type: str | None) -> tuple[int, Any]:
@@ -62,10 +64,11 @@ class Kiln:
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Mlflow, Kiln]]:
     """One store each for the module (MLflow makes its tables in seconds); every test makes its own runs."""
     tmp_path = tmp_path_factory.mktemp("stores")
-    mlflow = Mlflow(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    kiln = Kiln(f"sqlite:///{tmp_path / 'kiln.db'}")
-    yield mlflow, kiln
-    kiln.writes.close()
+    with pytest.MonkeyPatch.context() as patch:
+        mlflow = Mlflow(f"sqlite:///{tmp_path / 'mlflow.db'}", patch)
+        kiln = Kiln(f"sqlite:///{tmp_path / 'kiln.db'}")
+        yield mlflow, kiln
+        kiln.writes.close()
 
 
 def new_run(store: Any) -> str:
