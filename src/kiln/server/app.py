@@ -24,7 +24,7 @@ from kiln.server.capabilities import include_capability_routers
 from kiln.server.health import HealthCheck
 from kiln.server.limits import size_thread_pool
 from kiln.server.mlflow_gate import WaitForMlflow
-from kiln.server.permissions import default_access, principal_of, tracking_access
+from kiln.server.permissions import default_access, tracking_caller
 from kiln.server.routers.computes import computes_router
 from kiln.server.routers.data import data_router
 from kiln.server.routers.datastores import datastores_router
@@ -40,7 +40,8 @@ from kiln.serving.control.gateway import EndpointGateway, ScoringFastPath
 from kiln.specs.yaml_source import explain_errors
 from kiln.tracking.mlflow_client import warm_up_soon
 from kiln.tracking.mlflow_server import START_SECONDS
-from kiln.tracking.proxy import MlflowProxy
+from kiln.tracking.mlflow_store import mlflow_store_uri
+from kiln.tracking.proxy import MlflowPath, MlflowProxy
 
 log = logging.getLogger(__name__)
 _UNREADABLE_BODY = "There was an error parsing the body"  # FastAPI's detail for a body that is not UTF-8
@@ -86,11 +87,7 @@ def create_app(
         docs_url=None, redoc_url=None,  # /docs is kiln's own, served offline (kiln.server.api_docs)
     )  # fmt: skip
     serve_api_docs(app)
-    proxy = MlflowProxy(
-        lambda: app.state.workspace.mlflow.url,
-        creator_of=lambda request: principal_of(request).name,
-        dependencies=[tracking_access],
-    )
+    proxy = MlflowProxy(lambda: app.state.workspace.mlflow.url, tracking_caller, mlflow_store_uri(settings))
     gateway = EndpointGateway(
         lambda: app.state.workspace.endpoint_routes,
         lambda: app.state.workspace.gateway_metrics,
@@ -126,9 +123,9 @@ def create_app(
     app.include_router(workspace_router())
     include_capability_routers(app, capabilities)
     app.state.operations = rest_contract(capabilities)  # the contract this app serves (kiln.api + capabilities)
-    app.include_router(proxy.router)
-    app.add_middleware(WaitForMlflow, mlflow=lambda: _mlflow(app))  # after authentication: callers only
     app.add_middleware(OneSegmentNames)
+    app.add_middleware(MlflowPath, proxy=proxy)  # /mlflow: past FastAPI's routing, once the token is checked
+    app.add_middleware(WaitForMlflow, mlflow=lambda: _mlflow(app))  # after authentication: callers only
     app.add_middleware(TokenAuthMiddleware, token=token, users=lambda: _credentials(app))
     app.add_middleware(ScoringFastPath, gateway=gateway)  # scoring URIs use endpoint keys
     app.add_middleware(  # outermost

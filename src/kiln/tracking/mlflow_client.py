@@ -79,6 +79,7 @@ def warm_up_soon(ready: Callable[[], None]) -> None:
         except KilnError:
             return  # MLflow did not start: nothing will use its client
         send_with_mlflow_client()
+        import mlflow.server.handlers  # noqa: F401  (what /mlflow's fast writes validate with: kiln.tracking.fast_writes)
         import mlflow.tracking  # noqa: F401
 
     threading.Thread(target=warm_up, name="mlflow-client-import", daemon=True).start()
