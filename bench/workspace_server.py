@@ -59,7 +59,8 @@ class BenchWorkspace:
             if info.exists():
                 url = json.loads(info.read_text())["url"]
                 try:
-                    if httpx.get(f"{url}/health", timeout=2).json().get("status") == "ok":
+                    health = httpx.get(f"{url}/health", timeout=2).json()
+                    if health.get("status") == "ok" and health.get("mlflow") != "starting":  # benches use MLflow
                         self.url, self.token = url, (self.home / "token").read_text().strip()
                         return self
                 except (httpx.HTTPError, ValueError):

@@ -111,10 +111,13 @@ class WorkspaceServer:
 
 
 def _healthy(url: str) -> bool:
+    """Up, with MLflow started (or failed to start): tests use it at once, as they did when a server's start
+    waited for MLflow."""
     try:
-        return httpx.get(f"{url}/health", timeout=2).json().get("status") == "ok"
+        health = httpx.get(f"{url}/health", timeout=2).json()
     except (httpx.HTTPError, ValueError):
         return False
+    return health.get("status") == "ok" and health.get("mlflow") != "starting"
 
 
 def server_env(home: Path, **settings: str) -> dict[str, str]:

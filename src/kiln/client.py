@@ -9,22 +9,33 @@ the stored token, unless ``KILN_URL`` names another or ``KILN_HOME`` is set.
 from __future__ import annotations
 
 import os
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from kiln.config import Settings
-from kiln.sdk.computes import ComputeOperations
-from kiln.sdk.data import DataOperations
-from kiln.sdk.datastores import DatastoreOperations
-from kiln.sdk.endpoints import OnlineDeploymentOperations, OnlineEndpointOperations
-from kiln.sdk.environments import EnvironmentOperations
-from kiln.sdk.jobs import Job, JobOperations
 from kiln.sdk.login import read_login, same_workspace
-from kiln.sdk.models import ModelOperations
-from kiln.sdk.rest import RestClient
-from kiln.sdk.users import UserOperations
-from kiln.sdk.workspace import WorkspaceOperations
+
+if TYPE_CHECKING:
+    from kiln.sdk.computes import ComputeOperations
+    from kiln.sdk.data import DataOperations
+    from kiln.sdk.datastores import DatastoreOperations
+    from kiln.sdk.endpoints import OnlineDeploymentOperations, OnlineEndpointOperations
+    from kiln.sdk.environments import EnvironmentOperations
+    from kiln.sdk.jobs import Job, JobOperations
+    from kiln.sdk.models import ModelOperations
+    from kiln.sdk.rest import RestClient
+    from kiln.sdk.users import UserOperations
+    from kiln.sdk.workspace import WorkspaceOperations
 
 __all__ = ["Client", "Job"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Job":  # kiln.Job, loaded on first use as the operations are
+        from kiln.sdk.jobs import Job
+
+        return Job
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Client:
@@ -41,6 +52,7 @@ class Client:
         if token is None and (url is not None or (home is None and not os.environ.get("KILN_HOME"))):
             url, token = _with_stored_login(url)
         if url is None:
+            from kiln.config import Settings
             from kiln.server.process import ensure_server
 
             settings = Settings.load(home=home)
@@ -48,17 +60,75 @@ class Client:
             if token is None and settings.token_file.exists():
                 token = settings.token_file.read_text().strip()
         self.url = url.rstrip("/")
-        self._rest = RestClient(self.url, token)
-        self.jobs = JobOperations(self._rest)
-        self.environments = EnvironmentOperations(self._rest)
-        self.data = DataOperations(self._rest)
-        self.models = ModelOperations(self._rest)
-        self.online_endpoints = OnlineEndpointOperations(self._rest)
-        self.online_deployments = OnlineDeploymentOperations(self._rest)
-        self.computes = ComputeOperations(self._rest)
-        self.datastores = DatastoreOperations(self._rest)
-        self.users = UserOperations(self._rest)
-        self.workspace = WorkspaceOperations(self._rest)
+        self._token = token
+
+    # Each resource's operations, its module imported on first use: a command that lists jobs does not
+    # import what uploads data or deploys endpoints (the CLI's start-up is measured in milliseconds).
+    @cached_property
+    def _rest(self) -> RestClient:
+        from kiln.sdk.rest import RestClient
+
+        return RestClient(self.url, self._token)
+
+    @cached_property
+    def jobs(self) -> JobOperations:
+        from kiln.sdk.jobs import JobOperations
+
+        return JobOperations(self._rest)
+
+    @cached_property
+    def environments(self) -> EnvironmentOperations:
+        from kiln.sdk.environments import EnvironmentOperations
+
+        return EnvironmentOperations(self._rest)
+
+    @cached_property
+    def data(self) -> DataOperations:
+        from kiln.sdk.data import DataOperations
+
+        return DataOperations(self._rest)
+
+    @cached_property
+    def models(self) -> ModelOperations:
+        from kiln.sdk.models import ModelOperations
+
+        return ModelOperations(self._rest)
+
+    @cached_property
+    def online_endpoints(self) -> OnlineEndpointOperations:
+        from kiln.sdk.endpoints import OnlineEndpointOperations
+
+        return OnlineEndpointOperations(self._rest)
+
+    @cached_property
+    def online_deployments(self) -> OnlineDeploymentOperations:
+        from kiln.sdk.endpoints import OnlineDeploymentOperations
+
+        return OnlineDeploymentOperations(self._rest)
+
+    @cached_property
+    def computes(self) -> ComputeOperations:
+        from kiln.sdk.computes import ComputeOperations
+
+        return ComputeOperations(self._rest)
+
+    @cached_property
+    def datastores(self) -> DatastoreOperations:
+        from kiln.sdk.datastores import DatastoreOperations
+
+        return DatastoreOperations(self._rest)
+
+    @cached_property
+    def users(self) -> UserOperations:
+        from kiln.sdk.users import UserOperations
+
+        return UserOperations(self._rest)
+
+    @cached_property
+    def workspace(self) -> WorkspaceOperations:
+        from kiln.sdk.workspace import WorkspaceOperations
+
+        return WorkspaceOperations(self._rest)
 
     @property
     def tracking_uri(self) -> str:
@@ -66,7 +136,8 @@ class Client:
         return f"{self.url}/mlflow"
 
     def close(self) -> None:
-        self._rest.close()
+        if "_rest" in self.__dict__:  # nothing to close when no operation was used
+            self._rest.close()
 
     def __enter__(self) -> Client:
         return self

@@ -14,15 +14,10 @@ from pydantic import Field, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from kiln.errors import InvalidSpec
+from kiln.config_file import CONFIG_FILE_NAME, default_home, read_config_file
 from kiln.logs import DEFAULT_JOB_LOG_LIMIT_BYTES
-from kiln.specs.yaml_source import load_yaml
 
-CONFIG_FILE_NAME = "config.yaml"
-
-
-def default_home() -> Path:
-    return Path(os.environ.get("KILN_HOME") or Path.home() / ".kiln").expanduser()
+__all__ = ["CONFIG_FILE_NAME", "Settings", "default_home"]
 
 
 class _ConfigFileSource(PydanticBaseSettingsSource):
@@ -30,17 +25,7 @@ class _ConfigFileSource(PydanticBaseSettingsSource):
 
     def __init__(self, settings_cls: type[BaseSettings], init_kwargs: dict[str, Any]) -> None:
         super().__init__(settings_cls)
-        home = init_kwargs.get("home") or default_home()
-        self._path = Path(home).expanduser() / CONFIG_FILE_NAME
-        self._data = self._read()
-
-    def _read(self) -> dict[str, Any]:
-        if not self._path.is_file():
-            return {}
-        data = load_yaml(self._path.read_text(), str(self._path))[1] or {}
-        if not isinstance(data, dict):
-            raise InvalidSpec(f"{self._path}: expected a mapping of setting names to values")
-        return {str(k).replace("-", "_"): v for k, v in data.items()}
+        self._data = read_config_file(init_kwargs.get("home"))
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         return self._data.get(field_name), field_name, False

@@ -50,3 +50,23 @@ def log_tail(path: Path, lines: int = 20) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
+
+
+def local_get(url: str, headers: dict[str, str] | None = None, timeout: float = 2.0) -> tuple[int, bytes] | None:
+    """``GET url`` of a process on this machine (plain HTTP): its status and body, None if it does not answer.
+
+    For probes that run many times a second while a process starts: a plain connection, where an httpx
+    client would first build an SSL context (tens of milliseconds of CPU each time)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=timeout)
+    try:
+        connection.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""), headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.read()
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        connection.close()

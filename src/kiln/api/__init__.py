@@ -11,30 +11,36 @@ names that module where the contract is gathered: ``operations(its_module)``.
 
 from __future__ import annotations
 
+import importlib
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kiln.api import (
-    computes,
-    data,
-    datastores,
-    endpoints,
-    environments,
-    jobs,
-    lineage,
-    models,
-    uploads,
-    users,
-    workspace,
-)
 from kiln.api.operation import Operation, declared_in
 
-CORE_MODULES: tuple[ModuleType, ...] = (
-    uploads, jobs, environments, data, models, lineage, endpoints, users, computes, datastores, workspace,
+if TYPE_CHECKING:
+    from kiln.api import (
+        computes,
+        data,
+        datastores,
+        endpoints,
+        environments,
+        jobs,
+        lineage,
+        models,
+        uploads,
+        users,
+        workspace,
+    )
+
+# imported on first use (``api.jobs.LIST``): a client that lists jobs does not build every resource's models
+CORE_MODULE_NAMES: tuple[str, ...] = (
+    "uploads", "jobs", "environments", "data", "models", "lineage", "endpoints", "users", "computes", "datastores",
+    "workspace",
 )  # fmt: skip
 
 __all__ = [
     "CORE_MODULES",
+    "CORE_MODULE_NAMES",
     "Operation",
     "computes",
     "data",
@@ -51,10 +57,22 @@ __all__ = [
 ]
 
 
+def __getattr__(name: str) -> Any:
+    if name in CORE_MODULE_NAMES:
+        return importlib.import_module(f"{__name__}.{name}")  # the import sets it on this package too
+    if name == "CORE_MODULES":
+        return core_modules()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def core_modules() -> tuple[ModuleType, ...]:
+    return tuple(importlib.import_module(f"{__name__}.{name}") for name in CORE_MODULE_NAMES)
+
+
 def operations(*modules: ModuleType) -> dict[str, Operation[Any]]:
     """The operations declared in the core modules and in ``modules``, by name; a name twice is an error."""
     found: dict[str, Operation[Any]] = {}
-    for module in (*CORE_MODULES, *modules):
+    for module in (*core_modules(), *modules):
         for operation in declared_in(module):
             if found.setdefault(operation.name, operation) != operation:
                 raise ValueError(f"two operations are named {operation.name}")

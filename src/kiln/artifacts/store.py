@@ -82,6 +82,15 @@ class ArtifactStore:
     def exists(self, key: str) -> bool:
         return bool(self.fs.exists(self._path(key))) or self._empty_entry(key)
 
+    def names_under(self, key: str) -> set[str]:
+        """The names directly below ``key`` (none where nothing is): one listing where a view would ask
+        ``exists`` of each of a folder's entries (a list of a thousand jobs asks it of their outputs)."""
+        try:
+            entries = self.fs.ls(self._path(key), detail=False)
+        except (FileNotFoundError, NotADirectoryError):
+            return set()
+        return {str(entry).rstrip("/").rsplit("/", 1)[-1] for entry in entries}
+
     def is_dir(self, key: str) -> bool:
         return bool(self.fs.isdir(self._path(key))) or self._empty_entry(key)
 

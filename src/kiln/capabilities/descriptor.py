@@ -5,9 +5,12 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from kiln.extras import check_extra
-from kiln.specs.job_kinds import JobKind
+
+if TYPE_CHECKING:  # only named here: importing it (pydantic, the specs) would slow every `kiln` start
+    from kiln.specs.job_kinds import JobKind
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,14 @@ class CliCommand:
     # False: the command runs without the capability's extra for some of its options and checks the extra
     # itself where it needs it (``Capability.check_installed``); True: the CLI checks it before loading
     checks_extra_itself: bool = False
+
+    def load_target(self) -> Any:
+        """What ``target`` names, its module imported now (``kiln.specs.job_kinds.load_attribute`` would
+        import pydantic first: this runs on the CLI's start-up path)."""
+        module, _, attribute = self.target.partition(":")
+        if not module or not attribute:
+            raise ValueError(f"'{self.target}' is not a 'module:attribute' reference")
+        return getattr(importlib.import_module(module), attribute)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ loading one imports that module only (the descriptor, not what it names) and reg
 from __future__ import annotations
 
 import importlib
+import os
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -15,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from kiln.capabilities.descriptor import Capability
 from kiln.errors import InvalidSpec
-from kiln.specs.job_kinds import register_job_kind
 
 if TYPE_CHECKING:
     from kiln.api.operation import Operation
@@ -52,9 +52,25 @@ def load_capabilities(plugins: Iterable[str] = ()) -> list[Capability]:
 def load_configured_capabilities(home: str | Path | None = None) -> list[Capability]:
     """:func:`load_capabilities` with the plug-ins this process's settings name: the CLI calls it at start
     (a program that submits a plug-in's job kinds through the SDK calls it once too)."""
-    from kiln.config import Settings
+    return load_capabilities(configured_plugins(home))
 
-    return load_capabilities(Settings.load(home=home).plugin_modules)
+
+def configured_plugins(home: str | Path | None = None) -> tuple[str, ...]:
+    """The ``plugins`` setting as ``Settings.load(home=home).plugin_modules`` reads it (``KILN_PLUGINS``, any
+    case, else ``plugins`` in config.yaml), without building the settings: pydantic-settings alone costs
+    more than a whole ``kiln --help`` may take."""
+    from_environment = [value for name, value in os.environ.items() if name.lower() == "kiln_plugins"]
+    if from_environment:
+        value: object = from_environment[-1]
+    else:
+        from kiln.config_file import read_config_file  # YAML is imported only where a config.yaml exists
+
+        value = read_config_file(home).get("plugins") or ""
+    if isinstance(value, list | tuple):
+        value = ",".join(str(item) for item in value)
+    if not isinstance(value, str):
+        raise InvalidSpec(f"{PLUGINS_SETTING}: expected module names, comma-separated, found {value!r}")
+    return tuple(name.strip() for name in value.split(",") if name.strip())
 
 
 def rest_contract(capabilities: Iterable[Capability]) -> dict[str, Operation[Any]]:
@@ -77,8 +93,11 @@ def _load(module: str, *, plugin: bool) -> Capability:
         return _loaded[module]
     try:
         capability = _descriptor(module)
-        for kind in capability.job_kinds:
-            register_job_kind(kind)
+        if capability.job_kinds:  # imported here: the specs (pydantic) only for capabilities that bring kinds
+            from kiln.specs.job_kinds import register_job_kind
+
+            for kind in capability.job_kinds:
+                register_job_kind(kind)
     except Exception as exc:
         if not plugin:
             raise  # a built-in capability that does not load is kiln's bug: show where

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from kiln.cli.render import OutputFormat, OutputOption, console, list_table, print_json, print_output, when
+from kiln.cli.render import OutputFormat, OutputOption, console, list_table, print_json, print_output, show, when
 from kiln.cli.workspace import client
 from kiln.errors import InvalidSpec
 from kiln.specs.endpoint import OnlineDeploymentView, OnlineEndpointView, parse_traffic_text
@@ -220,7 +220,7 @@ def _print_endpoint(view: OnlineEndpointView) -> None:
     if view.description:
         console.print(f"  about        {view.description}")
     if view.deployments:
-        console.print(_deployments_table(view.deployments))
+        show(_deployments_table(view.deployments))
 
 
 def _deployments_table(views: list[OnlineDeploymentView]) -> Table:
@@ -249,7 +249,7 @@ def _show_deployment(view: OnlineDeploymentView, output: OutputFormat) -> None:
 
 
 def _print_deployment(view: OnlineDeploymentView) -> None:
-    console.print(_deployments_table([view]))
+    show(_deployments_table([view]))
     if view.created_by:
         console.print(f"  created by {view.created_by}")
     for replica in view.replicas:

@@ -1,71 +1,72 @@
-"""Entry point of the ``kiln`` command. A user's mistake ends as ``error: …``, never a traceback."""
+"""Entry point of the ``kiln`` command. A user's mistake ends as ``error: …``, never a traceback.
+
+Nothing is imported here before it is needed: ``kiln version`` is answered before typer is imported, and
+so is ``kiln --help`` (``kiln.cli.top_help`` draws typer's page); the group (``kiln.cli.root``) lists the
+commands by name, and each command's module is imported when it runs (``kiln.cli.commands``).
+"""
 
 from __future__ import annotations
 
 import sys
-
-import typer
+from typing import Any
 
 from kiln import __version__
-from kiln.cli import compute, data, datastores, endpoints, environments, jobs, models, server, transfer, users
-from kiln.cli.capabilities import KilnCommands, cli_capabilities
-from kiln.cli.usage_errors import ABORTS, run_reporting_usage_errors
 from kiln.errors import KilnError
 
-app = typer.Typer(
-    cls=KilnCommands,  # then each capability's commands (kiln.capabilities), loaded when they run
-    help="kiln: a self-hosted machine-learning workspace.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-app.add_typer(jobs.app, name="job")
-app.add_typer(environments.app, name="environment")
-app.add_typer(compute.app, name="compute")
-app.add_typer(datastores.app, name="datastore")
-app.add_typer(data.app, name="data")
-app.add_typer(server.app, name="server")
-app.add_typer(models.app, name="model")
-app.add_typer(endpoints.endpoint_app, name="online-endpoint")
-app.add_typer(endpoints.deployment_app, name="online-deployment")
-app.command("lineage")(models.lineage_command)
-app.add_typer(users.app, name="user")
-app.command("login")(users.login_command)
-app.command("logout")(users.logout_command)
-app.add_typer(transfer.app, name="workspace")
+__all__ = ["main", "version"]  # and, loaded on first use, app and cli_capabilities (__getattr__)
+
+VERSION_ARGS = (["version"], ["--version"])
 
 
-@app.command("version")
 def version() -> None:
     """Print kiln's version."""
     print(__version__)
 
 
-def _print_version(value: bool) -> None:
-    if value:
-        print(__version__)
-        raise typer.Exit()
-
-
-@app.callback()
-def _options(
-    version: bool = typer.Option(
-        False, "--version", callback=_print_version, is_eager=True, help="Print kiln's version and exit."
-    ),
-) -> None:
-    """kiln: a self-hosted machine-learning workspace."""
-
-
 def main() -> None:
+    if sys.argv[1:] in VERSION_ARGS:  # typer costs more than the answer: not imported for it
+        version()
+        sys.exit(0)
     try:
-        cli_capabilities()  # plug-ins' job kinds are known to every command; a bad plug-in is an error here
-        code = run_reporting_usage_errors(lambda: app(standalone_mode=False, prog_name="kiln"))
+        code = _run(sys.argv[1:])
     except KilnError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         sys.exit(exc.exit_code)
-    except ABORTS:
-        print("aborted", file=sys.stderr)
-        sys.exit(130)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:
+        from kiln.cli.usage_errors import aborts
+
+        if isinstance(exc, aborts()):
+            print("aborted", file=sys.stderr)
+            sys.exit(130)
+        raise
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _run(args: list[str]) -> Any:
+    from kiln.cli.command_list import cli_capabilities, top_level_commands
+
+    capabilities = cli_capabilities()  # plug-ins' job kinds are known to every command; a bad plug-in is an error here
+    if args == ["--help"]:  # the page typer draws, drawn without importing typer (kiln.cli.top_help)
+        from kiln.cli.top_help import print_top_help
+
+        print_top_help([(command.name, command.help) for command, _ in top_level_commands(capabilities)])
+        return 0
+    from kiln.cli.root import app
+    from kiln.cli.usage_errors import run_reporting_usage_errors
+
+    return run_reporting_usage_errors(lambda: app(standalone_mode=False, prog_name="kiln"))
+
+
+def __getattr__(name: str) -> Any:
+    """``from kiln.cli.main import app, cli_capabilities``, as before they moved (typer is imported then)."""
+    if name == "app":
+        from kiln.cli.root import app
+
+        return app
+    if name == "cli_capabilities":
+        from kiln.cli.command_list import cli_capabilities
+
+        return cli_capabilities
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

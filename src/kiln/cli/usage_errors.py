@@ -2,7 +2,9 @@
 
 Typer 0.29 parses with its own copy of click (``typer._click``), so its usage errors are not
 click's classes; both families are caught here, by what they are (``UsageError``, ``ClickException``,
-``Abort``, the "no arguments: show help" signal), never by a traceback.
+``Abort``, the "no arguments: show help" signal), never by a traceback. click itself is not imported
+for that (it would cost every ``kiln`` start ~25 ms): its exceptions can only be raised once something
+has imported it, so its classes join the families then.
 """
 
 from __future__ import annotations
@@ -11,36 +13,54 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-import click
+import typer
+from typer._click import exceptions as typer_click
 
-try:  # typer >= 0.29 vendors click; older typers use click itself
-    from typer._click import exceptions as typer_click
-except ImportError:  # pragma: no cover - the pinned typer has it
-    typer_click = None  # type: ignore[assignment]
-
-USAGE_ERRORS: tuple[type[BaseException], ...] = (click.UsageError,) + ((typer_click.UsageError,) if typer_click else ())
-CLICK_ERRORS: tuple[type[BaseException], ...] = (click.ClickException,) + (
-    (typer_click.ClickException,) if typer_click else ()
-)
-ABORTS: tuple[type[BaseException], ...] = (click.exceptions.Abort,)
-NO_ARGS_IS_HELP: tuple[type[BaseException], ...] = (
-    (typer_click.NoArgsIsHelpError,) if typer_click and hasattr(typer_click, "NoArgsIsHelpError") else ()
-)
 USAGE_EXIT_CODE = 2
+
+__all__ = ["USAGE_EXIT_CODE", "aborts", "click_errors", "run_reporting_usage_errors", "usage_errors", "usage_line"]
+
+
+def _with_click(ours: type[BaseException], name: str) -> tuple[type[BaseException], ...]:
+    """``ours``, and click's class ``name`` where click is imported (by a library a command uses)."""
+    click = sys.modules.get("click")
+    return (ours, getattr(click.exceptions, name)) if click is not None else (ours,)
+
+
+def usage_errors() -> tuple[type[BaseException], ...]:
+    return _with_click(typer_click.UsageError, "UsageError")
+
+
+def click_errors() -> tuple[type[BaseException], ...]:
+    return _with_click(typer_click.ClickException, "ClickException")
+
+
+def aborts() -> tuple[type[BaseException], ...]:
+    """Ctrl+D at a prompt, a declined confirmation: typer's Abort, or click's."""
+    return _with_click(typer.Abort, "Abort")
+
+
+def __getattr__(name: str) -> Any:
+    """``USAGE_ERRORS`` as the families are now (a test's ``pytest.raises(USAGE_ERRORS)``)."""
+    if name == "USAGE_ERRORS":
+        return usage_errors()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def run_reporting_usage_errors(run: Callable[[], Any]) -> Any:
     """``run()``; a usage error is printed as one line on stderr and exits 2, as every CLI does."""
     try:
         return run()
-    except NO_ARGS_IS_HELP:  # `kiln job` alone: typer has printed its help, as `kiln job --help` does
+    except typer_click.NoArgsIsHelpError:  # `kiln job` alone: typer has printed its help, as `kiln job --help` does
         sys.exit(USAGE_EXIT_CODE)
-    except USAGE_ERRORS as exc:
-        print(f"error: {usage_line(exc)}", file=sys.stderr)
-        sys.exit(USAGE_EXIT_CODE)
-    except CLICK_ERRORS as exc:
-        print(f"error: {exc.format_message()}", file=sys.stderr)  # type: ignore[attr-defined]
-        sys.exit(int(getattr(exc, "exit_code", 1)))
+    except Exception as exc:
+        if isinstance(exc, usage_errors()):
+            print(f"error: {usage_line(exc)}", file=sys.stderr)
+            sys.exit(USAGE_EXIT_CODE)
+        if isinstance(exc, click_errors()):
+            print(f"error: {exc.format_message()}", file=sys.stderr)  # type: ignore[attr-defined]
+            sys.exit(int(getattr(exc, "exit_code", 1)))
+        raise
 
 
 def usage_line(exc: BaseException) -> str:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
-from kiln.client import Client
+if TYPE_CHECKING:
+    from kiln.client import Client
 
 
 @cache
 def client() -> Client:
+    from kiln.client import Client  # imported by the commands that reach a workspace, not by `kiln --help`
+
     return Client(announce_start=True)

@@ -75,9 +75,14 @@ class JobEngine:
 
     # The loop ------------------------------------------------------------------------------
     def start(self) -> None:
-        self.recover()
-        self._thread = threading.Thread(target=self._loop, name="job-engine", daemon=True)
+        """Recover this server's jobs, then start queued ones, in the engine's thread (recovering may wait for
+        MLflow, which starts beside the server: nothing of the server's own start waits for it)."""
+        self._thread = threading.Thread(target=self._recover_then_loop, name="job-engine", daemon=True)
         self._thread.start()
+
+    def _recover_then_loop(self) -> None:
+        self.recover()
+        self._loop()
 
     def stop(self) -> None:
         self._stopping.set()

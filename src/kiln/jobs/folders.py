@@ -16,8 +16,12 @@ LOG_NAME = "std_log.txt"  # the job's log (stdout and stderr), in its folder and
 DEFAULT_OUTPUT = "default"  # the output that holds the job's ./outputs
 
 
+def outputs_key(job_id: str) -> str:
+    return f"jobs/{job_id}/outputs"
+
+
 def output_key(job_id: str, output: str) -> str:
-    return f"jobs/{job_id}/outputs/{output}"
+    return f"{outputs_key(job_id)}/{output}"
 
 
 def log_key(job_id: str) -> str:

@@ -81,9 +81,15 @@ class JobLifecycle:
         if stop.is_set() or self.jobs.get(job.id).cancel_requested:
             self.close(job, Outcome.canceled())
             return None
-        self.tracker.mark_started(job.id)
         command = handler_of(job.spec).command_line(job.spec, values)
-        return runner.launch(job, command, variables, lambda **fields: self.jobs.set_fields(job.id, **fields))
+        run = runner.launch(job, command, variables, lambda **fields: self.jobs.set_fields(job.id, **fields))
+        # after the launch, not before: the job's first line does not wait for MLflow; the job's run is RUNNING
+        # before the watcher can see the job end (and mark it ended)
+        try:
+            self.tracker.mark_started(job.id)
+        except Exception:  # the job runs on (its run is marked ended when it ends); never a process left unwatched
+            log.warning("could not mark the MLflow run of job %s as running", job.name, exc_info=True)
+        return run
 
     def watch(self, job: Job, runner: Runner, run: Run) -> None:
         """Poll the run until it ends, then close the job with how it ended."""

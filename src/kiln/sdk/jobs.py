@@ -10,21 +10,20 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from kiln import api
 from kiln.errors import InvalidSpec
-from kiln.sdk.environments import inline_environment_files
 from kiln.sdk.rest import RestClient
 from kiln.sdk.stream_reader import StreamReader
-from kiln.sdk.uploads import upload_path
-from kiln.specs.job import JobSpecBase, ProcessJobSpec
-from kiln.specs.job_kinds import parse_job_spec
-from kiln.specs.model import LineageNode
 from kiln.specs.views import JobStatus, JobView, MetricHistory
-from kiln.specs.yaml_source import YamlSource, apply_overrides, format_loc, read_yaml_file
 
-SpecLike = str | Path | JobSpecBase | dict[str, Any]
+if TYPE_CHECKING:  # what submitting needs is imported by prepare_submission: listing jobs does not build it
+    from kiln.specs.job import JobSpecBase
+    from kiln.specs.model import LineageNode
+    from kiln.specs.yaml_source import YamlSource
+
+    SpecLike = str | Path | JobSpecBase | dict[str, Any]
 
 
 class Job:
@@ -181,6 +180,12 @@ def _refuse_undeclared_overrides(source: YamlSource, overrides: list[str]) -> No
 
 
 def prepare_submission(rest: RestClient, spec: SpecLike, overrides: list[str]) -> dict[str, Any]:
+    from kiln.sdk.environments import inline_environment_files
+    from kiln.sdk.uploads import upload_path
+    from kiln.specs.job import ProcessJobSpec
+    from kiln.specs.job_kinds import parse_job_spec
+    from kiln.specs.yaml_source import apply_overrides, format_loc
+
     source, base_dir = _source_of(spec)
     if overrides and isinstance(source.data, dict):
         _refuse_undeclared_overrides(source, overrides)
@@ -211,10 +216,15 @@ def prepare_submission(rest: RestClient, spec: SpecLike, overrides: list[str]) -
 
 
 def _problems(job: object) -> list[tuple[tuple[str, ...], str]]:
+    from kiln.specs.job import JobSpecBase
+
     return job.problems() if isinstance(job, JobSpecBase) else []
 
 
 def _source_of(spec: SpecLike) -> tuple[YamlSource, Path | None]:
+    from kiln.specs.job import JobSpecBase
+    from kiln.specs.yaml_source import YamlSource, read_yaml_file
+
     if isinstance(spec, JobSpecBase):
         return YamlSource(spec.model_dump(by_alias=True, exclude_none=True)), None
     if isinstance(spec, dict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -23,7 +24,8 @@ from kiln.server.auth import BearerPrincipals, TokenAuthMiddleware, load_or_crea
 from kiln.server.capabilities import include_capability_routers
 from kiln.server.health import HealthCheck
 from kiln.server.limits import size_thread_pool
-from kiln.server.permissions import default_access, principal_of, tracking_access
+from kiln.server.mlflow_gate import WaitForMlflow
+from kiln.server.permissions import default_access, tracking_caller
 from kiln.server.routers.computes import computes_router
 from kiln.server.routers.data import data_router
 from kiln.server.routers.datastores import datastores_router
@@ -38,17 +40,26 @@ from kiln.services.credentials import CredentialVerifier
 from kiln.serving.control.gateway import EndpointGateway, ScoringFastPath
 from kiln.serving.control.heap import settle_after_start
 from kiln.specs.yaml_source import explain_errors
-from kiln.tracking.proxy import MlflowProxy
+from kiln.tracking.mlflow_client import warm_up_soon
+from kiln.tracking.mlflow_server import START_SECONDS
+from kiln.tracking.mlflow_store import mlflow_store_uri
+from kiln.tracking.proxy import MlflowPath, MlflowProxy
 
 log = logging.getLogger(__name__)
 _UNREADABLE_BODY = "There was an error parsing the body"  # FastAPI's detail for a body that is not UTF-8
 
 
 def create_app(
-    settings: Settings, url: str | None = None, on_ready: Callable[[], None] | None = None, stores: Any = None
+    settings: Settings,
+    url: str | None = None,
+    on_ready: Callable[[], None] | None = None,
+    stores: Any = None,
+    mlflow: Any = None,
 ) -> FastAPI:
     """The app for one workspace. ``url`` is how jobs reach this server (default host:port);
-    ``stores`` are its databases if already opened (``kiln.server.wiring.open_stores``)."""
+    ``stores`` are its databases if already opened (``kiln.server.stores.open_stores``), ``mlflow`` its
+    MLflow child if already launched (``kiln.server.stores.launch_mlflow``). It answers once its own parts
+    are up; MLflow may still be starting then (``/health`` says so, ``/mlflow`` waits for it)."""
     capabilities = load_capabilities(settings.plugin_modules)  # first: they register job kinds
     public_url = url or f"http://{settings.host}:{settings.port}"
     token = load_or_create_token(settings.token_file)
@@ -58,11 +69,14 @@ def create_app(
         from kiln.server.wiring import Workspace
 
         size_thread_pool()
-        workspace = await run_in_threadpool(Workspace.open, settings, public_url, stores)
+        workspace = await run_in_threadpool(Workspace.open, settings, public_url, stores, mlflow)
         app.state.workspace = workspace
-        settle_after_start()  # the scoring gateway lives here: no full collection over start-up's heap
+        # the scoring gateway lives here: no full collection over start-up's heap (kiln.serving.control.heap)
+        settle_after_start(asyncio.get_running_loop())
         if on_ready:
             on_ready()
+        # MLflow's client imported once MLflow answers, not in the first request that needs it
+        warm_up_soon(lambda: workspace.mlflow.wait_ready(START_SECONDS))
         try:
             yield
         finally:
@@ -77,11 +91,7 @@ def create_app(
         docs_url=None, redoc_url=None,  # /docs is kiln's own, served offline (kiln.server.api_docs)
     )  # fmt: skip
     serve_api_docs(app)
-    proxy = MlflowProxy(
-        lambda: app.state.workspace.mlflow.url,
-        creator_of=lambda request: principal_of(request).name,
-        dependencies=[tracking_access],
-    )
+    proxy = MlflowProxy(lambda: app.state.workspace.mlflow.url, tracking_caller, mlflow_store_uri(settings))
     gateway = EndpointGateway(
         lambda: app.state.workspace.endpoint_routes,
         lambda: app.state.workspace.gateway_metrics,
@@ -117,12 +127,22 @@ def create_app(
     app.include_router(workspace_router())
     include_capability_routers(app, capabilities)
     app.state.operations = rest_contract(capabilities)  # the contract this app serves (kiln.api + capabilities)
-    app.include_router(proxy.router)
     app.add_middleware(OneSegmentNames)
+    app.add_middleware(MlflowPath, proxy=proxy)  # /mlflow: past FastAPI's routing, once the token is checked
+    app.add_middleware(WaitForMlflow, mlflow=lambda: _mlflow(app))  # after authentication: callers only
     app.add_middleware(TokenAuthMiddleware, token=token, users=lambda: _credentials(app))
     app.add_middleware(ScoringFastPath, gateway=gateway)  # scoring URIs use endpoint keys
-    app.add_middleware(HealthCheck, ready=lambda: getattr(app.state, "workspace", None) is not None)  # outermost
+    app.add_middleware(  # outermost
+        HealthCheck, ready=lambda: getattr(app.state, "workspace", None) is not None,
+        mlflow_state=lambda: mlflow.state if (mlflow := _mlflow(app)) is not None else "starting",
+    )  # fmt: skip
     return app
+
+
+def _mlflow(app: FastAPI) -> Any:
+    """The workspace's MLflow supervisor, once the workspace is open (None before)."""
+    workspace = getattr(app.state, "workspace", None)
+    return workspace.mlflow if workspace is not None else None
 
 
 def _credentials(app: FastAPI) -> CredentialVerifier | None:

@@ -20,7 +20,7 @@ from fastapi.routing import APIRoute
 from kiln.errors import Unauthorized
 from kiln.services.credentials import Principal
 from kiln.specs.users import Role
-from kiln.tracking.mlflow_access import TrackingForbidden, is_read_only, mlflow_path
+from kiln.tracking.mlflow_access import TrackingForbidden, is_read_only
 
 PRINCIPAL_SCOPE_KEY = "kiln.principal"
 _DECLARES_ACCESS = "kiln_declares_access"
@@ -62,19 +62,18 @@ def requires(role: Role, action: str) -> Any:
     return _declaring(check_role)
 
 
-async def _check_tracking(request: Request) -> Principal:
-    principal = principal_of(request)
-    path = mlflow_path(str(request.path_params.get("path", "")))
-    if not principal.role.allows(Role.CONTRIBUTOR) and not is_read_only(request.method, path):
+def tracking_caller(scope: dict[str, Any], method: str, api_path: str) -> str:
+    """For /mlflow (``kiln.tracking.proxy``, an ASGI path, so it reads the scope): who is asking.
+    Readers get MLflow's read-only calls (``kiln.tracking.mlflow_access``), the rest needs contributor."""
+    principal = scope.get(PRINCIPAL_SCOPE_KEY)
+    if not isinstance(principal, Principal):
+        raise Unauthorized("this request carries no credentials: send 'Authorization: Bearer <token>'")
+    if not principal.role.allows(Role.CONTRIBUTOR) and not is_read_only(method, api_path):
         raise TrackingForbidden(
-            f"user '{principal.name}' is a {principal.role.value}; writing to MLflow ({request.method} {path}) "
+            f"user '{principal.name}' is a {principal.role.value}; writing to MLflow ({method} {api_path}) "
             f"needs {Role.CONTRIBUTOR.and_above()}"
         )
-    return principal
-
-
-tracking_access: Any = _declaring(_check_tracking)
-"""For /mlflow: readers get MLflow's read-only calls (``kiln.tracking.mlflow_access``), the rest needs contributor."""
+    return principal.name
 
 
 async def default_access(request: Request) -> None:
@@ -90,5 +89,5 @@ async def default_access(request: Request) -> None:
 
 
 def declares_access(route: APIRoute) -> bool:
-    """Whether the route states the role it needs (through ``requires`` or ``tracking_access``)."""
+    """Whether the route states the role it needs (through ``requires``)."""
     return any(getattr(dependency.call, _DECLARES_ACCESS, False) for dependency in route.dependant.dependencies)

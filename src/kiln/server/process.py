@@ -21,14 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-import httpx
-
 from kiln.config import Settings
 from kiln.errors import Unavailable
-from kiln.processes import child_environment, log_tail
+from kiln.processes import child_environment, local_get, log_tail
 from kiln.server.start_steps import StartSteps
 
 START_TIMEOUT_SECONDS = 180.0
+POLL_SECONDS = 0.05  # a started server is seen at once (each look is a read of server.json, then one /health)
 
 
 @dataclass
@@ -37,10 +36,10 @@ class ServerInfo:
     pid: int
 
     def is_up(self) -> bool:
+        answer = local_get(f"{self.url}/health", timeout=3)  # no httpx: its client costs tens of ms to make
         try:
-            response = httpx.get(f"{self.url}/health", timeout=3)
-            return response.status_code == 200 and response.json().get("status") == "ok"
-        except (httpx.HTTPError, ValueError):
+            return answer is not None and answer[0] == 200 and json.loads(answer[1]).get("status") == "ok"
+        except ValueError:
             return False
 
 
@@ -63,34 +62,36 @@ def _pid_alive(pid: int) -> bool:
 
 
 def serve_foreground(settings: Settings) -> None:
-    """Run the server in this process until SIGINT/SIGTERM (``kiln server``)."""
-    import uvicorn
+    """Run the server in this process until SIGINT/SIGTERM (``kiln server``).
 
-    from kiln.server.app import create_app
-    from kiln.server.wiring import open_stores, refuse_unisolated_team
+    MLflow's child is launched as soon as the stores are open, before this process imports the rest of the
+    server: it starts on one core while the server readies its own parts on another."""
+    from kiln.server.stores import launch_mlflow, open_stores, refuse_unisolated_team
 
     home = settings.resolved_home
     home.mkdir(parents=True, exist_ok=True)
     run_lock = _hold_run_lock(settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    mlflow = None
     try:
         stores = open_stores(settings)  # a database that cannot be used is an error here, before serving
         refuse_unisolated_team(settings, stores)
-    except BaseException:
-        run_lock.close()
-        raise
-    sock = _listen(settings)
-    port = sock.getsockname()[1]
-    (home / "last_port").write_text(str(port))
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "") else settings.host
-    url = f"http://{host}:{port}"
-    app = create_app(settings, url, on_ready=lambda: _announce(settings, url), stores=stores)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
-    server = uvicorn.Server(config)
+        mlflow = launch_mlflow(settings, stores)
+        sock = _listen(settings)
+        port = sock.getsockname()[1]
+        (home / "last_port").write_text(str(port))
+        host = "127.0.0.1" if settings.host in ("0.0.0.0", "") else settings.host
+        url = f"http://{host}:{port}"
+        import uvicorn
 
-    try:
-        server.run(sockets=[sock])
+        from kiln.server.app import create_app
+
+        app = create_app(settings, url, on_ready=lambda: _announce(settings, url), stores=stores, mlflow=mlflow)
+        config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
+        uvicorn.Server(config).run(sockets=[sock])
     finally:
+        if mlflow is not None:
+            mlflow.stop()  # already stopped if the workspace opened and closed; not left behind if it did not
         current = read_server_info(settings)
         if current and current.pid == os.getpid():
             settings.server_info_file.unlink(missing_ok=True)
@@ -218,7 +219,7 @@ def start_background(settings: Settings, quiet: bool = True) -> ServerInfo:
         info = read_server_info(settings)
         if info and info.pid == process.pid and info.is_up():
             return info
-        time.sleep(0.2)
+        time.sleep(POLL_SECONDS)
     raise Unavailable(
         f"the workspace server did not start within {START_TIMEOUT_SECONDS:.0f}s; see {settings.server_log_file}"
     )
@@ -240,7 +241,7 @@ def _wait_for_health(info: ServerInfo, settings: Settings) -> None:
     while time.monotonic() < deadline:
         if info.is_up():
             return
-        time.sleep(0.2)
+        time.sleep(POLL_SECONDS)
     raise Unavailable(f"the workspace server at {info.url} is not answering; see {settings.server_log_file}")
 
 

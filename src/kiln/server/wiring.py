@@ -3,15 +3,8 @@
 from __future__ import annotations
 
 import logging
-import socket
-import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
-
-from kiln.artifacts.roots import ArtifactRoot
 from kiln.artifacts.store import ArtifactStore
 from kiln.capabilities import load_capabilities
 from kiln.capabilities.services import CapabilityContext, CapabilityServices
@@ -20,7 +13,7 @@ from kiln.datastores.inputs import RemoteInputs
 from kiln.datastores.remote import RemoteData
 from kiln.datastores.secrets import KEY_FILE, CredentialBox
 from kiln.datastores.service import DatastoreAccess, DatastoreService
-from kiln.errors import Unavailable
+from kiln.environments.overlay import OVERLAY_SPARES
 from kiln.jobs.engine import JobEngine
 from kiln.jobs.folders import JobFolders
 from kiln.jobs.inputs import JobInputs
@@ -29,10 +22,10 @@ from kiln.runners.local.compute import LocalCompute
 from kiln.runners.local.gpus import local_gpus
 from kiln.runners.local.read_only_mounts import ReadOnlyInputs
 from kiln.runners.local.runner import LocalRunner
-from kiln.runners.local.sandbox import NOT_ISOLATED, JobSandbox
 from kiln.runners.ray.runner import RayRunner
 from kiln.server.auth import load_or_create_token
 from kiln.server.start_steps import START_STEPS_LOGGER
+from kiln.server.stores import Stores, job_sandbox, launch_mlflow, open_stores, try_sandbox_soon
 from kiln.services.computes import ComputeService
 from kiln.services.credentials import CredentialVerifier
 from kiln.services.data import DataInputs, DataService
@@ -51,99 +44,20 @@ from kiln.serving.control.replica_launcher import ReplicaLauncher
 from kiln.serving.control.routing import RoutingTable
 from kiln.store.computes import ComputeRepository
 from kiln.store.data import DataAssetRepository
-from kiln.store.database import create_database_engine, migrate, private_sqlite_file, session_factory
+from kiln.store.database import session_factory
 from kiln.store.datastores import DatastoreRepository
 from kiln.store.endpoints import EndpointRepository
 from kiln.store.jobs import JobRepository
-from kiln.store.postgres import ENDPOINT_CONTROLLER_LOCK, Leadership, check_connection, connection_error
+from kiln.store.postgres import ENDPOINT_CONTROLLER_LOCK, Leadership
 from kiln.store.users import UserRepository
 from kiln.tracking.mlflow_errors import bound_client_retries
 from kiln.tracking.mlflow_server import MlflowSupervisor
-from kiln.tracking.mlflow_store import prepare_mlflow_store
 from kiln.tracking.registry import ModelRegistry
 from kiln.tracking.runs import RunTracker
 from kiln.transfer.sources import TransferSources
 
 log = logging.getLogger(__name__)
 steps = logging.getLogger(START_STEPS_LOGGER)  # what `kiln` shows while it waits for a server to start
-
-
-@dataclass
-class Stores:
-    """The databases, ready: kiln's tables migrated, MLflow's store prepared; the artifact store checked."""
-
-    engine: Engine
-    mlflow_store_uri: str
-    server_id: str  # this server (this KILN_HOME) among those sharing the database
-    artifact_root: ArtifactRoot
-    artifacts: ArtifactStore
-
-    @property
-    def shared(self) -> bool:
-        """Other servers may use the same database (PostgreSQL; SQLite stays one server's)."""
-        return self.engine.dialect.name == "postgresql"
-
-
-def open_stores(settings: Settings) -> Stores:
-    """Connect, migrate (once, under a lock, when servers start together) and prepare MLflow's store.
-
-    A database that cannot be reached or used is a KilnError that shows the URL without its password.
-    """
-    home = settings.resolved_home
-    url = settings.resolved_database_url
-    private_sqlite_file(url)  # 0600: nothing else on the machine reads tokens' hashes or runs
-    try:
-        engine = create_database_engine(url)
-    except (SQLAlchemyError, ImportError) as exc:
-        raise connection_error(url, exc) from None
-    check_connection(engine, url)
-    steps.info("database: connected, migrating")
-    migrate(engine)
-    steps.info("tracking store: preparing")
-    mlflow_uri = prepare_mlflow_store(settings, engine)
-    private_sqlite_file(mlflow_uri)  # MLflow's own SQLite file (none beside PostgreSQL), 0600 before MLflow opens it
-    artifact_root = ArtifactRoot.from_settings(settings)  # a bucket that cannot be used is a KilnError too
-    artifacts = artifact_root.open()
-    return Stores(engine, mlflow_uri, load_or_create_server_id(home), artifact_root, artifacts)
-
-
-def job_sandbox(settings: Settings) -> JobSandbox:
-    """The sandbox local jobs run in (``job_sandbox``, ``job_sandbox_uid``)."""
-    return JobSandbox(settings.resolved_home, settings.job_sandbox, settings.job_sandbox_uid)
-
-
-def refuse_unisolated_team(settings: Settings, stores: Stores) -> None:
-    """A team server (users exist, or the database is PostgreSQL) does not start when jobs cannot be sandboxed,
-    unless ``allow_unisolated_jobs`` says so: a job could read the workspace token and become owner."""
-    if settings.allow_unisolated_jobs:
-        return
-    isolation = job_sandbox(settings).isolation()
-    if not isolation.startswith(NOT_ISOLATED):
-        return
-    team = "the database is PostgreSQL" if stores.shared else ""
-    if not team and UserRepository(session_factory(stores.engine)).users():
-        team = "this workspace has users"
-    if team:
-        raise Unavailable(
-            f"refusing to start a team server ({team}): jobs would run {isolation}; install bubblewrap, or set "
-            "allow_unisolated_jobs (KILN_ALLOW_UNISOLATED_JOBS=true) to run them unisolated anyway"
-        )
-
-
-def load_or_create_server_id(home: Path) -> str:
-    """This home's server id (kept in ``KILN_HOME/server_id``): it names the server that runs a job."""
-    path = home / "server_id"
-    try:
-        existing = path.read_text().strip()
-        if existing:
-            return existing
-    except OSError:
-        pass
-    server_id = f"{socket.gethostname()[:40]}-{uuid.uuid4().hex[:8]}"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(server_id + "\n")
-    tmp.replace(path)
-    return server_id
 
 
 @dataclass
@@ -174,24 +88,24 @@ class Workspace:
     transfer: TransferSources | None = None  # what export and import read and write
 
     @classmethod
-    def open(cls, settings: Settings, url: str, stores: Stores | None = None) -> Workspace:
+    def open(
+        cls, settings: Settings, url: str, stores: Stores | None = None, mlflow: MlflowSupervisor | None = None
+    ) -> Workspace:
+        """Every part of the workspace, ready but MLflow, which starts in the background (``mlflow``, if
+        already launched: ``kiln.server.stores.launch_mlflow``); what needs MLflow waits for it."""
         home = settings.resolved_home
         home.mkdir(parents=True, exist_ok=True)
         token = load_or_create_token(settings.token_file)
         stores = stores or open_stores(settings)
+        mlflow = mlflow or launch_mlflow(settings, stores)
+        steps.info("starting jobs, endpoints and capabilities")
         engine = stores.engine
         repository = JobRepository(session_factory(engine))
         store = stores.artifacts
-        mlflow = MlflowSupervisor(
-            home, stores.mlflow_store_uri, f"{store.root}/mlflow", environment=stores.artifact_root.mlflow_environment()
-        )
-        steps.info("MLflow tracking server: starting (the longest step)")
-        mlflow.start()
-        steps.info("MLflow tracking server: ready; starting jobs, endpoints and capabilities")
         bound_client_retries()  # a request MLflow cannot answer fails in seconds, not after minutes of retries
-        tracker = RunTracker(mlflow.url)
+        tracker = RunTracker(mlflow.url, ready=mlflow.wait_ready)
         uploads = UploadService(store, home / "tmp")
-        registry = ModelRegistry(mlflow.url)
+        registry = ModelRegistry(mlflow.url, ready=mlflow.wait_ready)
         models = ModelService(registry, tracker, store, uploads, repository)
         read_only_inputs = ReadOnlyInputs(settings.jobs_dir)
         inputs = JobInputs([UploadedInputs(uploads, store), ModelInputs(models)])
@@ -203,13 +117,15 @@ class Workspace:
         inputs.add_resolver(RemoteInputs(remote, read_only_inputs))
         data = DataService(DataAssetRepository(session_factory(engine)), uploads, store, remote)
         inputs.add_resolver(DataInputs(data, store, read_only_inputs, home / "cache" / "data", remote))
-        environments = open_environment_service(home, session_factory(engine))
+        environments = open_environment_service(home, session_factory(engine), settings.jobs_dir / OVERLAY_SPARES)
         user_repository = UserRepository(session_factory(engine))
         users = UserService(user_repository, CredentialVerifier(user_repository, token))
+        sandbox = job_sandbox(settings)
+        try_sandbox_soon(sandbox)
         local = LocalRunner(
             environments, LocalCompute(local_gpus(settings.gpus)), read_only_inputs,
             slots=settings.resolved_local_concurrency, cancel_grace=settings.job_cancel_grace_seconds,
-            sandbox=job_sandbox(settings), shared=stores.shared, log_limit=settings.job_log_limit_bytes,
+            sandbox=sandbox, shared=stores.shared, log_limit=settings.job_log_limit_bytes,
         )  # fmt: skip
 
         computes = ComputeService(

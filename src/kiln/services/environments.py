@@ -28,7 +28,7 @@ from kiln.environments.builder import BuiltEnvironment, EnvironmentCache
 from kiln.environments.curated import AZURE_REGISTRY, find_curated, is_curated_name, unknown_curated_message
 from kiln.environments.dockerfile import equivalent_spec
 from kiln.environments.interpreters import InterpreterFinder, server_python_version
-from kiln.environments.overlay import JOB_OVERLAY_FOLDER, make_server_overlay
+from kiln.environments.overlay import JOB_OVERLAY_FOLDER, OverlaySpares, make_server_overlay
 from kiln.environments.pip_config import IndexSettings, read_index_settings
 from kiln.environments.resolver import PreparedEnvironment
 from kiln.errors import AlreadyExists, InvalidSpec, KilnError
@@ -63,8 +63,10 @@ class EnvironmentService:
         cache: EnvironmentCache,
         interpreters: InterpreterFinder,
         index_settings: Callable[[], IndexSettings] = read_index_settings,
+        overlays: OverlaySpares | None = None,
     ) -> None:
         self.environments = repository
+        self.overlays = overlays  # job overlays made ahead of need (None: each made when its job starts)
         self.cache = cache
         self._interpreters = interpreters
         self._read_index = index_settings
@@ -291,7 +293,10 @@ class EnvironmentService:
         if isinstance(pin, ServerInterpreterPin):
             # the server's packages behind a venv of the job's own (in its folder, next to its log): a
             # ``pip install`` in the job lands there, never in kiln's installation
-            return PreparedEnvironment(make_server_overlay(log.parent / JOB_OVERLAY_FOLDER, self.cache.uv), pin)
+            target = log.parent / JOB_OVERLAY_FOLDER
+            if self.overlays is not None:
+                return PreparedEnvironment(self.overlays.make(target), pin)
+            return PreparedEnvironment(make_server_overlay(target, self.cache.uv), pin)
 
         def say(line: str) -> None:
             _append(log, line)
@@ -349,12 +354,20 @@ def _append(path: Path, line: str) -> None:
         handle.write(line.rstrip("\n") + "\n")
 
 
-def open_environment_service(home: Path, sessions: sessionmaker[Session]) -> EnvironmentService:
-    """The service for a workspace: venvs under ``<home>/envs``, built with the uv that kiln installs."""
+def open_environment_service(
+    home: Path, sessions: sessionmaker[Session], overlay_spares: Path | None = None
+) -> EnvironmentService:
+    """The service for a workspace: venvs under ``<home>/envs``, built with the uv that kiln installs; with
+    ``overlay_spares`` (a folder on the jobs' file system), job overlays made ahead of need there."""
     from uv import find_uv_bin
 
     uv = find_uv_bin()
     environ = dict(os.environ)
+    overlays = None
+    if overlay_spares is not None:
+        overlays = OverlaySpares(overlay_spares, uv)
+        overlays.fill_soon()
     return EnvironmentService(
-        EnvironmentRepository(sessions), EnvironmentCache(home / "envs", uv, environ), InterpreterFinder(uv, environ)
-    )
+        EnvironmentRepository(sessions), EnvironmentCache(home / "envs", uv, environ), InterpreterFinder(uv, environ),
+        overlays=overlays,
+    )  # fmt: skip

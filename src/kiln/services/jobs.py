@@ -14,7 +14,7 @@ from kiln.clock import utcnow
 from kiln.environments.resolver import EnvironmentResolver
 from kiln.errors import AlreadyExists, Conflict, InvalidSpec, KilnError, NotFound
 from kiln.jobs.engine import JobEngine
-from kiln.jobs.folders import DEFAULT_OUTPUT, JobFolders, log_key, output_key
+from kiln.jobs.folders import DEFAULT_OUTPUT, JobFolders, log_key, output_key, outputs_key
 from kiln.jobs.handler import handler_of
 from kiln.jobs.inputs import JobInputs
 from kiln.jobs.job import process_spec
@@ -78,11 +78,9 @@ class JobService:
             tags["kiln.code_snapshot"] = code_hash
         if created_by:
             tags["mlflow.user"] = created_by  # MLflow's own "User" column
-        run_id = self.tracker.create_run(experiment_id, spec.name, tags)
+        run_id = self.tracker.create_run(experiment_id, spec.name, tags)  # without a name, named by its id
         name = spec.name or run_id
         try:
-            if spec.name is None:
-                self.tracker.rename_run(run_id, name)
             self.jobs.add(
                 JobRow(
                     id=run_id,
@@ -160,11 +158,8 @@ class JobService:
     def _outputs(self, row: JobRow, spec: JobSpecBase) -> list[JobOutputView]:
         declared = {name: (out.type if out else "uri_folder") for name, out in spec.outputs.items()}
         declared.update(dict.fromkeys(RESERVED_OUTPUTS, "uri_folder"))
-        terminal = JobStatus(row.status).is_terminal
-        return [
-            JobOutputView(name=name, type=kind, available=terminal and self.store.exists(output_key(row.id, name)))
-            for name, kind in declared.items()
-        ]
+        kept = self.store.names_under(outputs_key(row.id)) if JobStatus(row.status).is_terminal else set()
+        return [JobOutputView(name=name, type=kind, available=name in kept) for name, kind in declared.items()]
 
     def get(self, name: str, with_run_data: bool = False) -> JobView:
         return self.view(self.jobs.get(name), with_run_data)

@@ -69,8 +69,10 @@ class ModelService:
                 version = self._registry.register(spec.name, f"runs:/{job.id}/{runs.path}", tags, spec.description)
             except NotFound:
                 raise InvalidSpec(
-                    f"path: job '{job.name}' has no model at '{runs.path}' (no MLmodel file there, and no model "
-                    "logged under that name)"
+                    f"path: job '{job.name}' has no model at '{runs.path}': no MLmodel file in its run's artifacts "
+                    "there, and no model logged in its run under that name (a model logged outside any run, with "
+                    "no source_run_id, belongs to no job: log it while the job's run is active, as kiln's jobs do "
+                    "by default, or register its folder from the job's outputs)"
                 ) from None
             return self.version_view(version)
         if output:

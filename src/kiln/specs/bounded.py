@@ -12,7 +12,7 @@ import posixpath
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 
 # Text ---------------------------------------------------------------------------------------
 MAX_NAME_LENGTH = 255  # names of jobs, assets, outputs (the name patterns say which characters)
@@ -144,3 +144,10 @@ EnvironmentVariables = Annotated[dict[str, Scalar], AfterValidator(_variables)]
 """A job's variables: at most 500, valid names, values of at most 32 KiB without NUL, 1 MiB in all."""
 TextVariables = Annotated[dict[str, str], AfterValidator(_variables)]
 """A deployment's variables (values as text)."""
+
+
+class StrictModel(BaseModel):
+    """Rejects unknown fields, so a misspelt field is an error instead of silently ignored. (Here, not in
+    ``job.py``: a spec that is not a job's, such as users', need not build the job models to have it.)"""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)

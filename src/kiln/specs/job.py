@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from kiln.specs.bounded import (
     MAX_GPU_COUNT,
@@ -27,6 +27,7 @@ from kiln.specs.bounded import (
     Name,
     PathText,
     ShortText,
+    StrictModel,
     Tags,
     Text,
     check_text,
@@ -46,12 +47,6 @@ Problem = tuple[tuple[str, ...], str]  # a field's path and what is wrong with i
 PATH_INPUT_TYPES = ("uri_file", "uri_folder", "mltable", "mlflow_model", "custom_model")
 MODEL_TYPES = ("mlflow_model", "custom_model")
 LITERAL_INPUT_TYPES = ("string", "integer", "number", "boolean")
-
-
-class StrictModel(BaseModel):
-    """Rejects unknown fields, so a misspelt field is an error instead of silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class JobInput(StrictModel):

@@ -10,8 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from kiln.errors import InvalidSpec
-from kiln.specs.bounded import Text
-from kiln.specs.job import StrictModel
+from kiln.specs.bounded import StrictModel, Text
 
 USER_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$"
 WORKSPACE_PRINCIPAL = "workspace"

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import os
+import re
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from kiln.store.postgres import MIGRATIONS_LOCK, normalize_url, transaction_lock
@@ -59,13 +59,46 @@ def migrate(engine: Engine) -> None:
 
     On PostgreSQL the upgrade runs in one transaction under an advisory lock, so that servers
     starting together on one database migrate it once: the others wait, then find it done.
+    A schema already at the newest revisions is left alone without importing Alembic (a start's
+    common case: a tenth of a second saved on every start).
     """
+    if at_heads(engine):
+        return
+    from alembic import command
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.begin() as connection:
         transaction_lock(connection, MIGRATIONS_LOCK)
         config.attributes["connection"] = connection
         command.upgrade(config, "heads")  # resources add their own branches of revisions
+
+
+_REVISION_LINE = re.compile(r"^(revision|down_revision)\s*(?::[^=]*)?=\s*(.+?)\s*$", re.MULTILINE)
+
+
+def migration_heads() -> frozenset[str]:
+    """The newest revisions of kiln's migrations, read from their files' ``revision`` and ``down_revision``
+    lines (Alembic's ``ScriptDirectory.get_heads()`` says the same, a unit test checks: without its import)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        fields = dict(_REVISION_LINE.findall(path.read_text()))
+        revisions.add(ast.literal_eval(fields["revision"]))
+        down = ast.literal_eval(fields.get("down_revision", "None"))
+        parents.update(down if isinstance(down, tuple | list) else [down] if down else [])
+    return frozenset(revisions - parents)
+
+
+def at_heads(engine: Engine) -> bool:
+    """Whether the database's schema is at the newest revisions (False if it has none, or cannot say)."""
+    try:
+        with engine.connect() as connection:
+            current = {str(row[0]) for row in connection.execute(text("SELECT version_num FROM alembic_version"))}
+    except SQLAlchemyError:
+        return False  # a new database: no alembic_version table yet
+    return current == migration_heads()
 
 
 def insert_unique(sessions: sessionmaker[Session], row: object) -> bool:

@@ -12,6 +12,7 @@ so the header goes nowhere else.
 from __future__ import annotations
 
 import functools
+import threading
 from typing import Any
 
 from kiln.internal_secret import HEADER_NAME, new_secret
@@ -22,9 +23,22 @@ def process_secret() -> str:
     return new_secret()
 
 
-@functools.cache
+_installing = threading.Lock()
+_installed: list[bool] = []
+
+
 def send_with_mlflow_client() -> None:
-    """From now on every request of MLflow's Python client in this process carries the secret."""
+    """From now on every request of MLflow's Python client in this process carries the secret.
+
+    Once per process, under a lock: threads may ask at once (the server's first MLflow calls, its warm-up), and
+    MLflow joins the values of a header that two providers give ("secret secret": refused)."""
+    with _installing:
+        if not _installed:
+            _install()
+            _installed.append(True)
+
+
+def _install() -> None:
     from mlflow.tracking.request_header.abstract_request_header_provider import RequestHeaderProvider
     from mlflow.tracking.request_header.registry import _request_header_provider_registry
 

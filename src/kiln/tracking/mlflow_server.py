@@ -1,6 +1,8 @@
 """MLflow's tracking server as a supervised child: loopback only, one worker, restarted if it dies.
 
-Everyone reaches it through the workspace's ``/mlflow`` proxy; only the workspace itself
+It starts in the background (:meth:`MlflowSupervisor.launch`), beside the rest of the workspace
+server's start-up: whatever needs MLflow waits for it (:meth:`MlflowSupervisor.wait_ready`, bounded),
+nothing else does. Everyone reaches it through the workspace's ``/mlflow`` proxy; only the workspace itself
 talks to it directly, with the secret the child gets on its standard input at each start
 (``kiln.tracking.mlflow_secret``): the child (``kiln.tracking.mlflow_child``) refuses any request
 without it, so the port in ``process.json`` is of no use to another process on the machine.
@@ -16,20 +18,23 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
-import httpx
 import psutil
 
 from kiln.errors import Unavailable
 from kiln.internal_secret import HEADER_NAME
-from kiln.processes import child_environment, die_with_parent, free_port, log_tail
-from kiln.tracking.mlflow_secret import process_secret, send_with_mlflow_client
+from kiln.processes import child_environment, die_with_parent, free_port, local_get, log_tail
+from kiln.tracking.mlflow_secret import process_secret
 
 log = logging.getLogger(__name__)
 
 MLFLOW_PREFIX = "/mlflow"
+START_SECONDS = 120.0  # MLflow's child must answer within this, else it failed to start
+WAIT_SECONDS = 30.0  # how long a request that needs MLflow waits for it to start before it is answered 503
+STILL_STARTING = "MLflow's tracking server is still starting; try again in a moment"
+HEALTH_POLL_SECONDS = 0.05  # a child that is up is seen at once (each probe costs about a millisecond)
 
 
 class MlflowSupervisor:
@@ -39,6 +44,7 @@ class MlflowSupervisor:
         backend_store_uri: str,
         artifacts_destination: str,
         environment: Mapping[str, str] | None = None,
+        announce: Callable[[str], None] = log.info,
     ) -> None:
         self._home = home / "mlflow"
         self.secret = process_secret()  # what the proxy and this process's MLflow client send
@@ -54,23 +60,35 @@ class MlflowSupervisor:
         self._error: str | None = None
         self._thread: threading.Thread | None = None
         self.restarts = 0
+        self._announce = announce  # the start's steps: "ready", or "failed to start"
 
     @property
     def url(self) -> str:
         """The loopback URL of MLflow, including the ``/mlflow`` prefix it serves under."""
         return f"http://127.0.0.1:{self.port}{MLFLOW_PREFIX}"
 
-    def start(self, timeout: float = 120.0) -> None:
+    def launch(self) -> None:
+        """Start MLflow's child in the background; ``url`` is known at once, ``wait_ready`` says when it answers."""
         self._home.mkdir(parents=True, exist_ok=True)
-        send_with_mlflow_client()
         self._stop_leftover()
         self.port = free_port()
         self._thread = threading.Thread(target=self._supervise, name="mlflow-supervisor", daemon=True)
         self._thread.start()
+
+    def wait_ready(self, timeout: float = WAIT_SECONDS) -> None:
+        """Return once MLflow answers; Unavailable (503) if it is still starting after ``timeout`` seconds,
+        or with why it failed to start."""
         if not self._ready.wait(timeout):
-            raise Unavailable(f"MLflow's tracking server did not start within {timeout:.0f}s; see {self._log_file}")
+            raise Unavailable(STILL_STARTING)
         if self._error:
             raise Unavailable(self._error)
+
+    @property
+    def state(self) -> str:
+        """``starting``, ``ready`` or ``failed`` (then ``wait_ready`` says why)."""
+        if not self._ready.is_set():
+            return "starting"
+        return "failed" if self._error else "ready"
 
     def stop(self) -> None:
         self._stopping.set()
@@ -81,10 +99,8 @@ class MlflowSupervisor:
         self._state_file.unlink(missing_ok=True)
 
     def is_healthy(self) -> bool:
-        try:
-            return httpx.get(f"{self.url}/health", headers={HEADER_NAME: self.secret}, timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
+        answer = local_get(f"{self.url}/health", headers={HEADER_NAME: self.secret})
+        return answer is not None and answer[0] == 200
 
     # The supervising thread spawns every MLflow process, so that PR_SET_PDEATHSIG ties each
     # one to this long-lived thread rather than to a short-lived request thread.
@@ -93,10 +109,17 @@ class MlflowSupervisor:
             try:
                 self._process = self._spawn()
                 self._wait_until_healthy(self._process)
+                if not self._ready.is_set():
+                    self._announce("MLflow tracking server: ready")
                 self._ready.set()
             except Unavailable as exc:
-                self._error = str(exc)
+                if self._stopping.is_set():
+                    return
+                # callers get where to look, not MLflow's log (it may name the store's URL); the log gets it all
+                self._error = f"MLflow's tracking server failed to start; see {self._log_file} on the workspace server"
                 self._ready.set()
+                log.error("%s", exc)
+                self._announce(f"MLflow tracking server: failed to start (see {self._log_file})")
                 return
             self._process.wait()
             if self._stopping.is_set():
@@ -132,15 +155,17 @@ class MlflowSupervisor:
         self._state_file.write_text(json.dumps({"pid": process.pid, "port": self.port}))
         return process
 
-    def _wait_until_healthy(self, process: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+    def _wait_until_healthy(self, process: subprocess.Popen[bytes], timeout: float = START_SECONDS) -> None:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not self._stopping.is_set():
             if process.poll() is not None:
                 tail = log_tail(self._log_file)
                 raise Unavailable(f"MLflow's tracking server exited at start (code {process.returncode}):\n{tail}")
             if self.is_healthy():
                 return
-            time.sleep(0.2)
+            time.sleep(HEALTH_POLL_SECONDS)
+        if self._stopping.is_set():
+            raise Unavailable("the workspace server is stopping")
         raise Unavailable(f"MLflow's tracking server did not answer within {timeout:.0f}s; see {self._log_file}")
 
     def _stop_leftover(self) -> None:

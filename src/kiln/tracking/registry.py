@@ -7,9 +7,11 @@ is answered NotFound without asking MLflow (it would fail with a 500, and its cl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kiln.errors import InvalidSpec, NotFound
+from kiln.tracking.mlflow_client import mlflow_client
 from kiln.tracking.mlflow_errors import as_kiln_error, caller_errors, version_number
 
 if TYPE_CHECKING:
@@ -22,13 +24,9 @@ CREATED_BY_TAG = "kiln.created_by"  # who registered the version (kept by kiln, 
 
 
 class ModelRegistry:
-    def __init__(self, tracking_uri: str) -> None:
-        import mlflow
-        from mlflow.tracking import MlflowClient
-
-        mlflow.set_tracking_uri(tracking_uri)  # the fluent register_model uses it; the server is its only user
-        mlflow.set_registry_uri(tracking_uri)
-        self._client: MlflowClient = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    def __init__(self, tracking_uri: str, ready: Callable[[], None] | None = None) -> None:
+        # each use waits for ready() first; made at first use, with the fluent API's URIs (register_model)
+        self._client: MlflowClient = mlflow_client(tracking_uri, ready, registry=True)
 
     def register(self, name: str, source: str, tags: dict[str, str], description: str | None) -> ModelVersion:
         """A new version of ``name`` (created on first use) from ``runs:/…`` or an artifact URI."""

@@ -7,11 +7,13 @@ the authenticated ``/mlflow`` proxy.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kiln.errors import Unavailable
 from kiln.specs.views import JobStatus, MetricHistory
+from kiln.tracking.mlflow_client import mlflow_client
 from kiln.tracking.mlflow_errors import caller_errors
 
 if TYPE_CHECKING:
@@ -25,10 +27,8 @@ RUN_STATUS_OF_JOB = {
 
 
 class RunTracker:
-    def __init__(self, tracking_uri: str) -> None:
-        from mlflow.tracking import MlflowClient
-
-        self._client: MlflowClient = MlflowClient(tracking_uri=tracking_uri)
+    def __init__(self, tracking_uri: str, ready: Callable[[], None] | None = None) -> None:
+        self._client: MlflowClient = mlflow_client(tracking_uri, ready)  # each use waits for ready() first
         self._experiments: dict[str, str] = {}
         self._lock = threading.Lock()
 
@@ -58,15 +58,14 @@ class RunTracker:
         return str(experiment.experiment_id)
 
     def create_run(self, experiment_id: str, run_name: str | None, tags: dict[str, str]) -> str:
+        """A SCHEDULED run named ``run_name``; with None, named by its id (a job without a name is)."""
         try:
             run = self._client.create_run(experiment_id, run_name=run_name, tags=tags)
         except Exception as exc:  # MLflow's own errors, connection errors
             raise Unavailable(f"could not create the job's MLflow run: {exc}") from exc
-        self._client.update_run(run.info.run_id, status="SCHEDULED")
-        return str(run.info.run_id)
-
-    def rename_run(self, run_id: str, name: str) -> None:
-        self._client.update_run(run_id, name=name)
+        run_id = str(run.info.run_id)
+        self._client.update_run(run_id, status="SCHEDULED", name=None if run_name else run_id)  # one call, not two
+        return run_id
 
     def delete_run(self, run_id: str) -> None:
         self._client.delete_run(run_id)

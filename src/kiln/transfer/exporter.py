@@ -17,6 +17,7 @@ from kiln.artifacts.store import ArtifactStore
 from kiln.specs.references import is_asset_reference
 from kiln.specs.views import JobStatus
 from kiln.store.tables import DataAssetRow, EnvironmentRow, JobRow
+from kiln.tracking.mlflow_secret import send_with_mlflow_client
 from kiln.transfer import references as names
 from kiln.transfer.archive import MANIFEST, ArchiveWriter, Manifest
 from kiln.transfer.mlflow_json import to_json
@@ -56,6 +57,7 @@ class WorkspaceExporter:
     def __init__(self, sources: TransferSources) -> None:
         self._sources = sources
         self._store: ArtifactStore = sources.store
+        send_with_mlflow_client()  # to the workspace's own MLflow child (installed at first use, not at start)
         self._mlflow = MlflowReader(sources.mlflow_url)
 
     # Planning -----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kiln.errors import Conflict, KilnError
+from kiln.tracking.mlflow_secret import send_with_mlflow_client
 from kiln.tracking.mlflow_store import mlflow_store_uri
 from kiln.transfer.archive import unpack
 from kiln.transfer.import_plan import WRITES, ImportPlanner, PlannedItem
@@ -46,6 +47,7 @@ class WorkspaceImporter:
         from mlflow.tracking import MlflowClient
 
         self._sources = sources
+        send_with_mlflow_client()  # to the workspace's own MLflow child (installed at first use, not at start)
         tracking_uri = sources.mlflow_url
         self._tracking_uri = tracking_uri
         self._client: MlflowClient = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)

@@ -240,6 +240,11 @@ def test_the_store_on_s3_keeps_folders_files_and_content_addresses(s3_server: S3
     assert store.is_dir("things/tree") and store.exists("things/tree/a.txt") and not store.exists("things/nothing")
     assert store.list_files("things/tree") == ["a.txt", "sub/deeper/b.bin"]
     assert store.list_files("things/tree/a.txt") == ["a.txt"]
+    assert store.names_under("things") == {"tree", "tree-sibling.txt"} and store.names_under("things/tree") == {
+        "a.txt",
+        "sub",
+    }
+    assert store.names_under("things/nothing") == set()
     store.get("things/tree", tmp_path / "back")
     assert tree_hash(tmp_path / "back") == tree_hash(folder)
     store.get("things/tree/a.txt", tmp_path / "one.txt")

@@ -3,6 +3,8 @@ workspace server by a secret that the server's MLflow client sends with every re
 
 from __future__ import annotations
 
+import threading
+
 from kiln.internal_secret import HEADER_NAME
 from kiln.tracking.mlflow_child import DEFAULT_ARTIFACTS_URI, server_environment
 from kiln.tracking.mlflow_secret import process_secret, send_with_mlflow_client
@@ -35,3 +37,15 @@ def test_the_servers_mlflow_client_sends_the_secret() -> None:
     send_with_mlflow_client()  # once per process, however often asked
     assert resolve_request_headers()[HEADER_NAME] == process_secret()
     assert process_secret() == process_secret() and len(process_secret()) >= 40
+
+
+def test_threads_asking_at_once_install_the_secret_once() -> None:
+    """MLflow joins the values two providers give for one header: installed twice, the secret is refused."""
+    from mlflow.tracking.request_header.registry import resolve_request_headers
+
+    threads = [threading.Thread(target=send_with_mlflow_client) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert resolve_request_headers()[HEADER_NAME] == process_secret()

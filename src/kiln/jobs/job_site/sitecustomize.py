@@ -1,4 +1,4 @@
-"""Keeps every Python process of a kiln job on the job's own MLflow run.
+"""Keeps every Python process of a kiln job on the job's own MLflow run, logging asynchronously.
 
 MLflow reads ``MLFLOW_RUN_ID`` once and deletes it; after the first ``end_run`` (which
 autologging does after each ``fit``) a later ``mlflow.log_metric`` would open a second,
@@ -6,6 +6,20 @@ stray run. Once ``mlflow.tracking.fluent`` is imported (never before: this costs
 for jobs that do not use MLflow), ``end_run`` is wrapped to hand the job's run id back,
 so the next ``start_run()`` resumes the job's run. Explicit ``start_run(run_id=…)`` and
 nested runs behave as usual.
+
+A model logged with no active run (``mlflow.sklearn.log_model(...)`` outside ``start_run``)
+would belong to no run in MLflow 3, so ``runs:/<job>/<name>`` would not find it; once
+``mlflow.models.model`` is imported, ``Model.log`` gets the job's run when no run is active and
+none is named, as Azure ML attaches what a job logs to the job's run.
+
+MLflow's asynchronous logging is on unless the job's environment says otherwise
+(``MLFLOW_ENABLE_ASYNC_LOGGING=false``): ``log_metric`` and friends return at once and a thread
+sends them. MLflow flushes that queue at interpreter exit (``atexit``), before the process ends
+and so before kiln marks the job completed; ``mlflow.flush_async_logging()`` flushes it at any
+time (what is flushed is committed: the workspace answers a write after its commit), so a job
+killed after its last flush loses nothing. MLflow's own exit flush comes too late (see
+``_drain_before_thread_pools_stop``); each queue is drained as the main thread ends instead. A job
+killed before flushing loses what was still queued.
 """
 
 from __future__ import annotations
@@ -14,15 +28,24 @@ import importlib.abc
 import importlib.util
 import os
 import sys
+from collections.abc import Callable
+from types import ModuleType
 
 _RUN_ID = os.environ.get("KILN_JOB_ID")
 
 
-class _ResumeJobRun(importlib.abc.MetaPathFinder):
+class _PatchOnImport(importlib.abc.MetaPathFinder):
+    """Runs ``patches[name](module)`` right after MLflow's module ``name`` is first imported."""
+
+    def __init__(self, patches: dict[str, Callable[[ModuleType], None]]) -> None:
+        self._patches = dict(patches)
+
     def find_spec(self, name, path, target=None):  # type: ignore[no-untyped-def]
-        if name != "mlflow.tracking.fluent":
+        patch = self._patches.pop(name, None)
+        if patch is None:
             return None
-        sys.meta_path.remove(self)
+        if not self._patches:
+            sys.meta_path.remove(self)
         spec = importlib.util.find_spec(name)
         if spec is None or spec.loader is None:
             return spec
@@ -30,7 +53,7 @@ class _ResumeJobRun(importlib.abc.MetaPathFinder):
 
         def exec_module(module):  # type: ignore[no-untyped-def]
             execute(module)
-            _wrap_end_run(module)
+            patch(module)
 
         spec.loader.exec_module = exec_module  # type: ignore[method-assign]
         return spec
@@ -50,8 +73,65 @@ def _wrap_end_run(fluent) -> None:  # type: ignore[no-untyped-def]
     fluent.end_run = end_run
 
 
+def _drain_before_thread_pools_stop(queue_module) -> None:  # type: ignore[no-untyped-def]
+    """MLflow drains its async logging queue in an ``atexit`` callback, which runs after Python has
+    stopped the thread pools that send the queue's batches ("cannot schedule new futures after
+    interpreter shutdown"): the last batches of a job were lost. Each queue, once active, is drained
+    first, as the main thread ends (``threading._register_atexit`` runs before those pools stop)."""
+    import threading
+
+    queue_class = queue_module.AsyncLoggingQueue
+    original = queue_class.activate
+
+    def activate(self):  # type: ignore[no-untyped-def]
+        original(self)
+        if not getattr(self, "_kiln_drained_at_exit", False):
+            self._kiln_drained_at_exit = True
+            threading._register_atexit(_drain, self)  # type: ignore[attr-defined]
+
+    activate.__doc__ = original.__doc__
+    activate.__wrapped__ = original  # type: ignore[attr-defined]
+    queue_class.activate = activate
+
+
+def _drain(queue) -> None:  # type: ignore[no-untyped-def]
+    if queue.is_active():
+        queue.shut_down_async_logging()
+
+
+def _log_models_in_job_run(model_module) -> None:  # type: ignore[no-untyped-def]
+    model_class = model_module.Model
+    original = model_class.log.__func__
+
+    def log(cls, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if kwargs.get("run_id") is None and len(args) < _RUN_ID_POSITION:
+            import mlflow
+
+            if mlflow.active_run() is None:
+                kwargs["run_id"] = _RUN_ID
+        return original(cls, *args, **kwargs)
+
+    log.__doc__ = original.__doc__
+    log.__wrapped__ = original  # type: ignore[attr-defined]
+    model_class.log = classmethod(log)
+
+
+# Model.log(cls, artifact_path, flavor, registered_model_name, await_registration_for, metadata, run_id, ...):
+# run_id is the sixth argument after cls
+_RUN_ID_POSITION = 6
+
 if _RUN_ID:
-    sys.meta_path.insert(0, _ResumeJobRun())
+    os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "true")
+    sys.meta_path.insert(
+        0,
+        _PatchOnImport(
+            {
+                "mlflow.tracking.fluent": _wrap_end_run,
+                "mlflow.models.model": _log_models_in_job_run,
+                "mlflow.utils.async_logging.async_logging_queue": _drain_before_thread_pools_stop,
+            }
+        ),
+    )
 
 # A sitecustomize further down the path (the environment's own) still runs.
 _here = os.path.dirname(os.path.abspath(__file__))
