@@ -64,8 +64,10 @@ class ArtifactStore:
     def __init__(self, root: str, storage_options: Mapping[str, Any] | None = None) -> None:
         self.root = root.rstrip("/")
         self.fs, self._base = fsspec.core.url_to_fs(self.root, **dict(storage_options or {}))
+        self._resolved_base: Path | None = None  # a local root with its links resolved, once
         if self.is_local:
             self.fs.makedirs(self._base, exist_ok=True)
+            self._resolved_base = Path(self._base).resolve()
 
     @property
     def is_local(self) -> bool:
@@ -75,7 +77,7 @@ class ArtifactStore:
         """The one way a key becomes a path of the file system: checked by the reference resolver (nothing
         outside the root, by name or, in a local folder, through a symbolic link)."""
         path = f"{self._base}/{relative_path(key, KEY_FIELD)}"
-        if self.is_local and not is_inside(Path(self._base), Path(path)):
+        if self._resolved_base is not None and not is_inside(self._resolved_base, Path(path), base_resolved=True):
             raise InvalidSpec(f"{KEY_FIELD}: {key!r} leads outside the artifact store through a symbolic link")
         return path
 
