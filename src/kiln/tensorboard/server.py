@@ -16,10 +16,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-import httpx
-
 from kiln.errors import Conflict, KilnError, Unavailable
-from kiln.processes import child_environment, die_with_parent, free_port, log_tail
+from kiln.processes import child_environment, die_with_parent, free_port, local_get, log_tail
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 6006
@@ -88,11 +86,9 @@ class TensorBoardServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.check_running()
-            try:
-                if httpx.get(f"{self.url}data/runs", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
+            answer = local_get(f"{self.url}data/runs", timeout=2)
+            if answer is not None and answer[0] == 200:
+                return
             time.sleep(0.3)
         raise Unavailable(f"TensorBoard did not answer within {timeout:.0f} s; see {self.log_file}")
 

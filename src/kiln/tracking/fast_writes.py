@@ -263,29 +263,26 @@ def _log_metric(request: _Request) -> _Write:
 def _log_param(request: _Request) -> _Write:
     from mlflow.entities import Param
     from mlflow.protos.service_pb2 import LogParam
-    from mlflow.server import handlers as h
 
-    message = h._get_request_message(
-        LogParam(),
-        flask_request=request,
-        schema={
-            "run_id": [h._assert_required, h._assert_string],
-            "key": [h._assert_required, h._assert_string],
-            "value": [h._assert_string],
-        },
-    )
-    param = Param(message.key, message.value)
-    run_id = message.run_id or message.run_uuid
+    run_id, param = _key_value(request, LogParam(), Param)
     return _Write(run_id, lambda store: store.log_param(run_id, param))
 
 
 def _set_tag(request: _Request) -> _Write:
     from mlflow.entities import RunTag
     from mlflow.protos.service_pb2 import SetTag
+
+    run_id, tag = _key_value(request, SetTag(), RunTag)
+    return _Write(run_id, lambda store: store.set_tag(run_id, tag))
+
+
+def _key_value(request: _Request, message_type: Any, entity: Callable[[str, str], Any]) -> tuple[str, Any]:
+    """A ``log-parameter`` or ``set-tag`` body, read and checked as MLflow's handlers do (the same schema):
+    its run id and the ``entity(key, value)`` to write."""
     from mlflow.server import handlers as h
 
     message = h._get_request_message(
-        SetTag(),
+        message_type,
         flask_request=request,
         schema={
             "run_id": [h._assert_required, h._assert_string],
@@ -293,9 +290,7 @@ def _set_tag(request: _Request) -> _Write:
             "value": [h._assert_string],
         },
     )
-    tag = RunTag(message.key, message.value)
-    run_id = message.run_id or message.run_uuid
-    return _Write(run_id, lambda store: store.set_tag(run_id, tag))
+    return message.run_id or message.run_uuid, entity(message.key, message.value)
 
 
 def _log_batch(request: _Request) -> _Write:
