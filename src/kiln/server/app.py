@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -38,7 +37,7 @@ from kiln.server.routers.workspace import workspace_router
 from kiln.server.routes import OneSegmentNames
 from kiln.services.credentials import CredentialVerifier
 from kiln.serving.control.gateway import EndpointGateway, ScoringFastPath
-from kiln.serving.control.heap import settle_after_start
+from kiln.serving.control.heap import freeze_loaded, settle_after_start
 from kiln.specs.yaml_source import explain_errors
 from kiln.tracking.mlflow_client import warm_up_soon
 from kiln.tracking.mlflow_server import START_SECONDS
@@ -72,11 +71,11 @@ def create_app(
         workspace = await run_in_threadpool(Workspace.open, settings, public_url, stores, mlflow)
         app.state.workspace = workspace
         # the scoring gateway lives here: no full collection over start-up's heap (kiln.serving.control.heap)
-        settle_after_start(asyncio.get_running_loop())
+        settle_after_start()
         if on_ready:
             on_ready()
-        # MLflow's client imported once MLflow answers, not in the first request that needs it
-        warm_up_soon(lambda: workspace.mlflow.wait_ready(START_SECONDS))
+        # MLflow's client imported once MLflow answers, not in the first request that needs it; then frozen too
+        warm_up_soon(lambda: workspace.mlflow.wait_ready(START_SECONDS), then=freeze_loaded)
         try:
             yield
         finally:

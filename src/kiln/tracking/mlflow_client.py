@@ -69,9 +69,10 @@ def mlflow_client(
     return cast("MlflowClient", _WhenReady(make, ready))
 
 
-def warm_up_soon(ready: Callable[[], None]) -> None:
+def warm_up_soon(ready: Callable[[], None], then: Callable[[], None] = lambda: None) -> None:
     """Import MLflow's client in a background thread once ``ready()`` returns (MLflow's child answers: the
-    import does not take a core from its start), so that the first request that needs it does not pay for it."""
+    import does not take a core from its start), so that the first request that needs it does not pay for it;
+    ``then()`` once it is imported (the server freezes what it loaded: kiln.serving.control.heap)."""
 
     def warm_up() -> None:
         try:
@@ -81,5 +82,7 @@ def warm_up_soon(ready: Callable[[], None]) -> None:
         send_with_mlflow_client()
         import mlflow.server.handlers  # noqa: F401  (what /mlflow's fast writes validate with: kiln.tracking.fast_writes)
         import mlflow.tracking  # noqa: F401
+
+        then()
 
     threading.Thread(target=warm_up, name="mlflow-client-import", daemon=True).start()

@@ -6,31 +6,26 @@ under load, during which every scoring request in flight waits. ``settle_after_s
 the heap (``gc.freeze``: later collections skip it), as the replicas do after loading their model,
 and makes young collections rarer: the gateway allocates short-lived objects per request, and each
 collection of the young generation is a pause too. What start-up goes on loading in the background
-once the server answers (MLflow's client, imported when MLflow's child is up) is frozen by the
-same call made again a little later.
+once the server answers (MLflow's client, imported when MLflow's child is up) is frozen by
+``freeze_loaded``, called when that loading is done.
 """
 
 from __future__ import annotations
 
-import asyncio
 import gc
 
 # gen-0 after 10,000 net allocations (Python's default: 700); gen-1 every 20 of those; a full
 # collection only every 50 gen-1 ones (and then only over what was allocated since the freeze)
 THRESHOLDS = (10_000, 20, 50)
-AGAIN_AFTER_S = (20.0, 90.0)  # after MLflow's child has started and its client has been imported
 
 
-def settle_after_start(loop: asyncio.AbstractEventLoop | None = None) -> None:
-    """Call once the server's start-up has loaded what it keeps for its lifetime; with ``loop``, the
-    heap is frozen again ``AGAIN_AFTER_S`` later."""
-    _freeze()
+def settle_after_start() -> None:
+    """Call once the server's start-up has loaded what it keeps for its lifetime."""
+    freeze_loaded()
     gc.set_threshold(*THRESHOLDS)
-    for delay in AGAIN_AFTER_S if loop is not None else ():
-        loop.call_later(delay, _freeze)
 
 
-def _freeze() -> None:
+def freeze_loaded() -> None:
     """Only the young generations are collected first (milliseconds; a full collection would be the
     very pause this avoids): the little cyclic garbage already in the old one stays, once."""
     gc.collect(1)
