@@ -18,3 +18,16 @@ case ",${extras}," in
     *,test,* | *,torch,* | *,all,*) pip_install "torch==2.13.0" ;;
 esac
 pip_install -e ".[${extras}]"
+# kiln studio's browser libraries (htmx, uPlot; axe-core for the browser tests), at the versions pinned by
+# src/kiln/studio/web/package-lock.json; served by the workspace server, never fetched at run time
+if ! command -v npm >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "installing the Debian 'npm' package for kiln studio's browser libraries" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm) >&2 || true
+fi
+if command -v npm >/dev/null 2>&1; then
+    npm_omit=(--omit=dev)
+    case ",${extras}," in *,test,*) npm_omit=() ;; esac
+    (cd src/kiln/studio/web && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error "${npm_omit[@]}") >&2
+else
+    echo "warning: npm is missing, so kiln studio's pages will say their libraries are not installed" >&2
+fi

@@ -46,6 +46,12 @@ if [ -n "$install" ]; then
         (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap) >&2 \
             || echo "warning: could not install bubblewrap; jobs will run unisolated and the sandbox tests fail" >&2
     fi
+    # kiln studio's browser tests (tests/integration/studio) drive Debian's Chromium with Playwright
+    if ! command -v chromium >/dev/null 2>&1; then
+        echo "installing the Debian 'chromium' package for kiln studio's browser tests" >&2
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >&2 \
+            || echo "warning: could not install chromium; the studio's browser tests fail and say so" >&2
+    fi
 fi
 workers="${KILN_TEST_WORKERS:-2}"
 offline_args=(--durations=40)

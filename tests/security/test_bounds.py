@@ -189,9 +189,9 @@ def test_login_redirects_only_to_local_paths(security_server: WorkspaceServer, t
             answer = http.post("/login", data=body) if isinstance(body, dict) else http.post(
                 "/login", content=body, headers={"content-type": "application/x-www-form-urlencoded"}
             )  # fmt: skip
-            assert answer.status_code == 303 and answer.headers["location"] == "/mlflow/", answer.headers
+            assert answer.status_code == 303 and answer.headers["location"] == "/ui/jobs", answer.headers
         answer = http.post("/login", params={"next": target}, data={"token": team.contributor.token})
-        assert answer.headers["location"] == "/mlflow/"
+        assert answer.headers["location"] == "/ui/jobs"
         kept = http.post("/login", data={"token": team.contributor.token, "next": "/mlflow/#/experiments/0"})
         assert kept.status_code == 303 and kept.headers["location"] == "/mlflow/#/experiments/0"
 

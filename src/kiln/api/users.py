@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from kiln.api.operation import NO_CONTENT, Operation
 from kiln.errors import AlreadyExists, Conflict, Forbidden
-from kiln.specs.users import NewTokenView, Role, TokenRequest, TokenView, UserSpec, UserUpdate, UserView, WhoAmIView
+from kiln.specs.users import (
+    NewTokenView,
+    Role,
+    SignInCodeView,
+    TokenRequest,
+    TokenView,
+    UserSpec,
+    UserUpdate,
+    UserView,
+    WhoAmIView,
+)  # fmt: skip
 
 WHOAMI = Operation(
     "users.whoami", "GET", "/api/v1/whoami",
@@ -67,4 +77,14 @@ REVOKE_TOKEN = Operation(
     description="It stops working at once on this server, within seconds on others sharing the database.",
     role=Role.READER, action="revoking tokens",
     response=TokenView, errors=(Forbidden,),
+)  # fmt: skip
+SIGN_IN_CODE = Operation(
+    "users.sign_in_code", "POST", "/api/v1/whoami/sign-in-codes",
+    summary="A one-time sign-in link for the studio",
+    description=(
+        "For the caller's own token (``kiln ui``): a link that signs a browser in as the caller once, within "
+        "two minutes. It carries a code, never the token. A job's own token cannot ask for one."
+    ),
+    role=Role.READER, action="signing in to the studio",
+    response=SignInCodeView, status_code=201,
 )  # fmt: skip

@@ -58,6 +58,7 @@ class Capability:
     router: str | None = None  # "module:factory": factory() -> fastapi.APIRouter, mounted on the workspace server
     service: str | None = None  # "module:factory": factory(CapabilityContext) -> the service its routes use
     job_kinds: tuple[JobKind, ...] = ()
+    studio_pages: str | None = None  # "module:attribute": a tuple of kiln.studio.pages.StudioPage, in the studio's nav
 
     def api_module(self) -> ModuleType | None:
         """Its operations' module (``kiln.api.operations(module)`` adds them to the REST contract)."""

@@ -31,6 +31,9 @@ BUILT_IN_COMMANDS: tuple[CliCommand, ...] = (
         "Forget the stored login; the CLI goes back to the local workspace (the token itself stays valid).",
     ),
     CliCommand("version", "kiln.cli.main:version", "Print kiln's version."),
+    CliCommand(
+        "ui", "kiln.cli.ui:ui_command", "Open the workspace's web UI, kiln studio, signed in (or print its link)."
+    ),
     CliCommand("job", "kiln.cli.jobs:app", "Train and track jobs (command jobs, and every other registered type)."),
     CliCommand(
         "environment", "kiln.cli.environments:app", "Python environments for jobs: built with uv, cached by content."

@@ -34,6 +34,11 @@ class UserOperations:
         """The user (and role) this client's token acts as."""
         return self._rest.call(api.users.WHOAMI)
 
+    def sign_in_link(self) -> str:
+        """A one-time link that signs a browser in to the studio as this client's user (two minutes, one use)."""
+        view = self._rest.call(api.users.SIGN_IN_CODE)
+        return self._rest.url + view.url_path
+
     # Users ------------------------------------------------------------------------------------
     def create(self, name: str, role: Role | str, description: str | None = None) -> UserView:
         spec = _checked(UserSpec, {"name": name, "role": role, "description": description})

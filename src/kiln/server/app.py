@@ -11,7 +11,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kiln import __version__
@@ -35,10 +35,14 @@ from kiln.server.routers.models import models_router
 from kiln.server.routers.users import users_router
 from kiln.server.routers.workspace import workspace_router
 from kiln.server.routes import OneSegmentNames
+from kiln.services.browser_sessions import BrowserSessions
 from kiln.services.credentials import CredentialVerifier
 from kiln.serving.control.gateway import EndpointGateway, ScoringFastPath
 from kiln.serving.control.heap import freeze_loaded, settle_after_start
 from kiln.specs.yaml_source import explain_errors
+from kiln.studio.errors import PAGE_PROBLEMS, error_page, is_page, kiln_error_page
+from kiln.studio.pages import studio_pages
+from kiln.studio.router import studio_router
 from kiln.tracking.mlflow_client import warm_up_soon
 from kiln.tracking.mlflow_server import START_SECONDS
 from kiln.tracking.mlflow_store import mlflow_store_uri
@@ -91,6 +95,7 @@ def create_app(
     )  # fmt: skip
     serve_api_docs(app)
     proxy = MlflowProxy(lambda: app.state.workspace.mlflow.url, tracking_caller, mlflow_store_uri(settings))
+    app.state.bearer_principals = BearerPrincipals(token, lambda: _credentials(app))  # the studio's sign-in
     gateway = EndpointGateway(
         lambda: app.state.workspace.endpoint_routes,
         lambda: app.state.workspace.gateway_metrics,
@@ -98,7 +103,9 @@ def create_app(
     )
 
     @app.exception_handler(KilnError)
-    async def kiln_error(_request: Request, exc: KilnError) -> JSONResponse:
+    async def kiln_error(request: Request, exc: KilnError) -> Response:
+        if is_page(request):  # a studio page: the refusal as a page
+            return kiln_error_page(request, exc)
         return JSONResponse(exc.to_json(), status_code=exc.http_status, headers=exc.http_headers())
 
     @app.exception_handler(StarletteHTTPException)
@@ -108,7 +115,18 @@ def create_app(
                 "the request body could not be read: send JSON in UTF-8 (Content-Type: application/json)"
             )
             return JSONResponse(error.to_json(), status_code=error.http_status)
+        if is_page(request):
+            return error_page(request, exc.status_code, PAGE_PROBLEMS.get(exc.status_code, str(exc.detail)))
         return await http_exception_handler(request, exc)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        """Starlette logs it and answers; a studio page gets a page saying so (never the trace)."""
+        if is_page(request):
+            return error_page(
+                request, 500, "kiln studio hit an internal error; the workspace server's log has the details."
+            )
+        return PlainTextResponse("Internal Server Error", status_code=500)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -125,11 +143,15 @@ def create_app(
     app.include_router(datastores_router())
     app.include_router(workspace_router())
     include_capability_routers(app, capabilities)
+    app.state.studio_pages = studio_pages(capabilities)
+    app.include_router(studio_router(app.state.studio_pages))  # kiln studio: /ui, /login, /logout (kiln.studio)
     app.state.operations = rest_contract(capabilities)  # the contract this app serves (kiln.api + capabilities)
     app.add_middleware(OneSegmentNames)
     app.add_middleware(MlflowPath, proxy=proxy)  # /mlflow: past FastAPI's routing, once the token is checked
     app.add_middleware(WaitForMlflow, mlflow=lambda: _mlflow(app))  # after authentication: callers only
-    app.add_middleware(TokenAuthMiddleware, token=token, users=lambda: _credentials(app))
+    app.add_middleware(
+        TokenAuthMiddleware, token=token, users=lambda: _credentials(app), sessions=lambda: _browser_sessions(app)
+    )
     app.add_middleware(ScoringFastPath, gateway=gateway)  # scoring URIs use endpoint keys
     app.add_middleware(  # outermost
         HealthCheck, ready=lambda: getattr(app.state, "workspace", None) is not None,
@@ -148,6 +170,11 @@ def _credentials(app: FastAPI) -> CredentialVerifier | None:
     """Users' tokens are checked once the workspace (and its database) is open."""
     workspace = getattr(app.state, "workspace", None)
     return workspace.users.verifier if workspace is not None else None
+
+
+def _browser_sessions(app: FastAPI) -> BrowserSessions | None:
+    workspace = getattr(app.state, "workspace", None)
+    return workspace.browser_sessions if workspace is not None else None
 
 
 def _request_validation_error(exc: RequestValidationError) -> KilnError:

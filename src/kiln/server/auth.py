@@ -8,9 +8,7 @@ makes passes through it. Which role a route needs is decided by ``kiln.server.pe
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import html
 import json
 import os
 import secrets
@@ -19,17 +17,25 @@ from functools import partial
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 
 from kiln.authorization import bearer_credential
 from kiln.errors import Forbidden, KilnError, Unauthorized
 from kiln.server.permissions import PRINCIPAL_SCOPE_KEY
+from kiln.services.browser_sessions import CSRF_HEADER, BrowserSessions
 from kiln.services.credentials import UNKNOWN_TOKEN, WORKSPACE_OWNER, CredentialVerifier, Principal
 from kiln.specs.users import Role
 
 SESSION_COOKIE = "kiln_session"
+SESSION_SCOPE_KEY = "kiln.session"  # the browser session's cookie, when a request was signed by one
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_HEADER_BYTES = CSRF_HEADER.encode()
+NO_CSRF = (
+    f"a write from a browser must carry its page's CSRF token in the header {CSRF_HEADER}; "
+    "reload the page and try again (programs send 'Authorization: Bearer <token>' instead of a cookie)"
+)
 NO_TOKEN = (
     "this workspace needs a token: send 'Authorization: Bearer <token>' (a user's API token, or the workspace "
     "token in KILN_HOME/token)"
@@ -38,8 +44,8 @@ NOT_BEARER = (
     "the Authorization header is not 'Bearer <token>' (one scheme, Bearer in any case, then one token); "
     "send 'Authorization: Bearer <token>'"
 )
-PUBLIC_PATHS = {"/health", "/login", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/favicon.ico"}
-PUBLIC_PREFIXES = ("/docs/assets/",)  # Swagger UI's own files (kiln.server.api_docs)
+PUBLIC_PATHS = {"/health", "/login", "/favicon.svg", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/favicon.ico"}
+PUBLIC_PREFIXES = ("/docs/assets/", "/ui/assets/")  # Swagger UI's files (kiln.server.api_docs), the studio's
 
 
 def load_or_create_token(path: Path) -> str:
@@ -52,10 +58,6 @@ def load_or_create_token(path: Path) -> str:
     with os.fdopen(fd, "w") as handle:
         handle.write(token + "\n")
     return token
-
-
-def session_value(token: str) -> str:
-    return hmac.new(token.encode(), b"kiln-browser-session", hashlib.sha256).hexdigest()
 
 
 class BearerPrincipals:
@@ -102,21 +104,19 @@ class TokenAuthMiddleware:
     The workspace token is compared directly; user tokens and their browser sessions go
     through ``users()`` (a ``CredentialVerifier``, cached, looked up in a thread on a miss)."""
 
-    def __init__(self, app: Any, token: str, users: Callable[[], CredentialVerifier | None] = lambda: None) -> None:
+    def __init__(
+        self, app: Any, token: str, users: Callable[[], CredentialVerifier | None] = lambda: None,
+        sessions: Callable[[], BrowserSessions | None] = lambda: None,
+    ) -> None:  # fmt: skip
         self.app = app
         self._bearer = BearerPrincipals(token, users)
-        self._session = session_value(token)
-        self._token = token
-        self._users = users
+        self._sessions = sessions
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        if path == "/login":
-            await self._login(scope, receive, send)
-            return
         if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
             await self.app(scope, receive, send)
             return
@@ -128,6 +128,10 @@ class TokenAuthMiddleware:
             problem = NO_TOKEN
         if principal is not None:
             scope[PRINCIPAL_SCOPE_KEY] = principal
+            if not self._csrf_ok(scope):
+                body = json.dumps({"error": {"type": "Forbidden", "message": NO_CSRF}}).encode()
+                await _respond(send, 403, body, [(b"content-type", b"application/json")])
+                return
             await self.app(scope, receive, send)
             return
         if _wants_html(scope) and scope["method"] == "GET":
@@ -151,38 +155,26 @@ class TokenAuthMiddleware:
         cookie = _session_cookie(scope)
         if cookie is None:
             return None
-        if hmac.compare_digest(cookie.encode(), self._session.encode()):  # bytes: a cookie may hold any character
-            return WORKSPACE_OWNER
-        verifier = self._users()
-        if verifier is None or not verifier.is_user_session(cookie):
-            raise Unauthorized("this browser's session is not valid for this workspace; sign in again")
-        return await _verified(partial(verifier.session, cookie))
+        sessions = self._sessions()
+        if sessions is None:
+            raise Unauthorized("the workspace server is still starting; sign in again in a few seconds")
+        principal = await _verified(partial(sessions.principal, cookie))
+        scope[SESSION_SCOPE_KEY] = cookie
+        return principal
 
-    async def _login(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        query = parse_qs(scope["query_string"].decode())
-        target = _safe_next(query.get("next", ["/mlflow/"])[0])
-        if scope["method"] == "POST":
-            form = parse_qs((await _read_body(receive)).decode())
-            given = form.get("token", [""])[0].strip()
-            target = _safe_next(form.get("next", [target])[0])
-            try:
-                session = await self._session_for(given)
-            except Unauthorized as exc:
-                await _respond(send, 401, _login_page(target, exc.message), _HTML)
-                return
-            cookie = f"{SESSION_COOKIE}={session}; HttpOnly; SameSite=Strict; Path=/"
-            await _respond(send, 303, b"", [(b"location", target.encode()), (b"set-cookie", cookie.encode())])
-            return
-        await _respond(send, 200, _login_page(target, ""), _HTML)
-
-    async def _session_for(self, given: str) -> str:
-        """The session cookie's value for a token: the workspace token's, or one naming a user's token."""
-        if hmac.compare_digest(given.encode(), self._token.encode()):
-            return self._session
-        verifier = self._users()
-        if not given or verifier is None:
-            raise Unauthorized("That token is not valid for this workspace.")
-        return await run_in_threadpool(verifier.session_cookie, given)
+    def _csrf_ok(self, scope: dict[str, Any]) -> bool:
+        """A browser's write (its cookie, not a token) must carry the page's CSRF token. MLflow's UI
+        cannot send it: /mlflow is kept safe by the cookie's SameSite=Strict and MLflow's JSON bodies
+        (a cross-site form cannot send application/json without a CORS preflight, which is refused)."""
+        cookie = scope.get(SESSION_SCOPE_KEY)
+        if cookie is None or scope["method"] in SAFE_METHODS:
+            return True
+        path = scope["path"]
+        if path == "/mlflow" or path.startswith("/mlflow/"):
+            return True
+        sessions = self._sessions()
+        given = next((value.decode("latin-1") for name, value in scope["headers"] if name == CSRF_HEADER_BYTES), None)
+        return sessions is not None and sessions.csrf_ok(cookie, given)
 
 
 async def _verified(check: Callable[..., Principal | None]) -> Principal:
@@ -209,45 +201,6 @@ _HTML = [(b"content-type", b"text/html; charset=utf-8")]
 def _wants_html(scope: dict[str, Any]) -> bool:
     accept = dict(scope["headers"]).get(b"accept", b"")
     return b"text/html" in accept
-
-
-def _safe_next(target: str) -> str:
-    """Only paths on this server, so the login page cannot redirect anywhere else.
-
-    A browser reads a backslash as a slash (``/\\evil.example`` is ``//evil.example``, another host)
-    and drops tabs and newlines, so a target with any of them, or any control character, is refused
-    along with ``//host`` and ``scheme:`` targets."""
-    local = (
-        target.startswith("/")
-        and not target.startswith("//")
-        and "\\" not in target
-        and not any(ord(char) < 0x20 or ord(char) == 0x7F for char in target)
-        and len(target) <= 2048
-    )
-    return target if local else "/mlflow/"
-
-
-def _login_page(target: str, problem: str) -> bytes:
-    message = f"<p style='color:#b00'>{html.escape(problem)}</p>" if problem else ""
-    return f"""<!doctype html><html><head><title>kiln: sign in</title></head>
-<body style="font-family:sans-serif;max-width:32em;margin:4em auto">
-<h1>kiln workspace</h1>{message}
-<form method="post" action="/login">
-<p><label>Token <input type="password" name="token" autofocus size="50"></label></p>
-<input type="hidden" name="next" value="{html.escape(target)}">
-<p><button type="submit">Sign in</button></p>
-</form><p>Your API token (<code>kiln user token create</code>), or the workspace token: the file
-<code>token</code> in the workspace's <code>KILN_HOME</code>.</p>
-</body></html>""".encode()
-
-
-async def _read_body(receive: Any, limit: int = 65536) -> bytes:
-    body = b""
-    while True:
-        message = await receive()
-        body += bytes(message.get("body", b""))
-        if not message.get("more_body") or len(body) > limit:
-            return body[:limit]
 
 
 async def _respond(send: Any, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:

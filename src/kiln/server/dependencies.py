@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 from kiln.capabilities.services import CapabilityServices
 from kiln.datastores.service import DatastoreService
 from kiln.errors import Unavailable
+from kiln.services.browser_sessions import BrowserSessions
 from kiln.services.computes import ComputeService
 from kiln.services.data import DataService
 from kiln.services.endpoints import EndpointService
@@ -57,6 +58,7 @@ Lineage = Annotated[LineageService, _part("lineage")]
 Endpoints = Annotated[EndpointService, _part("endpoints")]
 GatewayCounters = Annotated[GatewayMetrics, _part("gateway_metrics")]
 Users = Annotated[UserService, _part("users")]
+SignIns = Annotated[BrowserSessions, _part("browser_sessions")]
 Computes = Annotated[ComputeService, _part("computes")]
 Datastores = Annotated[DatastoreService, _part("datastores")]
 Capabilities = Annotated[CapabilityServices, _part("capabilities")]

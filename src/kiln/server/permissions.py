@@ -62,6 +62,16 @@ def requires(role: Role, action: str) -> Any:
     return _declaring(check_role)
 
 
+async def _anyone() -> None:
+    return None
+
+
+def public() -> Any:
+    """A dependency for a route anyone may call (the studio's sign-in page and its assets); the auth
+    middleware must let the path through without credentials as well (``kiln.server.auth.PUBLIC_PATHS``)."""
+    return _declaring(_anyone)
+
+
 def tracking_caller(scope: dict[str, Any], method: str, api_path: str) -> str:
     """For /mlflow (``kiln.tracking.proxy``, an ASGI path, so it reads the scope): who is asking.
     Readers get MLflow's read-only calls (``kiln.tracking.mlflow_access``), the rest needs contributor."""

@@ -26,6 +26,7 @@ from kiln.runners.ray.runner import RayRunner
 from kiln.server.auth import load_or_create_token
 from kiln.server.start_steps import START_STEPS_LOGGER
 from kiln.server.stores import Stores, job_sandbox, launch_mlflow, open_stores, try_sandbox_soon
+from kiln.services.browser_sessions import BrowserSessions
 from kiln.services.computes import ComputeService
 from kiln.services.credentials import CredentialVerifier
 from kiln.services.data import DataInputs, DataService
@@ -80,6 +81,7 @@ class Workspace:
     endpoint_routes: RoutingTable
     gateway_metrics: GatewayMetrics
     users: UserService
+    browser_sessions: BrowserSessions
     computes: ComputeService
     datastores: DatastoreService | None = None
     server_id: str = ""
@@ -119,7 +121,9 @@ class Workspace:
         inputs.add_resolver(DataInputs(data, store, read_only_inputs, home / "cache" / "data", remote))
         environments = open_environment_service(home, session_factory(engine), settings.jobs_dir / OVERLAY_SPARES)
         user_repository = UserRepository(session_factory(engine))
-        users = UserService(user_repository, CredentialVerifier(user_repository, token))
+        verifier = CredentialVerifier(user_repository)
+        users = UserService(user_repository, verifier)
+        browser_sessions = BrowserSessions(user_repository, verifier, token)
         sandbox = job_sandbox(settings)
         try_sandbox_soon(sandbox)
         local = LocalRunner(
@@ -174,7 +178,7 @@ class Workspace:
             engine=job_engine, jobs=jobs, uploads=uploads, models=models,
             lineage=LineageService(models, repository, endpoints), data=data, environments=environments,
             endpoints=endpoints, endpoint_controller=controller, endpoint_routes=routes, gateway_metrics=metrics,
-            users=users, computes=computes, datastores=datastores, server_id=stores.server_id, controller_leadership=leadership,
+            users=users, browser_sessions=browser_sessions, computes=computes, datastores=datastores, server_id=stores.server_id, controller_leadership=leadership,
             capabilities=capabilities,
             transfer=TransferSources(
                 settings, store, mlflow.url, tracker, repository, data.assets, environments.environments, environments,

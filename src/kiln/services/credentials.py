@@ -1,8 +1,8 @@
 """Who is asking: API tokens and browser sessions turned into a ``Principal`` (a user and a role).
 
 Tokens are ``kiln_`` + 256 random bits; the database keeps their SHA-256 only. A browser
-session cookie names a token by its public id and proves it with an HMAC keyed by the
-workspace secret, so neither a copy of the database nor a cookie reveals a token.
+session (``kiln.services.browser_sessions``) acts for the token it was signed in with, by its
+public id, so neither a copy of the database nor a cookie reveals a token.
 
 Every MLflow call a job makes is checked, so results are cached for ``CACHE_SECONDS``: a
 revocation or role change made through this server clears the cache at once; one made
@@ -13,7 +13,6 @@ Expiry is compared with the clock on every request, cached or not.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 import threading
 import time
@@ -30,7 +29,6 @@ from kiln.store.users import UserRepository
 TOKEN_PREFIX = "kiln_"
 CACHE_SECONDS = 5.0
 CACHE_LIMIT = 10_000
-_SESSION_SEPARATOR = "."
 UNKNOWN_TOKEN = "the token sent is not valid for this workspace (the local CLI reads it from KILN_HOME/token)"
 
 
@@ -100,11 +98,9 @@ class _Lookup:
 
 class CredentialVerifier:
     def __init__(
-        self, repository: UserRepository, session_secret: str, ttl: float = CACHE_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
+        self, repository: UserRepository, ttl: float = CACHE_SECONDS, clock: Callable[[], float] = time.monotonic,
     ) -> None:  # fmt: skip
         self._repository = repository
-        self._secret = session_secret.encode()
         self._ttl = ttl
         self._clock = clock
         self._cache: dict[str, _Lookup] = {}
@@ -125,35 +121,18 @@ class CredentialVerifier:
             lookup = self._remember(key, _Lookup(found[0], found[1], self._clock()))
         return lookup.principal(utcnow())
 
-    # Browser sessions -------------------------------------------------------------------------
-    def session_cookie(self, token: str) -> str:
-        """After /login with a valid token: the cookie value that stands for it."""
-        self.bearer(token)
-        token_hash = hash_token(token)
-        found = self._repository.token_by_hash(token_hash)
-        if found is None:  # revoked and deleted in between
-            raise Unauthorized(UNKNOWN_TOKEN)
-        return f"{found[0].id}{_SESSION_SEPARATOR}{self._session_mac(found[0].id, token_hash)}"
-
-    def session(self, cookie: str, cached_only: bool = False) -> Principal | None:
-        lookup = self._cached("session:" + cookie)
+    def by_token_id(self, token_id: str, cached_only: bool = False) -> Principal | None:
+        """The principal of the API token with this public id (a browser session acts for one);
+        Unauthorized when it is gone, revoked or expired."""
+        lookup = self._cached("id:" + token_id)
         if lookup is None:
             if cached_only:
                 return None
-            token_id, _, mac = cookie.partition(_SESSION_SEPARATOR)
-            found = self._repository.token_by_id(token_id) if mac else None
-            expected = self._session_mac(token_id, found[0].token_hash).encode() if found else b""
-            if found is None or not hmac.compare_digest(mac.encode(), expected):
-                raise Unauthorized("this browser's session is not valid for this workspace; sign in again")
-            lookup = self._remember("session:" + cookie, _Lookup(found[0], found[1], self._clock()))
+            found = self._repository.token_by_id(token_id)
+            if found is None:
+                raise Unauthorized("the token this browser signed in with no longer exists; sign in again")
+            lookup = self._remember("id:" + token_id, _Lookup(found[0], found[1], self._clock()))
         return lookup.principal(utcnow())
-
-    @staticmethod
-    def is_user_session(cookie: str) -> bool:
-        return _SESSION_SEPARATOR in cookie
-
-    def _session_mac(self, token_id: str, token_hash: str) -> str:
-        return hmac.new(self._secret, f"kiln-session\0{token_id}\0{token_hash}".encode(), hashlib.sha256).hexdigest()
 
     # Cache ------------------------------------------------------------------------------------
     def forget(self) -> None:

@@ -132,6 +132,13 @@ class WhoAmIView(BaseModel):
     job: str | None = None
 
 
+class SignInCodeView(BaseModel):
+    """A one-time link into the studio (``kiln ui``): it carries a code, never the token."""
+
+    url_path: str = Field(description="open it on the workspace server: /login?code=…")
+    expires_in_seconds: int
+
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 

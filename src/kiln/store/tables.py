@@ -197,6 +197,21 @@ class ApiTokenRow(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class BrowserSessionRow(Base):
+    """A browser's sign-in (``kind`` "session") or a one-time sign-in code (``kind`` "code", from ``kiln ui``).
+    Only the secret's SHA-256 is kept; ``token_id`` is the API token it acts for (None: the workspace token),
+    so revoking that token ends its sessions too."""
+
+    __tablename__ = "browser_sessions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, comment="public id (the cookie's first part)")
+    kind: Mapped[str] = mapped_column(String(16), comment="session or code")
+    secret_hash: Mapped[str] = mapped_column(String(64), comment="sha256 hex of the secret")
+    token_id: Mapped[str | None] = mapped_column(String(32), index=True, comment="None: the workspace token")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
 class ComputeRow(Base):
     """A registered compute target (a Ray cluster, or a named local compute); ``local`` is built in and has no row."""
 

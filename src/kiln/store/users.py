@@ -9,7 +9,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from kiln.store.database import insert_unique
-from kiln.store.tables import ApiTokenRow, UserRow
+from kiln.store.tables import ApiTokenRow, BrowserSessionRow, UserRow
 
 
 class UserRepository:
@@ -110,3 +110,41 @@ class UserRepository:
         )
         with self._sessions.begin() as session:
             return int(getattr(session.execute(statement), "rowcount", 0))
+
+    # Browser sessions and sign-in codes ------------------------------------------------------
+    def add_browser_session(self, row: BrowserSessionRow) -> bool:
+        return insert_unique(self._sessions, row)
+
+    def browser_session(self, session_id: str) -> BrowserSessionRow | None:
+        with self._sessions() as session:
+            row = session.get(BrowserSessionRow, session_id)
+            return row if row is not None and row.kind == "session" else None
+
+    def take_code(self, code_id: str, secret_hash: str, now: datetime) -> BrowserSessionRow | None:
+        """A sign-in code, deleted as it is read (one use, even with two servers racing); None when
+        unknown, used, expired or the secret does not match."""
+        statement = (
+            delete(BrowserSessionRow)
+            .where(
+                BrowserSessionRow.id == code_id,
+                BrowserSessionRow.kind == "code",
+                BrowserSessionRow.secret_hash == secret_hash,
+                BrowserSessionRow.expires_at > now,
+            )
+            .returning(BrowserSessionRow.token_id)
+        )
+        with self._sessions.begin() as session:
+            found = session.execute(statement).first()
+        if found is None:
+            return None
+        return BrowserSessionRow(id=code_id, kind="code", secret_hash=secret_hash, token_id=found[0])
+
+    def end_browser_session(self, session_id: str) -> bool:
+        with self._sessions.begin() as session:
+            result = session.execute(delete(BrowserSessionRow).where(BrowserSessionRow.id == session_id))
+            return bool(getattr(result, "rowcount", 0))
+
+    def end_expired_browser_sessions(self, now: datetime) -> int:
+        with self._sessions.begin() as session:
+            result = session.execute(delete(BrowserSessionRow).where(BrowserSessionRow.expires_at <= now))
+            return int(getattr(result, "rowcount", 0))

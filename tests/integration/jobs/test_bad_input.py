@@ -139,7 +139,7 @@ def test_a_browser_signs_in_once_and_keeps_a_session(workspace: WorkspaceServer)
         refused = browser.post("/login", data={"token": "guess", "next": "/mlflow/"})
         assert refused.status_code == 401
         signed_in = browser.post("/login", data={"token": workspace.token, "next": "https://elsewhere.example/"})
-        assert signed_in.status_code == 303 and signed_in.headers["location"] == "/mlflow/"  # no open redirect
+        assert signed_in.status_code == 303 and signed_in.headers["location"] == "/ui/jobs"  # no open redirect
         assert "kiln_session" in browser.cookies
         ui = browser.get("/mlflow/")
         assert ui.status_code == 200 and "<html" in ui.text.lower()

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from fastapi import APIRouter
 
 from kiln import api
-from kiln.server.dependencies import Users
+from kiln.server.dependencies import SignIns, Users
 from kiln.server.permissions import Caller
 from kiln.server.routes import bind
+from kiln.services.browser_sessions import CODE_SECONDS
 from kiln.services.users import UserService
-from kiln.specs.users import NewTokenView, TokenRequest, TokenView, UserSpec, UserUpdate, UserView, WhoAmIView
+from kiln.specs.users import (
+    NewTokenView,
+    SignInCodeView,
+    TokenRequest,
+    TokenView,
+    UserSpec,
+    UserUpdate,
+    UserView,
+    WhoAmIView,
+)  # fmt: skip
 
 
 def users_router() -> APIRouter:
@@ -18,6 +30,11 @@ def users_router() -> APIRouter:
     @bind(router, api.users.WHOAMI)
     def whoami(principal: Caller) -> WhoAmIView:
         return UserService.whoami(principal)
+
+    @bind(router, api.users.SIGN_IN_CODE)
+    def sign_in_code(sign_ins: SignIns, principal: Caller) -> SignInCodeView:
+        code = sign_ins.new_code(principal)
+        return SignInCodeView(url_path=f"/login?{urlencode({'code': code})}", expires_in_seconds=CODE_SECONDS)
 
     @bind(router, api.users.CREATE)
     def create_user(users: Users, spec: UserSpec, principal: Caller) -> UserView:
