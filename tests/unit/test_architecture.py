@@ -41,6 +41,14 @@ RULES = [
         allowed=("kiln.server.process",),  # the embedded workspace: the SDK starts its server process
     ),
     Rule(
+        "kiln.studio",
+        (
+            "kiln.store", "kiln.jobs", "kiln.runners", "kiln.serving", "kiln.tracking", "kiln.artifacts",
+            "kiln.environments", "kiln.sdk", "kiln.cli", "sqlalchemy", "mlflow",
+        ),
+        "studio pages read through the services, with the role checks of the REST operations they mirror",
+    ),  # fmt: skip
+    Rule(
         "kiln.cli",
         ("kiln.store", "kiln.services", "kiln.jobs", "kiln.runners", "kiln.serving.control"),
         "the CLI is parsing, one SDK call and rendering",
