@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Literal
 
 import httpx
@@ -107,7 +107,6 @@ class OnlineEndpointOperations:
         if response.status_code >= 400:
             raise error_from_json(payload, response.status_code)
         return payload
-
 
     def invoke_on_server(self, name: str, body: Any, deployment_name: str | None = None) -> InvokeAnswer:
         """Score ``body`` through the endpoint's scoring URI on the server's side (the caller holds no key;

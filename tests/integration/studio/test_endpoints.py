@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,7 +17,7 @@ import pytest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
-from tests.conftest import WorkspaceServer
+from tests.conftest import WorkspaceServer, wait_for
 from tests.integration.studio.conftest import check_accessibility, screenshot, signed_in
 
 ENDPOINT = "iris-ui"
@@ -114,9 +113,10 @@ def test_shifting_traffic_from_the_page_moves_the_split_and_the_answers(
     page.click("#invoke-form button[type=submit]")
     page.wait_for_selector("#invoke-result")
     assert "answered by green" in page.locator("#invoke-answer").inner_text()
-    assert json.loads(page.locator("#invoke-result").inner_text()) == endpoint["models"]["2"].predict(
-        IRIS.data.iloc[:3]
-    ).tolist()
+    assert (
+        json.loads(page.locator("#invoke-result").inner_text())
+        == endpoint["models"]["2"].predict(IRIS.data.iloc[:3]).tolist()
+    )
 
     # an owner sees the keys on request
     page.click("#show-keys")
@@ -173,7 +173,9 @@ def test_a_reader_finds_no_write_control_and_a_forged_write_is_refused(
     for url, body in ((f"/api/v1/online-endpoints/{ENDPOINT}/keys", None),
                       (f"/api/v1/online-endpoints/{ENDPOINT}/invoke", {"body": SAMPLE}),
                       ("/api/v1/users", {"name": "mallory", "role": "owner"})):  # fmt: skip
-        assert httpx.post(studio.url + url, json=body, cookies=cookies, headers={"x-kiln-csrf": csrf}).status_code == 403
+        assert (
+            httpx.post(studio.url + url, json=body, cookies=cookies, headers={"x-kiln-csrf": csrf}).status_code == 403
+        )
     with studio.client() as client:
         assert client.online_endpoints.get(ENDPOINT).traffic == split
 
@@ -224,12 +226,18 @@ def test_owners_create_a_user_and_a_token_from_the_page(
 
 
 def test_the_compute_page_shows_capacity_and_jobs_per_target(browser: Any, studio: WorkspaceServer) -> None:
+    job = {"type": "command", "command": "sleep 60", "experiment_name": "studio-compute", "compute": "one-slot"}
     with studio.client() as client:
-        client.computes.create({"name": "gpu-box", "type": "local", "max_concurrent_jobs": 1, "gpus": []})
+        client.computes.create({"name": "one-slot", "type": "local", "max_concurrent_jobs": 1})
+        jobs = [client.jobs.create(job), client.jobs.create(job)]  # one runs, the other waits for the slot
+        wait_for(lambda: client.computes.get("one-slot").use.jobs_running == 1)
     page = signed_in(browser, studio, next_path="/ui/compute")
-    local = page.locator('tr[data-compute="local"]')
-    assert local.locator("[data-running]").inner_text().isdigit()
-    assert page.locator('tr[data-compute="gpu-box"]').count() == 1
+    row = page.locator('tr[data-compute="one-slot"]')
+    assert row.locator("[data-running]").inner_text() == "1" and row.locator("[data-queued]").inner_text() == "1"
+    assert page.locator('tr[data-compute="local"] [data-running]').inner_text() == "0"
     check_accessibility(page)
     screenshot(page, "compute")
     page.context.close()
+    with studio.client() as client:
+        for made in jobs:
+            client.jobs.cancel(made.name)

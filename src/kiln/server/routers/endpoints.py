@@ -21,11 +21,11 @@ from kiln.api.endpoints import (
     InvokeRequest,
     RegenerateKeys,
 )
-from kiln.serving.control.gateway import DEPLOYMENT_HEADER
-from kiln.serving.control.gateway_metrics import LiveFeed
 from kiln.server.dependencies import Endpoints, GatewayCounters, Lineage, ScoringGateway
 from kiln.server.permissions import Caller
 from kiln.server.routes import bind
+from kiln.serving.control.gateway import DEPLOYMENT_HEADER
+from kiln.serving.control.gateway_metrics import LiveFeed
 from kiln.specs.endpoint import (
     EndpointKeys,
     EndpointUpdate,
