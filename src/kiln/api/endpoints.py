@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from kiln.api.operation import NO_CONTENT, Operation
+from kiln.api.operation import EVENT_STREAM, NO_CONTENT, Operation
 from kiln.errors import AlreadyExists, Conflict
 from kiln.specs.endpoint import (
     EndpointKeys,
@@ -21,7 +21,6 @@ from kiln.specs.model import LineageNode
 from kiln.specs.users import Role
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4"
-EVENT_STREAM = "text/event-stream"
 
 
 class RegenerateKeys(BaseModel):

@@ -14,13 +14,13 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from kiln import api
 from kiln.api.endpoints import (
-    EVENT_STREAM,
     PROMETHEUS_TEXT,
     DeploymentLogs,
     InvokeAnswer,
     InvokeRequest,
     RegenerateKeys,
 )
+from kiln.api.operation import EVENT_STREAM
 from kiln.server.dependencies import Endpoints, GatewayCounters, Lineage, ScoringGateway
 from kiln.server.permissions import Caller
 from kiln.server.routes import bind
