@@ -179,6 +179,14 @@ def test_a_reader_finds_no_write_control_and_a_forged_write_is_refused(
     with studio.client() as client:
         assert client.online_endpoints.get(ENDPOINT).traffic == split
 
+    page.goto(f"{studio.url}/ui/endpoints")
+    assert page.locator(f'a[href="/ui/endpoints/{ENDPOINT}"]').count() == 1
+    assert "green" in page.locator("table tbody tr").first.inner_text()
+    check_accessibility(page)
+    missing = page.goto(f"{studio.url}/ui/endpoints/no-such-endpoint")
+    assert missing is not None and missing.status == 404 and page.locator("h1").inner_text() == "Not found"
+    assert "no-such-endpoint" in page.locator("main").inner_text()
+
     page.goto(f"{studio.url}/ui/users")
     assert page.locator("#user-form").count() == 0 and page.locator("select[data-role-of]").count() == 0
     assert page.locator("button[data-delete-user]").count() == 0
