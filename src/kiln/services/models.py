@@ -15,6 +15,7 @@ from kiln.artifacts.references import JOB_OUTPUT_FORMS, UPLOAD_PREFIX, join_key,
 from kiln.artifacts.store import ArtifactStore, path_hash
 from kiln.errors import Conflict, InvalidSpec, NotFound
 from kiln.jobs.folders import output_key
+from kiln.services.model_signature import Signature, read_signature
 from kiln.services.uploads import UploadService
 from kiln.specs.job import JobOutput
 from kiln.specs.model import ModelSpec, ModelVersionView, ModelView
@@ -253,6 +254,11 @@ class ModelService:
                 self._registry.describe_version(name, version, description)
             self._registry.set_tags(name, version, tags)
         return self.get(name)
+
+    def signature(self, name: str, version: str) -> Signature | None:
+        """The version's MLflow signature (its MLmodel file alone is read); None when it has none."""
+        self._registry.version(name, version)
+        return read_signature(name, version)
 
     def download(self, name: str, version: str) -> Iterator[bytes]:
         """The version's files as an uncompressed tar whose top folder is the model's name; an unknown

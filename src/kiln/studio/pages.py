@@ -30,7 +30,12 @@ class StudioPage:
         return f"/ui/{self.name}"
 
 
-BUILT_IN_PAGES: tuple[StudioPage, ...] = (StudioPage("jobs", "Jobs", "kiln.studio.views.jobs:routes", order=10),)
+BUILT_IN_PAGES: tuple[StudioPage, ...] = (
+    StudioPage("jobs", "Jobs", "kiln.studio.views.jobs:routes", order=10),
+    StudioPage("models", "Models", "kiln.studio.views.models:routes", order=30),
+    StudioPage("data", "Data", "kiln.studio.views.data:routes", order=40),
+    StudioPage("environments", "Environments", "kiln.studio.views.environments:routes", order=50),
+)
 
 
 def studio_pages(capabilities: Iterable[Capability] = ()) -> tuple[StudioPage, ...]:
