@@ -27,4 +27,4 @@ def routes(router: APIRouter) -> None:
     def data_version(request: Request, name: str, version: str, data: Data, principal: Caller) -> HTMLResponse:
         principal.ensure(api.data.SHOW.role, api.data.SHOW.action)
         asset = data.get(name, version)
-        return render(request, "data/version.html", asset=asset, preview=data.preview(name, asset.version))
+        return render(request, "data/version.html", item=asset, preview=data.preview(name, asset.version))
