@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from kiln.specs.model import LineageNode
 
-NODE_WIDTH = 184
+NODE_WIDTH = 200
 NODE_HEIGHT = 46
 COLUMN_GAP = 64
 ROW_GAP = 18

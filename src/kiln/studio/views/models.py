@@ -39,6 +39,8 @@ def _model_page(
     model = models.get(name, include_archived=True)
     wanted = version or model.latest_version or (model.versions[-1].version if model.versions else None)
     chosen = next((v for v in model.versions if v.version == wanted), None)
+    if chosen is None and version is None:
+        raise NotFound(f"model '{name}' has no versions left (each was deleted); kiln model create registers one")
     if chosen is None:
         known = ", ".join(v.version for v in model.versions) or "none"
         raise NotFound(f"model '{name}' has no version '{version}' (deleted, or never made); its versions: {known}")
