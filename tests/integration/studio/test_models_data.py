@@ -81,7 +81,10 @@ def test_the_lineage_graph_links_data_job_and_model(browser, studio: WorkspaceSe
     assert links == {"data": "/ui/data/iris-table/1", "job": f"/ui/jobs/{made.job}", "model": f"/ui/models/{MODEL}/1"}
     assert graph.locator("path.edge").count() >= 2  # data → job → model (and code/environment → job)
     # the columns run left to right: data, then the job, then the model
-    xs = {kind: float(graph.locator(f"[data-kind={kind}] rect").first.get_attribute("x")) for kind in ("data", "job", "model")}
+    xs = {
+        kind: float(graph.locator(f"[data-kind={kind}] rect").first.get_attribute("x"))
+        for kind in ("data", "job", "model")
+    }
     assert xs["data"] < xs["job"] < xs["model"]
     signature = page.locator("table.signature").first.inner_text()
     assert "sepal_length" in signature and "double" in signature  # read from the version's MLmodel

@@ -24,8 +24,8 @@ def test_columns_of_a_column_signature() -> None:
 
 def test_tensors_optional_columns_and_files_without_a_signature() -> None:
     text = (
-        "flavors: {}\nsignature:\n  inputs: '[{\"type\": \"tensor\", \"tensor-spec\": {\"dtype\": \"float32\", "
-        "\"shape\": [-1, 4]}}, {\"type\": \"string\", \"name\": \"note\", \"required\": false}]'\n  outputs: null\n"
+        'flavors: {}\nsignature:\n  inputs: \'[{"type": "tensor", "tensor-spec": {"dtype": "float32", '
+        '"shape": [-1, 4]}}, {"type": "string", "name": "note", "required": false}]\'\n  outputs: null\n'
     )
     signature = parse_signature(text)
     assert signature is not None

@@ -13,8 +13,12 @@ def _fine_tuned() -> LineageNode:
         upstream=[LineageNode(kind="data", id="pixels:3"), LineageNode(kind="code", id="abc123")],
     )  # fmt: skip
     base = LineageNode(kind="model", id="digits-base:2", upstream=[base_job])
-    environment = LineageNode(kind="environment", id="torch:1", details={"kind": "kiln", "name": "torch", "version": "1"})
-    tune_job = LineageNode(kind="job", id="tune-job", upstream=[base, environment, LineageNode(kind="code", id="abc123")])
+    environment = LineageNode(
+        kind="environment", id="torch:1", details={"kind": "kiln", "name": "torch", "version": "1"}
+    )
+    tune_job = LineageNode(
+        kind="job", id="tune-job", upstream=[base, environment, LineageNode(kind="code", id="abc123")]
+    )
     return LineageNode(kind="model", id="digits-tuned:1", details={"served_by": ["ep/blue"]}, upstream=[tune_job])
 
 
