@@ -1,12 +1,12 @@
 """kiln studio's Models, Data and Environments pages in headless Chromium against one real workspace server:
-a model registered by a real job that read a data asset, its lineage graph (data version → job → model) with
+a model registered by a real job that read a data asset, its lineage graph (data version → job → model → deployment) with
 links, aliases set and moved from the page (seen by the SDK and `kiln model show`), a reader without the
 control whose forged write is refused, data previews, an environment built offline and its locked packages,
 and unknown names as 404 pages.
 
 The server's pip reads only a folder of wheels the module writes (no network), as in
-tests/integration/services/test_environments.py. Deployments are left out of the graph here (a replica's
-start is slow); tests/unit/studio/test_lineage_graph.py lays out a deployment node.
+tests/integration/services/test_environments.py. The deployment in the graph is created without waiting for
+its replica (the lineage reads the deployment's record; a replica's start is slow).
 """
 
 from __future__ import annotations
@@ -65,6 +65,11 @@ def made(studio: WorkspaceServer, tmp_path_factory: pytest.TempPathFactory) -> M
     (folder / "env.yml").write_text("name: probe\nversion: '1'\nconda_file: conda.yml\n")
     studio.cli("environment", "create", "-f", str(folder / "env.yml"), check=True)
     with studio.client() as client:
+        # a deployment serving version 1: the lineage reads its record, so the test does not wait for its replica
+        client.online_endpoints.create({"name": "iris-ep"})
+        client.online_deployments.create(
+            {"name": "blue", "endpoint_name": "iris-ep", "model": f"kiln:{MODEL}:1"}, wait=False
+        )
         client.users.create("rita", Role.READER)
         token = client.users.create_token("rita", expires_in="1d").token
     return Made(job["name"], token)
@@ -78,14 +83,17 @@ def test_the_lineage_graph_links_data_job_and_model(browser, studio: WorkspaceSe
     graph = page.locator("svg.lineage")
     assert graph.get_attribute("role") == "img" and "Lineage of iris-from-table version 1" in graph.inner_html()
     links = {a.get_attribute("data-kind"): a.get_attribute("href") for a in graph.locator("a").all()}
-    assert links == {"data": "/ui/data/iris-table/1", "job": f"/ui/jobs/{made.job}", "model": f"/ui/models/{MODEL}/1"}
-    assert graph.locator("path.edge").count() >= 2  # data → job → model (and code/environment → job)
+    assert links == {
+        "data": "/ui/data/iris-table/1", "job": f"/ui/jobs/{made.job}", "model": f"/ui/models/{MODEL}/1",
+        "deployment": "/ui/endpoints/iris-ep",
+    }  # fmt: skip
+    assert graph.locator("path.edge").count() == 5  # data, code, environment → job; job → model → deployment
     # the columns run left to right: data, then the job, then the model
     xs = {
         kind: float(graph.locator(f"[data-kind={kind}] rect").first.get_attribute("x"))
-        for kind in ("data", "job", "model")
+        for kind in ("data", "job", "model", "deployment")
     }
-    assert xs["data"] < xs["job"] < xs["model"]
+    assert xs["data"] < xs["job"] < xs["model"] < xs["deployment"]
     signature = page.locator("table.signature").first.inner_text()
     assert "sepal_length" in signature and "double" in signature  # read from the version's MLmodel
     assert made.job in page.locator("#version-head + dl").inner_text()
@@ -104,17 +112,19 @@ def test_an_alias_set_and_moved_from_the_page_is_the_registrys(browser, studio: 
     page.select_option("#alias-form select[name=version]", "1")
     page.click("#alias-form button[type=submit]")
     page.wait_for_selector("#aliases >> text=champion")
+    page.wait_for_load_state()  # the reloaded page's scripts run before its form is used again
     with studio.client() as client:
         assert client.models.get(MODEL).aliases == {"champion": "1"}
     page.fill("#alias-form input[name=alias]", "champion")  # the same alias again moves it
     page.select_option("#alias-form select[name=version]", "2")
     page.click("#alias-form button[type=submit]")
     page.wait_for_function("document.querySelector('#aliases').innerText.includes('champion\\t2')")
+    page.wait_for_load_state()
     shown = json.loads(studio.cli("model", "show", "-n", MODEL, "-o", "json", check=True).stdout)
     assert shown["aliases"] == {"champion": "2"}
     page.fill("#alias-form input[name=alias]", "latest")  # the registry's refusal, shown in the page
     page.click("#alias-form button[type=submit]")
-    assert "reserved" in page.locator("#toast").inner_text(timeout=5000)
+    assert "reserved" in page.locator("#toast .note.bad").inner_text()  # waits for the note
     page.click("[data-alias-delete=champion]")
     page.wait_for_selector("#aliases >> text=No aliases yet")
     with studio.client() as client:
