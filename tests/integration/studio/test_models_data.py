@@ -122,6 +122,10 @@ def test_an_alias_set_and_moved_from_the_page_is_the_registrys(browser, studio: 
     page.wait_for_load_state()
     shown = json.loads(studio.cli("model", "show", "-n", MODEL, "-o", "json", check=True).stdout)
     assert shown["aliases"] == {"champion": "2"}
+    assert [v["aliases"] for v in shown["versions"]] == [[], ["champion"]]
+    assert (
+        page.locator("#versions-head ~ table tr:has(a[href$='/2']) .badge.alias").inner_text() == "champion"
+    )  # in the versions table
     page.fill("#alias-form input[name=alias]", "latest")  # the registry's refusal, shown in the page
     page.click("#alias-form button[type=submit]")
     assert "reserved" in page.locator("#toast .note.bad").inner_text()  # waits for the note
