@@ -23,6 +23,7 @@ from kiln.artifacts.store import ArtifactStore
 from kiln.clock import utcnow
 from kiln.errors import AlreadyExists, Conflict, InvalidSpec, NotFound
 from kiln.jobs.inputs import ReadOnlyProvider, expect_pin
+from kiln.services import data_preview
 from kiln.services.uploads import SNAPSHOTS, UploadService
 from kiln.specs.data import LATEST, DataAssetView, DataSpec
 from kiln.specs.job import JobInput
@@ -179,6 +180,10 @@ class DataService:
                 f"data asset '{row.name}' version '{row.version}' is a reference to {row.remote_path}; read it there"
             )
         return row.name, self.store.iter_tar(row.store_key, row.name)
+
+    def preview(self, name: str, version: str | None, limit: int = data_preview.ROWS) -> data_preview.DataPreview:
+        """The first rows of the version (CSV, Parquet, MLTable), or its files for a folder (kiln studio)."""
+        return data_preview.preview(self.store, self.row(name, version), limit)
 
     @staticmethod
     def _view(row: DataAssetRow) -> DataAssetView:

@@ -15,6 +15,7 @@ from kiln.artifacts.references import JOB_OUTPUT_FORMS, UPLOAD_PREFIX, join_key,
 from kiln.artifacts.store import ArtifactStore, path_hash
 from kiln.errors import Conflict, InvalidSpec, NotFound
 from kiln.jobs.folders import output_key
+from kiln.services.model_signature import Signature, read_signature
 from kiln.services.uploads import UploadService
 from kiln.specs.job import JobOutput
 from kiln.specs.model import ModelSpec, ModelVersionView, ModelView
@@ -26,7 +27,7 @@ from kiln.tracking.registry import ARCHIVED_TAG, CREATED_BY_TAG, TYPE_TAG, Model
 from kiln.tracking.runs import RunTracker
 
 if TYPE_CHECKING:
-    from mlflow.entities.model_registry import ModelVersion
+    from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 
 REGISTRATION_EXPERIMENT = "kiln-model-registrations"
 REGISTERED_FILES = "registered"  # artifact folder of the run that holds a registered model's files
@@ -203,18 +204,34 @@ class ModelService:
         return None
 
     def get(self, name: str, include_archived: bool = True) -> ModelView:
-        model = self._registry.model(name)
-        versions = [self.version_view(v) for v in self._registry.versions(name)]
+        return self._model_view(self._registry.model(name), self._registry.versions(name), include_archived)
+
+    def list(self, include_archived: bool = False) -> list[ModelView]:
+        """Every model with its versions: two listings of MLflow's registry, however many models."""
+        by_name: dict[str, list[ModelVersion]] = {}
+        for version in self._registry.all_versions():
+            by_name.setdefault(version.name, []).append(version)
+        views = [
+            self._model_view(model, sorted(by_name.get(model.name, []), key=lambda v: int(v.version)), include_archived)
+            for model in self._registry.models()
+        ]
+        return [view for view in views if include_archived or view.latest_version is not None]
+
+    def _model_view(self, model: RegisteredModel, found: list[ModelVersion], include_archived: bool) -> ModelView:
+        aliases = {str(alias): str(number) for alias, number in model.aliases.items()}
+        # MLflow's version searches leave each version's aliases out: they come from the model's
+        versions = [
+            self.version_view(v).model_copy(
+                update={"aliases": sorted(a for a, n in aliases.items() if n == str(v.version))}
+            )
+            for v in found
+        ]
         live = [v for v in versions if not v.archived]
         return ModelView(
-            name=model.name, description=model.description or None, aliases=dict(model.aliases),
+            name=model.name, description=model.description or None, aliases=aliases,
             latest_version=live[-1].version if live else None,
             versions=[v for v in versions if include_archived or not v.archived],
         )  # fmt: skip
-
-    def list(self, include_archived: bool = False) -> list[ModelView]:
-        views = [self.get(model.name, include_archived) for model in self._registry.models()]
-        return [view for view in views if include_archived or view.latest_version is not None]
 
     # Changes ---------------------------------------------------------------------------------
     def set_archived(self, name: str, version: str, archived: bool) -> ModelVersionView:
@@ -253,6 +270,11 @@ class ModelService:
                 self._registry.describe_version(name, version, description)
             self._registry.set_tags(name, version, tags)
         return self.get(name)
+
+    def signature(self, name: str, version: str) -> Signature | None:
+        """The version's MLflow signature (its MLmodel file alone is read); None when it has none."""
+        self._registry.version(name, version)
+        return read_signature(name, version)
 
     def download(self, name: str, version: str) -> Iterator[bytes]:
         """The version's files as an uncompressed tar whose top folder is the model's name; an unknown

@@ -32,6 +32,9 @@ class StudioPage:
 
 BUILT_IN_PAGES: tuple[StudioPage, ...] = (
     StudioPage("jobs", "Jobs", "kiln.studio.views.jobs:routes", order=10),
+    StudioPage("models", "Models", "kiln.studio.views.models:routes", order=30),
+    StudioPage("data", "Data", "kiln.studio.views.data:routes", order=40),
+    StudioPage("environments", "Environments", "kiln.studio.views.environments:routes", order=50),
     StudioPage("endpoints", "Endpoints", "kiln.studio.views.endpoints:routes", order=60),
     StudioPage("compute", "Compute", "kiln.studio.views.compute:routes", order=70),
     StudioPage("users", "Users", "kiln.studio.views.users:routes", order=80),
