@@ -8,7 +8,8 @@ TLS context (about 90 ms together); an ``https://`` workspace, or one reached th
 
 Every failure of the connection (refused, reset, timed out, closed early) is raised as :class:`ConnectionLost`,
 also while a streamed answer is read. A kept-alive connection the server closed while it was idle is replaced
-before use, and a request that finds it closed anyway is sent once more on a new one when its body can be.
+before use, and an idempotent request that finds it closed anyway is sent once more on a new one (never a
+POST: the server may have acted on it).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from urllib.parse import urlencode, urlsplit
 
 CHUNK = 64 * 1024
 _LINE_END = re.compile(r"\r\n|\r|\n")
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 PROXY_VARIABLES = ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY")
 
 
@@ -193,7 +195,9 @@ class PlainHttpClient:
         elif isinstance(content, str):
             body = content.encode()
         start = body.tell() if callable(getattr(body, "seekable", None)) and body.seekable() else None
-        resendable = body is None or isinstance(body, bytes) or start is not None
+        # sent again on a new connection when a kept-alive one turns out closed: an idempotent request (RFC 9110
+        # 9.2.2) whose body can be sent twice; a POST is not (the server may have acted on it): Unavailable
+        resendable = method in IDEMPOTENT and (body is None or isinstance(body, bytes) or start is not None)
         connection, reused = self._connection()
         try:
             try:

@@ -8,6 +8,7 @@ import io
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -29,7 +30,8 @@ class Recorder:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.connections: set[int] = set()
-        self.close_after = False
+        self.close_after = False  # answer with "Connection: close"
+        self.drop_after = False  # close the connection after answering, unannounced (as an idle timeout does)
 
 
 def _handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
@@ -56,7 +58,7 @@ def _handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(body)))
             if recorder.close_after:
                 self.send_header("Connection", "close")
-                self.close_connection = True
+            self.close_connection = recorder.close_after or recorder.drop_after
             self.end_headers()
             self.wfile.write(body)
 
@@ -157,6 +159,12 @@ def test_a_connection_the_server_closed_while_idle_is_replaced(server: tuple[str
     rest.call(api.jobs.LIST, params={"limit": 1})
     rest.call(api.uploads.CREATE, params={"kind": "file"}, content=b"bytes")
     assert len(recorder.requests) == 3 and len(recorder.connections) == 2
+    recorder.drop_after = True
+    rest.call(api.jobs.LIST, params={"limit": 1})  # kept: the server said nothing of closing it
+    recorder.drop_after = False
+    time.sleep(0.2)  # the server has closed it by now
+    rest.call(api.uploads.CREATE, params={"kind": "file"}, content=b"bytes")  # a POST, on a new connection
+    assert len(recorder.requests) == 5 and len(recorder.connections) == 3  # the 4th reused the 2nd, the 5th a new one
 
 
 def test_no_server_is_unavailable_naming_the_workspace() -> None:
