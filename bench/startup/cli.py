@@ -41,9 +41,12 @@ GOALS = {"kiln --help": 0.2, "kiln version": 0.2, "kiln job list --limit 1000": 
 
 
 def environment(extra: dict[str, str] | None = None, src: Path = REPO / "src") -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # bytecode cached, as installed
+    """The command's environment: ``extra`` (a workspace's variables) over this one, ``src`` first on the path
+    (after ``extra``: a workspace's variables copy this process's PYTHONPATH, which must not name another kiln)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | (extra or {})
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # bytecode cached, as installed
     env["PYTHONPATH"] = os.pathsep.join([str(src), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    return env | (extra or {})
+    return env
 
 
 def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:

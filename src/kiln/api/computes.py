@@ -5,7 +5,7 @@ from __future__ import annotations
 from kiln.api.operation import NO_CONTENT, Operation
 from kiln.errors import AlreadyExists, Conflict, Unavailable
 from kiln.specs.compute import ComputeSpec, ComputeView
-from kiln.specs.users import Role
+from kiln.specs.roles import Role
 
 CREATE = Operation(
     "computes.create", "POST", "/api/v1/computes",

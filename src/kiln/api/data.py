@@ -5,7 +5,7 @@ from __future__ import annotations
 from kiln.api.operation import TAR, Operation
 from kiln.errors import AlreadyExists, Conflict, MissingExtra, NotFound, Unavailable
 from kiln.specs.data import DataAssetView, DataSpec
-from kiln.specs.users import Role
+from kiln.specs.roles import Role
 
 CREATE = Operation(
     "data.create", "POST", "/api/v1/data",

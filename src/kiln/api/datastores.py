@@ -5,7 +5,7 @@ from __future__ import annotations
 from kiln.api.operation import NO_CONTENT, Operation
 from kiln.errors import AlreadyExists, MissingExtra
 from kiln.specs.datastore import DatastoreSpec, DatastoreView
-from kiln.specs.users import Role
+from kiln.specs.roles import Role
 
 CREATE = Operation(
     "datastores.create", "POST", "/api/v1/datastores",

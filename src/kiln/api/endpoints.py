@@ -18,7 +18,7 @@ from kiln.specs.endpoint import (
     OnlineEndpointView,
 )
 from kiln.specs.model import LineageNode
-from kiln.specs.users import Role
+from kiln.specs.roles import Role
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4"
 

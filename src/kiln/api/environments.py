@@ -8,7 +8,7 @@ from typing import Any
 from kiln.api.operation import TEXT, Operation
 from kiln.errors import AlreadyExists
 from kiln.specs.environment import EnvironmentSpec, EnvironmentView
-from kiln.specs.users import Role
+from kiln.specs.roles import Role
 
 CREATE = Operation(
     "environments.create", "POST", "/api/v1/environments",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from kiln.api.operation import TAR, TEXT, Operation
 from kiln.errors import AlreadyExists, Conflict, MissingExtra, NotFound, Unavailable
 from kiln.specs.job_kinds import ANY_JOB_KIND
-from kiln.specs.users import Role
+from kiln.specs.roles import Role
 from kiln.specs.views import JobMetricsView, JobView
 
 CREATE = Operation(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kiln.api.operation import Operation
 from kiln.specs.model import LineageNode
-from kiln.specs.users import Role
+from kiln.specs.roles import Role
 
 MODEL = Operation(
     "lineage.model", "GET", "/api/v1/lineage/model/{name}/{version}",

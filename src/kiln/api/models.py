@@ -8,7 +8,7 @@ from kiln.api.operation import TAR, Operation
 from kiln.errors import Conflict, NotFound
 from kiln.specs.bounded import Name, Text, TextTags
 from kiln.specs.model import ModelSpec, ModelVersionView, ModelView
-from kiln.specs.users import Role
+from kiln.specs.roles import Role
 
 
 class ModelUpdate(BaseModel):

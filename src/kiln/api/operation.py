@@ -24,7 +24,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, Field
 
 from kiln.errors import Busy, Forbidden, InvalidSpec, KilnError, NotFound, Unauthorized
-from kiln.specs.users import Role
+from kiln.specs.roles import Role
 
 R = TypeVar("R")
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]

@@ -4,7 +4,7 @@ models and deployments name."""
 from __future__ import annotations
 
 from kiln.api.operation import BYTES, Operation
-from kiln.specs.users import Role
+from kiln.specs.roles import Role
 from kiln.specs.views import UploadView
 
 CREATE = Operation(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from kiln.api.operation import BYTES, NDJSON, TAR, Operation
 from kiln.errors import Conflict
-from kiln.specs.users import Role
+from kiln.specs.roles import Role
 
 EXPORT_BYTES_HEADER = "x-kiln-export-bytes"
 

@@ -15,6 +15,7 @@ Standard library and ``kiln.errors`` only: the SDK (MLTable reading in a job) im
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -88,20 +89,50 @@ def open_inside(base: Path, path: str, field: str) -> BinaryIO:
     folder and then the file are opened with O_NOFOLLOW relative to the one before, so a link swapped in while
     kiln reads (a running job's ``./logs``) fails the read (OSError) instead of leading out."""
     parts = relative_path(path, field).split("/")
-    nofollow = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
-    folder = os.open(base, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    folder = _open_folder(base, parts[:-1])
     try:
-        for part in parts[:-1]:
-            inner = os.open(part, nofollow | getattr(os, "O_DIRECTORY", 0), dir_fd=folder)
-            os.close(folder)
-            folder = inner
-        descriptor = os.open(parts[-1], nofollow | getattr(os, "O_NONBLOCK", 0), dir_fd=folder)
+        descriptor = os.open(parts[-1], _NOFOLLOW | getattr(os, "O_NONBLOCK", 0), dir_fd=folder)
     finally:
         os.close(folder)
     if not stat.S_ISREG(os.fstat(descriptor).st_mode):
         os.close(descriptor)
         raise IsADirectoryError(f"{field}: {path!r} is not a regular file")
     return os.fdopen(descriptor, "rb")
+
+
+def names_inside(base: Path, path: str, field: str) -> set[str]:
+    """The names directly in the folder ``base/path``, reached without following a symbolic link (as
+    :func:`open_inside` reaches a file, and without resolving each path: a list of a thousand jobs asks this
+    of each job's outputs); none where no such folder is, or a link is on the way (stored content holds none)."""
+    try:
+        folder = _open_folder(base, relative_path(path, field, allow_root=True).split("/"))
+    except (FileNotFoundError, NotADirectoryError):
+        return set()
+    except OSError as exc:  # ELOOP: a link where a folder was expected
+        if exc.errno == errno.ELOOP:
+            return set()
+        raise
+    try:
+        return set(os.listdir(folder))
+    finally:
+        os.close(folder)
+
+
+_NOFOLLOW = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+
+
+def _open_folder(base: Path, parts: list[str]) -> int:
+    """A descriptor of the folder ``base/parts…``, each part opened with O_NOFOLLOW relative to the one before."""
+    folder = os.open(base, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        for part in (p for p in parts if p):
+            inner = os.open(part, _NOFOLLOW | getattr(os, "O_DIRECTORY", 0), dir_fd=folder)
+            os.close(folder)
+            folder = inner
+    except BaseException:
+        os.close(folder)
+        raise
+    return folder
 
 
 # The reference kinds ------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from typing import IO, Any
 
 import fsspec
 
-from kiln.artifacts.references import inside, is_inside, open_inside, regular_files, relative_path
+from kiln.artifacts.references import inside, is_inside, names_inside, open_inside, regular_files, relative_path
 from kiln.errors import InvalidSpec
 
 KEY_FIELD = "artifact key"
@@ -86,7 +86,10 @@ class ArtifactStore:
 
     def names_under(self, key: str) -> set[str]:
         """The names directly below ``key`` (none where nothing is): one listing where a view would ask
-        ``exists`` of each of a folder's entries (a list of a thousand jobs asks it of their outputs)."""
+        ``exists`` of each of a folder's entries (a list of a thousand jobs asks it of their outputs). On a
+        local disk the folder is reached without following links and without resolving its path (``names_inside``)."""
+        if self._resolved_base is not None:
+            return names_inside(self._resolved_base, key, KEY_FIELD)
         try:
             entries = self.fs.ls(self._path(key), detail=False)
         except (FileNotFoundError, NotADirectoryError):

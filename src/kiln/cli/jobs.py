@@ -7,11 +7,10 @@ from typing import Annotated
 
 import typer
 
+from kiln.cli import render
 from kiln.cli.render import (
     OutputFormat,
     OutputOption,
-    console,
-    err_console,
     job_details,
     jobs_table,
     print_output,
@@ -54,7 +53,9 @@ def create(
             lambda: f"job [bold]{job.name}[/] {status_text(job.status)}  (kiln job stream -n {job.name})",
         )
         return
-    err_console.print(f"[dim]job {job.name} submitted; streaming its log (Ctrl+C stops watching, not the job)[/]")
+    render.err_console.print(
+        f"[dim]job {job.name} submitted; streaming its log (Ctrl+C stops watching, not the job)[/]"
+    )
     _follow(job.name, output)
 
 
@@ -62,7 +63,7 @@ def _follow(name: str, output: OutputFormat) -> None:
     try:
         client().jobs.stream(name)
     except KeyboardInterrupt:
-        err_console.print(f"\nstopped watching; job {name} goes on (kiln job stream -n {name})")
+        render.err_console.print(f"\nstopped watching; job {name} goes on (kiln job stream -n {name})")
         raise typer.Exit(130) from None
     _finish(name, output)
 
@@ -106,7 +107,7 @@ def cancel(
     job = client().jobs.cancel(name)
     if wait:
         job.wait(timeout=120, poll=0.2)
-    console.print(f"job [bold]{job.name}[/] {status_text(job.status)}")
+    render.console.print(f"job [bold]{job.name}[/] {status_text(job.status)}")
 
 
 @app.command("download")
@@ -123,6 +124,6 @@ def download(
     target = download_path or Path(name)
     written = client().jobs.download(name, target, output_name)
     if not written:
-        console.print(f"job {name} has no outputs to download")
+        render.console.print(f"job {name} has no outputs to download")
     for path in written:
-        console.print(f"downloaded {path}")
+        render.console.print(f"downloaded {path}")

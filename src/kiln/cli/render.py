@@ -2,6 +2,9 @@
 
 A command that shows something calls :func:`print_output` with the data and how to draw it for
 people; lists are :func:`list_table`, one thing's fields :func:`details_table`.
+
+Rich is imported when something is drawn with it: a long list written as plain text (``kiln job list --limit
+1000``) and ``-o json`` do without it. ``console`` and ``err_console`` are made on first use.
 """
 
 from __future__ import annotations
@@ -13,21 +16,38 @@ import sys
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import BaseModel
-from rich.console import Console, RenderableType
-from rich.errors import MarkupError
-from rich.markup import render as render_markup
-from rich.table import Table
 
 from kiln.cli.plain_table import write_plain_table
-from kiln.specs.pins import DataPin, EnvironmentPin, InputPin, ModelPin, RemotePin
 from kiln.specs.views import JobStatus, JobView
 
-console = Console()
-err_console = Console(stderr=True)
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+    from rich.table import Table
+    from rich.text import Text
+
+    from kiln.specs.pins import EnvironmentPin, InputPin
+
+    console: Console
+    err_console: Console
+
+
+def __getattr__(name: str) -> Any:
+    """``console`` (stdout) and ``err_console`` (stderr), Rich's consoles, made on first use."""
+    if name in ("console", "err_console"):
+        return _consoles()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@lru_cache(maxsize=1)
+def _consoles() -> dict[str, Console]:
+    from rich.console import Console
+
+    return {"console": Console(), "err_console": Console(stderr=True)}
 
 
 class OutputFormat(StrEnum):
@@ -62,39 +82,72 @@ def print_output(data: JsonData, output: OutputFormat, for_people: Callable[[], 
 
 def show(shown: RenderableType) -> None:
     """Print what a command shows: a list table as plain text where Rich would be slow or is not needed
-    (not a terminal, or many rows), everything else through Rich."""
-    if isinstance(shown, ListTable) and (not console.is_terminal or len(shown.cells) > RICH_ROWS_AT_MOST):
+    (many rows, or not a terminal), everything else through Rich."""
+    if isinstance(shown, ListTable) and (
+        len(shown.cells) > RICH_ROWS_AT_MOST or not _consoles()["console"].is_terminal
+    ):
         shown.write_plain(sys.stdout, width=shutil.get_terminal_size().columns)
     else:
-        console.print(shown)
+        _consoles()["console"].print(shown)
 
 
 RICH_ROWS_AT_MOST = 100  # a terminal gets Rich's table (colours) up to this many rows; it takes ~0.6 ms a row
 
 
-class ListTable(Table):
-    """A list's Rich table that also keeps its cells, to be written as plain text (:func:`show`)."""
+class Styled:
+    """A cell's text with a Rich style (``Styled("completed", "green")``): Rich draws it in that style, the
+    plain table writes the text as it is (no markup to read back)."""
+
+    __slots__ = ("style", "text")
+
+    def __init__(self, text: str, style: str) -> None:
+        self.text, self.style = text, style
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __rich__(self) -> Text:
+        from rich.text import Text
+
+        return Text(self.text, style=self.style)
+
+
+class ListTable:
+    """A list: its columns and rows, drawn by Rich as a table (``console.print(table)``: bold header, no outer
+    edge), or written as the same table in plain text (:meth:`write_plain`). A cell is text (Rich markup in it is
+    drawn, and left out of the plain text) or :class:`Styled`."""
 
     def __init__(self, *columns: str, no_wrap: Collection[str] = (), min_widths: Mapping[str, int] | None = None):
-        super().__init__(show_edge=False, header_style="bold")
         self.names, self.no_wrap, self.min_widths = columns, no_wrap, dict(min_widths or {})
         self.cells: list[tuple[str, ...]] = []
-        for column in columns:
-            self.add_column(column, no_wrap=column in no_wrap, min_width=self.min_widths.get(column))
+        self._rows: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
 
     def add_row(self, *cells: Any, **options: Any) -> None:
-        self.cells.append(tuple(str(cell) for cell in cells))
-        super().add_row(*cells, **options)
+        self.cells.append(tuple(cell.text if isinstance(cell, Styled) else _plain(str(cell)) for cell in cells))
+        self._rows.append((cells, options))
+
+    def __rich__(self) -> Table:
+        from rich.table import Table
+
+        table = Table(show_edge=False, header_style="bold")
+        for column in self.names:
+            table.add_column(column, no_wrap=column in self.no_wrap, min_width=self.min_widths.get(column))
+        for cells, options in self._rows:
+            table.add_row(*cells, **options)
+        return table
 
     def write_plain(self, out: Any, width: int) -> None:
-        rows = [tuple(_plain(cell) for cell in row) for row in self.cells]
-        write_plain_table(out, self.names, rows, width, no_wrap=self.no_wrap, min_widths=self.min_widths)
+        write_plain_table(out, self.names, self.cells, width, no_wrap=self.no_wrap, min_widths=self.min_widths)
 
 
+@lru_cache(maxsize=4096)  # a list's markup cells repeat
 def _plain(cell: str) -> str:
-    """A cell's text without its Rich markup (``[green]completed[/]`` → ``completed``)."""
+    """A cell's text without its Rich markup (``[green]ready[/]`` → ``ready``)."""
     if "[" not in cell:
         return cell
+    from rich.errors import MarkupError
+    from rich.markup import render as render_markup
+
     try:
         return render_markup(cell).plain
     except MarkupError:  # not markup after all (Rich's own table would refuse it too)
@@ -108,6 +161,8 @@ def list_table(*columns: str, no_wrap: Collection[str] = (), min_widths: Mapping
 
 def details_table(rows: Iterable[tuple[str, str]]) -> Table:
     """One thing's fields: names in bold on the left, values folded on the right."""
+    from rich.table import Table
+
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
@@ -143,6 +198,11 @@ def status_text(status: JobStatus) -> str:
     return f"[{STATUS_STYLE[status]}]{status.value}[/]"
 
 
+@cache  # one cell per status, shared by a list's rows
+def status_cell(status: JobStatus) -> Styled:
+    return Styled(status.value, STATUS_STYLE[status])
+
+
 def jobs_table(views: list[JobView]) -> ListTable:
     """Jobs, fitting 80 columns: generated names (MLflow run ids) as their shortest unique start of at least 8
     hex digits, as git shortens commits (every command takes them); names given by users whole."""
@@ -154,7 +214,7 @@ def jobs_table(views: list[JobView]) -> ListTable:
     for view in views:
         table.add_row(
             names[view.name],
-            status_text(view.status),
+            status_cell(view.status),
             view.experiment_name,
             view.created_at.astimezone().strftime("%m-%d %H:%M") if view.created_at else "-",
             _duration(view),
@@ -182,7 +242,11 @@ def short_names(names: list[str]) -> dict[str, str]:
 
 
 def _common_start(a: str, b: str) -> int:
-    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    """How many characters ``a`` and ``b`` share from their start (ids differ after a few: a plain loop is quickest)."""
+    most, i = min(len(a), len(b)), 0
+    while i < most and a[i] == b[i]:
+        i += 1
+    return i
 
 
 def job_details(view: JobView) -> Table:
@@ -228,6 +292,8 @@ def job_details(view: JobView) -> Table:
 
 
 def _pinned(pinned: InputPin) -> str:
+    from kiln.specs.pins import DataPin, ModelPin, RemotePin
+
     if isinstance(pinned, ModelPin | DataPin):
         return f"{pinned.kind} {pinned.name}:{pinned.version}"
     if isinstance(pinned, RemotePin):

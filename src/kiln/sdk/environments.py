@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from kiln import api
-from kiln.environments.dockerfile import read_dockerfile
 from kiln.errors import InvalidSpec, KilnError
 from kiln.sdk.rest import RestClient
 from kiln.specs.environment import LATEST, CondaFile, EnvironmentSpec, EnvironmentView
@@ -138,6 +137,8 @@ def _inline_build(build: dict[str, Any], base_dir: Path, source: YamlSource | No
     dockerfile = _local_file(
         context, str(build.get("dockerfile_path") or "Dockerfile"), (*at, "dockerfile_path"), source
     )
+    from kiln.environments.dockerfile import read_dockerfile  # its parser is built for a build context only
+
     text = dockerfile.read_text()
     files: dict[str, str] = {}
     for name in read_dockerfile(text).context_files():

@@ -180,7 +180,6 @@ def _refuse_undeclared_overrides(source: YamlSource, overrides: list[str]) -> No
 
 
 def prepare_submission(rest: RestClient, spec: SpecLike, overrides: list[str]) -> dict[str, Any]:
-    from kiln.sdk.environments import inline_environment_files
     from kiln.sdk.uploads import upload_path
     from kiln.specs.job import ProcessJobSpec
     from kiln.specs.job_kinds import parse_job_spec
@@ -196,6 +195,8 @@ def prepare_submission(rest: RestClient, spec: SpecLike, overrides: list[str]) -
         raise InvalidSpec("; ".join(problems))
     body = job.model_dump(mode="json", by_alias=True, exclude_none=True)
     if isinstance(body.get("environment"), dict):  # an inline environment: its files are sent inline too
+        from kiln.sdk.environments import inline_environment_files
+
         body["environment"] = inline_environment_files(
             body["environment"], base_dir or Path.cwd(), source, ("environment",)
         )

@@ -11,24 +11,31 @@ operation does not take (a programming error: ``TypeError``), and parses a JSON 
 operation's response type. An answer 429 (``Busy``: the caller has as many requests of that kind in
 flight as the server allows one user) is sent again after its ``Retry-After``, for up to
 :data:`BUSY_PATIENCE_SECONDS`, when the request can be sent again (no streamed body).
+
+A plain ``http://`` workspace with no proxy is reached through the standard library
+(``kiln.sdk.plain_http``: a CLI command does not import httpx nor build a TLS context); any other through
+httpx. Both answer with the same response interface (``status_code``, ``headers``, ``json()``,
+``iter_bytes()``, ``iter_text()``, ``iter_lines()``, ``read()``).
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-import httpx
 from pydantic import TypeAdapter
 
 from kiln.api.operation import Operation
 from kiln.errors import Unavailable, error_from_json
+from kiln.sdk.plain_http import ConnectionLost, PlainHttpClient, usable_for
 
 R = TypeVar("R")
 Params = Mapping[str, str | int | float | bool]
 BUSY_PATIENCE_SECONDS = 120.0
+CONNECT_TIMEOUT = 10.0
 
 
 class RestClient:
@@ -36,7 +43,17 @@ class RestClient:
         self.url = url.rstrip("/")
         self.token = token  # also what scores an endpoint whose auth_mode is aml_token
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=httpx.Timeout(timeout, connect=10.0))
+        self._http: Any  # httpx.Client, or PlainHttpClient in its shape
+        self._stream_timeout: Any = None  # no bound on waiting for more of a streamed answer (a followed log)
+        if usable_for(self.url):
+            self._http = PlainHttpClient(self.url, headers, timeout=timeout, connect_timeout=CONNECT_TIMEOUT)
+        else:
+            import httpx
+
+            self._http = httpx.Client(
+                base_url=self.url, headers=headers, timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT)
+            )
+            self._stream_timeout = httpx.Timeout(None, connect=CONNECT_TIMEOUT)
 
     def call(
         self, operation: Operation[R], /, *, params: Params | None = None, json: Any = None, content: Any = None,
@@ -51,7 +68,7 @@ class RestClient:
         while True:
             try:
                 response = self._http.request(operation.method, url, **request)
-            except httpx.HTTPError as exc:
+            except _transport_errors() as exc:
                 raise Unavailable(f"cannot reach the kiln workspace at {self.url}: {exc}") from exc
             pause = _busy_pause(response, content, waited, start)
             if pause is None:
@@ -59,21 +76,19 @@ class RestClient:
             time.sleep(pause)
             waited += pause
         self._raise_for_error(response)
-        return _parsed(operation.response, response.json() if response.content else None)
+        return _parsed(operation.response, response.content)
 
     @contextmanager
     def stream(
         self, operation: Operation[Any], /, *, params: Params | None = None, content: Any = None, **path: str | int
-    ) -> Iterator[httpx.Response]:
+    ) -> Iterator[Any]:
         """Send ``operation`` and give its answer to read as it arrives (tar, log text, ndjson)."""
         request = _request(operation, params, None, content, path)
         url = request.pop("url")
         waited, start = 0.0, _start_of(content)
         try:
             while True:
-                with self._http.stream(
-                    operation.method, url, timeout=httpx.Timeout(None, connect=10.0), **request
-                ) as response:
+                with self._http.stream(operation.method, url, timeout=self._stream_timeout, **request) as response:
                     if response.status_code >= 400:
                         response.read()
                         pause = _busy_pause(response, content, waited, start)
@@ -84,11 +99,11 @@ class RestClient:
                         self._raise_for_error(response)
                     yield response
                     return
-        except httpx.HTTPError as exc:
+        except _transport_errors() as exc:
             raise Unavailable(f"lost the connection to the kiln workspace at {self.url}: {exc}") from exc
 
     @staticmethod
-    def _raise_for_error(response: httpx.Response) -> None:
+    def _raise_for_error(response: Any) -> None:
         if response.status_code < 400:
             return
         try:
@@ -107,7 +122,13 @@ def _start_of(content: Any) -> int | None:
     return int(content.tell()) if callable(seekable) and seekable() else None
 
 
-def _busy_pause(response: httpx.Response, content: Any, waited: float, start: int | None = None) -> float | None:
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """What either HTTP client raises when the workspace cannot be reached (httpx's only if it was imported)."""
+    httpx = sys.modules.get("httpx")
+    return (ConnectionLost, httpx.HTTPError) if httpx is not None else (ConnectionLost,)
+
+
+def _busy_pause(response: Any, content: Any, waited: float, start: int | None = None) -> float | None:
     """Seconds to wait before sending a request the server answered 429 again; None: do not send it again.
 
     A body can be sent again when it is bytes or text, or a file that can be rewound (an upload's archive:
@@ -128,7 +149,7 @@ def _busy_pause(response: httpx.Response, content: Any, waited: float, start: in
 def _request(
     operation: Operation[Any], params: Params | None, json: Any, content: Any, path: dict[str, str | int]
 ) -> dict[str, Any]:
-    """httpx's arguments for one request, after checking them against the operation."""
+    """The HTTP client's arguments for one request, after checking them against the operation."""
     unknown = sorted(set(params or {}) - set(operation.query))
     if unknown:
         raise TypeError(f"{operation.name} takes no query parameter {', '.join(unknown)} (it takes {operation.query})")
@@ -149,9 +170,11 @@ def _request(
 _ADAPTERS: dict[Any, TypeAdapter[Any]] = {}  # one per response type: building one is not free
 
 
-def _parsed(response: type[R], data: Any) -> R:
+def _parsed(response: type[R], content: bytes) -> R:
+    """The answer's JSON as ``response``, parsed and validated in one pass (pydantic's own JSON reader: a list
+    of a thousand jobs is read without building Python's dicts first); an empty answer is None."""
     adapter = _ADAPTERS.get(response)
     if adapter is None:
         adapter = _ADAPTERS[response] = TypeAdapter(response)
-    parsed: R = adapter.validate_python(data)
+    parsed: R = adapter.validate_json(content) if content else adapter.validate_python(None)
     return parsed

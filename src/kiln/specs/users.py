@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from kiln.errors import InvalidSpec
 from kiln.specs.bounded import StrictModel, Text
+from kiln.specs.roles import Role
 
 USER_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$"
 WORKSPACE_PRINCIPAL = "workspace"
@@ -18,25 +18,6 @@ WORKSPACE_PRINCIPAL = "workspace"
 
 DEFAULT_TOKEN_LIFETIME = timedelta(days=90)
 NEVER = "never"
-
-
-class Role(StrEnum):
-    """Ordered: each role may do what the ones before it may."""
-
-    READER = "reader"
-    CONTRIBUTOR = "contributor"
-    OWNER = "owner"
-
-    @property
-    def rank(self) -> int:
-        return list(Role).index(self)
-
-    def allows(self, needed: Role) -> bool:
-        return self.rank >= needed.rank
-
-    def and_above(self) -> str:
-        """'contributor or owner': the roles that may do what needs this one."""
-        return " or ".join(role.value for role in Role if role.allows(self))
 
 
 class UserSpec(StrictModel):

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from kiln.errors import InvalidSpec
+
+if TYPE_CHECKING:  # PyYAML is imported when YAML is read (a client listing jobs reads none)
+    import yaml
 
 FieldPath = tuple[str | int, ...]
 
@@ -58,26 +61,33 @@ class _YamlTooCostly(Exception):
     """A document past a limit, found while it is composed (before anything is expanded)."""
 
 
-class _BoundedLoader(yaml.SafeLoader):  # type: ignore[misc]  # (PyYAML has no types here)
-    """PyYAML's safe loader that counts aliases and depth while it composes the node graph."""
+@cache
+def _loader_class() -> Any:
+    """PyYAML's safe loader that counts aliases and depth while it composes the node graph (made on first use)."""
+    import yaml
 
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.aliases = 0
-        self.depth = 0
+    class _BoundedLoader(yaml.SafeLoader):  # type: ignore[misc]  # (PyYAML has no types here)
+        """PyYAML's safe loader that counts aliases and depth while it composes the node graph."""
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        if self.check_event(yaml.AliasEvent):
-            self.aliases += 1
-            if self.aliases > MAX_YAML_ALIASES:
-                raise _YamlTooCostly(f"more than {MAX_YAML_ALIASES} aliases (*name)")
-        self.depth += 1
-        try:
-            if self.depth > MAX_YAML_DEPTH:
-                raise _YamlTooCostly(f"collections nested more than {MAX_YAML_DEPTH} deep")
-            return super().compose_node(parent, index)
-        finally:
-            self.depth -= 1
+        def __init__(self, stream: str) -> None:
+            super().__init__(stream)
+            self.aliases = 0
+            self.depth = 0
+
+        def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+            if self.check_event(yaml.AliasEvent):
+                self.aliases += 1
+                if self.aliases > MAX_YAML_ALIASES:
+                    raise _YamlTooCostly(f"more than {MAX_YAML_ALIASES} aliases (*name)")
+            self.depth += 1
+            try:
+                if self.depth > MAX_YAML_DEPTH:
+                    raise _YamlTooCostly(f"collections nested more than {MAX_YAML_DEPTH} deep")
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+
+    return _BoundedLoader
 
 
 def load_yaml(text: str, label: str) -> tuple[yaml.Node | None, Any]:
@@ -88,7 +98,9 @@ def load_yaml(text: str, label: str) -> tuple[yaml.Node | None, Any]:
     bomb: a few hundred bytes that expand to gigabytes)."""
     if len(text) > MAX_YAML_BYTES:
         raise InvalidSpec(f"{label}: {len(text)} characters of YAML; at most {MAX_YAML_BYTES} are read")
-    loader = _BoundedLoader(text)
+    import yaml
+
+    loader = _loader_class()(text)
     try:
         node = loader.get_single_node()
         if node is not None:
@@ -105,6 +117,8 @@ def load_yaml(text: str, label: str) -> tuple[yaml.Node | None, Any]:
 
 def _check_expanded_size(root: yaml.Node) -> None:
     """The number of values the document holds with every alias expanded (each node once per place it appears)."""
+    import yaml
+
     sizes: dict[int, int] = {}
 
     def size(node: yaml.Node, open_nodes: set[int]) -> int:
@@ -148,6 +162,8 @@ def read_yaml_file(path: str | Path) -> YamlSource:
 
 
 def _record_lines(node: yaml.Node, prefix: FieldPath, lines: dict[FieldPath, int]) -> None:
+    import yaml
+
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = (*prefix, str(key_node.value))

@@ -28,3 +28,17 @@ def test_a_key_that_leaves_the_store_is_refused(tmp_path: Path) -> None:
     store = ArtifactStore(str(tmp_path / "store"))
     with pytest.raises(InvalidSpec):
         store.names_under("jobs/../../etc")
+
+
+def test_a_link_on_the_way_lists_nothing_and_is_not_followed(tmp_path: Path) -> None:
+    store = ArtifactStore(str(tmp_path / "store"))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("s")
+    store.write_bytes("jobs/j1/keep.txt", b"k")
+    (tmp_path / "store" / "jobs" / "j1" / "outputs").symlink_to(outside)  # a link where a folder was
+    (tmp_path / "store" / "jobs" / "j2").symlink_to(tmp_path / "store" / "jobs" / "j1")
+    assert store.names_under("jobs/j1/outputs") == set()
+    assert store.names_under("jobs/j2") == set()
+    assert store.names_under("jobs/j1") == {"keep.txt", "outputs"}
+    assert store.names_under("jobs/j1/keep.txt") == set()  # a file is no folder

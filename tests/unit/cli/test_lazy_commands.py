@@ -3,6 +3,7 @@ httpx…), yet list every command with its own help line, and each command still
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -143,3 +144,29 @@ def test_a_client_imports_the_operations_it_uses_only() -> None:
         not {"kiln.sdk.data", "kiln.sdk.endpoints", "kiln.api.endpoints", "kiln.api.data", "kiln.specs.endpoint"}
         & loaded
     )
+
+
+def test_a_long_job_list_imports_neither_httpx_nor_rich_nor_yaml() -> None:
+    """``kiln job list`` of a plain-http workspace: the standard library's HTTP client, the plain table (no Rich),
+    no YAML read (issue 13: each of these took tens of milliseconds of its start)."""
+    view = {
+        "id": "a" * 32, "name": "a" * 32, "display_name": None, "experiment_name": "e", "experiment_id": "1",
+        "status": "completed", "compute": "local", "command": "python t.py", "code_hash": None,
+        "created_at": "2026-01-01T00:00:00Z", "preparing_at": None, "started_at": None, "ended_at": None,
+        "duration_seconds": None, "exit_code": None, "failure_reason": None, "inputs": {}, "outputs": [], "tags": {},
+        "mlflow_run_url": "http://x/mlflow",
+    }  # fmt: skip
+    code = (
+        "import sys\n"
+        "from kiln import api\n"
+        "from kiln.cli import render\n"
+        "from kiln.sdk.rest import RestClient, _parsed\n"
+        "RestClient('http://127.0.0.1:9', 't')\n"
+        f"views = _parsed(api.jobs.LIST.response, {json.dumps([view] * 101)!r}.encode())\n"
+        "render.show(render.jobs_table(views))\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in ('httpx', 'rich', 'yaml'))), file=sys.stderr)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KILN_")} | {"PYTHONPATH": str(REPO / "src")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert done.stderr.strip() == ""
+    assert sum(1 for line in done.stdout.splitlines() if "│ completed │" in line) == 101  # every row, as plain text
