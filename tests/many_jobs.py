@@ -22,14 +22,27 @@ def many_job_rows(count: int, prefix: str = "bulk", start: datetime | None = Non
         ended = status not in ("queued",)
         rows.append(
             JobRow(
-                id=f"{prefix}{index:028d}"[-32:], name=f"{prefix}-{index:05d}", display_name=None,
-                experiment_name=EXPERIMENTS[index % 3], experiment_id=str(index % 3), compute="local",
-                status=status, created_at=created, created_by=CREATORS[index % 2],
+                id=f"{prefix}{index:028d}"[-32:],
+                name=f"{prefix}-{index:05d}",
+                display_name=None,
+                experiment_name=EXPERIMENTS[index % 3],
+                experiment_id=str(index % 3),
+                compute="local",
+                status=status,
+                created_at=created,
+                created_by=CREATORS[index % 2],
                 started_at=created + timedelta(seconds=5) if ended else None,
                 ended_at=created + timedelta(seconds=5 + index % 97) if ended else None,
-                spec={"type": "command", "command": f"python train.py --seed {index}",
-                      "experiment_name": EXPERIMENTS[index % 3], "tags": {"lr": str(index % 4), "team": "vision"}},
-                code_hash=None, pinned_inputs={}, environment={}, gpu_ids=[],
+                spec={
+                    "type": "command",
+                    "command": f"python train.py --seed {index}",
+                    "experiment_name": EXPERIMENTS[index % 3],
+                    "tags": {"lr": str(index % 4), "team": "vision"},
+                },
+                code_hash=None,
+                pinned_inputs={},
+                environment={},
+                gpu_ids=[],
             )  # fmt: skip
         )
     return rows

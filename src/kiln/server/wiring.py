@@ -51,10 +51,10 @@ from kiln.store.endpoints import EndpointRepository
 from kiln.store.jobs import JobRepository
 from kiln.store.postgres import ENDPOINT_CONTROLLER_LOCK, Leadership
 from kiln.store.users import UserRepository
+from kiln.tracking.metric_series import MetricSeries
 from kiln.tracking.mlflow_errors import bound_client_retries
 from kiln.tracking.mlflow_server import MlflowSupervisor
 from kiln.tracking.registry import ModelRegistry
-from kiln.tracking.metric_series import MetricSeries
 from kiln.tracking.runs import RunTracker
 from kiln.transfer.sources import TransferSources
 

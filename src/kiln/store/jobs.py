@@ -16,13 +16,13 @@ from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from kiln.errors import Conflict, NotFound
-from kiln.specs.views import ACTIVE_STATUSES, JobStatus
+from kiln.specs.views import ACTIVE_STATUSES, JOB_SORTS, JobStatus
 from kiln.store.tables import JobRow
 
 SHORT_ID = re.compile(r"[0-9a-f]{6,31}")  # the start of a job id (MLflow run ids are 32 hex digits)
 
 
-SORTS = ("created", "duration", "name", "status")
+SORTS = JOB_SORTS
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,15 @@ class JobRepository:
             rows = list(session.scalars(query))
             total = len(rows) + offset if 0 < len(rows) < limit else int(session.scalar(counting) or 0)
         return rows, total
+
+    def choices(self) -> dict[str, list[str]]:
+        """The experiments, creators and computes that jobs name (a list's filter choices), sorted."""
+        columns = {"experiment": JobRow.experiment_name, "created_by": JobRow.created_by, "compute": JobRow.compute}
+        with self._sessions() as session:
+            return {
+                name: [value for value in session.scalars(select(column).distinct().order_by(column)) if value]
+                for name, column in columns.items()
+            }
 
     def _dialect(self) -> str:
         engine = self._sessions.kw.get("bind")
@@ -222,9 +231,7 @@ def _conditions(filters: JobFilters) -> list[ColumnElement[bool]]:
         conditions.append(JobRow.spec["tags"][key].as_string() == value)
     if filters.text:
         pattern = "%" + filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        conditions.append(
-            or_(JobRow.name.ilike(pattern, escape="\\"), JobRow.display_name.ilike(pattern, escape="\\"))
-        )
+        conditions.append(or_(JobRow.name.ilike(pattern, escape="\\"), JobRow.display_name.ilike(pattern, escape="\\")))
     return conditions
 
 

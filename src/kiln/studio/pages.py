@@ -30,7 +30,10 @@ class StudioPage:
         return f"/ui/{self.name}"
 
 
-BUILT_IN_PAGES: tuple[StudioPage, ...] = (StudioPage("jobs", "Jobs", "kiln.studio.views.jobs:routes", order=10),)
+BUILT_IN_PAGES: tuple[StudioPage, ...] = (
+    StudioPage("jobs", "Jobs", "kiln.studio.views.jobs:routes", order=10),
+    StudioPage("compare", "Compare", "kiln.studio.views.compare:routes", order=15),
+)
 
 
 def studio_pages(capabilities: Iterable[Capability] = ()) -> tuple[StudioPage, ...]:

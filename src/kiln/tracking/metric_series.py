@@ -63,6 +63,10 @@ _FIRST_AND_LAST = f"{_ENDS.format(order='ASC')} UNION ALL {_ENDS.format(order='D
 _KEYS = "SELECT key FROM latest_metrics WHERE run_uuid = :run ORDER BY key"
 
 
+def after_of(after: dict[str, After] | After | None, key: str) -> After | None:
+    return after.get(key) if isinstance(after, dict) else after
+
+
 class MetricSeries:
     """Reads MLflow's ``metrics`` table for one run at a time (``store_uri``: MLflow's SQLAlchemy URI)."""
 
@@ -85,13 +89,13 @@ class MetricSeries:
             return [str(key) for (key,) in connection.execute(text(_KEYS), {"run": run_id})]
 
     def read(
-        self, run_id: str, max_points: int | None = DEFAULT_MAX_POINTS, after: dict[str, After] | None = None
+        self, run_id: str, max_points: int | None = DEFAULT_MAX_POINTS, after: dict[str, After] | After | None = None
     ) -> dict[str, MetricHistory]:
-        """Every metric of the run, each at most ``max_points`` long (None: whole), from ``after[key]`` on."""
-        after = after or {}
+        """Every metric of the run, each at most ``max_points`` long (None: whole), after ``after[key]`` (or
+        after ``after`` for every key)."""
         with self._connect().connect() as connection:
             keys = [str(key) for (key,) in connection.execute(text(_KEYS), {"run": run_id})]
-            return {key: self._series(connection, run_id, key, max_points, after.get(key)) for key in keys}
+            return {key: self._series(connection, run_id, key, max_points, after_of(after, key)) for key in keys}
 
     def _series(
         self, connection: Any, run_id: str, key: str, max_points: int | None, after: After | None

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 from kiln.errors import Unavailable
 from kiln.specs.views import JobStatus, MetricHistory
+from kiln.tracking.metric_series import After, MetricSeries, after_of
 from kiln.tracking.mlflow_client import mlflow_client
-from kiln.tracking.metric_series import After, MetricSeries
 from kiln.tracking.mlflow_errors import caller_errors
 
 if TYPE_CHECKING:
@@ -111,14 +111,14 @@ class RunTracker:
         return histories
 
     def metric_series(
-        self, run_id: str, max_points: int | None, after: dict[str, After] | None = None
+        self, run_id: str, max_points: int | None, after: dict[str, After] | After | None = None
     ) -> dict[str, MetricHistory]:
         """The run's metrics for charts: each at most ``max_points`` long (downsampled in MLflow's database,
         keeping each bucket's first, last, lowest and highest point), from ``after[key]`` on."""
         if self._series is not None:
             return self._series.read(run_id, max_points, after)
         histories = self.metric_histories(run_id)  # no database to ask: whole, through MLflow's client
-        return {key: _after(history, (after or {}).get(key)) for key, history in histories.items()}
+        return {key: _after(history, after_of(after, key)) for key, history in histories.items()}
 
 
 def _after(history: MetricHistory, after: After | None) -> MetricHistory:
