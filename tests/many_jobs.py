@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from kiln.store.jobs import JobRepository
 from kiln.store.tables import JobRow
 
-STATUSES = ("completed", "failed", "canceled", "completed", "queued")
+STATUSES = ("completed", "failed", "canceled", "completed", "failed")  # ended: no engine picks one up
 EXPERIMENTS = ("mnist", "cifar", "bert")
 CREATORS = ("alice", "bob")
 
@@ -19,7 +19,7 @@ def many_job_rows(count: int, prefix: str = "bulk", start: datetime | None = Non
     for index in range(count):
         status = STATUSES[index % len(STATUSES)]
         created = start + timedelta(minutes=index)
-        ended = status not in ("queued",)
+        ended = status != "canceled"  # canceled while queued: never started
         rows.append(
             JobRow(
                 id=f"{prefix}{index:028d}"[-32:],
@@ -32,7 +32,7 @@ def many_job_rows(count: int, prefix: str = "bulk", start: datetime | None = Non
                 created_at=created,
                 created_by=CREATORS[index % 2],
                 started_at=created + timedelta(seconds=5) if ended else None,
-                ended_at=created + timedelta(seconds=5 + index % 97) if ended else None,
+                ended_at=created + timedelta(seconds=5 + index % 97) if ended else created + timedelta(seconds=1),
                 spec={
                     "type": "command",
                     "command": f"python train.py --seed {index}",

@@ -33,7 +33,7 @@ def test_filters_combine(jobs: JobRepository) -> None:
     rows, total = jobs.search(
         JobFilters(statuses=(JobStatus.FAILED,), experiment="cifar", created_by="bob", tags={"lr": "1"}), limit=500
     )
-    assert total == len(rows) > 0
+    assert total == len(rows) == 167  # failed (index % 5 in 1, 4), cifar (% 3 == 1), bob (odd), lr 1 (% 4 == 1)
     for row in rows:
         assert (row.status, row.experiment_name, row.created_by, row.spec["tags"]["lr"]) == (
             "failed", "cifar", "bob", "1")  # fmt: skip
@@ -50,8 +50,9 @@ def test_sorts_both_ways(jobs: JobRepository) -> None:
     assert all((row.ended_at - row.started_at).total_seconds() == 96 for row in longest)
     shortest = jobs.search(JobFilters(), sort="duration", descending=False, limit=5)[0]
     assert all((row.ended_at - row.started_at).total_seconds() == 0 for row in shortest)
-    queued_last = jobs.search(JobFilters(), sort="duration", descending=False, offset=3999, limit=2)[0]
-    assert [row.status != "queued" for row in queued_last] == [True, False]  # not ended: last either way
+    never_started = jobs.search(JobFilters(), sort="duration", descending=False, offset=3999, limit=2)[0]
+    assert [row.started_at is None for row in never_started] == [False, True]  # no duration: last either way
+    assert jobs.search(JobFilters(), sort="duration", descending=True, offset=3999, limit=2)[0][1].started_at is None
     statuses = [row.status for row in jobs.search(JobFilters(), sort="status", descending=False, limit=5000)[0]]
     assert statuses == sorted(statuses)
     with pytest.raises(ValueError, match="unknown sort"):
