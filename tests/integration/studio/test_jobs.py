@@ -97,8 +97,9 @@ def test_a_running_jobs_log_and_metric_chart_grow_in_the_page(
 
     page.reload()  # ended: params, the code snapshot and the output files
     assert page.locator("#h-params + table").inner_text().count("adam") == 1
-    page.click("text=train.py")
-    assert "mlflow.log_metric" in page.locator("pre.code").inner_text()
+    page.click("ul.files a:text-is('train.py')")
+    page.wait_for_url("**/code?path=train.py")
+    assert "mlflow.log_metric" in page.locator("main").inner_text(), page.locator("main").inner_text()
     check_accessibility(page)
     page.go_back()
     page.click("tr:has(th:text-is('default')) >> text=browse")

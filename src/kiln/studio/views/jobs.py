@@ -74,7 +74,7 @@ def routes(router: APIRouter) -> None:
             except UnicodeDecodeError:
                 text = None
         download = api.jobs.CODE_FILE.url(name=job.name) + "?" + urlencode({"path": path})
-        return render(request, "jobs/file.html", job=job, path=path, text=text, download=download)
+        return render(request, "jobs/file.html", job=job, file_path=path, text=text, download=download)
 
     @router.get("/ui/jobs/{name}/outputs/{output}")
     def output_files(request: Request, jobs: Jobs, principal: Caller, name: str, output: str) -> HTMLResponse:
