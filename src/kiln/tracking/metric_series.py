@@ -60,6 +60,7 @@ _ENDS = (
     "ORDER BY step {order}, timestamp {order} LIMIT 1) AS one_end"
 )
 _FIRST_AND_LAST = f"{_ENDS.format(order='ASC')} UNION ALL {_ENDS.format(order='DESC')}"
+RUN_KEY_STEP_INDEX = "index_metrics_run_uuid_key_step"  # MLflow's (run_uuid, key, step)
 _KEYS = "SELECT key FROM latest_metrics WHERE run_uuid = :run ORDER BY key"
 
 
@@ -75,6 +76,7 @@ class MetricSeries:
         self._ready = ready  # MLflow's server creates a SQLite store: wait for it before the first read
         self._engine: Engine | None = None
         self._lock = threading.Lock()
+        self._table = "metrics"
 
     def _connect(self) -> Engine:
         with self._lock:
@@ -82,6 +84,7 @@ class MetricSeries:
                 if self._ready is not None:
                     self._ready()
                 self._engine = create_engine(self._store_uri, pool_pre_ping=True)
+                self._table = _metrics_table(self._engine)
             return self._engine
 
     def keys(self, run_id: str) -> list[str]:
@@ -97,25 +100,40 @@ class MetricSeries:
             keys = [str(key) for (key,) in connection.execute(text(_KEYS), {"run": run_id})]
             return {key: self._series(connection, run_id, key, max_points, after_of(after, key)) for key in keys}
 
+    def _sql(self, query: str) -> Any:
+        return text(query.replace("FROM metrics", f"FROM {self._table}"))
+
     def _series(
         self, connection: Any, run_id: str, key: str, max_points: int | None, after: After | None
     ) -> MetricHistory:
         start = after or After(step=-(2**62))
         where = {"run": run_id, "key": key, "step": start.step, "timestamp": start.timestamp}
         if max_points is None:
-            rows = connection.execute(text(_ALL), where).all()
+            rows = connection.execute(self._sql(_ALL), where).all()
         else:
-            count, low, high = connection.execute(text(_EXTENT), where).one()
+            count, low, high = connection.execute(self._sql(_EXTENT), where).one()
             if count <= max_points:
-                rows = connection.execute(text(_ALL), where).all()
+                rows = connection.execute(self._sql(_ALL), where).all()
             else:
                 extremes = _EXTREMES_SQLITE if connection.dialect.name == "sqlite" else _EXTREMES_SQL
                 thinning = {**where, "low": low, "high": high, "buckets": max((max_points - 2) // 2, 1)}
-                kept = connection.execute(text(extremes), thinning).all()
-                kept += connection.execute(text(_FIRST_AND_LAST), where).all()
+                kept = connection.execute(self._sql(extremes), thinning).all()
+                kept += connection.execute(self._sql(_FIRST_AND_LAST), where).all()
                 rows = sorted({(int(r[0]), int(r[1])): tuple(r) for r in kept}.values(), key=lambda r: r[:2])
         return MetricHistory(
             steps=[int(step) for step, _, _, _ in rows],
             timestamps=[int(timestamp) for _, timestamp, _, _ in rows],
             values=[math.nan if is_nan else float(value) for _, _, value, is_nan in rows],
         )
+
+
+def _metrics_table(engine: Engine) -> str:
+    """``metrics``, on SQLite told to use MLflow's (run_uuid, key, step) index: left to itself SQLite scans its
+    primary key's index by ``key`` alone, every run's "loss" at once (PostgreSQL's planner needs no hint)."""
+    if engine.dialect.name != "sqlite":
+        return "metrics"
+    with engine.connect() as connection:
+        found = connection.execute(
+            text("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = :name"), {"name": RUN_KEY_STEP_INDEX}
+        ).first()
+    return f"metrics INDEXED BY {RUN_KEY_STEP_INDEX}" if found else "metrics"

@@ -9,6 +9,8 @@
     const badge = document.getElementById("job-status"); if (!badge || !status) return;
     badge.textContent = status; badge.className = "badge " + status;
     document.getElementById("job").dataset.status = status;
+    const cancel = document.getElementById("cancel-job");
+    if (cancel && TERMINAL.includes(status)) cancel.remove(); // nothing left to cancel
   }
 
   async function followLog(job) {
@@ -41,6 +43,7 @@
     source.addEventListener("metrics", (event) => {
       charts.add(job.dataset.name, JSON.parse(event.data).metrics); charts.draw(false);
       note.textContent = "";
+      if (!document.body.dataset.chartsDrawnMs) document.body.dataset.chartsDrawnMs = String(Math.round(performance.now()));
     });
     source.addEventListener("end", (event) => {
       source.close(); showStatus(JSON.parse(event.data).status);
