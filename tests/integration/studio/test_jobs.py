@@ -83,6 +83,7 @@ def test_a_running_jobs_log_and_metric_chart_grow_in_the_page(
     page.wait_for_function("document.getElementById('job-status').textContent === 'completed'", timeout=60_000)
     page.wait_for_function("document.querySelector('figure.chart[data-metric=loss]').dataset.points === '18'")
     assert "done" in page.locator("#log").inner_text()
+    page.wait_for_selector("#job-details :text('adam')")  # what the ended job left, in the page it ended in
     assert page.locator("figure.chart canvas").count() >= 1
     # the chart's options redraw it: time on the x axis, smoothing, log scale
     page.select_option("#x-axis", "time")
@@ -95,6 +96,7 @@ def test_a_running_jobs_log_and_metric_chart_grow_in_the_page(
 
     page.reload()  # ended: params, the code snapshot and the output files
     assert page.locator("#h-params + table").inner_text().count("adam") == 1
+    assert page.locator("#cancel-job").count() == 0
     page.click("ul.files a:text-is('train.py')")
     page.wait_for_url("**/code?path=train.py")
     assert "mlflow.log_metric" in page.locator("main").inner_text(), page.locator("main").inner_text()

@@ -45,8 +45,11 @@
       note.textContent = "";
       if (!document.body.dataset.chartsDrawnMs) document.body.dataset.chartsDrawnMs = String(Math.round(performance.now()));
     });
+    const wasLive = !TERMINAL.includes(job.dataset.status);
     source.addEventListener("end", (event) => {
       source.close(); showStatus(JSON.parse(event.data).status);
+      // it ended while shown: its timings, params and output files once more (the live parts stay as they are)
+      if (wasLive && window.htmx) htmx.ajax("GET", location.pathname, { target: "#job-details", select: "#job-details", swap: "outerHTML" });
       if (!charts.metrics.size) note.textContent = "No metrics logged.";
     });
     source.onerror = () => { if (source.readyState === EventSource.CLOSED) note.textContent = "The metric stream ended: reload to read on."; };
