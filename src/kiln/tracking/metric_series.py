@@ -5,7 +5,9 @@ takes seconds. A chart needs about a thousand points, so this asks MLflow's own 
 ``run_uuid, key, step``) for at most ``max_points`` per series, as MLflow's ``get-history-bulk-interval``
 thins a history, better: the steps are cut into equal buckets and each bucket keeps the points with its
 lowest and highest value (at their own steps), so a spike or a dip is never smoothed away, and the series
-keeps its first and last point. A series short enough comes whole. ``since`` reads only what came after
+keeps its first and last point. A series short enough comes whole. The last few thinned series are kept
+(MLflow only adds points, so the same count and extent mean the same points): a chart opened again costs
+one index range count. ``since`` reads only what came after
 a point already shown (live charts).
 
 Plain SQL on MLflow's schema (window functions: SQLite 3.25+, PostgreSQL); nothing is written.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +39,7 @@ class After:
 
 
 _WHERE = "run_uuid = :run AND key = :key AND (step > :step OR (step = :step AND timestamp > :timestamp))"
-_EXTENT = f"SELECT count(*), min(step), max(step) FROM metrics WHERE {_WHERE}"
+_EXTENT = f"SELECT count(*), min(step), max(step), max(timestamp) FROM metrics WHERE {_WHERE}"
 _ALL = f"SELECT step, timestamp, value, is_nan FROM metrics WHERE {_WHERE} ORDER BY step, timestamp"
 _BUCKET = "CAST((step - :low) * :buckets / (:high - :low + 1) AS INTEGER)"
 # SQLite: a query with one min() or max() takes the other columns from the row that has it (one scan each)
@@ -77,6 +80,7 @@ class MetricSeries:
         self._engine: Engine | None = None
         self._lock = threading.Lock()
         self._table = "metrics"
+        self._thinned = _Recent()
 
     def _connect(self) -> Engine:
         with self._lock:
@@ -111,20 +115,51 @@ class MetricSeries:
         if max_points is None:
             rows = connection.execute(self._sql(_ALL), where).all()
         else:
-            count, low, high = connection.execute(self._sql(_EXTENT), where).one()
+            count, low, high, latest = connection.execute(self._sql(_EXTENT), where).one()
             if count <= max_points:
                 rows = connection.execute(self._sql(_ALL), where).all()
             else:
-                extremes = _EXTREMES_SQLITE if connection.dialect.name == "sqlite" else _EXTREMES_SQL
-                thinning = {**where, "low": low, "high": high, "buckets": max((max_points - 2) // 2, 1)}
-                kept = connection.execute(self._sql(extremes), thinning).all()
-                kept += connection.execute(self._sql(_FIRST_AND_LAST), where).all()
-                rows = sorted({(int(r[0]), int(r[1])): tuple(r) for r in kept}.values(), key=lambda r: r[:2])
+                # MLflow only adds points: the same count and extent are the same points, thinned as before
+                shape = (run_id, key, max_points, start, count, low, high, latest)
+                rows = self._thinned.get(shape)
+                if rows is None:
+                    rows = self._thin(connection, where, low, high, max_points)
+                    self._thinned.put(shape, rows)
         return MetricHistory(
             steps=[int(step) for step, _, _, _ in rows],
             timestamps=[int(timestamp) for _, timestamp, _, _ in rows],
             values=[math.nan if is_nan else float(value) for _, _, value, is_nan in rows],
         )
+
+    def _thin(self, connection: Any, where: dict[str, Any], low: int, high: int, max_points: int) -> list[Any]:
+        extremes = _EXTREMES_SQLITE if connection.dialect.name == "sqlite" else _EXTREMES_SQL
+        thinning = {**where, "low": low, "high": high, "buckets": max((max_points - 2) // 2, 1)}
+        kept = connection.execute(self._sql(extremes), thinning).all()
+        kept += connection.execute(self._sql(_FIRST_AND_LAST), where).all()
+        return sorted({(int(r[0]), int(r[1])): tuple(r) for r in kept}.values(), key=lambda r: r[:2])
+
+
+class _Recent:
+    """The last few thinned series (a chart opened again, a compare of the same jobs): a small LRU, thread-safe."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._size = size
+        self._items: OrderedDict[Any, list[Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> list[Any] | None:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            return None
+
+    def put(self, key: Any, rows: list[Any]) -> None:
+        with self._lock:
+            self._items[key] = rows
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
 
 
 def _metrics_table(engine: Engine) -> str:

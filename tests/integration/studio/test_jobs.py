@@ -162,7 +162,8 @@ def test_a_job_page_with_100000_metric_points_renders_fast(
     page.wait_for_function("document.querySelector('figure.chart[data-metric=big]')?.dataset.points > 500")
     drawn = int(page.evaluate("document.body.dataset.chartsDrawnMs"))
     print(
-        f"\n100,000 points: metrics?max_points=1000 {min(served) * 1000:.0f} ms, job page HTML "
+        f"\n100,000 points: metrics?max_points=1000 first {served[0] * 1000:.0f} ms, then {min(served[1:]) * 1000:.0f} ms;"
+        f" job page HTML "
         f"{min(page_times) * 1000:.0f} ms (best of 3), charts drawn in Chromium {drawn} ms after navigation"
     )
     assert min(served) < 1.0 and min(page_times) < 1.0 and drawn < 3000  # goals 0.5 s; a shared machine gets room
