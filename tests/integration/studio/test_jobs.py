@@ -142,31 +142,34 @@ def test_a_job_page_with_100000_metric_points_renders_fast(
                         "timestamp": 1_700_000_000_000 + step, "step": step} for step in range(start, start + 1000)]  # fmt: skip
             answer = http.post("/mlflow/api/2.0/mlflow/runs/log-batch", json={"run_id": job.id, "metrics": metrics})
             assert answer.status_code == 200, answer.text
-        served = []
+
+    page = signed_in(browser, studio)
+    drawn = []
+    for _ in range(2):  # first: nothing thinned yet, the chart scripts not in the browser's cache; then again
+        page.goto(f"{studio.url}/ui/jobs/{job.name}")
+        page.wait_for_function("document.querySelector('figure.chart[data-metric=big]')?.dataset.points > 500")
+        drawn.append(int(page.evaluate("document.body.dataset.chartsDrawnMs")))
+    cookies = session_cookies(page)
+    page_times, served = [], []
+    with httpx.Client(base_url=studio.url, headers=bearer, timeout=60) as http:
         for _ in range(3):
+            started = time.perf_counter()
+            assert httpx.get(f"{studio.url}/ui/jobs/{job.name}", cookies=cookies).status_code == 200
+            page_times.append(time.perf_counter() - started)
             started = time.perf_counter()
             thinned = http.get(f"/api/v1/jobs/{job.name}/metrics", params={"max_points": 1000}).json()["metrics"]
             served.append(time.perf_counter() - started)
     big = thinned["big"]
     assert 500 <= len(big["steps"]) <= 1000 and big["steps"][0] == 0 and big["steps"][-1] == 99_999
     assert 61_234 in big["steps"]  # the spike survives the thinning
-
-    page = signed_in(browser, studio, next_path=f"/ui/jobs/{job.name}")
-    cookies = session_cookies(page)
-    page_times = []
-    for _ in range(3):
-        started = time.perf_counter()
-        assert httpx.get(f"{studio.url}/ui/jobs/{job.name}", cookies=cookies).status_code == 200
-        page_times.append(time.perf_counter() - started)
-    page.goto(f"{studio.url}/ui/jobs/{job.name}")
-    page.wait_for_function("document.querySelector('figure.chart[data-metric=big]')?.dataset.points > 500")
-    drawn = int(page.evaluate("document.body.dataset.chartsDrawnMs"))
+    whole = client.jobs.metric_series(job.name, max_points=None, since_step=99_989)["big"]
+    assert whole.steps == list(range(99_990, 100_000))  # and the points after a step come whole
     print(
-        f"\n100,000 points: metrics?max_points=1000 first {served[0] * 1000:.0f} ms, then {min(served[1:]) * 1000:.0f} ms;"
-        f" job page HTML "
-        f"{min(page_times) * 1000:.0f} ms (best of 3), charts drawn in Chromium {drawn} ms after navigation"
+        f"\n100,000 points: job page HTML {min(page_times) * 1000:.0f} ms, metrics?max_points=1000 "
+        f"{min(served) * 1000:.0f} ms (best of 3); charts drawn in Chromium {drawn[0]} ms after navigation "
+        f"(first), {drawn[1]} ms (again)"
     )
-    assert min(served) < 1.0 and min(page_times) < 1.0 and drawn < 3000  # goals 0.5 s; a shared machine gets room
+    assert min(served) < 1.0 and min(page_times) < 1.0 and max(drawn) < 3000  # goals 0.5 s; a busy machine gets room
     page.context.close()
 
 
