@@ -216,6 +216,25 @@ def test_an_operation_refuses_each_role_below_its_own_and_lets_its_own_past(
     assert str(answer.status_code) in declared, (answer.status_code, sorted(declared), answer.text)
 
 
+def test_a_jobs_code_and_output_files_are_read_inside_them_only(
+    callers: dict[str, httpx.Client], seeded: Seeded, team: Team, before: dict[str, Any]
+) -> None:
+    """The studio's file routes (jobs.code_files, code_file, output_files, output_file) and its live metric stream,
+    as a reader: the code snapshot's own files only, never a path that leads out of it."""
+    reader = callers["reader"]
+    listed = reader.get(f"/api/v1/jobs/{seeded.job}/code/files")
+    assert [file["path"] for file in listed.json()["files"]] == ["probe.py"], listed.text
+    assert b"report(" in reader.get(f"/api/v1/jobs/{seeded.job}/code/file", params={"path": "probe.py"}).content
+    secrets = [secret for secret in (team.workspace_token, seeded.job_token) if secret]
+    for url in (f"/api/v1/jobs/{seeded.job}/code/file", f"/api/v1/jobs/{seeded.job}/outputs/{seeded.job_output}/file"):
+        for path in ("../../token", "/etc/passwd", "probe.py/../../../../token", "%2e%2e/%2e%2e/token", ""):
+            answer = reader.get(url, params={"path": path})
+            assert answer.status_code in (404, 422), (url, path, answer.status_code, answer.text[:200])
+            assert not any(secret in answer.text for secret in secrets)
+    stream = reader.get(f"/api/v1/jobs/{seeded.job}/metrics/stream")  # the job has ended: the stream ends too
+    assert stream.headers["content-type"].startswith("text/event-stream") and "event: end" in stream.text
+
+
 # Through /mlflow ---------------------------------------------------------------------------------
 def mlflow_calls() -> list[tuple[str, str]]:
     """(method, rule) of every endpoint MLflow's own server declares (``/api/2.0/mlflow/webhooks/<webhook_id>``)."""

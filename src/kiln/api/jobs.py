@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from kiln.api.operation import TAR, TEXT, Operation
+from kiln.api.operation import BYTES, TAR, TEXT, Operation
 from kiln.errors import AlreadyExists, Conflict, MissingExtra, NotFound, Unavailable
 from kiln.specs.job_kinds import ANY_JOB_KIND
 from kiln.specs.roles import Role
-from kiln.specs.views import JobMetricsView, JobView
+from kiln.specs.views import JobFilesView, JobMetricsView, JobView
 
 CREATE = Operation(
     "jobs.create", "POST", "/api/v1/jobs",
@@ -15,11 +15,20 @@ CREATE = Operation(
     role=Role.CONTRIBUTOR, action="creating jobs",
     response=JobView, status_code=201, body=ANY_JOB_KIND, errors=(AlreadyExists, NotFound, Unavailable, MissingExtra),
 )  # fmt: skip
+EVENT_STREAM = "text/event-stream"
 LIST = Operation(
     "jobs.list", "GET", "/api/v1/jobs",
     summary="List jobs, newest first",
+    description=(
+        "Filters (each given one must hold): ``status`` (repeat it for several), ``experiment``, ``created_by``, "
+        "``compute``, ``tag`` (``key=value``, repeat it for several), ``q`` (in the name). ``sort`` "
+        "(created, duration, name, status; ``-`` first for descending: ``-created`` is the default) and "
+        "``offset`` page through them; with any of these the answer's ``X-Total-Count`` says how many match."
+    ),
     role=Role.READER, action="listing jobs",
-    response=list[JobView], query=("status", "limit"),
+    response=list[JobView],
+    query=("status", "limit", "experiment", "created_by", "compute", "tag", "q", "sort", "offset"),
+    response_headers=(("X-Total-Count", "how many jobs match the filters (with filters, sort or offset)"),),
 )  # fmt: skip
 SHOW = Operation(
     "jobs.show", "GET", "/api/v1/jobs/{name}",
@@ -52,10 +61,39 @@ LOGS = Operation(
 METRICS = Operation(
     "jobs.metrics", "GET", "/api/v1/jobs/{name}/metrics",
     summary="A job's metric histories",
-    description="Every value of every MLflow metric of the job, with its step and timestamp.",
+    description=(
+        "Every value of every MLflow metric of the job, with its step and timestamp. With ``max_points``, "
+        "each series is thinned on the server to at most that many points (each of equal step ranges keeps "
+        "its lowest and highest value; the first and last point stay), for charts; ``since_step`` and "
+        "``since_time`` (ms) keep only later points."
+    ),
     role=Role.READER, action="reading metrics",
-    response=JobMetricsView,
+    response=JobMetricsView, query=("max_points", "since_step", "since_time"),
     limit="scans",
+)  # fmt: skip
+METRIC_STREAM = Operation(
+    "jobs.metric_stream", "GET", "/api/v1/jobs/{name}/metrics/stream",
+    summary="A job's new metric points as server-sent events",
+    description=(
+        "Server-sent events: ``metrics`` events whose data is a JobMetricsView of the points logged since the "
+        "last event (the first: the series so far, each thinned to ``max_points``), until the job ends; then "
+        "one ``end`` event with the job's status."
+    ),
+    role=Role.READER, action="reading metrics",
+    response=str, media_type=EVENT_STREAM, query=("max_points",),
+    limit="logs",
+)  # fmt: skip
+CODE_FILES = Operation(
+    "jobs.code_files", "GET", "/api/v1/jobs/{name}/code/files",
+    summary="List the files of a job's code snapshot",
+    role=Role.READER, action="reading job code",
+    response=JobFilesView,
+)  # fmt: skip
+CODE_FILE = Operation(
+    "jobs.code_file", "GET", "/api/v1/jobs/{name}/code/file",
+    summary="Download one file of a job's code snapshot (``path``)",
+    role=Role.READER, action="reading job code",
+    response=bytes, media_type=BYTES, query=("path",),
 )  # fmt: skip
 OUTPUT = Operation(
     "jobs.output", "GET", "/api/v1/jobs/{name}/outputs/{output}",
@@ -66,5 +104,19 @@ OUTPUT = Operation(
     ),
     role=Role.READER, action="downloading job outputs",
     response=bytes, media_type=TAR, errors=(Conflict,),
+    limit="downloads",
+)  # fmt: skip
+OUTPUT_FILES = Operation(
+    "jobs.output_files", "GET", "/api/v1/jobs/{name}/outputs/{output}/files",
+    summary="List the files of one output of a job",
+    description="Once the job has ended ('logs': also while it runs).",
+    role=Role.READER, action="downloading job outputs",
+    response=JobFilesView, errors=(Conflict,),
+)  # fmt: skip
+OUTPUT_FILE = Operation(
+    "jobs.output_file", "GET", "/api/v1/jobs/{name}/outputs/{output}/file",
+    summary="Download one file of one output of a job (``path``)",
+    role=Role.READER, action="downloading job outputs",
+    response=bytes, media_type=BYTES, query=("path",), errors=(Conflict,),
     limit="downloads",
 )  # fmt: skip

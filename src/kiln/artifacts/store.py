@@ -239,6 +239,17 @@ class ArtifactStore:
             return [key.rsplit("/", 1)[-1]]
         return [file.relative_to(source).as_posix() for file in regular_files(Path(source))[0]]
 
+    def file_sizes(self, key: str) -> list[tuple[str, int]]:
+        """Each regular file at or below ``key`` as (path relative to it, bytes), sorted; no link is followed."""
+        source = self._path(key)
+        if not self.is_local:
+            return [(rel or key.rsplit("/", 1)[-1], size) for rel, size in self._files(source)]
+        if not self.fs.exists(source):
+            return []
+        if not self.fs.isdir(source):
+            return [(key.rsplit("/", 1)[-1], os.path.getsize(source))]
+        return [(file.relative_to(source).as_posix(), file.stat().st_size) for file in regular_files(Path(source))[0]]
+
     def iter_tar(self, key: str, arcname: str) -> Iterator[bytes]:
         """Stream ``key`` as an uncompressed tar, without holding it all in memory."""
         pipe = _ChunkPipe()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import io
+import json
 import sys
 import tarfile
 import time
@@ -16,7 +17,7 @@ from kiln import api
 from kiln.errors import InvalidSpec
 from kiln.sdk.rest import RestClient
 from kiln.sdk.stream_reader import StreamReader
-from kiln.specs.views import JobStatus, JobView, MetricHistory
+from kiln.specs.views import JobFilesView, JobFileView, JobMetricsView, JobStatus, JobView, MetricHistory
 
 if TYPE_CHECKING:  # what submitting needs is imported by prepare_submission: listing jobs does not build it
     from kiln.specs.job import JobSpecBase
@@ -100,6 +101,23 @@ class JobOperations:
             params["status"] = JobStatus(status).value
         return [Job(self, view) for view in self._rest.call(api.jobs.LIST, params=params)]
 
+    def search(
+        self, *, status: JobStatus | str | None = None, experiment: str | None = None, created_by: str | None = None,
+        compute: str | None = None, tags: dict[str, str] | None = None, text: str | None = None,
+        sort: str = "-created", offset: int = 0, limit: int = 50,
+    ) -> tuple[builtins.list[Job], int]:  # fmt: skip
+        """One page of the jobs that match (filtered, sorted and paged by the server) and how many match in all.
+        ``sort``: created, duration, name or status, with a ``-`` first for descending."""
+        params: dict[str, Any] = {"sort": sort, "offset": offset, "limit": limit}
+        wanted = {"status": JobStatus(status).value if status else None, "experiment": experiment,
+                  "created_by": created_by, "compute": compute, "q": text}  # fmt: skip
+        params.update({key: value for key, value in wanted.items() if value})
+        if tags:
+            params["tag"] = [f"{key}={value}" for key, value in tags.items()]
+        with self._rest.stream(api.jobs.LIST, params=params) as response:
+            views = [JobView.model_validate(item) for item in json.loads(response.read())]
+            return [Job(self, view) for view in views], int(response.headers["x-total-count"])
+
     def rerun(self, name: str) -> Job:
         """A new job like ``name``: same spec, code snapshot and inputs, and its recorded exact environment."""
         return Job(self, self._rest.call(api.jobs.RERUN, name=name))
@@ -149,6 +167,44 @@ class JobOperations:
     def metric_histories(self, name: str) -> dict[str, MetricHistory]:
         """Every value of every metric the job logged to MLflow, with its steps and timestamps (ms)."""
         return self._rest.call(api.jobs.METRICS, name=name).metrics
+
+    def metric_series(
+        self, name: str, max_points: int | None = 1000, since_step: int | None = None
+    ) -> dict[str, MetricHistory]:
+        """The job's metrics for a chart: each thinned by the server to ``max_points`` (keeping each stretch's
+        lowest and highest value and the ends), only after ``since_step`` if given."""
+        params = {
+            key: value for key, value in (("max_points", max_points), ("since_step", since_step)) if value is not None
+        }
+        return self._rest.call(api.jobs.METRICS, name=name, params=params).metrics
+
+    def follow_metrics(self, name: str, max_points: int = 1000) -> Iterator[dict[str, MetricHistory]]:
+        """The series so far, then the new points as the job logs them, until it ends (server-sent events)."""
+        with self._rest.stream(api.jobs.METRIC_STREAM, name=name, params={"max_points": max_points}) as response:
+            kind = ""
+            for line in response.iter_lines():
+                if line.startswith("event: "):
+                    kind = line.removeprefix("event: ")
+                elif line.startswith("data: ") and kind == "metrics":
+                    yield JobMetricsView.model_validate_json(line.removeprefix("data: ")).metrics
+
+    def code_files(self, name: str) -> builtins.list[JobFileView]:
+        """The files of the job's code snapshot."""
+        view: JobFilesView = self._rest.call(api.jobs.CODE_FILES, name=name)
+        return view.files
+
+    def read_code_file(self, name: str, path: str) -> bytes:
+        with self._rest.stream(api.jobs.CODE_FILE, name=name, params={"path": path}) as response:
+            return response.read()
+
+    def output_files(self, name: str, output: str) -> builtins.list[JobFileView]:
+        """The files of one output of an ended job."""
+        view: JobFilesView = self._rest.call(api.jobs.OUTPUT_FILES, name=name, output=output)
+        return view.files
+
+    def read_output_file(self, name: str, output: str, path: str) -> bytes:
+        with self._rest.stream(api.jobs.OUTPUT_FILE, name=name, output=output, params={"path": path}) as response:
+            return response.read()
 
 
 def _counted(chunks: Iterator[bytes], on_bytes: Callable[[int], Any]) -> Iterator[bytes]:

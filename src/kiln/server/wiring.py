@@ -51,6 +51,7 @@ from kiln.store.endpoints import EndpointRepository
 from kiln.store.jobs import JobRepository
 from kiln.store.postgres import ENDPOINT_CONTROLLER_LOCK, Leadership
 from kiln.store.users import UserRepository
+from kiln.tracking.metric_series import MetricSeries
 from kiln.tracking.mlflow_errors import bound_client_retries
 from kiln.tracking.mlflow_server import MlflowSupervisor
 from kiln.tracking.registry import ModelRegistry
@@ -105,7 +106,8 @@ class Workspace:
         repository = JobRepository(session_factory(engine))
         store = stores.artifacts
         bound_client_retries()  # a request MLflow cannot answer fails in seconds, not after minutes of retries
-        tracker = RunTracker(mlflow.url, ready=mlflow.wait_ready)
+        series = MetricSeries(stores.mlflow_store_uri, ready=mlflow.wait_ready)
+        tracker = RunTracker(mlflow.url, ready=mlflow.wait_ready, series=series)
         uploads = UploadService(store, home / "tmp")
         registry = ModelRegistry(mlflow.url, ready=mlflow.wait_ready)
         models = ModelService(registry, tracker, store, uploads, repository)

@@ -3,12 +3,15 @@ outputs and metrics. Running jobs is the engine's (:mod:`kiln.jobs`)."""
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from pydantic import ConfigDict
 
+from kiln.artifacts.references import join_key
 from kiln.artifacts.store import ArtifactStore
 from kiln.clock import utcnow
 from kiln.environments.resolver import EnvironmentResolver
@@ -23,10 +26,19 @@ from kiln.services.computes import ComputeService
 from kiln.services.uploads import UploadService
 from kiln.specs.job import JobInput, JobSpecBase, ProcessJobSpec, literal_input_value
 from kiln.specs.pins import EnvironmentPin, InputPin, environment_pin, input_pins, input_records
-from kiln.specs.views import LOGS_OUTPUT, JobOutputView, JobStatus, JobView, MetricHistory
+from kiln.specs.views import (
+    LOGS_OUTPUT,
+    JobFileView,
+    JobMetricsView,
+    JobOutputView,
+    JobStatus,
+    JobView,
+    MetricHistory,
+)
 from kiln.specs.yaml_source import format_loc
-from kiln.store.jobs import JobRepository
+from kiln.store.jobs import JobFilters, JobRepository
 from kiln.store.tables import JobRow
+from kiln.tracking.metric_series import After
 from kiln.tracking.runs import RunTracker
 
 RESERVED_OUTPUTS = (DEFAULT_OUTPUT, LOGS_OUTPUT)
@@ -161,6 +173,15 @@ class JobService:
         kept = self.store.names_under(outputs_key(row.id)) if JobStatus(row.status).is_terminal else set()
         return [JobOutputView(name=name, type=kind, available=name in kept) for name, kind in declared.items()]
 
+    def model_outputs(self, name: str) -> dict[str, tuple[str, str | None]]:
+        """The job's outputs that register a model version when it completes: output → (model, version)."""
+        spec, _ = _spec_and_summary(self.jobs.get(name))
+        return {
+            output: (declared.name, declared.version)
+            for output, declared in spec.outputs.items()
+            if declared is not None and declared.name and declared.is_model()
+        }
+
     def get(self, name: str, with_run_data: bool = False) -> JobView:
         return self.view(self.jobs.get(name), with_run_data)
 
@@ -172,6 +193,17 @@ class JobService:
 
     def list(self, status: JobStatus | None, limit: int) -> list[JobView]:
         return [self.view(row) for row in self.jobs.recent([status] if status else None, limit)]
+
+    def search(
+        self, filters: JobFilters, sort: str = "created", descending: bool = True, offset: int = 0, limit: int = 50
+    ) -> tuple[list[JobView], int]:
+        """One page of the jobs that match ``filters`` (filtered, sorted and paged in the database), and the total."""
+        rows, total = self.jobs.search(filters, sort, descending, offset, limit)
+        return [self.view(row) for row in rows], total
+
+    def filter_choices(self) -> dict[str, list[str]]:
+        """The experiments, creators and computes there are jobs of."""
+        return self.jobs.choices()
 
     # Cancel ----------------------------------------------------------------------------
     def cancel(self, name: str) -> JobView:
@@ -239,6 +271,78 @@ class JobService:
         """Every value of every metric the job logged to MLflow, with steps and timestamps."""
         return self.tracker.metric_histories(self.jobs.get(name).id)
 
+    def metric_series(
+        self, name: str, max_points: int | None, since_step: int | None = None, since_time: int | None = None
+    ) -> dict[str, MetricHistory]:
+        """The job's metrics for charts: each thinned to ``max_points`` (None: whole), after a step or a time."""
+        run_id = self.jobs.get(name).id
+        after = After(since_step) if since_step is not None else None
+        series = self.tracker.metric_series(run_id, max_points, after)
+        if since_time is not None:
+            series = {key: _later_than(history, since_time) for key, history in series.items()}
+        return series
+
+    def metric_events(self, name: str, max_points: int, poll: float = 0.5) -> Iterator[str]:
+        """Server-sent events: the series so far (thinned), then each poll's new points, until the job ends
+        (then an ``end`` event with its status). NotFound at once for an unknown job."""
+        job_id = self.jobs.get(name).id
+
+        def events() -> Iterator[str]:
+            after: dict[str, After] = {}
+            limit: int | None = max_points
+            while True:
+                status = JobStatus(self.jobs.get(job_id).status)
+                series = self.tracker.metric_series(job_id, limit, after)
+                fresh = {key: history for key, history in series.items() if history.steps}
+                if fresh:
+                    for key, history in fresh.items():
+                        after[key] = After(history.steps[-1], history.timestamps[-1])
+                    yield _event("metrics", JobMetricsView(metrics=fresh).model_dump_json())
+                if status.is_terminal:
+                    yield _event("end", json.dumps({"status": status.value}))
+                    return
+                limit = max_points  # new points since the last poll: few, thinned only if the job logs a flood
+                time.sleep(poll)
+
+        return events()
+
+    # Code snapshot and output files ---------------------------------------------------------
+    def code_files(self, name: str) -> list[JobFileView]:
+        return _file_views(self.store.file_sizes(self._code_key(name)))
+
+    def code_file(self, name: str, path: str) -> IO[bytes]:
+        return self._open_file(self._code_key(name), path)
+
+    def _code_key(self, name: str) -> str:
+        row = self.jobs.get(name)
+        code = (row.spec or {}).get("code")
+        if not code or not row.code_hash:
+            raise NotFound(f"job '{row.name}' has no code snapshot (its spec names no 'code' folder)")
+        return self.uploads.resolve(str(code), "code")[0]
+
+    def output_files(self, name: str, output: str) -> list[JobFileView]:
+        return _file_views(self.store.file_sizes(self._ended_output_key(name, output)))
+
+    def output_file(self, name: str, output: str, path: str) -> IO[bytes]:
+        return self._open_file(self._ended_output_key(name, output), path)
+
+    def _ended_output_key(self, name: str, output: str) -> str:
+        row = self.jobs.get(name)
+        known = {o.name: o for o in self.view(row).outputs}
+        if output not in known:
+            raise NotFound(f"job '{row.name}' has no output '{output}' (outputs: {', '.join(known)})")
+        if not JobStatus(row.status).is_terminal:
+            raise Conflict(f"job '{row.name}' is {row.status}; its output files can be read once it has ended")
+        if not known[output].available:
+            raise NotFound(f"job '{row.name}' wrote nothing to {_output_label(output)}")
+        return output_key(row.id, output)
+
+    def _open_file(self, key: str, path: str) -> IO[bytes]:
+        file_key = join_key(key, path, "path")
+        if file_key == key or not self.store.exists(file_key) or self.store.is_dir(file_key):
+            raise NotFound(f"path: there is no file '{path}' here (the file list shows the paths there are)")
+        return self.store.open(file_key)
+
 
 class _UnknownKindSpec(JobSpecBase):
     """The fields every job has, read from a job whose kind this server does not know (no longer registered)."""
@@ -253,6 +357,23 @@ def _spec_and_summary(row: JobRow) -> tuple[JobSpecBase, str]:
     except KilnError as exc:
         return _UnknownKindSpec.model_validate(row.spec), f"({exc.message})"
     return spec, handler_of(spec).summary(spec)
+
+
+def _event(kind: str, data: str) -> str:
+    return f"event: {kind}\ndata: {data}\n\n"
+
+
+def _later_than(history: MetricHistory, since_time: int) -> MetricHistory:
+    kept = [i for i, timestamp in enumerate(history.timestamps) if timestamp > since_time]
+    return MetricHistory(
+        steps=[history.steps[i] for i in kept],
+        values=[history.values[i] for i in kept],
+        timestamps=[history.timestamps[i] for i in kept],
+    )
+
+
+def _file_views(files: list[tuple[str, int]]) -> list[JobFileView]:
+    return [JobFileView(path=path, size=size) for path, size in files]
 
 
 def _output_label(output: str) -> str:

@@ -28,6 +28,9 @@ TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.
 ACTIVE_STATUSES = frozenset({JobStatus.PREPARING, JobStatus.RUNNING})
 
 
+JOB_SORTS = ("created", "duration", "name", "status")
+"""What a job list sorts by (``GET /api/v1/jobs?sort=``; a ``-`` first: descending)."""
+
 LOGS_OUTPUT = "logs"
 """The output that holds a job's ``./logs`` (its TensorBoard folder), kept as Azure ML keeps it."""
 
@@ -86,6 +89,17 @@ class JobMetricsView(BaseModel):
     """All metric histories of a job's MLflow run, by metric key."""
 
     metrics: dict[str, MetricHistory]
+
+
+class JobFileView(BaseModel):
+    path: str  # relative to the folder listed
+    size: int  # bytes
+
+
+class JobFilesView(BaseModel):
+    """The files of a job's code snapshot or of one of its outputs."""
+
+    files: list[JobFileView]
 
 
 class UploadView(BaseModel):

@@ -9,16 +9,33 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from kiln.errors import Conflict, NotFound
-from kiln.specs.views import ACTIVE_STATUSES, JobStatus
+from kiln.specs.views import ACTIVE_STATUSES, JOB_SORTS, JobStatus
 from kiln.store.tables import JobRow
 
 SHORT_ID = re.compile(r"[0-9a-f]{6,31}")  # the start of a job id (MLflow run ids are 32 hex digits)
+
+
+SORTS = JOB_SORTS
+
+
+@dataclass(frozen=True)
+class JobFilters:
+    """What a job list may be narrowed to (each given filter must hold): exact status, experiment, creator and
+    compute; every tag ``key=value`` of the job's spec; ``text`` found in the name or display name."""
+
+    statuses: tuple[JobStatus, ...] = ()
+    experiment: str | None = None
+    created_by: str | None = None
+    compute: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    text: str | None = None
 
 
 class JobRepository:
@@ -28,6 +45,11 @@ class JobRepository:
     def add(self, row: JobRow) -> None:
         with self._sessions.begin() as session:
             session.add(row)
+
+    def add_many(self, rows: Iterable[JobRow]) -> None:
+        """Record many jobs in one transaction (imports; the studio's benchmarks of long lists)."""
+        with self._sessions.begin() as session:
+            session.add_all(list(rows))
 
     def find(self, name_or_id: str) -> JobRow | None:
         """The job of that name or id, or of the one id that starts with it (a short id, as `kiln job list`
@@ -58,6 +80,36 @@ class JobRepository:
             query = query.where(JobRow.status.in_([s.value for s in statuses]))
         with self._sessions() as session:
             return list(session.scalars(query))
+
+    def search(
+        self, filters: JobFilters, sort: str = "created", descending: bool = True, offset: int = 0, limit: int = 50
+    ) -> tuple[list[JobRow], int]:
+        """One page of the jobs that match ``filters``, sorted in the database, and how many match in all.
+        ``sort`` is one of SORTS (``duration``: jobs that have not ended come last either way)."""
+        conditions = _conditions(filters)
+        key = _sort_key(sort, self._dialect())
+        order = [key.desc() if descending else key.asc(), JobRow.created_at.desc(), JobRow.id]
+        if sort == "duration":
+            order.insert(0, key.is_(None))  # unfinished jobs last, in both directions
+        query = select(JobRow).where(*conditions).order_by(*order).offset(offset).limit(limit)
+        counting = select(func.count()).select_from(JobRow).where(*conditions)
+        with self._sessions() as session:
+            rows = list(session.scalars(query))
+            total = len(rows) + offset if 0 < len(rows) < limit else int(session.scalar(counting) or 0)
+        return rows, total
+
+    def choices(self) -> dict[str, list[str]]:
+        """The experiments, creators and computes that jobs name (a list's filter choices), sorted."""
+        columns = {"experiment": JobRow.experiment_name, "created_by": JobRow.created_by, "compute": JobRow.compute}
+        with self._sessions() as session:
+            return {
+                name: [value for value in session.scalars(select(column).distinct().order_by(column)) if value]
+                for name, column in columns.items()
+            }
+
+    def _dialect(self) -> str:
+        engine = self._sessions.kw.get("bind")
+        return engine.dialect.name if engine is not None else "sqlite"
 
     def oldest_queued(self, compute: str, limit: int | None = None) -> list[JobRow]:
         query = (
@@ -162,3 +214,36 @@ class JobRepository:
     def set_fields(self, job_id: str, **fields: Any) -> None:
         with self._sessions.begin() as session:
             session.execute(update(JobRow).where(JobRow.id == job_id).values(**fields))
+
+
+def _conditions(filters: JobFilters) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if filters.statuses:
+        conditions.append(JobRow.status.in_([status.value for status in filters.statuses]))
+    for column, wanted in (
+        (JobRow.experiment_name, filters.experiment),
+        (JobRow.created_by, filters.created_by),
+        (JobRow.compute, filters.compute),
+    ):
+        if wanted is not None:
+            conditions.append(column == wanted)
+    for key, value in filters.tags.items():
+        conditions.append(JobRow.spec["tags"][key].as_string() == value)
+    if filters.text:
+        pattern = "%" + filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conditions.append(or_(JobRow.name.ilike(pattern, escape="\\"), JobRow.display_name.ilike(pattern, escape="\\")))
+    return conditions
+
+
+def _sort_key(sort: str, dialect: str) -> Any:
+    if sort == "name":
+        return func.coalesce(JobRow.display_name, JobRow.name)
+    if sort == "status":
+        return JobRow.status
+    if sort == "duration":
+        if dialect == "sqlite":
+            return func.julianday(JobRow.ended_at) - func.julianday(JobRow.started_at)
+        return JobRow.ended_at - JobRow.started_at
+    if sort == "created":
+        return JobRow.created_at
+    raise ValueError(f"unknown sort {sort!r}: one of {', '.join(SORTS)}")

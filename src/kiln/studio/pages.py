@@ -32,6 +32,7 @@ class StudioPage:
 
 BUILT_IN_PAGES: tuple[StudioPage, ...] = (
     StudioPage("jobs", "Jobs", "kiln.studio.views.jobs:routes", order=10),
+    StudioPage("compare", "Compare", "kiln.studio.views.compare:routes", order=15),
     StudioPage("models", "Models", "kiln.studio.views.models:routes", order=30),
     StudioPage("data", "Data", "kiln.studio.views.data:routes", order=40),
     StudioPage("environments", "Environments", "kiln.studio.views.environments:routes", order=50),

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from kiln.errors import Unavailable
 from kiln.specs.views import JobStatus, MetricHistory
+from kiln.tracking.metric_series import After, MetricSeries, after_of
 from kiln.tracking.mlflow_client import mlflow_client
 from kiln.tracking.mlflow_errors import caller_errors
 
@@ -27,8 +28,11 @@ RUN_STATUS_OF_JOB = {
 
 
 class RunTracker:
-    def __init__(self, tracking_uri: str, ready: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, tracking_uri: str, ready: Callable[[], None] | None = None, series: MetricSeries | None = None
+    ) -> None:
         self._client: MlflowClient = mlflow_client(tracking_uri, ready)  # each use waits for ready() first
+        self._series = series  # reads MLflow's database itself (charts of long series)
         self._experiments: dict[str, str] = {}
         self._lock = threading.Lock()
 
@@ -105,3 +109,27 @@ class RunTracker:
                 timestamps=[point.timestamp for point in points],
             )
         return histories
+
+    def metric_series(
+        self, run_id: str, max_points: int | None, after: dict[str, After] | After | None = None
+    ) -> dict[str, MetricHistory]:
+        """The run's metrics for charts: each at most ``max_points`` long (downsampled in MLflow's database,
+        keeping each bucket's first, last, lowest and highest point), from ``after[key]`` on."""
+        if self._series is not None:
+            return self._series.read(run_id, max_points, after)
+        histories = self.metric_histories(run_id)  # no database to ask: whole, through MLflow's client
+        return {key: _after(history, after_of(after, key)) for key, history in histories.items()}
+
+
+def _after(history: MetricHistory, after: After | None) -> MetricHistory:
+    if after is None:
+        return history
+    kept = [
+        i for i, (step, timestamp) in enumerate(zip(history.steps, history.timestamps, strict=True))
+        if (step, timestamp) > (after.step, after.timestamp)
+    ]  # fmt: skip
+    return MetricHistory(
+        steps=[history.steps[i] for i in kept],
+        values=[history.values[i] for i in kept],
+        timestamps=[history.timestamps[i] for i in kept],
+    )

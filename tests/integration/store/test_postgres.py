@@ -27,6 +27,7 @@ import httpx
 import mlflow
 import psutil
 import pytest
+from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
@@ -129,6 +130,16 @@ def test_a_job_end_to_end_on_postgres(postgres_server: PostgresServer, team: Tea
         from sklearn.datasets import load_diabetes
 
         assert len(model.predict(load_diabetes(as_frame=True).data.head(3))) == 3
+
+        # the studio's reads on PostgreSQL: a long series thinned in SQL, the job list searched in SQL
+        curve = [Metric("curve", float(step % 7), 1_700_000_000_000 + step, step) for step in range(200)]
+        client.log_batch(view["id"], metrics=curve)
+        with server.client() as kiln:
+            thinned = kiln.jobs.metric_series(view["name"], max_points=20)["curve"]
+            assert len(thinned.steps) <= 20 and (thinned.steps[0], thinned.steps[-1]) == (0, 199)
+            assert (min(thinned.values), max(thinned.values)) == (0.0, 6.0)
+            found, total = kiln.jobs.search(status="completed", text=view["name"][:12], sort="-duration")
+            assert total >= 1 and view["name"] in [job.name for job in found]
     finally:
         for key in server.mlflow_env():
             os.environ.pop(key, None)
