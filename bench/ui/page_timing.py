@@ -36,7 +36,10 @@ INIT_SCRIPT = """(() => {
 SETTLED = f"""() => {{
   const ends = performance.getEntriesByType('resource').map(e => e.responseEnd);
   const nav = performance.getEntriesByType('navigation')[0];
-  return {{rendered: window.{MARKER}, network: Math.max(nav ? nav.responseEnd : 0, ...ends), requests: ends.length + 1}};
+  const slowest = performance.getEntriesByType('resource').reduce((a, e) => (!a || e.duration > a.duration ? e : a), nav);
+  const path = slowest ? new URL(slowest.name).pathname : '';
+  return {{rendered: window.{MARKER}, network: Math.max(nav ? nav.responseEnd : 0, ...ends), requests: ends.length + 1,
+           slowest: slowest ? [path, slowest.duration] : ['', 0]}};
 }}"""
 
 
@@ -60,7 +63,15 @@ class Figures:
     server_cpu: list[float] = field(default_factory=list)  # the server's (and its MLflow child's) CPU seconds per load
     cold: float | None = None  # the first load in a fresh context
     requests: int = 0
+    slowest: dict[str, list[float]] = field(default_factory=dict)  # the slowest request of each load: its durations
     never_idle: int = 0  # loads whose network was never quiet within the time allowed
+
+    def slowest_request(self) -> str:
+        """The request that was most often the slowest of a load, with its median duration."""
+        if not self.slowest:
+            return "—"
+        path, durations = max(self.slowest.items(), key=lambda item: len(item[1]))
+        return f"{path[:60]} ({statistics.median(durations) * 1000:.0f} ms)"
 
     @staticmethod
     def median(values: list[float]) -> float:
@@ -168,6 +179,8 @@ class Browser:
         figures.rendered.append(rendered)
         figures.wall.append(wall)
         figures.requests = settled["requests"]
+        path, duration = settled["slowest"]
+        figures.slowest.setdefault(path, []).append(duration / 1000)
         if cpu:
             figures.server_cpu.append(cpu() - before)
         return rendered

@@ -96,7 +96,8 @@ def report(label: str, kind: PageKind, figures: Figures) -> None:
     print(
         f"{label:<10} {kind.label:<20} TTFB {ms(median(figures.ttfb))}  body {ms(median(figures.total))}{data}\n"
         f"{'':<31} rendered {ms(median(figures.rendered))}  (cold {ms(figures.cold)}; wall incl. 500 ms quiet "
-        f"{ms(median(figures.wall))})  {figures.requests} requests  server CPU {ms(median(figures.server_cpu))}/load{idle}"
+        f"{ms(median(figures.wall))})  {figures.requests} requests  server CPU {ms(median(figures.server_cpu))}/load{idle}\n"
+        f"{'':<31} slowest request: {figures.slowest_request()}"
     )
 
 
