@@ -36,10 +36,11 @@ INIT_SCRIPT = """(() => {
 SETTLED = f"""() => {{
   const ends = performance.getEntriesByType('resource').map(e => e.responseEnd);
   const nav = performance.getEntriesByType('navigation')[0];
-  const slowest = performance.getEntriesByType('resource').reduce((a, e) => (!a || e.duration > a.duration ? e : a), nav);
-  const path = slowest ? new URL(slowest.name).pathname : '';
+  // a request's time: from its start to its response's end (a navigation entry's own duration runs to its load event)
+  const timed = [...(nav ? [nav] : []), ...performance.getEntriesByType('resource')].map(e => [e.name, e.responseEnd - e.startTime]);
+  const slowest = timed.reduce((a, e) => (e[1] > a[1] ? e : a), ['', -1]);
   return {{rendered: window.{MARKER}, network: Math.max(nav ? nav.responseEnd : 0, ...ends), requests: ends.length + 1,
-           slowest: slowest ? [path, slowest.duration] : ['', 0]}};
+           slowest: [slowest[0] ? new URL(slowest[0]).pathname : '', Math.max(0, slowest[1])]}};
 }}"""
 
 
