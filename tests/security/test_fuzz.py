@@ -155,9 +155,16 @@ def _check(case: Case, mode: GenerationMode, url: str, token: str, found: dict[A
 
 def _no_endless_follow(case: Case) -> None:
     """``follow=true`` on a log streams until its job or build ends, and the fuzz's jobs never end (the slot is
-    held): ask for the log so far instead. Other values of ``follow`` are sent as generated."""
+    held): ask for the log so far instead. Other values of ``follow`` are sent as generated. An endpoint's
+    metrics stream gets at most 2 snapshots (invalid values of ``snapshots`` are sent as generated)."""
     if isinstance(case.query, dict) and str(case.query.get("follow")).lower() in {"true", "1", "yes", "on", "t", "y"}:
         case.query["follow"] = False
+    if case.operation.definition.raw.get("operationId") == "endpoints.metrics_stream":
+        # a snapshot a second until ``snapshots`` (600 by default): keep a generated value only if it is short
+        query = case.query if isinstance(case.query, dict) else {}
+        if str(query.get("snapshots", "")).isdigit() and int(query["snapshots"]) > 2 or "snapshots" not in query:
+            query["snapshots"] = 2
+        case.query = query
 
 
 def _remember(found: dict[tuple[str, int | None, str], Finding], finding: Finding) -> None:

@@ -41,6 +41,7 @@ ATTACK_BODIES: dict[str, Any] = {
     "endpoints.create": {"name": f"attack-ep-{SUFFIX}"},
     "endpoints.update": {"traffic": {}, "description": "defaced"},
     "endpoints.regenerate_keys": {"key_type": "primary"},
+    "endpoints.invoke": {"body": {"input_data": {"data": [[1.0, 2.0, 3.0, 4.0]]}}},  # scoring without a key
     "deployments.create": {"name": "red", "endpoint_name": "{endpoint}", "model": "kiln:{model}:1"},
     "deployments.update": {"name": "blue", "endpoint_name": "{endpoint}", "model": "kiln:{model}:1"},
     "users.create": {"name": f"mallory-{SUFFIX}", "role": "owner"},
@@ -50,6 +51,8 @@ ATTACK_BODIES: dict[str, Any] = {
     "datastores.create": {"name": f"attack-ds-{SUFFIX}", "type": "https", "url": "http://127.0.0.1:1"},
 }
 RAW_ATTACK = {"uploads.create": b"not a tar", "workspace.import": b"not a tar either"}
+# streams that would last minutes: one snapshot is enough to see who gets past the role check
+STREAM_QUERY: dict[str, dict[str, str]] = {"endpoints.metrics_stream": {"snapshots": "1"}}
 
 
 def attack_request(operation: Operation[Any], seeded: Seeded, caller: Member | None) -> dict[str, Any]:
@@ -59,6 +62,8 @@ def attack_request(operation: Operation[Any], seeded: Seeded, caller: Member | N
     if operation.tag == "users" and "name" in values and caller is not None:
         values["name"] = caller.name
     request: dict[str, Any] = {"method": operation.method, "url": operation.url(**values)}
+    if operation.name in STREAM_QUERY:
+        request["params"] = STREAM_QUERY[operation.name]
     if operation.body is not None:
         assert operation.name in ATTACK_BODIES, f"{operation.name} takes a body: add its attack to ATTACK_BODIES"
         text = json.dumps(ATTACK_BODIES[operation.name])
@@ -75,6 +80,8 @@ def harmless_request(operation: Operation[Any], seeded: Seeded) -> dict[str, Any
     reading = operation.method == "GET"
     values = seeded.values_for(operation) if reading else dict.fromkeys(operation.path_parameters, MADE_UP)
     request: dict[str, Any] = {"method": operation.method, "url": operation.url(**values)}
+    if operation.name in STREAM_QUERY:
+        request["params"] = STREAM_QUERY[operation.name]
     if operation.body is not None:
         request["json"] = []
     elif operation.raw_body is not None:  # refused for its query: every raw-body operation takes a choice

@@ -43,8 +43,17 @@ RULES = [
     Rule(
         "kiln.studio",
         (
-            "kiln.store", "kiln.jobs", "kiln.runners", "kiln.serving", "kiln.tracking", "kiln.artifacts",
-            "kiln.environments", "kiln.sdk", "kiln.cli", "sqlalchemy", "mlflow",
+            "kiln.store",
+            "kiln.jobs",
+            "kiln.runners",
+            "kiln.serving",
+            "kiln.tracking",
+            "kiln.artifacts",
+            "kiln.environments",
+            "kiln.sdk",
+            "kiln.cli",
+            "sqlalchemy",
+            "mlflow",
         ),
         "studio pages read through the services, with the role checks of the REST operations they mirror",
     ),  # fmt: skip

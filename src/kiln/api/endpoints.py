@@ -3,11 +3,11 @@ scoring URI with an endpoint key, outside this API), and the gateway's Prometheu
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from kiln.api.operation import NO_CONTENT, Operation
+from kiln.api.operation import EVENT_STREAM, NO_CONTENT, Operation
 from kiln.errors import AlreadyExists, Conflict
 from kiln.specs.endpoint import (
     EndpointKeys,
@@ -29,6 +29,21 @@ class RegenerateKeys(BaseModel):
 
 class DeploymentLogs(BaseModel):
     logs: str
+
+
+class InvokeRequest(BaseModel):
+    """The body of POST /api/v1/online-endpoints/{name}/invoke: what to send through the scoring URI."""
+
+    body: Any = Field(description="the JSON request body the scoring URI gets, as a client would send it")
+    deployment: str | None = Field(None, description="send it to this deployment (else the traffic split picks)")
+
+
+class InvokeAnswer(BaseModel):
+    """What the scoring URI answered: its status, the deployment that answered, and the body."""
+
+    status: int
+    deployment: str | None = Field(None, description="the deployment that answered (None: the gateway itself)")
+    body: Any = Field(description="the answer as JSON, or as text where it is not JSON")
 
 
 CREATE = Operation(
@@ -124,6 +139,23 @@ DEPLOYMENT_LINEAGE = Operation(
     response=LineageNode,
 )  # fmt: skip
 
+INVOKE = Operation(
+    "endpoints.invoke", "POST", "/api/v1/online-endpoints/{name}/invoke",
+    summary="Score a request through the endpoint's scoring URI, on the server's side",
+    description="The request goes through the gateway as one with the endpoint's key would (traffic split, "
+    "mirroring, metrics), so a browser can try an endpoint without holding its key.",
+    role=Role.CONTRIBUTOR, action="scoring through endpoints",
+    response=InvokeAnswer, body=InvokeRequest,
+)  # fmt: skip
+METRICS_STREAM = Operation(
+    "endpoints.metrics_stream", "GET", "/api/v1/online-endpoints/{name}/metrics/stream",
+    summary="The endpoint's live request metrics per deployment, as server-sent events",
+    description="One ``snapshot`` event a second (JSON: per deployment its requests, errors, request and "
+    "error rates over the last second, latency p50/p90/p99 in ms); ``snapshots`` ends the stream after that "
+    "many (an EventSource reconnects on its own).",
+    role=Role.READER, action="reading metrics",
+    response=str, media_type=EVENT_STREAM, query=("snapshots",), limit="live",
+)  # fmt: skip
 METRICS = Operation(
     "metrics.prometheus", "GET", "/metrics",
     summary="The gateway's metrics, as Prometheus text",

@@ -34,6 +34,14 @@ JSON = "application/json"
 TAR = "application/x-tar"
 TEXT = "text/plain; charset=utf-8"
 NDJSON = "application/x-ndjson"
+EVENT_STREAM = "text/event-stream"  # server-sent events: each event's data is JSON (its schema: SSE_EVENT)
+SSE_EVENT = {
+    "type": "object",
+    "description": "one server-sent event (its fields as the SSE format names them; 'data' holds JSON)",
+    "properties": {
+        "event": {"type": "string"}, "data": {"type": "string"}, "id": {"type": "string"}, "retry": {"type": "integer"},
+    },
+}  # fmt: skip
 BYTES = "application/octet-stream"
 NO_CONTENT: type[None] = type(None)
 """``response=NO_CONTENT`` (with ``status_code=204``): the answer has no body."""

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 import httpx
 
 from kiln import api
+from kiln.api.endpoints import InvokeAnswer
 from kiln.errors import InvalidSpec, KilnError, Unavailable, error_from_json
 from kiln.sdk.environments import inline_environment_files
 from kiln.sdk.rest import RestClient
@@ -105,6 +107,20 @@ class OnlineEndpointOperations:
         if response.status_code >= 400:
             raise error_from_json(payload, response.status_code)
         return payload
+
+    def invoke_on_server(self, name: str, body: Any, deployment_name: str | None = None) -> InvokeAnswer:
+        """Score ``body`` through the endpoint's scoring URI on the server's side (the caller holds no key;
+        contributor or owner): the status, the deployment that answered and its answer."""
+        request = {"body": body, "deployment": deployment_name}
+        return self._rest.call(api.endpoints.INVOKE, name=name, json=request)
+
+    def metrics_stream(self, name: str, snapshots: int = 600) -> Iterator[dict[str, Any]]:
+        """The endpoint's live metrics, one snapshot a second (``snapshots`` of them): per deployment its
+        totals, request and error rates and latency percentiles."""
+        for response in self._rest.stream(api.endpoints.METRICS_STREAM, name=name, params={"snapshots": snapshots}):
+            for line in response.iter_lines():
+                if line.startswith("data: "):
+                    yield json.loads(line[len("data: ") :])
 
 
 class OnlineDeploymentOperations:

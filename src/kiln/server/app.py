@@ -101,6 +101,7 @@ def create_app(
         lambda: app.state.workspace.gateway_metrics,
         user_token=scoring_token_check(BearerPrincipals(token, lambda: _credentials(app))),
     )
+    app.state.endpoint_gateway = gateway  # endpoints.invoke scores through it on the server's side
 
     @app.exception_handler(KilnError)
     async def kiln_error(request: Request, exc: KilnError) -> Response:

@@ -25,6 +25,7 @@ from kiln.services.lineage import LineageService
 from kiln.services.models import ModelService
 from kiln.services.uploads import UploadService
 from kiln.services.users import UserService
+from kiln.serving.control.gateway import EndpointGateway
 from kiln.serving.control.gateway_metrics import GatewayMetrics
 from kiln.transfer.sources import TransferSources
 
@@ -58,6 +59,14 @@ Lineage = Annotated[LineageService, _part("lineage")]
 Endpoints = Annotated[EndpointService, _part("endpoints")]
 GatewayCounters = Annotated[GatewayMetrics, _part("gateway_metrics")]
 Users = Annotated[UserService, _part("users")]
+
+
+async def _gateway(request: Request) -> EndpointGateway:
+    gateway: EndpointGateway = request.app.state.endpoint_gateway
+    return gateway
+
+
+ScoringGateway = Annotated[EndpointGateway, Depends(_gateway)]  # the scoring URIs' gateway (endpoints.invoke)
 SignIns = Annotated[BrowserSessions, _part("browser_sessions")]
 Computes = Annotated[ComputeService, _part("computes")]
 Datastores = Annotated[DatastoreService, _part("datastores")]

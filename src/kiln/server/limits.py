@@ -35,6 +35,7 @@ from kiln.server.permissions import principal_of
 USER_SLOTS: dict[str, int] = {
     "downloads": 2,  # tar streams: model files, job outputs, data content, workspace export
     "logs": 4,  # log reads, and follows that last as long as the job
+    "live": 6,  # server-sent event streams of the studio's live parts (no thread held: they wait on the loop)
     "registrations": 2,  # model registration: copies the files, logs them to MLflow
     "scans": 2,  # answers built from many MLflow or database reads: lineage, model lists, metric histories
     "uploads": 2,

@@ -25,7 +25,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import APIKeyCookie, HTTPBearer
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from kiln.api.operation import API_PREFIX, NDJSON, NO_CONTENT, ErrorBody, Operation
+from kiln.api.operation import API_PREFIX, EVENT_STREAM, NDJSON, NO_CONTENT, SSE_EVENT, ErrorBody, Operation
 from kiln.errors import Forbidden, KilnError, NotFound
 from kiln.server.auth import SESSION_COOKIE
 from kiln.server.limits import limit_per_user, take_turn
@@ -91,6 +91,8 @@ def _responses(operation: Operation[Any]) -> dict[int | str, dict[str, Any]]:
     if not operation.is_json:
         text = operation.media_type.startswith("text/") or operation.media_type == NDJSON
         schema = {"type": "string"} if text else {"type": "string", "format": "binary"}
+        if operation.media_type == EVENT_STREAM:
+            schema = SSE_EVENT  # each event, as OpenAPI describes a stream of server-sent events
         responses[operation.status_code] = {
             "description": operation.summary,
             "content": {operation.media_type: {"schema": schema}},

@@ -30,7 +30,12 @@ class StudioPage:
         return f"/ui/{self.name}"
 
 
-BUILT_IN_PAGES: tuple[StudioPage, ...] = (StudioPage("jobs", "Jobs", "kiln.studio.views.jobs:routes", order=10),)
+BUILT_IN_PAGES: tuple[StudioPage, ...] = (
+    StudioPage("jobs", "Jobs", "kiln.studio.views.jobs:routes", order=10),
+    StudioPage("endpoints", "Endpoints", "kiln.studio.views.endpoints:routes", order=60),
+    StudioPage("compute", "Compute", "kiln.studio.views.compute:routes", order=70),
+    StudioPage("users", "Users", "kiln.studio.views.users:routes", order=80),
+)
 
 
 def studio_pages(capabilities: Iterable[Capability] = ()) -> tuple[StudioPage, ...]:

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
 from fastapi import APIRouter, Query
-from fastapi.responses import PlainTextResponse
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from kiln import api
-from kiln.api.endpoints import PROMETHEUS_TEXT, DeploymentLogs, RegenerateKeys
-from kiln.server.dependencies import Endpoints, GatewayCounters, Lineage
+from kiln.api.endpoints import (
+    PROMETHEUS_TEXT,
+    DeploymentLogs,
+    InvokeAnswer,
+    InvokeRequest,
+    RegenerateKeys,
+)
+from kiln.api.operation import EVENT_STREAM
+from kiln.server.dependencies import Endpoints, GatewayCounters, Lineage, ScoringGateway
 from kiln.server.permissions import Caller
 from kiln.server.routes import bind
+from kiln.serving.control.gateway import DEPLOYMENT_HEADER
+from kiln.serving.control.gateway_metrics import LiveFeed
 from kiln.specs.endpoint import (
     EndpointKeys,
     EndpointUpdate,
@@ -91,9 +107,45 @@ def endpoints_router() -> APIRouter:
     def deployment_lineage(lineage: Lineage, name: str, deployment: str) -> LineageNode:
         return lineage.deployment(name, deployment)
 
+    @bind(router, api.endpoints.INVOKE)
+    async def invoke_endpoint(
+        endpoints: Endpoints, gateway: ScoringGateway, name: str, body: InvokeRequest
+    ) -> InvokeAnswer:
+        await run_in_threadpool(endpoints.get_endpoint, name)  # NotFound names the endpoint
+        sent = json.dumps(body.body).encode()
+        status, headers, answer = await gateway.score_on_server(name, sent, body.deployment)
+        try:
+            parsed: Any = json.loads(answer)
+        except ValueError:
+            parsed = answer.decode("utf-8", "replace")
+        return InvokeAnswer(status=status, deployment=headers.get(DEPLOYMENT_HEADER), body=parsed)
+
+    @bind(router, api.endpoints.METRICS_STREAM)
+    async def metrics_stream(
+        endpoints: Endpoints, gateway_metrics: GatewayCounters, name: str,
+        snapshots: int = Query(STREAM_SNAPSHOTS, ge=1, le=STREAM_SNAPSHOTS),
+    ) -> StreamingResponse:  # fmt: skip
+        view = await run_in_threadpool(endpoints.get_endpoint, name)
+        feed = gateway_metrics.live(name, [deployment.name for deployment in view.deployments])
+        headers = {"cache-control": "no-store", "x-accel-buffering": "no"}
+        return StreamingResponse(_events(feed, snapshots), media_type=EVENT_STREAM, headers=headers)
+
     @bind(router, api.endpoints.METRICS)
     def metrics(gateway_metrics: GatewayCounters) -> PlainTextResponse:
         text = gateway_metrics.exposition()
         return PlainTextResponse(text, media_type=PROMETHEUS_TEXT)
 
     return router
+
+
+STREAM_SNAPSHOTS = 600  # a stream's most snapshots (10 minutes); an EventSource then reconnects on its own
+SNAPSHOT_SECONDS = 1.0
+
+
+async def _events(feed: LiveFeed, snapshots: int) -> AsyncIterator[str]:
+    """``snapshot`` events, one a second: the first at once, so a page has numbers as soon as it opens."""
+    yield "retry: 2000\n\n"
+    for count in range(snapshots):
+        if count:
+            await asyncio.sleep(SNAPSHOT_SECONDS)
+        yield f"event: snapshot\ndata: {json.dumps(feed.snapshot(time.monotonic()))}\n\n"

@@ -95,22 +95,53 @@ class EndpointGateway:
             refused = refused or _needs_credentials(endpoint_name)
             await _error(send, refused, [(b"www-authenticate", b"Bearer")] if refused.http_status == 401 else [])
             return
-        pinned = _header(headers, DEPLOYMENT_HEADER.encode())
-        if pinned is not None and pinned not in route.deployments:
-            await _error(send, NotFound(f"endpoint '{endpoint_name}' has no deployment '{pinned}'"))
-            return
         body = await _read_body(receive)
-        forwarded = [(k, v) for k, v in headers if k not in _DROPPED_REQUEST_HEADERS]
-        request_id = _header(headers, b"x-request-id") or _request_id()
         # the path as the caller sent it, re-quoted (ASGI gives it decoded: a space, CR or LF must not reach the
         # request line); the query string is still as it came off the wire
         target = "/" + quote(rest, safe=_PATH_SAFE)
         if scope.get("query_string"):
             target += "?" + scope["query_string"].decode("latin-1")
+        await self._dispatch(route, scope["method"], target, headers, body, send)
+
+    async def _dispatch(
+        self, route: EndpointRoute, method: str, target: str, headers: list[tuple[bytes, bytes]], body: bytes,
+        send: Any,
+    ) -> None:  # fmt: skip
+        """A request whose credential was accepted: to the pinned deployment or the split, mirrors aside."""
+        pinned = _header(headers, DEPLOYMENT_HEADER.encode())
+        if pinned is not None and pinned not in route.deployments:
+            await _error(send, NotFound(f"endpoint '{route.name}' has no deployment '{pinned}'"))
+            return
+        forwarded = [(k, v) for k, v in headers if k not in _DROPPED_REQUEST_HEADERS]
+        request_id = _header(headers, b"x-request-id") or _request_id()
         if pinned is None:
             for mirror in route.mirror_targets():
-                self._start_mirror(route.name, mirror, scope["method"], target, forwarded, body)
-        await self._forward(route, pinned, scope["method"], target, forwarded, body, request_id, send)
+                self._start_mirror(route.name, mirror, method, target, forwarded, body)
+        await self._forward(route, pinned, method, target, forwarded, body, request_id, send)
+
+    async def score_on_server(
+        self, endpoint_name: str, body: bytes, deployment: str | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        """POST ``body`` to the endpoint's ``/score`` as a caller with its key would, for a REST caller whose
+        role the server has checked already (kiln studio's test form): the same split, mirrors and metrics.
+        Returns the status, the answer's headers (lower-case names) and its body; NotFound for no endpoint."""
+        route = self._routes().get(endpoint_name)
+        if route is None:
+            raise NotFound(f"online endpoint '{endpoint_name}' not found (kiln online-endpoint list shows them)")
+        headers = [(b"content-type", b"application/json")]
+        if deployment:
+            headers.append((DEPLOYMENT_HEADER.encode(), deployment.encode("latin-1")))
+        answer: dict[str, Any] = {"status": 500, "headers": {}, "body": b""}
+
+        async def keep(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                answer["status"] = message["status"]
+                answer["headers"] = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in message["headers"]}
+            else:
+                answer["body"] += message.get("body", b"")
+
+        await self._dispatch(route, "POST", "/score", headers, body, keep)
+        return answer["status"], answer["headers"], answer["body"]
 
     async def _forward(
         self,

@@ -5,6 +5,7 @@ Written by the gateway's event loop only; read by the /metrics route and by endp
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from kiln.specs.endpoint import DeploymentMetricsView
 
@@ -85,6 +86,10 @@ class GatewayMetrics:
             latency_p99_ms=None if p99 is None else round(p99 * 1000, 3),
         )  # fmt: skip
 
+    def live(self, endpoint: str, deployments: list[str]) -> LiveFeed:
+        """Snapshots of ``endpoint``'s deployments for a live view (kiln studio's metrics stream)."""
+        return LiveFeed(self, endpoint, deployments)
+
     def exposition(self) -> str:
         lines = [
             "# HELP kiln_endpoint_requests_total Requests answered through an endpoint, by deployment and status.",
@@ -121,3 +126,38 @@ class GatewayMetrics:
 
 def _labels(endpoint: str, deployment: str) -> str:
     return f'endpoint="{endpoint}",deployment="{deployment}"'
+
+
+class LiveFeed:
+    """One viewer's snapshots of an endpoint: per deployment the totals, the request rate and error rate over
+    the time since the last snapshot, and the latency percentiles (of all requests, as ``kiln online-endpoint
+    show`` gives p50 and p99). Reads the counters the gateway writes, on the same event loop."""
+
+    def __init__(self, metrics: GatewayMetrics, endpoint: str, deployments: list[str]) -> None:
+        self._metrics, self._endpoint, self._deployments = metrics, endpoint, list(deployments)
+        self._previous: dict[str, tuple[int, int]] = {}
+        self._at: float | None = None
+
+    def snapshot(self, now: float) -> dict[str, Any]:
+        """``now``: a monotonic clock's reading (the rates are per second of it)."""
+        seen = {deployment for endpoint, deployment in self._metrics._stats if endpoint == self._endpoint}
+        answer: dict[str, Any] = {}
+        elapsed = None if self._at is None else max(now - self._at, 1e-6)
+        for name in sorted(seen | set(self._deployments)):
+            stats = self._metrics._stats.get((self._endpoint, name)) or DeploymentStats()
+            requests, errors = stats.requests, stats.errors
+            before_requests, before_errors = self._previous.get(name, (requests, errors))
+            new = requests - before_requests
+            answer[name] = {
+                "requests": requests, "errors": errors, "mirrored": stats.mirrored,
+                "rate_per_s": round(new / elapsed, 3) if elapsed else 0.0,
+                "error_rate": round((errors - before_errors) / new, 4) if new > 0 else 0.0,
+                **{f"latency_p{q}_ms": _ms(stats.quantile(q / 100)) for q in (50, 90, 99)},
+            }  # fmt: skip
+            self._previous[name] = (requests, errors)
+        self._at = now
+        return {"endpoint": self._endpoint, "deployments": answer}
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 3)
