@@ -67,6 +67,11 @@ class Figures:
     slowest: dict[str, list[float]] = field(default_factory=dict)  # the slowest request of each load: its durations
     never_idle: int = 0  # loads whose network was never quiet within the time allowed
 
+    def drop_warm_up(self) -> None:
+        """The first round's HTTP figures (a cold connection and server caches) are not counted."""
+        for values in (self.ttfb, self.total, self.data):
+            del values[:1]
+
     def slowest_request(self) -> str:
         """The request that was most often the slowest of a load, with its median duration."""
         if not self.slowest:

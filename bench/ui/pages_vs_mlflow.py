@@ -130,9 +130,7 @@ def run(url: str, token: str, server_pid: int, seeded: Seeded, runs: int, timeou
                     time_http(http, kind, figures[kind.label])
                     browser.load(kind, figures[kind.label], lambda: tree_cpu(server_pid))
             for kind in measured:
-                figures[kind.label].ttfb.pop(0), figures[kind.label].total.pop(0)
-                if figures[kind.label].data:
-                    figures[kind.label].data.pop(0)
+                figures[kind.label].drop_warm_up()
                 report(label, kind, figures[kind.label])
                 if shots is not None:
                     browser.screenshot(kind, str(shots / f"{label.replace(' ', '-')}-{kind.label.split()[0]}.png"))
