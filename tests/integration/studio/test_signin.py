@@ -8,6 +8,7 @@ import httpx
 
 from tests.conftest import WorkspaceServer
 from tests.integration.studio.conftest import check_accessibility, screenshot, signed_in
+from tests.readme_commands import section_commands
 
 
 def test_sign_in_then_out_ends_the_session_for_every_copy_of_the_cookie(browser, studio: WorkspaceServer) -> None:
@@ -38,8 +39,13 @@ def test_sign_in_then_out_ends_the_session_for_every_copy_of_the_cookie(browser,
 
 
 def test_the_kiln_ui_link_signs_in_once(browser, studio: WorkspaceServer) -> None:
-    printed = studio.cli("ui", "--no-browser", check=True).stdout
-    link = re.search(r"http://\S+", printed).group(0)
+    # the README's "kiln studio" commands as written (`kiln ui` without a display prints its link too)
+    links, no_display = [], {"DISPLAY": "", "WAYLAND_DISPLAY": ""}
+    for command in section_commands("kiln studio"):
+        printed = studio.cli(*command.as_usage(), check=True, env=no_display).stdout
+        links.append(re.search(r"http://\S+", printed).group(0))
+    assert len(links) == 2 and links[0] != links[1]  # a new code each time
+    link = links[-1]
     assert studio.token not in link and "/login?code=" in link
     page = browser.new_context().new_page()
     page.goto(link)
