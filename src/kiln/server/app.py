@@ -130,8 +130,10 @@ def create_app(
         return PlainTextResponse("Internal Server Error", status_code=500)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_body(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid_body(request: Request, exc: RequestValidationError) -> Response:
         error = _request_validation_error(exc)
+        if is_page(request):  # a studio page's address with a missing or bad parameter
+            return kiln_error_page(request, error)
         return JSONResponse(error.to_json(), status_code=error.http_status)
 
     app.include_router(jobs_router())  # its body lists the job kinds registered by now
