@@ -90,7 +90,7 @@ def test_a_running_jobs_log_and_metric_chart_grow_in_the_page(
     page.check("#log-scale")
     page.locator("#smoothing").fill("0.6")
     assert "by time" in page.locator("figure.chart [role=img]").get_attribute("aria-label")
-    page.locator("#job").scroll_into_view_if_needed()
+    page.evaluate("document.querySelector('figure.chart').scrollIntoView({block: 'center'})")
     screenshot(page, "job-page")
     check_accessibility(page)
 
