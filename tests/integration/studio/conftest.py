@@ -1,7 +1,7 @@
 """kiln studio in a real browser: headless Chromium (Debian's ``chromium``) driven by Playwright's Python API,
 against a real workspace server. ``scripts/test.sh`` installs Chromium where it is missing.
 
-- ``browser``: one Chromium per test process.
+- ``browser``: one Chromium per test module (stopped after it: see the fixture).
 - ``studio``: a workspace server for the module's tests (module-scoped).
 - ``signed_in(browser, server, token)``: a new browser context signed in through the sign-in page.
 - ``check_accessibility(page)``: axe-core (npm, ``src/kiln/studio/web``) run in the page; fails on any
@@ -27,8 +27,10 @@ AXE = REPO / "src" / "kiln" / "studio" / "web" / "node_modules" / "axe-core" / "
 SCREENSHOTS = REPO / "build" / "screenshots"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Module-scoped: Playwright's sync API runs an event loop in this thread while it is started, and the
+    next module on the same worker may call asyncio.run (which refuses to run inside another loop)."""
     from playwright.sync_api import sync_playwright
 
     assert Path(CHROMIUM).exists(), "Chromium is missing: apt-get install chromium (scripts/test.sh does it)"
