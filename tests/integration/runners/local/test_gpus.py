@@ -18,11 +18,13 @@ from kiln.specs.views import JobStatus
 from tests.conftest import UNSANDBOXED, WorkspaceServer, cleanup_jobs, server_env, wait_for, write_job
 from tests.lanes import server_fixture
 
-# writes what it was given to TAG.gpus ("unset" if nothing), then runs until TAG.stop appears
+# writes what it was given to TAG.gpus ("unset" if nothing; whole, through a rename: the test reads it as soon as
+# it appears), then runs until TAG.stop appears
 GPU_JOB = """\
     command: >-
       echo "rank ${RANK-none} gpus=[$CUDA_VISIBLE_DEVICES]";
-      printf %s "${CUDA_VISIBLE_DEVICES-unset}" > ${{inputs.folder}}/${{inputs.tag}}${RANK-}.gpus;
+      printf %s "${CUDA_VISIBLE_DEVICES-unset}" > ${{inputs.folder}}/${{inputs.tag}}${RANK-}.gpus.part;
+      mv ${{inputs.folder}}/${{inputs.tag}}${RANK-}.gpus.part ${{inputs.folder}}/${{inputs.tag}}${RANK-}.gpus;
       while [ ! -e ${{inputs.folder}}/${{inputs.tag}}.stop ]; do sleep 0.1; done
     inputs:
       folder: x
