@@ -69,3 +69,17 @@ def _column(spec: dict[str, Any]) -> Column:
     elif kind in ("array", "object", "map"):
         kind = f"{kind} {json.dumps({k: v for k, v in spec.items() if k not in ('name', 'type', 'required')})}"
     return Column(str(spec.get("name") or "—"), kind, bool(spec.get("required", True)))
+
+
+_EXAMPLE_VALUES = {"double": 0.0, "float": 0.0, "long": 0, "integer": 0, "boolean": False, "string": "", "binary": ""}
+
+
+def example_request(signature: Signature | None) -> dict[str, Any] | None:
+    """A scoring body with one row of placeholder values in the signature's named columns (Azure's
+    ``input_data`` split shape, which an endpoint's replicas read); None for tensors or no signature."""
+    if signature is None or not signature.inputs:
+        return None
+    if any(column.name == "—" or column.type not in _EXAMPLE_VALUES for column in signature.inputs):
+        return None
+    row = [_EXAMPLE_VALUES[column.type] for column in signature.inputs]
+    return {"input_data": {"columns": [column.name for column in signature.inputs], "data": [row]}}

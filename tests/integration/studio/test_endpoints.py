@@ -108,7 +108,10 @@ def test_shifting_traffic_from_the_page_moves_the_split_and_the_answers(
     )
     assert page.locator('tr[data-deployment="green"] [data-live="latency_p50_ms"]').inner_text() != "—"
 
-    # the test form scores through the scoring URI on the server's side (no key in the browser)
+    # the test form starts from one row in the columns of the model taking the traffic (its signature)
+    first_body = json.loads(page.locator("#invoke-body").input_value())
+    assert first_body["input_data"]["columns"] == list(IRIS.data.columns)
+    # it scores through the scoring URI on the server's side (no key in the browser)
     page.fill("#invoke-body", json.dumps(SAMPLE))
     page.click("#invoke-form button[type=submit]")
     page.wait_for_selector("#invoke-result")

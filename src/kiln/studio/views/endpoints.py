@@ -7,13 +7,18 @@ no key) and, for owners, the keys on request (``endpoints.keys``). Scoring URIs 
 
 from __future__ import annotations
 
+import json
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from kiln import api
-from kiln.server.dependencies import Endpoints
+from kiln.errors import KilnError
+from kiln.server.dependencies import Endpoints, Models
 from kiln.server.permissions import Caller
 from kiln.services.endpoints import EndpointService
+from kiln.services.model_signature import example_request
+from kiln.services.models import ModelService
 from kiln.specs.endpoint import DeploymentState, OnlineEndpointView
 from kiln.studio.rendering import render
 
@@ -27,12 +32,14 @@ def routes(router: APIRouter) -> None:
         return render(request, "endpoints/list.html", endpoints=endpoints.list_endpoints())
 
     @router.get("/ui/endpoints/{name}")
-    def endpoint_page(request: Request, endpoints: Endpoints, principal: Caller, name: str) -> HTMLResponse:
+    def endpoint_page(
+        request: Request, endpoints: Endpoints, models: Models, principal: Caller, name: str
+    ) -> HTMLResponse:
         principal.ensure(api.endpoints.SHOW.role, api.endpoints.SHOW.action)
         view = endpoints.get_endpoint(name)
         return render(
             request, "endpoints/show.html", endpoint=view, failed_logs=failed_logs(endpoints, view),
-            sample=SAMPLE_BODY, can_update=principal.role.allows(api.endpoints.UPDATE.role),
+            sample=sample_body(models, view), can_update=principal.role.allows(api.endpoints.UPDATE.role),
             can_invoke=principal.role.allows(api.endpoints.INVOKE.role),
             stream_url=api.endpoints.METRICS_STREAM.url(name=name),
             update_url=api.endpoints.UPDATE.url(name=name), invoke_url=api.endpoints.INVOKE.url(name=name),
@@ -40,7 +47,23 @@ def routes(router: APIRouter) -> None:
         )  # fmt: skip
 
 
-SAMPLE_BODY = '{"input_data": {"columns": ["x"], "data": [[1.0]]}}'
+SAMPLE_BODY = '{"input_data": {"columns": ["x"], "data": [[1.0]]}}'  # where the model's signature gives no example
+
+
+def sample_body(models: ModelService, view: OnlineEndpointView) -> str:
+    """The test form's first body: one row in the columns of the model that takes the most traffic."""
+    served = sorted(
+        (d for d in view.deployments if d.model_name and d.model_version),
+        key=lambda d: view.traffic.get(d.name, 0), reverse=True,
+    )  # fmt: skip
+    for deployment in served[:1]:
+        try:
+            example = example_request(models.signature(deployment.model_name, deployment.model_version))
+        except KilnError:  # the version is gone: the endpoint's page still shows
+            example = None
+        if example is not None:
+            return json.dumps(example)
+    return SAMPLE_BODY
 
 
 def failed_logs(endpoints: EndpointService, view: OnlineEndpointView) -> dict[str, str]:
