@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from pydantic import ConfigDict
+from sqlalchemy import Row
 
 from kiln.artifacts.references import join_key
 from kiln.artifacts.store import ArtifactStore
@@ -147,7 +148,12 @@ class JobService:
 
     # Reading ---------------------------------------------------------------------------
     def view(self, row: JobRow, with_run_data: bool = False) -> JobView:
-        spec, summary = _spec_and_summary(row)
+        records = _Records(_spec_and_summary(row.spec), environment_pin(row.environment), input_pins(row.pinned_inputs))
+        return self._view(row, records, with_run_data)
+
+    def _view(self, row: JobRow | Row[Any], records: _Records, with_run_data: bool = False) -> JobView:
+        """The view of a job's row (a ``JobRow``, or a list's plain row of ``VIEW_COLUMNS``), its records parsed."""
+        spec, summary = records.spec
         params = metrics = None
         if with_run_data:
             params, metrics = self.tracker.params_and_metrics(row.id)
@@ -162,12 +168,12 @@ class JobService:
             inputs={name: _input_summary(item) for name, item in spec.inputs.items()},
             outputs=self._outputs(row, spec), tags=dict(spec.tags),
             mlflow_run_url=f"{self.workspace_url}/mlflow/#/experiments/{row.experiment_id}/runs/{row.id}",
-            pinned_inputs=input_pins(row.pinned_inputs), environment=environment_pin(row.environment),
+            pinned_inputs=records.inputs, environment=records.environment,
             gpu_ids=list(row.gpu_ids or []), server_id=row.server_id, created_by=row.created_by,
             submission_id=row.submission_id, isolation=row.isolation, params=params, metrics=metrics,
         )  # fmt: skip
 
-    def _outputs(self, row: JobRow, spec: JobSpecBase) -> list[JobOutputView]:
+    def _outputs(self, row: JobRow | Row[Any], spec: JobSpecBase) -> list[JobOutputView]:
         declared = {name: (out.type if out else "uri_folder") for name, out in spec.outputs.items()}
         declared.update(dict.fromkeys(RESERVED_OUTPUTS, "uri_folder"))
         kept = self.store.names_under(outputs_key(row.id)) if JobStatus(row.status).is_terminal else set()
@@ -175,7 +181,7 @@ class JobService:
 
     def model_outputs(self, name: str) -> dict[str, tuple[str, str | None]]:
         """The job's outputs that register a model version when it completes: output → (model, version)."""
-        spec, _ = _spec_and_summary(self.jobs.get(name))
+        spec, _ = _spec_and_summary(self.jobs.get(name).spec)
         return {
             output: (declared.name, declared.version)
             for output, declared in spec.outputs.items()
@@ -192,14 +198,31 @@ class JobService:
         return environment
 
     def list(self, status: JobStatus | None, limit: int) -> list[JobView]:
-        return [self.view(row) for row in self.jobs.recent([status] if status else None, limit)]
+        return self._views(self.jobs.listing([status] if status else None, limit))
 
     def search(
         self, filters: JobFilters, sort: str = "created", descending: bool = True, offset: int = 0, limit: int = 50
     ) -> tuple[list[JobView], int]:
         """One page of the jobs that match ``filters`` (filtered, sorted and paged in the database), and the total."""
         rows, total = self.jobs.search(filters, sort, descending, offset, limit)
-        return [self.view(row) for row in rows], total
+        return self._views(rows), total
+
+    def _views(self, rows: list[Row[Any]]) -> list[JobView]:
+        """The views of a list's rows (``VIEW_COLUMNS``). Each stored record's JSON text is parsed once for the jobs
+        that share it: a spec (reruns, jobs submitted from one file), an environment (every job that ran in it),
+        pinned inputs; the views share the parsed records (read-only: a view is answered, never changed)."""
+        specs: dict[str | None, tuple[JobSpecBase, str]] = {}
+        environments: dict[str | None, EnvironmentPin] = {}
+        inputs: dict[str | None, dict[str, InputPin]] = {}
+        views = []
+        for row in rows:
+            records = _Records(
+                _parsed_once(specs, row.spec_json, _spec_and_summary),
+                _parsed_once(environments, row.environment_json, environment_pin),
+                _parsed_once(inputs, row.pinned_inputs_json, input_pins),
+            )
+            views.append(self._view(row, records))
+        return views
 
     def filter_choices(self) -> dict[str, list[str]]:
         """The experiments, creators and computes there are jobs of."""
@@ -344,18 +367,39 @@ class JobService:
         return self.store.open(file_key)
 
 
+@dataclass(frozen=True)
+class _Records:
+    """A job's stored records as its view reads them: its spec (parsed, with its one-line summary), its
+    environment and its pinned inputs (typed)."""
+
+    spec: tuple[JobSpecBase, str]
+    environment: EnvironmentPin
+    inputs: dict[str, InputPin]
+
+
+Parsed = TypeVar("Parsed")
+
+
+def _parsed_once(seen: dict[str | None, Parsed], text: str | None, parse: Callable[[Any], Parsed]) -> Parsed:
+    """``parse`` of the JSON ``text`` (None: SQL NULL), from ``seen`` when the same text was parsed before."""
+    if text in seen:
+        return seen[text]
+    parsed = seen[text] = parse(json.loads(text) if text is not None else None)
+    return parsed
+
+
 class _UnknownKindSpec(JobSpecBase):
     """The fields every job has, read from a job whose kind this server does not know (no longer registered)."""
 
     model_config = ConfigDict(extra="ignore")
 
 
-def _spec_and_summary(row: JobRow) -> tuple[JobSpecBase, str]:
-    """The job's spec, parsed into its kind's class, and the one line its handler shows for it."""
+def _spec_and_summary(stored: dict[str, Any]) -> tuple[JobSpecBase, str]:
+    """A job's stored spec, parsed into its kind's class, and the one line its handler shows for it."""
     try:
-        spec = process_spec(row.spec)
+        spec = process_spec(stored)
     except KilnError as exc:
-        return _UnknownKindSpec.model_validate(row.spec), f"({exc.message})"
+        return _UnknownKindSpec.model_validate(stored), f"({exc.message})"
     return spec, handler_of(spec).summary(spec)
 
 
