@@ -148,12 +148,12 @@ class JobService:
 
     # Reading ---------------------------------------------------------------------------
     def view(self, row: JobRow, with_run_data: bool = False) -> JobView:
-        records = _Records(_spec_and_summary(row.spec), environment_pin(row.environment), input_pins(row.pinned_inputs))
+        records = _Records(_parsed_spec(row.spec), environment_pin(row.environment), input_pins(row.pinned_inputs))
         return self._view(row, records, with_run_data)
 
     def _view(self, row: JobRow | Row[Any], records: _Records, with_run_data: bool = False) -> JobView:
         """The view of a job's row (a ``JobRow``, or a list's plain row of ``VIEW_COLUMNS``), its records parsed."""
-        spec, summary = records.spec
+        spec = records.spec
         params = metrics = None
         if with_run_data:
             params, metrics = self.tracker.params_and_metrics(row.id)
@@ -162,26 +162,23 @@ class JobService:
         return JobView(
             id=row.id, name=row.name, type=spec.type, display_name=row.display_name,
             experiment_name=row.experiment_name, experiment_id=row.experiment_id, status=JobStatus(row.status),
-            compute=row.compute, command=summary, code_hash=row.code_hash,
+            compute=row.compute, command=spec.summary, code_hash=row.code_hash,
             created_at=row.created_at, preparing_at=row.preparing_at, started_at=row.started_at, ended_at=ended,
             duration_seconds=duration, exit_code=row.exit_code, failure_reason=row.failure_reason,
-            inputs={name: _input_summary(item) for name, item in spec.inputs.items()},
-            outputs=self._outputs(row, spec), tags=dict(spec.tags),
+            inputs=spec.inputs, outputs=self._outputs(row, spec.outputs), tags=spec.tags,
             mlflow_run_url=f"{self.workspace_url}/mlflow/#/experiments/{row.experiment_id}/runs/{row.id}",
             pinned_inputs=records.inputs, environment=records.environment,
             gpu_ids=list(row.gpu_ids or []), server_id=row.server_id, created_by=row.created_by,
             submission_id=row.submission_id, isolation=row.isolation, params=params, metrics=metrics,
         )  # fmt: skip
 
-    def _outputs(self, row: JobRow | Row[Any], spec: JobSpecBase) -> list[JobOutputView]:
-        declared = {name: (out.type if out else "uri_folder") for name, out in spec.outputs.items()}
-        declared.update(dict.fromkeys(RESERVED_OUTPUTS, "uri_folder"))
+    def _outputs(self, row: JobRow | Row[Any], declared: dict[str, str]) -> list[JobOutputView]:
         kept = self.store.names_under(outputs_key(row.id)) if JobStatus(row.status).is_terminal else set()
         return [JobOutputView(name=name, type=kind, available=name in kept) for name, kind in declared.items()]
 
     def model_outputs(self, name: str) -> dict[str, tuple[str, str | None]]:
         """The job's outputs that register a model version when it completes: output → (model, version)."""
-        spec, _ = _spec_and_summary(self.jobs.get(name).spec)
+        spec = _parsed_spec(self.jobs.get(name).spec).spec
         return {
             output: (declared.name, declared.version)
             for output, declared in spec.outputs.items()
@@ -211,13 +208,13 @@ class JobService:
         """The views of a list's rows (``VIEW_COLUMNS``). Each stored record's JSON text is parsed once for the jobs
         that share it: a spec (reruns, jobs submitted from one file), an environment (every job that ran in it),
         pinned inputs; the views share the parsed records (read-only: a view is answered, never changed)."""
-        specs: dict[str | None, tuple[JobSpecBase, str]] = {}
+        specs: dict[str | None, _ParsedSpec] = {}
         environments: dict[str | None, EnvironmentPin] = {}
         inputs: dict[str | None, dict[str, InputPin]] = {}
         views = []
         for row in rows:
             records = _Records(
-                _parsed_once(specs, row.spec_json, _spec_and_summary),
+                _parsed_once(specs, row.spec_json, _parsed_spec),
                 _parsed_once(environments, row.environment_json, environment_pin),
                 _parsed_once(inputs, row.pinned_inputs_json, input_pins),
             )
@@ -368,11 +365,33 @@ class JobService:
 
 
 @dataclass(frozen=True)
-class _Records:
-    """A job's stored records as its view reads them: its spec (parsed, with its one-line summary), its
-    environment and its pinned inputs (typed)."""
+class _ParsedSpec:
+    """What a job's view shows of its spec: its kind, the one line its handler shows, its inputs (literal values,
+    or a path input's type, path and mode), its declared outputs and their types (``./outputs`` and ``./logs``
+    with them), its tags. A function of the stored spec alone."""
 
-    spec: tuple[JobSpecBase, str]
+    spec: JobSpecBase
+    type: str
+    summary: str
+    inputs: dict[str, Any]
+    outputs: dict[str, str]
+    tags: dict[str, Any]
+
+
+def _parsed_spec(stored: dict[str, Any]) -> _ParsedSpec:
+    spec, summary = _spec_and_summary(stored)
+    outputs = {name: (out.type if out else "uri_folder") for name, out in spec.outputs.items()}
+    outputs.update(dict.fromkeys(RESERVED_OUTPUTS, "uri_folder"))
+    inputs = {name: _input_summary(item) for name, item in spec.inputs.items()}
+    return _ParsedSpec(spec, spec.type, summary, inputs, outputs, dict(spec.tags))
+
+
+@dataclass(frozen=True)
+class _Records:
+    """A job's stored records as its view reads them: its spec (parsed), its environment and its pinned inputs
+    (typed)."""
+
+    spec: _ParsedSpec
     environment: EnvironmentPin
     inputs: dict[str, InputPin]
 
