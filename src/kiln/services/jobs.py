@@ -7,10 +7,10 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import IO, Any, TypeVar
 
 from pydantic import ConfigDict
-from sqlalchemy import Row
 
 from kiln.artifacts.references import join_key
 from kiln.artifacts.store import ArtifactStore
@@ -37,7 +37,7 @@ from kiln.specs.views import (
     MetricHistory,
 )
 from kiln.specs.yaml_source import format_loc
-from kiln.store.jobs import JobFilters, JobRepository
+from kiln.store.jobs import JobFilters, JobListing, JobRepository
 from kiln.store.tables import JobRow
 from kiln.tracking.metric_series import After
 from kiln.tracking.runs import RunTracker
@@ -151,30 +151,33 @@ class JobService:
         records = _Records(_parsed_spec(row.spec), environment_pin(row.environment), input_pins(row.pinned_inputs))
         return self._view(row, records, with_run_data)
 
-    def _view(self, row: JobRow | Row[Any], records: _Records, with_run_data: bool = False) -> JobView:
-        """The view of a job's row (a ``JobRow``, or a list's plain row of ``VIEW_COLUMNS``), its records parsed."""
+    def _view(self, row: JobRow | JobListing, records: _Records, with_run_data: bool = False) -> JobView:
+        """The view of a job's row (a ``JobRow``, or a list's ``JobListing``), its records parsed.
+
+        Built without validating it again (``model_construct``): every value is the row's or a parsed record's, of
+        its field's type; ``tests/unit/services/test_job_list_views.py`` checks the views equal validated ones."""
         spec = records.spec
         params = metrics = None
         if with_run_data:
             params, metrics = self.tracker.params_and_metrics(row.id)
-        ended = row.ended_at
+        ended, status = row.ended_at, JobStatus(row.status)
         duration = (ended - row.started_at).total_seconds() if ended and row.started_at else None
-        return JobView(
+        return JobView.model_construct(
             id=row.id, name=row.name, type=spec.type, display_name=row.display_name,
-            experiment_name=row.experiment_name, experiment_id=row.experiment_id, status=JobStatus(row.status),
+            experiment_name=row.experiment_name, experiment_id=row.experiment_id, status=status,
             compute=row.compute, command=spec.summary, code_hash=row.code_hash,
             created_at=row.created_at, preparing_at=row.preparing_at, started_at=row.started_at, ended_at=ended,
             duration_seconds=duration, exit_code=row.exit_code, failure_reason=row.failure_reason,
-            inputs=spec.inputs, outputs=self._outputs(row, spec.outputs), tags=spec.tags,
+            inputs=spec.inputs, outputs=self._outputs(row.id, status, spec.outputs), tags=spec.tags,
             mlflow_run_url=f"{self.workspace_url}/mlflow/#/experiments/{row.experiment_id}/runs/{row.id}",
             pinned_inputs=records.inputs, environment=records.environment,
             gpu_ids=list(row.gpu_ids or []), server_id=row.server_id, created_by=row.created_by,
             submission_id=row.submission_id, isolation=row.isolation, params=params, metrics=metrics,
         )  # fmt: skip
 
-    def _outputs(self, row: JobRow | Row[Any], declared: dict[str, str]) -> list[JobOutputView]:
-        kept = self.store.names_under(outputs_key(row.id)) if JobStatus(row.status).is_terminal else set()
-        return [JobOutputView(name=name, type=kind, available=name in kept) for name, kind in declared.items()]
+    def _outputs(self, job_id: str, status: JobStatus, declared: dict[str, str]) -> list[JobOutputView]:
+        kept = self.store.names_under(outputs_key(job_id)) if status.is_terminal else set()
+        return [_output_view(name, kind, name in kept) for name, kind in declared.items()]
 
     def model_outputs(self, name: str) -> dict[str, tuple[str, str | None]]:
         """The job's outputs that register a model version when it completes: output → (model, version)."""
@@ -204,7 +207,7 @@ class JobService:
         rows, total = self.jobs.search(filters, sort, descending, offset, limit)
         return self._views(rows), total
 
-    def _views(self, rows: list[Row[Any]]) -> list[JobView]:
+    def _views(self, rows: list[JobListing]) -> list[JobView]:
         """The views of a list's rows (``VIEW_COLUMNS``). Each stored record's JSON text is parsed once for the jobs
         that share it: a spec (reruns, jobs submitted from one file), an environment (every job that ran in it),
         pinned inputs; the views share the parsed records (read-only: a view is answered, never changed)."""
@@ -362,6 +365,11 @@ class JobService:
         if file_key == key or not self.store.exists(file_key) or self.store.is_dir(file_key):
             raise NotFound(f"path: there is no file '{path}' here (the file list shows the paths there are)")
         return self.store.open(file_key)
+
+
+@lru_cache(maxsize=4096)  # a list's outputs repeat (default and logs, available or not): one view each, shared
+def _output_view(name: str, kind: str, available: bool) -> JobOutputView:
+    return JobOutputView(name=name, type=kind, available=available)
 
 
 @dataclass(frozen=True)
