@@ -152,17 +152,14 @@ class JobService:
         return self._view(row, records, with_run_data)
 
     def _view(self, row: JobRow | JobListing, records: _Records, with_run_data: bool = False) -> JobView:
-        """The view of a job's row (a ``JobRow``, or a list's ``JobListing``), its records parsed.
-
-        Built without validating it again (``model_construct``): every value is the row's or a parsed record's, of
-        its field's type; ``tests/unit/services/test_job_list_views.py`` checks the views equal validated ones."""
+        """The view of a job's row (a ``JobRow``, or a list's ``JobListing``), its records parsed."""
         spec = records.spec
         params = metrics = None
         if with_run_data:
             params, metrics = self.tracker.params_and_metrics(row.id)
         ended, status = row.ended_at, JobStatus(row.status)
         duration = (ended - row.started_at).total_seconds() if ended and row.started_at else None
-        return JobView.model_construct(
+        return JobView(
             id=row.id, name=row.name, type=spec.type, display_name=row.display_name,
             experiment_name=row.experiment_name, experiment_id=row.experiment_id, status=status,
             compute=row.compute, command=spec.summary, code_hash=row.code_hash,
