@@ -55,7 +55,7 @@ def dumped(views: list[Any]) -> list[str]:
         return [view.model_dump_json() for view in views]
 
 
-def test_views_built_without_validation_are_what_validation_builds(service: JobService) -> None:
+def test_listed_views_are_what_validating_them_again_builds(service: JobService) -> None:
     for view in service.list(None, 1000):
         validated = JobView.model_validate(view.model_dump())
         assert validated == view
