@@ -19,6 +19,8 @@ from types import TracebackType
 
 import httpx
 
+SRC = Path(__file__).resolve().parent.parent / "src"  # this checkout's kiln
+
 
 class BenchWorkspace:
     def __init__(self, home: Path, start_timeout: float = 180, settings: dict[str, str] | None = None) -> None:
@@ -41,8 +43,11 @@ class BenchWorkspace:
         return self._base_env() | {"KILN_URL": self.url, "KILN_TOKEN": self.token}
 
     def _base_env(self) -> dict[str, str]:
+        """This process's variables, kiln's replaced by the workspace's, and this checkout's ``src`` first on the
+        path: the server measured is this checkout's kiln, not the one the interpreter has installed."""
         kept = {k: v for k, v in os.environ.items() if not k.startswith(("KILN_", "MLFLOW_"))}
         kept |= {f"KILN_{name.upper()}": value for name, value in self.settings.items()}
+        kept["PYTHONPATH"] = os.pathsep.join([str(SRC), kept.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         return kept | {"KILN_HOME": str(self.home), "MLFLOW_DISABLE_TELEMETRY": "true"}
 
     def __enter__(self) -> BenchWorkspace:

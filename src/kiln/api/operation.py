@@ -21,7 +21,7 @@ from types import ModuleType
 from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import quote
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from kiln.errors import Busy, Forbidden, InvalidSpec, KilnError, NotFound, Unauthorized
 from kiln.specs.roles import Role
@@ -53,12 +53,16 @@ _PARAMETER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 class ErrorDetail(BaseModel):
     """One error: the class (``kiln.errors``) and the message."""
 
+    model_config = ConfigDict(defer_build=True)  # built for the API's documents, not by every client at import
+
     type: str = Field(description="The error's class in kiln.errors: NotFound, Conflict, Forbidden, ...")
     message: str = Field(description="For people: what went wrong, naming the field or the name at fault.")
 
 
 class ErrorBody(BaseModel):
     """What every error answer holds (``KilnError.to_json``); the SDK raises the class ``type`` names."""
+
+    model_config = ConfigDict(defer_build=True)
 
     error: ErrorDetail
 

@@ -26,8 +26,15 @@ def write_plain_table(
     wraps = [name not in no_wrap for name in columns]
     out.write(_line(_cells(columns, widths, wraps), widths, "┃", header=True) + "\n")
     out.write("╇".join("━" * (w + PADDING) for w in widths) + "\n")
+    one_line = "│".join(f" {{:<{w}}} " for w in widths).format  # a row whose every cell fits on its line
+    lines = []
     for row in rows:
-        out.write(_line(_cells(row, widths, wraps), widths, "│") + "\n")
+        if all(len(text) <= w and "\n" not in text for text, w in zip(row, widths, strict=True)):
+            lines.append(one_line(*row))
+        else:
+            lines.append(_line(_cells(row, widths, wraps), widths, "│"))
+    if lines:
+        out.write("\n".join(lines) + "\n")
 
 
 def _fit(

@@ -23,6 +23,7 @@ import typer
 from pydantic import BaseModel
 
 from kiln.cli.plain_table import write_plain_table
+from kiln.specs.adapters import adapter_of
 from kiln.specs.views import JobStatus, JobView
 
 if TYPE_CHECKING:
@@ -181,8 +182,11 @@ def when(moment: datetime | None) -> str:
 
 
 def print_json(data: JsonData) -> None:
-    if isinstance(data, Sequence):
-        payload: Any = [item.model_dump(mode="json") for item in data]
+    kinds = {type(item) for item in data} if isinstance(data, Sequence) else set()
+    if len(kinds) == 1:  # a list of one model: written by the adapter that parsed it (the SDK's), not built again
+        payload: Any = adapter_of(list[kinds.pop()]).dump_python(list(data), mode="json")
+    elif isinstance(data, Sequence):
+        payload = [item.model_dump(mode="json") for item in data]
     elif isinstance(data, BaseModel):
         payload = data.model_dump(mode="json")
     else:

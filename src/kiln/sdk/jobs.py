@@ -6,7 +6,6 @@ import builtins
 import io
 import json
 import sys
-import tarfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -142,6 +141,8 @@ class JobOperations:
 
         ``default`` is the job's ``./outputs`` and ``logs`` its ``./logs`` (TensorBoard's folder);
         ``logs`` can be fetched while the job runs too (what it has written so far)."""
+        import tarfile  # here: listing jobs does without it
+
         target = Path(download_path)
         job = self.get(name)
         names = [output_name] if output_name else [o.name for o in job.view.outputs if o.available]

@@ -21,7 +21,7 @@ import os
 import re
 import select
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -157,9 +157,12 @@ class PlainHttpClient:
         self._lock = threading.Lock()
 
     def request(
-        self, method: str, url: str, *, params: Mapping[str, Any] | None = None, json: Any = None, content: Any = None
-    ) -> Response:
-        response = self._send(method, url, params, json, content, self._timeout)
+        self, method: str, url: str, *, params: Mapping[str, Any] | None = None, json: Any = None, content: Any = None,
+        while_waiting: Callable[[], object] | None = None,
+    ) -> Response:  # fmt: skip
+        """The answer, read whole; ``while_waiting`` is called once the request is sent, before its answer is read
+        (work of the caller's that the server's time hides)."""
+        response = self._send(method, url, params, json, content, self._timeout, while_waiting)
         response.content  # noqa: B018  read whole: the connection is free again
         return response
 
@@ -182,8 +185,9 @@ class PlainHttpClient:
             connection.close()
 
     def _send(
-        self, method: str, url: str, params: Mapping[str, Any] | None, json: Any, content: Any, timeout: float | None
-    ) -> Response:
+        self, method: str, url: str, params: Mapping[str, Any] | None, json: Any, content: Any, timeout: float | None,
+        while_waiting: Callable[[], object] | None = None,
+    ) -> Response:  # fmt: skip
         target = (
             self._prefix + url + (f"?{urlencode([(k, _query_value(v)) for k, v in params.items()])}" if params else "")
         )
@@ -199,9 +203,10 @@ class PlainHttpClient:
         # 9.2.2) whose body can be sent twice; a POST is not (the server may have acted on it): Unavailable
         resendable = method in IDEMPOTENT and (body is None or isinstance(body, bytes) or start is not None)
         connection, reused = self._connection()
+        waiting = [while_waiting] if while_waiting is not None else []  # called once, also if the request is resent
         try:
             try:
-                raw = self._exchange(connection, method, target, body, headers, timeout)
+                raw = self._exchange(connection, method, target, body, headers, timeout, waiting)
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
                 connection.close()
                 if not (reused and resendable):
@@ -209,7 +214,7 @@ class PlainHttpClient:
                 if start is not None:
                     body.seek(start)
                 connection, reused = self._new_connection(), False  # the server had closed the idle connection
-                raw = self._exchange(connection, method, target, body, headers, timeout)
+                raw = self._exchange(connection, method, target, body, headers, timeout, waiting)
         except (OSError, http.client.HTTPException) as exc:
             connection.close()
             raise ConnectionLost(_why(exc)) from exc
@@ -217,12 +222,14 @@ class PlainHttpClient:
 
     def _exchange(
         self, connection: http.client.HTTPConnection, method: str, target: str, body: Any, headers: dict[str, str],
-        timeout: float | None,
+        timeout: float | None, waiting: list[Callable[[], object]],
     ) -> http.client.HTTPResponse:  # fmt: skip
         if connection.sock is None:
             connection.connect()  # within the connect timeout
         connection.sock.settimeout(timeout)
         connection.request(method, target, body=body, headers=headers, encode_chunked=_chunked(body))
+        while waiting:
+            waiting.pop()()
         return connection.getresponse()
 
     def _connection(self) -> tuple[http.client.HTTPConnection, bool]:

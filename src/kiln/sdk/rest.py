@@ -26,11 +26,10 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from pydantic import TypeAdapter
-
 from kiln.api.operation import Operation
 from kiln.errors import Unavailable, error_from_json
 from kiln.sdk.plain_http import ConnectionLost, PlainHttpClient, usable_for
+from kiln.specs.adapters import adapter_of
 
 R = TypeVar("R")
 Params = Mapping[str, str | int | float | bool]
@@ -67,7 +66,7 @@ class RestClient:
         waited, start = 0.0, _start_of(content)
         while True:
             try:
-                response = self._http.request(operation.method, url, **request)
+                response = self._request(operation, url, request)
             except _transport_errors() as exc:
                 raise Unavailable(f"cannot reach the kiln workspace at {self.url}: {exc}") from exc
             pause = _busy_pause(response, content, waited, start)
@@ -77,6 +76,16 @@ class RestClient:
             waited += pause
         self._raise_for_error(response)
         return _parsed(operation.response, response.content)
+
+    def _request(self, operation: Operation[Any], url: str, request: dict[str, Any]) -> Any:
+        """Send one request; the answer's parser is built meanwhile (once per type and process), while the server
+        works on it, where the client lets it (``PlainHttpClient``), else first."""
+        if isinstance(self._http, PlainHttpClient):
+            return self._http.request(
+                operation.method, url, **request, while_waiting=lambda: adapter_of(operation.response)
+            )
+        adapter_of(operation.response)
+        return self._http.request(operation.method, url, **request)
 
     @contextmanager
     def stream(
@@ -167,14 +176,9 @@ def _request(
     return request
 
 
-_ADAPTERS: dict[Any, TypeAdapter[Any]] = {}  # one per response type: building one is not free
-
-
 def _parsed(response: type[R], content: bytes) -> R:
     """The answer's JSON as ``response``, parsed and validated in one pass (pydantic's own JSON reader: a list
     of a thousand jobs is read without building Python's dicts first); an empty answer is None."""
-    adapter = _ADAPTERS.get(response)
-    if adapter is None:
-        adapter = _ADAPTERS[response] = TypeAdapter(response)
+    adapter = adapter_of(response)
     parsed: R = adapter.validate_json(content) if content else adapter.validate_python(None)
     return parsed

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from functools import lru_cache
+from typing import IO, Any, TypeVar
 
 from pydantic import ConfigDict
 
@@ -36,7 +37,7 @@ from kiln.specs.views import (
     MetricHistory,
 )
 from kiln.specs.yaml_source import format_loc
-from kiln.store.jobs import JobFilters, JobRepository
+from kiln.store.jobs import JobFilters, JobListing, JobRepository
 from kiln.store.tables import JobRow
 from kiln.tracking.metric_series import After
 from kiln.tracking.runs import RunTracker
@@ -147,35 +148,37 @@ class JobService:
 
     # Reading ---------------------------------------------------------------------------
     def view(self, row: JobRow, with_run_data: bool = False) -> JobView:
-        spec, summary = _spec_and_summary(row)
+        records = _Records(_parsed_spec(row.spec), environment_pin(row.environment), input_pins(row.pinned_inputs))
+        return self._view(row, records, with_run_data)
+
+    def _view(self, row: JobRow | JobListing, records: _Records, with_run_data: bool = False) -> JobView:
+        """The view of a job's row (a ``JobRow``, or a list's ``JobListing``), its records parsed."""
+        spec = records.spec
         params = metrics = None
         if with_run_data:
             params, metrics = self.tracker.params_and_metrics(row.id)
-        ended = row.ended_at
+        ended, status = row.ended_at, JobStatus(row.status)
         duration = (ended - row.started_at).total_seconds() if ended and row.started_at else None
         return JobView(
             id=row.id, name=row.name, type=spec.type, display_name=row.display_name,
-            experiment_name=row.experiment_name, experiment_id=row.experiment_id, status=JobStatus(row.status),
-            compute=row.compute, command=summary, code_hash=row.code_hash,
+            experiment_name=row.experiment_name, experiment_id=row.experiment_id, status=status,
+            compute=row.compute, command=spec.summary, code_hash=row.code_hash,
             created_at=row.created_at, preparing_at=row.preparing_at, started_at=row.started_at, ended_at=ended,
             duration_seconds=duration, exit_code=row.exit_code, failure_reason=row.failure_reason,
-            inputs={name: _input_summary(item) for name, item in spec.inputs.items()},
-            outputs=self._outputs(row, spec), tags=dict(spec.tags),
+            inputs=spec.inputs, outputs=self._outputs(row.id, status, spec.outputs), tags=spec.tags,
             mlflow_run_url=f"{self.workspace_url}/mlflow/#/experiments/{row.experiment_id}/runs/{row.id}",
-            pinned_inputs=input_pins(row.pinned_inputs), environment=environment_pin(row.environment),
+            pinned_inputs=records.inputs, environment=records.environment,
             gpu_ids=list(row.gpu_ids or []), server_id=row.server_id, created_by=row.created_by,
             submission_id=row.submission_id, isolation=row.isolation, params=params, metrics=metrics,
         )  # fmt: skip
 
-    def _outputs(self, row: JobRow, spec: JobSpecBase) -> list[JobOutputView]:
-        declared = {name: (out.type if out else "uri_folder") for name, out in spec.outputs.items()}
-        declared.update(dict.fromkeys(RESERVED_OUTPUTS, "uri_folder"))
-        kept = self.store.names_under(outputs_key(row.id)) if JobStatus(row.status).is_terminal else set()
-        return [JobOutputView(name=name, type=kind, available=name in kept) for name, kind in declared.items()]
+    def _outputs(self, job_id: str, status: JobStatus, declared: dict[str, str]) -> list[JobOutputView]:
+        kept = self.store.names_under(outputs_key(job_id)) if status.is_terminal else set()
+        return [_output_view(name, kind, name in kept) for name, kind in declared.items()]
 
     def model_outputs(self, name: str) -> dict[str, tuple[str, str | None]]:
         """The job's outputs that register a model version when it completes: output → (model, version)."""
-        spec, _ = _spec_and_summary(self.jobs.get(name))
+        spec = _parsed_spec(self.jobs.get(name).spec).spec
         return {
             output: (declared.name, declared.version)
             for output, declared in spec.outputs.items()
@@ -192,14 +195,31 @@ class JobService:
         return environment
 
     def list(self, status: JobStatus | None, limit: int) -> list[JobView]:
-        return [self.view(row) for row in self.jobs.recent([status] if status else None, limit)]
+        return self._views(self.jobs.listing([status] if status else None, limit))
 
     def search(
         self, filters: JobFilters, sort: str = "created", descending: bool = True, offset: int = 0, limit: int = 50
     ) -> tuple[list[JobView], int]:
         """One page of the jobs that match ``filters`` (filtered, sorted and paged in the database), and the total."""
         rows, total = self.jobs.search(filters, sort, descending, offset, limit)
-        return [self.view(row) for row in rows], total
+        return self._views(rows), total
+
+    def _views(self, rows: list[JobListing]) -> list[JobView]:
+        """The views of a list's rows (``VIEW_COLUMNS``). Each stored record's JSON text is parsed once for the jobs
+        that share it: a spec (reruns, jobs submitted from one file), an environment (every job that ran in it),
+        pinned inputs; the views share the parsed records (read-only: a view is answered, never changed)."""
+        specs: dict[str | None, _ParsedSpec] = {}
+        environments: dict[str | None, EnvironmentPin] = {}
+        inputs: dict[str | None, dict[str, InputPin]] = {}
+        views = []
+        for row in rows:
+            records = _Records(
+                _parsed_once(specs, row.spec_json, _parsed_spec),
+                _parsed_once(environments, row.environment_json, environment_pin),
+                _parsed_once(inputs, row.pinned_inputs_json, input_pins),
+            )
+            views.append(self._view(row, records))
+        return views
 
     def filter_choices(self) -> dict[str, list[str]]:
         """The experiments, creators and computes there are jobs of."""
@@ -344,18 +364,66 @@ class JobService:
         return self.store.open(file_key)
 
 
+@lru_cache(maxsize=4096)  # a list's outputs repeat (default and logs, available or not): one view each, shared
+def _output_view(name: str, kind: str, available: bool) -> JobOutputView:
+    return JobOutputView(name=name, type=kind, available=available)
+
+
+@dataclass(frozen=True)
+class _ParsedSpec:
+    """What a job's view shows of its spec: its kind, the one line its handler shows, its inputs (literal values,
+    or a path input's type, path and mode), its declared outputs and their types (``./outputs`` and ``./logs``
+    with them), its tags. A function of the stored spec alone."""
+
+    spec: JobSpecBase
+    type: str
+    summary: str
+    inputs: dict[str, Any]
+    outputs: dict[str, str]
+    tags: dict[str, Any]
+
+
+def _parsed_spec(stored: dict[str, Any]) -> _ParsedSpec:
+    spec, summary = _spec_and_summary(stored)
+    outputs = {name: (out.type if out else "uri_folder") for name, out in spec.outputs.items()}
+    outputs.update(dict.fromkeys(RESERVED_OUTPUTS, "uri_folder"))
+    inputs = {name: _input_summary(item) for name, item in spec.inputs.items()}
+    return _ParsedSpec(spec, spec.type, summary, inputs, outputs, dict(spec.tags))
+
+
+@dataclass(frozen=True)
+class _Records:
+    """A job's stored records as its view reads them: its spec (parsed), its environment and its pinned inputs
+    (typed)."""
+
+    spec: _ParsedSpec
+    environment: EnvironmentPin
+    inputs: dict[str, InputPin]
+
+
+Parsed = TypeVar("Parsed")
+
+
+def _parsed_once(seen: dict[str | None, Parsed], text: str | None, parse: Callable[[Any], Parsed]) -> Parsed:
+    """``parse`` of the JSON ``text`` (None: SQL NULL), from ``seen`` when the same text was parsed before."""
+    if text in seen:
+        return seen[text]
+    parsed = seen[text] = parse(json.loads(text) if text is not None else None)
+    return parsed
+
+
 class _UnknownKindSpec(JobSpecBase):
     """The fields every job has, read from a job whose kind this server does not know (no longer registered)."""
 
     model_config = ConfigDict(extra="ignore")
 
 
-def _spec_and_summary(row: JobRow) -> tuple[JobSpecBase, str]:
-    """The job's spec, parsed into its kind's class, and the one line its handler shows for it."""
+def _spec_and_summary(stored: dict[str, Any]) -> tuple[JobSpecBase, str]:
+    """A job's stored spec, parsed into its kind's class, and the one line its handler shows for it."""
     try:
-        spec = process_spec(row.spec)
+        spec = process_spec(stored)
     except KilnError as exc:
-        return _UnknownKindSpec.model_validate(row.spec), f"({exc.message})"
+        return _UnknownKindSpec.model_validate(stored), f"({exc.message})"
     return spec, handler_of(spec).summary(spec)
 
 

@@ -17,12 +17,14 @@ import operator
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, Field, PlainValidator, ValidationError
 
 from kiln.errors import InvalidSpec
-from kiln.specs.yaml_source import YamlSource, explain_validation_error, validate_model
+
+if TYPE_CHECKING:  # imported where a spec is parsed: listing jobs (kiln.api.jobs names ANY_JOB_KIND) does without
+    from kiln.specs.yaml_source import YamlSource
 
 DEFAULT_JOB_TYPE = "command"  # Azure ML's default when a job file has no `type`
 ANY_JOB_KIND = "a job of any registered kind"  # the body of the REST route that creates jobs (kiln.api.jobs)
@@ -123,6 +125,8 @@ def parse_job_spec(source: YamlSource | Mapping[str, Any]) -> BaseModel:
     """Validate a job mapping (a YAML file's source, or a plain mapping) into its kind's spec class.
 
     Errors name the field (and the file and line, for a YAML source), as every spec error does."""
+    from kiln.specs.yaml_source import YamlSource, explain_validation_error, validate_model
+
     if isinstance(source, YamlSource):
         if not isinstance(source.data, dict):
             raise InvalidSpec(f"{source.label}: expected a mapping of fields at the top level")

@@ -23,9 +23,12 @@ def _unset(value: object) -> bool:
 
 
 class PinnedRecord(BaseModel):
-    """A stored record: unknown fields are kept (written by another kiln version), never refused."""
+    """A stored record: unknown fields are kept (written by another kiln version), never refused.
 
-    model_config = ConfigDict(extra="allow")
+    Each record class is built on first use (``defer_build``): a client that reads job views builds them once, as
+    part of the view's model, not each on its own when this module is imported (``kiln job list``'s start-up)."""
+
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     kind: str
 
@@ -125,7 +128,7 @@ EnvironmentPin = Annotated[
     | Annotated[CuratedEnvironmentPin, Tag("curated")],
     Discriminator(_environment_kind),
 ]
-_ENVIRONMENT_PIN: TypeAdapter[EnvironmentPin] = TypeAdapter(EnvironmentPin)
+_ENVIRONMENT_PIN: TypeAdapter[EnvironmentPin] = TypeAdapter(EnvironmentPin, config=ConfigDict(defer_build=True))
 
 
 def environment_pin(record: Mapping[str, Any] | None) -> EnvironmentPin:
@@ -179,7 +182,7 @@ class RemotePin(PinnedRecord):
 
 
 InputPin = Annotated[UploadPin | DataPin | ModelPin | RemotePin, Field(discriminator="kind")]
-_INPUT_PINS: TypeAdapter[dict[str, InputPin]] = TypeAdapter(dict[str, InputPin])
+_INPUT_PINS: TypeAdapter[dict[str, InputPin]] = TypeAdapter(dict[str, InputPin], config=ConfigDict(defer_build=True))
 
 
 def input_pins(records: Mapping[str, Any] | None) -> dict[str, InputPin]:

@@ -35,13 +35,20 @@ LOGS_OUTPUT = "logs"
 """The output that holds a job's ``./logs`` (its TensorBoard folder), kept as Azure ML keeps it."""
 
 
-class JobOutputView(BaseModel):
+class View(BaseModel):
+    """A REST answer's model, built on first use (``defer_build``): a client that lists jobs builds the list's
+    parser once (``kiln.specs.adapters``), while the server works on its request, not each view at import."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class JobOutputView(View):
     name: str
     type: str
     available: bool
 
 
-class JobView(BaseModel):
+class JobView(View):
     id: str
     name: str
     type: str = "command"  # the job's kind (its spec's ``type``)
@@ -74,35 +81,35 @@ class JobView(BaseModel):
     metrics: dict[str, float] | None = None
 
 
-class MetricHistory(BaseModel):
+class MetricHistory(View):
     """Every value logged for one MLflow metric, as three columns (compact for long histories);
     timestamps in milliseconds since the epoch. NaN and infinities travel as "NaN"/"Infinity" strings."""
 
-    model_config = ConfigDict(ser_json_inf_nan="strings")
+    model_config = ConfigDict(ser_json_inf_nan="strings", defer_build=True)
 
     steps: list[int] = []
     values: list[float] = []
     timestamps: list[int] = []
 
 
-class JobMetricsView(BaseModel):
+class JobMetricsView(View):
     """All metric histories of a job's MLflow run, by metric key."""
 
     metrics: dict[str, MetricHistory]
 
 
-class JobFileView(BaseModel):
+class JobFileView(View):
     path: str  # relative to the folder listed
     size: int  # bytes
 
 
-class JobFilesView(BaseModel):
+class JobFilesView(View):
     """The files of a job's code snapshot or of one of its outputs."""
 
     files: list[JobFileView]
 
 
-class UploadView(BaseModel):
+class UploadView(View):
     reference: str
     kind: str
     content_hash: str

@@ -8,11 +8,12 @@ that server counts it against its slots or recovers it after a restart."""
 from __future__ import annotations
 
 import re
+from collections import namedtuple
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, Text, cast, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from kiln.errors import Conflict, NotFound
@@ -23,6 +24,18 @@ SHORT_ID = re.compile(r"[0-9a-f]{6,31}")  # the start of a job id (MLflow run id
 
 
 SORTS = JOB_SORTS
+
+AS_TEXT = ("spec", "environment", "pinned_inputs")  # records many jobs share (one file, one environment)
+NOT_VIEWED = frozenset({"pid", "pid_started", "cancel_requested", *AS_TEXT})
+VIEW_COLUMNS = (
+    *(column for column in JobRow.__table__.columns if column.key not in NOT_VIEWED),
+    *(cast(JobRow.__table__.columns[name], Text).label(f"{name}_json") for name in AS_TEXT),
+)
+"""What a job's view reads of its row, as a list selects it (``listing``, ``search``): plain rows with ``JobRow``'s
+attribute names, but the spec, the environment and the pinned inputs as their stored JSON text (``spec_json``,
+``environment_json``, ``pinned_inputs_json``): a list parses each text once for the jobs that share it."""
+JobListing = namedtuple("JobListing", [column.key for column in VIEW_COLUMNS])  # type: ignore[misc]
+"""A list's row: a tuple whose fields are read as quickly as a local's (a SQLAlchemy ``Row``'s take ~0.4 µs each)."""
 
 
 @dataclass(frozen=True)
@@ -81,20 +94,29 @@ class JobRepository:
         with self._sessions() as session:
             return list(session.scalars(query))
 
+    def listing(self, statuses: Iterable[JobStatus] | None = None, limit: int = 100) -> list[JobListing]:
+        """The newest jobs as :data:`VIEW_COLUMNS`: plain rows, not ORM objects (a list of a thousand jobs reads
+        only what its views show, without the ORM's bookkeeping). ``recent`` gives whole ``JobRow``s."""
+        query = _viewed().order_by(JobRow.created_at.desc()).limit(limit)
+        if statuses is not None:
+            query = query.where(JobRow.status.in_([s.value for s in statuses]))
+        with self._sessions() as session:
+            return [JobListing._make(row) for row in session.execute(query)]
+
     def search(
         self, filters: JobFilters, sort: str = "created", descending: bool = True, offset: int = 0, limit: int = 50
-    ) -> tuple[list[JobRow], int]:
-        """One page of the jobs that match ``filters``, sorted in the database, and how many match in all.
-        ``sort`` is one of SORTS (``duration``: jobs that have not ended come last either way)."""
+    ) -> tuple[list[JobListing], int]:
+        """One page of the jobs that match ``filters`` (as :data:`VIEW_COLUMNS`), sorted in the database, and how
+        many match in all. ``sort`` is one of SORTS (``duration``: jobs that have not ended come last either way)."""
         conditions = _conditions(filters)
         key = _sort_key(sort, self._dialect())
         order = [key.desc() if descending else key.asc(), JobRow.created_at.desc(), JobRow.id]
         if sort == "duration":
             order.insert(0, key.is_(None))  # unfinished jobs last, in both directions
-        query = select(JobRow).where(*conditions).order_by(*order).offset(offset).limit(limit)
+        query = _viewed().where(*conditions).order_by(*order).offset(offset).limit(limit)
         counting = select(func.count()).select_from(JobRow).where(*conditions)
         with self._sessions() as session:
-            rows = list(session.scalars(query))
+            rows = [JobListing._make(row) for row in session.execute(query)]
             total = len(rows) + offset if 0 < len(rows) < limit else int(session.scalar(counting) or 0)
         return rows, total
 
@@ -247,3 +269,7 @@ def _sort_key(sort: str, dialect: str) -> Any:
     if sort == "created":
         return JobRow.created_at
     raise ValueError(f"unknown sort {sort!r}: one of {', '.join(SORTS)}")
+
+
+def _viewed() -> Select[Any]:
+    return select(*VIEW_COLUMNS)

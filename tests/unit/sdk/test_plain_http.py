@@ -173,3 +173,19 @@ def test_no_server_is_unavailable_naming_the_workspace() -> None:
         port = sock.getsockname()[1]  # nothing listens here once the socket is closed
     with pytest.raises(Unavailable, match=f"cannot reach the kiln workspace at http://127.0.0.1:{port}"):
         RestClient(f"http://127.0.0.1:{port}", "t").call(api.jobs.LIST, params={"limit": 1})
+
+
+def test_the_callers_work_runs_once_while_the_server_works_on_the_request(server: tuple[str, Recorder]) -> None:
+    url, recorder = server
+    client = PlainHttpClient(url, {}, timeout=10, connect_timeout=5)
+    seen: list[int] = []  # requests the server had received when the work ran
+    for _ in range(2):
+        response = client.request("GET", "/api/v1/jobs", while_waiting=lambda: seen.append(len(recorder.requests)))
+        assert response.status_code == 200 and response.json() == []
+    recorder.drop_after = True
+    client.request("GET", "/api/v1/jobs")
+    recorder.drop_after = False
+    time.sleep(0.2)  # the kept-alive connection is closed by now: the GET is sent again, the work runs once
+    client.request("GET", "/api/v1/jobs", while_waiting=lambda: seen.append(-1))
+    assert seen[-1] == -1 and len(seen) == 3
+    assert seen[0] in (0, 1) and seen[1] in (1, 2)  # after sending, before reading its answer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -35,7 +36,7 @@ def test_filters_combine(jobs: JobRepository) -> None:
     )
     assert total == len(rows) == 167  # failed (index % 5 in 1, 4), cifar (% 3 == 1), bob (odd), lr 1 (% 4 == 1)
     for row in rows:
-        assert (row.status, row.experiment_name, row.created_by, row.spec["tags"]["lr"]) == (
+        assert (row.status, row.experiment_name, row.created_by, json.loads(row.spec_json)["tags"]["lr"]) == (
             "failed", "cifar", "bob", "1")  # fmt: skip
     assert jobs.search(JobFilters(tags={"lr": "nine"}))[1] == 0
     assert jobs.search(JobFilters(compute="elsewhere"))[1] == 0
