@@ -50,12 +50,16 @@ def version_number(text: str) -> int | None:
 @contextmanager
 def caller_errors(what: str) -> Iterator[None]:
     """Run MLflow calls about ``what`` ("tag 'x' of model 'iris'"); what MLflow refuses becomes kiln's error."""
-    from mlflow.exceptions import MlflowException
-
     try:
         yield
-    except MlflowException as exc:
-        raise as_kiln_error(exc, what) from exc
+    except Exception as exc:
+        # imported here, not on entry: an MLflow error means MLflow is imported (and a first request does not
+        # import it beside the server's warm-up: kiln.tracking.mlflow_client.IMPORTING)
+        from mlflow.exceptions import MlflowException
+
+        if isinstance(exc, MlflowException):
+            raise as_kiln_error(exc, what) from exc
+        raise
 
 
 def as_kiln_error(exc: Exception, what: str) -> KilnError:
