@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kiln.api.operation import BYTES, TAR, TEXT, Operation
+from kiln.api.operation import BYTES, EVENT_STREAM, TAR, TEXT, Operation
 from kiln.errors import AlreadyExists, Conflict, MissingExtra, NotFound, Unavailable
 from kiln.specs.job_kinds import ANY_JOB_KIND
 from kiln.specs.roles import Role
@@ -15,7 +15,6 @@ CREATE = Operation(
     role=Role.CONTRIBUTOR, action="creating jobs",
     response=JobView, status_code=201, body=ANY_JOB_KIND, errors=(AlreadyExists, NotFound, Unavailable, MissingExtra),
 )  # fmt: skip
-EVENT_STREAM = "text/event-stream"
 LIST = Operation(
     "jobs.list", "GET", "/api/v1/jobs",
     summary="List jobs, newest first",

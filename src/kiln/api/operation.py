@@ -35,6 +35,13 @@ TAR = "application/x-tar"
 TEXT = "text/plain; charset=utf-8"
 NDJSON = "application/x-ndjson"
 EVENT_STREAM = "text/event-stream"  # server-sent events: each event's data is JSON (its schema: SSE_EVENT)
+
+
+def sse_event(kind: str, data: str) -> str:
+    """One server-sent event of an ``EVENT_STREAM`` answer: its kind and its data (JSON, on one line)."""
+    return f"event: {kind}\ndata: {data}\n\n"
+
+
 SSE_EVENT = {
     "type": "object",
     "description": "one server-sent event (its fields as the SSE format names them; 'data' holds JSON)",

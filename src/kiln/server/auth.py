@@ -23,14 +23,13 @@ from starlette.concurrency import run_in_threadpool
 
 from kiln.authorization import bearer_credential
 from kiln.errors import Forbidden, KilnError, Unauthorized
-from kiln.server.permissions import PRINCIPAL_SCOPE_KEY
+from kiln.server.permissions import PRINCIPAL_SCOPE_KEY, SAFE_METHODS
 from kiln.services.browser_sessions import CSRF_HEADER, BrowserSessions
 from kiln.services.credentials import UNKNOWN_TOKEN, WORKSPACE_OWNER, CredentialVerifier, Principal
 from kiln.specs.users import Role
 
 SESSION_COOKIE = "kiln_session"
 SESSION_SCOPE_KEY = "kiln.session"  # the browser session's cookie, when a request was signed by one
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER_BYTES = CSRF_HEADER.encode()
 NO_CSRF = (
     f"a write from a browser must carry its page's CSRF token in the header {CSRF_HEADER}; "

@@ -24,7 +24,7 @@ from kiln.tracking.mlflow_access import TrackingForbidden, is_read_only
 
 PRINCIPAL_SCOPE_KEY = "kiln.principal"
 _DECLARES_ACCESS = "kiln_declares_access"
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # reading: what a reader may do, what needs no CSRF token
 
 
 def principal_of(request: Request) -> Principal:
@@ -94,7 +94,7 @@ async def default_access(request: Request) -> None:
     principal = request.scope.get(PRINCIPAL_SCOPE_KEY)
     if not isinstance(principal, Principal):
         return  # a public path (/health): the middleware let it through without credentials
-    needed = Role.READER if request.method in _SAFE_METHODS else Role.CONTRIBUTOR
+    needed = Role.READER if request.method in SAFE_METHODS else Role.CONTRIBUTOR
     principal.ensure(needed, f"{request.method} {request.url.path}")
 
 

@@ -12,6 +12,7 @@ from typing import IO, Any, TypeVar
 
 from pydantic import ConfigDict
 
+from kiln.api.operation import sse_event
 from kiln.artifacts.references import join_key
 from kiln.artifacts.store import ArtifactStore
 from kiln.clock import utcnow
@@ -317,9 +318,9 @@ class JobService:
                 if fresh:
                     for key, history in fresh.items():
                         after[key] = After(history.steps[-1], history.timestamps[-1])
-                    yield _event("metrics", JobMetricsView(metrics=fresh).model_dump_json())
+                    yield sse_event("metrics", JobMetricsView(metrics=fresh).model_dump_json())
                 if status.is_terminal:
-                    yield _event("end", json.dumps({"status": status.value}))
+                    yield sse_event("end", json.dumps({"status": status.value}))
                     return
                 limit = max_points  # new points since the last poll: few, thinned only if the job logs a flood
                 time.sleep(poll)
@@ -425,10 +426,6 @@ def _spec_and_summary(stored: dict[str, Any]) -> tuple[JobSpecBase, str]:
     except KilnError as exc:
         return _UnknownKindSpec.model_validate(stored), f"({exc.message})"
     return spec, handler_of(spec).summary(spec)
-
-
-def _event(kind: str, data: str) -> str:
-    return f"event: {kind}\ndata: {data}\n\n"
 
 
 def _later_than(history: MetricHistory, since_time: int) -> MetricHistory:

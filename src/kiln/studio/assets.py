@@ -40,10 +40,16 @@ def asset_path(name: str) -> Path:
         if not path.is_file():
             raise Unavailable(MISSING_VENDOR.format(name=name))
         return path
-    own = {path.name: path for path in STATIC.iterdir() if path.is_file()}
+    own = _own_files()
     if name not in own:
         raise NotFound(f"the studio has no asset '{name}'")
     return own[name]
+
+
+@cache
+def _own_files() -> dict[str, Path]:
+    """The files of ``static/`` by name (they come with kiln: listed once)."""
+    return {path.name: path for path in STATIC.iterdir() if path.is_file()}
 
 
 @cache

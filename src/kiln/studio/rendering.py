@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from kiln.server.auth import SESSION_SCOPE_KEY
-from kiln.server.permissions import principal_of
+from kiln.server.permissions import PRINCIPAL_SCOPE_KEY, principal_of
 from kiln.services.credentials import Principal
 from kiln.specs.users import Role
 from kiln.studio.assets import asset_url
@@ -83,11 +83,8 @@ NO_STORE = {"cache-control": "no-store"}  # pages hold what only this viewer may
 
 
 def _has_principal(request: Request) -> bool:
-    try:
-        principal_of(request)
-    except Exception:
-        return False
-    return True
+    """Signed in (the sign-in page and public pages render without a viewer)."""
+    return isinstance(request.scope.get(PRINCIPAL_SCOPE_KEY), Principal)
 
 
 def when(moment: datetime | None) -> str:

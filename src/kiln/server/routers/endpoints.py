@@ -20,7 +20,7 @@ from kiln.api.endpoints import (
     InvokeRequest,
     RegenerateKeys,
 )
-from kiln.api.operation import EVENT_STREAM
+from kiln.api.operation import EVENT_STREAM, sse_event
 from kiln.server.dependencies import Endpoints, GatewayCounters, Lineage, ScoringGateway
 from kiln.server.permissions import Caller
 from kiln.server.routes import bind
@@ -148,4 +148,4 @@ async def _events(feed: LiveFeed, snapshots: int) -> AsyncIterator[str]:
     for count in range(snapshots):
         if count:
             await asyncio.sleep(SNAPSHOT_SECONDS)
-        yield f"event: snapshot\ndata: {json.dumps(feed.snapshot(time.monotonic()))}\n\n"
+        yield sse_event("snapshot", json.dumps(feed.snapshot(time.monotonic())))

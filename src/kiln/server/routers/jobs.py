@@ -11,8 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 
 from kiln import api
-from kiln.api.jobs import EVENT_STREAM
-from kiln.api.operation import BYTES, TAR, TEXT
+from kiln.api.operation import BYTES, EVENT_STREAM, TAR, TEXT
 from kiln.errors import InvalidSpec
 from kiln.server.dependencies import Jobs, Uploads
 from kiln.server.permissions import Caller
