@@ -13,7 +13,6 @@ import os
 import shutil
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
@@ -82,16 +81,10 @@ def test_create_cache_hit_changed_spec_and_immutable_versions(offline: Workspace
 
         # cold build vs cache hit, the same spec under new names (so each create is a new registration)
         cold_spec = env_file(tmp_path / "cold", "cold", "kiln-probe==2.0")
-        started = time.perf_counter()
         cold = client.environments.create(cold_spec)
-        cold_seconds = time.perf_counter() - started
-        started = time.perf_counter()
         hit = client.environments.create(cold_spec, name="hit")
-        hit_seconds = time.perf_counter() - started
         assert cold.status == hit.status == "ready" and cold.hash == hit.hash
         assert hit.build_log == cold.build_log  # nothing was built: the venv was found in the cache
-        # (these wheels build in a blink; the registry test and the builder's unit test compare times)
-        assert hit_seconds < cold_seconds, f"hit {hit_seconds:.3f}s vs cold {cold_seconds:.3f}s"
 
         # versions are immutable: the same spec again is a no-op, another spec an error
         assert client.environments.create(first).hash == view.hash
@@ -232,14 +225,10 @@ SIX_SCRIPT = textwrap.dedent(
 def test_registry_build_hit_change_job_and_rerun(workspace: WorkspaceServer, tmp_path: Path) -> None:
     with workspace.client() as client:
         first = env_file(tmp_path, "six-env", "six==1.16.0")
-        started = time.perf_counter()
         cold = client.environments.create(first)
-        cold_seconds = time.perf_counter() - started
-        started = time.perf_counter()
         hit = client.environments.create(first, name="six-env-copy")
-        hit_seconds = time.perf_counter() - started
         assert cold.status == hit.status == "ready" and hit.hash == cold.hash
-        assert hit_seconds < cold_seconds / 5, f"hit {hit_seconds:.3f}s vs cold {cold_seconds:.3f}s"
+        assert hit.build_log == cold.build_log  # nothing was built again: the venv came from the cache
         assert "six==1.16.0" in cold.packages
         assert f"mlflow-skinny=={metadata.version('mlflow')}" in cold.packages
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -102,10 +101,8 @@ def alias_bomb(levels: int, width: int = 9) -> str:
 
 
 def test_an_alias_bomb_is_refused_at_once_naming_the_file() -> None:
-    started = time.monotonic()
     with pytest.raises(InvalidSpec, match=r"^job\.yml: refused: the YAML has more than \d+ values once"):
-        load_yaml(alias_bomb(9), "job.yml")
-    assert time.monotonic() - started < 2
+        load_yaml(alias_bomb(9), "job.yml")  # expanded, it would be 10^18 values: refused before that
 
 
 @pytest.mark.parametrize(
