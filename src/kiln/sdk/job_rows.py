@@ -10,13 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from kiln.api.paths import JOBS as LIST_PATH  # api.jobs.LIST's path, without importing its models (pydantic)
 from kiln.errors import Unavailable
 from kiln.sdk.rest import RestClient
 from kiln.specs.job_status import JobStatus
-
-LIST_PATH = "/api/v1/jobs"
-"""``api.jobs.LIST``'s path (not imported from there: ``kiln.api`` imports pydantic); tests/unit/sdk/test_job_rows.py
-checks that they agree."""
 
 
 class JobRow:
