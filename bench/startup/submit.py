@@ -3,7 +3,8 @@
 With a warm server (its own KILN_HOME, on loopback): from launching the CLI to the job's first line
 (``bench/job_overhead/src/probe.py`` prints ``time.time()`` there), with no environment named (the job
 runs on the server's packages). Baselines in the same run, alternated with kiln's runs: ``python -c pass``
-(an interpreter's start and exit) and ``python probe.py`` (launch → its first line: the floor no runner
+(an interpreter's start and exit; and the same as a job's process starts, with kiln's job site, its
+``sitecustomize``, which should cost nothing) and ``python probe.py`` (launch → its first line: the floor no runner
 beats). To tell the CLI's part from the server's, the same submission through the SDK in this (warm) process
 → first line. With ``--compare-src OTHER/src``, the CLI of another checkout (an earlier kiln) too, alternated with
 this one's, against the same server. Goal (issue 13): ≤ 0.3 s (median) for the CLI.
@@ -41,9 +42,16 @@ from workspace_server import BenchWorkspace  # noqa: E402
 GOAL_SECONDS = 0.3
 
 
-def python_pass() -> float:
+JOB_SITE = SRC / "kiln" / "jobs" / "job_site"  # the sitecustomize every Python process of a job starts with
+
+
+def python_pass(job_site: bool = False) -> float:
+    """``python -c pass``; with ``job_site``, as a job's process starts it (kiln's sitecustomize, a job id set)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    if job_site:
+        env |= {"PYTHONPATH": str(JOB_SITE), "KILN_JOB_ID": "0" * 32}
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    subprocess.run([sys.executable, "-c", "pass"], check=True, env=env)
     return time.perf_counter() - start
 
 
@@ -62,7 +70,9 @@ def main() -> int:
     args = parser.parse_args()
     from kiln import Client
 
-    figures: dict[str, list[float]] = {"python -c pass": [], "python probe.py → first line": [], "kiln": [], "sdk": []}
+    figures: dict[str, list[float]] = {
+        "python -c pass": [], "job site": [], "python probe.py → first line": [], "kiln": [], "sdk": [],
+    }  # fmt: skip
     if args.compare_src:
         figures["other"] = []
     with tempfile.TemporaryDirectory(prefix="kiln-bench-submit-") as tmp, BenchWorkspace(Path(tmp)) as workspace:
@@ -73,6 +83,7 @@ def main() -> int:
             kiln_run(other_env, client)
         for _ in range(args.runs):  # alternated: a busy moment of the machine weighs on both
             figures["python -c pass"].append(python_pass())
+            figures["job site"].append(python_pass(job_site=True))
             figures["python probe.py → first line"].append(direct_run())
             figures["kiln"].append(kiln_run(workspace.env, client)[0])
             if other_env:
@@ -81,6 +92,7 @@ def main() -> int:
     median = {name: statistics.median(values) for name, values in figures.items()}
     print(f"submit → first line of user code, {args.runs} runs each, warm server, loopback, no environment named")
     print(f"  baseline: python -c pass                         {summary(figures['python -c pass'])}")
+    print(f"  python -c pass as a job's process starts (job site) {summary(figures['job site'])}")
     print(f"  baseline: python probe.py → first line           {summary(figures['python probe.py → first line'])}")
     print(f"  kiln job create (CLI) → first line of user code  {summary(figures['kiln'])}")
     if args.compare_src:
