@@ -11,7 +11,9 @@ unmeasured run writes it here). Wall-clock times are what a user waits; CPU time
 the child) are steadier on a busy machine. For ``job list``, the server's share is timed on its own too:
 the same REST call (``GET /api/v1/jobs?limit=1000``) from this process. The 1,000 jobs are one real
 completed job's row, copied with new ids straight into the workspace's database (submitting 1,000 real
-jobs would take minutes and measure nothing more). Run it inside a loopback-only namespace:
+jobs would take minutes and measure nothing more). ``kiln job list`` is answered by the CLI's fast front
+(``kiln.cli.quick``: no typer), its table drawn from plain rows (no pydantic); ``-o json`` writes the views pydantic
+validated. Run it inside a loopback-only namespace:
 ``unshare -n sh -c 'ip link set lo up && .venv/bin/python bench/startup/cli.py'``.
 """
 

@@ -21,11 +21,13 @@ if TYPE_CHECKING:
     from kiln.sdk.datastores import DatastoreOperations
     from kiln.sdk.endpoints import OnlineDeploymentOperations, OnlineEndpointOperations
     from kiln.sdk.environments import EnvironmentOperations
+    from kiln.sdk.job_rows import JobRow
     from kiln.sdk.jobs import Job, JobOperations
     from kiln.sdk.models import ModelOperations
     from kiln.sdk.rest import RestClient
     from kiln.sdk.users import UserOperations
     from kiln.sdk.workspace import WorkspaceOperations
+    from kiln.specs.job_status import JobStatus
 
 __all__ = ["Client", "Job"]
 
@@ -129,6 +131,13 @@ class Client:
         from kiln.sdk.workspace import WorkspaceOperations
 
         return WorkspaceOperations(self._rest)
+
+    def job_rows(self, status: JobStatus | str | None = None, limit: int = 100) -> list[JobRow]:
+        """The newest ``limit`` jobs as plain rows: the fields a job list shows, read without pydantic
+        (``kiln.sdk.job_rows``); ``jobs.list`` gives the whole, validated views."""
+        from kiln.sdk.job_rows import list_job_rows
+
+        return list_job_rows(self._rest, status, limit)
 
     @property
     def tracking_uri(self) -> str:

@@ -15,8 +15,6 @@ import importlib
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from kiln.api.operation import Operation, declared_in
-
 if TYPE_CHECKING:
     from kiln.api import (
         computes,
@@ -31,6 +29,7 @@ if TYPE_CHECKING:
         users,
         workspace,
     )
+    from kiln.api.operation import Operation
 
 # imported on first use (``api.jobs.LIST``): a client that lists jobs does not build every resource's models
 CORE_MODULE_NAMES: tuple[str, ...] = (
@@ -58,6 +57,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name == "Operation":  # imported on first use: kiln.api.paths is read without pydantic
+        from kiln.api.operation import Operation
+
+        return Operation
     if name in CORE_MODULE_NAMES:
         return importlib.import_module(f"{__name__}.{name}")  # the import sets it on this package too
     if name == "CORE_MODULES":
@@ -71,6 +74,8 @@ def core_modules() -> tuple[ModuleType, ...]:
 
 def operations(*modules: ModuleType) -> dict[str, Operation[Any]]:
     """The operations declared in the core modules and in ``modules``, by name; a name twice is an error."""
+    from kiln.api.operation import declared_in
+
     found: dict[str, Operation[Any]] = {}
     for module in (*core_modules(), *modules):
         for operation in declared_in(module):

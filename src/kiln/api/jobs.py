@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from kiln.api.operation import BYTES, EVENT_STREAM, TAR, TEXT, Operation
+from kiln.api.paths import JOBS
 from kiln.errors import AlreadyExists, Conflict, MissingExtra, NotFound, Unavailable
 from kiln.specs.job_kinds import ANY_JOB_KIND
 from kiln.specs.roles import Role
 from kiln.specs.views import JobFilesView, JobMetricsView, JobView
 
 CREATE = Operation(
-    "jobs.create", "POST", "/api/v1/jobs",
+    "jobs.create", "POST", JOBS,
     summary="Submit a job",
     description="Local paths must have been uploaded first (``upload:`` references); named inputs must exist.",
     role=Role.CONTRIBUTOR, action="creating jobs",
     response=JobView, status_code=201, body=ANY_JOB_KIND, errors=(AlreadyExists, NotFound, Unavailable, MissingExtra),
 )  # fmt: skip
 LIST = Operation(
-    "jobs.list", "GET", "/api/v1/jobs",
+    "jobs.list", "GET", JOBS,
     summary="List jobs, newest first",
     description=(
         "Filters (each given one must hold): ``status`` (repeat it for several), ``experiment``, ``created_by``, "

@@ -29,7 +29,6 @@ from kiln.specs.roles import Role
 R = TypeVar("R")
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 
-API_PREFIX = "/api/v1"
 JSON = "application/json"
 TAR = "application/x-tar"
 TEXT = "text/plain; charset=utf-8"

@@ -8,16 +8,9 @@ from typing import Annotated
 import typer
 
 from kiln.cli import render
-from kiln.cli.render import (
-    OutputFormat,
-    OutputOption,
-    job_details,
-    jobs_table,
-    print_output,
-    status_text,
-)
+from kiln.cli.job_actions import LIST_LIMIT, list_jobs, print_submitted, submit_job
+from kiln.cli.render import OutputFormat, OutputOption, job_details, print_output, status_text
 from kiln.cli.workspace import client
-from kiln.errors import InvalidSpec
 from kiln.specs.views import JobStatus
 
 app = typer.Typer(help="Train and track jobs (command jobs, and every other registered type).", no_args_is_help=True)
@@ -41,17 +34,9 @@ def create(
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Submit a job of any registered type (or --rerun one); it runs in the background unless --stream is given."""
-    if (file is None) == (rerun is None):
-        raise InvalidSpec("give either --file (a job's YAML) or --rerun NAME (a job to run again)")
-    if rerun is not None and set_:
-        raise InvalidSpec("--set cannot be combined with --rerun: a rerun repeats the job as it was")
-    job = client().jobs.rerun(rerun) if rerun is not None else client().jobs.create(file, overrides=set_ or [])  # type: ignore[arg-type]
+    job = submit_job(file, rerun, set_ or [])
     if not stream:
-        print_output(
-            job.view,
-            output,
-            lambda: f"job [bold]{job.name}[/] {status_text(job.status)}  (kiln job stream -n {job.name})",
-        )
+        print_submitted(job, output)
         return
     render.err_console.print(
         f"[dim]job {job.name} submitted; streaming its log (Ctrl+C stops watching, not the job)[/]"
@@ -78,12 +63,11 @@ def _finish(name: str, output: OutputFormat) -> None:
 @app.command("list")
 def list_(
     status: Annotated[JobStatus | None, typer.Option(help="Only jobs with this status.")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = LIST_LIMIT,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """List jobs, newest first."""
-    views = [job.view for job in client().jobs.list(status, limit)]
-    print_output(views, output, lambda: jobs_table(views))
+    list_jobs(status, limit, output)
 
 
 @app.command("show")

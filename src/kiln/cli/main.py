@@ -1,7 +1,8 @@
 """Entry point of the ``kiln`` command. A user's mistake ends as ``error: …``, never a traceback.
 
 Nothing is imported here before it is needed: ``kiln version`` is answered before typer is imported, and
-so is ``kiln --help`` (``kiln.cli.top_help`` draws typer's page); the group (``kiln.cli.root``) lists the
+so is ``kiln --help`` (``kiln.cli.top_help`` draws typer's page), and so are ``kiln job list`` and ``kiln job
+create`` when their options are spelled as ``kiln.cli.quick`` reads them; the group (``kiln.cli.root``) lists the
 commands by name, and each command's module is imported when it runs (``kiln.cli.commands``).
 """
 
@@ -53,6 +54,12 @@ def _run(args: list[str]) -> Any:
 
         print_top_help([(command.name, command.help) for command, _ in top_level_commands(capabilities)])
         return 0
+    if args[:1] == ["job"] and args[1:2] in (["list"], ["create"]):  # the hot commands, read without typer
+        from kiln.cli.quick import run_quickly
+
+        top_level_commands(capabilities)  # a plug-in's command named 'job' is refused here too, as typer's group does
+        if run_quickly(args):
+            return 0
     from kiln.cli.root import app
     from kiln.cli.usage_errors import run_reporting_usage_errors
 

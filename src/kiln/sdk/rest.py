@@ -20,16 +20,18 @@ httpx. Both answer with the same response interface (``status_code``, ``headers`
 
 from __future__ import annotations
 
+import json as jsonlib
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from kiln.api.operation import Operation
 from kiln.errors import Unavailable, error_from_json
 from kiln.sdk.plain_http import ConnectionLost, PlainHttpClient, usable_for
-from kiln.specs.adapters import adapter_of
+
+if TYPE_CHECKING:  # pydantic's: imported by a call that parses an answer into a model, not by get_json
+    from kiln.api.operation import Operation
 
 R = TypeVar("R")
 Params = Mapping[str, str | int | float | bool]
@@ -61,31 +63,41 @@ class RestClient:
         """Send ``operation`` and return its JSON answer as the operation's response type."""
         if not operation.is_json:
             raise TypeError(f"{operation.name} answers {operation.media_type}: use RestClient.stream")
+        from kiln.specs.adapters import adapter_of
+
         request = _request(operation, params, json, content, path)
         url = request.pop("url")
-        waited, start = 0.0, _start_of(content)
+        response = self._answer(operation.method, url, request, lambda: adapter_of(operation.response))
+        return _parsed(operation.response, response.content)
+
+    def get_json(self, path: str, params: Params | None = None) -> Any:
+        """``GET path`` (a declared operation's path, filled in) and its JSON answer as plain Python data (lists,
+        dicts): no model built nor imported, for a caller that only draws the answer (``kiln job list``)."""
+        response = self._answer("GET", path, {"params": dict(params)} if params else {}, None)
+        return jsonlib.loads(response.content) if response.content else None
+
+    def _answer(self, method: str, url: str, request: dict[str, Any], prepare: Callable[[], object] | None) -> Any:
+        """The answer to one request (sent again after a 429's pause while that is allowed), an error answer raised
+        as its KilnError. ``prepare`` (the answer's parser, built once per type and process) runs while the server
+        works on the request where the client lets it (``PlainHttpClient``), else first."""
+        waited, start = 0.0, _start_of(request.get("content"))
         while True:
             try:
-                response = self._request(operation, url, request)
+                if isinstance(self._http, PlainHttpClient):
+                    response = self._http.request(method, url, **request, while_waiting=prepare)
+                else:
+                    if prepare is not None:
+                        prepare()
+                    response = self._http.request(method, url, **request)
             except _transport_errors() as exc:
                 raise Unavailable(f"cannot reach the kiln workspace at {self.url}: {exc}") from exc
-            pause = _busy_pause(response, content, waited, start)
+            pause = _busy_pause(response, request.get("content"), waited, start)
             if pause is None:
                 break
             time.sleep(pause)
             waited += pause
         self._raise_for_error(response)
-        return _parsed(operation.response, response.content)
-
-    def _request(self, operation: Operation[Any], url: str, request: dict[str, Any]) -> Any:
-        """Send one request; the answer's parser is built meanwhile (once per type and process), while the server
-        works on it, where the client lets it (``PlainHttpClient``), else first."""
-        if isinstance(self._http, PlainHttpClient):
-            return self._http.request(
-                operation.method, url, **request, while_waiting=lambda: adapter_of(operation.response)
-            )
-        adapter_of(operation.response)
-        return self._http.request(operation.method, url, **request)
+        return response
 
     @contextmanager
     def stream(
@@ -179,6 +191,8 @@ def _request(
 def _parsed(response: type[R], content: bytes) -> R:
     """The answer's JSON as ``response``, parsed and validated in one pass (pydantic's own JSON reader: a list
     of a thousand jobs is read without building Python's dicts first); an empty answer is None."""
+    from kiln.specs.adapters import adapter_of
+
     adapter = adapter_of(response)
     parsed: R = adapter.validate_json(content) if content else adapter.validate_python(None)
     return parsed

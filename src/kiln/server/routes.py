@@ -25,7 +25,8 @@ from fastapi.routing import APIRoute
 from fastapi.security import APIKeyCookie, HTTPBearer
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from kiln.api.operation import API_PREFIX, EVENT_STREAM, NDJSON, NO_CONTENT, SSE_EVENT, ErrorBody, Operation
+from kiln.api.operation import EVENT_STREAM, NDJSON, NO_CONTENT, SSE_EVENT, ErrorBody, Operation
+from kiln.api.paths import API_PREFIX
 from kiln.errors import Forbidden, KilnError, NotFound
 from kiln.server.auth import SESSION_COOKIE
 from kiln.server.limits import limit_per_user, take_turn

@@ -3,30 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kiln.specs.job_status import ACTIVE_STATUSES as ACTIVE_STATUSES  # the statuses live without pydantic
+from kiln.specs.job_status import TERMINAL_STATUSES as TERMINAL_STATUSES
+from kiln.specs.job_status import JobStatus
 from kiln.specs.pins import EnvironmentPin, InputPin, ServerInterpreterPin
-
-
-class JobStatus(StrEnum):
-    QUEUED = "queued"
-    PREPARING = "preparing"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELED = "canceled"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in TERMINAL_STATUSES
-
-
-TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED})
-ACTIVE_STATUSES = frozenset({JobStatus.PREPARING, JobStatus.RUNNING})
-
 
 JOB_SORTS = ("created", "duration", "name", "status")
 """What a job list sorts by (``GET /api/v1/jobs?sort=``; a ``-`` first: descending)."""

@@ -20,22 +20,29 @@ time (what is flushed is committed: the workspace answers a write after its comm
 killed after its last flush loses nothing. MLflow's own exit flush comes too late (see
 ``_drain_before_thread_pools_stop``); each queue is drained as the main thread ends instead. A job
 killed before flushing loses what was still queued.
+
+This runs in every Python process of a job before the job's first line: it imports nothing beyond what Python's
+start has imported (``os``, ``sys``); ``importlib.util`` when a patch or another ``sitecustomize`` needs it.
+(``importlib.abc`` alone, for a base class a finder does not need, imports ``importlib.resources``, ``pathlib``,
+``tempfile``, ``re`` and ``typing``: tens of milliseconds of every job's start.)
 """
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.util
 import os
 import sys
-from collections.abc import Callable
-from types import ModuleType
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only
+    from collections.abc import Callable
+    from types import ModuleType
 
 _RUN_ID = os.environ.get("KILN_JOB_ID")
 
 
-class _PatchOnImport(importlib.abc.MetaPathFinder):
-    """Runs ``patches[name](module)`` right after MLflow's module ``name`` is first imported."""
+class _PatchOnImport:
+    """Runs ``patches[name](module)`` right after MLflow's module ``name`` is first imported (a finder on
+    ``sys.meta_path``: ``find_spec`` is all the import system asks of one)."""
 
     def __init__(self, patches: dict[str, Callable[[ModuleType], None]]) -> None:
         self._patches = dict(patches)
@@ -46,6 +53,8 @@ class _PatchOnImport(importlib.abc.MetaPathFinder):
             return None
         if not self._patches:
             sys.meta_path.remove(self)
+        import importlib.util
+
         spec = importlib.util.find_spec(name)
         if spec is None or spec.loader is None:
             return spec
@@ -137,6 +146,8 @@ if _RUN_ID:
 _here = os.path.dirname(os.path.abspath(__file__))
 for _entry in sys.path:
     if os.path.abspath(_entry or ".") != _here and os.path.isfile(os.path.join(_entry or ".", "sitecustomize.py")):
+        import importlib.util
+
         _spec = importlib.util.spec_from_file_location(
             "_kiln_next_sitecustomize", os.path.join(_entry, "sitecustomize.py")
         )
