@@ -44,15 +44,13 @@ def read_key_hashes(auth: EndpointKeyAuth) -> tuple[str, ...]:
     else:
         raise InvalidSpec(
             f"endpoint_keys: no key hashes: set {auth.variable} to the SHA-256 hex digests of the endpoint's keys "
-            "(comma-separated), e.g. printf %s \"$KEY\" | sha256sum"
+            '(comma-separated), e.g. printf %s "$KEY" | sha256sum'
         )
     hashes = tuple(item.strip().lower() for item in items if item.strip())
     bad = [number for number, item in enumerate(hashes, 1) if not _HASH.match(item)]
     if bad or not hashes:
         problem = f"item {bad[0]} is not a SHA-256 hex digest (64 hex digits)" if bad else "it holds no hash"
-        raise InvalidSpec(
-            f"endpoint_keys: {where}: {problem}; give the hashes of the keys, never the keys themselves"
-        )
+        raise InvalidSpec(f"endpoint_keys: {where}: {problem}; give the hashes of the keys, never the keys themselves")
     return hashes
 
 

@@ -97,7 +97,9 @@ class ScoringServer:
         routed = Starlette(routes=self._routes(), lifespan=self._lifespan)
         inner = _ScoringRoutesFirst(routed, self._hot_routes())
         self.app: Any = (
-            InternalOnly(inner, config.secret, _REFUSAL) if config.secret is not None else EndpointKeysOnly(inner, key_hashes)
+            InternalOnly(inner, config.secret, _REFUSAL)
+            if config.secret is not None
+            else EndpointKeysOnly(inner, key_hashes)
         )
 
     def _hot_routes(self) -> dict[str, Callable[[Request], Awaitable[Response]]]:
