@@ -116,7 +116,8 @@ def dockerfile(served: ServedModel, wheel_name: str) -> str:
     if served.key_hashes:
         copies.append(f"COPY {KEY_HASHES_FILE} ./")
     lines = [
-        f"# A kiln scoring replica for {served.model_name} version {served.model_version}, made by kiln {kiln_version()}.",
+        f"# A kiln scoring replica for {_one_line(served.model_name)} version {_one_line(served.model_version)}, "
+        f"made by kiln {kiln_version()}.",
         "# Build: docker build -t IMAGE .   Run: see README.md (callers send an endpoint key; the container holds",
         "# only the keys' SHA-256 hashes).",
         f"FROM python:{python}-slim",
@@ -137,6 +138,12 @@ def dockerfile(served: ServedModel, wheel_name: str) -> str:
         f"ENTRYPOINT {json.dumps(list(ENTRYPOINT))}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _one_line(text: str) -> str:
+    """``text`` fit for a Dockerfile comment: a name registered through MLflow's own API may hold a line break,
+    which would start an instruction of its own."""
+    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 def _copy_model(served: ServedModel, dest: Path) -> tuple[Path, Path | None]:
