@@ -265,7 +265,10 @@ def _print_deployment(view: OnlineDeploymentView) -> None:
 def package_deployment(
     name: DeploymentOption,
     endpoint_name: EndpointOption,
-    output: Annotated[Path, typer.Option("--output", help="The folder to write into (new or empty).")],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", help="The folder to write into, new or empty (default: ./ENDPOINT-NAME-TO)."),
+    ] = None,
     to: Annotated[str, typer.Option("--to", help="docker (a build context) or kubernetes (manifests).")] = "docker",
     image: Annotated[str | None, typer.Option(help="kubernetes: the image built from --to docker.")] = None,
     autoscale: Annotated[

@@ -232,14 +232,16 @@ def _print_model(model: ModelView) -> None:
         )
 
 
-OutputFolder = Annotated[Path, typer.Option("--output", help="The folder to write into (new or empty).")]
+OutputFolder = Annotated[
+    Path | None, typer.Option("--output", help="The folder to write into, new or empty (default: ./NAME-TO).")
+]
 OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Write into a folder that holds files already.")]
 
 
 @app.command("package")
 def package(
     name: NameOption,
-    output: OutputFolder,
+    output: OutputFolder = None,
     version: VersionOption = "latest",
     to: Annotated[
         str, typer.Option("--to", help="docker: a build context that `docker build` takes as is.")
@@ -253,7 +255,7 @@ def package(
 @app.command("export")
 def export(
     name: NameOption,
-    output: OutputFolder,
+    output: OutputFolder = None,
     version: VersionOption = "latest",
     to: Annotated[str, typer.Option("--to", help="triton: a Triton model repository.")] = "triton",
     max_batch_size: Annotated[int | None, typer.Option(help="Triton's max_batch_size (0: no batching).")] = None,

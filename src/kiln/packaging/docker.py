@@ -21,6 +21,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from packaging.requirements import Requirement
+
 from kiln.artifacts.references import regular_files
 from kiln.errors import InvalidSpec
 from kiln.packaging import requirements as pins
@@ -87,7 +89,7 @@ def write_docker_context(dest: Path, served: ServedModel, wheel_cache: Path) -> 
 
 
 def requirements_text(served: ServedModel) -> str:
-    model_requirements: list[pins.Requirement] = []
+    model_requirements: list[Requirement] = []
     model_file = served.model_dir / "requirements.txt" if served.model_dir.is_dir() else None
     if model_file is not None and model_file.is_file():
         model_requirements += pins.model_requirement_lines(model_file.read_text(), "the model's requirements.txt")

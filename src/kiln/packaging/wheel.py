@@ -88,7 +88,7 @@ def _metadata_files(version: str) -> dict[str, str]:
     try:
         installed = metadata.distribution("kiln")
         requires, entry_points = installed.requires or [], installed.read_text("entry_points.txt")
-        summary = installed.metadata.get("Summary") or ""
+        summary = installed.metadata["Summary"] or ""
     except metadata.PackageNotFoundError:
         requires, entry_points, summary = [], None, ""
     lines = ["Metadata-Version: 2.1", "Name: kiln", f"Version: {version}", f"Summary: {summary}"]

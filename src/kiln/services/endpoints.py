@@ -18,12 +18,12 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import ValidationError
 
+from kiln.authorization import key_hash
 from kiln.clock import utcnow
 from kiln.errors import AlreadyExists, Conflict, InvalidSpec
 from kiln.services.deployment_files import DeploymentFiles
 from kiln.serving.control.controller import EndpointController
 from kiln.serving.control.gateway_metrics import GatewayMetrics
-from kiln.serving.control.routing import key_hash
 from kiln.specs.endpoint import (
     DeploymentState,
     EndpointKeys,

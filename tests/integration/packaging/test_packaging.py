@@ -113,6 +113,15 @@ def test_an_existing_output_folder_is_refused_unless_overwrite(workspace: Worksp
         client.models.package(MODEL, "1", to="podman", output=context.parent / "elsewhere")
 
 
+def test_without_output_a_package_goes_to_a_new_folder_named_after_it(
+    workspace: WorkspaceServer, iris: LogisticRegression, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with workspace.client() as client:
+        assert client.models.package(MODEL, "1") == Path(f"{MODEL}-docker")
+    assert (tmp_path / f"{MODEL}-docker" / "Dockerfile").is_file()
+
+
 def only_these_packages(venv: Path, requirements: Path) -> Path:
     """A folder holding links to the installed files of exactly the distributions ``requirements`` names, put on
     ``venv``'s path: the third-party wheels it asks for, as they are installed here, and nothing else."""
