@@ -10,7 +10,14 @@ credential.
 
 from __future__ import annotations
 
+import hashlib
+
 _SCHEME = "bearer"
+
+
+def key_hash(key: str) -> str:
+    """What is stored of an endpoint key: its SHA-256, in hex (the gateway's routes, a packaged replica's Secret)."""
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def bearer_credential(header: bytes | str | None) -> str | None:

@@ -15,6 +15,7 @@ RUNTIME = (
     "kiln.store", "kiln.services", "kiln.server", "kiln.jobs", "kiln.runners", "kiln.serving", "kiln.tracking",
     "kiln.artifacts", "kiln.environments", "kiln.sdk", "kiln.cli", "kiln.client", "kiln.transfer",
     "kiln.capabilities", "kiln.tensorboard", "kiln.datastores", "sqlalchemy", "fastapi", "httpx", "mlflow",
+    "kiln.packaging",
 )  # fmt: skip
 
 RULES = [
@@ -22,6 +23,7 @@ RULES = [
     Rule("kiln.datastores", ("kiln.server",), "datastores are rules and readers; the server is one of their callers"),
     Rule("kiln.specs", RUNTIME, "specs declare shapes; they are shared by every front door and the server"),
     Rule("kiln.api", RUNTIME, "the REST contract is declarations only: the SDK and the server both read it"),
+    Rule("kiln.packaging.api", RUNTIME, "a capability's REST operations are declarations only: the SDK reads them too"),
     Rule("kiln.errors", ("kiln.",), "the error tree is the bottom of the house", allowed=("kiln.errors",)),
     Rule(
         "kiln.serving.replica",

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 BUILT_IN: tuple[str, ...] = (
     "kiln.tensorboard",  # kiln tensorboard: jobs' ./logs and MLflow metrics side by side in TensorBoard
+    "kiln.packaging",  # models out as files: Docker build contexts, Kubernetes manifests, Triton repositories
 )
 
 PLUGINS_SETTING = "plugins (KILN_PLUGINS, or 'plugins' in config.yaml)"

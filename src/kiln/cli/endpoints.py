@@ -259,3 +259,25 @@ def _print_deployment(view: OnlineDeploymentView) -> None:
         )
     if view.failure_reason:
         console.print(f"[red]failed:[/] {view.failure_reason}", markup=False)
+
+
+@deployment_app.command("package")
+def package_deployment(
+    name: DeploymentOption,
+    endpoint_name: EndpointOption,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", help="The folder to write into, new or empty (default: ./ENDPOINT-NAME-TO)."),
+    ] = None,
+    to: Annotated[str, typer.Option("--to", help="docker (a build context) or kubernetes (manifests).")] = "docker",
+    image: Annotated[str | None, typer.Option(help="kubernetes: the image built from --to docker.")] = None,
+    autoscale: Annotated[
+        str | None, typer.Option(help="kubernetes: MIN,MAX replicas (a HorizontalPodAutoscaler).")
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Write into a folder that holds files already.")
+    ] = False,
+) -> None:
+    """Write the deployment as a Docker build context or Kubernetes manifests (key hashes, never keys)."""
+    folder = client().online_deployments.package(name, endpoint_name, to, output, overwrite, image, autoscale)
+    console.print(f"wrote {folder}")

@@ -230,3 +230,39 @@ def _print_model(model: ModelView) -> None:
         console.print(
             f"  v{version.version}  {version.type}  job {version.job or '-'}  {version.created_at:%Y-%m-%d %H:%M}{flags}"
         )
+
+
+OutputFolder = Annotated[
+    Path | None, typer.Option("--output", help="The folder to write into, new or empty (default: ./NAME-TO).")
+]
+OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Write into a folder that holds files already.")]
+
+
+@app.command("package")
+def package(
+    name: NameOption,
+    output: OutputFolder = None,
+    version: VersionOption = "latest",
+    to: Annotated[
+        str, typer.Option("--to", help="docker: a build context that `docker build` takes as is.")
+    ] = "docker",
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Write a Docker build context that serves the version with kiln's replica (no Docker needed here)."""
+    console.print(f"wrote {client().models.package(name, version, to, output, overwrite)}")
+
+
+@app.command("export")
+def export(
+    name: NameOption,
+    output: OutputFolder = None,
+    version: VersionOption = "latest",
+    to: Annotated[str, typer.Option("--to", help="triton: a Triton model repository.")] = "triton",
+    max_batch_size: Annotated[int | None, typer.Option(help="Triton's max_batch_size (0: no batching).")] = None,
+    instance_kind: Annotated[str | None, typer.Option(help="gpu (default) or cpu.")] = None,
+    instance_count: Annotated[int | None, typer.Option(help="Model instances per device.")] = None,
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Write an ONNX version as a Triton model repository: NAME/config.pbtxt and NAME/1/model.onnx."""
+    folder = client().models.export(name, version, to, output, overwrite, max_batch_size, instance_kind, instance_count)
+    console.print(f"wrote {folder}")

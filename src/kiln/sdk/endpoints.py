@@ -238,6 +238,28 @@ class OnlineDeploymentOperations:
             raise InvalidSpec(f"{source.where(loc)}: '{path}' not found (looked for {local.resolve()})")
         return upload_path(self._rest, local, keep_folder_name)
 
+    def package(
+        self,
+        name: str,
+        endpoint_name: str,
+        to: str = "docker",
+        output: str | Path | None = None,
+        overwrite: bool = False,
+        image: str | None = None,
+        autoscale: str | None = None,
+    ) -> Path:
+        """The deployment as a Docker build context (``to="docker"``) or Kubernetes manifests (``"kubernetes"``,
+        for ``image``; ``autoscale="MIN,MAX"`` adds a HorizontalPodAutoscaler), unpacked into ``output`` (default
+        ``./ENDPOINT-DEPLOYMENT-TO``)."""
+        from kiln.packaging import api as packaging_api
+        from kiln.sdk.packages import checked_output, unpack
+
+        if to not in ("docker", "kubernetes"):
+            raise InvalidSpec(f"--to {to!r}: expected docker or kubernetes")
+        target = checked_output(output or f"{endpoint_name}-{name}-{to}", overwrite)
+        params = {"to": to, "image": image, "autoscale": autoscale}
+        return unpack(self._rest, packaging_api.PACKAGE_DEPLOYMENT, target, params, name=endpoint_name, deployment=name)
+
 
 def _source(
     spec: Spec | OnlineEndpointSpec | OnlineDeploymentSpec, fields: dict[str, Any]

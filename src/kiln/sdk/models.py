@@ -77,6 +77,53 @@ class ModelOperations:
         exact = self.get_version(name, version).version
         return self._rest.call(api.lineage.MODEL, name=name, version=exact)
 
+    def package(
+        self,
+        name: str,
+        version: str = "latest",
+        to: str = "docker",
+        output: str | Path | None = None,
+        overwrite: bool = False,
+    ) -> Path:
+        """A Docker build context serving the version (``to="docker"``), made by the server, unpacked into
+        ``output`` (default ``./NAME-docker``; refused if it holds anything, unless ``overwrite``)."""
+        from kiln.packaging import api as packaging_api
+        from kiln.sdk.packages import checked_output, unpack
+
+        _one_of(to, ("docker",), "to")
+        target = checked_output(output or f"{name}-{to}", overwrite)
+        return unpack(self._rest, packaging_api.PACKAGE_MODEL, target, {"to": to}, name=name, version=version)
+
+    def export(
+        self,
+        name: str,
+        version: str = "latest",
+        to: str = "triton",
+        output: str | Path | None = None,
+        overwrite: bool = False,
+        max_batch_size: int | None = None,
+        instance_kind: str | None = None,
+        instance_count: int | None = None,
+    ) -> Path:
+        """An ONNX version as a Triton model repository (``to="triton"``: ``NAME/config.pbtxt``,
+        ``NAME/1/model.onnx``) in ``output`` (default ``./NAME-triton``). ``instance_kind``: ``gpu`` (default) or
+        ``cpu``."""
+        from kiln.packaging import api as packaging_api
+        from kiln.sdk.packages import checked_output, unpack
+
+        _one_of(to, ("triton",), "to")
+        if instance_kind is not None:
+            _one_of(instance_kind, ("gpu", "cpu"), "instance_kind")
+        target = checked_output(output or f"{name}-{to}", overwrite)
+        params = {"to": to, "max_batch_size": max_batch_size, "instance_kind": instance_kind}
+        params["instance_count"] = instance_count
+        return unpack(self._rest, packaging_api.EXPORT_MODEL, target, params, name=name, version=version)
+
+
+def _one_of(value: str, allowed: tuple[str, ...], field: str) -> None:
+    if value not in allowed:
+        raise InvalidSpec(f"--{field.replace('_', '-')} {value!r}: expected one of {', '.join(allowed)}")
+
 
 def _source(
     spec: str | Path | ModelSpec | dict[str, Any] | None, fields: dict[str, Any]

@@ -95,7 +95,7 @@ class DeploymentFiles:
             version = self._models.resolve(parse_asset_reference(path, "model"))
             view = self._models.version_view(version)
             model_dir = self._materialize(
-                f"models/{view.name}/{view.version}", lambda dest: _download(view.name, view.version, dest)
+                f"models/{view.name}/{view.version}", lambda dest: download_model_version(view.name, view.version, dest)
             )
             folder = version.tags.get(SOURCE_FOLDER_TAG)
             return {
@@ -174,7 +174,8 @@ def _link_or_copy(source: str, destination: str) -> None:
         shutil.copy2(source, destination)
 
 
-def _download(name: str, version: str, dest: Path) -> None:
+def download_model_version(name: str, version: str, dest: Path) -> None:
+    """A registered version's files from MLflow's registry into ``dest`` (which must not exist yet)."""
     import mlflow
 
     dest.parent.mkdir(parents=True, exist_ok=True)

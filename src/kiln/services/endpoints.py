@@ -14,16 +14,16 @@ import hmac
 import secrets
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import ValidationError
 
+from kiln.authorization import key_hash
 from kiln.clock import utcnow
 from kiln.errors import AlreadyExists, Conflict, InvalidSpec
 from kiln.services.deployment_files import DeploymentFiles
 from kiln.serving.control.controller import EndpointController
 from kiln.serving.control.gateway_metrics import GatewayMetrics
-from kiln.serving.control.routing import key_hash
 from kiln.specs.endpoint import (
     DeploymentState,
     EndpointKeys,
@@ -241,6 +241,18 @@ class EndpointService:
             for row in self._repo.deployments()
             if row.model.get("source") == "registered"
         ]
+
+    def pinned_deployment(self, endpoint: str, name: str) -> tuple[OnlineDeploymentSpec, dict[str, Any]]:
+        """A deployment's spec and what it was pinned to (its model, code and environment on the server's
+        disk): what a packaged replica is made of (``kiln.packaging``)."""
+        row = self._repo.get_deployment(endpoint, name)
+        return OnlineDeploymentSpec.model_validate(row.spec), dict(row.model)
+
+    def key_hashes(self, name: str) -> tuple[str, str]:
+        """The SHA-256 of the endpoint's primary and secondary keys (never the keys): what a packaged replica
+        checks callers' keys against."""
+        row = self._repo.get_endpoint(name)
+        return row.primary_key_hash, row.secondary_key_hash
 
     # Views --------------------------------------------------------------------------------------
     def _endpoint_view(self, row: OnlineEndpointRow) -> OnlineEndpointView:

@@ -18,13 +18,19 @@ replica answers only requests that carry ``secret`` in ``x-kiln-internal-secret`
 (``kiln.internal_secret``): the gateway's and the controller's probes. The launcher writes the
 file with mode 0600, and the controller reads the secret back from it when it re-adopts the
 replica after a restart of the server.
+
+Standalone mode (a packaged replica in a container, with no gateway in front): ``endpoint_keys``
+instead of ``secret``. The replica then answers a request carrying ``Authorization: Bearer KEY``
+where the SHA-256 of KEY is one of the hashes it was given (a file, or an environment variable
+from a Kubernetes Secret; never the plain keys), and its two health routes without a key, for
+the container's probes (``kiln.serving.replica.endpoint_keys``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from kiln.specs.bounded import MAX_BATCH_SIZE, MAX_QUEUE_DELAY_MS
 
@@ -43,14 +49,35 @@ class BatchingSettings(BaseModel):
     max_queue_delay_ms: float = Field(2.0, ge=0, le=MAX_QUEUE_DELAY_MS, allow_inf_nan=False)
 
 
+KEY_HASHES_VARIABLE = "KILN_ENDPOINT_KEY_HASHES"
+HOST_VARIABLE = "KILN_REPLICA_HOST"  # standalone mode only: where to listen, over the config's host and port
+PORT_VARIABLE = "KILN_REPLICA_PORT"
+
+
+class EndpointKeyAuth(BaseModel):
+    """Standalone mode: the endpoint keys' SHA-256 hex digests, from ``variable`` (comma-separated) when it is
+    set and not empty, else from ``hashes_file`` (one a line; relative to the working folder)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    hashes_file: Path | None = None
+    variable: str = KEY_HASHES_VARIABLE
+
+
 class ReplicaConfig(BaseModel):
     endpoint: str
     deployment: str
     replica_index: int = 0
     host: str = "127.0.0.1"
     port: int
-    secret: str = Field(
-        repr=False, min_length=16, description="the gateway's secret for this replica; it answers no request without it"
+    secret: str | None = Field(
+        None,
+        repr=False,
+        min_length=16,
+        description="the gateway's secret for this replica; it answers no request without it",
+    )
+    endpoint_keys: EndpointKeyAuth | None = Field(
+        None, description="standalone mode (no gateway): callers send an endpoint key; exclusive with secret"
     )
     model_name: str = Field(description="The name V2 clients use in /v2/models/{model}")
     model_version: str = "1"
@@ -70,3 +97,9 @@ class ReplicaConfig(BaseModel):
         description="per replica (request_settings.max_concurrent_requests_per_instance); more waiting requests get 429",
     )
     batching: BatchingSettings = Field(default_factory=BatchingSettings)
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> ReplicaConfig:
+        if (self.secret is None) == (self.endpoint_keys is None):
+            raise ValueError("a replica needs exactly one of 'secret' (behind kiln's gateway) and 'endpoint_keys'")
+        return self

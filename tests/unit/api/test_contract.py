@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 
 from kiln import api
 from kiln.api.operation import JSON, NO_CONTENT, ErrorBody, Operation
+from kiln.capabilities import load_capabilities, rest_contract
 from kiln.config import Settings
 from kiln.errors import ERROR_CLASSES, InvalidSpec, NotFound
 from kiln.sdk.rest import RestClient
@@ -32,7 +33,7 @@ from kiln.specs.users import Role
 SRC = Path(__file__).resolve().parents[3] / "src" / "kiln"
 NOT_OPERATIONS = {"/health", "/mlflow", "/mlflow/{path:path}"}  # the MLflow proxy and the probe: not the API
 STUDIO_PAGES = {"/", "/login", "/logout"}  # kiln studio's HTML (and /ui/…): a client of the API, not part of it
-OPERATIONS = api.operations()
+OPERATIONS = rest_contract(load_capabilities())  # kiln's own and its built-in capabilities' (packaging)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +68,8 @@ def test_every_route_is_a_declared_operation_and_every_operation_is_bound_once(a
     assert contract_problems(app, OPERATIONS) == []
     # + users.sign_in_code (kiln ui); endpoints.invoke, .metrics_stream; jobs.metric_stream, .code_files, .code_file,
     # .output_files, .output_file (kiln studio)
-    assert len(OPERATIONS) == 74
+    assert len(api.operations()) == 74
+    assert len(OPERATIONS) == 74 + 3  # + the packaging capability's models.package, models.export, deployments.package
     assert len({(op.method, op.path) for op in OPERATIONS.values()}) == len(OPERATIONS)
 
 
@@ -206,7 +208,7 @@ def test_the_sdk_calls_every_operation_but_the_prometheus_scrape() -> None:
             chain = _attribute_chain(node)
             if len(chain) == 3 and chain[0] == "api":
                 called.add(getattr(getattr(api, chain[1]), chain[2]).name)
-    assert set(OPERATIONS) - called == {"metrics.prometheus"}
+    assert set(api.operations()) - called == {"metrics.prometheus"}  # a capability's: its own module's test
 
 
 def _attribute_chain(node: ast.AST) -> list[str]:

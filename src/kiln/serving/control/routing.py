@@ -5,7 +5,6 @@ controller builds a new table and swaps it in whole, so a reader never sees half
 from __future__ import annotations
 
 import bisect
-import hashlib
 import hmac
 import itertools
 import random
@@ -13,16 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from kiln.authorization import key_hash
+
 
 class ReplicaTarget(NamedTuple):
     """Where a ready replica listens, and the secret it wants from the gateway (``kiln.internal_secret``)."""
 
     url: str  # base URL, http://127.0.0.1:PORT
     secret: str
-
-
-def key_hash(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 @dataclass

@@ -17,9 +17,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from kiln.errors import ModelLoadFailed
+from kiln.errors import InvalidSpec, ModelLoadFailed
 from kiln.processes import QUIET_ENVIRONMENT
-from kiln.specs.replica import ReplicaConfig
+from kiln.serving.replica.endpoint_keys import read_key_hashes
+from kiln.specs.replica import HOST_VARIABLE, PORT_VARIABLE, ReplicaConfig
 
 log = logging.getLogger("kiln.serving.replica")
 USAGE = "usage: python -m kiln.serving.replica CONFIG.json"
@@ -48,7 +49,7 @@ def prepare_environment(config: ReplicaConfig) -> None:
         os.environ["AZUREML_MODEL_DIR"] = str(azureml)
 
 
-def serve(config: ReplicaConfig) -> int:
+def serve(config: ReplicaConfig, key_hashes: tuple[str, ...] = ()) -> int:
     import uvicorn
 
     from kiln.serving.replica.metrics import ReplicaMetrics
@@ -61,7 +62,7 @@ def serve(config: ReplicaConfig) -> int:
         log.error("error: %s", exc.message)
         return 1
     metrics = ReplicaMetrics(config.endpoint, config.deployment, config.replica_index)
-    server = ScoringServer(config, scorer, metrics)
+    server = ScoringServer(config, scorer, metrics, key_hashes)
     uvicorn_config = uvicorn.Config(
         server.app,
         host=config.host,
@@ -114,5 +115,23 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValidationError) as exc:
         log.error("error: cannot read the replica config %s: %s", args[0], exc)
         return 2
+    key_hashes: tuple[str, ...] = ()
+    if config.endpoint_keys is not None:  # standalone (a packaged replica): no gateway, callers send a key
+        try:
+            key_hashes = read_key_hashes(config.endpoint_keys)
+            config = standalone_address(config)
+        except InvalidSpec as exc:
+            log.error("error: %s", exc.message)
+            return 2
     prepare_environment(config)
-    return serve(config)
+    return serve(config, key_hashes)
+
+
+def standalone_address(config: ReplicaConfig) -> ReplicaConfig:
+    """A standalone replica listens where ``KILN_REPLICA_HOST`` / ``KILN_REPLICA_PORT`` say, when set (a
+    container keeps the config's ``0.0.0.0:8080``; the same command run outside one picks its own port)."""
+    host = os.environ.get(HOST_VARIABLE) or config.host
+    port_text = os.environ.get(PORT_VARIABLE) or str(config.port)
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise InvalidSpec(f"{PORT_VARIABLE}: expected a port number from 1 to 65535, found {port_text!r}")
+    return config.model_copy(update={"host": host, "port": int(port_text)})

@@ -37,6 +37,7 @@ from kiln.errors import (
 from kiln.internal_secret import InternalOnly
 from kiln.serving.replica import metrics as metrics_module
 from kiln.serving.replica.batching import DynamicBatcher
+from kiln.serving.replica.endpoint_keys import EndpointKeysOnly
 from kiln.serving.replica.metrics import ReplicaMetrics
 from kiln.serving.replica.payloads import ModelInput, Prediction, dumps
 from kiln.serving.replica.protocols import azure, mlflow_invocations, v2
@@ -78,7 +79,10 @@ class ScoringServer:
     """``app`` serves; the scorer loads in the background after start, and ``exit_code``
     turns 1 (with ``request_exit`` called) when it cannot."""
 
-    def __init__(self, config: ReplicaConfig, scorer: Scorer, metrics: ReplicaMetrics) -> None:
+    def __init__(
+        self, config: ReplicaConfig, scorer: Scorer, metrics: ReplicaMetrics, key_hashes: tuple[str, ...] = ()
+    ) -> None:
+        """``key_hashes``: standalone mode's (``config.endpoint_keys``, read by ``endpoint_keys.read_key_hashes``)."""
         self.config = config
         self.scorer = scorer
         self.metrics = metrics
@@ -91,7 +95,12 @@ class ScoringServer:
         self._batcher: DynamicBatcher | None = None
         self._loading: asyncio.Task[None] | None = None
         routed = Starlette(routes=self._routes(), lifespan=self._lifespan)
-        self.app = InternalOnly(_ScoringRoutesFirst(routed, self._hot_routes()), config.secret, _REFUSAL)
+        inner = _ScoringRoutesFirst(routed, self._hot_routes())
+        self.app: Any = (
+            InternalOnly(inner, config.secret, _REFUSAL)
+            if config.secret is not None
+            else EndpointKeysOnly(inner, key_hashes)
+        )
 
     def _hot_routes(self) -> dict[str, Callable[[Request], Awaitable[Response]]]:
         return {"/invocations": self.invocations, "/score": self.score}

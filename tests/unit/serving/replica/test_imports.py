@@ -12,7 +12,8 @@ import kiln.serving.replica
 
 # what a replica may load of kiln (its package docstring says why); and no database library at all
 ALLOWED_KILN = (
-    "kiln.errors", "kiln.processes", "kiln.internal_secret", "kiln.specs", "kiln.serving", "kiln.serving.replica",
+    "kiln.errors", "kiln.processes", "kiln.internal_secret", "kiln.authorization", "kiln.specs", "kiln.serving",
+    "kiln.serving.replica",
 )  # fmt: skip
 DATABASE = ("sqlalchemy", "alembic")
 
