@@ -56,9 +56,13 @@ async function main(argv) {
   const [modelFile, rowsFile] = argv;
   const rows = readRows(rowsFile);
   const session = await ort.InferenceSession.create(modelFile, { graphOptimizationLevel: "all" });
-  const outputs = await session.run({ [session.inputNames[0]]: inputTensor(session, rows) });
+  // tensors only: a per-class map (skl2onnx's ZipMap) is not a tensor, and the probabilities tensor holds the same
+  const tensors = session.outputNames.filter((name, i) => !session.outputMetadata[i] || session.outputMetadata[i].isTensor);
+  const skipped = session.outputNames.filter((name) => !tensors.includes(name));
+  if (skipped.length) console.error(`note: outputs that are not tensors are left out: ${skipped.join(", ")}`);
+  const outputs = await session.run({ [session.inputNames[0]]: inputTensor(session, rows) }, tensors);
   const predictions = {};
-  for (const name of session.outputNames) predictions[name] = asRows(outputs[name]);
+  for (const name of tensors) predictions[name] = asRows(outputs[name]);
   console.log(JSON.stringify(predictions));
   return 0;
 }
