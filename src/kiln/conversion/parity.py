@@ -14,7 +14,9 @@ if TYPE_CHECKING:
     import onnxruntime
 
 
-def parity_rows(source: SourceModel, extra_rows: Any = None, generated: int | None = None) -> tuple[Any, dict[str, int]]:
+def parity_rows(
+    source: SourceModel, extra_rows: Any = None, generated: int | None = None
+) -> tuple[Any, dict[str, int]]:
     """The rows the proof runs on, and how many came from where (example, generated, data)."""
     parts, counts = [], {}
     if source.example is not None and len(source.example):

@@ -48,7 +48,9 @@ def read_source(folder: Path) -> SourceModel:
     from mlflow.models import Model
 
     if not (folder / "MLmodel").is_file():
-        raise InvalidSpec(f"model: {folder} is not an MLflow model folder (no MLmodel file); only mlflow_model converts")
+        raise InvalidSpec(
+            f"model: {folder} is not an MLflow model folder (no MLmodel file); only mlflow_model converts"
+        )
     model = Model.load(str(folder))
     flavor = next((name for name in CONVERTIBLE_FLAVORS if name in model.flavors), None)
     if flavor is None:
@@ -150,7 +152,9 @@ def rows_of(source: SourceModel, rows: Any) -> Any:
         if source.tensor_shape and len(source.tensor_shape) > 2 and array.ndim == 2:
             array = array.reshape((len(array), *[d if d > 0 else 1 for d in source.tensor_shape[1:]]))
         return array.astype(dtype)
-    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows, columns=[c.name for c in source.columns or []])
+    frame = (
+        rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows, columns=[c.name for c in source.columns or []])
+    )
     missing = [c.name for c in source.columns or [] if c.name not in frame.columns]
     if missing:
         raise InvalidSpec(f"data: the rows have no column {missing[0]!r}, which the model's signature names")

@@ -67,7 +67,9 @@ def convert(source: SourceModel, opset: int | None) -> Converted:
         )
     flavor = importlib.import_module(f"mlflow.{package}")
     model = flavor.load_model(str(source.folder))
-    if hasattr(model, "predict") and hasattr(model, "get_params"):  # the scikit-learn API: LGBMClassifier, XGBRegressor…
+    if hasattr(model, "predict") and hasattr(
+        model, "get_params"
+    ):  # the scikit-learn API: LGBMClassifier, XGBRegressor…
         from kiln.conversion.converters.sklearn import convert_estimator
 
         return convert_estimator(model, source, opset)
@@ -92,7 +94,9 @@ def _convert_lightgbm_booster(booster: Any, source: SourceModel, opset: int | No
             booster, initial_types=[("input", FloatTensorType([None, width]))], target_opset=opset, zipmap=False
         )
     except Exception as exc:
-        raise UnsupportedModel(f"model: onnxmltools cannot convert this LightGBM Booster ({objective}): {exc}") from None
+        raise UnsupportedModel(
+            f"model: onnxmltools cannot convert this LightGBM Booster ({objective}): {exc}"
+        ) from None
 
     def predict_source(rows: Any) -> Predictions:
         values = np.asarray(booster.predict(rows))

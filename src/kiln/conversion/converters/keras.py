@@ -29,7 +29,9 @@ def convert(source: SourceModel, opset: int | None) -> Converted:
 
     require_extra(EXTRA, "onnx", needed_by=NEEDED_BY)
     if source.flavor == "tensorflow" or source.flavor_config.get("save_exported_model"):
-        what = "a TensorFlow SavedModel" if source.flavor == "tensorflow" else "a Keras model saved as its exported graph"
+        what = (
+            "a TensorFlow SavedModel" if source.flavor == "tensorflow" else "a Keras model saved as its exported graph"
+        )
         raise UnsupportedModel(
             f"model: {what}: it converts only through tf2onnx, which "
             f"{'is installed but' if importlib.util.find_spec('tf2onnx') else 'is not installed and'} kiln does not "

@@ -58,7 +58,9 @@ def convert_estimator(model: Any, source: SourceModel, opset: int | None) -> Con
 
     def predict_source(rows: Any) -> Predictions:
         if classifier:
-            return Predictions(labels=model.predict(rows), scores=model.predict_proba(rows) if with_probabilities else None)
+            return Predictions(
+                labels=model.predict(rows), scores=model.predict_proba(rows) if with_probabilities else None
+            )
         return Predictions(scores=_as_2d(model.predict(rows)))
 
     if classifier:
@@ -101,7 +103,9 @@ def _packages_in(model: Any) -> set[str]:
     """The top-level packages of the estimators inside ``model`` (Pipelines, ColumnTransformers, unions)."""
     found = {type(model).__module__.split(".")[0]}
     children = [step for _, step in getattr(model, "steps", [])]
-    children += [t for _, t, *_ in getattr(model, "transformers", [])] + [t for _, t in getattr(model, "transformer_list", [])]
+    children += [t for _, t, *_ in getattr(model, "transformers", [])] + [
+        t for _, t in getattr(model, "transformer_list", [])
+    ]
     for child in children:
         if hasattr(child, "fit"):
             found |= _packages_in(child)
@@ -114,8 +118,8 @@ def _unsupported(model: Any, exc: Exception, skl2onnx: Any) -> str:
     count = len(skl2onnx.supported_converters(from_sklearn=True))
     return (
         f"model: skl2onnx {skl2onnx.__version__} cannot convert {' → '.join(parts)}: {first_line[:400].rstrip('.')}. "
-        f"It converts {count} scikit-learn estimators and transformers (list them with python -c \"import skl2onnx; "
-        "print(skl2onnx.supported_converters(True))\"), plus LightGBM and XGBoost estimators when they are installed"
+        f'It converts {count} scikit-learn estimators and transformers (list them with python -c "import skl2onnx; '
+        'print(skl2onnx.supported_converters(True))"), plus LightGBM and XGBoost estimators when they are installed'
     )
 
 

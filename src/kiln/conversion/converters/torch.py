@@ -30,8 +30,12 @@ def convert(source: SourceModel, opset: int | None) -> Converted:
     module = mlflow.pytorch.load_model(str(source.folder), map_location="cpu")
     if hasattr(module, "eval"):
         module.eval()
-    example = source.example if source.example is not None else np.zeros(
-        (2, *[max(d, 1) for d in (source.tensor_shape or (-1,))[1:]]), dtype=source.tensor_dtype or "float32"
+    example = (
+        source.example
+        if source.example is not None
+        else np.zeros(
+            (2, *[max(d, 1) for d in (source.tensor_shape or (-1,))[1:]]), dtype=source.tensor_dtype or "float32"
+        )
     )
     traced_with = torch.from_numpy(np.ascontiguousarray(example[:2] if len(example) >= 2 else np.repeat(example, 2, 0)))
     name = source.tensor_name or INPUT
@@ -53,7 +57,9 @@ def convert(source: SourceModel, opset: int | None) -> Converted:
         with torch.no_grad():
             output = module(torch.from_numpy(np.ascontiguousarray(rows)))
         if not isinstance(output, torch.Tensor):
-            raise UnsupportedModel(f"model: it answers {type(output).__name__}; kiln converts models answering one tensor")
+            raise UnsupportedModel(
+                f"model: it answers {type(output).__name__}; kiln converts models answering one tensor"
+            )
         values = output.detach().cpu().numpy()
         return Predictions(scores=values.reshape(len(values), -1))
 
