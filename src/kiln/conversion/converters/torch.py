@@ -28,8 +28,10 @@ def convert(source: SourceModel, opset: int | None) -> Converted:
             "tensor (kiln.integrations.torch.save_model infers one from an example array)"
         )
     module = mlflow.pytorch.load_model(str(source.folder), map_location="cpu")
-    if hasattr(module, "eval"):
-        module.eval()
+    try:
+        module.eval()  # a pickled nn.Module; a pt2 program's module was exported in eval mode and refuses the call
+    except (AttributeError, NotImplementedError):
+        pass
     example = (
         source.example
         if source.example is not None
@@ -42,7 +44,7 @@ def convert(source: SourceModel, opset: int | None) -> Converted:
     try:
         program = torch.onnx.export(
             module, (traced_with,), dynamo=True, input_names=[name], output_names=[OUTPUT],
-            dynamic_axes={name: {0: "batch"}, OUTPUT: {0: "batch"}}, opset_version=opset, verbose=False,
+            dynamic_shapes=({0: torch.export.Dim("batch")},), opset_version=opset, verbose=False,
         )  # fmt: skip
     except Exception as exc:  # the exporter names the operator it has no translation for
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
