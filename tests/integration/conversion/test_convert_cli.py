@@ -14,7 +14,7 @@ import onnxruntime
 import pytest
 from sklearn.datasets import load_iris
 
-from kiln.conversion.report import PARITY_TAG, SOURCE_TAG, report_from_tags
+from kiln.conversion.report import SOURCE_TAG, report_from_tags
 from kiln.errors import NotFound, ParityFailed
 from kiln.specs.views import JobStatus
 from tests.conftest import REPO, WorkspaceServer
