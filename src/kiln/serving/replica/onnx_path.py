@@ -7,9 +7,11 @@ Here the one input tensor is built from the request's columns in the dtype that 
 (float64 cast to float32 for a ``tensor(float)`` input, as MLflow does), run on a session kiln
 made itself (all graph optimisations, the deployment's thread counts), and the outputs come back
 in the shape pyfunc gives them: a table's outputs flattened per row (``kind`` frame), a tensor's
-as a dict. What it does not take (params, several graph inputs, integer or text columns, an
-array of another dtype than the graph's) keeps MLflow's path, and so does any answer that path
-would refuse (a table output that is not one value per row: pyfunc's error then).
+as a dict. One deliberate difference: where a table's outputs are not one value per row (a
+classifier's [N, classes] probabilities, as kiln's conversions make them), pyfunc raises; this
+path answers the outputs as they are, as a dict, as it does for tensors. What it does not take
+(params, several graph inputs, integer or text columns, an array of another dtype than the
+graph's) keeps MLflow's path.
 At load, the model's own input example (when saved) must give identical answers on both paths,
 or this path stays off.
 """
@@ -126,9 +128,12 @@ class OnnxPredict:
         # (columns, rows) transposed, as DataFrame.values gives them; float64 first, as pandas holds them
         table = np.array(list(item.columns.values()), dtype=np.float64).T
         outputs = self._session.run(self._output_names, {self._input_name: table.astype(self._feed_dtype)})
-        flat = {name: np.asarray(output).reshape(-1) for name, output in zip(self._output_names, outputs, strict=True)}
+        named = dict(zip(self._output_names, outputs, strict=True))
+        flat = {name: np.asarray(output).reshape(-1) for name, output in named.items()}
         if any(len(values) != item.rows for values in flat.values()):
-            return self._pyfunc_predict(item)  # pyfunc cannot make this a table: its own error
+            # pyfunc cannot make a table of these (a classifier's [N, classes] probabilities): it raises.
+            # kiln answers the graph's outputs as they are, as for tensors, rather than that error.
+            return Prediction.from_model_output(named, item.rows)
         return Prediction(flat, "frame", item.rows)
 
 
@@ -171,6 +176,8 @@ def agrees_on_example(fast: OnnxPredict, pyfunc_predict: Callable[[ModelInput], 
         return True
     try:
         ours = fast.predict(item)
+        if ours.kind == "dict" and not item.tensors:
+            return True  # outputs pyfunc cannot make a table of: it has no answer to compare with
         theirs = Prediction.from_model_output(pyfunc_predict(item), item.rows)
     except Exception as exc:
         log.info("the ONNX Runtime path is off: the input example fails on it (%s)", exc)
