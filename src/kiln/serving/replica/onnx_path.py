@@ -71,12 +71,7 @@ class OnnxPredict:
     """``predict(item)`` for the inputs it can take (``accepts``), on kiln's own session; the
     answer is a ``Prediction`` in the shape MLflow's pyfunc would have given."""
 
-    def __init__(
-        self,
-        session: Any,
-        signature: InputSignature | None,
-        pyfunc_predict: Callable[[ModelInput], Any],
-    ) -> None:
+    def __init__(self, session: Any, signature: InputSignature | None) -> None:
         graph_input = session.get_inputs()[0]
         self._session = session
         self._input_name: str = graph_input.name
@@ -84,7 +79,6 @@ class OnnxPredict:
         self._input_type: str = graph_input.type
         self._output_names = [output.name for output in session.get_outputs()]
         self._signature = signature
-        self._pyfunc_predict = pyfunc_predict
 
     def accepts(self, item: ModelInput) -> bool:
         if item.params:
@@ -120,7 +114,7 @@ class OnnxPredict:
                 return False
         return all(_all_floats(values) for values in item.columns.values())
 
-    def predict(self, item: ModelInput) -> Prediction | Any:
+    def predict(self, item: ModelInput) -> Prediction:
         if item.tensors:
             feed = np.asarray(next(iter(item.columns.values()))).astype(self._feed_dtype, copy=False)
             outputs = self._session.run(self._output_names, {self._input_name: feed})
@@ -144,11 +138,7 @@ def _all_floats(values: Any) -> bool:
 
 
 def onnx_predict_for(
-    model_dir: Path,
-    pyfunc_model: Any,
-    signature: InputSignature | None,
-    settings: OnnxRuntimeSettings,
-    pyfunc_predict: Callable[[ModelInput], Any],
+    model_dir: Path, pyfunc_model: Any, signature: InputSignature | None, settings: OnnxRuntimeSettings
 ) -> OnnxPredict | None:
     """The ONNX Runtime path for this loaded pyfunc model, or None when it must keep MLflow's path."""
     flavor = pyfunc_model.metadata.flavors.get(ONNX_FLAVOR)
@@ -159,7 +149,7 @@ def onnx_predict_for(
     if len(inputs) != 1 or inputs[0].type not in _FEED_DTYPES:
         log.info("ONNX Runtime path off: the graph takes %s", [(i.name, i.type) for i in inputs])
         return None
-    return OnnxPredict(session, signature, pyfunc_predict)
+    return OnnxPredict(session, signature)
 
 
 def agrees_on_example(fast: OnnxPredict, pyfunc_predict: Callable[[ModelInput], Any], example: Any) -> bool:

@@ -96,9 +96,7 @@ class MlflowModelScorer:
 
     def _checked_onnx_path(self) -> onnx_path.OnnxPredict | None:
         try:
-            fast = onnx_path.onnx_predict_for(
-                self.model_dir, self._model, self.signature, self.onnx, self._pyfunc_predict
-            )
+            fast = onnx_path.onnx_predict_for(self.model_dir, self._model, self.signature, self.onnx)
         except KilnError:
             raise
         except Exception as exc:
