@@ -28,6 +28,12 @@ if command -v npm >/dev/null 2>&1; then
     npm_omit=(--omit=dev)
     case ",${extras}," in *,test,*) npm_omit=() ;; esac
     (cd src/kiln/studio/web && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error "${npm_omit[@]}") >&2
+    # examples/onnx-node: onnxruntime-node (~290 MB) for the ONNX extra and the tests. --ignore-scripts: its install
+    # script downloads from a host that may be out of reach, and the package already carries its Linux x64 CPU binary
+    case ",${extras}," in
+        *,test,* | *,onnx,* | *,all,*)
+            (cd examples/onnx-node && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) >&2 ;;
+    esac
 else
     echo "warning: npm is missing, so kiln studio's pages will say their libraries are not installed" >&2
 fi

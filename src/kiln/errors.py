@@ -102,6 +102,25 @@ class MissingExtra(KilnError):
     exit_code = 7
 
 
+class UnsupportedModel(InvalidSpec):
+    """A model (its flavor, estimator, operator or layer) that a conversion cannot translate; the message
+    names what is unsupported and what is supported (``kiln.conversion``)."""
+
+
+class ParityFailed(KilnError):
+    """A converted model does not predict what its source did, within the tolerance asked for; the message
+    is the parity report's summary, and ``report`` the report itself where it was raised (``kiln.conversion``).
+    Nothing is registered."""
+
+    http_status = 422
+    exit_code = 8
+
+    def __init__(self, report: object) -> None:
+        summary = getattr(report, "summary", None)
+        super().__init__(f"parity failed: {summary()}" if callable(summary) else str(report))
+        self.report = report if callable(summary) else None
+
+
 # Online scoring: what a replica answers (each protocol renders them in its own error shape, with
 # the status the class carries), and what the endpoint's gateway answers in front of it.
 
@@ -167,7 +186,7 @@ _SERVING: tuple[type[KilnError], ...] = (
     InvalidInput, UnsupportedMediaType, TooManyRequests, ScoringTimeout, ScoringFailed, ModelLoadFailed,
     BadGateway, GatewayTimeout,
 )  # fmt: skip
-_OPTIONAL: tuple[type[KilnError], ...] = (MissingExtra,)
+_OPTIONAL: tuple[type[KilnError], ...] = (MissingExtra, UnsupportedModel, ParityFailed)
 
 # Every class by name, so that the REST client rebuilds what the server raised.
 ERROR_CLASSES: dict[str, type[KilnError]] = {

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 BUILT_IN: tuple[str, ...] = (
     "kiln.tensorboard",  # kiln tensorboard: jobs' ./logs and MLflow metrics side by side in TensorBoard
     "kiln.packaging",  # models out as files: Docker build contexts, Kubernetes manifests, Triton repositories
+    "kiln.conversion",  # kiln model convert: registered models to ONNX with a parity proof (job kind model_conversion)
 )
 
 PLUGINS_SETTING = "plugins (KILN_PLUGINS, or 'plugins' in config.yaml)"
@@ -94,11 +95,11 @@ def _load(module: str, *, plugin: bool) -> Capability:
         return _loaded[module]
     try:
         capability = _descriptor(module)
-        if capability.job_kinds:  # imported here: the specs (pydantic) only for capabilities that bring kinds
-            from kiln.specs.job_kinds import register_job_kind
+        if capability.job_kinds:  # declared: they join the specs' registry when it is imported (pydantic)
+            from kiln.specs.job_kind_declarations import declare
 
             for kind in capability.job_kinds:
-                register_job_kind(kind)
+                declare(kind)
     except Exception as exc:
         if not plugin:
             raise  # a built-in capability that does not load is kiln's bug: show where

@@ -214,8 +214,12 @@ def _print_version(view: ModelVersionView) -> None:
     console.print(f"  created {view.created_at:%Y-%m-%d %H:%M}" + (f" by {view.created_by}" if view.created_by else ""))
     if view.description:
         console.print(f"  about   {view.description}")
-    if view.tags:
-        console.print("  tags    " + ", ".join(f"{k}={v}" for k, v in view.tags.items()))
+    conversion = {k: v for k, v in view.tags.items() if k.startswith("onnx.")}
+    others = {k: v for k, v in view.tags.items() if k not in conversion}
+    if others:
+        console.print("  tags    " + ", ".join(f"{k}={v}" for k, v in others.items()))
+    if conversion:
+        _print_conversion(conversion)
 
 
 def _print_model(model: ModelView) -> None:
@@ -266,3 +270,52 @@ def export(
     """Write an ONNX version as a Triton model repository: NAME/config.pbtxt and NAME/1/model.onnx."""
     folder = client().models.export(name, version, to, output, overwrite, max_batch_size, instance_kind, instance_count)
     console.print(f"wrote {folder}")
+def _print_conversion(tags: dict[str, str]) -> None:
+    """A converted version's record: where from, opset, converters, and its parity report."""
+    from kiln.conversion.report import CONVERTERS_TAG, OPSET_TAG, SOURCE_TAG, report_from_tags
+
+    console.print(f"  converted from {tags.get(SOURCE_TAG, '-')}  opset {tags.get(OPSET_TAG, '-')}")
+    console.print(f"  converters     {tags.get(CONVERTERS_TAG, '-')}")
+    report = report_from_tags(tags)
+    console.print(f"  parity         {report.summary() if report else '-'}", markup=False)
+
+
+@app.command("convert")
+def convert(
+    name: NameOption,
+    version: Annotated[str, typer.Option("--version", "-v", help="A version number, 'latest' or an alias.")],
+    to: Annotated[str, typer.Option("--to", help="The format to convert to (onnx).")] = "onnx",
+    tolerance: Annotated[
+        float | None, typer.Option(help="Largest |source - converted| accepted on any score (default 1e-4).")
+    ] = None,
+    opset: Annotated[int | None, typer.Option(help="ONNX opset (default: the converter's).")] = None,
+    data: Annotated[str | None, typer.Option(help="A data asset whose rows join the proof: kiln:NAME:VERSION.")] = None,
+    register_as: Annotated[
+        str | None, typer.Option("--register-as", help="Register the result as this model (default NAME-onnx).")
+    ] = None,
+    stream: Annotated[bool, typer.Option("--stream", help="Follow the job, then print the parity report.")] = False,
+) -> None:
+    """Convert a model version to ONNX in a tracked job, with a parity proof; registers NAME-onnx when it holds."""
+    from kiln.cli import render
+    from kiln.errors import ParityFailed
+
+    job = client().models.convert(
+        name, version, to, tolerance=tolerance, opset=opset, data=data, register_as=register_as
+    )
+    if not stream:
+        console.print(f"job [bold]{job.name}[/] submitted: {job.view.command}  (kiln job stream -n {job.name})")
+        return
+    render.err_console.print(f"[dim]job {job.name}: {job.view.command}; streaming its log[/]")
+    client().jobs.stream(job.name)
+    done = job.refresh()
+    if done.status.value != "completed":
+        log = "".join(client().jobs.logs(job.name))
+        failure = next((line for line in reversed(log.splitlines()) if line.startswith("error: ")), None)
+        parity = failure is not None and failure.startswith("error: parity failed")
+        message = failure.removeprefix("error: ") if failure else f"job {job.name} {done.status.value}"
+        render.err_console.print(f"error: {message} (kiln job logs {job.name})", markup=False)
+        raise typer.Exit(ParityFailed.exit_code if parity else 1)
+    target = register_as or f"{name}-onnx"
+    registered = next(v for v in reversed(client().models.get(target).versions) if v.job == job.name)
+    console.print(f"registered [bold]{registered.name}[/] version [bold]{registered.version}[/]")
+    _print_version(registered)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tarfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kiln import api
 from kiln.errors import InvalidSpec
@@ -13,6 +13,9 @@ from kiln.sdk.stream_reader import StreamReader
 from kiln.sdk.uploads import upload_path
 from kiln.specs.model import LineageNode, ModelSpec, ModelVersionView, ModelView
 from kiln.specs.yaml_source import YamlSource, read_yaml_file, validate_model
+
+if TYPE_CHECKING:
+    from kiln.sdk.jobs import Job
 
 REMOTE_PREFIXES = ("runs:/", "azureml://", "kiln://", "upload:")
 
@@ -123,6 +126,31 @@ class ModelOperations:
 def _one_of(value: str, allowed: tuple[str, ...], field: str) -> None:
     if value not in allowed:
         raise InvalidSpec(f"--{field.replace('_', '-')} {value!r}: expected one of {', '.join(allowed)}")
+    def convert(
+        self,
+        name: str,
+        version: str,
+        to: str = "onnx",
+        *,
+        tolerance: float | None = None,
+        opset: int | None = None,
+        data: str | None = None,
+        register_as: str | None = None,
+        wait: bool = False,
+        timeout: float | None = None,
+    ) -> Job:
+        """Convert a version (number, ``latest`` or an alias) to ONNX in a tracked ``model_conversion`` job and
+        answer the job (waited for when ``wait``). When parity holds within ``tolerance`` it registers the next
+        version of ``register_as`` (default ``NAME-onnx``); a parity failure fails the job, nothing registered."""
+        from kiln.conversion import api as conversion_api
+        from kiln.sdk.jobs import Job, JobOperations
+
+        body: dict[str, Any] = {"to": to, "tolerance": tolerance, "opset": opset, "data": data, "name": register_as}
+        view = self._rest.call(
+            conversion_api.CONVERT, name=name, version=version, json={k: v for k, v in body.items() if v is not None}
+        )
+        job = Job(JobOperations(self._rest), view)
+        return job.wait(timeout) if wait else job
 
 
 def _source(

@@ -17,10 +17,12 @@ from kiln.errors import Conflict, InvalidSpec, NotFound
 from kiln.jobs.folders import output_key
 from kiln.services.model_signature import Signature, read_signature
 from kiln.services.uploads import UploadService
+from kiln.specs.bounded import MAX_TAG_VALUE_LENGTH
 from kiln.specs.job import JobOutput
 from kiln.specs.model import ModelSpec, ModelVersionView, ModelView
 from kiln.specs.references import AssetReference
 from kiln.specs.views import JobStatus
+from kiln.specs.yaml_source import load_yaml
 from kiln.store.jobs import JobRepository
 from kiln.store.tables import JobRow
 from kiln.tracking.registry import ARCHIVED_TAG, CREATED_BY_TAG, TYPE_TAG, ModelRegistry
@@ -36,6 +38,7 @@ JOB_TAG = "kiln.job"
 CONTENT_TAG = "kiln.content_hash"
 # the name of the folder it was registered from (Azure keeps it: $AZUREML_MODEL_DIR/<folder>/…); unset for a file
 SOURCE_FOLDER_TAG = "kiln.source_folder"
+VERSION_TAGS_KEY = "kiln_version_tags"  # in an MLmodel's metadata: tags its registered version gets
 
 
 class ModelService:
@@ -164,9 +167,26 @@ class ModelService:
                 spec = ModelSpec(
                     name=output.name, version=output.version, type=output.type,
                     path=f"kiln://jobs/{job.id}/outputs/{output_name}", description=output.description,
+                    tags=self._version_tags(output_key(job.id, output_name)) if output.type == "mlflow_model" else {},
                 )  # fmt: skip
                 registered.append(self.create(spec, created_by=job.created_by))
         return registered
+
+    def _version_tags(self, key: str) -> dict[str, str]:
+        """The tags an MLflow model output asks for its version: ``metadata.kiln_version_tags`` in its MLmodel
+        (a conversion job's opset, converters and parity report). Names starting with ``kiln.`` stay kiln's."""
+        if not self._store.exists(join_key(key, "MLmodel", "path")):
+            return {}
+        with self._store.local_view(join_key(key, "MLmodel", "path")) as local:
+            try:
+                metadata = (load_yaml(local.read_text(), "MLmodel")[1].get("metadata") or {}).get(
+                    VERSION_TAGS_KEY
+                ) or {}
+            except Exception:  # an MLmodel kiln cannot read asks for nothing; registration checks it on its own
+                return {}
+        if not isinstance(metadata, dict):
+            return {}
+        return {str(k): str(v)[:MAX_TAG_VALUE_LENGTH] for k, v in metadata.items() if not str(k).startswith("kiln.")}
 
     # Reading ---------------------------------------------------------------------------------
     def get_version(self, name: str, version: str) -> ModelVersionView:

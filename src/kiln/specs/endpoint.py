@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from kiln.specs.bounded import (
     MAX_CONCURRENT_REQUESTS,
@@ -24,7 +24,7 @@ from kiln.specs.bounded import (
 )
 from kiln.specs.job import StrictModel
 from kiln.specs.model import ModelType
-from kiln.specs.replica import BatchingSettings
+from kiln.specs.replica import RUNTIMES, BatchingSettings, OnnxRuntimeSettings
 
 ENDPOINT_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9-]{1,31}$"
 DEPLOYMENT_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9-]{1,31}$"
@@ -198,6 +198,32 @@ class OnlineDeploymentSpec(StrictModel):
         default_factory=BatchingSettings,
         description="kiln's own field: adaptive batching of concurrent requests (max_batch_size: 1 turns it off)",
     )
+    runtime: str = Field(
+        "native",
+        description="kiln's own field: native (the model's flavor through MLflow) or onnx (ONNX Runtime; an "
+        "sklearn or PyTorch model is converted when its replicas start, and refused when parity fails)",
+    )
+    onnx: OnnxRuntimeSettings = Field(
+        default_factory=OnnxRuntimeSettings,
+        description="kiln's own field: ONNX Runtime's threads (for ONNX models and runtime: onnx) and the parity tolerance",
+    )
+
+    @field_validator("runtime", mode="before")
+    @classmethod
+    def _known_runtime(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in RUNTIMES:
+            return value.strip().lower()
+        known = "; ".join(f"{name}: {what}" for name, what in RUNTIMES.items())
+        raise ValueError(f"{value!r} is not a runtime kiln serves with; use one of {known}")
+
+    @model_validator(mode="after")
+    def _onnx_runtime_serves_a_model(self) -> OnlineDeploymentSpec:
+        if self.runtime == "onnx" and self.code_configuration is not None:
+            raise ValueError(
+                "runtime: onnx serves an MLflow model's ONNX graph, with no code; remove code_configuration "
+                "(or runtime, to run the scoring script)"
+            )
+        return self
 
     @field_validator("environment_variables", mode="before")
     @classmethod

@@ -10,43 +10,22 @@ use, so declaring a kind imports nothing heavy and this module imports no runtim
 
 from __future__ import annotations
 
-import builtins
 import functools
-import importlib
 import operator
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, Field, PlainValidator, ValidationError
 
 from kiln.errors import InvalidSpec
+from kiln.specs.job_kind_declarations import JobKind, load_attribute, take_declared
 
 if TYPE_CHECKING:  # imported where a spec is parsed: listing jobs (kiln.api.jobs names ANY_JOB_KIND) does without
     from kiln.specs.yaml_source import YamlSource
 
 DEFAULT_JOB_TYPE = "command"  # Azure ML's default when a job file has no `type`
 ANY_JOB_KIND = "a job of any registered kind"  # the body of the REST route that creates jobs (kiln.api.jobs)
-
-
-@dataclass(frozen=True)
-class JobKind:
-    """One job type: ``type`` is the YAML value; ``spec`` and ``handler`` are ``"module:attribute"`` names."""
-
-    type: str
-    spec: str
-    handler: str
-    description: str = ""
-
-    def spec_class(self) -> builtins.type[BaseModel]:
-        loaded = load_attribute(self.spec)
-        if not (isinstance(loaded, type) and issubclass(loaded, BaseModel)):
-            raise TypeError(f"job kind '{self.type}': {self.spec} is not a pydantic model class")
-        return loaded
-
-    def load_handler(self) -> Any:
-        return load_attribute(self.handler)
 
 
 COMMAND = JobKind(
@@ -58,6 +37,8 @@ COMMAND = JobKind(
 
 _kinds: dict[str, JobKind] = {COMMAND.type: COMMAND}
 _lock = threading.Lock()
+
+__all__ = ["COMMAND", "JobKind", "job_kind", "job_kinds", "load_attribute", "parse_job_spec", "register_job_kind"]
 
 
 def register_job_kind(kind: JobKind) -> None:
@@ -163,9 +144,5 @@ def _parse_body(body: Any) -> BaseModel:
     return parse_job_spec(body)
 
 
-def load_attribute(reference: str) -> Any:
-    """``"package.module:attribute"`` → the attribute, imported on first use."""
-    module_name, _, attribute = reference.partition(":")
-    if not module_name or not attribute:
-        raise ValueError(f"'{reference}' is not a 'module:attribute' reference")
-    return getattr(importlib.import_module(module_name), attribute)
+for _declared_kind in take_declared():  # declared by capabilities loaded before this module
+    register_job_kind(_declared_kind)

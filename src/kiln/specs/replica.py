@@ -32,7 +32,13 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from kiln.specs.bounded import MAX_BATCH_SIZE, MAX_QUEUE_DELAY_MS
+from kiln.specs.bounded import MAX_BATCH_SIZE, MAX_ONNX_THREADS, MAX_QUEUE_DELAY_MS
+
+RUNTIMES = {
+    "native": "the model's own flavor through MLflow's pyfunc (the default)",
+    "onnx": "ONNX Runtime: an ONNX model as it is, an sklearn or PyTorch model converted when its replica "
+    "starts, with a parity check",
+}
 
 
 class BatchingSettings(BaseModel):
@@ -62,6 +68,32 @@ class EndpointKeyAuth(BaseModel):
 
     hashes_file: Path | None = None
     variable: str = KEY_HASHES_VARIABLE
+
+
+class OnnxRuntimeSettings(BaseModel):
+    """How a replica runs an ONNX graph (a model with the onnx flavor, or ``runtime: onnx``): every
+    graph optimisation, on the CPU. One thread per operator and one operator at a time by default:
+    a replica is one scoring thread, and ``instance_count`` adds cores by adding replicas."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    intra_op_threads: int = Field(
+        1,
+        ge=0,
+        le=MAX_ONNX_THREADS,
+        description="threads one operator may use (0: ONNX Runtime's choice, one per core)",
+    )
+    inter_op_threads: int = Field(
+        1, ge=0, le=MAX_ONNX_THREADS, description="operators run at once; above 1, parallel execution of the graph"
+    )
+    parity_tolerance: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        allow_inf_nan=False,
+        description="runtime: onnx: the largest |difference| allowed between the model's and the ONNX graph's "
+        "scores (None: the conversion's documented default)",
+    )
 
 
 class ReplicaConfig(BaseModel):
@@ -97,6 +129,8 @@ class ReplicaConfig(BaseModel):
         description="per replica (request_settings.max_concurrent_requests_per_instance); more waiting requests get 429",
     )
     batching: BatchingSettings = Field(default_factory=BatchingSettings)
+    runtime: str = Field("native", description="a key of RUNTIMES; onnx converts a non-ONNX model at load")
+    onnx: OnnxRuntimeSettings = Field(default_factory=OnnxRuntimeSettings)
 
     @model_validator(mode="after")
     def _one_way_in(self) -> ReplicaConfig:

@@ -18,32 +18,47 @@ from pathlib import Path
 from typing import Any
 
 from kiln.errors import InvalidInput, KilnError, ModelLoadFailed, ScoringFailed
+from kiln.serving.replica import onnx_path
 from kiln.serving.replica.array_path import ArrayPredict, agrees_on_example, array_predict_for
+from kiln.serving.replica.onnx_conversion import ConvertedModel
 from kiln.serving.replica.payloads import ModelInput, Prediction
 from kiln.serving.replica.signature import InputSignature
-from kiln.specs.replica import ReplicaConfig
+from kiln.specs.replica import OnnxRuntimeSettings, ReplicaConfig
 
 log = logging.getLogger(__name__)
 
 
 class MlflowModelScorer:
     """An MLflow pyfunc model loaded from its folder; predicts on merged batches, on the raw
-    estimator with an array where that gives the same answers (``array_path``)."""
+    estimator with an array where that gives the same answers (``array_path``), or on ONNX
+    Runtime for an ONNX model (``onnx_path``). With ``to_onnx`` (``runtime: onnx``), a model that
+    is not ONNX is converted first, and its ONNX graph is what it serves."""
 
     platform = "mlflow"
 
-    def __init__(self, model_dir: Path) -> None:
+    def __init__(self, model_dir: Path, onnx: OnnxRuntimeSettings | None = None, *, to_onnx: bool = False) -> None:
         self.model_dir = model_dir
+        self.onnx = onnx or OnnxRuntimeSettings()
+        self.to_onnx = to_onnx
         self.signature: InputSignature | None = None
         self.output_metadata: list[dict[str, Any]] = []
         self._model: Any = None
+        self._converted: ConvertedModel | None = None
         self.array_path: ArrayPredict | None = None
+        self.onnx_path: onnx_path.OnnxPredict | None = None
+
+    @property
+    def fast_path(self) -> ArrayPredict | onnx_path.OnnxPredict | None:
+        return self.array_path or self.onnx_path
 
     def load(self) -> None:
         if not (self.model_dir / "MLmodel").is_file():
             raise ModelLoadFailed(
                 f"no MLmodel file in {self.model_dir}: a deployment without a scoring script needs an MLflow model"
             )
+        if self.to_onnx and not onnx_path.is_onnx_model(self.model_dir):
+            self._converted = ConvertedModel(self.model_dir, self.onnx)
+            self.model_dir = self._converted.model_dir
         try:
             import mlflow.pyfunc
 
@@ -58,31 +73,57 @@ class MlflowModelScorer:
         metadata = self._model.metadata
         self.signature = InputSignature.from_mlflow(metadata.get_input_schema())
         self.output_metadata = output_metadata(metadata.get_output_schema())
-        self.array_path = self._checked_array_path()
+        if onnx_path.ONNX_FLAVOR in metadata.flavors:
+            self.platform = "onnxruntime_onnx"  # Triton's name for the same runtime
+            self.onnx_path = self._checked_onnx_path()
+        else:
+            self.array_path = self._checked_array_path()
+
+    def _input_example(self) -> Any:
+        try:
+            return self._model.input_example
+        except Exception:
+            return None
 
     def _checked_array_path(self) -> ArrayPredict | None:
         fast = array_predict_for(self._model, self.signature)
         if fast is None:
             return None
-        try:
-            example = self._model.input_example
-        except Exception:
-            example = None
-        if not agrees_on_example(fast, self._pyfunc_predict, example):
+        if not agrees_on_example(fast, self._pyfunc_predict, self._input_example()):
             return None
         log.info("scoring on the estimator with arrays (MLflow's schema already checked by kiln)")
         return fast
 
-    def predict(self, item: ModelInput) -> Prediction:
+    def _checked_onnx_path(self) -> onnx_path.OnnxPredict | None:
         try:
-            if self.array_path is not None and self.array_path.accepts(item):
-                result = self.array_path.predict(item)
+            fast = onnx_path.onnx_predict_for(self.model_dir, self._model, self.signature, self.onnx)
+        except KilnError:
+            raise
+        except Exception as exc:
+            log.info("the ONNX Runtime path is off: kiln's session did not start (%s: %s)", type(exc).__name__, exc)
+            return None
+        if fast is None or not onnx_path.agrees_on_example(fast, self._pyfunc_predict, self._input_example()):
+            return None
+        log.info(
+            "scoring on ONNX Runtime (intra-op threads %d, inter-op threads %d, all graph optimisations)",
+            self.onnx.intra_op_threads,
+            self.onnx.inter_op_threads,
+        )
+        return fast
+
+    def predict(self, item: ModelInput) -> Prediction:
+        fast = self.fast_path
+        try:
+            if fast is not None and fast.accepts(item):
+                result = fast.predict(item)
             else:
                 result = self._pyfunc_predict(item)
         except KilnError:
             raise
         except Exception as exc:
             raise _predict_error(exc) from exc
+        if isinstance(result, Prediction):
+            return result
         return Prediction.from_model_output(result, item.rows)
 
     def _pyfunc_predict(self, item: ModelInput) -> Any:
@@ -185,4 +226,4 @@ def scorer_for(config: ReplicaConfig) -> Scorer:
         return ScoringScriptScorer(config.code_dir.resolve(), config.scoring_script)
     if config.model_dir is None:
         raise ModelLoadFailed("the deployment has neither a model nor a scoring script")
-    return MlflowModelScorer(config.model_dir.resolve())
+    return MlflowModelScorer(config.model_dir.resolve(), config.onnx, to_onnx=config.runtime == "onnx")

@@ -148,8 +148,8 @@ class ScoringServer:
             self._fail(f"loading failed: {type(exc).__name__}: {exc}")
             return
         if isinstance(self.scorer, MlflowModelScorer):
-            # a scikit-learn estimator on arrays holds no thread-bound state: small batches on the loop
-            inline = INLINE_PREDICT_S if self.scorer.array_path is not None else 0.0
+            # a scikit-learn estimator on arrays, an ONNX Runtime session: no thread-bound state, small batches on the loop
+            inline = INLINE_PREDICT_S if self.scorer.fast_path is not None else 0.0
             self._batcher = DynamicBatcher(
                 self.scorer.predict, self.config.batching, self._executor, self.metrics.observe_batch, inline
             )
@@ -161,7 +161,7 @@ class ScoringServer:
         gc.freeze()
         self.ready = True
         self.metrics.ready.set(1)
-        what = "scoring script" if self.scorer.platform != "mlflow" else "MLflow model"
+        what = "scoring script" if isinstance(self.scorer, ScoringScriptScorer) else "MLflow model"
         log.info("%s loaded in %.2f s; ready", what, time.monotonic() - started)
 
     def _fail(self, message: str) -> None:
