@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 BUILT_IN: tuple[str, ...] = (
     "kiln.tensorboard",  # kiln tensorboard: jobs' ./logs and MLflow metrics side by side in TensorBoard
+    "kiln.rai",  # type: responsible_ai jobs, kiln rai: explanations, fairness assessment and mitigation
 )
 
 PLUGINS_SETTING = "plugins (KILN_PLUGINS, or 'plugins' in config.yaml)"

@@ -19,11 +19,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, Field, PlainValidator, ValidationError
-
 from kiln.errors import InvalidSpec
 
 if TYPE_CHECKING:  # imported where a spec is parsed: listing jobs (kiln.api.jobs names ANY_JOB_KIND) does without
+    from pydantic import BaseModel  # and so does declaring a kind (`kiln --help` loads built-in capabilities' kinds)
+
     from kiln.specs.yaml_source import YamlSource
 
 DEFAULT_JOB_TYPE = "command"  # Azure ML's default when a job file has no `type`
@@ -40,6 +40,8 @@ class JobKind:
     description: str = ""
 
     def spec_class(self) -> builtins.type[BaseModel]:
+        from pydantic import BaseModel
+
         loaded = load_attribute(self.spec)
         if not (isinstance(loaded, type) and issubclass(loaded, BaseModel)):
             raise TypeError(f"job kind '{self.type}': {self.spec} is not a pydantic model class")
@@ -125,6 +127,8 @@ def parse_job_spec(source: YamlSource | Mapping[str, Any]) -> BaseModel:
     """Validate a job mapping (a YAML file's source, or a plain mapping) into its kind's spec class.
 
     Errors name the field (and the file and line, for a YAML source), as every spec error does."""
+    from pydantic import ValidationError
+
     from kiln.specs.yaml_source import YamlSource, explain_validation_error, validate_model
 
     if isinstance(source, YamlSource):
@@ -150,6 +154,8 @@ def job_spec_body() -> Any:
 
     It is validated by :func:`parse_job_spec` (an InvalidSpec naming the field, as from every front
     door) and documented as the kinds' spec classes, one of which ``type`` selects."""
+    from pydantic import Field, PlainValidator
+
     classes = [kind.spec_class() for kind in job_kinds()]
     documented: Any = functools.reduce(operator.or_, classes)
     if len(classes) > 1:
