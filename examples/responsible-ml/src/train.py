@@ -30,4 +30,6 @@ model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(fe
 accuracy = model.score(features, table[TARGET])
 mlflow.log_metric("train_accuracy", accuracy)
 print(f"{len(table)} rows, {features.shape[1]} features, training accuracy {accuracy:.3f}")
-save_model(model, args.model, features, pip_requirements=pinned_requirements("mlflow", "numpy", "pandas", "scikit-learn"))
+save_model(
+    model, args.model, features, pip_requirements=pinned_requirements("mlflow", "numpy", "pandas", "scikit-learn")
+)

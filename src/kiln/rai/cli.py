@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from kiln.cli.render import OutputOption, OutputFormat, console, print_output
+from kiln.cli.render import OutputFormat, OutputOption, console, print_output
 from kiln.cli.workspace import client
 from kiln.rai import api
 from kiln.rai.report_schema import RaiReport

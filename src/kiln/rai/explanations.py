@@ -25,7 +25,9 @@ LOCAL_METHODS = ("shap", "lime")
 
 
 def installed_methods() -> list[str]:
-    return [m for m in AUTO_ORDER if METHOD_MODULES[m] is None or importlib.util.find_spec(METHOD_MODULES[m]) is not None]
+    return [
+        m for m in AUTO_ORDER if METHOD_MODULES[m] is None or importlib.util.find_spec(METHOD_MODULES[m]) is not None
+    ]
 
 
 def choose_method(method: str, field: str = "explanation.method") -> tuple[str, str]:
@@ -128,7 +130,9 @@ def explain(
         "local_method": None,
     }
     if local_rows:
-        local_method = chosen if chosen in LOCAL_METHODS else next((m for m in installed_methods() if m in LOCAL_METHODS), None)
+        local_method = (
+            chosen if chosen in LOCAL_METHODS else next((m for m in installed_methods() if m in LOCAL_METHODS), None)
+        )
         if local_method is None:
             raise InvalidSpec(
                 "explanation.local_rows: local explanations need SHAP or LIME, and neither is installed "

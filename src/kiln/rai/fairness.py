@@ -36,7 +36,9 @@ def metric_functions(names: Sequence[str], task_type: str, pos_label: Any) -> di
     for name in names:
         if name not in known:
             kind = "a classification metric" if name in CLASSIFICATION_ONLY else "not a metric kiln knows"
-            raise InvalidSpec(f"fairness.metrics: '{name}' is {kind} for task_type {task_type} (known: {', '.join(known)})")
+            raise InvalidSpec(
+                f"fairness.metrics: '{name}' is {kind} for task_type {task_type} (known: {', '.join(known)})"
+            )
 
     def binary(function: Callable) -> Callable:
         return lambda y_true, y_pred: function(y_true, y_pred, pos_label=pos_label, zero_division=0)
@@ -82,7 +84,11 @@ def assess_fairness(
             f"({len(sensitive)}) must have one row per example"
         )
     pos_label = positive_label(truth) if task_type == "classification" else None
-    if task_type == "classification" and truth.nunique() > 2 and set(metrics) - {"accuracy", "balanced_accuracy", "count"}:
+    if (
+        task_type == "classification"
+        and truth.nunique() > 2
+        and set(metrics) - {"accuracy", "balanced_accuracy", "count"}
+    ):
         raise InvalidSpec(
             f"fairness.metrics: rates and selection need two classes; the target has {truth.nunique()} "
             "(use accuracy, balanced_accuracy and count)"
@@ -96,7 +102,9 @@ def assess_fairness(
         "metrics": list(metrics),
         "positive_label": None if pos_label is None else str(pos_label),
         "overall": overall,
-        "groupings": [grouping(truth, predicted, sensitive[columns], functions, task_type, pos_label) for columns in groupings],
+        "groupings": [
+            grouping(truth, predicted, sensitive[columns], functions, task_type, pos_label) for columns in groupings
+        ],
     }
     return answer
 
@@ -135,8 +143,12 @@ def grouping(
             demographic_parity_difference=_number(
                 fm.demographic_parity_difference(truth01, predicted01, sensitive_features=sensitive)
             ),
-            demographic_parity_ratio=_number(fm.demographic_parity_ratio(truth01, predicted01, sensitive_features=sensitive)),
-            equalized_odds_difference=_number(fm.equalized_odds_difference(truth01, predicted01, sensitive_features=sensitive)),
+            demographic_parity_ratio=_number(
+                fm.demographic_parity_ratio(truth01, predicted01, sensitive_features=sensitive)
+            ),
+            equalized_odds_difference=_number(
+                fm.equalized_odds_difference(truth01, predicted01, sensitive_features=sensitive)
+            ),
             equalized_odds_ratio=_number(fm.equalized_odds_ratio(truth01, predicted01, sensitive_features=sensitive)),
         )
     return answer

@@ -36,9 +36,13 @@ def render(report: dict[str, Any], folder: Path) -> str:
     if explanations:
         parts.append(f"<h2>Explanations</h2><p class=note>{html.escape(explanations['method'])}: "
                      f"{html.escape(explanations['method_reason'])}; explains the {html.escape(explanations['explained_output'])}</p>")  # fmt: skip
-        parts.append(_table(["feature", "importance"], [[i["feature"], i["importance"]] for i in explanations["importances"]]))
+        parts.append(
+            _table(["feature", "importance"], [[i["feature"], i["importance"]] for i in explanations["importances"]])
+        )
         for row in explanations.get("local") or []:
-            parts.append(f"<h3>Row {row['row']}: prediction {_number(row['prediction'])}, actual {_number(row['actual'])}</h3>")
+            parts.append(
+                f"<h3>Row {row['row']}: prediction {_number(row['prediction'])}, actual {_number(row['actual'])}</h3>"
+            )
             parts.append(_table(["feature", "value", "contribution"],
                                 [[c["feature"], c["value"], c["contribution"]] for c in row["contributions"]]))  # fmt: skip
     fairness = report.get("fairness")
@@ -47,7 +51,10 @@ def render(report: dict[str, Any], folder: Path) -> str:
         parts.append(_table(["overall", *fairness["metrics"]], [["all rows", *fairness["overall"].values()]]))
         for grouping in fairness["groupings"]:
             parts.append(f"<h3>By {html.escape(' × '.join(grouping['features']))}</h3>")
-            rows = [[g["label"], g["count"], *(g["metrics"].get(m) for m in fairness["metrics"])] for g in grouping["groups"]]
+            rows = [
+                [g["label"], g["count"], *(g["metrics"].get(m) for m in fairness["metrics"])]
+                for g in grouping["groups"]
+            ]
             parts.append(_table(["group", "rows", *fairness["metrics"]], rows))
             disparities = {k: grouping.get(k) for k in ("demographic_parity_difference", "equalized_odds_difference")}
             parts.append(_table(["disparity", "value"], [[k, v] for k, v in disparities.items() if v is not None]))
@@ -66,7 +73,9 @@ def render(report: dict[str, Any], folder: Path) -> str:
             parts.append(f"<p>Registered as a new version of <b>{html.escape(mitigation['registered_as'])}</b>.</p>")
     for plot in report.get("plots") or []:
         encoded = base64.b64encode((folder / plot["file"]).read_bytes()).decode()
-        parts.append(f"<h2>{html.escape(plot['title'])}</h2><img alt='{html.escape(plot['name'])}' src='data:image/png;base64,{encoded}'>")
+        parts.append(
+            f"<h2>{html.escape(plot['title'])}</h2><img alt='{html.escape(plot['name'])}' src='data:image/png;base64,{encoded}'>"
+        )
     for note in report.get("notes") or []:
         parts.append(f"<p class=note>{html.escape(note)}</p>")
     title = html.escape(f"Responsible AI: {report['model']['reference']}")

@@ -42,7 +42,9 @@ def run(settings: dict[str, Any], model_path: Path, train_path: Path, test_path:
     for label, table in (("train_data", train), ("test_data", test)):
         missing = [c for c in [*features, target, *sensitive] if c not in table.columns]
         if missing:
-            raise InvalidSpec(f"{label}: no column {', '.join(map(repr, missing))} (columns: {', '.join(table.columns)})")
+            raise InvalidSpec(
+                f"{label}: no column {', '.join(map(repr, missing))} (columns: {', '.join(table.columns)})"
+            )
     X_train, X_test, y_test = train[features], test[features], test[target]
     predictions = loaded.predict(X_test)
     report: dict[str, Any] = {
@@ -75,7 +77,9 @@ def run(settings: dict[str, Any], model_path: Path, train_path: Path, test_path:
         seconds["assess"] = time.perf_counter() - step
         if fairness.get("mitigation"):
             step = time.perf_counter()
-            report["mitigation"] = _mitigate(fairness, sensitive, loaded, train, test, features, target, mitigated_dir, settings["seed"])
+            report["mitigation"] = _mitigate(
+                fairness, sensitive, loaded, train, test, features, target, mitigated_dir, settings["seed"]
+            )
             seconds["mitigate"] = time.perf_counter() - step
     seconds["total"] = time.perf_counter() - started
     report["seconds"] = {k: round(v, 3) for k, v in seconds.items()}

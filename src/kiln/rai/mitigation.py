@@ -58,9 +58,14 @@ class MitigatedClassifier:
             raise InvalidSpec(f"the mitigated model needs the columns {', '.join(missing)}")
         features = X[self.features]
         if self.sensitive_feature is not None:
-            positive = np.asarray(
-                self.mitigator.predict(features, sensitive_features=X[self.sensitive_feature].astype(str), random_state=0)
-            ) == self.labels[1]
+            positive = (
+                np.asarray(
+                    self.mitigator.predict(
+                        features, sensitive_features=X[self.sensitive_feature].astype(str), random_state=0
+                    )
+                )
+                == self.labels[1]
+            )
             return np.where(positive, self.labels[1], self.labels[0])
         pmf = getattr(self.mitigator, "_pmf_predict", None)
         if callable(pmf):  # ExponentiatedGradient: P(positive) per row, realised by the row's own hash
@@ -155,7 +160,9 @@ def compare(
     }
 
 
-def _mitigator(estimator: Any, method: str, constraint: str, prefit: bool, max_iter: int, grid_size: int, seed: int) -> Any:
+def _mitigator(
+    estimator: Any, method: str, constraint: str, prefit: bool, max_iter: int, grid_size: int, seed: int
+) -> Any:
     from fairlearn import postprocessing, reductions
     from sklearn.base import clone
 
@@ -182,7 +189,9 @@ def _mitigator(estimator: Any, method: str, constraint: str, prefit: bool, max_i
         ) from None
     weight = _sample_weight_name(base)
     if method == "exponentiated_gradient":
-        return reductions.ExponentiatedGradient(base, constraints[constraint](), max_iter=max_iter, sample_weight_name=weight)
+        return reductions.ExponentiatedGradient(
+            base, constraints[constraint](), max_iter=max_iter, sample_weight_name=weight
+        )
     return reductions.GridSearch(base, constraints[constraint](), grid_size=grid_size, sample_weight_name=weight)
 
 

@@ -42,7 +42,9 @@ class Explanations(ReportPart):
     explained_output: str  # what the explainers explain: "probability of default = 1", "prediction"
     importances: list[Importance]  # largest first
     local: list[LocalExplanation] = Field(default_factory=list)
-    local_method: str | None = None  # the method of the local explanations (global-only methods leave this to SHAP/LIME)
+    local_method: str | None = (
+        None  # the method of the local explanations (global-only methods leave this to SHAP/LIME)
+    )
 
 
 class Group(ReportPart):

@@ -18,7 +18,15 @@ from kiln.rai.api import AnalysisView
 from kiln.rai.explanations import choose_method
 from kiln.rai.report_schema import REPORT_FILE, RaiReport
 from kiln.rai.spec import (
-    JOB_TYPE, MITIGATED_OUTPUT, REGISTER_AS_TAG, MODEL_INPUT, REDUCTIONS, REPORT_OUTPUT, TEST_INPUT, TRAIN_INPUT, ResponsibleAiJobSpec,
+    JOB_TYPE,
+    MITIGATED_OUTPUT,
+    MODEL_INPUT,
+    REDUCTIONS,
+    REGISTER_AS_TAG,
+    REPORT_OUTPUT,
+    TEST_INPUT,
+    TRAIN_INPUT,
+    ResponsibleAiJobSpec,
 )  # fmt: skip
 from kiln.services import data_preview
 from kiln.services.model_signature import Signature, parse_signature
@@ -120,7 +128,9 @@ class RaiService:
         else:
             return None, []
         if not preview.columns:
-            raise InvalidSpec(f"{field}: no table to read ({preview.note or 'a CSV, Parquet or MLTable asset is needed'})")
+            raise InvalidSpec(
+                f"{field}: no table to read ({preview.note or 'a CSV, Parquet or MLTable asset is needed'})"
+            )
         return preview.columns, preview.rows
 
     # Completion ----------------------------------------------------------------------------
@@ -155,7 +165,9 @@ class RaiService:
             raise NotFound(f"job '{view.name}' is a {view.type} job, not a responsible_ai job: it has no report")
         if view.status != JobStatus.COMPLETED:
             if view.status.is_terminal:
-                raise NotFound(f"job '{view.name}' {view.status.value} without a report: {view.failure_reason or 'see its log'}")
+                raise NotFound(
+                    f"job '{view.name}' {view.status.value} without a report: {view.failure_reason or 'see its log'}"
+                )
             raise Conflict(f"job '{view.name}' is {view.status.value}; its report is there once it completes")
         with self.context.jobs.output_file(view.name, REPORT_OUTPUT, REPORT_FILE) as handle:
             return RaiReport.model_validate(json.loads(handle.read()))
@@ -168,14 +180,22 @@ class RaiService:
             if view.type != JOB_TYPE:
                 continue
             analysed = view.pinned_inputs.get(MODEL_INPUT)
-            label = f"{analysed.name}:{analysed.version}" if isinstance(analysed, ModelPin) else str(view.inputs.get(MODEL_INPUT))
+            label = (
+                f"{analysed.name}:{analysed.version}"
+                if isinstance(analysed, ModelPin)
+                else str(view.inputs.get(MODEL_INPUT))
+            )
             if model and not (isinstance(analysed, ModelPin) and analysed.name == model):
                 continue
             mitigated = next((o for o in view.outputs if o.name == MITIGATED_OUTPUT), None)
             found.append(
                 AnalysisView(
-                    job=view.name, status=view.status.value, model=label, created_at=view.created_at,
-                    mitigated_as=_registered_name(view) if mitigated else None, summary=view.command,
+                    job=view.name,
+                    status=view.status.value,
+                    model=label,
+                    created_at=view.created_at,
+                    mitigated_as=_registered_name(view) if mitigated else None,
+                    summary=view.command,
                 )  # fmt: skip
             )
         return found
@@ -233,5 +253,7 @@ def _model_problems(spec: ResponsibleAiJobSpec, flavors: list[str], signature: S
     if spec.explanation is not None and signature is not None:
         text = [c.name for c in signature.inputs if c.type in ("string", "binary")]
         if text:
-            problems.append(f"explanation: the black-box explainers need numeric features; text features: {_listed(text)}")
+            problems.append(
+                f"explanation: the black-box explainers need numeric features; text features: {_listed(text)}"
+            )
     return problems

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from kiln.specs.bounded import MAX_NAME_LENGTH, Name, PathText, StrictModel
-from kiln.specs.job import JobInput, JobOutput, ProcessJobSpec, Problem
+from kiln.specs.job import JobInput, JobOutput, Problem, ProcessJobSpec
 
 JOB_TYPE = "responsible_ai"
 MODEL_INPUT, TRAIN_INPUT, TEST_INPUT = "model", "train_data", "test_data"
@@ -49,10 +49,13 @@ COLUMN = re.compile(r"^[^\x00-\x1f]{1,200}$")
 class Explanation(StrictModel):
     global_: bool = Field(True, alias="global", description="Global feature importances.")
     local_rows: list[int] = Field(
-        default_factory=list, max_length=MAX_LOCAL_ROWS, description="Rows of test_data (0-based) to explain one by one."
+        default_factory=list,
+        max_length=MAX_LOCAL_ROWS,
+        description="Rows of test_data (0-based) to explain one by one.",
     )
     method: Literal["auto", "shap", "morris", "partial_dependence", "lime"] = Field(
-        "auto", description="auto: SHAP kernel if installed, else LIME, else Morris sensitivity (the report says which)."
+        "auto",
+        description="auto: SHAP kernel if installed, else LIME, else Morris sensitivity (the report says which).",
     )
     sample_rows: int = Field(
         100, ge=10, le=5000, description="Test rows explained to build global importances (a random sample)."
@@ -101,7 +104,9 @@ class ResponsibleAiJobSpec(ProcessJobSpec):
     """Explanations (InterpretML) and a fairness assessment and mitigation (Fairlearn) of a registered model."""
 
     type: Literal["responsible_ai"] = JOB_TYPE
-    model: PathText = Field(description="The registered model: kiln:NAME:VERSION, kiln:NAME@N (version N), @latest, @ALIAS.")
+    model: PathText = Field(
+        description="The registered model: kiln:NAME:VERSION, kiln:NAME@N (version N), @latest, @ALIAS."
+    )
     train_data: PathText | JobInput = Field(
         description="A uri_file (CSV/Parquet) or mltable data asset, or a local file: what the model was trained on."
     )
@@ -162,9 +167,7 @@ class ResponsibleAiJobSpec(ProcessJobSpec):
             problems.append((where, "mitigation is for classification models (task_type: classification)"))
         allowed = THRESHOLD_CONSTRAINTS if mitigation.method == "threshold_optimizer" else CONSTRAINTS
         if mitigation.constraint not in allowed:
-            problems.append(
-                ((*where, "constraint"), f"{mitigation.method} takes one of: {', '.join(allowed)}")
-            )
+            problems.append(((*where, "constraint"), f"{mitigation.method} takes one of: {', '.join(allowed)}"))
         if mitigation.sensitive_feature and mitigation.sensitive_feature not in self.fairness.sensitive_features:
             problems.append(
                 ((*where, "sensitive_feature"), f"'{mitigation.sensitive_feature}' is not one of sensitive_features")
@@ -180,7 +183,9 @@ class ResponsibleAiJobSpec(ProcessJobSpec):
     def settings(self) -> dict[str, Any]:
         """What the job's process needs besides its inputs and outputs (``kiln.rai.job`` reads it)."""
         return self.model_dump(
-            mode="json", by_alias=True, include={"target_column", "task_type", "explanation", "fairness", "seed", "model"}
+            mode="json",
+            by_alias=True,
+            include={"target_column", "task_type", "explanation", "fairness", "seed", "model"},
         )
 
     def shell_settings(self) -> str:

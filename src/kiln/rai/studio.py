@@ -47,7 +47,9 @@ def charts(report: RaiReport) -> dict[str, Any]:
         metrics = report.fairness.metrics
         rate = "selection_rate" if "selection_rate" in metrics else metrics[0]
         drawn["rate"] = rate
-        drawn["groups"] = [bars([(g.label, g.metrics.get(rate)) for g in grouping.groups]) for grouping in report.fairness.groupings]
+        drawn["groups"] = [
+            bars([(g.label, g.metrics.get(rate)) for g in grouping.groups]) for grouping in report.fairness.groupings
+        ]
     if report.mitigation:
         m = report.mitigation
         drawn["before_after"] = bars(
