@@ -80,8 +80,8 @@ def _print_report(name: str, report: RaiReport) -> None:
         console.print(table)
         for row in explained.local:
             console.print(f"row {row.row}: prediction {_number(_float(row.prediction))}, actual {row.actual}")
-            for item in row.contributions[:5]:
-                console.print(f"    {item.feature} = {item.value}: {item.contribution:+.4g}")
+            for part in row.contributions[:5]:
+                console.print(f"    {part.feature} = {part.value}: {part.contribution:+.4g}")
     if report.fairness:
         fairness = report.fairness
         console.print("\n[bold]Metrics per group[/]")
@@ -98,8 +98,8 @@ def _print_report(name: str, report: RaiReport) -> None:
         m = report.mitigation
         console.print(f"\n[bold]Before/after[/] {m.method} for {m.constraint} by {m.sensitive_feature}")
         table = Table("metric", "before", "after", "change")
-        for item in m.comparison:
-            table.add_row(item.metric, _number(item.before), _number(item.after), _number(item.change))
+        for compared in m.comparison:
+            table.add_row(compared.metric, _number(compared.before), _number(compared.after), _number(compared.change))
         console.print(table)
         console.print(
             f"  {m.disparity_metric}: {m.disparity_before:.4g} → {m.disparity_after:.4g} "

@@ -19,15 +19,17 @@ from kiln.errors import InvalidSpec
 from kiln.extras import require_extra
 
 # method -> the module it needs beyond interpret-core
-METHOD_MODULES = {"shap": "shap", "lime": "lime", "morris": "SALib", "partial_dependence": None}
+METHOD_MODULES: dict[str, str | None] = {"shap": "shap", "lime": "lime", "morris": "SALib", "partial_dependence": None}
 AUTO_ORDER = ("shap", "lime", "morris", "partial_dependence")
 LOCAL_METHODS = ("shap", "lime")
 
 
 def installed_methods() -> list[str]:
-    return [
-        m for m in AUTO_ORDER if METHOD_MODULES[m] is None or importlib.util.find_spec(METHOD_MODULES[m]) is not None
-    ]
+    return [m for m in AUTO_ORDER if _installed(METHOD_MODULES[m])]
+
+
+def _installed(module: str | None) -> bool:
+    return module is None or importlib.util.find_spec(module) is not None
 
 
 def choose_method(method: str, field: str = "explanation.method") -> tuple[str, str]:
@@ -48,7 +50,9 @@ def choose_method(method: str, field: str = "explanation.method") -> tuple[str, 
     return method, "asked for in the job file"
 
 
-def prediction_function(model: Any, features: Sequence[str], dtypes: pd.Series | None = None) -> tuple[Callable, str]:
+def prediction_function(
+    model: Any, features: Sequence[str], dtypes: pd.Series | None = None
+) -> tuple[Callable[..., Any], str]:
     """``f(array) -> 1-D array`` over the model, and what it returns (said in the report)."""
     columns = list(features)
 
@@ -164,7 +168,7 @@ def explain(
 
 
 def _local_scores(
-    method: str, predict: Callable, base: pd.DataFrame, rows: pd.DataFrame, names: list[str]
+    method: str, predict: Callable[..., Any], base: pd.DataFrame, rows: pd.DataFrame, names: list[str]
 ) -> dict[str, Any]:
     import contextlib
     import io

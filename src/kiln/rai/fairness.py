@@ -26,7 +26,7 @@ def positive_label(y: pd.Series) -> Any:
     return 1 if 1 in set(labels) else labels[-1]
 
 
-def metric_functions(names: Sequence[str], task_type: str, pos_label: Any) -> dict[str, Callable]:
+def metric_functions(names: Sequence[str], task_type: str, pos_label: Any) -> dict[str, Callable[..., Any]]:
     """Fairlearn's and scikit-learn's metric functions by the names the job file uses."""
     require_extra("rai", "fairlearn", needed_by="kiln.rai.assess_fairness")
     from fairlearn import metrics as fm
@@ -40,13 +40,13 @@ def metric_functions(names: Sequence[str], task_type: str, pos_label: Any) -> di
                 f"fairness.metrics: '{name}' is {kind} for task_type {task_type} (known: {', '.join(known)})"
             )
 
-    def binary(function: Callable) -> Callable:
+    def binary(function: Callable[..., Any]) -> Callable[..., Any]:
         return lambda y_true, y_pred: function(y_true, y_pred, pos_label=pos_label, zero_division=0)
 
-    def rate(function: Callable) -> Callable:
+    def rate(function: Callable[..., Any]) -> Callable[..., Any]:
         return lambda y_true, y_pred: function(y_true, y_pred, pos_label=pos_label)
 
-    table: dict[str, Callable] = {
+    table: dict[str, Callable[..., Any]] = {
         "accuracy": sk.accuracy_score,
         "balanced_accuracy": sk.balanced_accuracy_score,
         "precision": binary(sk.precision_score),
@@ -110,7 +110,7 @@ def assess_fairness(
 
 
 def grouping(
-    truth: pd.Series, predicted: pd.Series, sensitive: pd.DataFrame, functions: dict[str, Callable], task_type: str,
+    truth: pd.Series, predicted: pd.Series, sensitive: pd.DataFrame, functions: dict[str, Callable[..., Any]], task_type: str,
     pos_label: Any,
 ) -> dict[str, Any]:  # fmt: skip
     """One MetricFrame: the groups of ``sensitive``'s columns, their metrics and the disparities between them."""

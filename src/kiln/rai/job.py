@@ -127,7 +127,7 @@ def _performance(y_true: pd.Series, predicted: Any, task: str) -> dict[str, floa
 
 
 def _plots(report: dict[str, Any], folder: Path) -> list[dict[str, str]]:
-    drawn = []
+    drawn: list[dict[str, str] | None] = []
     if report.get("explanations"):
         if report["explanations"]["importances"]:
             drawn.append(plots.importances(report["explanations"], folder))

@@ -66,12 +66,12 @@ class MitigatedClassifier:
                 )
                 == self.labels[1]
             )
-            return np.where(positive, self.labels[1], self.labels[0])
+            return np.asarray(np.where(positive, self.labels[1], self.labels[0]))
         pmf = getattr(self.mitigator, "_pmf_predict", None)
         if callable(pmf):  # ExponentiatedGradient: P(positive) per row, realised by the row's own hash
             chance = np.asarray(pmf(features))[:, 1]
             draw = pd.util.hash_pandas_object(features.reset_index(drop=True), index=False).to_numpy() / 2.0**64
-            return np.where(draw < chance, self.labels[1], self.labels[0])
+            return np.asarray(np.where(draw < chance, self.labels[1], self.labels[0]))
         return np.asarray(self.mitigator.predict(features))
 
 

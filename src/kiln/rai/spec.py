@@ -103,7 +103,7 @@ class Fairness(StrictModel):
 class ResponsibleAiJobSpec(ProcessJobSpec):
     """Explanations (InterpretML) and a fairness assessment and mitigation (Fairlearn) of a registered model."""
 
-    type: Literal["responsible_ai"] = JOB_TYPE
+    type: Literal["responsible_ai"] = "responsible_ai"
     model: PathText = Field(
         description="The registered model: kiln:NAME:VERSION, kiln:NAME@N (version N), @latest, @ALIAS."
     )
