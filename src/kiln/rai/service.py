@@ -120,11 +120,14 @@ class RaiService:
             if pin.remote:
                 return None, []
             preview = data_preview.preview(store, self.context.data.row(pin.name, pin.version))
-        elif isinstance(pin, UploadPin):
-            files = store.list_files(pin.key) if store.is_dir(pin.key) else []
-            if len(files) != 1:
-                raise InvalidSpec(f"{field}: expected one CSV or Parquet file, found {len(files)} files")
-            preview = data_preview.file_preview(store, f"{pin.key}/{files[0]}", files[0])
+        elif isinstance(pin, UploadPin):  # a local file (upload:HASH/NAME), or a folder of one file
+            key = pin.key
+            if store.is_dir(key):
+                files = store.list_files(key)
+                if len(files) != 1:
+                    raise InvalidSpec(f"{field}: expected one CSV or Parquet file, found {len(files)} files")
+                key = f"{key}/{files[0]}"
+            preview = data_preview.file_preview(store, key, key.rsplit("/", 1)[-1])
         else:
             return None, []
         if not preview.columns:
