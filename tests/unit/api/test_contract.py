@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 
 from kiln import api
 from kiln.api.operation import JSON, NO_CONTENT, ErrorBody, Operation
+from kiln.capabilities import load_capabilities, rest_contract
 from kiln.config import Settings
 from kiln.errors import ERROR_CLASSES, InvalidSpec, NotFound
 from kiln.sdk.rest import RestClient
@@ -33,6 +34,9 @@ SRC = Path(__file__).resolve().parents[3] / "src" / "kiln"
 NOT_OPERATIONS = {"/health", "/mlflow", "/mlflow/{path:path}"}  # the MLflow proxy and the probe: not the API
 STUDIO_PAGES = {"/", "/login", "/logout"}  # kiln studio's HTML (and /ui/…): a client of the API, not part of it
 OPERATIONS = api.operations()
+SERVED = rest_contract(
+    load_capabilities()
+)  # what a server without plug-ins serves: kiln's and the built-in capabilities'
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +68,8 @@ def contract_problems(app: FastAPI, operations: dict[str, Operation[Any]]) -> li
 
 # Routes and declarations ----------------------------------------------------------------------
 def test_every_route_is_a_declared_operation_and_every_operation_is_bound_once(app: FastAPI) -> None:
-    assert contract_problems(app, OPERATIONS) == []
+    assert contract_problems(app, SERVED) == []
+    assert set(SERVED) - set(OPERATIONS) == {"rai.report", "rai.analyses"}  # the built-in capabilities' routes
     # + users.sign_in_code (kiln ui); endpoints.invoke, .metrics_stream; jobs.metric_stream, .code_files, .code_file,
     # .output_files, .output_file (kiln studio)
     assert len(OPERATIONS) == 74
@@ -77,7 +82,7 @@ def test_a_route_added_without_a_declaration_or_a_declaration_never_bound_is_cau
     unbound = Operation(
         "throwaway.show", "GET", "/api/v1/throwaway/{name}", summary="x", role=Role.READER, action="x", response=dict
     )
-    assert contract_problems(app, {**OPERATIONS, unbound.name: unbound}) == [
+    assert contract_problems(app, {**SERVED, unbound.name: unbound}) == [
         "GET /api/v1/throwaway is not a declared operation",
         "throwaway.show is not bound",
     ]
@@ -304,7 +309,7 @@ def test_a_capabilitys_operations_and_job_kinds_join_the_contract(tmp_path: Path
     contract = app.state.operations
     assert {"echo-test.ping", "echo-test.say", "echo-test.context", "absent-test.ping"} <= set(contract)
     assert contract_problems(app, contract) == []
-    assert contract_problems(app, OPERATIONS) == [  # kiln's own contract alone does not cover them
+    assert contract_problems(app, SERVED) == [  # kiln's own contract and the built-in ones do not cover them
         f"GET {path} is not a declared operation"
         for path in (
             "/api/v1/echo-test/ping",
