@@ -1,7 +1,8 @@
 """kiln studio's Responsible AI pages: the analyses (``/ui/rai``, ``?model=NAME`` for one model's) and a
 job's report (``/ui/rai/JOB``) drawn as charts: importances, local explanations, metrics per group and
 before/after mitigation (server-drawn SVG bars, each with its value on hover). Read with the roles of the
-REST operations they mirror (``rai.analyses``, ``rai.report``)."""
+REST operations they mirror (``rai.analyses``, ``rai.report``); ``/ui/rai/JOB/part`` is the report without the
+layout, which the job's own page loads (htmx)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from kiln.rai.report_schema import RaiReport
 from kiln.server.capabilities import capability_service
 from kiln.server.permissions import Caller
 from kiln.studio.pages import StudioPage
-from kiln.studio.rendering import render
+from kiln.studio.rendering import NO_STORE, fragment, render
 
 PAGES = (StudioPage("rai", "Responsible AI", "kiln.rai.studio:routes", order=35),)
 Service = Annotated[Any, Depends(capability_service("rai"))]
@@ -32,6 +33,13 @@ def routes(router: APIRouter) -> None:
         principal.ensure(api.REPORT.role, api.REPORT.action)
         found = service.report(name)
         return render(request, "rai/report.html", name=name, report=found, charts=charts(found))
+
+    @router.get("/ui/rai/{name}/part")
+    def report_part(name: str, service: Service, principal: Caller) -> HTMLResponse:
+        """The report drawn, without the layout: the job's page shows it (htmx)."""
+        principal.ensure(api.REPORT.role, api.REPORT.action)
+        found = service.report(name)
+        return HTMLResponse(fragment("rai/_report.html", report=found, charts=charts(found)), headers=NO_STORE)
 
 
 def charts(report: RaiReport) -> dict[str, Any]:

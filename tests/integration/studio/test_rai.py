@@ -1,6 +1,6 @@
-"""kiln studio's Responsible AI pages in Chromium: a responsible_ai job's page leads to its report, drawn as
-charts (importances, local explanations, metrics per group, before/after), and the analysed model's page
-links its analyses."""
+"""kiln studio's Responsible AI pages in Chromium: a responsible_ai job's page draws its report (importances,
+local explanations, metrics per group, before/after) and leads to the report's own page, and the analysed
+model's page links its analyses."""
 
 from __future__ import annotations
 
@@ -38,7 +38,12 @@ def analysed(studio: WorkspaceServer, tmp_path_factory: pytest.TempPathFactory) 
 def test_the_job_page_leads_to_the_report_drawn_as_charts(browser, studio: WorkspaceServer, analysed) -> None:  # type: ignore[no-untyped-def]
     job = analysed["job"]
     page = signed_in(browser, studio, next_path=f"/ui/jobs/{job}")
-    page.click("#rai-report-link")
+    drawn = page.locator("#rai-report svg#importances g.bar")  # the job's own page draws its report
+    drawn.first.wait_for()
+    assert drawn.count() == 7 and page.locator("#rai-report details.rai-local-row").count() == 3
+    assert page.locator("#rai-report svg#before-after").is_visible()
+    check_accessibility(page)
+    page.click("#rai-report-link")  # and links its page
     page.wait_for_url(f"**/ui/rai/{job}")
     importances = page.locator("svg#importances g.bar")
     assert importances.count() == 7
