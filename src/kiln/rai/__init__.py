@@ -26,7 +26,12 @@ CAPABILITY = Capability(
     extra="rai",
     modules=("interpret", "fairlearn"),
     commands=(
-        CliCommand("rai", "kiln.rai.cli:app", "Responsible AI reports: show, download, list a model's analyses."),
+        CliCommand(
+            "rai",
+            "kiln.rai.cli:app",
+            "Responsible AI reports: show, download, list a model's analyses.",
+            checks_extra_itself=True,  # it reads reports over REST: a client machine needs no InterpretML
+        ),
     ),
     api="kiln.rai.api",
     router="kiln.rai.router:rai_router",
