@@ -72,6 +72,11 @@ class Client:
 
         return RestClient(self.url, self._token)
 
+    @property
+    def rest(self) -> RestClient:
+        """The REST client itself: how a capability's front door (``kiln rai``…) calls its own operations."""
+        return self._rest
+
     @cached_property
     def jobs(self) -> JobOperations:
         from kiln.sdk.jobs import JobOperations

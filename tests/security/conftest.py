@@ -213,6 +213,7 @@ class Seeded:
         job = {"name": self.job, "output": self.job_output}
         by_collection: dict[str, dict[str, str]] = {
             "jobs": job,
+            "rai": job,  # /api/v1/rai/jobs/{name}/report
             "lineage/job": job,
             "models": {"name": self.model, "version": self.model_version, "alias": self.model_alias},
             "lineage/model": {"name": self.model, "version": self.model_version},

@@ -36,7 +36,7 @@ def studio_pages(home: Path, seeded: Seeded) -> list[str]:
         "jobs": {"name": seeded.job}, "models": {"name": seeded.model, "version": seeded.model_version},
         "data": {"name": seeded.data, "version": seeded.data_version}, "endpoints": {"name": seeded.endpoint},
         "users": {"name": seeded.team.reader.name}, "compute": {"name": "local"},
-        "environments": {"name": "python", "version": "1"},
+        "environments": {"name": "python", "version": "1"}, "rai": {"name": seeded.job},
     }  # fmt: skip
     paths = []
     for context in iter_route_contexts(create_app(Settings(home=home)).routes):

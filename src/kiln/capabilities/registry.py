@@ -24,6 +24,7 @@ BUILT_IN: tuple[str, ...] = (
     "kiln.tensorboard",  # kiln tensorboard: jobs' ./logs and MLflow metrics side by side in TensorBoard
     "kiln.packaging",  # models out as files: Docker build contexts, Kubernetes manifests, Triton repositories
     "kiln.conversion",  # kiln model convert: registered models to ONNX with a parity proof (job kind model_conversion)
+    "kiln.rai",  # type: responsible_ai jobs, kiln rai: explanations, fairness assessment and mitigation
 )
 
 PLUGINS_SETTING = "plugins (KILN_PLUGINS, or 'plugins' in config.yaml)"

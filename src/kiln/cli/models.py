@@ -270,6 +270,8 @@ def export(
     """Write an ONNX version as a Triton model repository: NAME/config.pbtxt and NAME/1/model.onnx."""
     folder = client().models.export(name, version, to, output, overwrite, max_batch_size, instance_kind, instance_count)
     console.print(f"wrote {folder}")
+
+
 def _print_conversion(tags: dict[str, str]) -> None:
     """A converted version's record: where from, opset, converters, and its parity report."""
     from kiln.conversion.report import CONVERTERS_TAG, OPSET_TAG, SOURCE_TAG, report_from_tags

@@ -237,11 +237,13 @@ def _refuse_undeclared_overrides(source: YamlSource, overrides: list[str]) -> No
 
 
 def prepare_submission(rest: RestClient, spec: SpecLike, overrides: list[str]) -> dict[str, Any]:
+    from kiln.capabilities import load_configured_capabilities
     from kiln.sdk.uploads import upload_path
     from kiln.specs.job import ProcessJobSpec
     from kiln.specs.job_kinds import parse_job_spec
     from kiln.specs.yaml_source import apply_overrides, format_loc
 
+    load_configured_capabilities()  # their job kinds (type: responsible_ai…), as the CLI loads them at its start
     source, base_dir = _source_of(spec)
     if overrides and isinstance(source.data, dict):
         _refuse_undeclared_overrides(source, overrides)

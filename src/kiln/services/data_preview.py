@@ -54,6 +54,11 @@ def preview(store: ArtifactStore, row: DataAssetRow, limit: int = ROWS) -> DataP
     return _folder(store, row.store_key, files)
 
 
+def file_preview(store: ArtifactStore, key: str, name: str, limit: int = ROWS) -> DataPreview:
+    """The first rows of one stored file (``name``: its file name, whose suffix says how to read it)."""
+    return _file(store, key, name, limit)
+
+
 def _file(store: ArtifactStore, key: str, name: str, limit: int) -> DataPreview:
     suffix = PurePosixPath(name).suffix.lower()
     if suffix not in DELIMITERS and suffix not in PARQUET:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import IO, Any, TypeVar
 
@@ -44,6 +44,7 @@ from kiln.tracking.metric_series import After
 from kiln.tracking.runs import RunTracker
 
 RESERVED_OUTPUTS = (DEFAULT_OUTPUT, LOGS_OUTPUT)
+SubmissionCheck = Callable[[ProcessJobSpec, dict[str, InputPin]], None]
 DEFAULT_EXPERIMENT = "Default"
 
 
@@ -59,6 +60,13 @@ class JobService:
     workspace_url: str
     engine: JobEngine  # runs the queued jobs; stops canceled ones
     computes: ComputeService  # what each compute target can run (an unknown one is refused)
+    # per job type: what a capability checks at submit with the inputs pinned (data columns, a model's signature…)
+    submission_checks: dict[str, SubmissionCheck] = field(default_factory=dict)
+
+    def add_submission_check(self, job_type: str, check: SubmissionCheck) -> None:
+        """Have ``check`` look at every submission of ``job_type`` once its inputs are pinned, before anything is
+        recorded (it raises InvalidSpec naming the field); a capability's service adds its kinds' checks."""
+        self.submission_checks[job_type] = check
 
     # Submission ------------------------------------------------------------------------
     def submit(self, spec: JobSpecBase, created_by: str | None = None) -> JobView:
@@ -142,6 +150,9 @@ class JobService:
             if not self.store.is_dir(code_key):
                 raise InvalidSpec("code: must be a folder")
         pinned_inputs = self.inputs.pin(spec)
+        check = self.submission_checks.get(spec.type)
+        if check is not None:
+            check(spec, pinned_inputs)
         environment = self.environments.pin_environment(spec.environment)
         if spec.name and self.jobs.name_taken(spec.name):
             raise AlreadyExists(f"a job named '{spec.name}' already exists; pick another name or leave 'name' out")

@@ -16,12 +16,12 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, Field, PlainValidator, ValidationError
-
 from kiln.errors import InvalidSpec
 from kiln.specs.job_kind_declarations import JobKind, load_attribute, take_declared
 
 if TYPE_CHECKING:  # imported where a spec is parsed: listing jobs (kiln.api.jobs names ANY_JOB_KIND) does without
+    from pydantic import BaseModel  # and so does declaring a kind (`kiln --help` loads built-in capabilities' kinds)
+
     from kiln.specs.yaml_source import YamlSource
 
 DEFAULT_JOB_TYPE = "command"  # Azure ML's default when a job file has no `type`
@@ -106,6 +106,8 @@ def parse_job_spec(source: YamlSource | Mapping[str, Any]) -> BaseModel:
     """Validate a job mapping (a YAML file's source, or a plain mapping) into its kind's spec class.
 
     Errors name the field (and the file and line, for a YAML source), as every spec error does."""
+    from pydantic import ValidationError
+
     from kiln.specs.yaml_source import YamlSource, explain_validation_error, validate_model
 
     if isinstance(source, YamlSource):
@@ -131,6 +133,8 @@ def job_spec_body() -> Any:
 
     It is validated by :func:`parse_job_spec` (an InvalidSpec naming the field, as from every front
     door) and documented as the kinds' spec classes, one of which ``type`` selects."""
+    from pydantic import Field, PlainValidator
+
     classes = [kind.spec_class() for kind in job_kinds()]
     documented: Any = functools.reduce(operator.or_, classes)
     if len(classes) > 1:

@@ -97,7 +97,8 @@ def test_a_missing_extra_on_the_server_is_a_501_with_the_message(tmp_path: Path)
 
 def test_services_are_built_from_the_context_and_closed_with_the_workspace(tmp_path: Path) -> None:
     context = CapabilityContext(**{name: None for name in CapabilityContext.__dataclass_fields__} | _paths(tmp_path))
-    services = CapabilityServices.open(load_capabilities([ECHO, ABSENT]), context)
+    opened = [c for c in load_capabilities([ECHO, ABSENT]) if c.service is None or c.name.endswith("-test")]
+    services = CapabilityServices.open(opened, context)  # (the built-in services need a real workspace's)
     echo = services.get("echo-test")
     assert echo.say("hi") == "echo: hi" and echo.folder == tmp_path / "capabilities" / "echo-test"
     assert echo.folder.is_dir()
