@@ -140,6 +140,7 @@ def test_a_hostile_model_runs_only_inside_the_conversion_jobs_sandbox(
     assert found["job"] == job.id  # it ran in the job's process, with the job's variables
     # in the job sandbox, as every job (SECURITY.md): the workspace's home hidden, the machine read-only
     assert job.view.isolation is not None and job.view.isolation.startswith("sandboxed (bubblewrap"), job.view.isolation
-    assert found == {"job": job.id, "kiln_home_seen": False, "token": "FileNotFoundError", "passwd_write": "OSError"}
+    assert found["kiln_home_seen"] is False and found["token"] == "FileNotFoundError", found
+    assert found["passwd_write"] in ("OSError", "PermissionError"), found  # read-only (EROFS), or not its file
     with team.owner.client(security_server) as client:
         assert not [m for m in client.models.list() if m.name == f"{MODEL}-hostile-onnx"]
