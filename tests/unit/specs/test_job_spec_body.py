@@ -51,7 +51,8 @@ def test_a_bad_body_is_an_invalid_spec_that_names_the_field(echo_kind: None) -> 
     assert caught.value.message == (
         "required field 'text' is missing; unknown field 'txt' (check its spelling; see the schema at /docs)"
     )
-    with pytest.raises(InvalidSpec, match=r"type: 'no-such-kind' is not a job type .*known types: command, echo"):
+    # (and the built-in capabilities' kinds, once something in this process loaded them)
+    with pytest.raises(InvalidSpec, match=r"type: 'no-such-kind' is not a job type .*known types: command, .*echo"):
         _body({"type": "no-such-kind"})
     with pytest.raises(InvalidSpec, match="must be a job"):
         _body(["command", "echo"])
@@ -69,10 +70,11 @@ def test_the_openapi_document_shows_every_registered_kind(echo_kind: None, tmp_p
 
     document = create_app(Settings(home=tmp_path)).openapi()
     body = document["paths"]["/api/v1/jobs"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    # the app loads the built-in capabilities: the conversion capability's kind is one of them
     refs = {"#/components/schemas/CommandJobSpec", "#/components/schemas/EchoJobSpec"}
-    assert {item["$ref"] for item in body["oneOf"]} == refs
+    assert {item["$ref"] for item in body["oneOf"]} == refs | {"#/components/schemas/ModelConversionJobSpec"}
     assert body["discriminator"]["propertyName"] == "type"
-    assert set(body["discriminator"]["mapping"]) == {"command", "echo"}
+    assert set(body["discriminator"]["mapping"]) == {"command", "echo", "model_conversion"}
     view = document["components"]["schemas"]["JobView"]["properties"]
     assert {item["$ref"].rsplit("/", 1)[-1] for item in view["environment"]["oneOf"]} == {
         "ServerInterpreterPin", "InlineEnvironmentPin", "RegisteredEnvironmentPin", "CuratedEnvironmentPin",
