@@ -38,6 +38,7 @@ ATTACK_BODIES: dict[str, Any] = {
     "models.create": {"name": "{model}", "path": "upload:0/../../token", "type": "custom_model"},
     "models.update": {"description": "defaced", "tags": {"kiln.created_by": "mallory"}},
     "models.set_alias": {"version": "1"},
+    "models.convert": {"name": "{model}", "data": "upload:0/../../token"},  # overwrite a model, read the token
     "endpoints.create": {"name": f"attack-ep-{SUFFIX}"},
     "endpoints.update": {"traffic": {}, "description": "defaced"},
     "endpoints.regenerate_keys": {"key_type": "primary"},

@@ -10,7 +10,8 @@ from kiln.api.operation import Operation
 from kiln.conversion.job_kind import MAX_OPSET, MIN_OPSET
 from kiln.conversion.report import DEFAULT_TOLERANCE
 from kiln.errors import MissingExtra, NotFound, Unavailable
-from kiln.specs.bounded import Name, PathText
+from kiln.specs.bounded import PathText
+from kiln.specs.model import MODEL_NAME_PATTERN
 from kiln.specs.roles import Role
 from kiln.specs.views import JobView
 
@@ -24,7 +25,9 @@ class ConvertRequest(BaseModel):
     tolerance: float = Field(DEFAULT_TOLERANCE, gt=0, le=1, description="largest |source - converted| on any score")
     opset: int | None = Field(None, ge=MIN_OPSET, le=MAX_OPSET)
     data: PathText | None = Field(None, description="a data asset whose rows join the proof: kiln:NAME:VERSION")
-    name: Name | None = Field(None, description="register the result as this model (default: NAME-onnx)")
+    name: str | None = Field(
+        None, pattern=MODEL_NAME_PATTERN, description="register the result as this model (default: NAME-onnx)"
+    )
 
 
 CONVERT = Operation(

@@ -10,8 +10,9 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from kiln.conversion.report import DEFAULT_TOLERANCE
-from kiln.specs.bounded import Name, PathText
+from kiln.specs.bounded import PathText
 from kiln.specs.job import JobInput, JobOutput, Problem, ProcessJobSpec
+from kiln.specs.model import MODEL_NAME_PATTERN
 from kiln.specs.references import is_asset_reference, parse_asset_reference
 
 JOB_TYPE = "model_conversion"
@@ -33,7 +34,9 @@ class ModelConversionJobSpec(ProcessJobSpec):
     opset: int | None = Field(None, ge=MIN_OPSET, le=MAX_OPSET, description="ONNX opset (default: the converter's)")
     data: PathText | None = Field(None, description="a data asset whose rows join the parity proof: kiln:NAME:VERSION")
     data_type: Literal["uri_file", "uri_folder", "mltable"] = Field("uri_file", description="the data asset's type")
-    register_as: Name | None = Field(None, description="register the result as this model (default: NAME-onnx)")
+    register_as: str | None = Field(
+        None, pattern=MODEL_NAME_PATTERN, description="register the result as this model (default: NAME-onnx)"
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -13,13 +13,16 @@ from kiln.specs.job import StrictModel
 ModelType = Literal["mlflow_model", "custom_model"]
 
 
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$"  # a registered model's name
+
+
 class ModelSpec(StrictModel):
     """``kiln model create -f model.yml``. ``path``: a local folder or file (uploaded by the
     CLI/SDK as ``upload:<hash>``), ``runs:/JOB/PATH``, or a job output
     ``azureml://jobs/JOB/outputs/OUTPUT`` (``kiln://`` too)."""
 
     schema_: PathText | None = Field(None, alias="$schema")
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
+    name: str = Field(pattern=MODEL_NAME_PATTERN)
     version: Name | None = Field(
         None, description="MLflow numbers versions 1, 2, 3…; if given it must be the next one."
     )

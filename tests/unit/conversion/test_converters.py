@@ -214,3 +214,17 @@ def test_rows_of_a_data_asset_join_the_proof(tmp_path: Path) -> None:
     extra = pd.DataFrame(IRIS.data.to_numpy()[::3], columns=IRIS.data.columns)
     report = convert_to_onnx(_iris_pipeline(tmp_path / "iris"), tmp_path / "onnx", extra_rows=extra)
     assert report.sources["data"] == 50 and report.rows_checked == 255 and report.passed
+
+
+def test_a_data_asset_is_read_as_rows_and_must_have_the_signatures_columns(tmp_path: Path) -> None:
+    from kiln.conversion.job import read_rows
+
+    (tmp_path / "table").mkdir()
+    IRIS.data[:10].to_csv(tmp_path / "table" / "a.csv", index=False)
+    IRIS.data[10:15].to_parquet(tmp_path / "table" / "b.parquet")
+    rows = read_rows(tmp_path / "table")
+    assert list(rows.columns) == list(IRIS.data.columns) and len(rows) == 15
+    report = convert_to_onnx(_iris_pipeline(tmp_path / "iris"), tmp_path / "onnx", extra_rows=rows)
+    assert report.sources["data"] == 15 and report.passed
+    with pytest.raises(InvalidSpec, match="data: the rows have no column 'petal width \\(cm\\)'"):
+        convert_to_onnx(tmp_path / "iris", tmp_path / "onnx-2", extra_rows=rows.drop(columns=["petal width (cm)"]))

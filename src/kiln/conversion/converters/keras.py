@@ -38,7 +38,7 @@ def convert(source: SourceModel, opset: int | None) -> Converted:
             f"use: {TF2ONNX_VERSIONS}. Supported: Keras 3 models saved as .keras files (mlflow.keras.save_model, "
             "kiln.integrations.keras.save_model without exported=True), which kiln converts with Keras' own export"
         )
-    keras = require_extra("keras", needed_by=NEEDED_BY)
+    keras = require_extra("tensorflow", "keras", needed_by=NEEDED_BY)  # the extra that brings Keras
     if keras.backend.backend() == "tensorflow" and importlib.util.find_spec("tf2onnx") is None:
         raise UnsupportedModel(
             "model: Keras runs on the tensorflow backend here, whose ONNX export needs tf2onnx (not installed; "
