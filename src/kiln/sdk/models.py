@@ -122,11 +122,6 @@ class ModelOperations:
         params["instance_count"] = instance_count
         return unpack(self._rest, packaging_api.EXPORT_MODEL, target, params, name=name, version=version)
 
-
-def _one_of(value: str, allowed: tuple[str, ...], field: str) -> None:
-    if value not in allowed:
-        raise InvalidSpec(f"--{field.replace('_', '-')} {value!r}: expected one of {', '.join(allowed)}")
-
     def convert(
         self,
         name: str,
@@ -152,6 +147,11 @@ def _one_of(value: str, allowed: tuple[str, ...], field: str) -> None:
         )
         job = Job(JobOperations(self._rest), view)
         return job.wait(timeout) if wait else job
+
+
+def _one_of(value: str, allowed: tuple[str, ...], field: str) -> None:
+    if value not in allowed:
+        raise InvalidSpec(f"--{field.replace('_', '-')} {value!r}: expected one of {', '.join(allowed)}")
 
 
 def _source(
