@@ -16,7 +16,7 @@ from kiln.errors import InvalidSpec
 
 MAX_MODULUS_BITS = {8192: 218, 16384: 438, 32768: 881}  # 128-bit security, HE standard table 1
 # (degree, outer prime bits, scale bits) tried in order; the first chain within the bound wins
-_CANDIDATES = ((8192, 60, 40), (8192, 50, 30), (16384, 60, 40), (32768, 60, 40))
+_CANDIDATES = ((8192, 60, 40), (8192, 54, 36), (16384, 60, 40), (32768, 60, 40))
 
 
 @dataclass(frozen=True)

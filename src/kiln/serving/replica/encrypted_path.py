@@ -54,10 +54,15 @@ class EncryptedScorer:
     def load(self) -> None:
         try:
             tenseal()
-            self.form = load_form(self.model_dir)
+            form = load_form(self.model_dir)
         except KilnError as exc:
             raise ModelLoadFailed(f"encrypted scoring cannot serve this model: {exc.message}") from exc
-        self.parameters = parameters_for(self.form)
+        self.serve(form)
+
+    def serve(self, form: HomomorphicForm) -> None:
+        """Score ``form`` (what ``load`` read from the model) with the parameters its depth needs."""
+        self.form = form
+        self.parameters = parameters_for(form)
         log.info(
             "encrypted scoring (CKKS, %s): %s, %d features → %d outputs",
             self.parameters.to_json(),
