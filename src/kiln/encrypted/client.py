@@ -23,6 +23,20 @@ from kiln.extras import require_extra
 DEPLOYMENT_HEADER = "azureml-model-deployment"
 
 
+def rows_of_request(data: Any) -> Any:
+    """The rows of a scoring body in any shape the plain routes take: a list of rows, ``input_data``
+    (``{"data": rows}`` or rows), ``inputs``, ``instances``, ``data``, ``dataframe_split``."""
+    for key in ("input_data", "inputs", "instances", "data", "dataframe_split"):
+        if isinstance(data, dict) and key in data:
+            return rows_of_request(data[key])
+    if isinstance(data, list):
+        return data
+    raise InvalidInput(
+        'the request holds no rows: give a list of rows, or {"input_data": {"data": rows}} '
+        "(or inputs, instances, data, dataframe_split)"
+    )
+
+
 class EncryptedClient:
     """``scoring_uri``: the endpoint's (``<workspace>/endpoints/NAME/score``) or its base; ``key``: an endpoint
     key (or a user's token for aml_token endpoints); ``deployment``: pin one deployment (else the split)."""
@@ -85,7 +99,10 @@ class EncryptedClient:
 
     def predict(self, X: Any) -> np.ndarray:
         """Labels for a classifier (as scikit-learn's predict), values for a regressor."""
-        scores = self.decision_function(X)
+        return self.predictions_from(self.decision_function(X))
+
+    def predictions_from(self, scores: np.ndarray) -> np.ndarray:
+        """``predict``'s answer from decrypted scores."""
         if self.model["link"] == "identity":
             return scores[:, 0] if scores.shape[1] == 1 else scores
         return labels(scores, self.model.get("classes"))

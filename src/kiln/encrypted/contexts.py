@@ -90,13 +90,13 @@ class ContextStore:
 
     def add(self, key: str, context: Any, size: int) -> None:
         if size > self.max_bytes:
-            raise InvalidInput(f"the context is {size} bytes; this deployment keeps contexts of at most {self.max_bytes}")
+            raise InvalidInput(
+                f"the context is {size} bytes; this deployment keeps contexts of at most {self.max_bytes}"
+            )
         with self._lock:
             self._expire()
             self._entries.pop(key, None)
-            while self._entries and (
-                len(self._entries) >= self.max_contexts or self._bytes() + size > self.max_bytes
-            ):
+            while self._entries and (len(self._entries) >= self.max_contexts or self._bytes() + size > self.max_bytes):
                 self._entries.popitem(last=False)
             self._entries[key] = _Entry(context, size, self._clock() + self.ttl_s)
 

@@ -46,7 +46,9 @@ class CkksParameters:
     def from_json(cls, data: Any) -> CkksParameters:
         try:
             parameters = cls(
-                int(data["poly_modulus_degree"]), tuple(int(b) for b in data["coeff_mod_bit_sizes"]), int(data["scale_bits"])
+                int(data["poly_modulus_degree"]),
+                tuple(int(b) for b in data["coeff_mod_bit_sizes"]),
+                int(data["scale_bits"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidSpec(f"the deployment's CKKS parameters are malformed: {exc}") from exc

@@ -40,7 +40,9 @@ def decode(body: bytes, max_blobs: int) -> tuple[dict[str, Any], list[bytes]]:
         raise InvalidInput("the encrypted request ends inside its frame header")
     (length,) = struct.unpack(">I", body[len(MAGIC) : start])
     if length > MAX_HEADER_BYTES or start + length > len(body):
-        raise InvalidInput(f"the encrypted request's header length {length} is past its end or above {MAX_HEADER_BYTES}")
+        raise InvalidInput(
+            f"the encrypted request's header length {length} is past its end or above {MAX_HEADER_BYTES}"
+        )
     try:
         header = json.loads(body[start : start + length])
     except ValueError as exc:
@@ -52,9 +54,7 @@ def decode(body: bytes, max_blobs: int) -> tuple[dict[str, Any], list[bytes]]:
         raise InvalidInput(f"{len(sizes)} ciphertexts in one request; at most {max_blobs}")
     offset = start + length
     if offset + sum(sizes) != len(body):
-        raise InvalidInput(
-            f"the blobs' sizes add up to {sum(sizes)} bytes but {len(body) - offset} follow the header"
-        )
+        raise InvalidInput(f"the blobs' sizes add up to {sum(sizes)} bytes but {len(body) - offset} follow the header")
     blobs = []
     for size in sizes:
         blobs.append(body[offset : offset + size])

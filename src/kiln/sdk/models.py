@@ -126,6 +126,7 @@ class ModelOperations:
 def _one_of(value: str, allowed: tuple[str, ...], field: str) -> None:
     if value not in allowed:
         raise InvalidSpec(f"--{field.replace('_', '-')} {value!r}: expected one of {', '.join(allowed)}")
+
     def convert(
         self,
         name: str,

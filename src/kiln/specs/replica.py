@@ -115,7 +115,9 @@ class EncryptionSettings(BaseModel):
     max_contexts: int = Field(
         16, ge=1, le=MAX_ENCRYPTED_CONTEXTS, description="public client contexts kept in memory per replica"
     )
-    context_ttl_s: int = Field(3600, ge=10, le=86_400, description="a context is forgotten this long after its last use")
+    context_ttl_s: int = Field(
+        3600, ge=10, le=86_400, description="a context is forgotten this long after its last use"
+    )
     max_context_mb: int = Field(64, ge=1, le=1024, description="all kept contexts together, in MiB")
     max_request_mb: int = Field(
         256, ge=1, le=MAX_ENCRYPTED_REQUEST_MB, description="one request's body (its ciphertexts), in MiB"

@@ -57,6 +57,3 @@ def wired() -> Callable[..., tuple[EncryptedClient, Wire]]:
         return EncryptedClient("http://workspace/endpoints/digits/score", "key", http=http), wire
 
     return make
-
-
-

@@ -114,7 +114,10 @@ class EncryptedScorer:
         ts = tenseal()
         results, offset, answer_chunks = [], 0, []
         for layout in layouts:
-            vectors = [_vector(ts, context, blob, index) for index, blob in enumerate(blobs[offset : offset + layout.ciphertexts], offset)]
+            vectors = [
+                _vector(ts, context, blob, index)
+                for index, blob in enumerate(blobs[offset : offset + layout.ciphertexts], offset)
+            ]
             offset += layout.ciphertexts
             outputs = evaluate(self.form, vectors, layout, self._rng)
             results.extend(bytes(o.serialize()) for o in outputs)
@@ -137,11 +140,15 @@ async def read_bounded(request: Any, limit: int) -> bytes:
     """The body, refused with a 413 as soon as it passes ``limit`` bytes (its Content-Length first)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"the request is {int(declared)} bytes; this deployment reads at most {limit} (max_request_mb)")
+        raise PayloadTooLarge(
+            f"the request is {int(declared)} bytes; this deployment reads at most {limit} (max_request_mb)"
+        )
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise PayloadTooLarge(f"the request passes {limit} bytes; this deployment reads at most that (max_request_mb)")
+            raise PayloadTooLarge(
+                f"the request passes {limit} bytes; this deployment reads at most that (max_request_mb)"
+            )
         chunks.append(chunk)
     return b"".join(chunks)
