@@ -29,7 +29,6 @@ the container's probes (``kiln.serving.replica.endpoint_keys``).
 from __future__ import annotations
 
 from pathlib import Path
-
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator

@@ -4,8 +4,8 @@ routes' logic), recording every body that crosses."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest

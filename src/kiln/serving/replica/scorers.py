@@ -19,8 +19,8 @@ from typing import Any
 
 from kiln.errors import InvalidInput, KilnError, ModelLoadFailed, ScoringFailed
 from kiln.serving.replica import onnx_path
-from kiln.serving.replica.encrypted_path import EncryptedScorer
 from kiln.serving.replica.array_path import ArrayPredict, agrees_on_example, array_predict_for
+from kiln.serving.replica.encrypted_path import EncryptedScorer
 from kiln.serving.replica.onnx_conversion import ConvertedModel
 from kiln.serving.replica.payloads import ModelInput, Prediction
 from kiln.serving.replica.signature import InputSignature

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from kiln.encrypted import wire
 from kiln.errors import (
     InvalidInput,
     KilnError,
@@ -34,7 +35,6 @@ from kiln.errors import (
     TooManyRequests,
     Unavailable,
 )
-from kiln.encrypted import wire
 from kiln.internal_secret import InternalOnly
 from kiln.serving.replica import metrics as metrics_module
 from kiln.serving.replica.batching import DynamicBatcher
