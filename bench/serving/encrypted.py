@@ -126,7 +126,7 @@ def main() -> None:
 
     print(f"784 → 10 linear model, CKKS N=8192 at 128-bit security; kiln's max |score error| {error:.2e}")
     print(
-        f"public context: kiln {len(client.public_context()) / 1e6:.2f} MB, by hand (Galois keys) {len(public_bytes) / 1e6:.1f} MB"
+        f"public context: kiln {len(client.public_context()) / 1e3:.1f} kB, by hand (Galois keys) {len(public_bytes) / 1e6:.1f} MB"
     )
     print(f"{'what':58s} {'seconds':>9s} {'rows':>6s} {'rows/s':>10s}")
     rates = {}
