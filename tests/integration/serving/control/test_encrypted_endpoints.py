@@ -117,3 +117,15 @@ def _spec_file(tmp: Path, endpoint: str, model: str) -> Path:
     path = tmp / "encrypted.yml"
     path.write_text(f"name: tree\nendpoint_name: {endpoint}\nmodel: kiln:{model}@latest\nencryption:\n  scheme: ckks\n")
     return path
+
+
+def test_the_studio_page_says_the_deployment_is_encrypted(workspace: WorkspaceServer, endpoint: str) -> None:
+    import httpx
+
+    with httpx.Client(base_url=workspace.url, timeout=60) as http:
+        signed_in = http.post("/login", data={"token": workspace.token, "next": f"/ui/endpoints/{endpoint}"})
+        assert signed_in.status_code in (200, 303), signed_in.text[:500]
+        page = http.get(f"/ui/endpoints/{endpoint}")
+    assert page.status_code == 200, page.text[:500]
+    assert 'data-encrypted="blue"' in page.text and "encrypted (CKKS)" in page.text
+    assert 'id="encrypted-note"' in page.text and "--encrypted" in page.text
