@@ -13,20 +13,32 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kiln.capabilities import Capability
-
 if TYPE_CHECKING:
+    from kiln.capabilities import Capability
     from kiln.encrypted.client import EncryptedClient
 
-CAPABILITY = Capability(
-    name="encrypted",
-    summary="encrypted inference: deployments that score CKKS-encrypted rows; the client keeps the secret key (TenSEAL)",
-    extra="encrypted",
-    modules=("tenseal",),
-)
+_capability: Capability | None = None
+
+
+def _descriptor() -> Capability:
+    """Made on first use, so that a scoring replica importing ``kiln.encrypted.wire`` loads no capability code."""
+    global _capability
+    if _capability is None:
+        from kiln.capabilities import Capability
+
+        _capability = Capability(
+            name="encrypted",
+            summary="encrypted inference: deployments that score CKKS-encrypted rows; the client keeps the secret "
+            "key (TenSEAL)",
+            extra="encrypted",
+            modules=("tenseal",),
+        )
+    return _capability
 
 
 def __getattr__(name: str) -> Any:
+    if name == "CAPABILITY":
+        return _descriptor()
     if name == "EncryptedClient":
         from kiln.encrypted.client import EncryptedClient
 
