@@ -170,12 +170,16 @@ class EncryptedClient:
     def _score(self, items: list[tuple[np.ndarray, Layout]]) -> list[list[Any]]:
         ts = require_extra("encrypted", "tenseal", needed_by="kiln.encrypted.EncryptedClient")
         context_id = self._context_id or self._register()
-        blobs, header_chunks = [], []
+        blobs: list[bytes] = []
+        header_chunks: list[dict[str, Any]] = []
         for rows, layout in items:
             vectors = pack(rows, layout)
             blobs.extend(ts.ckks_vector(self._context, v.tolist()).serialize() for v in vectors)
             header_chunks.append(layout.to_json())
-        body_for = lambda cid: wire.encode({"context_id": cid, "chunks": header_chunks}, blobs)  # noqa: E731
+
+        def body_for(cid: str) -> bytes:
+            return wire.encode({"context_id": cid, "chunks": header_chunks}, blobs)
+
         try:
             response = self._call("POST", "/encrypted/score", body_for(context_id))
         except NotFound as exc:

@@ -175,11 +175,10 @@ def load_form(model_dir: Path) -> HomomorphicForm:
 def apply_link(scores: np.ndarray, link: str) -> np.ndarray:
     """Sigmoid or softmax after decryption (the client's side); identity and scores as they are."""
     if link == "sigmoid":
-        return 1.0 / (1.0 + np.exp(-scores))
+        return np.asarray(1.0 / (1.0 + np.exp(-scores)))
     if link == "softmax":
-        shifted = scores - scores.max(axis=1, keepdims=True)
-        e = np.exp(shifted)
-        return e / e.sum(axis=1, keepdims=True)
+        e = np.exp(scores - scores.max(axis=1, keepdims=True))
+        return np.asarray(e / e.sum(axis=1, keepdims=True))
     return scores
 
 

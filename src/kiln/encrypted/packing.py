@@ -95,4 +95,4 @@ def masked_bias(bias: float, layout: Layout, rng: np.random.Generator, magnitude
 def unpack(decrypted: np.ndarray, layout: Layout) -> np.ndarray:
     """One output's values for the chunk's rows, from its decrypted slots: the blocks added up."""
     slots = np.asarray(decrypted, dtype=np.float64)[: layout.per_ciphertext * layout.row_block]
-    return slots.reshape(layout.per_ciphertext, layout.row_block).sum(axis=0)[: layout.rows]
+    return np.asarray(slots.reshape(layout.per_ciphertext, layout.row_block).sum(axis=0)[: layout.rows])

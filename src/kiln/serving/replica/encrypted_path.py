@@ -112,7 +112,9 @@ class EncryptedScorer:
                 f"the request has {len(blobs)}"
             )
         ts = tenseal()
-        results, offset, answer_chunks = [], 0, []
+        results: list[bytes] = []
+        answer_chunks: list[dict[str, int]] = []
+        offset = 0
         for layout in layouts:
             vectors = [
                 _vector(ts, context, blob, index)
