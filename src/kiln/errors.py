@@ -132,6 +132,12 @@ class InvalidInput(InvalidSpec):
     http_status = 400
 
 
+class PayloadTooLarge(InvalidInput):
+    """A request body above the limit its route sets (encrypted scoring: ``encryption.max_request_mb``)."""
+
+    http_status = 413
+
+
 class UnsupportedMediaType(InvalidInput):
     http_status = 415
 
@@ -184,7 +190,7 @@ _BY_STATUS: tuple[type[KilnError], ...] = (
 )  # fmt: skip
 _SERVING: tuple[type[KilnError], ...] = (
     InvalidInput, UnsupportedMediaType, TooManyRequests, ScoringTimeout, ScoringFailed, ModelLoadFailed,
-    BadGateway, GatewayTimeout,
+    BadGateway, GatewayTimeout, PayloadTooLarge,
 )  # fmt: skip
 _OPTIONAL: tuple[type[KilnError], ...] = (MissingExtra, UnsupportedModel, ParityFailed)
 

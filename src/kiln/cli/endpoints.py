@@ -109,10 +109,22 @@ def invoke(
     deployment_name: Annotated[
         str | None, typer.Option("--deployment-name", "-d", help="Send to this deployment only.")
     ] = None,
+    encrypted: Annotated[
+        bool,
+        typer.Option(
+            "--encrypted",
+            help="Encrypt the file's rows here (CKKS; the secret key stays in this process), score them on an "
+            "encrypted deployment, decrypt the answer here.",
+        ),
+    ] = False,
 ) -> None:
     """Score a request through the endpoint's scoring URI, with its key (your API token if its auth_mode is
     aml_token)."""
-    answer = client().online_endpoints.invoke(name, request_file, deployment_name=deployment_name)
+    endpoints = client().online_endpoints
+    if encrypted:
+        print(json.dumps(endpoints.invoke_encrypted(name, request_file, deployment_name=deployment_name)))
+        return
+    answer = endpoints.invoke(name, request_file, deployment_name=deployment_name)
     print(answer if isinstance(answer, str) else json.dumps(answer))
 
 

@@ -108,6 +108,39 @@ class OnlineEndpointOperations:
             raise error_from_json(payload, response.status_code)
         return payload
 
+    def encrypted_client(self, name: str, deployment_name: str | None = None) -> Any:
+        """A :class:`kiln.encrypted.EncryptedClient` for the endpoint (an encrypted deployment), with its primary key
+        (this client's API token when its auth_mode is aml_token): the secret key stays in that object."""
+        from kiln.encrypted import CAPABILITY
+        from kiln.encrypted.client import EncryptedClient
+
+        CAPABILITY.check_installed("encrypted scoring")
+        if self.get(name).auth_mode == "aml_token" and self._rest.token:
+            credential = self._rest.token
+        else:
+            credential = self.get_keys(name).primary_key
+        return EncryptedClient(f"{self._rest.url}/endpoints/{name}/score", credential, deployment=deployment_name)
+
+    def invoke_encrypted(
+        self, name: str, request_file: str | Path | None = None, rows: Any = None, deployment_name: str | None = None
+    ) -> dict[str, Any]:
+        """Encrypt the rows (a request file's, in any of the scoring bodies' shapes, or ``rows``) here, score them on
+        the endpoint's encrypted deployment, decrypt the answer here: ``{"predictions", "scores"}``."""
+        from kiln.encrypted.client import rows_of_request
+
+        if request_file is not None:
+            file = Path(request_file)
+            if not file.is_file():
+                raise InvalidSpec(f"--request-file: {file} is not a file")
+            try:
+                rows = rows_of_request(json.loads(file.read_text()))
+            except ValueError as exc:
+                raise InvalidSpec(f"--request-file: {file} is not JSON: {exc}") from exc
+        with self.encrypted_client(name, deployment_name) as encrypted:
+            scores = encrypted.decision_function(rows)
+            predictions = encrypted.predictions_from(scores)
+        return {"predictions": predictions.tolist(), "scores": scores.tolist()}
+
     def invoke_on_server(self, name: str, body: Any, deployment_name: str | None = None) -> InvokeAnswer:
         """Score ``body`` through the endpoint's scoring URI on the server's side (the caller holds no key;
         contributor or owner): the status, the deployment that answered and its answer."""

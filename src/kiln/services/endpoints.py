@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from kiln.authorization import key_hash
 from kiln.clock import utcnow
-from kiln.errors import AlreadyExists, Conflict, InvalidSpec
+from kiln.errors import AlreadyExists, Conflict, InvalidSpec, UnsupportedModel
 from kiln.services.deployment_files import DeploymentFiles
 from kiln.serving.control.controller import EndpointController
 from kiln.serving.control.gateway_metrics import GatewayMetrics
@@ -162,6 +162,7 @@ class EndpointService:
                 f"deployment '{spec.name}' exists on endpoint '{spec.endpoint_name}' (kiln online-deployment update changes it)"
             )
         pinned = self._files.pin(spec, created_by)
+        _check_encryptable(spec, pinned)
         now = utcnow()
         row = OnlineDeploymentRow(
             endpoint=spec.endpoint_name, name=spec.name, spec=spec.model_dump(mode="json", by_alias=True, exclude_none=True),
@@ -192,6 +193,7 @@ class EndpointService:
             self._repo.set_deployment_fields(row.id, spec=stored, state=DeploymentState.UPDATING.value)
         else:
             pinned = self._files.pin(spec)
+            _check_encryptable(spec, pinned)
             self._repo.set_deployment_fields(
                 row.id, spec=stored, model=pinned, generation=row.generation + 1,
                 state=DeploymentState.UPDATING.value, failure_reason=None,
@@ -276,6 +278,23 @@ class EndpointService:
             replicas=replicas, generation=row.generation, created_at=row.created_at, updated_at=row.updated_at,
             metrics=self._metrics.view(row.endpoint, row.name), spec=row.spec, created_by=row.created_by,
         )  # fmt: skip
+
+
+def _check_encryptable(spec: OnlineDeploymentSpec, pinned: dict[str, Any]) -> None:
+    """``encryption``: the model must have an exact homomorphic form (its weights are read here, at create, so
+    that an unsupported model is refused now with the list of what is supported, not when its replica starts)."""
+    if spec.encryption is None:
+        return
+    from kiln.encrypted import CAPABILITY
+    from kiln.encrypted.model_form import load_form
+
+    CAPABILITY.check_installed("a deployment with encryption")
+    try:
+        load_form(Path(pinned["model_dir"]))
+    except InvalidSpec as exc:
+        raise type(exc)(f"encryption: {exc.message}") from exc
+    except Exception as exc:  # a model file its flavor cannot load
+        raise UnsupportedModel(f"encryption: cannot read the model's weights ({type(exc).__name__}: {exc})") from exc
 
 
 def _checked(check: Callable[[], T]) -> T:

@@ -45,6 +45,8 @@ MAX_PROBE_THRESHOLD = 1000  # a probe's success_threshold and failure_threshold
 MAX_BATCH_SIZE = 4096  # batching.max_batch_size
 MAX_QUEUE_DELAY_MS = 10_000.0  # batching.max_queue_delay_ms
 MAX_ONNX_THREADS = 256  # onnx.intra_op_threads and onnx.inter_op_threads of a deployment
+MAX_ENCRYPTED_REQUEST_MB = 2048  # encryption.max_request_mb of a deployment
+MAX_ENCRYPTED_CONTEXTS = 1024  # encryption.max_contexts
 MAX_LINEAGE_DEPTH = 100  # GET /jobs/{name}/lineage?depth=
 
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -24,7 +24,7 @@ from kiln.specs.bounded import (
 )
 from kiln.specs.job import StrictModel
 from kiln.specs.model import ModelType
-from kiln.specs.replica import RUNTIMES, BatchingSettings, OnnxRuntimeSettings
+from kiln.specs.replica import RUNTIMES, BatchingSettings, EncryptionSettings, OnnxRuntimeSettings
 
 ENDPOINT_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9-]{1,31}$"
 DEPLOYMENT_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9-]{1,31}$"
@@ -207,6 +207,11 @@ class OnlineDeploymentSpec(StrictModel):
         default_factory=OnnxRuntimeSettings,
         description="kiln's own field: ONNX Runtime's threads (for ONNX models and runtime: onnx) and the parity tolerance",
     )
+    encryption: EncryptionSettings | None = Field(
+        None,
+        description="kiln's own field: {scheme: ckks} scores only homomorphically encrypted requests "
+        "(kiln.encrypted.EncryptedClient, kiln online-endpoint invoke --encrypted); linear models and square networks",
+    )
 
     @field_validator("runtime", mode="before")
     @classmethod
@@ -222,6 +227,15 @@ class OnlineDeploymentSpec(StrictModel):
             raise ValueError(
                 "runtime: onnx serves an MLflow model's ONNX graph, with no code; remove code_configuration "
                 "(or runtime, to run the scoring script)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _encryption_serves_a_model(self) -> OnlineDeploymentSpec:
+        if self.encryption is not None and (self.code_configuration is not None or self.runtime != "native"):
+            raise ValueError(
+                "encryption scores the model's own weights on ciphertexts, with no scoring script and the native "
+                "runtime; remove code_configuration and runtime (or encryption)"
             )
         return self
 

@@ -29,10 +29,17 @@ the container's probes (``kiln.serving.replica.endpoint_keys``).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from kiln.specs.bounded import MAX_BATCH_SIZE, MAX_ONNX_THREADS, MAX_QUEUE_DELAY_MS
+from kiln.specs.bounded import (
+    MAX_BATCH_SIZE,
+    MAX_ENCRYPTED_CONTEXTS,
+    MAX_ENCRYPTED_REQUEST_MB,
+    MAX_ONNX_THREADS,
+    MAX_QUEUE_DELAY_MS,
+)
 
 RUNTIMES = {
     "native": "the model's own flavor through MLflow's pyfunc (the default)",
@@ -96,6 +103,27 @@ class OnnxRuntimeSettings(BaseModel):
     )
 
 
+class EncryptionSettings(BaseModel):
+    """``encryption: {scheme: ckks}``: the deployment scores only homomorphically encrypted requests
+    (kiln.encrypted; docs/encrypted-inference.md). The CKKS parameters follow from the model's depth at
+    128-bit security; these fields bound what one deployment's replica keeps and reads."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scheme: Literal["ckks"] = "ckks"
+    max_contexts: int = Field(
+        16, ge=1, le=MAX_ENCRYPTED_CONTEXTS, description="public client contexts kept in memory per replica"
+    )
+    context_ttl_s: int = Field(
+        3600, ge=10, le=86_400, description="a context is forgotten this long after its last use"
+    )
+    max_context_mb: int = Field(64, ge=1, le=1024, description="all kept contexts together, in MiB")
+    max_request_mb: int = Field(
+        256, ge=1, le=MAX_ENCRYPTED_REQUEST_MB, description="one request's body (its ciphertexts), in MiB"
+    )
+    max_ciphertexts: int = Field(2048, ge=1, le=65_536, description="ciphertexts in one request")
+
+
 class ReplicaConfig(BaseModel):
     endpoint: str
     deployment: str
@@ -131,6 +159,7 @@ class ReplicaConfig(BaseModel):
     batching: BatchingSettings = Field(default_factory=BatchingSettings)
     runtime: str = Field("native", description="a key of RUNTIMES; onnx converts a non-ONNX model at load")
     onnx: OnnxRuntimeSettings = Field(default_factory=OnnxRuntimeSettings)
+    encryption: EncryptionSettings | None = Field(None, description="scores only CKKS ciphertexts (kiln.encrypted)")
 
     @model_validator(mode="after")
     def _one_way_in(self) -> ReplicaConfig:

@@ -75,7 +75,7 @@ class ReplicaLauncher:
             environment_variables=spec.environment_variables,
             request_timeout_ms=spec.request_settings.request_timeout_ms,
             max_concurrent_requests=spec.request_settings.max_concurrent_requests_per_instance,
-            batching=spec.batching, runtime=spec.runtime, onnx=spec.onnx,
+            batching=spec.batching, runtime=spec.runtime, onnx=spec.onnx, encryption=spec.encryption,
         )  # fmt: skip
         stem = f"replica-{index}-g{row.generation}"
         log = folder / f"{stem}.log"

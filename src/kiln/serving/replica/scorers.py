@@ -20,6 +20,7 @@ from typing import Any
 from kiln.errors import InvalidInput, KilnError, ModelLoadFailed, ScoringFailed
 from kiln.serving.replica import onnx_path
 from kiln.serving.replica.array_path import ArrayPredict, agrees_on_example, array_predict_for
+from kiln.serving.replica.encrypted_path import EncryptedScorer
 from kiln.serving.replica.onnx_conversion import ConvertedModel
 from kiln.serving.replica.payloads import ModelInput, Prediction
 from kiln.serving.replica.signature import InputSignature
@@ -214,7 +215,7 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-Scorer = MlflowModelScorer | ScoringScriptScorer
+Scorer = MlflowModelScorer | ScoringScriptScorer | EncryptedScorer
 
 
 def scorer_for(config: ReplicaConfig) -> Scorer:
@@ -226,4 +227,6 @@ def scorer_for(config: ReplicaConfig) -> Scorer:
         return ScoringScriptScorer(config.code_dir.resolve(), config.scoring_script)
     if config.model_dir is None:
         raise ModelLoadFailed("the deployment has neither a model nor a scoring script")
+    if config.encryption is not None:
+        return EncryptedScorer(config.model_dir.resolve(), config.encryption)
     return MlflowModelScorer(config.model_dir.resolve(), config.onnx, to_onnx=config.runtime == "onnx")

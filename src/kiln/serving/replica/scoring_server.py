@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from kiln.encrypted import wire
 from kiln.errors import (
     InvalidInput,
     KilnError,
@@ -37,6 +38,7 @@ from kiln.errors import (
 from kiln.internal_secret import InternalOnly
 from kiln.serving.replica import metrics as metrics_module
 from kiln.serving.replica.batching import DynamicBatcher
+from kiln.serving.replica.encrypted_path import NOT_ENCRYPTED, PLAINTEXT_REFUSAL, EncryptedScorer, read_bounded
 from kiln.serving.replica.endpoint_keys import EndpointKeysOnly
 from kiln.serving.replica.metrics import ReplicaMetrics
 from kiln.serving.replica.payloads import ModelInput, Prediction, dumps
@@ -55,6 +57,11 @@ _REFUSAL = (
 
 def _json(body: bytes, status: int = 200) -> Response:
     return Response(body, status, media_type=JSON)
+
+
+def _kiln_error(error: KilnError) -> Response:
+    """The workspace's error body, which kiln's clients rebuild as the same class."""
+    return _json(dumps(error.to_json()), error.http_status)
 
 
 class _ScoringRoutesFirst:
@@ -123,6 +130,9 @@ class ScoringServer:
             Route("/ping", self.readiness),
             Route("/health", self.readiness),
             Route("/metrics", self.prometheus),
+            Route("/encrypted", self.encrypted_info, methods=["GET"]),
+            Route("/encrypted/contexts", self.encrypted_context, methods=["POST"]),
+            Route("/encrypted/score", self.encrypted_score, methods=["POST"]),
         ]
 
     @contextlib.asynccontextmanager
@@ -161,7 +171,9 @@ class ScoringServer:
         gc.freeze()
         self.ready = True
         self.metrics.ready.set(1)
-        what = "scoring script" if isinstance(self.scorer, ScoringScriptScorer) else "MLflow model"
+        what = {ScoringScriptScorer: "scoring script", EncryptedScorer: "encrypted scoring"}.get(
+            type(self.scorer), "MLflow model"
+        )
         log.info("%s loaded in %.2f s; ready", what, time.monotonic() - started)
 
     def _fail(self, message: str) -> None:
@@ -199,6 +211,10 @@ class ScoringServer:
         self.metrics.observe_request(protocol, response.status_code, time.perf_counter() - started)
         return response
 
+    def _refuse_plaintext(self) -> None:
+        if isinstance(self.scorer, EncryptedScorer):
+            raise InvalidInput(PLAINTEXT_REFUSAL)
+
     async def _predict(self, item: ModelInput) -> Prediction:
         assert self._batcher is not None and isinstance(self.scorer, MlflowModelScorer)
         if self.scorer.signature is not None:
@@ -229,6 +245,7 @@ class ScoringServer:
 
     async def score(self, request: Request) -> Response:
         async def handle() -> Response:
+            self._refuse_plaintext()
             body = await request.body()
             if not isinstance(self.scorer, MlflowModelScorer):
                 return _json(dumps(await self._run_script(body)))
@@ -239,6 +256,7 @@ class ScoringServer:
 
     async def invocations(self, request: Request) -> Response:
         async def handle() -> Response:
+            self._refuse_plaintext()
             body = await request.body()
             if not isinstance(self.scorer, MlflowModelScorer):
                 return _json(dumps({"predictions": await self._run_script(body)}))
@@ -251,6 +269,7 @@ class ScoringServer:
     async def infer(self, request: Request) -> Response:
         async def handle() -> Response:
             self._check_model(request)
+            self._refuse_plaintext()
             body = await request.body()
             v2_request = v2.parse_infer_request(body, request.headers.get(v2.HEADER_LENGTH))
             if isinstance(self.scorer, MlflowModelScorer):
@@ -263,6 +282,43 @@ class ScoringServer:
             return Response(content, headers=headers)
 
         return await self._scoring("v2", handle, lambda e: _json(v2.error_body(e.message), e.http_status))
+
+    # --- encrypted scoring (encrypted_path) ------------------------------------------------------
+
+    def _encrypted(self) -> EncryptedScorer:
+        if not isinstance(self.scorer, EncryptedScorer):
+            raise InvalidInput(NOT_ENCRYPTED)
+        return self.scorer
+
+    async def _in_scoring_thread(self, work: Callable[[], Any]) -> Any:
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+        except TimeoutError:
+            raise self._timed_out() from None
+
+    async def encrypted_info(self, request: Request) -> Response:
+        async def handle() -> Response:
+            return _json(dumps(self._encrypted().describe()))
+
+        return await self._scoring("encrypted", handle, _kiln_error)
+
+    async def encrypted_context(self, request: Request) -> Response:
+        async def handle() -> Response:
+            scorer = self._encrypted()
+            body = await read_bounded(request, scorer.max_body)
+            return _json(dumps(await self._in_scoring_thread(lambda: scorer.register(body))))
+
+        return await self._scoring("encrypted", handle, _kiln_error)
+
+    async def encrypted_score(self, request: Request) -> Response:
+        async def handle() -> Response:
+            scorer = self._encrypted()
+            body = await read_bounded(request, scorer.max_body)
+            answer = await self._in_scoring_thread(lambda: scorer.score(body))
+            return Response(answer, media_type=wire.MEDIA_TYPE)
+
+        return await self._scoring("encrypted", handle, _kiln_error)
 
     # --- health, metadata, metrics -----------------------------------------------------------
 

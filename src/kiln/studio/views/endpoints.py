@@ -41,6 +41,7 @@ def routes(router: APIRouter) -> None:
             request, "endpoints/show.html", endpoint=view, failed_logs=failed_logs(endpoints, view),
             sample=sample_body(models, view), can_update=principal.role.allows(api.endpoints.UPDATE.role),
             can_invoke=principal.role.allows(api.endpoints.INVOKE.role),
+            encrypted=[d.name for d in view.deployments if d.spec.get("encryption")],
             stream_url=api.endpoints.METRICS_STREAM.url(name=name),
             update_url=api.endpoints.UPDATE.url(name=name), invoke_url=api.endpoints.INVOKE.url(name=name),
             keys_url=api.endpoints.KEYS.url(name=name),

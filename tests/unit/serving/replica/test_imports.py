@@ -14,6 +14,7 @@ import kiln.serving.replica
 ALLOWED_KILN = (
     "kiln.errors", "kiln.processes", "kiln.internal_secret", "kiln.authorization", "kiln.specs", "kiln.serving",
     "kiln.serving.replica",
+    "kiln.encrypted", "kiln.extras",  # encrypted scoring (encrypted_path): the protocol and the CKKS evaluation
 )  # fmt: skip
 DATABASE = ("sqlalchemy", "alembic")
 

@@ -1,0 +1,156 @@
+"""Encrypted scoring (a deployment with ``encryption: {scheme: ckks}``): the model's homomorphic form
+extracted at load, client contexts kept by id, and the three routes below the scoring URI (``kiln.encrypted.wire``).
+
+Such a replica answers only these; its plaintext routes refuse with a 400 that says how to send an
+encrypted request, and a plain replica's ``/encrypted`` routes say it is not encrypted. The body is
+read with its bound before anything parses it; a malformed frame, context or ciphertext is a 4xx.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kiln.encrypted import wire
+from kiln.encrypted.contexts import ContextStore, context_id, load_public, tenseal
+from kiln.encrypted.evaluation import evaluate
+from kiln.encrypted.model_form import HomomorphicForm, load_form
+from kiln.encrypted.packing import Layout
+from kiln.encrypted.parameters import CkksParameters, for_depth
+from kiln.errors import InvalidInput, KilnError, ModelLoadFailed, PayloadTooLarge
+from kiln.specs.replica import EncryptionSettings
+
+log = logging.getLogger(__name__)
+MIB = 1 << 20
+PLAINTEXT_REFUSAL = (
+    "this deployment scores only homomorphically encrypted requests: use kiln.encrypted.EncryptedClient "
+    "or kiln online-endpoint invoke --encrypted (the rows are encrypted on your side; a plain body cannot be scored)"
+)
+NOT_ENCRYPTED = "this deployment is not encrypted: send plain rows to the scoring URI (/score)"
+
+
+def parameters_for(form: HomomorphicForm) -> CkksParameters:
+    """Linear models: one multiplication plus a prime of headroom (no rescale); networks: their depth."""
+    return for_depth(max(2, form.depth))
+
+
+class EncryptedScorer:
+    platform = "kiln_ckks"
+    signature = None
+    output_metadata: list[dict[str, Any]] = []
+
+    def __init__(self, model_dir: Path, settings: EncryptionSettings) -> None:
+        self.model_dir = model_dir
+        self.settings = settings
+        self.form: HomomorphicForm | None = None
+        self.parameters: CkksParameters | None = None
+        self.contexts = ContextStore(settings.max_contexts, settings.max_context_mb * MIB, settings.context_ttl_s)
+        self._rng = np.random.default_rng()
+
+    def load(self) -> None:
+        try:
+            tenseal()
+            form = load_form(self.model_dir)
+        except KilnError as exc:
+            raise ModelLoadFailed(f"encrypted scoring cannot serve this model: {exc.message}") from exc
+        self.serve(form)
+
+    def serve(self, form: HomomorphicForm) -> None:
+        """Score ``form`` (what ``load`` read from the model) with the parameters its depth needs."""
+        self.form = form
+        self.parameters = parameters_for(form)
+        log.info(
+            "encrypted scoring (CKKS, %s): %s, %d features → %d outputs",
+            self.parameters.to_json(),
+            self.form.kind,
+            self.form.n_features,
+            self.form.n_outputs,
+        )
+
+    @property
+    def max_body(self) -> int:
+        return self.settings.max_request_mb * MIB
+
+    def describe(self) -> dict[str, Any]:
+        assert self.form is not None and self.parameters is not None
+        return {
+            "model": self.form.describe(),
+            "parameters": self.parameters.to_json(),
+            "limits": {
+                "max_request_bytes": self.max_body,
+                "max_ciphertexts": self.settings.max_ciphertexts,
+                "context_ttl_s": self.settings.context_ttl_s,
+            },
+            "active_contexts": self.contexts.active(),
+        }
+
+    def register(self, body: bytes) -> dict[str, Any]:
+        assert self.form is not None and self.parameters is not None
+        context = load_public(body, self.parameters, self.form.is_linear)
+        key = context_id(body)
+        self.contexts.add(key, context, len(body))
+        return {"context_id": key, "expires_in_s": self.settings.context_ttl_s}
+
+    def score(self, body: bytes) -> bytes:
+        assert self.form is not None and self.parameters is not None
+        started = time.perf_counter()
+        header, blobs = wire.decode(body, self.settings.max_ciphertexts)
+        context = self.contexts.get(str(header.get("context_id", "")))
+        raw_chunks = header.get("chunks")
+        if not isinstance(raw_chunks, list) or not raw_chunks:
+            raise InvalidInput("the encrypted request's header needs chunks, a list of layouts")
+        layouts = [
+            Layout.checked(c, self.form.n_features, self.parameters.slots, self.form.is_linear) for c in raw_chunks
+        ]
+        if sum(layout.ciphertexts for layout in layouts) != len(blobs):
+            raise InvalidInput(
+                f"the chunks' layouts need {sum(layout.ciphertexts for layout in layouts)} ciphertexts; "
+                f"the request has {len(blobs)}"
+            )
+        ts = tenseal()
+        results: list[bytes] = []
+        answer_chunks: list[dict[str, int]] = []
+        offset = 0
+        for layout in layouts:
+            vectors = [
+                _vector(ts, context, blob, index)
+                for index, blob in enumerate(blobs[offset : offset + layout.ciphertexts], offset)
+            ]
+            offset += layout.ciphertexts
+            outputs = evaluate(self.form, vectors, layout, self._rng)
+            results.extend(bytes(o.serialize()) for o in outputs)
+            answer_chunks.append({"outputs": len(outputs)})
+        log.info("scored %d encrypted rows in %.3f s", sum(lay.rows for lay in layouts), time.perf_counter() - started)
+        return wire.encode({"chunks": answer_chunks}, results)
+
+
+def _vector(ts: Any, context: Any, blob: bytes, index: int) -> Any:
+    try:
+        vector = ts.ckks_vector_from(context, blob)
+    except Exception as exc:
+        raise InvalidInput(
+            f"ciphertext {index} is not a CKKS vector under the registered context ({type(exc).__name__}: {exc})"
+        ) from exc
+    return vector
+
+
+async def read_bounded(request: Any, limit: int) -> bytes:
+    """The body, refused with a 413 as soon as it passes ``limit`` bytes (its Content-Length first)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(
+            f"the request is {int(declared)} bytes; this deployment reads at most {limit} (max_request_mb)"
+        )
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(
+                f"the request passes {limit} bytes; this deployment reads at most that (max_request_mb)"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
