@@ -23,7 +23,6 @@ parser.add_argument("--policy", required=True, help="where the policy is saved (
 args = parser.parse_args()
 mlflow.log_params({name: value for name, value in vars(args).items() if name != "policy"})
 
-kiln_rllib.init_ray()
 config = (
     kiln_rllib.algorithm_config(args.algorithm, args.env)
     .env_runners(num_env_runners=0)  # sample in the driver: a tiny environment needs no actors
@@ -38,6 +37,7 @@ config = (
     .debugging(seed=args.seed)
 )
 kiln_rllib.track(config, checkpoint_every=args.checkpoint_every)
+kiln_rllib.init_ray()  # after the config: a bad algorithm or environment id fails before Ray starts
 algo = config.build_algo()
 
 best = float("-inf")

@@ -19,8 +19,10 @@ Ray and RLlib are imported on first use through :mod:`kiln.extras` (the ``kiln[r
 
 from __future__ import annotations
 
+import atexit
 import math
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -80,11 +82,14 @@ def available_cpus() -> int:
 
 def ray_temp_dir() -> Path:
     """The job's ``tmp`` folder (beside its working folder) when its path is short enough for Ray's
-    sockets, else a new folder below the system's temp folder (private to a sandboxed job)."""
+    sockets, else a new folder in ``/tmp`` (private to a sandboxed job), removed when the job's
+    Python exits (``TMPDIR`` would be the job's long path again)."""
     job_tmp = Path.cwd().parent / "tmp"
     if job_tmp.is_dir() and len(str(job_tmp / "ray")) <= _RAY_TEMP_PATH_LIMIT:
         return job_tmp / "ray"
-    return Path(tempfile.mkdtemp(prefix="kray-"))
+    folder = Path(tempfile.mkdtemp(prefix="kray-", dir="/tmp" if os.path.isdir("/tmp") else None))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # after ray.shutdown, registered before it
+    return folder
 
 
 def algorithm_config(algorithm: str, env: Any, **env_config: Any) -> Any:
@@ -228,9 +233,7 @@ def greedy_policy(module: Any) -> torch.nn.Module:
         size = math.prod(space.shape)
         pick = lambda inputs: inputs[..., :size].reshape(-1, *space.shape)  # noqa: E731  # the Gaussian's mean
     else:
-        raise InvalidSpec(
-            f"save_policy supports Discrete and continuous Box action spaces, not {space!r}"
-        )
+        raise InvalidSpec(f"save_policy supports Discrete and continuous Box action spaces, not {space!r}")
 
     class GreedyPolicy(torch_module.nn.Module):
         def __init__(self) -> None:

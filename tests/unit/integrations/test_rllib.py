@@ -130,7 +130,9 @@ def test_unbounded_observation_spaces_still_give_an_example() -> None:
 
 
 def test_unknown_environment_ids_and_algorithms_are_clear_errors() -> None:
-    with pytest.raises(InvalidSpec, match=r"unknown environment id 'CartPole-v9'.*close ones: CartPole-v0, CartPole-v1"):
+    with pytest.raises(
+        InvalidSpec, match=r"unknown environment id 'CartPole-v9'.*close ones: CartPole-v0, CartPole-v1"
+    ):
         kiln_rllib.algorithm_config("PPO", "CartPole-v9")
     with pytest.raises(InvalidSpec, match=r"RLlib has no algorithm 'ppo': did you mean 'PPO'\?"):
         kiln_rllib.algorithm_config("ppo", "CartPole-v1")
