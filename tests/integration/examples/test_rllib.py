@@ -82,7 +82,7 @@ def test_cartpole_learns_registers_its_policy_and_an_endpoint_serves_it(
         (producer,) = client.models.lineage(ENDPOINT, version.version).upstream
     assert producer.kind == "job" and producer.id == job["name"]
     # the whole algorithm's checkpoint is kept with the job's outputs
-    workspace.cli("job", "download", "-n", job["name"], "--all", "--download-path", str(tmp_path), check=True)
+    workspace.cli("job", "download", "-n", job["name"], "--output-name", "default", "--download-path", str(tmp_path), check=True)
     assert list(tmp_path.rglob("rllib_checkpoint.json")), sorted(str(p) for p in tmp_path.rglob("*"))[:40]
 
     # served with no code: POST observations, get actions; a rollout over REST scores like training did
