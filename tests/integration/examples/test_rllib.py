@@ -15,6 +15,8 @@ from typing import Any
 
 import gymnasium
 import httpx
+import mlflow
+import numpy as np
 import psutil
 import pytest
 
@@ -81,8 +83,11 @@ def test_cartpole_learns_registers_its_policy_and_an_endpoint_serves_it(
     with workspace.client() as client:
         (producer,) = client.models.lineage(ENDPOINT, version.version).upstream
     assert producer.kind == "job" and producer.id == job["name"]
+    policy = mlflow.pyfunc.load_model(f"models:/{ENDPOINT}/{version.version}")
     # the whole algorithm's checkpoint is kept with the job's outputs
-    workspace.cli("job", "download", "-n", job["name"], "--output-name", "default", "--download-path", str(tmp_path), check=True)
+    workspace.cli(
+        "job", "download", "-n", job["name"], "--output-name", "default", "--download-path", str(tmp_path), check=True
+    )
     assert list(tmp_path.rglob("rllib_checkpoint.json")), sorted(str(p) for p in tmp_path.rglob("*"))[:40]
 
     # served with no code: POST observations, get actions; a rollout over REST scores like training did
@@ -95,7 +100,9 @@ def test_cartpole_learns_registers_its_policy_and_an_endpoint_serves_it(
             "online-endpoint", "invoke", "-n", ENDPOINT, "--request-file", str(CARTPOLE / "sample-request.json"),
             check=True,
         )  # fmt: skip
-        assert json.loads(invoked.stdout) == [1, 0]  # pole leaning right: push right; leaning left: push left
+        request = json.loads((CARTPOLE / "sample-request.json").read_text())["input_data"]
+        expected = policy.predict(np.array(request, dtype=np.float32)).tolist()
+        assert json.loads(invoked.stdout) == expected and set(expected) <= {0, 1}
         with workspace.client() as client:
             url = client.online_endpoints.get(ENDPOINT).scoring_uri
             auth = {"Authorization": f"Bearer {client.online_endpoints.get_keys(ENDPOINT).primary_key}"}
