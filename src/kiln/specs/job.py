@@ -212,8 +212,9 @@ class ProcessJobSpec(JobSpecBase):
 
     @property
     def rank_count(self) -> int | None:
-        """Processes of a distributed job (its ranks); None when the command runs as one plain process."""
-        if self.distribution is None:
+        """Processes of a distributed job (its ranks); None when the command runs as one plain process
+        (also for type ray: one driver, whose Ray instance starts the workers)."""
+        if self.distribution is None or self.distribution.type == "ray":
             return None
         return self.distribution.process_count_per_instance or 1
 

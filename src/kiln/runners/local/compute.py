@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from kiln.specs.job import Problem, ProcessJobSpec
 
 VISIBLE_DEVICES = "CUDA_VISIBLE_DEVICES"
-SUPPORTED_DISTRIBUTIONS = ("pytorch",)
+SUPPORTED_DISTRIBUTIONS = ("pytorch", "ray")  # ray: the job starts a private Ray instance
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class LocalCompute:
                     ("distribution", "type"),
                     f"'{spec.distribution.type}' is not supported on local compute (supported: "
                     f"{', '.join(SUPPORTED_DISTRIBUTIONS)}); use type: pytorch with process_count_per_instance, "
-                    "or leave distribution out",
+                    "type: ray, or leave distribution out",
                 )
             )
         if spec.gpu_count > len(self.gpus):

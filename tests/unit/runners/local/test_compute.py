@@ -31,6 +31,11 @@ def test_pytorch_distribution_and_gpus_within_the_machine_are_fine() -> None:
     assert _spec(distribution={"type": "pytorch"}).rank_count == 1
 
 
+def test_a_ray_distribution_runs_locally_as_one_driver_process() -> None:
+    spec = _spec(distribution={"type": "ray"})  # the job's own Ray instance starts the workers
+    assert TWO_GPUS.problems(spec) == [] and spec.rank_count is None
+
+
 @pytest.mark.parametrize(
     ("fields", "field", "fragments"),
     [
