@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from kiln.sdk.job_rows import JobRow
     from kiln.sdk.jobs import Job, JobOperations
     from kiln.sdk.models import ModelOperations
+    from kiln.privacy.sdk import PrivacyOperations
     from kiln.sdk.rest import RestClient
     from kiln.sdk.users import UserOperations
     from kiln.sdk.workspace import WorkspaceOperations
@@ -130,6 +131,13 @@ class Client:
         from kiln.sdk.users import UserOperations
 
         return UserOperations(self._rest)
+
+    @cached_property
+    def privacy(self) -> PrivacyOperations:
+        """DP queries and privacy budgets of private data versions (the privacy capability)."""
+        from kiln.privacy.sdk import PrivacyOperations
+
+        return PrivacyOperations(self._rest)
 
     @cached_property
     def workspace(self) -> WorkspaceOperations:

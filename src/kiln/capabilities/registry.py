@@ -25,6 +25,7 @@ BUILT_IN: tuple[str, ...] = (
     "kiln.packaging",  # models out as files: Docker build contexts, Kubernetes manifests, Triton repositories
     "kiln.conversion",  # kiln model convert: registered models to ONNX with a parity proof (job kind model_conversion)
     "kiln.rai",  # type: responsible_ai jobs, kiln rai: explanations, fairness assessment and mitigation
+    "kiln.privacy",  # kiln privacy: private data versions, a privacy-budget ledger, DP queries
 )
 
 PLUGINS_SETTING = "plugins (KILN_PLUGINS, or 'plugins' in config.yaml)"

@@ -17,7 +17,7 @@ from kiln.artifacts.references import join_key
 from kiln.artifacts.store import ArtifactStore
 from kiln.clock import utcnow
 from kiln.environments.resolver import EnvironmentResolver
-from kiln.errors import AlreadyExists, Conflict, InvalidSpec, KilnError, NotFound
+from kiln.errors import AlreadyExists, Conflict, Forbidden, InvalidSpec, KilnError, NotFound
 from kiln.jobs.engine import JobEngine
 from kiln.jobs.folders import DEFAULT_OUTPUT, JobFolders, log_key, output_key, outputs_key
 from kiln.jobs.handler import handler_of
@@ -28,6 +28,7 @@ from kiln.services.computes import ComputeService
 from kiln.services.uploads import UploadService
 from kiln.specs.job import JobInput, JobSpecBase, ProcessJobSpec, literal_input_value
 from kiln.specs.pins import EnvironmentPin, InputPin, environment_pin, input_pins, input_records
+from kiln.specs.roles import Role
 from kiln.specs.views import (
     LOGS_OUTPUT,
     JobFileView,
@@ -44,6 +45,7 @@ from kiln.tracking.metric_series import After
 from kiln.tracking.runs import RunTracker
 
 RESERVED_OUTPUTS = (DEFAULT_OUTPUT, LOGS_OUTPUT)
+RAW_READER = Role.OWNER  # = kiln.services.data.RAW_READER: who may read a private version's rows
 SubmissionCheck = Callable[[ProcessJobSpec, dict[str, InputPin]], None]
 DEFAULT_EXPERIMENT = "Default"
 
@@ -69,13 +71,15 @@ class JobService:
         self.submission_checks[job_type] = check
 
     # Submission ------------------------------------------------------------------------
-    def submit(self, spec: JobSpecBase, created_by: str | None = None) -> JobView:
-        """Record a job of any registered kind (the engine runs it when its compute target has room)."""
+    def submit(self, spec: JobSpecBase, created_by: str | None = None, role: Role | None = None) -> JobView:
+        """Record a job of any registered kind (the engine runs it when its compute target has room). ``role``:
+        the submitter's (a private data version is an input of owners' jobs only; None: not known, refused)."""
         process = process_spec(spec)
         code_hash, pinned_inputs, environment = self._check(process)
+        ensure_private_inputs_readable(pinned_inputs, role)
         return self._record(process, code_hash, pinned_inputs, environment, created_by)
 
-    def rerun(self, name: str, created_by: str | None = None) -> JobView:
+    def rerun(self, name: str, created_by: str | None = None, role: Role | None = None) -> JobView:
         """A new job with the spec, code snapshot and pinned inputs of ``name``, in its recorded environment."""
         row = self.jobs.get(name)
         spec = process_spec(row.spec)
@@ -84,7 +88,9 @@ class JobService:
         recorded = environment_pin(row.environment)
         # the exact package list if the job got that far (else the spec is pinned again)
         environment = recorded if recorded.is_exact else self.environments.pin_environment(spec.environment)
-        return self._record(spec, row.code_hash, input_pins(row.pinned_inputs), environment, created_by)
+        pinned_inputs = input_pins(row.pinned_inputs)
+        ensure_private_inputs_readable(pinned_inputs, role)
+        return self._record(spec, row.code_hash, pinned_inputs, environment, created_by)
 
     def _record(
         self, spec: ProcessJobSpec, code_hash: str | None, pinned_inputs: dict[str, InputPin],
@@ -461,3 +467,14 @@ def _input_summary(item: JobInput | object) -> Any:
     if isinstance(item, JobInput) and item.is_path():
         return {"type": item.type, "path": item.path, "mode": item.mode or "download"}
     return literal_input_value(item)  # type: ignore[arg-type]
+
+
+def ensure_private_inputs_readable(pins: dict[str, InputPin], role: Role | None) -> None:
+    """Forbidden when an input is a private data version and ``role`` may not read its rows (kiln privacy)."""
+    private = [f"inputs.{n} (data asset {p.name}:{p.version})" for n, p in pins.items() if getattr(p, "private", False)]
+    if private and (role is None or not role.allows(RAW_READER)):
+        who = f"a {role.value}" if role is not None else "not known to be an owner"
+        raise Forbidden(
+            f"{', '.join(private)}: a private data version is an input of jobs submitted by "
+            f"{RAW_READER.and_above()} only (the submitter is {who}); query it with kiln privacy query instead"
+        )

@@ -38,7 +38,7 @@ def jobs_router() -> APIRouter:
 
     def create_job(jobs: Jobs, spec: JobSpecBase, principal: Caller) -> JobView:
         """Submit a job of any registered kind (``type``; ``command`` when left out)."""
-        return jobs.submit(spec, created_by=principal.name)
+        return jobs.submit(spec, created_by=principal.name, role=principal.role)
 
     create_job.__annotations__["spec"] = Annotated[job_spec_body(), Body()]  # the kinds registered now
     bind(router, api.jobs.CREATE)(create_job)
@@ -74,7 +74,7 @@ def jobs_router() -> APIRouter:
 
     @bind(router, api.jobs.RERUN)
     def rerun_job(jobs: Jobs, name: str, principal: Caller) -> JobView:
-        return jobs.rerun(name, created_by=principal.name)
+        return jobs.rerun(name, created_by=principal.name, role=principal.role)
 
     @bind(router, api.jobs.CANCEL)
     def cancel_job(jobs: Jobs, name: str) -> JobView:

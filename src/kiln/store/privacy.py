@@ -1,0 +1,80 @@
+"""The privacy ledger: each private data version's budget and every charge against it.
+
+A charge is one conditional ``UPDATE`` of the budget's row (``spent + cost <= total``) and the insert of its
+charge row, in one transaction: on SQLite the writer lock and on PostgreSQL the row lock the ``UPDATE`` takes
+serialise concurrent charges, so the budget is never overspent whichever server or thread charges."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from kiln.clock import utcnow
+from kiln.store.database import insert_unique
+from kiln.store.tables import PrivacyBudgetRow, PrivacyChargeRow
+
+SLACK = 1e-12  # float sums: 0.1 + 0.2 charged against a budget of 0.3 still fits
+
+
+@dataclass(frozen=True)
+class Charge:
+    """What one charge costs and who asks for it, for what."""
+
+    charged_by: str
+    kind: str  # query, synthesis, job
+    what: str
+    epsilon: float
+    delta: float
+
+
+class PrivacyLedger:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def open_budget(self, name: str, version: str, epsilon: float, delta: float) -> None:
+        """The budget's row (made once; a version's budget never changes)."""
+        row = PrivacyBudgetRow(
+            data_name=name, data_version=version, epsilon=epsilon, delta=delta, spent_epsilon=0.0, spent_delta=0.0
+        )
+        insert_unique(self._sessions, row)
+
+    def budget(self, name: str, version: str) -> PrivacyBudgetRow | None:
+        with self._sessions() as session:
+            return session.get(PrivacyBudgetRow, (name, version))
+
+    def charges(self, name: str, version: str) -> list[PrivacyChargeRow]:
+        """Every charge against the version, oldest first."""
+        query = (
+            select(PrivacyChargeRow)
+            .where(PrivacyChargeRow.data_name == name, PrivacyChargeRow.data_version == version)
+            .order_by(PrivacyChargeRow.id)
+        )
+        with self._sessions() as session:
+            return list(session.scalars(query))
+
+    def charge(self, name: str, version: str, charge: Charge) -> PrivacyChargeRow | None:
+        """Record ``charge`` if the budget can pay it (else None, and nothing changes)."""
+        statement = (
+            update(PrivacyBudgetRow)
+            .where(
+                PrivacyBudgetRow.data_name == name,
+                PrivacyBudgetRow.data_version == version,
+                PrivacyBudgetRow.spent_epsilon + charge.epsilon <= PrivacyBudgetRow.epsilon + SLACK,
+                PrivacyBudgetRow.spent_delta + charge.delta <= PrivacyBudgetRow.delta + SLACK,
+            )
+            .values(
+                spent_epsilon=PrivacyBudgetRow.spent_epsilon + charge.epsilon,
+                spent_delta=PrivacyBudgetRow.spent_delta + charge.delta,
+            )
+        )
+        with self._sessions.begin() as session:
+            if int(getattr(session.execute(statement), "rowcount", 0)) != 1:
+                return None
+            row = PrivacyChargeRow(
+                data_name=name, data_version=version, charged_by=charge.charged_by, charged_at=utcnow(),
+                kind=charge.kind, what=charge.what, epsilon=charge.epsilon, delta=charge.delta,
+            )  # fmt: skip
+            session.add(row)
+        return row
