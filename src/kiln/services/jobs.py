@@ -164,6 +164,21 @@ class JobService:
             raise AlreadyExists(f"a job named '{spec.name}' already exists; pick another name or leave 'name' out")
         return code_hash, pinned_inputs, environment
 
+    def ensure_outputs_readable(self, name_or_id: str, role: Role | None, what: str = "its outputs and log") -> None:
+        """Forbidden unless ``role`` may read what a job wrote: a job that read a private data version may have
+        written its rows anywhere it writes (outputs, log, MLflow artifacts), so those are for owners only. A
+        name that is no job is let through (the caller answers NotFound, or MLflow its own runs)."""
+        row = self.jobs.find(name_or_id)
+        if row is None or (role is not None and role.allows(RAW_READER)):
+            return
+        private = private_inputs(input_pins(row.pinned_inputs))
+        if private:
+            who = f"a {role.value}" if role is not None else "not known to be an owner"
+            raise Forbidden(
+                f"job '{row.name}' read private data ({', '.join(private)}): {what} are for "
+                f"{RAW_READER.and_above()} only (the caller is {who})"
+            )
+
     # Reading ---------------------------------------------------------------------------
     def view(self, row: JobRow, with_run_data: bool = False) -> JobView:
         records = _Records(_parsed_spec(row.spec), environment_pin(row.environment), input_pins(row.pinned_inputs))
@@ -469,9 +484,14 @@ def _input_summary(item: JobInput | object) -> Any:
     return literal_input_value(item)  # type: ignore[arg-type]
 
 
+def private_inputs(pins: dict[str, InputPin]) -> list[str]:
+    """The inputs that are private data versions (kiln privacy), as a message names them."""
+    return [f"inputs.{n} (data asset {p.name}:{p.version})" for n, p in pins.items() if getattr(p, "private", False)]
+
+
 def ensure_private_inputs_readable(pins: dict[str, InputPin], role: Role | None) -> None:
     """Forbidden when an input is a private data version and ``role`` may not read its rows (kiln privacy)."""
-    private = [f"inputs.{n} (data asset {p.name}:{p.version})" for n, p in pins.items() if getattr(p, "private", False)]
+    private = private_inputs(pins)
     if private and (role is None or not role.allows(RAW_READER)):
         who = f"a {role.value}" if role is not None else "not known to be an owner"
         raise Forbidden(
