@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from kiln.sdk.login import read_login, same_workspace
 
 if TYPE_CHECKING:
+    from kiln.privacy.sdk import PrivacyOperations
     from kiln.sdk.computes import ComputeOperations
     from kiln.sdk.data import DataOperations
     from kiln.sdk.datastores import DatastoreOperations
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
     from kiln.sdk.job_rows import JobRow
     from kiln.sdk.jobs import Job, JobOperations
     from kiln.sdk.models import ModelOperations
-    from kiln.privacy.sdk import PrivacyOperations
     from kiln.sdk.rest import RestClient
     from kiln.sdk.users import UserOperations
     from kiln.sdk.workspace import WorkspaceOperations

@@ -125,15 +125,21 @@ def test_readers_read_budgets_contributors_query_and_bad_requests_are_refused(
     budget = privacy_api.BUDGET.path.format(name=private, version="1")
     query = privacy_api.QUERY.path.format(name=private, version="1")
     body = {"sql": f"SELECT COUNT(*) AS n FROM {private}", "epsilon": 0.1}
+    synthesize = privacy_api.SYNTHESIZE.path.format(name=private, version="1")
+    synthesis = {"synthesizer": "mst", "epsilon": 0.1, "rows": 10, "name": f"{private}-synth"}
     with team.reader.http(security_server) as reader:
         answer = reader.get(budget)
         assert answer.status_code == 200 and answer.json()["remaining_epsilon"] == 1.0
         assert reader.post(query, json=body).status_code == 403
+        assert reader.post(synthesize, json=synthesis).status_code == 403
     with team.contributor.http(security_server) as contributor:
         for bad in ({**body, "epsilon": 0}, {**body, "epsilon": -1}, {**body, "epsilon": 1e9}, {"sql": "x"},
                     {**body, "delta": 1.5}, {**body, "rows": True}):  # fmt: skip
             assert contributor.post(query, json=bad).status_code == 422, bad
         assert contributor.post(query.replace(private, "no-such-asset"), json=body).status_code == 404
+        for bad in ({**synthesis, "synthesizer": "dpctgan"}, {**synthesis, "rows": 0}, {**synthesis, "name": "../x"},
+                    {**synthesis, "epsilon": 0}, {**synthesis, "rows": 10**9}):  # fmt: skip
+            assert contributor.post(synthesize, json=bad).status_code == 422, bad
     for token in (None, team.expired, team.revoked):
         headers = {"authorization": f"Bearer {token}"} if token else {}
         assert httpx.get(security_server.url + budget, headers=headers).status_code == 401
@@ -142,7 +148,9 @@ def test_readers_read_budgets_contributors_query_and_bad_requests_are_refused(
         assert owner.privacy.budget(private, "1").charges == []  # nothing above was charged
 
 
-def test_a_private_version_cannot_be_remote_or_unchecked(security_server: WorkspaceServer, team: Team, tmp_path: Path) -> None:
+def test_a_private_version_cannot_be_remote_or_unchecked(
+    security_server: WorkspaceServer, team: Team, tmp_path: Path
+) -> None:
     (tmp_path / "ages.csv").write_text("pid,age\n1,old\n")
     spec = {
         "name": f"ages_{uuid.uuid4().hex[:6]}", "version": "1", "type": "uri_file", "path": str(tmp_path / "ages.csv"),

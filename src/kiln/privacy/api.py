@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from kiln.api.operation import Operation
-from kiln.errors import Conflict, Forbidden, InvalidSpec, MissingExtra, NotFound
+from kiln.errors import AlreadyExists, Conflict, Forbidden, InvalidSpec, MissingExtra, NotFound
 from kiln.specs.bounded import Text
+from kiln.specs.data import DATA_NAME_PATTERN, DATA_VERSION_PATTERN, DataAssetView
 from kiln.specs.job import StrictModel
 from kiln.specs.roles import Role
 
@@ -55,6 +56,26 @@ class QueryAnswer(BaseModel):
     remaining_delta: float
 
 
+class SynthesisRequest(StrictModel):
+    synthesizer: Literal["mst", "aim", "mwem"] = Field(description="smartnoise-synth's synthesizer.")
+    epsilon: float = Field(gt=0, le=100, description="What fitting it may cost, in epsilon (all of it is spent).")
+    delta: float | None = Field(
+        None, ge=0, lt=1, description="What it may cost in delta (default: a tenth of the version's total delta)."
+    )
+    rows: int = Field(ge=1, le=1_000_000, description="How many synthetic rows to sample.")
+    name: str = Field(pattern=DATA_NAME_PATTERN, description="The new, non-private data asset.")
+    version: str | None = Field(None, pattern=DATA_VERSION_PATTERN, description="Omitted: the next integer.")
+
+
+class SynthesisAnswer(BaseModel):
+    data: DataAssetView = Field(description="The synthetic version: non-private, with its lineage in its tags.")
+    epsilon: float
+    delta: float
+    charge: int
+    remaining_epsilon: float
+    remaining_delta: float
+
+
 QUERY = Operation(
     "privacy.query", "POST", "/api/v1/privacy/data/{name}/versions/{version}/query",
     summary="A differentially private answer to a SQL query over a private data version",
@@ -69,4 +90,14 @@ BUDGET = Operation(
     summary="A private data version's privacy budget and every charge against it",
     role=Role.READER, action="reading privacy budgets",
     response=BudgetView, errors=(NotFound, InvalidSpec, Forbidden),
+)  # fmt: skip
+SYNTHESIZE = Operation(
+    "privacy.synthesize", "POST", "/api/v1/privacy/data/{name}/versions/{version}/synthesize",
+    summary="A DP synthetic data version made from a private data version",
+    description="smartnoise-synth fits the synthesizer on the declared columns (never the private id) with the whole "
+    "epsilon and samples ``rows`` rows into a new, non-private uri_file version (tags ``kiln.privacy.*``: its source, "
+    "synthesizer, epsilon, delta, charge). Charged like a query: refused or failed, nothing is charged or made.",
+    role=Role.CONTRIBUTOR, action="synthesising data from private data",
+    body=SynthesisRequest, response=SynthesisAnswer, status_code=201,
+    errors=(NotFound, InvalidSpec, Conflict, AlreadyExists, MissingExtra),
 )  # fmt: skip

@@ -12,7 +12,9 @@ from kiln.cli.render import OutputFormat, OutputOption, console, print_output
 from kiln.cli.workspace import client
 from kiln.privacy.api import BudgetView, QueryAnswer
 
-app = typer.Typer(help="Differential privacy: DP queries over private data versions, their budgets.", no_args_is_help=True)
+app = typer.Typer(
+    help="Differential privacy: DP queries over private data versions, their budgets.", no_args_is_help=True
+)
 NameOption = Annotated[str, typer.Option("--name", "-n", help="The private data asset.")]
 VersionOption = Annotated[str, typer.Option("--version", "-v", help="Its version.")]
 
@@ -31,6 +33,28 @@ def query(
     """A differentially private answer, charged to the version's privacy budget."""
     answer = client().privacy.query(name, version, sql, epsilon, delta)
     print_output(answer, output, lambda: _answer_table(answer))
+
+
+@app.command("synthesize")
+def synthesize(
+    source: Annotated[str, typer.Option("--source", "-n", help="The private data asset.")],
+    version: VersionOption,
+    epsilon: Annotated[float, typer.Option("--epsilon", help="What fitting the synthesizer may cost in epsilon.")],
+    rows: Annotated[int, typer.Option("--rows", help="How many synthetic rows.")],
+    to: Annotated[str, typer.Option("--name", help="The new, non-private data asset.")],
+    synthesizer: Annotated[str, typer.Option("--synthesizer", help="mst, aim or mwem (smartnoise-synth).")] = "mst",
+    to_version: Annotated[str | None, typer.Option("--to-version", help="Its version (default: the next).")] = None,
+    delta: Annotated[float | None, typer.Option("--delta", help="Default: a tenth of the total delta.")] = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """DP synthetic data: a new, non-private data version, charged to the private version's budget."""
+    made = client().privacy.synthesize(
+        source, version, synthesizer=synthesizer, epsilon=epsilon, rows=rows, to=to, to_version=to_version, delta=delta
+    )
+    print_output(made, output, lambda: console.print(
+        f"created data asset {made.data.name}:{made.data.version} ({rows} rows); charged epsilon {made.epsilon:.4g}, "
+        f"delta {made.delta:.3g}; left epsilon {made.remaining_epsilon:.4g}, delta {made.remaining_delta:.3g}"
+    ))  # fmt: skip
 
 
 @app.command("budget")

@@ -4,7 +4,9 @@ answer a line. It imports nothing of kiln: the engine's environment has no kiln 
 
 Requests: ``{"op": "query", "csv": PATH, "table": NAME, "metadata": {...}, "sql": TEXT, "epsilon": E,
 "delta": D}`` answers ``{"ok": true, "columns": [...], "rows": [[...]], "epsilon": COST, "delta": COST}`` (the
-cost SmartNoise's odometer reports, never above what was asked); ``{"op": "ping"}`` answers the versions. A
+cost SmartNoise's odometer reports, never above what was asked); ``{"op": "synthesize", "csv", "metadata",
+"synthesizer", "epsilon", "delta", "rows", "out": PATH}`` writes a synthetic CSV to ``out`` and answers its cost;
+``{"op": "ping"}`` answers the versions. A
 refusal or failure answers ``{"ok": false, "error": KIND, "message": TEXT}``; nothing is ever written.
 """
 
@@ -66,19 +68,54 @@ def query(request: dict[str, Any]) -> dict[str, Any]:
     private = reader(per_eps, per_delta)
     cost_eps, cost_delta = (float(v) for v in private.get_privacy_cost(sql))
     if cost_eps > epsilon * (1 + 1e-6) or cost_delta > delta * (1 + 1e-6):  # past float rounding
-        return _refusal("cost", f"the query would cost epsilon {cost_eps:.6g}, delta {cost_delta:.3g}, above what was asked")
+        return _refusal(
+            "cost", f"the query would cost epsilon {cost_eps:.6g}, delta {cost_delta:.3g}, above what was asked"
+        )
     result = private.execute(sql)
     columns, rows = [str(c) for c in result[0]], [[_plain(v) for v in row] for row in result[1:]]
     return {"ok": True, "columns": columns, "rows": rows, "epsilon": cost_eps, "delta": cost_delta}
 
 
+SYNTHESIZERS = ("mst", "aim", "mwem")  # smartnoise-synth's that run without its pinned opacus
+PREPROCESSOR_SHARE = 0.1  # of the epsilon: what smartnoise-synth spends learning numeric columns' bounds
+
+
+def synthesize(request: dict[str, Any]) -> dict[str, Any]:
+    """Fit ``synthesizer`` on the declared columns (never the private id) with the whole ``epsilon`` (and
+    ``delta``), sample ``rows`` rows and write them as CSV to ``out``."""
+    from snsynth import Synthesizer
+
+    name = request["synthesizer"]
+    if name not in SYNTHESIZERS:
+        return _refusal("request", f"synthesizer {name!r} is not one of {', '.join(SYNTHESIZERS)}")
+    columns = {k: v for k, v in request["metadata"].items() if isinstance(v, dict) and not v.get("private_id")}
+    categorical = [c for c, v in columns.items() if v.get("type") in ("string", "boolean")]
+    continuous = [c for c, v in columns.items() if v.get("type") in ("int", "float")]
+    frame = _frame(request["csv"])[categorical + continuous]
+    epsilon, delta = float(request["epsilon"]), float(request["delta"])
+    options: dict[str, Any] = {"epsilon": epsilon}
+    if name != "mwem":
+        options["delta"] = delta
+    synthesizer = Synthesizer.create(name, **options)
+    preprocessor_eps = epsilon * PREPROCESSOR_SHARE if continuous else 0.0
+    synthesizer.fit(
+        frame, categorical_columns=categorical, continuous_columns=continuous, preprocessor_eps=preprocessor_eps
+    )
+    sample = synthesizer.sample(int(request["rows"]))
+    for column in continuous:
+        if columns[column].get("type") == "int":
+            sample[column] = sample[column].round().astype("int64")
+    sample.to_csv(request["out"], index=False)
+    return {"ok": True, "epsilon": epsilon, "delta": delta if name != "mwem" else 0.0, "rows": len(sample)}
+
+
 def ping(_request: dict[str, Any]) -> dict[str, Any]:
     from importlib.metadata import version
 
-    return {"ok": True, "versions": {p: version(p) for p in ("smartnoise-sql", "opendp", "pandas")}}
+    return {"ok": True, "versions": {p: version(p) for p in ("smartnoise-sql", "smartnoise-synth", "opendp", "pandas")}}
 
 
-OPERATIONS = {"query": query, "ping": ping}
+OPERATIONS = {"query": query, "synthesize": synthesize, "ping": ping}
 
 
 def _refusal(kind: str, message: str) -> dict[str, Any]:
@@ -99,10 +136,11 @@ def answer(line: str) -> dict[str, Any]:
 
 
 def main() -> None:
+    answers, sys.stdout = sys.stdout, sys.stderr  # what the libraries print must not mix with the answers
     for line in sys.stdin:
         if line.strip():
-            sys.stdout.write(json.dumps(answer(line)) + "\n")
-            sys.stdout.flush()
+            answers.write(json.dumps(answer(line)) + "\n")
+            answers.flush()
 
 
 if __name__ == "__main__":

@@ -39,7 +39,9 @@ def columns_of(metadata: dict[str, Any]) -> dict[str, dict[str, Any]]:
     if "max_ids" in metadata and (not isinstance(metadata["max_ids"], int) or metadata["max_ids"] < 1):
         problems.append(f"max_ids must be a whole number ≥ 1, not {metadata['max_ids']!r}")
     if metadata.get("row_privacy") is not True and not any(c.get("private_id") for c in columns.values()):
-        problems.append("needs a column with private_id: true (the person's id), or row_privacy: true (one row per person)")
+        problems.append(
+            "needs a column with private_id: true (the person's id), or row_privacy: true (one row per person)"
+        )
     if problems:
         raise InvalidSpec(f"{FIELD}: " + "; ".join(problems))
     return columns
@@ -94,7 +96,9 @@ def check_against_data(metadata: dict[str, Any], path: Path) -> None:
             for name, at in positions.items():
                 if name not in problems and at < len(row) and row[at] != "":
                     if _contradicts(columns[name]["type"], row[at]):
-                        problems[name] = f"column '{name}' is declared {columns[name]['type']}, but line {line} holds {row[at]!r}"
+                        problems[name] = (
+                            f"column '{name}' is declared {columns[name]['type']}, but line {line} holds {row[at]!r}"
+                        )
     if problems:
         raise InvalidSpec(f"{FIELD} contradicts the data: " + "; ".join(problems.values()))
 

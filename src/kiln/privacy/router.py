@@ -19,8 +19,16 @@ def privacy_router() -> APIRouter:
     router = APIRouter()
 
     @bind(router, api.QUERY)
-    def query(name: str, version: str, request: api.QueryRequest, service: Service, principal: Caller) -> api.QueryAnswer:
+    def query(
+        name: str, version: str, request: api.QueryRequest, service: Service, principal: Caller
+    ) -> api.QueryAnswer:
         return service.query(name, version, request, principal.name)  # type: ignore[no-any-return]
+
+    @bind(router, api.SYNTHESIZE)
+    def synthesize(
+        name: str, version: str, request: api.SynthesisRequest, service: Service, principal: Caller
+    ) -> api.SynthesisAnswer:
+        return service.synthesize(name, version, request, principal.name)  # type: ignore[no-any-return]
 
     @bind(router, api.BUDGET)
     def budget(name: str, version: str, service: Service) -> api.BudgetView:

@@ -9,11 +9,12 @@ whatever the concurrency (kiln.store.privacy)."""
 from __future__ import annotations
 
 import re
+import tempfile
 from pathlib import Path
 
 from kiln.capabilities.services import CapabilityContext
-from kiln.errors import Conflict, InvalidSpec
-from kiln.privacy.api import BudgetView, ChargeView, QueryAnswer, QueryRequest
+from kiln.errors import AlreadyExists, Conflict, InvalidSpec
+from kiln.privacy.api import BudgetView, ChargeView, QueryAnswer, QueryRequest, SynthesisAnswer, SynthesisRequest
 from kiln.privacy.engine import PrivacyEngine, engine_python
 from kiln.privacy.metadata import check_against_data, columns_of, table_file
 from kiln.specs.data import DataPrivacy, DataSpec
@@ -32,6 +33,7 @@ class PrivacyService:
     def __init__(self, context: CapabilityContext, engine: PrivacyEngine | None = None) -> None:
         self.data = context.data
         self.store = context.artifacts
+        self.scratch = context.folder  # synthetic data is written here before it is stored
         self.ledger = PrivacyLedger(context.data.assets.sessions)
         self.engine = engine or PrivacyEngine(engine_python(context.settings.privacy_engine_python))
         context.data.private_version_check = self.check_private_version
@@ -72,8 +74,13 @@ class PrivacyService:
         budget = self._budget(row, privacy)
         charges = [
             ChargeView(
-                id=c.id, charged_by=c.charged_by, charged_at=c.charged_at, kind=c.kind, what=c.what,
-                epsilon=c.epsilon, delta=c.delta,
+                id=c.id,
+                charged_by=c.charged_by,
+                charged_at=c.charged_at,
+                kind=c.kind,
+                what=c.what,
+                epsilon=c.epsilon,
+                delta=c.delta,
             )  # fmt: skip
             for c in self.ledger.charges(row.name, row.version)
         ]
@@ -111,6 +118,47 @@ class PrivacyService:
             remaining_delta=_left(after.delta, after.spent_delta),
         )  # fmt: skip
 
+    # Synthetic data ----------------------------------------------------------------------
+    def synthesize(self, name: str, version: str, request: SynthesisRequest, caller: str) -> SynthesisAnswer:
+        """Fit, sample, store; then charge; then record the version (never recorded without its charge)."""
+        row, privacy = self._private_row(name, version)
+        budget = self._budget(row, privacy)
+        delta = request.delta if request.delta is not None else privacy.delta * DEFAULT_DELTA_SHARE
+        _ensure_affordable(row, budget, request.epsilon, delta)
+        if request.version is not None and self.data.assets.find(request.name, request.version):
+            raise AlreadyExists(f"data asset '{request.name}' version '{request.version}' exists; name another version")
+        assert isinstance(privacy.metadata, dict)
+        with tempfile.TemporaryDirectory(dir=self.scratch) as scratch:
+            with self.store.local_view(row.store_key) as content:
+                answer = self.engine.ask(
+                    {
+                        "op": "synthesize", "field": "synthesizer", "csv": str(table_file(content)),
+                        "metadata": privacy.metadata, "synthesizer": request.synthesizer, "epsilon": request.epsilon,
+                        "delta": delta, "rows": request.rows, "out": str(Path(scratch) / f"{request.name}.csv"),
+                    }
+                )  # fmt: skip
+            stored = self.data.store_made(Path(scratch))
+        cost = Charge(caller, "synthesis", _synthesis_what(request), float(answer["epsilon"]), float(answer["delta"]))
+        charged = self.ledger.charge(row.name, row.version, cost)
+        if charged is None:
+            _ensure_affordable(row, self._budget(row, privacy), cost.epsilon, cost.delta)
+            raise Conflict(f"data asset '{row.name}' version '{row.version}': the budget could not pay the synthesis")
+        spec = _synthesis_spec(row, request, cost.delta)
+        spec.tags["kiln.privacy.charge"] = str(charged.id)
+        view = self.data.record_made(spec, stored, caller)
+        after = self._budget(row, privacy)
+        return SynthesisAnswer(
+            data=view, epsilon=cost.epsilon, delta=cost.delta, charge=charged.id,
+            remaining_epsilon=_left(after.epsilon, after.spent_epsilon),
+            remaining_delta=_left(after.delta, after.spent_delta),
+        )  # fmt: skip
+
+
+def _synthesis_what(request: SynthesisRequest) -> str:
+    return f"{request.synthesizer}: {request.rows} rows as data asset {request.name}" + (
+        f":{request.version}" if request.version else ""
+    )
+
 
 def _left(total: float, spent: float) -> float:
     return max(total - spent, 0.0)
@@ -130,3 +178,16 @@ def _ensure_affordable(row: DataAssetRow, budget: PrivacyBudgetRow, epsilon: flo
             f"{where}: the privacy budget left is epsilon {left_epsilon:g}, delta {left_delta:g} "
             f"(of {budget.epsilon:g}, {budget.delta:g}); this asks epsilon {epsilon:g}, delta {delta:g}. Nothing was charged"
         )
+
+
+def _synthesis_spec(row: DataAssetRow, request: SynthesisRequest, delta: float) -> DataSpec:
+    """The synthetic version: non-private, its lineage (source, synthesizer, spend) in its tags."""
+    return DataSpec(
+        name=request.name, version=request.version, type="uri_file", path=f"{request.name}.csv",
+        description=f"DP synthetic data ({request.synthesizer}, epsilon {request.epsilon:g}, delta {delta:g}) of "
+        f"private data asset {row.name}:{row.version}",
+        tags={
+            "kiln.privacy.source": f"{row.name}:{row.version}", "kiln.privacy.synthesizer": request.synthesizer,
+            "kiln.privacy.epsilon": str(request.epsilon), "kiln.privacy.delta": str(delta),
+        },
+    )  # fmt: skip

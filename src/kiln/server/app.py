@@ -95,7 +95,9 @@ def create_app(
     )  # fmt: skip
     serve_api_docs(app)
     proxy = MlflowProxy(
-        lambda: app.state.workspace.mlflow.url, tracking_access(lambda: app.state.workspace.jobs), mlflow_store_uri(settings)
+        lambda: app.state.workspace.mlflow.url,
+        tracking_access(lambda: app.state.workspace.jobs),
+        mlflow_store_uri(settings),
     )
     app.state.bearer_principals = BearerPrincipals(token, lambda: _credentials(app))  # the studio's sign-in
     gateway = EndpointGateway(

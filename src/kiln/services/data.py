@@ -13,7 +13,7 @@ import builtins
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -54,6 +54,13 @@ def ensure_raw_access(row: DataAssetRow, role: Role | None, action: str) -> None
             f"data asset '{row.name}' version '{row.version}' is private: {action} needs {RAW_READER.and_above()} "
             f"(the caller is {who}); query it with kiln privacy query, or synthesise data from it"
         )
+
+
+@dataclass(frozen=True)
+class StoredContent:
+    content_hash: str
+    files: int
+    size_bytes: int
 
 
 @dataclass
@@ -130,6 +137,20 @@ class DataService:
             if spec.version is not None and (existing := self.assets.find(spec.name, spec.version)):
                 return self._same_or_refuse(existing, spec, content_hash)
         raise Conflict(f"data asset '{spec.name}': other versions were being created at the same time; try again")
+
+    def store_made(self, folder: Path) -> StoredContent:
+        """Content the server made (kiln privacy's synthetic data) put in the store under its hash; it is not a
+        version until :meth:`record_made` records it."""
+        files = [p for p in folder.rglob("*") if p.is_file()]
+        size = sum(p.stat().st_size for p in files)
+        return StoredContent(self.store.put_content_addressed(folder, DATA_PREFIX), len(files), size)
+
+    def record_made(self, spec: DataSpec, stored: StoredContent, created_by: str | None) -> DataAssetView:
+        """Record a version of content :meth:`store_made` stored (a version that exists: the same or refused)."""
+        if spec.version is not None and (existing := self.assets.find(spec.name, spec.version)):
+            return self._same_or_refuse(existing, spec, stored.content_hash)
+        key = f"{DATA_PREFIX}/{stored.content_hash}"
+        return self._record(spec, stored.content_hash, key, stored.files, stored.size_bytes, created_by)
 
     def _check_private(self, spec: DataSpec, content: Path) -> None:
         if self.private_version_check is None:

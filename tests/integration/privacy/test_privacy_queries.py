@@ -52,7 +52,10 @@ def test_answers_are_close_at_a_large_epsilon_and_noisy_at_a_small_one(server: W
         assert abs(count - truth.females) <= 10 and abs(mean - truth.mean_age) <= 2.0
         assert precise.epsilon == pytest.approx(40.0) and precise.remaining_epsilon == pytest.approx(60.0)
         # at epsilon 0.05 each count's Laplace noise has a scale of ~80 people: five answers far from the truth
-        noisy = [females(client.privacy.query(name, "1", f"SELECT sex, COUNT(*) AS n FROM {name} GROUP BY sex", 0.05))[0] for _ in range(5)]  # noqa: E501
+        noisy = [
+            females(client.privacy.query(name, "1", f"SELECT sex, COUNT(*) AS n FROM {name} GROUP BY sex", 0.05))[0]
+            for _ in range(5)
+        ]  # noqa: E501
         assert statistics.mean(abs(n - truth.females) for n in noisy) > abs(count - truth.females)
         assert len(set(noisy)) > 1  # fresh noise each time
         budget = client.privacy.budget(name, "1")

@@ -27,7 +27,9 @@ def test_charges_add_up_and_one_past_the_budget_changes_nothing(ledger: PrivacyL
     assert first is not None and second is not None and second.id > first.id
     assert ledger.charge("patients", "1", Charge("ann", "query", "too much", 0.6, 0.0)) is None
     budget = ledger.budget("patients", "1")
-    assert budget is not None and budget.spent_epsilon == pytest.approx(2.5) and budget.spent_delta == pytest.approx(2e-7)
+    assert (
+        budget is not None and budget.spent_epsilon == pytest.approx(2.5) and budget.spent_delta == pytest.approx(2e-7)
+    )
     charges = ledger.charges("patients", "1")
     assert [(c.charged_by, c.what, c.epsilon) for c in charges] == [
         ("ann", "SELECT COUNT(*) FROM patients", 1.25),

@@ -15,7 +15,14 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("data_assets") as batch:
-        batch.add_column(sa.Column("privacy", sa.JSON(), nullable=True, comment="a private version: {epsilon, delta, metadata} (kiln.privacy)"))
+        batch.add_column(
+            sa.Column(
+                "privacy",
+                sa.JSON(),
+                nullable=True,
+                comment="a private version: {epsilon, delta, metadata} (kiln.privacy)",
+            )
+        )
     op.create_table(
         "privacy_budgets",
         sa.Column("data_name", sa.String(255), primary_key=True),
@@ -33,7 +40,9 @@ def upgrade() -> None:
         sa.Column("charged_by", sa.String(128), nullable=False),
         sa.Column("charged_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("kind", sa.String(32), nullable=False, comment="query, synthesis or job"),
-        sa.Column("what", sa.Text(), nullable=False, comment="the query's text, the synthesizer and its settings, the job"),
+        sa.Column(
+            "what", sa.Text(), nullable=False, comment="the query's text, the synthesizer and its settings, the job"
+        ),
         sa.Column("epsilon", sa.Float(), nullable=False),
         sa.Column("delta", sa.Float(), nullable=False),
     )
