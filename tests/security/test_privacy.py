@@ -66,6 +66,9 @@ def test_only_owners_download_or_preview_a_private_version(
             assert page.status_code == 200 and "shown to owners only" in page.text
             assert f"<td>{SECRET_ID}</td>" not in page.text
             assert http.get(f"/api/v1/data/{private}/versions/1").json()["privacy"]["epsilon"] == 1.0
+            assert private in http.get("/ui/privacy").text  # the private versions, and each one's budget and ledger
+            ledger = http.get(f"/ui/privacy/{private}/1")
+            assert ledger.status_code == 200 and "The ledger" in ledger.text and SECRET_ID not in ledger.text
     with team.owner.http(security_server) as owner:
         assert owner.get(content_path(private)).status_code == 200
         assert f"<td>{SECRET_ID}</td>" in owner.get(f"/ui/data/{private}/1").text

@@ -6,7 +6,8 @@ DP queries answered by the server (the analyst never sees rows).
 - ``metadata``: the SmartNoise table metadata checked at create, and against the rows;
 - ``engine``: SmartNoise SQL and OpenDP in their own environment, driven over stdin/stdout (``engine_process``);
 - ``service``: queries answered and charged in the ledger (``kiln.store.privacy``), budgets;
-- ``api`` + ``router``: REST; ``sdk``: ``Client().privacy``; ``cli``: ``kiln privacy query|budget``.
+- ``api`` + ``router``: REST; ``sdk``: ``Client().privacy``; ``cli``: ``kiln privacy query|synthesize|budget``;
+  ``studio``: the private versions and each one's budget and ledger in kiln studio.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ CAPABILITY = Capability(
     api="kiln.privacy.api",
     router="kiln.privacy.router:privacy_router",
     service="kiln.privacy.service:PrivacyService",
+    studio_pages="kiln.privacy.studio:PAGES",
 )
 
 __all__ = ["CAPABILITY"]
