@@ -129,3 +129,11 @@ def test_kiln_privacy_budget_lists_every_charge_with_who_when_and_what(server: W
     assert '"what": "' + sql + '"' in listed.stdout and '"charged_by": "' in listed.stdout
     table = server.cli("privacy", "budget", "-n", name, "-v", "1", check=True)
     assert "query" in table.stdout and "0.5" in table.stdout and "sequential composition" in table.stdout
+
+
+def test_the_readme_example_creates_queries_and_lists_its_budget(server: WorkspaceServer) -> None:
+    server.cli("data", "create", "-f", "examples/privacy/patients.yml", check=True)
+    sql = "SELECT sex, COUNT(*) AS n, AVG(age) AS mean_age FROM patients GROUP BY sex"
+    server.cli("privacy", "query", "-n", "patients", "-v", "1", "--epsilon", "0.5", "--sql", sql, check=True)
+    listed = server.cli("privacy", "budget", "-n", "patients", "-v", "1", "-o", "json", check=True)
+    assert '"spent_epsilon": 0.5' in listed.stdout and '"remaining_epsilon": 2.5' in listed.stdout
