@@ -44,6 +44,7 @@ def owners_job(security_server: WorkspaceServer, team: Team, private: str) -> st
         "python -c \"import mlflow; mlflow.log_artifact('./outputs/rows.csv')\"",
         "inputs": {"rows": {"type": "uri_file", "path": f"kiln:{private}:1"}},
         "experiment_name": "attack-suite",
+        "privacy": {"epsilon": 0.1, "delta": 0.0},
     }
     with team.owner.client(security_server) as owner:
         job = owner.jobs.create(spec).wait(timeout=240)
@@ -123,7 +124,7 @@ def test_the_workspace_export_is_for_owners_only(security_server: WorkspaceServe
 
 
 def test_readers_read_budgets_contributors_query_and_bad_requests_are_refused(
-    security_server: WorkspaceServer, team: Team, private: str
+    security_server: WorkspaceServer, team: Team, private: str, owners_job: str
 ) -> None:
     budget = privacy_api.BUDGET.path.format(name=private, version="1")
     query = privacy_api.QUERY.path.format(name=private, version="1")
@@ -132,7 +133,7 @@ def test_readers_read_budgets_contributors_query_and_bad_requests_are_refused(
     synthesis = {"synthesizer": "mst", "epsilon": 0.1, "rows": 10, "name": f"{private}-synth"}
     with team.reader.http(security_server) as reader:
         answer = reader.get(budget)
-        assert answer.status_code == 200 and answer.json()["remaining_epsilon"] == 1.0
+        assert answer.status_code == 200 and answer.json()["remaining_epsilon"] == pytest.approx(0.9)  # the job's 0.1
         assert reader.post(query, json=body).status_code == 403
         assert reader.post(synthesize, json=synthesis).status_code == 403
     with team.contributor.http(security_server) as contributor:
@@ -148,7 +149,7 @@ def test_readers_read_budgets_contributors_query_and_bad_requests_are_refused(
         assert httpx.get(security_server.url + budget, headers=headers).status_code == 401
         assert httpx.post(security_server.url + query, json=body, headers=headers).status_code == 401
     with team.owner.client(security_server) as owner:
-        assert owner.privacy.budget(private, "1").charges == []  # nothing above was charged
+        assert [c.kind for c in owner.privacy.budget(private, "1").charges] == ["job"]  # nothing above was charged
 
 
 def test_a_private_version_cannot_be_remote_or_unchecked(

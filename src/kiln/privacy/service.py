@@ -18,6 +18,8 @@ from kiln.privacy.api import BudgetView, ChargeView, QueryAnswer, QueryRequest, 
 from kiln.privacy.engine import PrivacyEngine, engine_python
 from kiln.privacy.metadata import check_against_data, columns_of, table_file
 from kiln.specs.data import DataPrivacy, DataSpec
+from kiln.specs.job import ProcessJobSpec
+from kiln.specs.pins import DataPin, InputPin
 from kiln.store.privacy import Charge, PrivacyLedger
 from kiln.store.tables import DataAssetRow, PrivacyBudgetRow
 
@@ -37,6 +39,7 @@ class PrivacyService:
         self.ledger = PrivacyLedger(context.data.assets.sessions)
         self.engine = engine or PrivacyEngine(engine_python(context.settings.privacy_engine_python))
         context.data.private_version_check = self.check_private_version
+        context.jobs.privacy_charger = self.charge_job
 
     def close(self) -> None:
         self.engine.close()
@@ -117,6 +120,20 @@ class PrivacyService:
             remaining_epsilon=_left(after.epsilon, after.spent_epsilon),
             remaining_delta=_left(after.delta, after.spent_delta),
         )  # fmt: skip
+
+    # Jobs --------------------------------------------------------------------------------
+    def charge_job(self, spec: ProcessJobSpec, pins: dict[str, InputPin], created_by: str | None) -> None:
+        """Charge each private input's budget what the job declares, all or none, at submit (JobService)."""
+        assert spec.privacy is not None
+        private = [p for p in pins.values() if getattr(p, "private", False) and isinstance(p, DataPin)]
+        for pin in private:
+            row, privacy = self._private_row(pin.name, pin.version)
+            _ensure_affordable(row, self._budget(row, privacy), spec.privacy.epsilon, spec.privacy.delta)
+        command = getattr(spec, "command", None) or spec.type
+        what = f"{spec.type} job {spec.name or spec.display_name or '(unnamed)'}: {command}"[:2000]
+        cost = Charge(created_by or "unknown", "job", what, spec.privacy.epsilon, spec.privacy.delta)
+        if not self.ledger.charge_all([(p.name, p.version) for p in private], cost):
+            raise Conflict("the privacy budget of an input was spent by others meanwhile; nothing was charged")
 
     # Synthetic data ----------------------------------------------------------------------
     def synthesize(self, name: str, version: str, request: SynthesisRequest, caller: str) -> SynthesisAnswer:

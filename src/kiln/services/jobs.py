@@ -47,6 +47,8 @@ from kiln.tracking.runs import RunTracker
 RESERVED_OUTPUTS = (DEFAULT_OUTPUT, LOGS_OUTPUT)
 RAW_READER = Role.OWNER  # = kiln.services.data.RAW_READER: who may read a private version's rows
 SubmissionCheck = Callable[[ProcessJobSpec, dict[str, InputPin]], None]
+# kiln privacy's: charge a job that reads private data versions what it declares, or refuse it
+PrivacyCharger = Callable[[ProcessJobSpec, dict[str, InputPin], str | None], None]
 DEFAULT_EXPERIMENT = "Default"
 
 
@@ -64,6 +66,7 @@ class JobService:
     computes: ComputeService  # what each compute target can run (an unknown one is refused)
     # per job type: what a capability checks at submit with the inputs pinned (data columns, a model's signature…)
     submission_checks: dict[str, SubmissionCheck] = field(default_factory=dict)
+    privacy_charger: PrivacyCharger | None = None  # None: jobs reading private data versions are refused
 
     def add_submission_check(self, job_type: str, check: SubmissionCheck) -> None:
         """Have ``check`` look at every submission of ``job_type`` once its inputs are pinned, before anything is
@@ -77,6 +80,7 @@ class JobService:
         process = process_spec(spec)
         code_hash, pinned_inputs, environment = self._check(process)
         ensure_private_inputs_readable(pinned_inputs, role)
+        self._charge_privacy(process, pinned_inputs, created_by)
         return self._record(process, code_hash, pinned_inputs, environment, created_by)
 
     def rerun(self, name: str, created_by: str | None = None, role: Role | None = None) -> JobView:
@@ -90,6 +94,7 @@ class JobService:
         environment = recorded if recorded.is_exact else self.environments.pin_environment(spec.environment)
         pinned_inputs = input_pins(row.pinned_inputs)
         ensure_private_inputs_readable(pinned_inputs, role)
+        self._charge_privacy(spec, pinned_inputs, created_by)  # a rerun spends again
         return self._record(spec, row.code_hash, pinned_inputs, environment, created_by)
 
     def _record(
@@ -131,6 +136,20 @@ class JobService:
             raise
         self.engine.wake()
         return self.view(self.jobs.get(run_id))
+
+    def _charge_privacy(self, spec: ProcessJobSpec, pins: dict[str, InputPin], created_by: str | None) -> None:
+        """A job reading private data versions declares privacy: {epsilon, delta} and is charged it, or refused."""
+        private = private_inputs(pins)
+        if not private:
+            return
+        if spec.privacy is None:
+            raise InvalidSpec(
+                f"privacy: {', '.join(private)} is private data: declare what the job spends of its budget, "
+                f"privacy: {{epsilon: 1.0, delta: 1.0e-6}}"
+            )
+        if self.privacy_charger is None:
+            raise InvalidSpec(f"{', '.join(private)}: this workspace has no privacy capability to charge the job")
+        self.privacy_charger(spec, pins, created_by)
 
     def _check_compute(self, spec: ProcessJobSpec) -> None:
         """The compute target exists and can run the spec (its distribution, resources, input modes)."""

@@ -7,6 +7,7 @@ serialise concurrent charges, so the budget is never overspent whichever server 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,6 +28,10 @@ class Charge:
     what: str
     epsilon: float
     delta: float
+
+
+class _CannotPay(Exception):
+    pass
 
 
 class PrivacyLedger:
@@ -56,7 +61,30 @@ class PrivacyLedger:
 
     def charge(self, name: str, version: str, charge: Charge) -> PrivacyChargeRow | None:
         """Record ``charge`` if the budget can pay it (else None, and nothing changes)."""
-        statement = (
+        charged = self.charge_all([(name, version)], charge)
+        return charged[0] if charged else None
+
+    def charge_all(self, versions: list[tuple[str, str]], charge: Charge) -> list[PrivacyChargeRow]:
+        """Record ``charge`` against each version's budget, all or none (empty: one of them could not pay)."""
+        rows: list[PrivacyChargeRow] = []
+        try:
+            with self._sessions.begin() as session:
+                for name, version in versions:
+                    if int(getattr(session.execute(self._spend(name, version, charge)), "rowcount", 0)) != 1:
+                        raise _CannotPay  # rolls back what this transaction spent on the others
+                    row = PrivacyChargeRow(
+                        data_name=name, data_version=version, charged_by=charge.charged_by, charged_at=utcnow(),
+                        kind=charge.kind, what=charge.what, epsilon=charge.epsilon, delta=charge.delta,
+                    )  # fmt: skip
+                    session.add(row)
+                    rows.append(row)
+        except _CannotPay:
+            return []
+        return rows
+
+    @staticmethod
+    def _spend(name: str, version: str, charge: Charge) -> Any:
+        return (
             update(PrivacyBudgetRow)
             .where(
                 PrivacyBudgetRow.data_name == name,
@@ -69,12 +97,3 @@ class PrivacyLedger:
                 spent_delta=PrivacyBudgetRow.spent_delta + charge.delta,
             )
         )
-        with self._sessions.begin() as session:
-            if int(getattr(session.execute(statement), "rowcount", 0)) != 1:
-                return None
-            row = PrivacyChargeRow(
-                data_name=name, data_version=version, charged_by=charge.charged_by, charged_at=utcnow(),
-                kind=charge.kind, what=charge.what, epsilon=charge.epsilon, delta=charge.delta,
-            )  # fmt: skip
-            session.add(row)
-        return row

@@ -67,3 +67,13 @@ def test_fifty_concurrent_charges_never_overspend(ledger: PrivacyLedger) -> None
     assert results.count(True) == 12  # 3.0 / 0.25: exactly what the budget pays, the 38 others refused
     assert budget.spent_epsilon == pytest.approx(3.0) and budget.spent_epsilon <= budget.epsilon + 1e-12
     assert len(ledger.charges("patients", "1")) == 12
+
+
+def test_a_charge_against_several_budgets_is_all_or_none(ledger: PrivacyLedger) -> None:
+    ledger.open_budget("credit", "1", epsilon=0.5, delta=0.0)
+    job = Charge("ann", "job", "command job train: python train.py", 1.0, 0.0)
+    assert ledger.charge_all([("patients", "1"), ("credit", "1")], job) == []  # credit cannot pay: nothing spent
+    budget = ledger.budget("patients", "1")
+    assert budget is not None and budget.spent_epsilon == 0.0 and ledger.charges("patients", "1") == []
+    charged = ledger.charge_all([("patients", "1"), ("credit", "1")], Charge("ann", "job", "smaller", 0.5, 0.0))
+    assert [(c.data_name, c.epsilon) for c in charged] == [("patients", 0.5), ("credit", 0.5)]
