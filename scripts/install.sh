@@ -18,6 +18,15 @@ case ",${extras}," in
     *,test,* | *,torch,* | *,all,*) pip_install "torch==2.13.0" ;;
 esac
 pip_install -e ".[${extras}]"
+# kiln privacy's engine: SmartNoise SQL and OpenDP in a venv of their own (.venv-privacy), which the server drives
+# as a subprocess: smartnoise-sql pins pandas<3 and ANTLR 4.9.3, which kiln's environment cannot share, and its
+# PyYAML pin does not build, so its run-time dependencies are listed by hand and installed with --no-deps
+case ",${extras}," in
+    *,test,* | *,privacy,* | *,all,*)
+        [ -x .venv-privacy/bin/python ] || python3 -m venv .venv-privacy
+        .venv-privacy/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
+            -r src/kiln/privacy/engine-requirements.txt 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2) ;;
+esac
 # kiln studio's browser libraries (htmx, uPlot; axe-core for the browser tests), at the versions pinned by
 # src/kiln/studio/web/package-lock.json; served by the workspace server, never fetched at run time
 if ! command -v npm >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then

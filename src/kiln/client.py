@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from kiln.sdk.login import read_login, same_workspace
 
 if TYPE_CHECKING:
+    from kiln.privacy.sdk import PrivacyOperations
     from kiln.sdk.computes import ComputeOperations
     from kiln.sdk.data import DataOperations
     from kiln.sdk.datastores import DatastoreOperations
@@ -130,6 +131,13 @@ class Client:
         from kiln.sdk.users import UserOperations
 
         return UserOperations(self._rest)
+
+    @cached_property
+    def privacy(self) -> PrivacyOperations:
+        """DP queries and privacy budgets of private data versions (the privacy capability)."""
+        from kiln.privacy.sdk import PrivacyOperations
+
+        return PrivacyOperations(self._rest)
 
     @cached_property
     def workspace(self) -> WorkspaceOperations:

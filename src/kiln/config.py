@@ -108,6 +108,11 @@ class Settings(BaseSettings):
         description="Capability plug-ins to load beside the built-in ones: Python modules, comma-separated "
         "(config.yaml may list them), each exposing CAPABILITY (a kiln.capabilities.Capability).",
     )
+    privacy_engine_python: str = Field(
+        "",
+        description="The Python of kiln privacy's engine (SmartNoise SQL, OpenDP in an environment of their own); "
+        "empty: .venv-privacy/bin/python beside kiln's environment (what scripts/install.sh privacy makes).",
+    )
 
     @field_validator("gpus", "plugins", "local_datastore_roots", "remote_private_hosts", mode="before")
     @classmethod

@@ -218,6 +218,7 @@ class Seeded:
             "models": {"name": self.model, "version": self.model_version, "alias": self.model_alias},
             "lineage/model": {"name": self.model, "version": self.model_version},
             "data": {"name": self.data, "version": self.data_version},
+            "privacy": {"name": self.data, "version": self.data_version},  # /api/v1/privacy/data/{name}/versions/…
             "environments": {"name": "python", "version": "1"},  # none is built here (builds are slow)
             "online-endpoints": {"name": self.endpoint, "deployment": "blue"},
             "users": {"name": self.team.reader.name},

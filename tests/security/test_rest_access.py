@@ -50,6 +50,8 @@ ATTACK_BODIES: dict[str, Any] = {
     "users.create_token": {"expires_in_seconds": 3600, "description": "mine now"},
     "computes.create": {"name": f"attack-ray-{SUFFIX}", "type": "ray", "address": "http://127.0.0.1:1"},
     "datastores.create": {"name": f"attack-ds-{SUFFIX}", "type": "https", "url": "http://127.0.0.1:1"},
+    "privacy.query": {"sql": "SELECT * FROM t", "epsilon": 100},
+    "privacy.synthesize": {"synthesizer": "mst", "epsilon": 100, "rows": 1000000, "name": f"attack-synth-{SUFFIX}"},
 }
 RAW_ATTACK = {"uploads.create": b"not a tar", "workspace.import": b"not a tar either"}
 # streams that would last minutes: one snapshot is enough to see who gets past the role check

@@ -26,6 +26,7 @@ BUILT_IN: tuple[str, ...] = (
     "kiln.conversion",  # kiln model convert: registered models to ONNX with a parity proof (job kind model_conversion)
     "kiln.rai",  # type: responsible_ai jobs, kiln rai: explanations, fairness assessment and mitigation
     "kiln.encrypted",  # encryption: {scheme: ckks} deployments, EncryptedClient, invoke --encrypted (TenSEAL)
+    "kiln.privacy",  # kiln privacy: private data versions, a privacy-budget ledger, DP queries
 )
 
 PLUGINS_SETTING = "plugins (KILN_PLUGINS, or 'plugins' in config.yaml)"

@@ -122,11 +122,25 @@ def prepare_data(rest: RestClient, spec: DataLike | None, fields: dict[str, Any]
     except ValidationError as exc:
         raise explain_validation_error(exc, source) from None
     body = data.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if data.privacy is not None and isinstance(data.privacy.metadata, str):  # a YAML file beside the spec: inline
+        where = f"{source.where(('privacy', 'metadata'))}: privacy.metadata"
+        body["privacy"]["metadata"] = _metadata_file(data.privacy.metadata, where, base_dir)
     if not data.path.startswith(UPLOAD_PREFIX) and not is_remote_path(data.path):
         from_flags = "path" in fields
         where = "path" if from_flags else f"{source.where(('path',))}: path"
         body["path"] = upload_path(rest, _checked_local_path(data, where, None if from_flags else base_dir))
     return body
+
+
+def _metadata_file(path: str, where: str, base_dir: Path | None) -> dict[str, Any]:
+    """A private version's SmartNoise table metadata, read from its YAML file (sent inline)."""
+    local = (base_dir or Path.cwd()) / path
+    if not local.is_file():
+        raise InvalidSpec(f"{where}: '{path}' not found (looked for {local.resolve()})")
+    metadata = read_yaml_file(local).data
+    if not isinstance(metadata, dict):
+        raise InvalidSpec(f"{where}: {local} holds no mapping of columns and table options")
+    return metadata
 
 
 def _checked_local_path(data: DataSpec, where: str, base_dir: Path | None) -> Path:

@@ -24,7 +24,7 @@ from kiln.server.capabilities import include_capability_routers
 from kiln.server.health import HealthCheck
 from kiln.server.limits import size_thread_pool
 from kiln.server.mlflow_gate import WaitForMlflow
-from kiln.server.permissions import default_access, tracking_caller
+from kiln.server.permissions import default_access, tracking_access
 from kiln.server.routers.computes import computes_router
 from kiln.server.routers.data import data_router
 from kiln.server.routers.datastores import datastores_router
@@ -94,7 +94,11 @@ def create_app(
         docs_url=None, redoc_url=None,  # /docs is kiln's own, served offline (kiln.server.api_docs)
     )  # fmt: skip
     serve_api_docs(app)
-    proxy = MlflowProxy(lambda: app.state.workspace.mlflow.url, tracking_caller, mlflow_store_uri(settings))
+    proxy = MlflowProxy(
+        lambda: app.state.workspace.mlflow.url,
+        tracking_access(lambda: app.state.workspace.jobs),
+        mlflow_store_uri(settings),
+    )
     app.state.bearer_principals = BearerPrincipals(token, lambda: _credentials(app))  # the studio's sign-in
     gateway = EndpointGateway(
         lambda: app.state.workspace.endpoint_routes,

@@ -12,15 +12,16 @@ owner". A route that declares nothing still gets the app-wide ``default_access``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 
-from kiln.errors import Unauthorized
+from kiln.errors import Forbidden, Unauthorized
 from kiln.services.credentials import Principal
 from kiln.specs.users import Role
-from kiln.tracking.mlflow_access import TrackingForbidden, is_read_only
+from kiln.tracking.mlflow_access import TrackingForbidden, artifact_runs, is_read_only
 
 PRINCIPAL_SCOPE_KEY = "kiln.principal"
 _DECLARES_ACCESS = "kiln_declares_access"
@@ -84,6 +85,25 @@ def tracking_caller(scope: dict[str, Any], method: str, api_path: str) -> str:
             f"needs {Role.CONTRIBUTOR.and_above()}"
         )
     return principal.name
+
+
+def tracking_access(jobs: Callable[[], Any]) -> Callable[[dict[str, Any], str, str], str]:
+    """``tracking_caller``, and the artifacts of a job's MLflow run that read private data for owners only
+    (``jobs()``: the JobService; its ``ensure_outputs_readable`` decides; kiln privacy)."""
+
+    def access(scope: dict[str, Any], method: str, api_path: str) -> str:
+        caller = tracking_caller(scope, method, api_path)
+        runs = artifact_runs(api_path, scope.get("query_string", b"").decode("latin-1"))
+        if runs:
+            principal = scope[PRINCIPAL_SCOPE_KEY]
+            for run in runs:
+                try:
+                    jobs().ensure_outputs_readable(run, principal.role, "its MLflow artifacts")
+                except Forbidden as refused:
+                    raise TrackingForbidden(refused.message) from None
+        return caller
+
+    return access
 
 
 async def default_access(request: Request) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import builtins
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from kiln import mltable
 from kiln.artifacts.store import ArtifactStore
 from kiln.clock import utcnow
-from kiln.errors import AlreadyExists, Conflict, InvalidSpec, NotFound
+from kiln.errors import AlreadyExists, Conflict, Forbidden, InvalidSpec, NotFound
 from kiln.jobs.inputs import ReadOnlyProvider, expect_pin
 from kiln.services import data_preview
 from kiln.services.uploads import SNAPSHOTS, UploadService
@@ -30,6 +30,7 @@ from kiln.specs.job import JobInput
 from kiln.specs.pins import DataPin, InputPin
 from kiln.specs.references import AssetReference, is_asset_reference, parse_asset_reference
 from kiln.specs.remote_paths import is_remote_path
+from kiln.specs.roles import Role
 from kiln.store.data import DataAssetRepository
 from kiln.store.tables import DataAssetRow
 
@@ -40,6 +41,26 @@ DATA_PREFIX = "data"
 DATA_INPUT_TYPES = ("uri_file", "uri_folder", "mltable")
 # input type -> asset types it can read
 READABLE_AS = {"uri_file": ("uri_file",), "uri_folder": ("uri_folder", "mltable"), "mltable": ("mltable",)}
+RAW_READER = Role.OWNER  # who may read a private version's rows (kiln.privacy)
+# a check of a private version's spec against its stored content, before its row is written (kiln.privacy's)
+PrivateVersionCheck = Callable[[DataSpec, Path], None]
+
+
+def ensure_raw_access(row: DataAssetRow, role: Role | None, action: str) -> None:
+    """Forbidden unless ``role`` may read the rows of ``row`` (every version but private ones: anyone)."""
+    if row.privacy is not None and (role is None or not role.allows(RAW_READER)):
+        who = f"a {role.value}" if role is not None else "not known to be an owner"
+        raise Forbidden(
+            f"data asset '{row.name}' version '{row.version}' is private: {action} needs {RAW_READER.and_above()} "
+            f"(the caller is {who}); query it with kiln privacy query, or synthesise data from it"
+        )
+
+
+@dataclass(frozen=True)
+class StoredContent:
+    content_hash: str
+    files: int
+    size_bytes: int
 
 
 @dataclass
@@ -48,6 +69,7 @@ class DataService:
     uploads: UploadService
     store: ArtifactStore
     remote: RemoteData | None = None  # remote paths (kiln.datastores); None: refused
+    private_version_check: PrivateVersionCheck | None = None  # kiln.privacy's; None: private versions refused
 
     # Creating ----------------------------------------------------------------------------
     def create(self, spec: DataSpec, created_by: str | None = None) -> DataAssetView:
@@ -64,6 +86,8 @@ class DataService:
         if spec.version is not None and (existing := self.assets.find(spec.name, spec.version)):
             return self._same_or_refuse(existing, spec, digest)
         with self.store.local_view(folder_key) as folder:  # not copied when the store is local
+            if spec.privacy is not None:
+                self._check_private(spec, folder / key.removeprefix(folder_key).lstrip("/") if is_file else folder)
             if spec.type == "mltable":
                 try:
                     mltable.parse(folder, label=mltable.MLTABLE_FILE)
@@ -79,6 +103,8 @@ class DataService:
         if self.remote is None:
             raise InvalidSpec(f"path: this workspace does not read remote data ({spec.path!r})")
         snapshot = self.remote.snapshot(spec.path, "path")
+        if spec.privacy is not None:
+            raise InvalidSpec(f"privacy: a private version keeps its rows in kiln; {spec.path!r} is remote data")
         if (spec.type == "uri_file") != (snapshot.kind == "file"):
             wanted = "a file" if spec.type == "uri_file" else "a folder"
             raise InvalidSpec(f"path: a {spec.type} data asset needs {wanted}, and {spec.path!r} is a {snapshot.kind}")
@@ -104,6 +130,7 @@ class DataService:
                 store_key=store_key, description=spec.description,
                 tags={str(k): v for k, v in spec.tags.items()}, files=files, size_bytes=size,
                 created_at=utcnow(), archived=False, created_by=created_by, remote_path=remote_path,
+                privacy=spec.privacy.model_dump(mode="json") if spec.privacy is not None else None,
             )  # fmt: skip
             if self.assets.add(row):
                 return self._view(row)
@@ -111,13 +138,35 @@ class DataService:
                 return self._same_or_refuse(existing, spec, content_hash)
         raise Conflict(f"data asset '{spec.name}': other versions were being created at the same time; try again")
 
+    def store_made(self, folder: Path) -> StoredContent:
+        """Content the server made (kiln privacy's synthetic data) put in the store under its hash; it is not a
+        version until :meth:`record_made` records it."""
+        files = [p for p in folder.rglob("*") if p.is_file()]
+        size = sum(p.stat().st_size for p in files)
+        return StoredContent(self.store.put_content_addressed(folder, DATA_PREFIX), len(files), size)
+
+    def record_made(self, spec: DataSpec, stored: StoredContent, created_by: str | None) -> DataAssetView:
+        """Record a version of content :meth:`store_made` stored (a version that exists: the same or refused)."""
+        if spec.version is not None and (existing := self.assets.find(spec.name, spec.version)):
+            return self._same_or_refuse(existing, spec, stored.content_hash)
+        key = f"{DATA_PREFIX}/{stored.content_hash}"
+        return self._record(spec, stored.content_hash, key, stored.files, stored.size_bytes, created_by)
+
+    def _check_private(self, spec: DataSpec, content: Path) -> None:
+        if self.private_version_check is None:
+            raise InvalidSpec("privacy: this workspace has no privacy capability loaded; private versions are refused")
+        self.private_version_check(spec, content)
+
     def _same_or_refuse(self, existing: DataAssetRow, spec: DataSpec, digest: str) -> DataAssetView:
-        if existing.content_hash == digest and existing.type == spec.type:
+        privacy = spec.privacy.model_dump(mode="json") if spec.privacy is not None else None
+        if existing.content_hash == digest and existing.type == spec.type and existing.privacy == privacy:
             return self._view(existing)
         what = (
             f"other content (stored sha256 {existing.content_hash[:12]}…, yours {digest[:12]}…)"
             if existing.content_hash != digest
             else f"type {existing.type} (yours: {spec.type})"
+            if existing.type != spec.type
+            else "another privacy declaration (a version's budget never changes)"
         )
         raise AlreadyExists(
             f"data asset '{existing.name}' version '{existing.version}' already exists with {what}; a version never "
@@ -172,18 +221,25 @@ class DataService:
         rows = self.assets.versions(name) if version is None else [self.row(name, version)]
         return [self._view(row) for row in rows]
 
-    def content_archive(self, name: str, version: str | None) -> tuple[str, Iterator[bytes]]:
-        """The version's content as an uncompressed tar whose top folder is the asset's name."""
+    def content_archive(self, name: str, version: str | None, role: Role | None) -> tuple[str, Iterator[bytes]]:
+        """The version's content as an uncompressed tar whose top folder is the asset's name (a private
+        version's for owners only)."""
         row = self.row(name, version)
+        ensure_raw_access(row, role, "downloading its content")
         if row.remote_path:
             raise InvalidSpec(
                 f"data asset '{row.name}' version '{row.version}' is a reference to {row.remote_path}; read it there"
             )
         return row.name, self.store.iter_tar(row.store_key, row.name)
 
-    def preview(self, name: str, version: str | None, limit: int = data_preview.ROWS) -> data_preview.DataPreview:
-        """The first rows of the version (CSV, Parquet, MLTable), or its files for a folder (kiln studio)."""
-        return data_preview.preview(self.store, self.row(name, version), limit)
+    def preview(
+        self, name: str, version: str | None, role: Role | None, limit: int = data_preview.ROWS
+    ) -> data_preview.DataPreview:
+        """The first rows of the version (CSV, Parquet, MLTable), or its files for a folder (kiln studio); a
+        private version's rows for owners only."""
+        row = self.row(name, version)
+        ensure_raw_access(row, role, "previewing its rows")
+        return data_preview.preview(self.store, row, limit)
 
     @staticmethod
     def _view(row: DataAssetRow) -> DataAssetView:
@@ -191,7 +247,7 @@ class DataService:
             name=row.name, version=row.version, type=row.type, content_hash=row.content_hash,
             description=row.description, tags=dict(row.tags or {}), created_at=row.created_at,
             archived=row.archived, files=row.files, size_bytes=row.size_bytes, created_by=row.created_by,
-            remote_path=row.remote_path,
+            remote_path=row.remote_path, privacy=row.privacy,
         )  # fmt: skip
 
     # Job inputs --------------------------------------------------------------------------
@@ -233,6 +289,8 @@ class DataInputs:
             reference=item.path, name=row.name, version=row.version, type=row.type,
             content_hash=row.content_hash, key=row.store_key,
         )  # fmt: skip
+        if row.privacy is not None:
+            pinned.private = True  # JobService lets owners alone read it (ensure_private_inputs_readable)
         if row.remote_path:
             pinned.remote = row.remote_path
             if row.type == "uri_file":

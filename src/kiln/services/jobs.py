@@ -17,7 +17,7 @@ from kiln.artifacts.references import join_key
 from kiln.artifacts.store import ArtifactStore
 from kiln.clock import utcnow
 from kiln.environments.resolver import EnvironmentResolver
-from kiln.errors import AlreadyExists, Conflict, InvalidSpec, KilnError, NotFound
+from kiln.errors import AlreadyExists, Conflict, Forbidden, InvalidSpec, KilnError, NotFound
 from kiln.jobs.engine import JobEngine
 from kiln.jobs.folders import DEFAULT_OUTPUT, JobFolders, log_key, output_key, outputs_key
 from kiln.jobs.handler import handler_of
@@ -28,6 +28,7 @@ from kiln.services.computes import ComputeService
 from kiln.services.uploads import UploadService
 from kiln.specs.job import JobInput, JobSpecBase, ProcessJobSpec, literal_input_value
 from kiln.specs.pins import EnvironmentPin, InputPin, environment_pin, input_pins, input_records
+from kiln.specs.roles import Role
 from kiln.specs.views import (
     LOGS_OUTPUT,
     JobFileView,
@@ -44,7 +45,10 @@ from kiln.tracking.metric_series import After
 from kiln.tracking.runs import RunTracker
 
 RESERVED_OUTPUTS = (DEFAULT_OUTPUT, LOGS_OUTPUT)
+RAW_READER = Role.OWNER  # = kiln.services.data.RAW_READER: who may read a private version's rows
 SubmissionCheck = Callable[[ProcessJobSpec, dict[str, InputPin]], None]
+# kiln privacy's: charge a job that reads private data versions what it declares, or refuse it
+PrivacyCharger = Callable[[ProcessJobSpec, dict[str, InputPin], str | None], None]
 DEFAULT_EXPERIMENT = "Default"
 
 
@@ -62,6 +66,7 @@ class JobService:
     computes: ComputeService  # what each compute target can run (an unknown one is refused)
     # per job type: what a capability checks at submit with the inputs pinned (data columns, a model's signature…)
     submission_checks: dict[str, SubmissionCheck] = field(default_factory=dict)
+    privacy_charger: PrivacyCharger | None = None  # None: jobs reading private data versions are refused
 
     def add_submission_check(self, job_type: str, check: SubmissionCheck) -> None:
         """Have ``check`` look at every submission of ``job_type`` once its inputs are pinned, before anything is
@@ -69,13 +74,16 @@ class JobService:
         self.submission_checks[job_type] = check
 
     # Submission ------------------------------------------------------------------------
-    def submit(self, spec: JobSpecBase, created_by: str | None = None) -> JobView:
-        """Record a job of any registered kind (the engine runs it when its compute target has room)."""
+    def submit(self, spec: JobSpecBase, created_by: str | None = None, role: Role | None = None) -> JobView:
+        """Record a job of any registered kind (the engine runs it when its compute target has room). ``role``:
+        the submitter's (a private data version is an input of owners' jobs only; None: not known, refused)."""
         process = process_spec(spec)
         code_hash, pinned_inputs, environment = self._check(process)
+        ensure_private_inputs_readable(pinned_inputs, role)
+        self._charge_privacy(process, pinned_inputs, created_by)
         return self._record(process, code_hash, pinned_inputs, environment, created_by)
 
-    def rerun(self, name: str, created_by: str | None = None) -> JobView:
+    def rerun(self, name: str, created_by: str | None = None, role: Role | None = None) -> JobView:
         """A new job with the spec, code snapshot and pinned inputs of ``name``, in its recorded environment."""
         row = self.jobs.get(name)
         spec = process_spec(row.spec)
@@ -84,7 +92,10 @@ class JobService:
         recorded = environment_pin(row.environment)
         # the exact package list if the job got that far (else the spec is pinned again)
         environment = recorded if recorded.is_exact else self.environments.pin_environment(spec.environment)
-        return self._record(spec, row.code_hash, input_pins(row.pinned_inputs), environment, created_by)
+        pinned_inputs = input_pins(row.pinned_inputs)
+        ensure_private_inputs_readable(pinned_inputs, role)
+        self._charge_privacy(spec, pinned_inputs, created_by)  # a rerun spends again
+        return self._record(spec, row.code_hash, pinned_inputs, environment, created_by)
 
     def _record(
         self, spec: ProcessJobSpec, code_hash: str | None, pinned_inputs: dict[str, InputPin],
@@ -126,6 +137,20 @@ class JobService:
         self.engine.wake()
         return self.view(self.jobs.get(run_id))
 
+    def _charge_privacy(self, spec: ProcessJobSpec, pins: dict[str, InputPin], created_by: str | None) -> None:
+        """A job reading private data versions declares privacy: {epsilon, delta} and is charged it, or refused."""
+        private = private_inputs(pins)
+        if not private:
+            return
+        if spec.privacy is None:
+            raise InvalidSpec(
+                f"privacy: {', '.join(private)} is private data: declare what the job spends of its budget, "
+                f"privacy: {{epsilon: 1.0, delta: 1.0e-6}}"
+            )
+        if self.privacy_charger is None:
+            raise InvalidSpec(f"{', '.join(private)}: this workspace has no privacy capability to charge the job")
+        self.privacy_charger(spec, pins, created_by)
+
     def _check_compute(self, spec: ProcessJobSpec) -> None:
         """The compute target exists and can run the spec (its distribution, resources, input modes)."""
         problems = [f"{format_loc(loc)}: {message}" for loc, message in self.computes.problems(spec)]
@@ -157,6 +182,21 @@ class JobService:
         if spec.name and self.jobs.name_taken(spec.name):
             raise AlreadyExists(f"a job named '{spec.name}' already exists; pick another name or leave 'name' out")
         return code_hash, pinned_inputs, environment
+
+    def ensure_outputs_readable(self, name_or_id: str, role: Role | None, what: str = "its outputs and log") -> None:
+        """Forbidden unless ``role`` may read what a job wrote: a job that read a private data version may have
+        written its rows anywhere it writes (outputs, log, MLflow artifacts), so those are for owners only. A
+        name that is no job is let through (the caller answers NotFound, or MLflow its own runs)."""
+        row = self.jobs.find(name_or_id)
+        if row is None or (role is not None and role.allows(RAW_READER)):
+            return
+        private = private_inputs(input_pins(row.pinned_inputs))
+        if private:
+            who = f"a {role.value}" if role is not None else "not known to be an owner"
+            raise Forbidden(
+                f"job '{row.name}' read private data ({', '.join(private)}): {what} are for "
+                f"{RAW_READER.and_above()} only (the caller is {who})"
+            )
 
     # Reading ---------------------------------------------------------------------------
     def view(self, row: JobRow, with_run_data: bool = False) -> JobView:
@@ -461,3 +501,19 @@ def _input_summary(item: JobInput | object) -> Any:
     if isinstance(item, JobInput) and item.is_path():
         return {"type": item.type, "path": item.path, "mode": item.mode or "download"}
     return literal_input_value(item)  # type: ignore[arg-type]
+
+
+def private_inputs(pins: dict[str, InputPin]) -> list[str]:
+    """The inputs that are private data versions (kiln privacy), as a message names them."""
+    return [f"inputs.{n} (data asset {p.name}:{p.version})" for n, p in pins.items() if getattr(p, "private", False)]
+
+
+def ensure_private_inputs_readable(pins: dict[str, InputPin], role: Role | None) -> None:
+    """Forbidden when an input is a private data version and ``role`` may not read its rows (kiln privacy)."""
+    private = private_inputs(pins)
+    if private and (role is None or not role.allows(RAW_READER)):
+        who = f"a {role.value}" if role is not None else "not known to be an owner"
+        raise Forbidden(
+            f"{', '.join(private)}: a private data version is an input of jobs submitted by "
+            f"{RAW_READER.and_above()} only (the submitter is {who}); query it with kiln privacy query instead"
+        )

@@ -17,6 +17,18 @@ LATEST = "latest"
 DataType = Literal["uri_file", "uri_folder", "mltable"]
 
 
+class DataPrivacy(StrictModel):
+    """A private version's privacy budget (fixed with the version) and its SmartNoise table metadata.
+
+    ``metadata`` is one table's SmartNoise metadata: table options (``max_ids``, ``row_privacy``…) and one
+    entry per column (``type``, ``lower``/``upper`` bounds, ``private_id``). In a YAML file it may be a path to
+    a YAML file beside it, which the CLI/SDK reads and sends inline."""
+
+    epsilon: float = Field(gt=0, le=100, description="The total epsilon every query, synthesis and job may spend.")
+    delta: float = Field(0.0, ge=0, lt=1, description="The total delta (0: pure epsilon-DP mechanisms only).")
+    metadata: dict[str, Any] | PathText = Field(description="SmartNoise table metadata, inline or a YAML file's path.")
+
+
 class DataSpec(StrictModel):
     """One version of a data asset. ``path`` is local for the CLI/SDK, ``upload:<hash>`` on the wire."""
 
@@ -27,6 +39,7 @@ class DataSpec(StrictModel):
     path: PathText
     description: Text | None = None
     tags: Tags = Field(default_factory=dict)
+    privacy: DataPrivacy | None = Field(None, description="Makes the version private: raw rows for owners only.")
 
     @field_validator("version", mode="before")
     @classmethod
@@ -53,3 +66,4 @@ class DataAssetView(BaseModel):
     remote_path: str | None = Field(
         None, description="A reference to remote data: the path it names (not copied; content_hash is what kiln read)."
     )
+    privacy: DataPrivacy | None = Field(None, description="A private version's budget and metadata (kiln privacy).")

@@ -85,6 +85,14 @@ class JobOutput(StrictModel):
         return self.type == "uri_file"
 
 
+class JobPrivacy(StrictModel):
+    """What a job that reads private data versions declares it spends of each one's budget (kiln privacy): charged
+    at submit; a DP training script keeps its achieved epsilon within it."""
+
+    epsilon: float = Field(gt=0, le=100)
+    delta: float = Field(0.0, ge=0, lt=1)
+
+
 class JobLimits(StrictModel):
     timeout: int | None = Field(
         None,
@@ -160,6 +168,9 @@ class JobSpecBase(StrictModel):
     inputs: dict[str, JobInput | Scalar] = Field(default_factory=dict)
     outputs: dict[str, JobOutput | None] = Field(default_factory=dict)
     limits: JobLimits | None = None
+    privacy: JobPrivacy | None = Field(
+        None, description="Needed when an input is a private data version: what the job spends of its budget."
+    )
 
     @field_validator("inputs", "outputs")
     @classmethod

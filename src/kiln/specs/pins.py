@@ -161,6 +161,7 @@ class DataPin(PinnedRecord):
         exclude_if=_unset,
         description="A reference to remote data: its path (read and checked against content_hash).",
     )
+    private: bool | None = Field(None, exclude_if=_unset, description="A private version (kiln privacy): owners only.")
 
 
 class ModelPin(PinnedRecord):

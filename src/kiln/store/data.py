@@ -13,6 +13,11 @@ class DataAssetRepository:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        """The database the versions live in (kiln.privacy keeps its ledger of their budgets beside them)."""
+        return self._sessions
+
     def add(self, row: DataAssetRow) -> bool:
         """Insert the version; False if that name+version exists already (another writer may have won)."""
         return insert_unique(self._sessions, row)

@@ -86,6 +86,9 @@ class DataAssetRow(Base):
     remote_path: Mapped[str | None] = mapped_column(
         String(2048), default=None, comment="a reference to remote data (not copied): the path it names"
     )
+    privacy: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON, default=None, comment="a private version: {epsilon, delta, metadata} (kiln.privacy)"
+    )
 
 
 class EnvironmentRow(Base):
@@ -248,3 +251,32 @@ class DatastoreRow(Base):
     tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str | None] = mapped_column(String(128), comment="the user who registered it")
+
+
+class PrivacyBudgetRow(Base):
+    """The privacy budget of one private data version: its totals and what the ledger has charged so far."""
+
+    __tablename__ = "privacy_budgets"
+
+    data_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    data_version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    epsilon: Mapped[float] = mapped_column(Float)
+    delta: Mapped[float] = mapped_column(Float)
+    spent_epsilon: Mapped[float] = mapped_column(Float, default=0.0)
+    spent_delta: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class PrivacyChargeRow(Base):
+    """One charge of the privacy ledger: who spent how much of a version's budget, when, on what."""
+
+    __tablename__ = "privacy_charges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True, comment="charge order")
+    data_name: Mapped[str] = mapped_column(String(255), index=True)
+    data_version: Mapped[str] = mapped_column(String(64))
+    charged_by: Mapped[str] = mapped_column(String(128))
+    charged_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    kind: Mapped[str] = mapped_column(String(32), comment="query, synthesis or job")
+    what: Mapped[str] = mapped_column(Text, comment="the query's text, the synthesizer and its settings, the job")
+    epsilon: Mapped[float] = mapped_column(Float)
+    delta: Mapped[float] = mapped_column(Float)

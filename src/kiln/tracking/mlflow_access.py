@@ -9,7 +9,9 @@ owner), so an endpoint MLflow adds later is a write until someone lists it here.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
+from urllib.parse import parse_qsl, unquote
 
 from kiln.errors import Forbidden
 from kiln.tracking.registry import CREATED_BY_TAG
@@ -90,3 +92,20 @@ def names_creator_tag(body: bytes, query: dict[str, str]) -> bool:
     except ValueError:
         return False
     return isinstance(request, dict) and request.get("key") == CREATED_BY_TAG
+
+
+ARTIFACT_CALLS = ("/artifacts/", "/get-artifact", "/mlflow-artifacts/", "/artifacts/list")
+_RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def artifact_runs(api_path: str, query: str) -> list[str]:
+    """The runs whose artifacts a call under /mlflow reads: ``run_id``/``run_uuid`` of its query, and every
+    segment of an ``mlflow-artifacts`` path shaped like a run id (``<experiment>/<run>/artifacts/…``). Empty for
+    calls that read no run's artifacts."""
+    path = api_path + "/"
+    if not any(part in path for part in ARTIFACT_CALLS):
+        return []
+    found = [value for key, value in parse_qsl(query) if key in ("run_id", "run_uuid")]
+    if "/mlflow-artifacts/" in path:
+        found += [segment for segment in unquote(api_path).split("/") if _RUN_ID.match(segment)]
+    return list(dict.fromkeys(found))

@@ -73,6 +73,7 @@ def test_every_route_is_a_declared_operation_and_every_operation_is_bound_once(a
         "models.convert",  # conversion
         "models.package", "models.export", "deployments.package",  # packaging
         "rai.report", "rai.analyses",  # rai
+        "privacy.query", "privacy.synthesize", "privacy.budget",  # privacy
     }  # fmt: skip
     # + users.sign_in_code (kiln ui); endpoints.invoke, .metrics_stream; jobs.metric_stream, .code_files, .code_file,
     # .output_files, .output_file (kiln studio)

@@ -33,8 +33,8 @@ def data_router() -> APIRouter:
         return data.get(name, version)
 
     @bind(router, api.data.CONTENT)
-    def data_content(data: Data, name: str, version: str) -> StreamingResponse:
-        arcname, chunks = data.content_archive(name, version)
+    def data_content(data: Data, name: str, version: str, principal: Caller) -> StreamingResponse:
+        arcname, chunks = data.content_archive(name, version, principal.role)
         headers = {"content-disposition": f'attachment; filename="{arcname}.tar"'}
         return StreamingResponse(chunks, media_type=TAR, headers=headers)
 

@@ -38,7 +38,7 @@ def jobs_router() -> APIRouter:
 
     def create_job(jobs: Jobs, spec: JobSpecBase, principal: Caller) -> JobView:
         """Submit a job of any registered kind (``type``; ``command`` when left out)."""
-        return jobs.submit(spec, created_by=principal.name)
+        return jobs.submit(spec, created_by=principal.name, role=principal.role)
 
     create_job.__annotations__["spec"] = Annotated[job_spec_body(), Body()]  # the kinds registered now
     bind(router, api.jobs.CREATE)(create_job)
@@ -74,14 +74,15 @@ def jobs_router() -> APIRouter:
 
     @bind(router, api.jobs.RERUN)
     def rerun_job(jobs: Jobs, name: str, principal: Caller) -> JobView:
-        return jobs.rerun(name, created_by=principal.name)
+        return jobs.rerun(name, created_by=principal.name, role=principal.role)
 
     @bind(router, api.jobs.CANCEL)
     def cancel_job(jobs: Jobs, name: str) -> JobView:
         return jobs.cancel(name)
 
     @bind(router, api.jobs.LOGS)
-    def job_logs(jobs: Jobs, name: str, follow: bool = False) -> StreamingResponse:
+    def job_logs(jobs: Jobs, name: str, principal: Caller, follow: bool = False) -> StreamingResponse:
+        jobs.ensure_outputs_readable(name, principal.role)
         return StreamingResponse(jobs.follow_log(name, follow), media_type=TEXT)
 
     @bind(router, api.jobs.METRICS)
@@ -113,15 +114,18 @@ def jobs_router() -> APIRouter:
         return _file(jobs.code_file(name, path), path)
 
     @bind(router, api.jobs.OUTPUT_FILES)
-    def job_output_files(jobs: Jobs, name: str, output: str) -> JobFilesView:
+    def job_output_files(jobs: Jobs, name: str, output: str, principal: Caller) -> JobFilesView:
+        jobs.ensure_outputs_readable(name, principal.role)
         return JobFilesView(files=jobs.output_files(name, output))
 
     @bind(router, api.jobs.OUTPUT_FILE)
-    def job_output_file(jobs: Jobs, name: str, output: str, path: str) -> StreamingResponse:
+    def job_output_file(jobs: Jobs, name: str, output: str, path: str, principal: Caller) -> StreamingResponse:
+        jobs.ensure_outputs_readable(name, principal.role)
         return _file(jobs.output_file(name, output, path), path)
 
     @bind(router, api.jobs.OUTPUT)
-    def job_output(jobs: Jobs, name: str, output: str) -> StreamingResponse:
+    def job_output(jobs: Jobs, name: str, output: str, principal: Caller) -> StreamingResponse:
+        jobs.ensure_outputs_readable(name, principal.role)
         arcname, chunks = jobs.output_archive(name, output)
         headers = {"content-disposition": f'attachment; filename="{arcname}.tar"'}
         return StreamingResponse(chunks, media_type=TAR, headers=headers)

@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse
 from kiln import api
 from kiln.server.dependencies import Data
 from kiln.server.permissions import Caller
+from kiln.services.data import RAW_READER
 from kiln.studio.rendering import render
 
 
@@ -27,4 +28,6 @@ def routes(router: APIRouter) -> None:
     def data_version(request: Request, name: str, version: str, data: Data, principal: Caller) -> HTMLResponse:
         principal.ensure(api.data.SHOW.role, api.data.SHOW.action)
         asset = data.get(name, version)
-        return render(request, "data/version.html", item=asset, preview=data.preview(name, asset.version))
+        raw_rows = asset.privacy is None or principal.role.allows(RAW_READER)  # a private version's: owners only
+        preview = data.preview(name, asset.version, principal.role) if raw_rows else None
+        return render(request, "data/version.html", item=asset, preview=preview)

@@ -80,6 +80,7 @@ def routes(router: APIRouter) -> None:
     def output_files(request: Request, jobs: Jobs, principal: Caller, name: str, output: str) -> HTMLResponse:
         principal.ensure(api.jobs.OUTPUT_FILES.role, api.jobs.OUTPUT_FILES.action)
         job = jobs.get(name)
+        jobs.ensure_outputs_readable(job.name, principal.role)
         files = jobs.output_files(job.name, output)
         base = api.jobs.OUTPUT_FILE.url(name=job.name, output=output)
         archive = api.jobs.OUTPUT.url(name=job.name, output=output)
