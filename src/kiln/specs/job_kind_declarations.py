@@ -48,10 +48,16 @@ def declare(kind: JobKind) -> None:
         registry.register_job_kind(kind)
         return
     with _lock:
-        existing = _declared.get(kind.type)
-        if existing is not None and existing != kind:
-            raise ValueError(f"job type '{kind.type}' is already registered ({existing.spec}); cannot add {kind.spec}")
-        _declared[kind.type] = kind
+        add_kind(_declared, kind)
+
+
+def add_kind(kinds: dict[str, JobKind], kind: JobKind) -> None:
+    """Put ``kind`` in ``kinds`` (the caller holds their lock): the same declaration again is a no-op; another
+    one under a taken ``type`` is a programming error (two capabilities claim one type)."""
+    existing = kinds.get(kind.type)
+    if existing is not None and existing != kind:
+        raise ValueError(f"job type '{kind.type}' is already registered ({existing.spec}); cannot add {kind.spec}")
+    kinds[kind.type] = kind
 
 
 def take_declared() -> list[JobKind]:

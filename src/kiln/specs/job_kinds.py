@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
 from kiln.errors import InvalidSpec
-from kiln.specs.job_kind_declarations import JobKind, load_attribute, take_declared
+from kiln.specs.job_kind_declarations import JobKind, add_kind, load_attribute, take_declared
 
 if TYPE_CHECKING:  # imported where a spec is parsed: listing jobs (kiln.api.jobs names ANY_JOB_KIND) does without
     from pydantic import BaseModel  # and so does declaring a kind (`kiln --help` loads built-in capabilities' kinds)
@@ -45,10 +45,7 @@ def register_job_kind(kind: JobKind) -> None:
     """Make ``kind`` known. Registering the same declaration again is a no-op; another one under a
     taken ``type`` is a programming error (two capabilities claim one type)."""
     with _lock:
-        existing = _kinds.get(kind.type)
-        if existing is not None and existing != kind:
-            raise ValueError(f"job type '{kind.type}' is already registered ({existing.spec}); cannot add {kind.spec}")
-        _kinds[kind.type] = kind
+        add_kind(_kinds, kind)
 
 
 def job_kinds() -> list[JobKind]:
