@@ -31,25 +31,31 @@ ROWS = 1200  # 800 training rows, 400 test rows
 CERTAIN_DISPARITY = 0.2
 
 
-def _job(workspace: WorkspaceServer, job_file: Path, *extra: str) -> dict[str, Any]:
-    result = workspace.cli("job", "create", "-f", str(job_file), "--stream", "-o", "json", *extra, timeout=900)
+def _job(workspace: WorkspaceServer, job_file: Path, *extra: str, timeout: float = 900) -> dict[str, Any]:
+    result = workspace.cli("job", "create", "-f", str(job_file), "--stream", "-o", "json", *extra, timeout=timeout)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     view: dict[str, Any] = json.loads(result.stdout[result.stdout.index("{\n") :])
     assert view["status"] == "completed", result.stdout[-4000:]
     return view
 
 
-@pytest.fixture(scope="module")
-def credit(workspace: WorkspaceServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The example copied, its data generated and registered, the credit model trained and registered (credit:1)."""
-    folder = tmp_path_factory.mktemp("responsible-ml") / "responsible-ml"
+def _example_with_data(workspace: WorkspaceServer, parent: Path, rows: int) -> Path:
+    """The example copied into ``parent``, its data generated (``rows``) and registered as its two data assets."""
+    folder = parent / "responsible-ml"
     shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns("data", "__pycache__"))
     subprocess.run(
-        [sys.executable, str(folder / "generate_data.py"), "--rows", str(ROWS), "--out", str(folder / "data")],
+        [sys.executable, str(folder / "generate_data.py"), "--rows", str(rows), "--out", str(folder / "data")],
         check=True, capture_output=True,
     )  # fmt: skip
     for name in ("credit-train.yml", "credit-test.yml"):
         workspace.cli("data", "create", "-f", str(folder / name), check=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def credit(workspace: WorkspaceServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The example copied, its data generated and registered, the credit model trained and registered (credit:1)."""
+    folder = _example_with_data(workspace, tmp_path_factory.mktemp("responsible-ml"), ROWS)
     trained = _job(workspace, folder / "train.yml")
     return {"folder": folder, "trained": trained}
 
@@ -62,6 +68,25 @@ def rai_job(workspace: WorkspaceServer, credit: dict[str, Any]) -> dict[str, Any
         f"\nthe responsible_ai job of rai.yml ({ROWS} rows): {time.perf_counter() - started:.1f} s from submit to end"
     )
     return view
+
+
+def _served_answer(
+    workspace: WorkspaceServer, folder: Path, endpoint: str, endpoint_file: str, deployment_file: str
+) -> Any:
+    """The example's endpoint and deployment created from their files, its sample request's answer, the endpoint
+    deleted again."""
+    workspace.cli("online-endpoint", "create", "-f", str(folder / endpoint_file), check=True)
+    try:
+        workspace.cli(
+            "online-deployment", "create", "-f", str(folder / deployment_file), "--all-traffic", check=True, timeout=600
+        )
+        invoked = workspace.cli(
+            "online-endpoint", "invoke", "-n", endpoint, "--request-file", str(folder / "sample-request.json"),
+            check=True,
+        )  # fmt: skip
+        return json.loads(invoked.stdout)
+    finally:
+        workspace.cli("online-endpoint", "delete", "-n", endpoint, check=True)
 
 
 def _report(workspace: WorkspaceServer, job: str) -> dict[str, Any]:
@@ -150,19 +175,8 @@ def test_the_mitigated_model_is_registered_with_lineage_and_served(
         monkeypatch.setenv(key, value)
     local = mlflow.pyfunc.load_model("models:/credit/2")
     expected = np.asarray(local.predict(pd.DataFrame(request["input_data"]["data"], columns=columns))).tolist()
-    workspace.cli("online-endpoint", "create", "-f", str(folder / "endpoint.yml"), check=True)
-    try:
-        workspace.cli(
-            "online-deployment", "create", "-f", str(folder / "mitigated-deployment.yml"), "--all-traffic", check=True,
-            timeout=600,
-        )  # fmt: skip
-        invoked = workspace.cli(
-            "online-endpoint", "invoke", "-n", "credit", "--request-file", str(folder / "sample-request.json"),
-            check=True,
-        )  # fmt: skip
-        assert json.loads(invoked.stdout) == expected and set(expected) <= {0, 1}
-    finally:
-        workspace.cli("online-endpoint", "delete", "-n", "credit", check=True)
+    answer = _served_answer(workspace, folder, "credit", "endpoint.yml", "mitigated-deployment.yml")
+    assert answer == expected and set(expected) <= {0, 1}
 
 
 def test_the_ebm_example_trains_registers_and_serves(
@@ -177,19 +191,8 @@ def test_the_ebm_example_trains_registers_and_serves(
     assert "ebm_global_explanation.json" in explanation
     with workspace.client() as client:
         assert client.models.get_version("credit-ebm", "latest").job == view["name"]
-    workspace.cli("online-endpoint", "create", "-f", str(folder / "ebm-endpoint.yml"), check=True)
-    try:
-        workspace.cli(
-            "online-deployment", "create", "-f", str(folder / "ebm-deployment.yml"), "--all-traffic", check=True,
-            timeout=600,
-        )  # fmt: skip
-        invoked = workspace.cli(
-            "online-endpoint", "invoke", "-n", "credit-ebm", "--request-file", str(folder / "sample-request.json"),
-            check=True,
-        )  # fmt: skip
-        assert json.loads(invoked.stdout) == [1, 0]  # the risky applicant flagged, the safe one not
-    finally:
-        workspace.cli("online-endpoint", "delete", "-n", "credit-ebm", check=True)
+    answer = _served_answer(workspace, folder, "credit-ebm", "ebm-endpoint.yml", "ebm-deployment.yml")
+    assert answer == [1, 0]  # the risky applicant flagged, the safe one not
 
 
 BAD_FILES = {

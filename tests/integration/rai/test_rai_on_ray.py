@@ -7,17 +7,12 @@ report, metrics and mitigated model come back to the workspace as a local job's 
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.conftest import WorkspaceServer
-from tests.integration.rai.test_rai_jobs import EXAMPLE, INFORMATIVE
+from tests.integration.rai.test_rai_jobs import INFORMATIVE, _example_with_data, _job
 from tests.integration.runners.ray.test_ray import CLUSTER, _ray_status, ray_head, ray_server  # noqa: F401
 from tests.ray_cluster import RayHead
 
@@ -41,27 +36,12 @@ compute: kiln:{CLUSTER}
 """
 
 
-def _completed(server: WorkspaceServer, job_file: Path) -> dict[str, Any]:
-    result = server.cli("job", "create", "-f", str(job_file), "--stream", "-o", "json", timeout=600)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    view: dict[str, Any] = json.loads(result.stdout[result.stdout.index("{\n") :])
-    assert view["status"] == "completed", result.stdout[-4000:]
-    return view
-
-
 def test_a_responsible_ai_job_runs_on_ray(ray_server: WorkspaceServer, ray_head: RayHead, tmp_path: Path) -> None:  # noqa: F811
-    folder = tmp_path / "responsible-ml"
-    shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns("data", "__pycache__"))
-    subprocess.run(
-        [sys.executable, str(folder / "generate_data.py"), "--rows", str(ROWS), "--out", str(folder / "data")],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    for name in ("credit-train.yml", "credit-test.yml"):
-        ray_server.cli("data", "create", "-f", str(folder / name), check=True)
-    _completed(ray_server, folder / "train.yml")  # compute: local
+    folder = _example_with_data(ray_server, tmp_path, ROWS)
+    _job(ray_server, folder / "train.yml", timeout=600)  # compute: local
     (folder / "rai-on-ray.yml").write_text(RAI_ON_RAY)
 
-    view = _completed(ray_server, folder / "rai-on-ray.yml")
+    view = _job(ray_server, folder / "rai-on-ray.yml", timeout=600)
     assert view["compute"] == CLUSTER and view["exit_code"] == 0
     assert view["submission_id"] and _ray_status(ray_head, view["submission_id"]) == "SUCCEEDED"
     with ray_server.client() as client:
