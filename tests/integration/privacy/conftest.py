@@ -6,13 +6,16 @@ from __future__ import annotations
 import csv
 import os
 import random
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
+from kiln.errors import Conflict, KilnError
 from kiln.privacy.engine import engine_python
+from tests.conftest import WorkspaceServer
 
 METADATA = {
     "max_ids": 1,
@@ -58,3 +61,22 @@ def write_private_spec(folder: Path, name: str, epsilon: float, delta: float = 1
     path = folder / "patients.yml"
     path.write_text(yaml.safe_dump(spec))
     return path
+
+
+def fifty_concurrent_count_queries(servers: list[WorkspaceServer], name: str) -> list[str]:
+    """50 COUNT queries at epsilon 0.1 on version 1 of ``name`` at once, spread over ``servers``: each one's outcome,
+    "answered", "refused" (the budget could not pay: Conflict) or "error: …"."""
+    sql = f"SELECT COUNT(*) AS n FROM {name}"
+
+    def ask(index: int) -> str:
+        with servers[index % len(servers)].client() as client:
+            try:
+                client.privacy.query(name, "1", sql, epsilon=0.1, delta=1e-7)  # delta for all 50: epsilon binds
+                return "answered"
+            except Conflict:
+                return "refused"
+            except KilnError as exc:
+                return f"error: {exc.message}"
+
+    with ThreadPoolExecutor(50) as pool:
+        return list(pool.map(ask, range(50)))

@@ -11,10 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from kiln.errors import Conflict, KilnError
 from tests import postgres_server as postgres_fixtures
 from tests.conftest import WorkspaceServer, server_env
-from tests.integration.privacy.conftest import installed_engine, write_patients, write_private_spec
+from tests.integration.privacy.conftest import (
+    fifty_concurrent_count_queries,
+    installed_engine,
+    write_patients,
+    write_private_spec,
+)
 from tests.lanes import server_fixture
 from tests.postgres_server import PostgresServer
 
@@ -47,20 +51,8 @@ def test_fifty_concurrent_queries_on_two_servers_never_overspend(servers, tmp_pa
     name = f"patients_{uuid.uuid4().hex[:8]}"
     write_patients(tmp_path, 500)
     servers[0].cli("data", "create", "-f", str(write_private_spec(tmp_path, name, epsilon=2.0)), check=True)
-    sql = f"SELECT COUNT(*) AS n FROM {name}"
-
-    def ask(index: int) -> str:
-        with servers[index % 2].client() as client:
-            try:
-                client.privacy.query(name, "1", sql, epsilon=0.1, delta=1e-7)
-                return "answered"
-            except Conflict:
-                return "refused"
-            except KilnError as exc:
-                return f"error: {exc.message}"
-
-    with ThreadPoolExecutor(50) as pool:
-        outcomes = list(pool.map(ask, range(50)))
+    sql = f"SELECT COUNT(*) AS n FROM {name}"  # what each charge records
+    outcomes = fifty_concurrent_count_queries(servers, name)
     assert outcomes.count("answered") == 20 and outcomes.count("refused") == 30, sorted(set(outcomes))
     for server in servers:
         with server.client() as client:

@@ -7,15 +7,20 @@ from __future__ import annotations
 import statistics
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from kiln.errors import Conflict, InvalidSpec, KilnError
+from kiln.errors import Conflict, InvalidSpec
 from tests.conftest import WorkspaceServer, server_env
-from tests.integration.privacy.conftest import Patients, installed_engine, write_patients, write_private_spec
+from tests.integration.privacy.conftest import (
+    Patients,
+    fifty_concurrent_count_queries,
+    installed_engine,
+    write_patients,
+    write_private_spec,
+)
 from tests.lanes import server_fixture
 
 COUNT_AND_MEAN = "SELECT sex, COUNT(*) AS n, AVG(age) AS mean_age FROM {table} GROUP BY sex"
@@ -99,20 +104,7 @@ def test_a_version_that_is_not_private_or_metadata_that_contradicts_the_data_is_
 
 def test_fifty_concurrent_queries_never_overspend(server: WorkspaceServer, tmp_path: Path) -> None:
     name, _ = private_version(server, tmp_path, epsilon=2.0)
-    sql = f"SELECT COUNT(*) AS n FROM {name}"
-
-    def ask(_: int) -> str:
-        with server.client() as client:
-            try:
-                client.privacy.query(name, "1", sql, epsilon=0.1, delta=1e-7)  # delta for all 50: epsilon binds
-                return "answered"
-            except Conflict:
-                return "refused"
-            except KilnError as exc:
-                return f"error: {exc.message}"
-
-    with ThreadPoolExecutor(50) as pool:
-        outcomes = list(pool.map(ask, range(50)))
+    outcomes = fifty_concurrent_count_queries([server], name)
     assert outcomes.count("answered") == 20 and outcomes.count("refused") == 30, sorted(set(outcomes))  # 50 × 0.1 > 2.0
     with server.client() as client:
         budget = client.privacy.budget(name, "1")
