@@ -261,12 +261,13 @@ def test_logs_stream_live_while_the_job_runs(workspace: WorkspaceServer, tmp_pat
     with workspace.client() as client:
         job = client.jobs.create(job_file)
         trigger = job_file_in(workspace.home, job.id, "go")  # what the job sees as ./go
-        seen = ""
+        seen, released = "", False
         for text in client.jobs.logs(job.name, follow=True):
             seen += text
-            if "first line" in seen and not trigger.exists():
+            if "first line" in seen and not released:  # (the working folder goes once the job ends: keep a flag)
                 assert client.jobs.get(job.name).status == JobStatus.RUNNING  # streamed before the end
                 trigger.write_text("go")
+                released = True
         assert "second line" in seen
         assert job.wait(timeout=30).status == JobStatus.COMPLETED
 
