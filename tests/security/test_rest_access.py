@@ -33,6 +33,7 @@ MADE_UP = "no-such-name-" + SUFFIX
 # What a caller without the role would send to do harm, by operation (bodies only; paths hold real names).
 ATTACK_BODIES: dict[str, Any] = {
     "jobs.create": {"command": "cat $KILN_HOME/token", "experiment_name": "attack"},
+    "jobs.validate": {"command": "cat $KILN_HOME/token", "experiment_name": "attack", "code": "upload:0/../../"},
     "environments.create": {"name": f"attack-env-{SUFFIX}", "pip_requirements": ["evil-package"]},
     "data.create": {"name": f"attack-data-{SUFFIX}", "type": "uri_file", "path": "upload:0/../../token"},
     "models.create": {"name": "{model}", "path": "upload:0/../../token", "type": "custom_model"},

@@ -7,7 +7,7 @@ from kiln.api.paths import JOBS
 from kiln.errors import AlreadyExists, Conflict, MissingExtra, NotFound, Unavailable
 from kiln.specs.job_kinds import ANY_JOB_KIND
 from kiln.specs.roles import Role
-from kiln.specs.views import JobFilesView, JobMetricsView, JobView
+from kiln.specs.views import JobFilesView, JobMetricsView, JobPlanView, JobView
 
 CREATE = Operation(
     "jobs.create", "POST", JOBS,
@@ -119,4 +119,17 @@ OUTPUT_FILE = Operation(
     role=Role.READER, action="downloading job outputs",
     response=bytes, media_type=BYTES, query=("path",), errors=(Conflict,),
     limit="downloads",
+)  # fmt: skip
+VALIDATE = Operation(
+    "jobs.validate", "POST", "/api/v1/jobs/validate",
+    summary="Check a job without submitting it (a dry run)",
+    description=(
+        "Every check ``jobs.create`` makes — the fields, the compute target, the code snapshot, the inputs and "
+        "environment resolved and pinned, the capabilities' submission checks, a privacy budget's sufficiency — "
+        "answering what a submit would record; nothing is recorded, charged, stored or created in MLflow. A path "
+        "that is not an ``upload:`` reference is taken for a file on the client, to be uploaded at submit "
+        "(``pending_uploads``)."
+    ),
+    role=Role.CONTRIBUTOR, action="validating jobs",
+    response=JobPlanView, body=ANY_JOB_KIND, errors=(AlreadyExists, NotFound, Conflict, Unavailable, MissingExtra),
 )  # fmt: skip

@@ -8,9 +8,18 @@ from typing import Annotated
 import typer
 
 from kiln.cli import render
-from kiln.cli.job_actions import LIST_LIMIT, list_jobs, print_submitted, submit_job
-from kiln.cli.render import OutputFormat, OutputOption, job_details, print_output, status_text
+from kiln.cli.job_actions import (
+    LIST_LIMIT,
+    exit_code_of,
+    list_jobs,
+    plan_job,
+    print_submitted,
+    submit_job,
+    wait_for_end,
+)
+from kiln.cli.render import OutputFormat, OutputOption, job_details, plan_details, print_output, status_text
 from kiln.cli.workspace import client
+from kiln.errors import InvalidSpec
 from kiln.specs.views import JobStatus
 
 app = typer.Typer(help="Train and track jobs (command jobs, and every other registered type).", no_args_is_help=True)
@@ -31,10 +40,44 @@ def create(
     stream: Annotated[
         bool, typer.Option("--stream", help="Follow the log until the job ends, then show its result.")
     ] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="Wait until the job ends (its status changes on stderr), then show its result; exit code 0 only "
+            "if it completed (1 failed, 9 canceled).",
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Check everything a submit checks (fields, references, inputs, code, the workspace's checks) and "
+            "show what would be submitted; nothing is submitted, uploaded or recorded.",
+        ),
+    ] = False,
     output: OutputOption = OutputFormat.table,
 ) -> None:
-    """Submit a job of any registered type (or --rerun one); it runs in the background unless --stream is given."""
+    """Submit a job of any registered type (or --rerun one); it runs in the background unless --stream or --wait
+    is given."""
+    if sum((stream, wait, dry_run)) > 1:
+        raise InvalidSpec("give at most one of --stream, --wait and --dry-run")
+    if dry_run:
+        plan = plan_job(file, rerun, set_ or [])
+        print_output(plan, output, lambda: plan_details(plan))
+        return
     job = submit_job(file, rerun, set_ or [])
+    if wait:
+        render.err_console.print(
+            f"[dim]job {job.name} submitted; waiting for its end (Ctrl+C stops waiting, not the job)[/]"
+        )
+        try:
+            ended = wait_for_end(job)
+        except KeyboardInterrupt:
+            render.err_console.print(f"\nstopped waiting; job {job.name} goes on (kiln job show -n {job.name})")
+            raise typer.Exit(130) from None
+        print_output(ended.view, output, lambda: job_details(ended.view))
+        raise typer.Exit(exit_code_of(ended.status))
     if not stream:
         print_submitted(job, output)
         return
@@ -57,7 +100,7 @@ def _finish(name: str, output: OutputFormat) -> None:
     job = client().jobs.get(name, run_data=True)
     print_output(job.view, output, lambda: job_details(job.view))
     if job.status != JobStatus.COMPLETED:
-        raise typer.Exit(1)
+        raise typer.Exit(exit_code_of(job.status))
 
 
 @app.command("list")

@@ -31,7 +31,7 @@ from kiln.cli.list_tables import (
     status_text,
 )
 from kiln.cli.output import RICH_ROWS_AT_MOST, OutputFormat, consoles, print_json, print_output, show
-from kiln.specs.views import JobView
+from kiln.specs.views import JobPlanView, JobView
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -114,6 +114,36 @@ def job_details(view: JobView) -> Table:
     outputs = [f"{o.name} ({o.type})" + ("" if o.available else " - empty") for o in view.outputs]
     rows.append(("outputs", "\n".join(outputs)))
     rows.append(("MLflow run", view.mlflow_run_url))
+    return details_table(rows)
+
+
+def plan_details(plan: JobPlanView) -> Table:
+    """What ``kiln job create --dry-run`` shows: what a submit would record, resolved and pinned."""
+    rows: list[tuple[str, str]] = [
+        ("checked", "[green]ok[/]: nothing was submitted, uploaded or recorded"),
+        ("type", plan.type),
+        ("name", plan.name or "(the MLflow run's id, given at submit)"),
+        ("experiment", plan.experiment_name),
+        ("compute", plan.compute),
+        ("command", plan.command),
+    ]
+    if plan.display_name:
+        rows.insert(3, ("display name", plan.display_name))
+    if plan.code_hash:
+        rows.append(("code snapshot", plan.code_hash[:16]))
+    if plan.inputs:
+        rows.append(("inputs", "\n".join(f"{k} = {_value(v)}" for k, v in sorted(plan.inputs.items()))))
+    if plan.pinned_inputs:
+        rows.append(("input versions", "\n".join(f"{k} = {_pinned(v)}" for k, v in sorted(plan.pinned_inputs.items()))))
+    if plan.pending_uploads:
+        rows.append(("to upload", "\n".join(f"{k} = {v}" for k, v in plan.pending_uploads.items())))
+    rows.append(("environment", _environment(plan.environment)))
+    if plan.outputs:
+        rows.append(("outputs", "\n".join(f"{k} = {_value(v)}" for k, v in sorted(plan.outputs.items()))))
+    if plan.privacy:
+        rows.append(("privacy charge", _value(plan.privacy)))
+    if plan.notes:
+        rows.append(("notes", "\n".join(plan.notes)))
     return details_table(rows)
 
 

@@ -40,6 +40,7 @@ class PrivacyService:
         self.engine = engine or PrivacyEngine(engine_python(context.settings.privacy_engine_python))
         context.data.private_version_check = self.check_private_version
         context.jobs.privacy_charger = self.charge_job
+        context.jobs.privacy_check = self.check_job
 
     def close(self) -> None:
         self.engine.close()
@@ -134,6 +135,18 @@ class PrivacyService:
         cost = Charge(created_by or "unknown", "job", what, spec.privacy.epsilon, spec.privacy.delta)
         if not self.ledger.charge_all([(p.name, p.version) for p in private], cost):
             raise Conflict("the privacy budget of an input was spent by others meanwhile; nothing was charged")
+
+    def check_job(self, spec: ProcessJobSpec, pins: dict[str, InputPin]) -> None:
+        """What ``charge_job`` refuses, charging nothing and opening no budget (a dry run of a submit)."""
+        assert spec.privacy is not None
+        for pin in pins.values():
+            if getattr(pin, "private", False) and isinstance(pin, DataPin):
+                row, privacy = self._private_row(pin.name, pin.version)
+                budget = self.ledger.budget(row.name, row.version) or PrivacyBudgetRow(
+                    data_name=row.name, data_version=row.version, epsilon=privacy.epsilon, delta=privacy.delta,
+                    spent_epsilon=0.0, spent_delta=0.0,
+                )  # fmt: skip
+                _ensure_affordable(row, budget, spec.privacy.epsilon, spec.privacy.delta)
 
     # Synthetic data ----------------------------------------------------------------------
     def synthesize(self, name: str, version: str, request: SynthesisRequest, caller: str) -> SynthesisAnswer:

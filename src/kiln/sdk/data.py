@@ -17,6 +17,7 @@ from kiln.sdk.rest import RestClient
 from kiln.sdk.stream_reader import StreamReader
 from kiln.sdk.uploads import upload_path
 from kiln.specs.data import LATEST, DataAssetView, DataSpec
+from kiln.specs.html_tables import Listing
 from kiln.specs.job import UPLOAD_PREFIX
 from kiln.specs.remote_paths import is_remote_path
 from kiln.specs.yaml_source import YamlSource, explain_validation_error, read_yaml_file
@@ -61,7 +62,7 @@ class DataOperations:
         params: dict[str, Any] = {"include_archived": include_archived}
         if name:
             params["name"] = name
-        return self._rest.call(api.data.LIST, params=params)
+        return Listing(self._rest.call(api.data.LIST, params=params))
 
     def download(self, name: str, version: str | int | None = None, download_path: str | Path = ".") -> Path:
         """Write the version's files into ``download_path/<name>`` and return that path."""

@@ -24,6 +24,7 @@ from kiln.specs.endpoint import (
     OnlineEndpointSpec,
     OnlineEndpointView,
 )
+from kiln.specs.html_tables import Listing
 from kiln.specs.model import LineageNode
 from kiln.specs.references import is_asset_reference
 from kiln.specs.yaml_source import YamlSource, apply_overrides, read_yaml_file, validate_model
@@ -46,7 +47,7 @@ class OnlineEndpointOperations:
         return self._rest.call(api.endpoints.SHOW, name=name)
 
     def list(self) -> list[OnlineEndpointView]:
-        return self._rest.call(api.endpoints.LIST)
+        return Listing(self._rest.call(api.endpoints.LIST))
 
     def update(
         self,
@@ -228,7 +229,7 @@ class OnlineDeploymentOperations:
         return self._rest.call(api.endpoints.SHOW_DEPLOYMENT, name=endpoint_name, deployment=name)
 
     def list(self, endpoint_name: str) -> list[OnlineDeploymentView]:
-        return self._rest.call(api.endpoints.LIST_DEPLOYMENTS, name=endpoint_name)
+        return Listing(self._rest.call(api.endpoints.LIST_DEPLOYMENTS, name=endpoint_name))
 
     def delete(self, name: str, endpoint_name: str) -> None:
         self._rest.call(api.endpoints.DELETE_DEPLOYMENT, name=endpoint_name, deployment=name)

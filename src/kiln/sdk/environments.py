@@ -17,6 +17,7 @@ from kiln import api
 from kiln.errors import InvalidSpec, KilnError
 from kiln.sdk.rest import RestClient
 from kiln.specs.environment import LATEST, CondaFile, EnvironmentSpec, EnvironmentView
+from kiln.specs.html_tables import Listing
 from kiln.specs.yaml_source import (
     FieldPath,
     YamlSource,
@@ -74,7 +75,7 @@ class EnvironmentOperations:
 
     def list(self, name: str | None = None) -> builtins.list[EnvironmentView]:
         params = {"name": name} if name else {}
-        return self._rest.call(api.environments.LIST, params=params)
+        return Listing(self._rest.call(api.environments.LIST, params=params))
 
     def logs(self, name: str, version: str = LATEST, follow: bool = False) -> Iterator[str]:
         with self._rest.stream(api.environments.LOG, name=name, version=version, params={"follow": follow}) as response:

@@ -10,13 +10,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Literal, overload
 
 from kiln import api
 from kiln.errors import InvalidSpec
 from kiln.sdk.rest import RestClient
 from kiln.sdk.stream_reader import StreamReader
-from kiln.specs.views import JobFilesView, JobFileView, JobMetricsView, JobStatus, JobView, MetricHistory
+from kiln.specs.html_tables import Listing, record_table
+from kiln.specs.views import JobFilesView, JobFileView, JobMetricsView, JobPlanView, JobStatus, JobView, MetricHistory
 
 if TYPE_CHECKING:  # what submitting needs is imported by prepare_submission: listing jobs does not build it
     from kiln.specs.job import JobSpecBase
@@ -35,6 +36,10 @@ class Job:
 
     def __repr__(self) -> str:
         return f"<Job {self.name} {self.status.value}>"
+
+    def _repr_html_(self) -> str:
+        """In Jupyter: the job's view as a table (``kiln.specs.html_tables``)."""
+        return record_table(self)
 
     @property
     def name(self) -> str:
@@ -70,6 +75,8 @@ class Job:
         return self.refresh(run_data=True).view.params or {}
 
     def stream(self, write: Callable[[str], Any] | None = None) -> Job:
+        """Print the job's log as it comes (to ``write``; stdout by default, a notebook cell's output in Jupyter)
+        until the job ends; then the job, refreshed."""
         self._ops.stream(self.name, write)
         return self.refresh()
 
@@ -85,10 +92,19 @@ class JobOperations:
     def __init__(self, rest: RestClient) -> None:
         self._rest = rest
 
-    def create(self, spec: SpecLike, *, overrides: list[str] | None = None) -> Job:
+    @overload
+    def create(self, spec: SpecLike, *, overrides: list[str] | None = None, dry_run: Literal[False] = False) -> Job: ...
+
+    @overload
+    def create(self, spec: SpecLike, *, overrides: list[str] | None = None, dry_run: Literal[True]) -> JobPlanView: ...
+
+    def create(self, spec: SpecLike, *, overrides: list[str] | None = None, dry_run: bool = False) -> Job | JobPlanView:
         """Submit a job from a YAML path, a dict or a spec (``CommandJobSpec`` or another kind's); local paths are
-        uploaded."""
-        body = prepare_submission(self._rest, spec, overrides or [])
+        uploaded. ``dry_run``: check everything a submit checks (the server's checks too) and answer what would be
+        submitted, resolved and pinned, without submitting, uploading or recording anything."""
+        body = prepare_submission(self._rest, spec, overrides or [], dry_run=dry_run)
+        if dry_run:
+            return self._rest.call(api.jobs.VALIDATE, json=body)
         return Job(self, self._rest.call(api.jobs.CREATE, json=body))
 
     def get(self, name: str, run_data: bool = False) -> Job:
@@ -98,7 +114,7 @@ class JobOperations:
         params: dict[str, Any] = {"limit": limit}
         if status:
             params["status"] = JobStatus(status).value
-        return [Job(self, view) for view in self._rest.call(api.jobs.LIST, params=params)]
+        return Listing(Job(self, view) for view in self._rest.call(api.jobs.LIST, params=params))
 
     def search(
         self, *, status: JobStatus | str | None = None, experiment: str | None = None, created_by: str | None = None,
@@ -115,7 +131,7 @@ class JobOperations:
             params["tag"] = [f"{key}={value}" for key, value in tags.items()]
         with self._rest.stream(api.jobs.LIST, params=params) as response:
             views = [JobView.model_validate(item) for item in json.loads(response.read())]
-            return [Job(self, view) for view in views], int(response.headers["x-total-count"])
+            return Listing(Job(self, view) for view in views), int(response.headers["x-total-count"])
 
     def rerun(self, name: str) -> Job:
         """A new job like ``name``: same spec, code snapshot and inputs, and its recorded exact environment."""
@@ -236,9 +252,11 @@ def _refuse_undeclared_overrides(source: YamlSource, overrides: list[str]) -> No
             )
 
 
-def prepare_submission(rest: RestClient, spec: SpecLike, overrides: list[str]) -> dict[str, Any]:
+def prepare_submission(rest: RestClient, spec: SpecLike, overrides: list[str], dry_run: bool = False) -> dict[str, Any]:
+    """The REST body of a submission: the spec checked, inline files read, local paths uploaded (``dry_run``: only
+    checked to exist and be readable, and left as they are: the server reports them as uploads to come)."""
     from kiln.capabilities import load_configured_capabilities
-    from kiln.sdk.uploads import upload_path
+    from kiln.sdk.uploads import ensure_readable, upload_path
     from kiln.specs.job import ProcessJobSpec
     from kiln.specs.job_kinds import parse_job_spec
     from kiln.specs.yaml_source import apply_overrides, format_loc
@@ -271,7 +289,11 @@ def prepare_submission(rest: RestClient, spec: SpecLike, overrides: list[str]) -
             raise InvalidSpec(
                 f"{source.where(loc)}: {format_loc(loc)}: {kind} '{value}' not found (looked for {local.resolve()})"
             )
-        _set(body, loc, upload_path(rest, local))
+        if loc == ("code",) and not local.is_dir():
+            raise InvalidSpec(f"{source.where(loc)}: code: '{value}' is a file; code must be a folder")
+        ensure_readable(local, f"{source.where(loc)}: {format_loc(loc)}")
+        if not dry_run:
+            _set(body, loc, upload_path(rest, local))
     return body
 
 

@@ -11,6 +11,7 @@ from kiln.errors import InvalidSpec
 from kiln.sdk.rest import RestClient
 from kiln.sdk.stream_reader import StreamReader
 from kiln.sdk.uploads import upload_path
+from kiln.specs.html_tables import Listing
 from kiln.specs.model import LineageNode, ModelSpec, ModelVersionView, ModelView
 from kiln.specs.yaml_source import YamlSource, read_yaml_file, validate_model
 
@@ -40,7 +41,7 @@ class ModelOperations:
         return self._rest.call(api.models.CREATE, json=body)
 
     def list(self, include_archived: bool = False) -> list[ModelView]:
-        return self._rest.call(api.models.LIST, params={"include_archived": include_archived})
+        return Listing(self._rest.call(api.models.LIST, params={"include_archived": include_archived}))
 
     def get(self, name: str) -> ModelView:
         return self._rest.call(api.models.SHOW, name=name)

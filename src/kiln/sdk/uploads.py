@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import tarfile
 import tempfile
 from pathlib import Path
 
 from kiln import api
+from kiln.errors import InvalidSpec
 from kiln.sdk.rest import RestClient
 
 SKIPPED_NAMES = {".git", "__pycache__", ".ipynb_checkpoints", ".pytest_cache", ".mypy_cache"}
@@ -17,6 +19,40 @@ def _skip(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
     if any(part in SKIPPED_NAMES for part in parts) or info.name.endswith(".pyc"):
         return None
     return info
+
+
+def unreadable(path: Path) -> Path | None:
+    """The first file or folder under ``path`` (itself included) that an upload could not read, if any (what
+    the upload skips is not looked at)."""
+    if not os.access(path, os.R_OK) or (path.is_dir() and not os.access(path, os.X_OK)):
+        return path
+    if not path.is_dir():
+        return None
+    for folder, folders, files in os.walk(path, onerror=_raise):
+        folders[:] = [name for name in folders if name not in SKIPPED_NAMES]
+        for name in [*folders, *files]:
+            child = Path(folder) / name
+            if _skip(tarfile.TarInfo(str(child.relative_to(path)))) is None or child.is_symlink():
+                continue
+            if not os.access(child, os.R_OK) or (child.is_dir() and not os.access(child, os.X_OK)):
+                return child
+    return None
+
+
+def _raise(error: OSError) -> None:
+    raise error
+
+
+def ensure_readable(path: Path, where: str) -> None:
+    """InvalidSpec naming ``where`` (the file, line and field) if an upload of ``path`` could not read all of it."""
+    try:
+        blocked = unreadable(path)
+    except OSError as exc:
+        blocked = Path(exc.filename or path)
+    if blocked is not None:
+        raise InvalidSpec(
+            f"{where}: '{blocked}' cannot be read (permission denied); make it readable (chmod u+r) or move it out"
+        )
 
 
 def upload_path(rest: RestClient, path: Path, keep_folder_name: bool = False) -> str:

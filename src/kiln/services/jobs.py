@@ -26,7 +26,7 @@ from kiln.jobs.job import process_spec
 from kiln.logs import follow_log, read_chunk, read_from
 from kiln.services.computes import ComputeService
 from kiln.services.uploads import UploadService
-from kiln.specs.job import JobInput, JobSpecBase, ProcessJobSpec, literal_input_value
+from kiln.specs.job import UPLOAD_PREFIX, JobInput, JobSpecBase, ProcessJobSpec, literal_input_value
 from kiln.specs.pins import EnvironmentPin, InputPin, environment_pin, input_pins, input_records
 from kiln.specs.roles import Role
 from kiln.specs.views import (
@@ -34,6 +34,7 @@ from kiln.specs.views import (
     JobFileView,
     JobMetricsView,
     JobOutputView,
+    JobPlanView,
     JobStatus,
     JobView,
     MetricHistory,
@@ -49,6 +50,8 @@ RAW_READER = Role.OWNER  # = kiln.services.data.RAW_READER: who may read a priva
 SubmissionCheck = Callable[[ProcessJobSpec, dict[str, InputPin]], None]
 # kiln privacy's: charge a job that reads private data versions what it declares, or refuse it
 PrivacyCharger = Callable[[ProcessJobSpec, dict[str, InputPin], str | None], None]
+# a dry run's: refuse what the charger would refuse (InvalidSpec, Conflict), charging and recording nothing
+PrivacyCheck = Callable[[ProcessJobSpec, dict[str, InputPin]], None]
 DEFAULT_EXPERIMENT = "Default"
 
 
@@ -67,6 +70,7 @@ class JobService:
     # per job type: what a capability checks at submit with the inputs pinned (data columns, a model's signature…)
     submission_checks: dict[str, SubmissionCheck] = field(default_factory=dict)
     privacy_charger: PrivacyCharger | None = None  # None: jobs reading private data versions are refused
+    privacy_check: PrivacyCheck | None = None  # a dry run's: what the charger would refuse, charging nothing
 
     def add_submission_check(self, job_type: str, check: SubmissionCheck) -> None:
         """Have ``check`` look at every submission of ``job_type`` once its inputs are pinned, before anything is
@@ -82,6 +86,30 @@ class JobService:
         ensure_private_inputs_readable(pinned_inputs, role)
         self._charge_privacy(process, pinned_inputs, created_by)
         return self._record(process, code_hash, pinned_inputs, environment, created_by)
+
+    def validate(self, spec: JobSpecBase, created_by: str | None = None, role: Role | None = None) -> JobPlanView:
+        """A dry run of ``submit``: every check a submit makes (the capabilities' submission checks, the privacy
+        budget's sufficiency) with nothing recorded, charged, stored or created in MLflow. A path on the
+        submitting machine (not yet uploaded) is reported in ``pending_uploads``: the client checked it."""
+        process = process_spec(spec)
+        pending = {
+            format_loc(loc): value
+            for loc, value in process.local_paths().items()
+            if not value.startswith(UPLOAD_PREFIX)
+        }
+        code_hash, pinned_inputs, environment, notes = self._checked(process, set(pending))
+        ensure_private_inputs_readable(pinned_inputs, role)
+        self._charge_privacy(process, pinned_inputs, created_by, dry_run=True)
+        spent = {"epsilon": process.privacy.epsilon, "delta": process.privacy.delta} if process.privacy else None
+        stored = process.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return JobPlanView(
+            type=process.type, name=process.name, display_name=process.display_name,
+            experiment_name=process.experiment_name or DEFAULT_EXPERIMENT, compute=self.computes.target_of(process),
+            command=handler_of(process).summary(process), code_hash=code_hash,
+            inputs=stored.get("inputs", {}), outputs=stored.get("outputs", {}),
+            pinned_inputs=pinned_inputs, environment=environment, pending_uploads=pending,
+            privacy=spent if private_inputs(pinned_inputs) else None, notes=notes,
+        )  # fmt: skip
 
     def rerun(self, name: str, created_by: str | None = None, role: Role | None = None) -> JobView:
         """A new job with the spec, code snapshot and pinned inputs of ``name``, in its recorded environment."""
@@ -137,8 +165,11 @@ class JobService:
         self.engine.wake()
         return self.view(self.jobs.get(run_id))
 
-    def _charge_privacy(self, spec: ProcessJobSpec, pins: dict[str, InputPin], created_by: str | None) -> None:
-        """A job reading private data versions declares privacy: {epsilon, delta} and is charged it, or refused."""
+    def _charge_privacy(
+        self, spec: ProcessJobSpec, pins: dict[str, InputPin], created_by: str | None, dry_run: bool = False
+    ) -> None:
+        """A job reading private data versions declares privacy: {epsilon, delta} and is charged it, or refused
+        (``dry_run``: only checked, through ``privacy_check``: nothing charged)."""
         private = private_inputs(pins)
         if not private:
             return
@@ -149,7 +180,10 @@ class JobService:
             )
         if self.privacy_charger is None:
             raise InvalidSpec(f"{', '.join(private)}: this workspace has no privacy capability to charge the job")
-        self.privacy_charger(spec, pins, created_by)
+        if not dry_run:
+            self.privacy_charger(spec, pins, created_by)
+        elif self.privacy_check is not None:
+            self.privacy_check(spec, pins)
 
     def _check_compute(self, spec: ProcessJobSpec) -> None:
         """The compute target exists and can run the spec (its distribution, resources, input modes)."""
@@ -159,6 +193,15 @@ class JobService:
 
     def _check(self, spec: ProcessJobSpec) -> tuple[str | None, dict[str, InputPin], EnvironmentPin]:
         """Everything that can be wrong with a submission, found before anything is recorded."""
+        code_hash, pinned_inputs, environment, _ = self._checked(spec, set())
+        return code_hash, pinned_inputs, environment
+
+    def _checked(
+        self, spec: ProcessJobSpec, pending: set[str]
+    ) -> tuple[str | None, dict[str, InputPin], EnvironmentPin, list[str]]:
+        """``_check``, leaving out the ``pending`` fields (paths on the client, not uploaded: a dry run's), with
+        notes on what that left unchecked."""
+        notes: list[str] = []
         problems = [f"{format_loc(loc)}: {message}" for loc, message in spec.problems()]
         problems += [
             f"outputs.{name}: '{name}' is the name kiln gives ./{'outputs' if name == DEFAULT_OUTPUT else name}; "
@@ -170,18 +213,21 @@ class JobService:
             raise InvalidSpec("; ".join(problems))
         self._check_compute(spec)
         code_hash = None
-        if spec.code:
+        if spec.code and "code" not in pending:
             code_key, code_hash = self.uploads.resolve(spec.code, "code")
             if not self.store.is_dir(code_key):
                 raise InvalidSpec("code: must be a folder")
-        pinned_inputs = self.inputs.pin(spec)
+        uploaded = {name: item for name, item in spec.inputs.items() if f"inputs.{name}.path" not in pending}
+        pinned_inputs = self.inputs.pin(spec.model_copy(update={"inputs": uploaded}) if pending else spec)
         check = self.submission_checks.get(spec.type)
-        if check is not None:
+        if check is not None and any(field.startswith("inputs.") for field in pending):
+            notes.append(f"the {spec.type} job's submission check runs at submit, once its local inputs are uploaded")
+        elif check is not None:
             check(spec, pinned_inputs)
         environment = self.environments.pin_environment(spec.environment)
         if spec.name and self.jobs.name_taken(spec.name):
             raise AlreadyExists(f"a job named '{spec.name}' already exists; pick another name or leave 'name' out")
-        return code_hash, pinned_inputs, environment
+        return code_hash, pinned_inputs, environment, notes
 
     def ensure_outputs_readable(self, name_or_id: str, role: Role | None, what: str = "its outputs and log") -> None:
         """Forbidden unless ``role`` may read what a job wrote: a job that read a private data version may have

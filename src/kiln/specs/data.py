@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator
 
 from kiln.specs.bounded import PathText, Tags, Text
+from kiln.specs.html_tables import HtmlTable
 from kiln.specs.job import StrictModel
 
 DATA_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$"
@@ -51,7 +52,7 @@ class DataSpec(StrictModel):
         return value
 
 
-class DataAssetView(BaseModel):
+class DataAssetView(HtmlTable, BaseModel):
     name: str
     version: str
     type: DataType

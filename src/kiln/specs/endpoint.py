@@ -22,6 +22,7 @@ from kiln.specs.bounded import (
     Text,
     TextVariables,
 )
+from kiln.specs.html_tables import HtmlTable
 from kiln.specs.job import StrictModel
 from kiln.specs.model import ModelType
 from kiln.specs.replica import RUNTIMES, BatchingSettings, EncryptionSettings, OnnxRuntimeSettings
@@ -279,7 +280,7 @@ class DeploymentMetricsView(BaseModel):
     latency_p99_ms: float | None = None
 
 
-class OnlineDeploymentView(BaseModel):
+class OnlineDeploymentView(HtmlTable, BaseModel):
     name: str
     endpoint_name: str
     state: DeploymentState
@@ -298,7 +299,7 @@ class OnlineDeploymentView(BaseModel):
     created_by: str | None = Field(None, description="the user who created it (None: created before users existed)")
 
 
-class OnlineEndpointView(BaseModel):
+class OnlineEndpointView(HtmlTable, BaseModel):
     name: str
     description: str | None
     tags: dict[str, Any]

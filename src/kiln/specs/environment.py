@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kiln.errors import InvalidSpec
 from kiln.specs.bounded import PathText, Tags, Text
+from kiln.specs.html_tables import HtmlTable
 
 ENVIRONMENT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$"
 VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -226,7 +227,7 @@ def parse_environment_reference(reference: str) -> tuple[str, str]:
     return name, version
 
 
-class EnvironmentView(BaseModel):
+class EnvironmentView(HtmlTable, BaseModel):
     """A registered environment version, as the REST API answers."""
 
     name: str

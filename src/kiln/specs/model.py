@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from kiln.specs.bounded import Name, PathText, Tags, Text
+from kiln.specs.html_tables import HtmlTable
 from kiln.specs.job import StrictModel
 
 ModelType = Literal["mlflow_model", "custom_model"]
@@ -32,7 +33,7 @@ class ModelSpec(StrictModel):
     tags: Tags = Field(default_factory=dict)
 
 
-class ModelVersionView(BaseModel):
+class ModelVersionView(HtmlTable, BaseModel):
     name: str
     version: str
     type: str
@@ -47,7 +48,7 @@ class ModelVersionView(BaseModel):
     created_by: str | None = Field(None, description="who registered it (its kiln.created_by tag; None: before users)")
 
 
-class ModelView(BaseModel):
+class ModelView(HtmlTable, BaseModel):
     name: str
     description: str | None
     aliases: dict[str, str]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kiln.specs.html_tables import HtmlTable
 from kiln.specs.job_status import ACTIVE_STATUSES as ACTIVE_STATUSES  # the statuses live without pydantic
 from kiln.specs.job_status import TERMINAL_STATUSES as TERMINAL_STATUSES
 from kiln.specs.job_status import JobStatus
@@ -19,7 +20,7 @@ LOGS_OUTPUT = "logs"
 """The output that holds a job's ``./logs`` (its TensorBoard folder), kept as Azure ML keeps it."""
 
 
-class View(BaseModel):
+class View(HtmlTable, BaseModel):
     """A REST answer's model, built on first use (``defer_build``): a client that lists jobs builds the list's
     parser once (``kiln.specs.adapters``), while the server works on its request, not each view at import."""
 
@@ -33,6 +34,10 @@ class JobOutputView(View):
 
 
 class JobView(View):
+    html_columns: ClassVar[tuple[str, ...]] = (
+        "name", "type", "status", "experiment_name", "compute", "created_at", "duration_seconds",
+    )  # fmt: skip
+
     id: str
     name: str
     type: str = "command"  # the job's kind (its spec's ``type``)
@@ -97,3 +102,23 @@ class UploadView(View):
     reference: str
     kind: str
     content_hash: str
+
+
+class JobPlanView(View):
+    """What a dry run of a submission answers (``jobs.validate``): everything a submit would record, resolved and
+    pinned, with nothing recorded, charged or stored."""
+
+    type: str
+    name: str | None  # None: a submit names the job by its run id
+    display_name: str | None
+    experiment_name: str
+    compute: str
+    command: str
+    code_hash: str | None  # an uploaded code snapshot's content hash
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    pinned_inputs: dict[str, InputPin] = {}
+    environment: EnvironmentPin = Field(default_factory=ServerInterpreterPin)
+    pending_uploads: dict[str, str] = {}  # field → a path on the submitting machine, uploaded at submit
+    privacy: dict[str, float] | None = None  # what a submit would charge each private input's budget
+    notes: list[str] = []  # what a dry run could not check and a submit will

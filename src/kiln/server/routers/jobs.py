@@ -18,7 +18,7 @@ from kiln.server.permissions import Caller
 from kiln.server.routes import bind
 from kiln.specs.job import JobSpecBase
 from kiln.specs.job_kinds import job_spec_body
-from kiln.specs.views import JobFilesView, JobMetricsView, JobStatus, JobView, UploadView
+from kiln.specs.views import JobFilesView, JobMetricsView, JobPlanView, JobStatus, JobView, UploadView
 from kiln.store.jobs import SORTS, JobFilters
 
 
@@ -42,6 +42,13 @@ def jobs_router() -> APIRouter:
 
     create_job.__annotations__["spec"] = Annotated[job_spec_body(), Body()]  # the kinds registered now
     bind(router, api.jobs.CREATE)(create_job)
+
+    def validate_job(jobs: Jobs, spec: JobSpecBase, principal: Caller) -> JobPlanView:
+        """A dry run of a submit: every check, nothing recorded."""
+        return jobs.validate(spec, created_by=principal.name, role=principal.role)
+
+    validate_job.__annotations__["spec"] = Annotated[job_spec_body(), Body()]
+    bind(router, api.jobs.VALIDATE)(validate_job)
 
     @bind(router, api.jobs.LIST)
     def list_jobs(
