@@ -53,6 +53,8 @@ LEFT_TO_TYPER = [
     ["job", "create", "--set", "-x"],
     ["job", "show", "-n", "x"],
     ["job"],
+    ["job", "create", "-f", "a.yml", "--wait"],  # typer's alone: the front knows neither
+    ["job", "create", "-f", "a.yml", "--dry-run", "-o", "json"],
 ]
 
 
