@@ -58,7 +58,8 @@ def plan_job(file: Path | None, rerun: str | None, overrides: list[str]) -> JobP
     _check_source(file, rerun, overrides)
     if rerun is not None:
         raise InvalidSpec("--dry-run checks a job's YAML (--file); a rerun repeats a job the workspace already checked")
-    return client().jobs.create(file, overrides=overrides, dry_run=True)  # type: ignore[arg-type]
+    assert file is not None  # _check_source: a file where no rerun is given
+    return client().jobs.create(file, overrides=overrides, dry_run=True)
 
 
 def exit_code_of(status: JobStatus) -> int:
