@@ -25,6 +25,7 @@ from kiln.server.health import HealthCheck
 from kiln.server.limits import size_thread_pool
 from kiln.server.mlflow_gate import WaitForMlflow
 from kiln.server.permissions import default_access, tracking_access
+from kiln.server.routers.audit import audit_router
 from kiln.server.routers.computes import computes_router
 from kiln.server.routers.data import data_router
 from kiln.server.routers.datastores import datastores_router
@@ -149,6 +150,7 @@ def create_app(
     app.include_router(computes_router())
     app.include_router(datastores_router())
     app.include_router(workspace_router())
+    app.include_router(audit_router())
     include_capability_routers(app, capabilities)
     app.state.studio_pages = studio_pages(capabilities)
     app.include_router(studio_router(app.state.studio_pages))  # kiln studio: /ui, /login, /logout (kiln.studio)
