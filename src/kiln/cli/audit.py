@@ -31,7 +31,9 @@ def audit_command(
 
 
 def audit_table(entries: list[AuditEntryView]) -> ListTable:
-    table = list_table("when", "user", "action", "kind", "name", "version", "from", "detail", no_wrap=("when", "action", "kind"))
+    table = list_table(
+        "when", "user", "action", "kind", "name", "version", "from", "detail", no_wrap=("when", "action", "kind")
+    )
     for entry in entries:
         detail = json.dumps(entry.detail, separators=(",", ":"), sort_keys=True) if entry.detail else ""
         table.add_row(
