@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from kiln.clock import utcnow
-from kiln.specs.audit import AuditEntryView
+from kiln.specs.audit import AUDIT_LIST_LIMIT, AuditEntryView, since_time
 from kiln.store.audit import AuditFilter, AuditRepository
 from kiln.store.tables import AuditEntryRow
 
@@ -54,6 +54,18 @@ class AuditLog:
 
     def entries(self, wanted: AuditFilter) -> list[AuditEntryView]:
         return [_view(row) for row in self._repository.entries(wanted)]
+
+    def find(
+        self, since: str | None = None, user: str | None = None, kind: str | None = None, name: str | None = None,
+        limit: int = AUDIT_LIST_LIMIT,
+    ) -> list[AuditEntryView]:  # fmt: skip
+        """The entries a reader's filters select (REST's query, the studio's form): an empty one filters nothing;
+        ``since`` as :func:`~kiln.specs.audit.since_time` reads it."""
+        wanted = AuditFilter(
+            since=since_time(since, utcnow()) if since else None, user=user or None, kind=kind or None,
+            name=name or None, limit=limit,
+        )  # fmt: skip
+        return self.entries(wanted)
 
 
 def _bounded(**texts: str | None) -> dict[str, str | None]:

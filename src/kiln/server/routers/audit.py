@@ -6,11 +6,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from kiln import api
-from kiln.clock import utcnow
 from kiln.server.dependencies import AuditEntries
 from kiln.server.routes import bind
-from kiln.specs.audit import AUDIT_LIST_LIMIT, AuditEntryView, since_time
-from kiln.store.audit import AuditFilter
+from kiln.specs.audit import AUDIT_LIST_LIMIT, AuditEntryView
 
 
 def audit_router() -> APIRouter:
@@ -21,16 +19,6 @@ def audit_router() -> APIRouter:
         audit: AuditEntries, since: str | None = None, user: str | None = None, kind: str | None = None,
         name: str | None = None, limit: int = Query(AUDIT_LIST_LIMIT, ge=1, le=AUDIT_LIST_LIMIT),
     ) -> list[AuditEntryView]:  # fmt: skip
-        return audit.entries(audit_filter(since, user, kind, name, limit))
+        return audit.find(since, user, kind, name, limit)
 
     return router
-
-
-def audit_filter(
-    since: str | None, user: str | None, kind: str | None, name: str | None, limit: int = AUDIT_LIST_LIMIT
-) -> AuditFilter:
-    """The filters of a read (REST's query, the studio's form): an empty one filters nothing."""
-    return AuditFilter(
-        since=since_time(since, utcnow()) if since else None, user=user or None, kind=kind or None,
-        name=name or None, limit=limit,
-    )  # fmt: skip
