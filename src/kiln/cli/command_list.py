@@ -70,6 +70,11 @@ BUILT_IN_COMMANDS: tuple[CliCommand, ...] = (
         "kiln.cli.audit:audit_command",
         "Show who created, changed or deleted what in the workspace, when and from where (owners only).",
     ),
+    CliCommand(
+        "schema",
+        "kiln.cli.schemas:app",
+        "JSON Schemas of kiln's YAML files, for editors: kiln schema export --output schemas/.",
+    ),
 )
 
 

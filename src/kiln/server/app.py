@@ -36,6 +36,7 @@ from kiln.server.routers.models import models_router
 from kiln.server.routers.users import users_router
 from kiln.server.routers.workspace import workspace_router
 from kiln.server.routes import OneSegmentNames
+from kiln.server.schemas import serve_schemas
 from kiln.services.browser_sessions import BrowserSessions
 from kiln.services.credentials import CredentialVerifier
 from kiln.serving.control.gateway import EndpointGateway, ScoringFastPath
@@ -95,6 +96,7 @@ def create_app(
         docs_url=None, redoc_url=None,  # /docs is kiln's own, served offline (kiln.server.api_docs)
     )  # fmt: skip
     serve_api_docs(app)
+    serve_schemas(app)  # /schemas/<kind>.json for editors (kiln.server.schemas)
     proxy = MlflowProxy(
         lambda: app.state.workspace.mlflow.url,
         tracking_access(lambda: app.state.workspace.jobs),
