@@ -1,4 +1,4 @@
-"""The audit log, probed as an attacker would (issue 20).
+"""The audit log, probed as an attacker would (issue 20); and the public JSON Schemas beside it.
 
 - Only owners read it: readers and contributors are refused, and so is a job's own token (it acts as its
   creator, a contributor).
@@ -17,7 +17,7 @@ from typing import Any
 
 from kiln import api
 from tests.conftest import WorkspaceServer
-from tests.security.conftest import SUFFIX, Team, bearer_http, probe_in_job
+from tests.security.conftest import SUFFIX, Seeded, Team, bearer_http, probe_in_job
 
 SECRET = "audit-probe-secret-5c1e"
 
@@ -103,3 +103,20 @@ def test_no_secret_reaches_the_audit_log(security_server: WorkspaceServer, team:
     assert token.token not in text and SECRET not in text
     created = [e for e in entries if e["action"] == "datastores.create" and e["name"] == store["name"]]
     assert created and "credentials" in created[0]["detail"]["fields"]  # the field is named, its value is not
+
+
+def test_the_public_schemas_hold_no_workspace_data(
+    security_server: WorkspaceServer, team: Team, seeded: Seeded
+) -> None:
+    """``/schemas/<kind>.json`` needs no token (an editor sends none): it must hold kiln's field definitions only."""
+    from kiln.specs.json_schemas import schema_kinds
+
+    with bearer_http(security_server, None) as http:
+        answers = {kind: http.get(f"/schemas/{kind}.json") for kind in schema_kinds()}
+        refused = [http.request(method, "/schemas/job.json").status_code for method in ("PUT", "POST", "DELETE")]
+        escaped = http.get("/schemas/..%2Fapi%2Fv1%2Fusers.json")
+    assert {kind: answer.status_code for kind, answer in answers.items()} == dict.fromkeys(schema_kinds(), 200)
+    text = "".join(answer.text for answer in answers.values())
+    for secret in (team.workspace_token, team.owner.token, team.owner.name, seeded.job, seeded.model, seeded.endpoint):
+        assert secret not in text
+    assert set(refused) == {405} and escaped.status_code == 404
