@@ -8,9 +8,10 @@
 ``bind`` registers the handler on the operation's method and path, with its status code,
 response model, the role it needs (``kiln.server.permissions.requires``, so a refusal names the
 operation's action), the audit log for a change (``kiln.server.audit``), and what the OpenAPI
-document says of it: its id, summary, description with the role, the error answers in the ``{"error": {"type", "message"}}`` shape, and the bearer token
-(or browser session) it takes. The handler itself declares only what it reads: path, query and
-body parameters, which a test checks against the operation.
+document says of it: its id, summary, description with the role, the error answers in the
+``{"error": {"type", "message"}}`` shape, and the bearer token (or browser session) it takes.
+The handler itself declares only what it reads: path, query and body parameters, which a test
+checks against the operation.
 """
 
 from __future__ import annotations
