@@ -7,7 +7,10 @@
   made meanwhile.
 - A refused change leaves no entry (a reader's create, a contributor's user); a change a job makes with its
   token is recorded as the job's creator, via the job.
-- No secret reaches it: a token made and the datastore credential given are nowhere in the log.
+- No secret reaches it: a token made, the datastore credential given and the endpoint's keys are nowhere in it.
+- A deployment made with all traffic and a traffic change are recorded with the deployment and the split; reading
+  an endpoint's keys is not a change.
+- ``/schemas/<kind>.json``, public, holds no workspace data.
 """
 
 from __future__ import annotations
@@ -120,3 +123,21 @@ def test_the_public_schemas_hold_no_workspace_data(
     for secret in (team.workspace_token, team.owner.token, team.owner.name, seeded.job, seeded.model, seeded.endpoint):
         assert secret not in text
     assert set(refused) == {405} and escaped.status_code == 404
+
+
+def test_a_deployment_and_its_traffic_are_recorded_and_reading_keys_is_not(
+    security_server: WorkspaceServer, team: Team, seeded: Seeded, seeded_deployment: str
+) -> None:
+    with team.contributor.client(security_server) as client:
+        client.online_endpoints.update(seeded.endpoint, traffic={seeded_deployment: 100})  # as it was: no change
+        keys = client.online_endpoints.get_keys(seeded.endpoint)
+    entries = [entry for entry in _log(security_server, team) if entry["name"] == seeded.endpoint]
+    made = next(e for e in entries if e["action"] == "deployments.create")
+    assert (made["kind"], made["user"], made["detail"]["result"], made["detail"]["all_traffic"]) == (
+        "deployment", team.contributor.name, seeded_deployment, "true",
+    )  # fmt: skip
+    traffic = entries[-1]  # (regenerating keys is recorded too: tests/integration/audit; not here, the keys are shared)
+    assert (traffic["action"], traffic["detail"]["traffic"]) == ("endpoints.update", {seeded_deployment: 100})
+    assert "endpoints.keys" not in {entry["action"] for entry in entries}  # reading the keys is not a change
+    text = json.dumps(entries)
+    assert keys.primary_key not in text and keys.secondary_key not in text
