@@ -50,6 +50,8 @@ def kinds_kiln_accepts(data: dict[str, Any]) -> list[str]:
     """The kinds whose kiln loader accepts ``data`` (a job: through the job-kind registry, as `kiln job create`)."""
     accepted = []
     for kind, (model, _) in RESOURCE_KINDS.items():
+        if kind == "config":  # read from KILN_HOME only, and it ignores unknown keys: checked on its own below
+            continue
         try:
             load_attribute(model).model_validate(data)
         except (ValueError, KilnError):
@@ -147,6 +149,20 @@ def test_a_schema_key_azures_or_kilns_is_accepted_by_the_schema_and_by_kiln(
         data = {"$schema": url, **minimal}
         assert problems(exported[kind], data) == [], url
         assert kind.replace("command-job", "job") in kinds_kiln_accepts(data), url
+
+
+def test_the_config_schema_takes_what_config_yaml_takes_and_completes_its_settings(
+    exported: dict[str, dict[str, Any]],
+) -> None:
+    config = {
+        "$schema": "./schemas/config.json", "gpus": [0, 1], "plugins": ["my_package.capability"], "port": 8080,
+        "database_url": "postgresql://kiln@db/kiln", "local_concurrency": 2, "unknown_azureml_compute": "local",
+    }  # fmt: skip
+    assert problems(exported["config"], config) == []
+    settings = Settings.model_validate(config)
+    assert (settings.gpus, settings.plugins, settings.port) == ("0,1", "my_package.capability", 8080)
+    assert {"database_url", "artifact_root", "gpus", "plugins", "job_sandbox"} <= set(exported["config"]["properties"])
+    assert problems(exported["config"], {"port": "eighty"}) and problems(exported["config"], {"gpus": {"a": 1}})
 
 
 def test_a_job_kind_registered_later_has_its_schema_without_a_line_for_it(monkeypatch: pytest.MonkeyPatch) -> None:
