@@ -44,7 +44,10 @@ def since_time(text: str, now: datetime) -> datetime:
     relative = _RELATIVE.match(text)
     if relative:
         amount, unit = relative.groups()
-        return now - timedelta(**{_UNITS[unit]: int(amount)})
+        try:
+            return now - timedelta(**{_UNITS[unit]: int(amount)})
+        except OverflowError:  # before the year 1
+            raise InvalidSpec(f"since: '{text}' reaches back before the year 1; give a shorter span") from None
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:

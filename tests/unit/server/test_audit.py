@@ -134,6 +134,8 @@ def test_since_reads_a_span_or_a_time_and_refuses_anything_else() -> None:
     assert since_time("2026-12-01", now) == datetime(2026, 12, 1, tzinfo=UTC)
     with pytest.raises(InvalidSpec, match="since: 'yesterday' is not how far back"):
         since_time("yesterday", now)
+    with pytest.raises(InvalidSpec, match="since: '999999w' reaches back before the year 1"):
+        since_time("999999w", now)
 
 
 # In-process: a change, its entry, the read ------------------------------------------------------
