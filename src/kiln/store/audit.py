@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from kiln.specs.audit import AUDIT_LIST_LIMIT
 from kiln.store.tables import AuditEntryRow
 
 
@@ -19,7 +20,7 @@ class AuditFilter:
     user: str | None = None
     kind: str | None = None
     name: str | None = None  # the resource's name (a deployment is listed under its endpoint's)
-    limit: int = 1000
+    limit: int = AUDIT_LIST_LIMIT
 
 
 class AuditRepository:
