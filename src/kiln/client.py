@@ -17,6 +17,7 @@ from kiln.sdk.login import read_login, same_workspace
 
 if TYPE_CHECKING:
     from kiln.privacy.sdk import PrivacyOperations
+    from kiln.sdk.audit import AuditOperations
     from kiln.sdk.computes import ComputeOperations
     from kiln.sdk.data import DataOperations
     from kiln.sdk.datastores import DatastoreOperations
@@ -125,6 +126,12 @@ class Client:
         from kiln.sdk.datastores import DatastoreOperations
 
         return DatastoreOperations(self._rest)
+
+    @cached_property
+    def audit(self) -> AuditOperations:
+        from kiln.sdk.audit import AuditOperations
+
+        return AuditOperations(self._rest)
 
     @cached_property
     def users(self) -> UserOperations:

@@ -114,7 +114,10 @@ class Settings(BaseSettings):
         "empty: .venv-privacy/bin/python beside kiln's environment (what scripts/install.sh privacy makes).",
     )
 
-    @field_validator("gpus", "plugins", "local_datastore_roots", "remote_private_hosts", mode="before")
+    @field_validator(
+        "gpus", "plugins", "local_datastore_roots", "remote_private_hosts", mode="before",
+        json_schema_input_type=str | int | list[str | int] | None,
+    )  # fmt: skip
     @classmethod
     def _list_as_text(cls, value: Any) -> Any:
         """config.yaml may list the values (``gpus: [0, 1]``); the environment gives ``KILN_GPUS=0,1``."""

@@ -166,7 +166,9 @@ def test_readers_operations_only_read_and_only_owners_manage_users_and_the_works
     # their own tokens only (kiln.services.users checks whose), and a one-time studio link for themselves (kiln ui)
     assert readers == {"users.revoke_token", "users.sign_in_code"}
     owners = {op.name for op in OPERATIONS if op.role is Role.OWNER}
-    assert owners == {"users.create", "users.update", "users.delete", "workspace.export", "workspace.import"}
+    assert owners == {
+        "users.create", "users.update", "users.delete", "workspace.export", "workspace.import", "audit.list",
+    }  # fmt: skip
 
 
 UNAUTHORIZED = {

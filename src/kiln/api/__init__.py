@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from kiln.api import (
+        audit,
         computes,
         data,
         datastores,
@@ -34,13 +35,14 @@ if TYPE_CHECKING:
 # imported on first use (``api.jobs.LIST``): a client that lists jobs does not build every resource's models
 CORE_MODULE_NAMES: tuple[str, ...] = (
     "uploads", "jobs", "environments", "data", "models", "lineage", "endpoints", "users", "computes", "datastores",
-    "workspace",
+    "workspace", "audit",
 )  # fmt: skip
 
 __all__ = [
     "CORE_MODULES",
     "CORE_MODULE_NAMES",
     "Operation",
+    "audit",
     "computes",
     "data",
     "datastores",

@@ -83,6 +83,7 @@ KEYS = Operation(
     description="POST, not GET, so that no cache keeps the keys. A key lets its holder score: readers get none.",
     role=Role.CONTRIBUTOR, action="reading endpoint keys",
     response=EndpointKeys,
+    audited=False,  # a read (POST only to keep the keys out of caches); regenerating them is audited
 )  # fmt: skip
 REGENERATE_KEYS = Operation(
     "endpoints.regenerate_keys", "POST", "/api/v1/online-endpoints/{name}/keys/regenerate",
@@ -146,6 +147,7 @@ INVOKE = Operation(
     "mirroring, metrics), so a browser can try an endpoint without holding its key.",
     role=Role.CONTRIBUTOR, action="scoring through endpoints",
     response=InvokeAnswer, body=InvokeRequest,
+    audited=False,  # scoring changes nothing kept; the gateway's metrics count it
 )  # fmt: skip
 METRICS_STREAM = Operation(
     "endpoints.metrics_stream", "GET", "/api/v1/online-endpoints/{name}/metrics/stream",

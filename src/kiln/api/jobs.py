@@ -132,4 +132,5 @@ VALIDATE = Operation(
     ),
     role=Role.CONTRIBUTOR, action="validating jobs",
     response=JobPlanView, body=ANY_JOB_KIND, errors=(AlreadyExists, NotFound, Conflict, Unavailable, MissingExtra),
+    audited=False,  # a dry run changes nothing kept; the submit it checks is audited
 )  # fmt: skip

@@ -94,6 +94,8 @@ class Operation(Generic[R]):
     response_headers: tuple[tuple[str, str], ...] = ()  # (name, what it says)
     description: str = ""
     limit: str | None = None  # the group of expensive requests it counts against, per user (kiln.server.limits)
+    audited: bool = True  # a method but GET: each success is appended to the audit log (kiln.server.audit);
+    # False only for a call that changes nothing kept (say why beside it)
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):

@@ -65,6 +65,16 @@ BUILT_IN_COMMANDS: tuple[CliCommand, ...] = (
         "kiln.cli.transfer:app",
         "Move a workspace: export it to one file, import that file into another workspace (KILN_URL).",
     ),
+    CliCommand(
+        "audit",
+        "kiln.cli.audit:audit_command",
+        "Show who created, changed or deleted what in the workspace, when and from where (owners only).",
+    ),
+    CliCommand(
+        "schema",
+        "kiln.cli.schemas:app",
+        "JSON Schemas of kiln's YAML files, for editors: kiln schema export --output schemas/.",
+    ),
 )
 
 

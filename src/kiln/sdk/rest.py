@@ -25,6 +25,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from kiln.errors import Unavailable, error_from_json
@@ -39,11 +40,20 @@ BUSY_PATIENCE_SECONDS = 120.0
 CONNECT_TIMEOUT = 10.0
 
 
+def user_agent() -> str:
+    """What the workspace's audit log records of where a request came from: kiln's CLI or the SDK, its version."""
+    from kiln import __version__
+
+    program = Path(sys.argv[0] if sys.argv else "")
+    cli = program.name == "kiln" or (program.name == "__main__.py" and program.parent.name == "kiln")
+    return f"kiln-{'cli' if cli else 'sdk'}/{__version__} python/{sys.version.split()[0]}"
+
+
 class RestClient:
     def __init__(self, url: str, token: str | None, timeout: float = 120.0) -> None:
         self.url = url.rstrip("/")
         self.token = token  # also what scores an endpoint whose auth_mode is aml_token
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers = {"User-Agent": user_agent(), **({"Authorization": f"Bearer {token}"} if token else {})}
         self._http: Any  # httpx.Client, or PlainHttpClient in its shape
         self._stream_timeout: Any = None  # no bound on waiting for more of a streamed answer (a followed log)
         if usable_for(self.url):

@@ -25,6 +25,7 @@ from kiln.server.health import HealthCheck
 from kiln.server.limits import size_thread_pool
 from kiln.server.mlflow_gate import WaitForMlflow
 from kiln.server.permissions import default_access, tracking_access
+from kiln.server.routers.audit import audit_router
 from kiln.server.routers.computes import computes_router
 from kiln.server.routers.data import data_router
 from kiln.server.routers.datastores import datastores_router
@@ -35,6 +36,7 @@ from kiln.server.routers.models import models_router
 from kiln.server.routers.users import users_router
 from kiln.server.routers.workspace import workspace_router
 from kiln.server.routes import OneSegmentNames
+from kiln.server.schemas import serve_schemas
 from kiln.services.browser_sessions import BrowserSessions
 from kiln.services.credentials import CredentialVerifier
 from kiln.serving.control.gateway import EndpointGateway, ScoringFastPath
@@ -94,6 +96,7 @@ def create_app(
         docs_url=None, redoc_url=None,  # /docs is kiln's own, served offline (kiln.server.api_docs)
     )  # fmt: skip
     serve_api_docs(app)
+    serve_schemas(app)  # /schemas/<kind>.json for editors (kiln.server.schemas)
     proxy = MlflowProxy(
         lambda: app.state.workspace.mlflow.url,
         tracking_access(lambda: app.state.workspace.jobs),
@@ -149,6 +152,7 @@ def create_app(
     app.include_router(computes_router())
     app.include_router(datastores_router())
     app.include_router(workspace_router())
+    app.include_router(audit_router())
     include_capability_routers(app, capabilities)
     app.state.studio_pages = studio_pages(capabilities)
     app.include_router(studio_router(app.state.studio_pages))  # kiln studio: /ui, /login, /logout (kiln.studio)

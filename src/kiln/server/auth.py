@@ -44,7 +44,12 @@ NOT_BEARER = (
     "send 'Authorization: Bearer <token>'"
 )
 PUBLIC_PATHS = {"/health", "/login", "/favicon.svg", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/favicon.ico"}
-PUBLIC_PREFIXES = ("/docs/assets/", "/ui/assets/")  # Swagger UI's files (kiln.server.api_docs), the studio's
+PUBLIC_PREFIXES = (
+    "/docs/assets/",
+    "/ui/assets/",
+    "/schemas/",
+)  # Swagger UI's files (kiln.server.api_docs), the studio's;
+# the YAML kinds' JSON Schemas (kiln.server.schemas: kiln's field definitions, no workspace data)
 
 
 def load_or_create_token(path: Path) -> str:

@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 from kiln.capabilities.services import CapabilityServices
 from kiln.datastores.service import DatastoreService
 from kiln.errors import Unavailable
+from kiln.services.audit import AuditLog
 from kiln.services.browser_sessions import BrowserSessions
 from kiln.services.computes import ComputeService
 from kiln.services.data import DataService
@@ -72,3 +73,4 @@ Computes = Annotated[ComputeService, _part("computes")]
 Datastores = Annotated[DatastoreService, _part("datastores")]
 Capabilities = Annotated[CapabilityServices, _part("capabilities")]
 Transfer = Annotated[TransferSources, _part("transfer")]
+AuditEntries = Annotated[AuditLog, _part("audit")]

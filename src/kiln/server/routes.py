@@ -7,10 +7,11 @@
 
 ``bind`` registers the handler on the operation's method and path, with its status code,
 response model, the role it needs (``kiln.server.permissions.requires``, so a refusal names the
-operation's action), and what the OpenAPI document says of it: its id, summary, description with
-the role, the error answers in the ``{"error": {"type", "message"}}`` shape, and the bearer token
-(or browser session) it takes. The handler itself declares only what it reads: path, query and
-body parameters, which a test checks against the operation.
+operation's action), the audit log for a change (``kiln.server.audit``), and what the OpenAPI
+document says of it: its id, summary, description with the role, the error answers in the
+``{"error": {"type", "message"}}`` shape, and the bearer token (or browser session) it takes.
+The handler itself declares only what it reads: path, query and body parameters, which a test
+checks against the operation.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from kiln.api.operation import EVENT_STREAM, NDJSON, NO_CONTENT, SSE_EVENT, ErrorBody, Operation
 from kiln.api.paths import API_PREFIX
 from kiln.errors import Forbidden, KilnError, NotFound
+from kiln.server.audit import audited_route, audits
 from kiln.server.auth import SESSION_COOKIE
 from kiln.server.limits import limit_per_user, take_turn
 from kiln.server.permissions import requires
@@ -75,6 +77,7 @@ def bind(router: APIRouter, operation: Operation[Any]) -> Callable[[Handler], Ha
             tags=[operation.tag],
             responses=_responses(operation),
             openapi_extra=_openapi_extra(operation),
+            route_class_override=audited_route(operation) if audits(operation) else None,
         )
         return handler
 

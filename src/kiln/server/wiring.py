@@ -26,6 +26,7 @@ from kiln.runners.ray.runner import RayRunner
 from kiln.server.auth import load_or_create_token
 from kiln.server.start_steps import START_STEPS_LOGGER
 from kiln.server.stores import Stores, job_sandbox, launch_mlflow, open_stores, try_sandbox_soon
+from kiln.services.audit import AuditLog
 from kiln.services.browser_sessions import BrowserSessions
 from kiln.services.computes import ComputeService
 from kiln.services.credentials import CredentialVerifier
@@ -43,6 +44,7 @@ from kiln.serving.control.controller import EndpointController
 from kiln.serving.control.gateway_metrics import GatewayMetrics
 from kiln.serving.control.replica_launcher import ReplicaLauncher
 from kiln.serving.control.routing import RoutingTable
+from kiln.store.audit import AuditRepository
 from kiln.store.computes import ComputeRepository
 from kiln.store.data import DataAssetRepository
 from kiln.store.database import session_factory
@@ -84,6 +86,7 @@ class Workspace:
     users: UserService
     browser_sessions: BrowserSessions
     computes: ComputeService
+    audit: AuditLog  # every change made through the REST API (kiln.server.audit)
     datastores: DatastoreService | None = None
     server_id: str = ""
     controller_leadership: Leadership | None = None
@@ -180,7 +183,8 @@ class Workspace:
             engine=job_engine, jobs=jobs, uploads=uploads, models=models,
             lineage=LineageService(models, repository, endpoints), data=data, environments=environments,
             endpoints=endpoints, endpoint_controller=controller, endpoint_routes=routes, gateway_metrics=metrics,
-            users=users, browser_sessions=browser_sessions, computes=computes, datastores=datastores, server_id=stores.server_id, controller_leadership=leadership,
+            users=users, browser_sessions=browser_sessions, computes=computes,
+            audit=AuditLog(AuditRepository(session_factory(engine))), datastores=datastores, server_id=stores.server_id, controller_leadership=leadership,
             capabilities=capabilities,
             transfer=TransferSources(
                 settings, store, mlflow.url, tracker, repository, data.assets, environments.environments, environments,

@@ -49,7 +49,7 @@ class ComputeSpec(BaseModel):
     description: Text | None = None
     tags: Tags = Field(default_factory=dict)
 
-    @field_validator("gpus", mode="before")
+    @field_validator("gpus", mode="before", json_schema_input_type=str | list[int | str] | None)
     @classmethod
     def _gpu_ids(cls, value: Any) -> Any:
         """``0,1`` (the CLI's --gpus), ``[0, 1]`` or ``["GPU-…"]``; ``""`` or ``[]``: no GPUs."""

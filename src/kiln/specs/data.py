@@ -42,7 +42,7 @@ class DataSpec(StrictModel):
     tags: Tags = Field(default_factory=dict)
     privacy: DataPrivacy | None = Field(None, description="Makes the version private: raw rows for owners only.")
 
-    @field_validator("version", mode="before")
+    @field_validator("version", mode="before", json_schema_input_type=str | int | None)
     @classmethod
     def _version_as_text(cls, value: Any) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):

@@ -105,7 +105,7 @@ class OnlineEndpointSpec(StrictModel):
     traffic: dict[str, int] = Field(default_factory=dict, description="deployment → percent; sums to 0 or 100")
     mirror_traffic: dict[str, int] = Field(default_factory=dict, description="deployment → percent copied to it")
 
-    @field_validator("auth_mode", mode="before")
+    @field_validator("auth_mode", mode="before", json_schema_input_type=str)  # any case
     @classmethod
     def _auth_mode_in_any_case(cls, value: Any) -> Any:
         return normalize_auth_mode(value)
@@ -138,7 +138,7 @@ class InlineModel(StrictModel):
     description: Text | None = None
     tags: Tags = Field(default_factory=dict)
 
-    @field_validator("version", mode="before")
+    @field_validator("version", mode="before", json_schema_input_type=str | int | None)
     @classmethod
     def _version_as_text(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
@@ -214,7 +214,7 @@ class OnlineDeploymentSpec(StrictModel):
         "(kiln.encrypted.EncryptedClient, kiln online-endpoint invoke --encrypted); linear models and square networks",
     )
 
-    @field_validator("runtime", mode="before")
+    @field_validator("runtime", mode="before", json_schema_input_type=str)  # any case
     @classmethod
     def _known_runtime(cls, value: Any) -> Any:
         if isinstance(value, str) and value.strip().lower() in RUNTIMES:
@@ -240,7 +240,7 @@ class OnlineDeploymentSpec(StrictModel):
             )
         return self
 
-    @field_validator("environment_variables", mode="before")
+    @field_validator("environment_variables", mode="before", json_schema_input_type=dict[str, str | int | float | bool])
     @classmethod
     def _variables_as_text(cls, value: Any) -> Any:
         if isinstance(value, dict):

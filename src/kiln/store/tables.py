@@ -280,3 +280,21 @@ class PrivacyChargeRow(Base):
     what: Mapped[str] = mapped_column(Text, comment="the query's text, the synthesizer and its settings, the job")
     epsilon: Mapped[float] = mapped_column(Float)
     delta: Mapped[float] = mapped_column(Float)
+
+
+class AuditEntryRow(Base):
+    """One change to the workspace (kiln.server.audit): appended once, never updated nor deleted by kiln."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True, comment="the order of changes")
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    user: Mapped[str] = mapped_column(String(128), index=True, comment="who: the user the request acted as")
+    via: Mapped[str] = mapped_column(String(128), comment="their credential: a token's id, a job, the studio")
+    action: Mapped[str] = mapped_column(String(64), comment="the REST operation, e.g. models.set_alias")
+    kind: Mapped[str] = mapped_column(String(64), index=True, comment="the resource kind: model, job, endpoint…")
+    name: Mapped[str | None] = mapped_column(String(255), index=True)
+    version: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, comment="what else: never a secret")
+    client: Mapped[str | None] = mapped_column(String(64), comment="the client's address")
+    user_agent: Mapped[str | None] = mapped_column(String(255))

@@ -39,6 +39,7 @@ BUILT_IN_PAGES: tuple[StudioPage, ...] = (
     StudioPage("endpoints", "Endpoints", "kiln.studio.views.endpoints:routes", order=60),
     StudioPage("compute", "Compute", "kiln.studio.views.compute:routes", order=70),
     StudioPage("users", "Users", "kiln.studio.views.users:routes", order=80),
+    StudioPage("audit", "Audit", "kiln.studio.views.audit:routes", order=90, role=Role.OWNER),
 )
 
 

@@ -77,7 +77,7 @@ def test_every_route_is_a_declared_operation_and_every_operation_is_bound_once(a
     }  # fmt: skip
     # + users.sign_in_code (kiln ui); endpoints.invoke, .metrics_stream; jobs.metric_stream, .code_files, .code_file,
     # .output_files, .output_file (kiln studio)
-    assert len(OPERATIONS) == 75
+    assert len(OPERATIONS) == 76  # + jobs.validate (--dry-run), audit.list
     assert len({(op.method, op.path) for op in SERVED.values()}) == len(SERVED)
 
 
