@@ -60,13 +60,14 @@ class IdlePool(Generic[C]):
         self._idle.clear()
 
 
-def request_head(
-    method: str, target: str, host: bytes, headers: list[tuple[bytes, bytes]], length: int | None
-) -> bytes:
-    """A request's head: its line, ``host``, the caller's headers, then ``content-length`` when a body of ``length``
-    bytes is sent (an empty one only where the method has a body: a POST with none says so)."""
-    lines = [f"{method} {target} HTTP/1.1".encode(), b"host: " + host]
-    lines += [name + b": " + value for name, value in headers]
+def request_head(method: str, target: str, host: str, headers: list[tuple[bytes, bytes]], length: int | None) -> bytes:
+    """A request's head: its line, ``host``, ``content-length`` when a body of ``length`` bytes is sent (an empty one
+    only where the method has a body: a POST with none says so), then the caller's headers."""
+    first = f"{method} {target} HTTP/1.1\r\nhost: {host}\r\n"  # one string, one encode: the gateway's hot path
     if length is not None and (length or method in BODY_METHODS):
-        lines.append(b"content-length: " + str(length).encode())
-    return b"\r\n".join(lines) + b"\r\n\r\n"
+        first += f"content-length: {length}\r\n"
+    parts = [first.encode()]
+    for name, value in headers:
+        parts += (name, b": ", value, b"\r\n")
+    parts.append(b"\r\n")
+    return b"".join(parts)

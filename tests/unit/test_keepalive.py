@@ -48,8 +48,8 @@ def test_past_the_cap_or_unusable_a_connection_is_closed_not_kept() -> None:
 
 
 def test_the_request_head_names_the_host_the_headers_and_the_body_s_length() -> None:
-    head = request_head("POST", "/invocations", b"127.0.0.1:9", [(b"x-a", b"b")], 7)
-    assert head == b"POST /invocations HTTP/1.1\r\nhost: 127.0.0.1:9\r\nx-a: b\r\ncontent-length: 7\r\n\r\n"
-    assert b"content-length: 0" in request_head("PUT", "/", b"h", [], 0)  # a body method with no body says so
-    assert b"content-length" not in request_head("GET", "/", b"h", [], 0)
-    assert b"content-length" not in request_head("POST", "/", b"h", [], None)  # a length not known: none said
+    head = request_head("POST", "/invocations", "127.0.0.1:9", [(b"x-a", b"b")], 7)
+    assert head == b"POST /invocations HTTP/1.1\r\nhost: 127.0.0.1:9\r\ncontent-length: 7\r\nx-a: b\r\n\r\n"
+    assert b"content-length: 0" in request_head("PUT", "/", "h", [], 0)  # a body method with no body says so
+    assert b"content-length" not in request_head("GET", "/", "h", [], 0)
+    assert b"content-length" not in request_head("POST", "/", "h", [], None)  # a length not known: none said

@@ -59,7 +59,7 @@ class Answer:
 class LoopbackClient:
     def __init__(self, host: str, port: int, max_idle: int = 32, timeout: float = 300.0) -> None:
         self.host, self.port = host, port
-        self._host_header = f"{host}:{port}".encode()
+        self._host_header = f"{host}:{port}"
         self._idle: IdlePool[_Connection] = IdlePool(max_idle)
         self._timeout = timeout
 

@@ -123,7 +123,7 @@ class ReplicaClient:
     ) -> Answer:
         """The replica's whole answer. Caller bounds it in time (asyncio.timeout); a cancelled or
         timed-out exchange closes its connection, which is then in an unknown state."""
-        request = request_head(method, target, f"{host}:{port}".encode(), headers, len(body)) + body
+        request = request_head(method, target, f"{host}:{port}", headers, len(body)) + body
         address = (host, port)
         while True:
             connection = self._idle.take(address)
