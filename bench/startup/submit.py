@@ -9,8 +9,11 @@ beats). To tell the CLI's part from the server's, the same submission through th
 → first line. With ``--compare-src OTHER/src``, the CLI of another checkout (an earlier kiln) too, alternated with
 this one's, against the same server. Goal (issue 13): ≤ 0.3 s (median) for the CLI.
 
-``kiln job create -f job.yml -o json`` is answered by the CLI's fast front (``kiln.cli.quick``: no typer); the
-submission itself still reads the spec with pydantic's models.
+``kiln job create -f job.yml -o json`` is answered by the CLI's fast front (``kiln.cli.quick``: no typer), and the
+job file, a simple one, is sent as written (``kiln.sdk.simple_submit``: no spec models built on the client, the
+server's answer printed as it came); the server creates and starts the job's MLflow run through MLflow's store
+in-process (``kiln.tracking.run_store``). To compare servers too, run this script from two checkouts one after the
+other, alternated (each starts its own checkout's server).
 
     python bench/startup/submit.py [--runs 10] [--compare-src OTHER/src]
 

@@ -7,3 +7,5 @@ from __future__ import annotations
 API_PREFIX = "/api/v1"
 JOBS = f"{API_PREFIX}/jobs"
 """``api.jobs.CREATE`` and ``api.jobs.LIST``."""
+UPLOADS = f"{API_PREFIX}/uploads"
+"""``api.uploads.CREATE``."""

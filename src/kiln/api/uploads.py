@@ -4,11 +4,12 @@ models and deployments name."""
 from __future__ import annotations
 
 from kiln.api.operation import BYTES, Operation
+from kiln.api.paths import UPLOADS
 from kiln.specs.roles import Role
 from kiln.specs.views import UploadView
 
 CREATE = Operation(
-    "uploads.create", "POST", "/api/v1/uploads",
+    "uploads.create", "POST", UPLOADS,
     summary="Upload a folder or a file",
     description="Send a tar archive (optionally gzipped) of a code folder or input; get a reference to use in a job.",
     role=Role.CONTRIBUTOR, action="uploading files",

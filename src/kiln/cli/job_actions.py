@@ -86,6 +86,8 @@ def _to_stderr(line: str) -> None:
 
 
 def print_submitted(job: Job, output: OutputFormat) -> None:
-    print_output(
-        job.view, output, lambda: f"job [bold]{job.name}[/] {status_text(job.status)}  (kiln job stream -n {job.name})"
+    print_output(  # the view as JSON data: the server's answer as it came when the job holds it (no pydantic)
+        job.view_data(),
+        output,
+        lambda: f"job [bold]{job.name}[/] {status_text(job.status)}  (kiln job stream -n {job.name})",
     )

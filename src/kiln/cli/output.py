@@ -58,6 +58,9 @@ def show(shown: RenderableType) -> None:
 
 
 def print_json(data: JsonData) -> None:
+    if isinstance(data, dict):  # JSON data already (a server's answer as it came): written without pydantic
+        print(json.dumps(data, indent=2))
+        return
     from pydantic import BaseModel
 
     from kiln.specs.adapters import adapter_of

@@ -13,26 +13,47 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, overload
 
 from kiln import api
-from kiln.errors import InvalidSpec
+from kiln.errors import InvalidSpec, KilnError
 from kiln.sdk.rest import RestClient
 from kiln.sdk.stream_reader import StreamReader
 from kiln.specs.html_tables import Listing, record_table
-from kiln.specs.views import JobFilesView, JobFileView, JobMetricsView, JobPlanView, JobStatus, JobView, MetricHistory
+from kiln.specs.job_status import JobStatus
 
 if TYPE_CHECKING:  # what submitting needs is imported by prepare_submission: listing jobs does not build it
     from kiln.specs.job import JobSpecBase
     from kiln.specs.model import LineageNode
+    from kiln.specs.views import JobFilesView, JobFileView, JobPlanView, JobView, MetricHistory
     from kiln.specs.yaml_source import YamlSource
 
     SpecLike = str | Path | JobSpecBase | dict[str, Any]
 
 
 class Job:
-    """A handle on one job; ``refresh()`` reads its current state from the workspace."""
+    """A handle on one job; ``refresh()`` reads its current state from the workspace.
 
-    def __init__(self, operations: JobOperations, view: JobView) -> None:
+    A job submitted from a simple YAML file (``kiln.sdk.simple_submit``) holds the server's answer as plain JSON
+    until ``view`` is first read (then validated into its ``JobView``): ``kiln job create`` prints it without
+    importing pydantic."""
+
+    def __init__(self, operations: JobOperations, view: JobView | dict[str, Any]) -> None:
         self._ops = operations
-        self.view = view
+        self.view = view  # type: ignore[assignment]
+
+    @property
+    def view(self) -> JobView:
+        if self._view is None:
+            from kiln.specs.views import JobView
+
+            self._view = JobView.model_validate(self._answer)
+        return self._view
+
+    @view.setter
+    def view(self, view: JobView | dict[str, Any]) -> None:
+        self._view, self._answer = (None, view) if isinstance(view, dict) else (view, None)
+
+    def view_data(self) -> dict[str, Any]:
+        """The view as JSON data (what ``-o json`` prints): the server's answer as it came, when it is held."""
+        return self._answer if self._view is None else self._view.model_dump(mode="json")
 
     def __repr__(self) -> str:
         return f"<Job {self.name} {self.status.value}>"
@@ -43,15 +64,15 @@ class Job:
 
     @property
     def name(self) -> str:
-        return self.view.name
+        return self._answer["name"] if self._view is None else self._view.name
 
     @property
     def id(self) -> str:
-        return self.view.id
+        return self._answer["id"] if self._view is None else self._view.id
 
     @property
     def status(self) -> JobStatus:
-        return self.view.status
+        return JobStatus(self._answer["status"]) if self._view is None else self._view.status
 
     def refresh(self, run_data: bool = False) -> Job:
         self.view = self._ops.get(self.name, run_data=run_data).view
@@ -102,10 +123,29 @@ class JobOperations:
         """Submit a job from a YAML path, a dict or a spec (``CommandJobSpec`` or another kind's); local paths are
         uploaded. ``dry_run``: check everything a submit checks (the server's checks too) and answer what would be
         submitted, resolved and pinned, without submitting, uploading or recording anything."""
-        body = prepare_submission(self._rest, spec, overrides or [], dry_run=dry_run)
         if dry_run:
-            return self._rest.call(api.jobs.VALIDATE, json=body)
+            return self._rest.call(api.jobs.VALIDATE, json=prepare_submission(self._rest, spec, overrides or [], True))
+        if isinstance(spec, str | Path) and not overrides:
+            answer = self._create_simple(spec)
+            if answer is not None:
+                return Job(self, answer)
+        body = prepare_submission(self._rest, spec, overrides or [])
         return Job(self, self._rest.call(api.jobs.CREATE, json=body))
+
+    def _create_simple(self, file: str | Path) -> dict[str, Any] | None:
+        """The server's answer to the job of a simple YAML file, sent as written (``kiln.sdk.simple_submit``);
+        None: the file is not simple (nothing was sent). A refusal is what the client's full check finds first,
+        as when it checks before sending, else the server's own."""
+        from kiln.capabilities import load_configured_capabilities
+        from kiln.sdk.simple_submit import submit_simple
+
+        load_configured_capabilities()  # as prepare_submission: a plug-in that cannot be loaded is refused first
+        source, base_dir = _source_of(file)
+        try:
+            return submit_simple(self._rest, source, base_dir or Path.cwd())
+        except KilnError:
+            check_submission(source, base_dir, [])  # the error the client would have found before sending
+            raise
 
     def get(self, name: str, run_data: bool = False) -> Job:
         return Job(self, self._rest.call(api.jobs.SHOW, name=name, params={"run_data": run_data}))
@@ -129,6 +169,8 @@ class JobOperations:
         params.update({key: value for key, value in wanted.items() if value})
         if tags:
             params["tag"] = [f"{key}={value}" for key, value in tags.items()]
+        from kiln.specs.views import JobView
+
         with self._rest.stream(api.jobs.LIST, params=params) as response:
             views = [JobView.model_validate(item) for item in json.loads(response.read())]
             return Listing(Job(self, view) for view in views), int(response.headers["x-total-count"])
@@ -197,6 +239,8 @@ class JobOperations:
 
     def follow_metrics(self, name: str, max_points: int = 1000) -> Iterator[dict[str, MetricHistory]]:
         """The series so far, then the new points as the job logs them, until it ends (server-sent events)."""
+        from kiln.specs.views import JobMetricsView
+
         with self._rest.stream(api.jobs.METRIC_STREAM, name=name, params={"max_points": max_points}) as response:
             kind = ""
             for line in response.iter_lines():
@@ -253,16 +297,31 @@ def _refuse_undeclared_overrides(source: YamlSource, overrides: list[str]) -> No
 
 
 def prepare_submission(rest: RestClient, spec: SpecLike, overrides: list[str], dry_run: bool = False) -> dict[str, Any]:
-    """The REST body of a submission: the spec checked, inline files read, local paths uploaded (``dry_run``: only
-    checked to exist and be readable, and left as they are: the server reports them as uploads to come)."""
+    """The REST body of a job's submission: the spec checked here (every mistake named with its file's line), its
+    local paths uploaded (``dry_run``: only checked to exist and be readable, and left as they are: the server
+    reports them as uploads to come)."""
     from kiln.capabilities import load_configured_capabilities
-    from kiln.sdk.uploads import ensure_readable, upload_path
+    from kiln.sdk.uploads import upload_path
+
+    load_configured_capabilities()  # their job kinds (type: responsible_ai…), as the CLI loads them at its start
+    source, base_dir = _source_of(spec)
+    body, local_paths = check_submission(source, base_dir, overrides)
+    if not dry_run:
+        for loc, local in local_paths.items():
+            _set(body, loc, upload_path(rest, local))
+    return body
+
+
+def check_submission(
+    source: YamlSource, base_dir: Path | None, overrides: list[str]
+) -> tuple[dict[str, Any], dict[tuple[str, ...], Path]]:
+    """The checked body of a submission (``overrides`` applied to ``source``) and the local paths it names (to be
+    uploaded, each in place of its field's value); InvalidSpec naming the field and line of the first mistakes."""
+    from kiln.sdk.uploads import ensure_readable
     from kiln.specs.job import ProcessJobSpec
     from kiln.specs.job_kinds import parse_job_spec
     from kiln.specs.yaml_source import apply_overrides, format_loc
 
-    load_configured_capabilities()  # their job kinds (type: responsible_ai…), as the CLI loads them at its start
-    source, base_dir = _source_of(spec)
     if overrides and isinstance(source.data, dict):
         _refuse_undeclared_overrides(source, overrides)
         apply_overrides(source.data, overrides)
@@ -279,8 +338,8 @@ def prepare_submission(rest: RestClient, spec: SpecLike, overrides: list[str], d
         )
     if body.get("experiment_name") is None and base_dir is not None and source.path is not None:
         body["experiment_name"] = base_dir.resolve().name
-    local_paths = job.local_paths() if isinstance(job, ProcessJobSpec) else {}
-    for loc, value in local_paths.items():
+    local_paths: dict[tuple[str, ...], Path] = {}
+    for loc, value in (job.local_paths() if isinstance(job, ProcessJobSpec) else {}).items():
         if value.startswith("upload:"):
             continue
         local = (base_dir or Path.cwd()) / value
@@ -292,9 +351,8 @@ def prepare_submission(rest: RestClient, spec: SpecLike, overrides: list[str], d
         if loc == ("code",) and not local.is_dir():
             raise InvalidSpec(f"{source.where(loc)}: code: '{value}' is a file; code must be a folder")
         ensure_readable(local, f"{source.where(loc)}: {format_loc(loc)}")
-        if not dry_run:
-            _set(body, loc, upload_path(rest, local))
-    return body
+        local_paths[loc] = local
+    return body, local_paths
 
 
 def _problems(job: object) -> list[tuple[tuple[str, ...], str]]:
@@ -304,13 +362,16 @@ def _problems(job: object) -> list[tuple[tuple[str, ...], str]]:
 
 
 def _source_of(spec: SpecLike) -> tuple[YamlSource, Path | None]:
-    from kiln.specs.job import JobSpecBase
     from kiln.specs.yaml_source import YamlSource, read_yaml_file
+
+    if isinstance(spec, str | Path):  # a file: read without importing the spec models
+        return read_yaml_file(spec), Path(spec).parent
+    if isinstance(spec, dict):
+        return YamlSource(dict(spec)), None
+    from kiln.specs.job import JobSpecBase
 
     if isinstance(spec, JobSpecBase):
         return YamlSource(spec.model_dump(by_alias=True, exclude_none=True)), None
-    if isinstance(spec, dict):
-        return YamlSource(dict(spec)), None
     source = read_yaml_file(spec)
     return source, Path(spec).parent
 

@@ -83,7 +83,20 @@ class RestClient:
     def get_json(self, path: str, params: Params | None = None) -> Any:
         """``GET path`` (a declared operation's path, filled in) and its JSON answer as plain Python data (lists,
         dicts): no model built nor imported, for a caller that only draws the answer (``kiln job list``)."""
-        response = self._answer("GET", path, {"params": dict(params)} if params else {}, None)
+        return self.send_json("GET", path, params)
+
+    def send_json(
+        self, method: str, path: str, params: Params | None = None, *, json: Any = None, content: Any = None
+    ) -> Any:
+        """``METHOD path`` (a declared operation's method and path, filled in) with a JSON or raw body, and its
+        JSON answer as plain Python data: no model built nor imported (``kiln job create`` of a simple YAML file,
+        ``kiln.sdk.simple_submit``; an upload's reference)."""
+        request: dict[str, Any] = {"params": dict(params)} if params else {}
+        if json is not None:
+            request["json"] = json
+        if content is not None:
+            request["content"] = content
+        response = self._answer(method, path, request, None)
         return jsonlib.loads(response.content) if response.content else None
 
     def _answer(self, method: str, url: str, request: dict[str, Any], prepare: Callable[[], object] | None) -> Any:

@@ -6,9 +6,10 @@ import os
 import tarfile
 import tempfile
 from pathlib import Path
+from typing import Any
 
-from kiln import api
-from kiln.errors import InvalidSpec
+from kiln.api.paths import UPLOADS  # api.uploads.CREATE's path: its answer is read without pydantic
+from kiln.errors import InvalidSpec, Unavailable
 from kiln.sdk.rest import RestClient
 
 SKIPPED_NAMES = {".git", "__pycache__", ".ipynb_checkpoints", ".pytest_cache", ".mypy_cache"}
@@ -71,5 +72,17 @@ def upload_path(rest: RestClient, path: Path, keep_folder_name: bool = False) ->
             else:
                 tar.add(path, arcname=path.name)
         archive.seek(0)
-        view = rest.call(api.uploads.CREATE, params={"kind": kind}, content=archive)
-    return f"{view.reference}/{path.resolve().name}" if named else view.reference
+        answer = rest.send_json("POST", UPLOADS, {"kind": kind}, content=archive)
+    reference = _reference_of(answer, rest.url)
+    return f"{reference}/{path.resolve().name}" if named else reference
+
+
+def _reference_of(answer: Any, url: str) -> str:
+    """The ``reference`` of an ``UploadView`` answer (read as plain JSON: uploading imports no pydantic)."""
+    reference = answer.get("reference") if isinstance(answer, dict) else None
+    if not isinstance(reference, str) or not reference.startswith("upload:"):
+        raise Unavailable(
+            f"the workspace at {url} answered an upload with no reference this kiln can read ({answer!r:.200}); "
+            "is this kiln (kiln version) older than the workspace?"
+        )
+    return reference

@@ -110,7 +110,7 @@ class Workspace:
         store = stores.artifacts
         bound_client_retries()  # a request MLflow cannot answer fails in seconds, not after minutes of retries
         series = MetricSeries(stores.mlflow_store_uri, ready=mlflow.wait_ready)
-        tracker = RunTracker(mlflow.url, ready=mlflow.wait_ready, series=series)
+        tracker = RunTracker(mlflow.url, ready=mlflow.wait_ready, series=series, store_uri=stores.mlflow_store_uri)
         uploads = UploadService(store, home / "tmp")
         registry = ModelRegistry(mlflow.url, ready=mlflow.wait_ready)
         models = ModelService(registry, tracker, store, uploads, repository)

@@ -19,12 +19,13 @@ from kiln.clock import utcnow
 from kiln.environments.resolver import EnvironmentResolver
 from kiln.errors import AlreadyExists, Conflict, Forbidden, InvalidSpec, KilnError, NotFound
 from kiln.jobs.engine import JobEngine
-from kiln.jobs.folders import DEFAULT_OUTPUT, JobFolders, log_key, output_key, outputs_key
+from kiln.jobs.folders import DEFAULT_OUTPUT, JobFolders, log_key, output_key
 from kiln.jobs.handler import handler_of
 from kiln.jobs.inputs import JobInputs
 from kiln.jobs.job import process_spec
 from kiln.logs import follow_log, read_chunk, read_from
 from kiln.services.computes import ComputeService
+from kiln.services.ended_outputs import EndedOutputs
 from kiln.services.uploads import UploadService
 from kiln.specs.job import UPLOAD_PREFIX, JobInput, JobSpecBase, ProcessJobSpec, literal_input_value
 from kiln.specs.pins import EnvironmentPin, InputPin, environment_pin, input_pins, input_records
@@ -71,6 +72,10 @@ class JobService:
     submission_checks: dict[str, SubmissionCheck] = field(default_factory=dict)
     privacy_charger: PrivacyCharger | None = None  # None: jobs reading private data versions are refused
     privacy_check: PrivacyCheck | None = None  # a dry run's: what the charger would refuse, charging nothing
+    ended_outputs: EndedOutputs = field(init=False)  # what ended jobs kept, listed once each (their views show it)
+
+    def __post_init__(self) -> None:
+        self.ended_outputs = EndedOutputs(self.store)
 
     def add_submission_check(self, job_type: str, check: SubmissionCheck) -> None:
         """Have ``check`` look at every submission of ``job_type`` once its inputs are pinned, before anything is
@@ -271,7 +276,7 @@ class JobService:
         )  # fmt: skip
 
     def _outputs(self, job_id: str, status: JobStatus, declared: dict[str, str]) -> list[JobOutputView]:
-        kept = self.store.names_under(outputs_key(job_id)) if status.is_terminal else set()
+        kept = self.ended_outputs.kept(job_id) if status.is_terminal else frozenset()
         return [_output_view(name, kind, name in kept) for name, kind in declared.items()]
 
     def model_outputs(self, name: str) -> dict[str, tuple[str, str | None]]:

@@ -7,12 +7,11 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
-
 from kiln.errors import InvalidSpec
 
-if TYPE_CHECKING:  # PyYAML is imported when YAML is read (a client listing jobs reads none)
-    import yaml
+if TYPE_CHECKING:  # PyYAML is imported when YAML is read (a client listing jobs reads none); pydantic when a
+    import yaml  # model is validated (a simple job file is read and sent without it: kiln.sdk.simple_submit)
+    from pydantic import BaseModel, ValidationError
 
 FieldPath = tuple[str | int, ...]
 
@@ -225,12 +224,14 @@ def _is_union_tag(part: str | int) -> bool:
     return isinstance(part, str) and (part[:1].isupper() or part in {"str", "int", "float", "bool", "dict"})
 
 
-ModelT = TypeVar("ModelT", bound=BaseModel)
+ModelT = TypeVar("ModelT", bound="BaseModel")
 
 
 def validate_model(model: type[ModelT], source: YamlSource) -> ModelT:
     if not isinstance(source.data, dict):
         raise InvalidSpec(f"{source.label}: expected a mapping of fields at the top level")
+    from pydantic import ValidationError
+
     try:
         return model.model_validate(source.data)
     except ValidationError as exc:
@@ -242,6 +243,8 @@ def spec_body(
 ) -> dict[str, Any]:
     """A REST body from a YAML file, a spec, a mapping or nothing, with ``fields`` (those not None) over it,
     checked here against ``model`` so that a mistake names the file's line."""
+    from pydantic import BaseModel
+
     if spec is None:
         source = YamlSource({})
     elif isinstance(spec, BaseModel):

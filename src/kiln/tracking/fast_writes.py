@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kiln.tracking import bulk_metrics
+from kiln.tracking.run_store import DEFAULT_ARTIFACT_ROOT, is_sql_store, open_sql_store
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class _Write:
 class FastWrites:
     """``answer(call, content_type, body)`` → (status, JSON body), as MLflow's handler answers."""
 
-    def __init__(self, store_uri: str, artifact_root: str = "mlflow-artifacts:/") -> None:
+    def __init__(self, store_uri: str, artifact_root: str = DEFAULT_ARTIFACT_ROOT) -> None:
         self._store_uri = store_uri
         self._artifact_root = artifact_root
         self._store: Any = None
@@ -72,7 +73,7 @@ class FastWrites:
     @staticmethod
     def handles(store_uri: str) -> bool:
         """MLflow's SQL stores only (kiln always gives MLflow one; a file store would go to the child)."""
-        return store_uri.split(":", 1)[0].split("+", 1)[0] in ("sqlite", "postgresql", "mysql", "mssql")
+        return is_sql_store(store_uri)
 
     async def answer(self, call: str, content_type: str | None, body: bytes) -> tuple[int, bytes]:
         from mlflow.exceptions import MlflowException
@@ -150,32 +151,8 @@ class FastWrites:
 
     def _open_store(self) -> Any:
         if self._store is None:
-            from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
-            store = SqlAlchemyStore(self._store_uri, self._artifact_root)
-            if store.engine.dialect.name == "sqlite":
-                from sqlalchemy import event
-
-                event.listen(store.engine, "connect", _write_ahead_log)
-                store.engine.dispose()  # connections opened before the listener get it too
-            self._store = store
+            self._store = open_sql_store(self._store_uri, self._artifact_root)
         return self._store
-
-
-def _write_ahead_log(dbapi_connection: Any, _record: Any) -> None:
-    """SQLite as kiln keeps its own database (``kiln.store.database``): a write-ahead log, synced at
-    checkpoints rather than at every commit (a crash of any process loses nothing; a power cut may
-    lose the last commits). MLflow's default rollback journal syncs three times per commit: the
-    time of a ``log_metric`` call. The log mode is the file's, so MLflow's child writes through it too."""
-    import sqlite3
-
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("PRAGMA journal_mode=WAL")
-    except sqlite3.OperationalError:  # the child was writing at that moment: a later connection switches it
-        log.debug("MLflow's SQLite store stays in its journal mode for now", exc_info=True)
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
 
 
 def _store_metrics(store: Any, run_id: str, metrics: list[Any]) -> None:

@@ -1,4 +1,5 @@
-"""A small pooled HTTP/1.1 client for one loopback server (MLflow's child), relaying into ASGI.
+"""A small pooled HTTP/1.1 client for one loopback server (MLflow's child), relaying into ASGI (its request head and
+idle pool: ``kiln.keepalive``, shared with the gateway's hop to replicas, which reads whole where this streams).
 
 httpx's client was over a third of the ``/mlflow`` proxy's CPU per call; this one does what the
 relay needs and nothing else: keep-alive connections to one host, a request written in one go,
@@ -14,6 +15,8 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+
+from kiln.keepalive import IdlePool, request_head
 
 # uvicorn closes a connection idle for 5 s (its timeout_keep_alive); one idle 4 s is not reused
 _IDLE_LIMIT_S = 4.0
@@ -56,9 +59,8 @@ class Answer:
 class LoopbackClient:
     def __init__(self, host: str, port: int, max_idle: int = 32, timeout: float = 300.0) -> None:
         self.host, self.port = host, port
-        self._host_header = f"{host}:{port}".encode()
-        self._idle: list[_Connection] = []
-        self._max_idle = max_idle
+        self._host_header = f"{host}:{port}"
+        self._idle: IdlePool[_Connection] = IdlePool(max_idle)
         self._timeout = timeout
 
     async def request(
@@ -70,7 +72,7 @@ class LoopbackClient:
         length: int | None = None,
     ) -> Answer:
         """Send a request: ``body`` is the whole body, or a coroutine that writes ``length`` bytes of it."""
-        head = _request_head(
+        head = request_head(
             method, target, self._host_header, headers, len(body) if isinstance(body, bytes) else length
         )
         while True:
@@ -133,12 +135,10 @@ class LoopbackClient:
         return Answer(status, headers, body, length if not chunked else None)
 
     async def _connection(self) -> _Connection:
-        while self._idle:
-            connection = self._idle.pop()
-            if connection.usable():
-                connection.reused = True
-                return connection
-            connection.close()
+        connection = self._idle.take(self.port)
+        if connection is not None:
+            connection.reused = True
+            return connection
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), 5.0)
         except (TimeoutError, OSError) as exc:
@@ -146,25 +146,11 @@ class LoopbackClient:
         return _Connection(reader, writer)
 
     def _release(self, connection: _Connection) -> None:
-        if len(self._idle) < self._max_idle and connection.usable():
-            connection.last_used = time.monotonic()
-            self._idle.append(connection)
-        else:
-            connection.close()
+        self._idle.give_back(self.port, connection)
+        connection.last_used = time.monotonic()
 
     async def aclose(self) -> None:
-        while self._idle:
-            self._idle.pop().close()
-
-
-def _request_head(
-    method: str, target: str, host: bytes, headers: list[tuple[bytes, bytes]], length: int | None
-) -> bytes:
-    lines = [f"{method} {target} HTTP/1.1".encode(), b"host: " + host]
-    lines += [name + b": " + value for name, value in headers]
-    if length is not None and (length or method in ("POST", "PUT", "PATCH")):
-        lines.append(b"content-length: " + str(length).encode())
-    return b"\r\n".join(lines) + b"\r\n\r\n"
+        self._idle.close()
 
 
 async def _read_head(reader: asyncio.StreamReader) -> tuple[int, list[tuple[bytes, bytes]]]:

@@ -11,11 +11,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kiln.errors import Unavailable
+from kiln.errors import KilnError, Unavailable
 from kiln.specs.views import JobStatus, MetricHistory
+from kiln.tracking import run_store
 from kiln.tracking.metric_series import After, MetricSeries, after_of
 from kiln.tracking.mlflow_client import mlflow_client
 from kiln.tracking.mlflow_errors import caller_errors
+from kiln.tracking.run_store import LazyStore, is_sql_store
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -29,10 +31,13 @@ RUN_STATUS_OF_JOB = {
 
 class RunTracker:
     def __init__(
-        self, tracking_uri: str, ready: Callable[[], None] | None = None, series: MetricSeries | None = None
-    ) -> None:
+        self, tracking_uri: str, ready: Callable[[], None] | None = None, series: MetricSeries | None = None,
+        store_uri: str | None = None,
+    ) -> None:  # fmt: skip
         self._client: MlflowClient = mlflow_client(tracking_uri, ready)  # each use waits for ready() first
         self._series = series  # reads MLflow's database itself (charts of long series)
+        # with MLflow's SQL store: a job's run created and started through it here (kiln.tracking.run_store)
+        self._store = LazyStore(store_uri, ready) if store_uri and is_sql_store(store_uri) else None
         self._experiments: dict[str, str] = {}
         self._lock = threading.Lock()
 
@@ -63,6 +68,13 @@ class RunTracker:
 
     def create_run(self, experiment_id: str, run_name: str | None, tags: dict[str, str]) -> str:
         """A SCHEDULED run named ``run_name``; with None, named by its id (a job without a name is)."""
+        if self._store is not None:
+            try:
+                return run_store.create_run(self._store(), experiment_id, run_name, tags, "SCHEDULED")
+            except KilnError:
+                raise
+            except Exception as exc:  # MLflow's own errors, the database's
+                raise Unavailable(f"could not create the job's MLflow run: {exc}") from exc
         try:
             run = self._client.create_run(experiment_id, run_name=run_name, tags=tags)
         except Exception as exc:  # MLflow's own errors, connection errors
@@ -75,7 +87,10 @@ class RunTracker:
         self._client.delete_run(run_id)
 
     def mark_started(self, run_id: str) -> None:
-        self._client.update_run(run_id, status="RUNNING")
+        if self._store is not None:
+            run_store.update_status(self._store(), run_id, "RUNNING")
+        else:
+            self._client.update_run(run_id, status="RUNNING")
 
     def mark_ended(self, run_id: str, status: JobStatus) -> None:
         self._client.set_terminated(run_id, status=RUN_STATUS_OF_JOB[status])

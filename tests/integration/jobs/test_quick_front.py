@@ -99,3 +99,48 @@ def test_job_create_prints_and_fails_as_typer_s_command(settled: WorkspaceServer
         front, typer = both(settled, *args)
         assert front.returncode != 0 and "Traceback" not in front.stderr, front.stderr
         assert (front.returncode, front.stdout, front.stderr) == (typer.returncode, typer.stdout, typer.stderr)
+
+
+FULL_CHECK = (  # the front, with every job file checked by the client's models before it is sent (as before)
+    "import sys; import kiln.sdk.simple_submit as simple; simple.simple_fields = lambda data: None\n" + FRONT
+)
+
+
+def test_a_simple_job_file_is_sent_as_written_with_the_same_answers_and_errors(  # type: ignore[no-untyped-def]
+    settled: WorkspaceServer, tmp_path
+) -> None:
+    """``kiln job create`` of a simple file (kiln.sdk.simple_submit: no spec models on the client) prints and fails
+    as the full client-side check did: the same output, error (with its line) and exit code."""
+    ok = write_job(tmp_path / "ok", "command: echo simple\nexperiment_name: quick-front\ntags: {a: b}\n")
+    quick, full = (
+        run(settled, FRONT, "job", "create", "-f", str(ok)),
+        run(settled, FULL_CHECK, "job", "create", "-f", str(ok)),
+    )
+    assert quick.returncode == full.returncode == 0, quick.stderr + full.stderr
+    names = [done.stdout.split()[1] for done in (quick, full)]
+    assert quick.stdout.replace(names[0], "NAME") == full.stdout.replace(names[1], "NAME")
+    with settled.client() as client:
+        jobs = [client.jobs.get(name) for name in names]
+        assert [(job.view.experiment_name, job.view.tags.get("a"), job.view.command) for job in jobs] == [
+            ("quick-front", "b", "echo simple")
+        ] * 2
+        client.jobs.create({"command": "echo once", "name": "quick-front-taken"})
+    (tmp_path / "a-file").write_text("not a folder\n")
+    refused = {
+        "bad-name": "command: echo\nname: 'no spaces'\n",  # the client's check: its line
+        "no-code": "command: echo\ncode: ./nowhere\n",
+        "reference": "command: echo ${{inputs.x}}\n",
+        "taken": "command: echo\nname: quick-front-taken\n",  # the server's: 409
+        "code-file": f"command: echo\ncode: {tmp_path / 'a-file'}\n",
+        "environment": "command: echo\nenvironment: kiln:no-such-environment@1\n",
+        "compute": "command: echo\ncompute: no-such-compute\n",
+    }
+    for name, text in refused.items():
+        path = write_job(tmp_path / name, text)
+        quick, full = (run(settled, code, "job", "create", "-f", str(path)) for code in (FRONT, FULL_CHECK))
+        assert quick.returncode != 0 and "Traceback" not in quick.stderr, (name, quick.stderr)
+        assert (quick.returncode, quick.stdout, quick.stderr) == (full.returncode, full.stdout, full.stderr), name
+    done = run(settled, MODULES, "job", "create", "-f", str(ok), "-o", "json")
+    assert done.returncode == 0, done.stderr
+    assert not {"typer", "click", "pydantic", "pydantic_core", "httpx"} & set(done.stderr.split())
+    assert json.loads(done.stdout)["experiment_name"] == "quick-front"

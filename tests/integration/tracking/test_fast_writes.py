@@ -188,3 +188,29 @@ def test_large_artifacts_stream_through_the_relay_both_ways(mlflow_client: Mlflo
     assert (back / "big.bin").read_bytes() == big.read_bytes()
     assert (back / "small.txt").read_text() == "small"
     assert sorted(a.path for a in mlflow_client.list_artifacts(run_id, "files")) == ["files/big.bin", "files/small.txt"]
+
+
+def test_a_job_s_run_written_in_process_is_the_run_mlflow_s_client_makes(
+    workspace: WorkspaceServer, mlflow_client: MlflowClient
+) -> None:
+    """A job's run is created, scheduled and started through MLflow's store in the server (kiln.tracking.run_store),
+    not through MLflow's client: the run reads back as one made by the client's calls (create_run, update_run)."""
+    with workspace.client() as client:
+        unnamed = client.jobs.create({"command": "echo unnamed", "experiment_name": "in-process-runs"}).wait(120)
+        named = client.jobs.create({"command": "echo named", "name": f"named-{time.time_ns()}"}).wait(120)
+    assert unnamed.status == named.status == JobStatus.COMPLETED
+    tags = {"mlflow.user": unnamed.view.created_by or "", "kiln.compute": "local"}
+    made = mlflow_client.create_run(unnamed.view.experiment_id, tags=tags)
+    mlflow_client.update_run(made.info.run_id, status="SCHEDULED", name=made.info.run_id)
+    reference = mlflow_client.get_run(made.info.run_id)
+    for job in (unnamed, named):
+        run = mlflow_client.get_run(job.id)
+        assert (run.info.run_name, run.data.tags["mlflow.runName"]) == (job.name, job.name)
+        assert (run.info.status, run.info.lifecycle_stage) == ("FINISHED", "active")
+        assert run.info.user_id == run.data.tags["mlflow.user"] == job.view.created_by
+        assert run.info.start_time <= run.info.end_time
+        assert {"mlflow.source.name", "mlflow.source.type", "kiln.compute"} <= run.data.tags.keys()
+    assert reference.info.run_name == reference.data.tags["mlflow.runName"] == made.info.run_id
+    assert reference.info.status == "SCHEDULED" and reference.info.user_id == tags["mlflow.user"]
+    same_experiment = mlflow_client.get_run(unnamed.id).info.artifact_uri  # where MLflow's store puts a run's files
+    assert same_experiment.replace(unnamed.id, "RUN") == reference.info.artifact_uri.replace(made.info.run_id, "RUN")

@@ -216,7 +216,22 @@ def test_the_sdk_calls_every_operation_but_the_prometheus_scrape() -> None:
             chain = _attribute_chain(node)
             if len(chain) == 3 and chain[0] == "api":
                 called.add(getattr(getattr(api, chain[1]), chain[2]).name)
+            called |= _sent_by_path(node)
     assert set(api.operations()) - called == {"metrics.prometheus"}  # a capability's: its own module's test
+
+
+def _sent_by_path(node: ast.AST) -> set[str]:
+    """The operation a ``rest.send_json("METHOD", PATH, …)`` sends, PATH a constant of ``kiln.api.paths`` (an answer
+    read without the operation's models: an upload's reference, a simple job file's submission)."""
+    from kiln.api import paths
+
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "send_json"):
+        return set()
+    method, path = (node.args + [None, None])[:2]
+    if not (isinstance(method, ast.Constant) and isinstance(path, ast.Name) and hasattr(paths, path.id)):
+        return set()
+    sent = (method.value, getattr(paths, path.id))
+    return {name for name, operation in api.operations().items() if (operation.method, operation.path) == sent}
 
 
 def _attribute_chain(node: ast.AST) -> list[str]:

@@ -1,4 +1,5 @@
-"""The gateway's hop to the replicas: a small pooled HTTP/1.1 client over asyncio protocols.
+"""The gateway's hop to the replicas: a small pooled HTTP/1.1 client over asyncio protocols (its request head and
+idle pool: ``kiln.keepalive``, shared with ``/mlflow``'s relay, which streams where this reads whole).
 
 Both ends are ours (the replicas are kiln's own uvicorn processes on loopback), so the client
 needs only what they speak: one request at a time per keep-alive connection, a whole body
@@ -14,10 +15,11 @@ connection that the replica closed while idle is noticed and replaced without th
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from typing import NamedTuple
 
 import httptools
+
+from kiln.keepalive import IdlePool, request_head
 
 CONNECT_TIMEOUT_S = 2.0
 MAX_IDLE_PER_REPLICA = 256
@@ -95,6 +97,9 @@ class _Connection(asyncio.Protocol):
     def started(self) -> bool:
         return self._started
 
+    def usable(self) -> bool:
+        return not self.closed  # the replica's close is seen at once (connection_lost)
+
     def close(self) -> None:
         self.closed = True
         if self.transport is not None:
@@ -111,21 +116,17 @@ class ReplicaClient:
     """Keep-alive connections per replica address (``host:port``), reused one request at a time."""
 
     def __init__(self) -> None:
-        self._idle: dict[tuple[str, int], deque[_Connection]] = {}
+        self._idle: IdlePool[_Connection] = IdlePool(MAX_IDLE_PER_REPLICA)
 
     async def exchange(
         self, host: str, port: int, method: str, target: str, headers: list[tuple[bytes, bytes]], body: bytes
     ) -> Answer:
         """The replica's whole answer. Caller bounds it in time (asyncio.timeout); a cancelled or
         timed-out exchange closes its connection, which is then in an unknown state."""
-        head = [f"{method} {target} HTTP/1.1\r\nhost: {host}:{port}\r\ncontent-length: {len(body)}\r\n".encode()]
-        for name, value in headers:
-            head += (name, b": ", value, b"\r\n")
-        head.append(b"\r\n")
-        request = b"".join(head) + body
+        request = request_head(method, target, f"{host}:{port}", headers, len(body)) + body
         address = (host, port)
         while True:
-            connection = self._reuse(address)
+            connection = self._idle.take(address)
             fresh = connection is None
             if connection is None:
                 connection = await self._connect(host, port)
@@ -137,8 +138,7 @@ class ReplicaClient:
                 if fresh or connection.started:
                     raise
                 continue
-            if not connection.closed:
-                self._give_back(address, connection)
+            self._idle.give_back(address, connection)  # unless the replica closed it
             return answer
 
     async def _send(self, connection: _Connection, request: bytes, head: bool) -> Answer:
@@ -149,23 +149,6 @@ class ReplicaClient:
         except BaseException:
             connection.close()  # cancelled or failed mid-exchange: never reused
             raise
-
-    def _reuse(self, address: tuple[str, int]) -> _Connection | None:
-        idle = self._idle.get(address)
-        while idle:
-            connection = idle.pop()
-            if not connection.closed:
-                return connection
-        return None
-
-    def _give_back(self, address: tuple[str, int], connection: _Connection) -> None:
-        idle = self._idle.get(address)
-        if idle is None:
-            idle = self._idle[address] = deque()
-        if len(idle) >= MAX_IDLE_PER_REPLICA:
-            connection.close()
-        else:
-            idle.append(connection)
 
     async def _connect(self, host: str, port: int) -> _Connection:
         loop = asyncio.get_running_loop()
@@ -179,7 +162,4 @@ class ReplicaClient:
         return connection
 
     def close(self) -> None:
-        for idle in self._idle.values():
-            for connection in idle:
-                connection.close()
-        self._idle.clear()
+        self._idle.close()
