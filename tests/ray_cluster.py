@@ -64,7 +64,22 @@ class RayHead:
 
 
 def start_ray_head(num_cpus: int = 2) -> RayHead:
+    """A started head whose Jobs API answers. On a loaded machine Ray's dashboard has once come up without its
+    state API (every ``/api/v0/nodes`` not JSON for 180 s): such a head is stopped and a fresh one (new ports,
+    new temp folder) started once, the first one's reason and dashboard log printed."""
     require_slow_lane("a Ray cluster")
+    try:
+        return _start_ray_head(num_cpus)
+    except RayHeadNotReady as first:
+        print(f"Ray head not ready, starting a fresh one: {first}", file=sys.stderr)
+        return _start_ray_head(num_cpus)
+
+
+class RayHeadNotReady(AssertionError):
+    """The head started but its Jobs API or node never answered as ready."""
+
+
+def _start_ray_head(num_cpus: int) -> RayHead:
     # a short path: Ray's unix sockets live below it, and socket paths are limited to ~107 bytes
     temp_dir = Path(tempfile.mkdtemp(prefix="kray-", dir="/tmp"))
     bin_dir = str(Path(sys.executable).parent)
@@ -99,17 +114,27 @@ def _wait_for_job_api(head: RayHead) -> None:
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     last = ""
     while time.monotonic() < deadline:
+        last = ""
         try:
             jobs = httpx.get(f"{head.address}/api/jobs/", timeout=5)
-            nodes = httpx.get(f"{head.address}/api/v0/nodes", timeout=5).json()
+            answer = httpx.get(f"{head.address}/api/v0/nodes", timeout=5)
+            last = f"jobs API {jobs.status_code}, nodes API {answer.status_code}: {answer.text[:200]!r}"
+            nodes = answer.json()
             alive = [n for n in nodes["data"]["result"]["result"] if n.get("state") == "ALIVE"]
             if jobs.status_code == 200 and alive:
                 return
             last = f"jobs API {jobs.status_code}, {len(alive)} node(s) alive"
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
-            last = str(exc)
+            last = f"{last} ({type(exc).__name__}: {exc})"
         time.sleep(1)
-    raise AssertionError(f"Ray's job API did not come up in {START_TIMEOUT_SECONDS} s ({last})")
+    raise RayHeadNotReady(
+        f"Ray's job API did not come up in {START_TIMEOUT_SECONDS} s ({last}); dashboard log:\n{_dashboard_log(head)}"
+    )
+
+
+def _dashboard_log(head: RayHead) -> str:
+    logs = sorted(head.temp_dir.glob("session_*/logs/dashboard.log"))
+    return logs[-1].read_text(errors="replace")[-2000:] if logs else "(none written)"
 
 
 def stop_ray_head(head: RayHead) -> None:
