@@ -12,8 +12,9 @@ import sys
 
 import mlflow
 import torch
-from opacus import PrivacyEngine
 from torch.utils.data import DataLoader, TensorDataset
+
+from kiln.extras import require_extra
 
 
 def main() -> None:
@@ -35,7 +36,8 @@ def main() -> None:
     model = torch.nn.Linear(len(features), 1)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
     loader = DataLoader(TensorDataset(x, y), batch_size=64, shuffle=True)
-    engine = PrivacyEngine(accountant="rdp")
+    opacus = require_extra("privacy", "opacus", needed_by="the DP-SGD example")  # else: pip install "kiln[privacy]"
+    engine = opacus.PrivacyEngine(accountant="rdp")
     model, optimizer, loader = engine.make_private_with_epsilon(
         module=model, optimizer=optimizer, data_loader=loader, target_epsilon=args.epsilon,
         target_delta=args.delta, epochs=args.epochs, max_grad_norm=1.0,

@@ -109,17 +109,20 @@ class WorkspaceExporter:
 
     def _privacy_ledgers(self, data: list[DataAssetRow]) -> list[dict[str, Any]]:
         """kiln privacy's ledger of each exported version whose budget was opened: the budget with what it has
-        spent, and every charge (an imported workspace must not start a private version's budget unspent)."""
+        spent, and every charge (an imported workspace must not start a private version's budget unspent). The
+        export runs beside queries: each version's charges are read before its budget, so a charge made meanwhile
+        is in the spent total at least (a charge and its spend are one transaction): never less than the charges."""
         ledger = PrivacyLedger(self._sources.data_assets.sessions)
         exported = {(row.name, row.version) for row in data}
-        return [
-            {
-                "budget": row_record(budget),
-                "charges": [row_record(c) for c in ledger.charges(budget.data_name, budget.data_version)],
-            }
-            for budget in sorted(ledger.budgets(), key=lambda b: (b.data_name, b.data_version))
-            if (budget.data_name, budget.data_version) in exported
-        ]
+        ledgers = []
+        for name, version in sorted((b.data_name, b.data_version) for b in ledger.budgets()):
+            if (name, version) not in exported:
+                continue
+            charges = [row_record(charge) for charge in ledger.charges(name, version)]
+            budget = ledger.budget(name, version)
+            if budget is not None:
+                ledgers.append({"budget": row_record(budget), "charges": charges})
+        return ledgers
 
     def _store_keys(self, jobs: list[JobRow], data: list[DataAssetRow], endpoints: list[dict[str, Any]]) -> list[str]:
         keys: set[str] = set()
