@@ -162,3 +162,15 @@ def test_a_private_version_cannot_be_remote_or_unchecked(
     }  # fmt: skip
     with team.owner.client(security_server) as owner, pytest.raises(InvalidSpec, match="declared int, but line 2"):
         owner.data.create(spec)
+
+
+def test_no_one_sets_a_model_s_privacy_tags_by_hand(security_server: WorkspaceServer, team: Team) -> None:
+    """privacy.* tags are a model's guarantee, set by kiln from the ledger when a charged job registers its model:
+    registering or updating with them is refused for every role, before anything else is looked at."""
+    forged = {"privacy.epsilon": "0.01", "privacy.data": "ages:1"}
+    for member in (team.contributor, team.owner):
+        with member.http(security_server) as http:
+            made = http.post(api.models.CREATE.path, json={"name": "forged", "path": "upload:x", "tags": forged})
+            assert made.status_code == 422 and "privacy guarantee" in made.json()["error"]["message"], made.text
+            changed = http.patch(api.models.UPDATE.path.format(name="forged"), json={"tags": forged})
+            assert changed.status_code == 422 and "privacy guarantee" in changed.json()["error"]["message"]

@@ -1,6 +1,8 @@
 """DP-SGD on a private data version: a logistic regression in PyTorch, made private by Opacus'
 ``make_private_with_epsilon`` for the (epsilon, delta) the job declared (and was charged at submit). The accountant's
-epsilon is logged to MLflow; the job fails if it exceeds what was declared."""
+epsilon is logged to MLflow; the job fails if it exceeds what was declared. Otherwise the model is saved as an MLflow
+model whose MLmodel asks for the achieved epsilon and delta as its registered version's tags (kiln adds what the
+ledger charged); its signature comes from zeros of the features' shape, never from a private row."""
 
 from __future__ import annotations
 
@@ -10,8 +12,9 @@ import sys
 
 import mlflow
 import torch
-from opacus import PrivacyEngine
 from torch.utils.data import DataLoader, TensorDataset
+
+from kiln.extras import require_extra
 
 
 def main() -> None:
@@ -22,6 +25,7 @@ def main() -> None:
     parser.add_argument("--epsilon", type=float, required=True)
     parser.add_argument("--delta", type=float, required=True)
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--model", help="where to save the trained model (the job's ${{outputs.model}})")
     args = parser.parse_args()
     features = args.features.split(",")
     with open(args.data, newline="") as handle:
@@ -32,7 +36,8 @@ def main() -> None:
     model = torch.nn.Linear(len(features), 1)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
     loader = DataLoader(TensorDataset(x, y), batch_size=64, shuffle=True)
-    engine = PrivacyEngine(accountant="rdp")
+    opacus = require_extra("privacy", "opacus", needed_by="the DP-SGD example")  # else: pip install "kiln[privacy]"
+    engine = opacus.PrivacyEngine(accountant="rdp")
     model, optimizer, loader = engine.make_private_with_epsilon(
         module=model, optimizer=optimizer, data_loader=loader, target_epsilon=args.epsilon,
         target_delta=args.delta, epochs=args.epochs, max_grad_norm=1.0,
@@ -51,6 +56,12 @@ def main() -> None:
     print(f"accuracy {accuracy:.3f}; achieved epsilon {achieved:.3f} (declared {args.epsilon}, delta {args.delta})")
     if achieved > args.epsilon:
         sys.exit(f"achieved epsilon {achieved:.3f} exceeds the declared {args.epsilon}: the model is not released")
+    if args.model:
+        from kiln.integrations.torch import save_model
+
+        guarantee = {"privacy.epsilon": achieved, "privacy.delta": args.delta, "privacy.accountant": "opacus rdp"}
+        # the Opacus wrapper's module is the plain model; the example is made up: a saved example must hold no row
+        save_model(model._module, args.model, torch.zeros(2, len(features)), metadata={"kiln_version_tags": guarantee})
 
 
 if __name__ == "__main__":

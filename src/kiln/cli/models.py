@@ -182,6 +182,8 @@ def _detail(node: LineageNode) -> str:
         parts.append(str(details.get("status", "")))
     if node.kind == "environment" and details.get("packages"):
         parts.append(f"{details['packages']} packages locked")
+    if node.kind == "data" and details.get("private"):
+        parts.append("private: rows for owners; see its privacy budget")
     if node.kind == "model" and details.get("aliases"):
         parts.append("@" + ", @".join(details["aliases"]))
     return f"  [dim]({'; '.join(p for p in parts if p)})[/]" if any(parts) else ""

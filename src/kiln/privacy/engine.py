@@ -40,8 +40,9 @@ class EngineFailed(KilnError):
 class PrivacyEngine:
     """One engine process, started on first use and again if it stops; requests are answered one at a time."""
 
-    def __init__(self, python: Path | None = None) -> None:
+    def __init__(self, python: Path | None = None, script: Path = ENGINE_SCRIPT) -> None:
         self.python = python or engine_python()
+        self.script = script  # another one only to compare with (bench/privacy/engine_times.py --baseline)
         self._process: subprocess.Popen[str] | None = None
         self._lock = threading.Lock()
 
@@ -82,7 +83,7 @@ class PrivacyEngine:
     def _running(self) -> subprocess.Popen[str]:
         if self._process is None or self._process.poll() is not None:
             self._process = subprocess.Popen(  # noqa: S603 - our own script, in the engine's Python
-                [str(self.python), "-I", str(ENGINE_SCRIPT)],
+                [str(self.python), "-I", str(self.script)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                 env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "OPENDP_TELEMETRY": "0"},
             )  # fmt: skip

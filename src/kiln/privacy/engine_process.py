@@ -50,6 +50,7 @@ def _plain(value: Any) -> Any:
 def query(request: dict[str, Any]) -> dict[str, Any]:
     import snsql
     from snsql import Privacy
+    from snsql.sql.odometer import OdometerHeterogeneous
 
     table = request["table"]
     metadata = {"Database": {SCHEMA: {table: request["metadata"]}}}
@@ -57,21 +58,21 @@ def query(request: dict[str, Any]) -> dict[str, Any]:
     frame = _frame(request["csv"])
     epsilon, delta = float(request["epsilon"]), float(request["delta"])
 
-    def reader(eps: float, dlt: float) -> Any:
-        return snsql.from_df(frame, privacy=Privacy(epsilon=eps, delta=dlt), metadata=metadata)
-
-    # SmartNoise spends epsilon per mechanism: find the per-mechanism epsilon that makes the whole query cost
-    # what was asked (basic composition is linear in it), then check the cost before answering
-    unit_eps, unit_delta = reader(1.0, delta).get_privacy_cost(sql)
+    # one reader per query. SmartNoise spends epsilon per mechanism: its cost at a per-mechanism epsilon of 1 tells
+    # the per-mechanism epsilon that makes the whole query cost what was asked (basic composition is linear in it);
+    # the reader is then set to it and the query run, and its odometer's spend checked before anything is answered
+    private = snsql.from_df(frame, privacy=Privacy(epsilon=1.0, delta=delta), metadata=metadata)
+    unit_eps, unit_delta = private.get_privacy_cost(sql)
     per_eps = epsilon / float(unit_eps) if unit_eps > 0 else epsilon
     per_delta = delta * delta / float(unit_delta) if unit_delta > 0 and delta > 0 else delta
-    private = reader(per_eps, per_delta)
-    cost_eps, cost_delta = (float(v) for v in private.get_privacy_cost(sql))
-    if cost_eps > epsilon * (1 + 1e-6) or cost_delta > delta * (1 + 1e-6):  # past float rounding
+    private.privacy = Privacy(epsilon=per_eps, delta=per_delta)
+    private.odometer = OdometerHeterogeneous(private.privacy)
+    result = private.execute(sql)
+    cost_eps, cost_delta = (float(v) for v in private.odometer.spent)
+    if cost_eps > epsilon * (1 + 1e-6) or cost_delta > delta * (1 + 1e-6):  # past float rounding: never answered
         return _refusal(
             "cost", f"the query would cost epsilon {cost_eps:.6g}, delta {cost_delta:.3g}, above what was asked"
         )
-    result = private.execute(sql)
     columns, rows = [str(c) for c in result[0]], [[_plain(v) for v in row] for row in result[1:]]
     return {"ok": True, "columns": columns, "rows": rows, "epsilon": cost_eps, "delta": cost_delta}
 

@@ -19,10 +19,11 @@ from kiln.privacy.engine import PrivacyEngine, engine_python
 from kiln.privacy.metadata import check_against_data, columns_of, table_file
 from kiln.specs.data import DataPrivacy, DataSpec
 from kiln.specs.job import ProcessJobSpec
-from kiln.specs.pins import DataPin, InputPin
+from kiln.specs.pins import DataPin, InputPin, input_pins
 from kiln.store.privacy import Charge, PrivacyLedger
-from kiln.store.tables import DataAssetRow, PrivacyBudgetRow
+from kiln.store.tables import DataAssetRow, JobRow, PrivacyBudgetRow
 
+JOB_CHARGES_TAG = "kiln.privacy.charges"  # on a job that read private data: what the ledger charged it
 DEFAULT_DELTA_SHARE = 0.1  # a query that names no delta may spend a tenth of the version's total delta
 
 
@@ -32,18 +33,24 @@ def table_name(asset: str) -> str:
 
 
 class PrivacyService:
-    def __init__(self, context: CapabilityContext, engine: PrivacyEngine | None = None) -> None:
+    def __init__(self, context: CapabilityContext) -> None:
         self.data = context.data
         self.store = context.artifacts
         self.scratch = context.folder  # synthetic data is written here before it is stored
         self.ledger = PrivacyLedger(context.data.assets.sessions)
-        self.engine = engine or PrivacyEngine(engine_python(context.settings.privacy_engine_python))
+        python = engine_python(context.settings.privacy_engine_python)
+        # two engine processes, each started on first use: queries (under a second each) never wait behind a
+        # synthesizer (tens of seconds); syntheses wait for each other, so at most two engines run
+        self.engine = PrivacyEngine(python)
+        self.synthesis_engine = PrivacyEngine(python)
         context.data.private_version_check = self.check_private_version
         context.jobs.privacy_charger = self.charge_job
         context.jobs.privacy_check = self.check_job
+        context.models.privacy_tags = model_privacy_tags
 
     def close(self) -> None:
         self.engine.close()
+        self.synthesis_engine.close()
 
     # Create ------------------------------------------------------------------------------
     @staticmethod
@@ -123,8 +130,9 @@ class PrivacyService:
         )  # fmt: skip
 
     # Jobs --------------------------------------------------------------------------------
-    def charge_job(self, spec: ProcessJobSpec, pins: dict[str, InputPin], created_by: str | None) -> None:
-        """Charge each private input's budget what the job declares, all or none, at submit (JobService)."""
+    def charge_job(self, spec: ProcessJobSpec, pins: dict[str, InputPin], created_by: str | None) -> dict[str, str]:
+        """Charge each private input's budget what the job declares, all or none, at submit (JobService); the
+        job's tag ``kiln.privacy.charges`` records the charges (``NAME:VERSION#CHARGE``, one per input)."""
         assert spec.privacy is not None
         private = [p for p in pins.values() if getattr(p, "private", False) and isinstance(p, DataPin)]
         for pin in private:
@@ -133,8 +141,10 @@ class PrivacyService:
         command = getattr(spec, "command", None) or spec.type
         what = f"{spec.type} job {spec.name or spec.display_name or '(unnamed)'}: {command}"[:2000]
         cost = Charge(created_by or "unknown", "job", what, spec.privacy.epsilon, spec.privacy.delta)
-        if not self.ledger.charge_all([(p.name, p.version) for p in private], cost):
+        charged = self.ledger.charge_all([(p.name, p.version) for p in private], cost)
+        if not charged:
             raise Conflict("the privacy budget of an input was spent by others meanwhile; nothing was charged")
+        return {JOB_CHARGES_TAG: ", ".join(f"{c.data_name}:{c.data_version}#{c.id}" for c in charged)}
 
     def check_job(self, spec: ProcessJobSpec, pins: dict[str, InputPin]) -> None:
         """What ``charge_job`` refuses, charging nothing and opening no budget (a dry run of a submit)."""
@@ -160,7 +170,7 @@ class PrivacyService:
         assert isinstance(privacy.metadata, dict)
         with tempfile.TemporaryDirectory(dir=self.scratch) as scratch:
             with self.store.local_view(row.store_key) as content:
-                answer = self.engine.ask(
+                answer = self.synthesis_engine.ask(
                     {
                         "op": "synthesize", "field": "synthesizer", "csv": str(table_file(content)),
                         "metadata": privacy.metadata, "synthesizer": request.synthesizer, "epsilon": request.epsilon,
@@ -182,6 +192,39 @@ class PrivacyService:
             remaining_epsilon=_left(after.epsilon, after.spent_epsilon),
             remaining_delta=_left(after.delta, after.spent_delta),
         )  # fmt: skip
+
+
+def model_privacy_tags(job: JobRow, asked: dict[str, str]) -> dict[str, str]:
+    """The ``privacy.*`` tags of a model that ``job`` registers (ModelService.register_job_outputs): none unless the
+    job read private data and was charged; then the private versions and charges (from the job's own record), the
+    epsilon and delta it declared and was charged, and the epsilon, delta and accountant its MLmodel reports
+    (``kiln_version_tags``) — refused (the job fails, nothing registered) if they exceed what was declared."""
+    declared = (job.spec or {}).get("privacy")
+    private = [p for p in input_pins(job.pinned_inputs).values() if isinstance(p, DataPin) and p.private]
+    if not private or not isinstance(declared, dict):
+        return {}
+    epsilon, delta = float(declared["epsilon"]), float(declared["delta"])
+    tags = {
+        "privacy.data": ", ".join(f"{p.name}:{p.version}" for p in private),
+        "privacy.charges": str((job.spec.get("tags") or {}).get(JOB_CHARGES_TAG, "")),
+        "privacy.declared_epsilon": f"{epsilon:g}", "privacy.declared_delta": f"{delta:g}",
+    }  # fmt: skip
+    for key, most in (("privacy.epsilon", epsilon), ("privacy.delta", delta)):
+        if key not in asked:
+            continue
+        try:
+            reported = float(asked[key])
+        except ValueError:
+            raise InvalidSpec(f"the model's MLmodel reports {key} {asked[key]!r}, which is not a number") from None
+        if not 0 <= reported <= most * (1 + 1e-9):
+            raise InvalidSpec(
+                f"the model's MLmodel reports {key} {reported:g}, more than the {most:g} the job declared and was "
+                f"charged: the model is not registered"
+            )
+        tags[key] = f"{reported:.6g}"
+    if "privacy.accountant" in asked:
+        tags["privacy.accountant"] = asked["privacy.accountant"]
+    return tags
 
 
 def _synthesis_what(request: SynthesisRequest) -> str:

@@ -49,8 +49,9 @@ from kiln.tracking.runs import RunTracker
 RESERVED_OUTPUTS = (DEFAULT_OUTPUT, LOGS_OUTPUT)
 RAW_READER = Role.OWNER  # = kiln.services.data.RAW_READER: who may read a private version's rows
 SubmissionCheck = Callable[[ProcessJobSpec, dict[str, InputPin]], None]
-# kiln privacy's: charge a job that reads private data versions what it declares, or refuse it
-PrivacyCharger = Callable[[ProcessJobSpec, dict[str, InputPin], str | None], None]
+# kiln privacy's: charge a job that reads private data versions what it declares, or refuse it; answers the tags
+# that record the charges on the job (kept with its spec: what its registered models' privacy tags are made from)
+PrivacyCharger = Callable[[ProcessJobSpec, dict[str, InputPin], str | None], dict[str, str]]
 # a dry run's: refuse what the charger would refuse (InvalidSpec, Conflict), charging and recording nothing
 PrivacyCheck = Callable[[ProcessJobSpec, dict[str, InputPin]], None]
 DEFAULT_EXPERIMENT = "Default"
@@ -89,7 +90,7 @@ class JobService:
         process = process_spec(spec)
         code_hash, pinned_inputs, environment = self._check(process)
         ensure_private_inputs_readable(pinned_inputs, role)
-        self._charge_privacy(process, pinned_inputs, created_by)
+        process = self._charge_privacy(process, pinned_inputs, created_by)
         return self._record(process, code_hash, pinned_inputs, environment, created_by)
 
     def validate(self, spec: JobSpecBase, created_by: str | None = None, role: Role | None = None) -> JobPlanView:
@@ -127,7 +128,7 @@ class JobService:
         environment = recorded if recorded.is_exact else self.environments.pin_environment(spec.environment)
         pinned_inputs = input_pins(row.pinned_inputs)
         ensure_private_inputs_readable(pinned_inputs, role)
-        self._charge_privacy(spec, pinned_inputs, created_by)  # a rerun spends again
+        spec = self._charge_privacy(spec, pinned_inputs, created_by)  # a rerun spends again
         return self._record(spec, row.code_hash, pinned_inputs, environment, created_by)
 
     def _record(
@@ -172,12 +173,13 @@ class JobService:
 
     def _charge_privacy(
         self, spec: ProcessJobSpec, pins: dict[str, InputPin], created_by: str | None, dry_run: bool = False
-    ) -> None:
-        """A job reading private data versions declares privacy: {epsilon, delta} and is charged it, or refused
-        (``dry_run``: only checked, through ``privacy_check``: nothing charged)."""
+    ) -> ProcessJobSpec:
+        """A job reading private data versions declares privacy: {epsilon, delta} and is charged it, or refused;
+        the spec answered carries the charges in its tags (``dry_run``: only checked, through ``privacy_check``:
+        nothing charged, the spec answered as it is)."""
         private = private_inputs(pins)
         if not private:
-            return
+            return spec
         if spec.privacy is None:
             raise InvalidSpec(
                 f"privacy: {', '.join(private)} is private data: declare what the job spends of its budget, "
@@ -185,10 +187,12 @@ class JobService:
             )
         if self.privacy_charger is None:
             raise InvalidSpec(f"{', '.join(private)}: this workspace has no privacy capability to charge the job")
-        if not dry_run:
-            self.privacy_charger(spec, pins, created_by)
-        elif self.privacy_check is not None:
-            self.privacy_check(spec, pins)
+        if dry_run:
+            if self.privacy_check is not None:
+                self.privacy_check(spec, pins)
+            return spec
+        charged = self.privacy_charger(spec, pins, created_by)
+        return spec.model_copy(update={"tags": {**spec.tags, **charged}})
 
     def _check_compute(self, spec: ProcessJobSpec) -> None:
         """The compute target exists and can run the spec (its distribution, resources, input modes)."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,6 +39,10 @@ CONTENT_TAG = "kiln.content_hash"
 # the name of the folder it was registered from (Azure keeps it: $AZUREML_MODEL_DIR/<folder>/…); unset for a file
 SOURCE_FOLDER_TAG = "kiln.source_folder"
 VERSION_TAGS_KEY = "kiln_version_tags"  # in an MLmodel's metadata: tags its registered version gets
+# a version's privacy guarantee (kiln privacy): set by kiln from the job's charges in the ledger, never by hand
+PRIVACY_TAG_PREFIX = "privacy."
+# kiln privacy's: the privacy tags of a model a job registers, from the job and the tags its MLmodel asks for
+PrivacyTags = Callable[[JobRow, dict[str, str]], dict[str, str]]
 
 
 class ModelService:
@@ -55,9 +59,14 @@ class ModelService:
         self._store = store
         self._uploads = uploads
         self._jobs = jobs
+        self.privacy_tags: PrivacyTags | None = None  # None: a job's model gets no privacy.* tags
 
     # Registration ----------------------------------------------------------------------------
     def create(self, spec: ModelSpec, created_by: str | None = None) -> ModelVersionView:
+        _check_privacy_tags(spec.tags)
+        return self._create(spec, created_by)
+
+    def _create(self, spec: ModelSpec, created_by: str | None) -> ModelVersionView:
         self._check_requested_version(spec.name, spec.version)
         tags = {str(k): str(v) for k, v in spec.tags.items()} | {TYPE_TAG: spec.type}
         if created_by:
@@ -164,12 +173,15 @@ class ModelService:
         registered = []
         for output_name, output in outputs.items():
             if output and output.is_model() and output.name:
+                asked = self._version_tags(output_key(job.id, output_name)) if output.type == "mlflow_model" else {}
+                tags = {k: v for k, v in asked.items() if not k.startswith(PRIVACY_TAG_PREFIX)}
+                if self.privacy_tags is not None:
+                    tags |= self.privacy_tags(job, asked)
                 spec = ModelSpec(
                     name=output.name, version=output.version, type=output.type,
-                    path=f"kiln://jobs/{job.id}/outputs/{output_name}", description=output.description,
-                    tags=self._version_tags(output_key(job.id, output_name)) if output.type == "mlflow_model" else {},
+                    path=f"kiln://jobs/{job.id}/outputs/{output_name}", description=output.description, tags=tags,
                 )  # fmt: skip
-                registered.append(self.create(spec, created_by=job.created_by))
+                registered.append(self._create(spec, created_by=job.created_by))
         return registered
 
     def _version_tags(self, key: str) -> dict[str, str]:
@@ -277,8 +289,7 @@ class ModelService:
         return self.get(name)
 
     def update(self, name: str, version: str | None, description: str | None, tags: dict[str, str]) -> ModelView:
-        if any(key.startswith("kiln.") for key in tags):
-            raise InvalidSpec("tags: names starting with 'kiln.' are kept for kiln's own records")
+        _check_reserved_tags(tags)
         if version is None:
             self._registry.model(name)
             if description is not None:
@@ -311,6 +322,20 @@ class ModelService:
             yield from ArtifactStore(str(local.parent)).iter_tar(local.name, name)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _check_reserved_tags(tags: Mapping[str, object]) -> None:
+    if any(key.startswith("kiln.") for key in tags):
+        raise InvalidSpec("tags: names starting with 'kiln.' are kept for kiln's own records")
+    _check_privacy_tags(tags)
+
+
+def _check_privacy_tags(tags: Mapping[str, object]) -> None:
+    if any(key.startswith(PRIVACY_TAG_PREFIX) for key in tags):
+        raise InvalidSpec(
+            f"tags: names starting with '{PRIVACY_TAG_PREFIX}' are a model's privacy guarantee, which kiln sets from "
+            "the privacy ledger when a job that read private data registers its model (docs/privacy.md)"
+        )
 
 
 def upload_folder_name(reference: str) -> str | None:

@@ -34,6 +34,10 @@ class _CannotPay(Exception):
     pass
 
 
+class _AlreadyOpen(Exception):
+    pass
+
+
 class PrivacyLedger:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
@@ -58,6 +62,25 @@ class PrivacyLedger:
         )
         with self._sessions() as session:
             return list(session.scalars(query))
+
+    def budgets(self) -> list[PrivacyBudgetRow]:
+        """Every budget opened so far (a private version's budget is opened on its first use)."""
+        with self._sessions() as session:
+            return list(session.scalars(select(PrivacyBudgetRow)))
+
+    def restore(self, budget: PrivacyBudgetRow, charges: list[PrivacyChargeRow]) -> bool:
+        """A budget as another workspace kept it, with what it spent and its charges (numbered anew here), in one
+        transaction (a workspace import); False, and nothing written, if the version's budget is open here."""
+        try:
+            with self._sessions.begin() as session:
+                if session.get(PrivacyBudgetRow, (budget.data_name, budget.data_version)) is not None:
+                    raise _AlreadyOpen
+                session.add(budget)
+                session.flush()  # the budget's row before its charges, whatever the database orders
+                session.add_all(charges)
+        except _AlreadyOpen:
+            return False
+        return True
 
     def charge(self, name: str, version: str, charge: Charge) -> PrivacyChargeRow | None:
         """Record ``charge`` if the budget can pay it (else None, and nothing changes)."""

@@ -16,6 +16,7 @@ from kiln import __version__
 from kiln.artifacts.store import ArtifactStore
 from kiln.specs.references import is_asset_reference
 from kiln.specs.views import JobStatus
+from kiln.store.privacy import PrivacyLedger
 from kiln.store.tables import DataAssetRow, EnvironmentRow, JobRow
 from kiln.tracking.mlflow_secret import send_with_mlflow_client
 from kiln.transfer import references as names
@@ -37,6 +38,7 @@ class ExportPlan:
     manifest: Manifest
     jobs: list[JobRow]
     data_assets: list[DataAssetRow]
+    privacy_ledgers: list[dict[str, Any]]  # each private version's budget as spent, and its charges
     environments: list[EnvironmentRow]
     endpoints: list[dict[str, Any]]
     experiments: list[Experiment]
@@ -70,6 +72,7 @@ class WorkspaceExporter:
         )
         environments = sorted(sources.environment_rows.all(limit=EVERY_JOB), key=lambda row: row.created_at)
         endpoints = self._endpoints() if include_endpoints else []
+        privacy_ledgers = self._privacy_ledgers(data_assets)
         experiments = self._mlflow.experiments()
         experiment_ids = [experiment.experiment_id for experiment in experiments]
         left_out = {job.id for job in unfinished}  # a job that has not ended would have no process on the target
@@ -85,7 +88,8 @@ class WorkspaceExporter:
                     for job in unfinished
                 ],
             ),
-            jobs=jobs, data_assets=data_assets, environments=environments, endpoints=endpoints,
+            jobs=jobs, data_assets=data_assets, privacy_ledgers=privacy_ledgers, environments=environments,
+            endpoints=endpoints,
             experiments=experiments, runs=runs, logged_models=logged_models,
             registered_models=self._mlflow.registered_models(), store_keys=store_keys,
             store_bytes=sum(self._store.size(key) for key in store_keys),
@@ -102,6 +106,23 @@ class WorkspaceExporter:
         rows = sorted(self._sources.jobs.recent(limit=EVERY_JOB), key=lambda row: row.created_at)
         ended = [row for row in rows if JobStatus(row.status).is_terminal]
         return ended, [row for row in rows if not JobStatus(row.status).is_terminal]
+
+    def _privacy_ledgers(self, data: list[DataAssetRow]) -> list[dict[str, Any]]:
+        """kiln privacy's ledger of each exported version whose budget was opened: the budget with what it has
+        spent, and every charge (an imported workspace must not start a private version's budget unspent). The
+        export runs beside queries: each version's charges are read before its budget, so a charge made meanwhile
+        is in the spent total at least (a charge and its spend are one transaction): never less than the charges."""
+        ledger = PrivacyLedger(self._sources.data_assets.sessions)
+        exported = {(row.name, row.version) for row in data}
+        ledgers = []
+        for name, version in sorted((b.data_name, b.data_version) for b in ledger.budgets()):
+            if (name, version) not in exported:
+                continue
+            charges = [row_record(charge) for charge in ledger.charges(name, version)]
+            budget = ledger.budget(name, version)
+            if budget is not None:
+                ledgers.append({"budget": row_record(budget), "charges": charges})
+        return ledgers
 
     def _store_keys(self, jobs: list[JobRow], data: list[DataAssetRow], endpoints: list[dict[str, Any]]) -> list[str]:
         keys: set[str] = set()
@@ -146,6 +167,7 @@ class WorkspaceExporter:
         kiln_records: dict[str, list[Any]] = {
             "jobs": [row_record(row) for row in plan.jobs],
             "data-assets": [row_record(row) for row in plan.data_assets],
+            "privacy-ledgers": plan.privacy_ledgers,
             "environments": [row_record(row) for row in plan.environments],
             "endpoints": plan.endpoints,
             "store-keys": list(plan.store_keys),
@@ -196,6 +218,7 @@ def _counts(plan: ExportPlan) -> dict[str, int]:
     return {
         "jobs": len(plan.jobs),
         "data asset versions": len(plan.data_assets),
+        "privacy ledgers": len(plan.privacy_ledgers),
         "environments": len(plan.environments),
         "endpoints": len(plan.endpoints),
         "experiments": len(plan.experiments),

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from kiln.errors import InvalidSpec, NotFound
 from kiln.specs.environment import EnvironmentSpec
 from kiln.specs.references import is_asset_reference, parse_asset_reference
+from kiln.store.privacy import PrivacyLedger
 from kiln.transfer.mlflow_ids import INCOMPLETE_TAG
+from kiln.transfer.rows import row_record
 from kiln.transfer.unpacked import ArchivedModel, UnpackedArchive
 
 if TYPE_CHECKING:
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from kiln.transfer.sources import TransferSources
 
 T = TypeVar("T")
+LEDGER = "privacy ledger"
 State = Literal["new", "there", "partial", "conflict"]
 WRITES: frozenset[State] = frozenset({"new", "partial"})
 
@@ -70,6 +73,8 @@ class ImportPlanner:
     def plan(self, archive: UnpackedArchive) -> list[PlannedItem]:
         """Every item, in the order an import writes them (what an item needs comes before it)."""
         data_assets = [self._data_asset(record) for record in archive.kiln("data-assets")]
+        refused_data = {item.label for item in data_assets if item.state == "conflict"}
+        ledgers = [self._privacy_ledger(r, refused_data) for r in archive.kiln("privacy-ledgers", since_added=True)]
         environments = [self._environment(record) for record in archive.kiln("environments")]
         runs, lone_models = self._runs(archive)
         jobs = [self._job(record, _conflicting(runs)) for record in archive.kiln("jobs")]
@@ -78,7 +83,7 @@ class ImportPlanner:
         models = [self._registered_model(m, _conflicting(runs), run_ids) for m in archive.registered_models()]
         refused_models = {item.label for item in models if item.state == "conflict"}
         endpoints = [self._endpoint(record, refused_models) for record in archive.kiln("endpoints")]
-        return data_assets + environments + runs + lone_models + jobs + models + endpoints
+        return data_assets + ledgers + environments + runs + lone_models + jobs + models + endpoints
 
     def _runs(self, archive: UnpackedArchive) -> tuple[list[PlannedItem], list[PlannedItem]]:
         """Each run with the logged models it produced; and the logged models whose run is not in the archive."""
@@ -106,6 +111,28 @@ class ImportPlanner:
             "data asset version", label, "conflict", record,
             f"the target's {label} holds other content (sha256 {existing.content_hash[:12]}…, "
             f"the archive's {record['content_hash'][:12]}…)",
+        )  # fmt: skip
+
+    def _privacy_ledger(self, record: dict[str, Any], refused_data: set[str]) -> PlannedItem:
+        """A private version's ledger: new where the target has not opened its budget, there where the target's
+        ledger holds the archive's charges (and perhaps later ones), else a conflict: ledgers are never merged."""
+        budget, charges = record["budget"], record["charges"]
+        label = f"{budget['data_name']}:{budget['data_version']}"
+        if label in refused_data:
+            return PlannedItem(LEDGER, label, "conflict", record, "its data version differs on the target")
+        ledger = PrivacyLedger(self._sources.data_assets.sessions)
+        existing = ledger.budget(budget["data_name"], budget["data_version"])
+        if existing is None:
+            return PlannedItem(LEDGER, label, "new", record)
+        theirs = [_charge_key(row_record(c)) for c in ledger.charges(existing.data_name, existing.data_version)]
+        ours = [_charge_key(c) for c in charges]
+        if (existing.epsilon, existing.delta) == (budget["epsilon"], budget["delta"]) and theirs[: len(ours)] == ours:
+            return PlannedItem(LEDGER, label, "there", record)
+        return PlannedItem(
+            LEDGER, label, "conflict", record,
+            f"the target's privacy budget of {label} has other charges (it spent epsilon {existing.spent_epsilon:g} "
+            f"in {len(theirs)} charges, the archive's {budget['spent_epsilon']:g} in {len(ours)}); ledgers are not "
+            "merged: with --on-conflict skip the target keeps its own ledger and the archive's charges are not added",
         )  # fmt: skip
 
     def _environment(self, record: dict[str, Any]) -> PlannedItem:
@@ -260,6 +287,13 @@ class ImportPlanner:
 
     def _run_exists(self, run_id: str) -> bool:
         return unless_missing(self._client.get_run, run_id) is not None
+
+
+def _charge_key(record: dict[str, Any]) -> tuple[Any, ...]:
+    """A charge as two workspaces can compare it (its number differs: charges are numbered by each workspace)."""
+    when = record["charged_at"]
+    instant = datetime.fromisoformat(when) if isinstance(when, str) else when
+    return (record["charged_by"], instant, record["kind"], record["what"], record["epsilon"], record["delta"])
 
 
 def _model_name(reference: str) -> str:

@@ -18,7 +18,7 @@ from kiln.errors import Conflict, KilnError
 from kiln.tracking.mlflow_secret import send_with_mlflow_client
 from kiln.tracking.mlflow_store import mlflow_store_uri
 from kiln.transfer.archive import unpack
-from kiln.transfer.import_plan import WRITES, ImportPlanner, PlannedItem
+from kiln.transfer.import_plan import LEDGER, WRITES, ImportPlanner, PlannedItem
 from kiln.transfer.kiln_writer import KilnWriter
 from kiln.transfer.mlflow_ids import MlflowIdWriter
 from kiln.transfer.mlflow_writer import MlflowWriter
@@ -35,6 +35,11 @@ LISTED_CONFLICTS = 10
 ENVIRONMENTS_NOTE = (
     "environments were registered again from their specs and are built on this server in the background "
     "(kiln environment list shows their status); jobs keep the exact packages they ran with"
+)
+LEDGER_NOTE = (
+    "privacy ledgers came with their private versions: each budget as spent in the source and every charge (who, "
+    "when, what, epsilon, delta), numbered anew on this server (tags that cite a charge number, kiln.privacy.charge "
+    "of a synthetic version and privacy.charges of a model, keep the source's numbers)"
 )
 KEYS_NOTE = (
     "endpoint keys are new on this server (keys derive from a secret that stays with the old workspace): "
@@ -107,6 +112,8 @@ class WorkspaceImporter:
         payload: Any = item.payload
         if item.kind == "data asset version":
             kiln.data_asset(payload)
+        elif item.kind == LEDGER:
+            kiln.privacy_ledger(payload)
         elif item.kind == "environment":
             kiln.environment(payload)
         elif item.kind == "run":
@@ -143,6 +150,8 @@ def _skipped_report(prepared: Prepared) -> ImportReport:
         report.notes.append(ENVIRONMENTS_NOTE)
     if "endpoint" in kinds:
         report.notes.append(KEYS_NOTE)
+    if LEDGER in kinds:
+        report.notes.append(LEDGER_NOTE)
     report.notes += [f"left out of the export: {what}" for what in prepared.archive.manifest.left_out]
     return report
 

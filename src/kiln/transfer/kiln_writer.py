@@ -10,7 +10,8 @@ from kiln.artifacts.store import tree_hash
 from kiln.errors import Conflict, InvalidSpec
 from kiln.specs.endpoint import EndpointUpdate, OnlineDeploymentSpec, OnlineEndpointSpec
 from kiln.specs.environment import EnvironmentSpec
-from kiln.store.tables import DataAssetRow, JobRow
+from kiln.store.privacy import PrivacyLedger
+from kiln.store.tables import DataAssetRow, JobRow, PrivacyBudgetRow, PrivacyChargeRow
 from kiln.transfer import references as names
 from kiln.transfer.rows import record_row
 from kiln.transfer.unpacked import UnpackedArchive
@@ -50,6 +51,16 @@ class KilnWriter:
         row = record_row(DataAssetRow, record, id=None)  # numbered here, in the archive's order
         if not self._sources.data_assets.add(row):
             raise Conflict(f"data asset {record['name']}:{record['version']} was created on the target meanwhile")
+
+    def privacy_ledger(self, record: dict[str, Any]) -> None:
+        """A private version's budget as spent in the source and its charges, in one transaction."""
+        budget = record_row(PrivacyBudgetRow, record["budget"])
+        charges = [record_row(PrivacyChargeRow, charge, id=None) for charge in record["charges"]]
+        if not PrivacyLedger(self._sources.data_assets.sessions).restore(budget, charges):
+            raise Conflict(
+                f"the privacy budget of {budget.data_name}:{budget.data_version} was opened on the target meanwhile "
+                "(a query or job charged it): import again to compare the ledgers"
+            )
 
     def environment(self, record: dict[str, Any]) -> None:
         """Registered again from its spec, so the target builds its own venv (in the background,

@@ -14,7 +14,8 @@ from pydantic import BaseModel, Field
 
 OnConflict = Literal["fail", "skip"]
 KIND_ORDER = (
-    "data asset version", "environment", "run", "logged model", "job", "registered model", "endpoint",
+    "data asset version", "privacy ledger", "environment", "run", "logged model", "job", "registered model",
+    "endpoint",
 )  # fmt: skip
 
 

@@ -45,7 +45,10 @@ class UnpackedArchive:
         except ValueError as exc:
             raise InvalidSpec(f"{self.label}: {member} is not valid JSON ({exc})") from None
 
-    def kiln(self, kind: str) -> list[Any]:
+    def kiln(self, kind: str, since_added: bool = False) -> list[Any]:
+        """The archive's kiln records of ``kind``; ``since_added``: a kind added later, none in older archives."""
+        if since_added and not (self.root / names.kiln_records(kind)).is_file():
+            return []
         records = self._json(names.kiln_records(kind))
         if not isinstance(records, list):
             raise InvalidSpec(f"{self.label}: {names.kiln_records(kind)} is not a list of records")

@@ -1,6 +1,7 @@
 """DP-SGD: a job that reads a private version must declare privacy: {epsilon, delta} and is charged it at submit
 (refused when the budget cannot pay); examples/privacy/dp-sgd.yml trains with Opacus on generated data, reaches an
-accuracy floor, and its achieved epsilon stays within what it declared."""
+accuracy floor, its achieved epsilon stays within what it declared, and its model is registered with its privacy
+guarantee in its tags and lineage model -> job -> private data version."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 import yaml
 
 from kiln.errors import Conflict, InvalidSpec
+from kiln.specs.model import LineageNode
 from kiln.specs.views import JobStatus
 from tests.conftest import UNSANDBOXED, WorkspaceServer, server_env
 from tests.lanes import server_fixture
@@ -63,7 +65,27 @@ def test_the_dp_sgd_example_is_charged_at_submit_and_stays_within_its_epsilon(
         with pytest.raises(Conflict, match="the privacy budget left is epsilon 0.5"):
             client.jobs.create("examples/privacy/dp-sgd.yml")  # 1.0 more than the 0.5 left: refused at submit
         budget = client.privacy.budget("credit", "1")
+        model = client.models.get_version("dp-credit", "latest")
+        lineage = client.models.lineage("dp-credit", model.version)
+        with pytest.raises(InvalidSpec, match="privacy guarantee, which kiln sets from the privacy ledger"):
+            client.models.update("dp-credit", version=model.version, tags={"privacy.epsilon": "0.01"})
+    shown = server.cli("model", "show", "-n", "dp-credit", "-v", model.version, check=True).stdout
     assert metrics["accuracy"] >= 0.8, log[-2000:]
     assert 0 < metrics["dp_epsilon"] <= 1.0
     assert [(c.kind, c.epsilon, c.delta) for c in budget.charges] == [("job", 1.0, 1e-6)]
     assert "train.py" in budget.charges[0].what
+    # the registered model carries its guarantee: achieved (the job's accountant), declared and charged (the ledger)
+    assert model.job == job.name
+    tags = model.tags
+    assert float(tags["privacy.epsilon"]) == pytest.approx(metrics["dp_epsilon"], rel=1e-4)
+    assert float(tags["privacy.delta"]) == 1e-6 and tags["privacy.accountant"] == "opacus rdp"
+    assert (tags["privacy.declared_epsilon"], tags["privacy.declared_delta"]) == ("1", "1e-06")
+    assert tags["privacy.data"] == "credit:1" and tags["privacy.charges"] == f"credit:1#{budget.charges[0].id}"
+    assert "privacy.data=credit:1" in shown and "privacy.epsilon=" in shown and "data credit:1" in shown
+    assert _upstream(lineage, "job") == [job.name]
+    (job_node,) = lineage.upstream
+    assert [(n.id, n.details.get("private")) for n in job_node.upstream if n.kind == "data"] == [("credit:1", True)]
+
+
+def _upstream(node: LineageNode, kind: str) -> list[str]:
+    return [n.id for n in node.upstream if n.kind == kind]

@@ -4,9 +4,11 @@ close to the source's marginals at a large epsilon, charged to the source's ledg
 from __future__ import annotations
 
 import csv
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from kiln.errors import Conflict
@@ -63,3 +65,41 @@ def test_a_synthesis_the_budget_cannot_pay_makes_nothing(server: WorkspaceServer
             client.privacy.synthesize(name, "1", synthesizer="mwem", epsilon=0.5, rows=10, to=f"{name}-synth")
         assert [d.name for d in client.data.list() if d.name == f"{name}-synth"] == []
         assert len(client.privacy.budget(name, "1").charges) == 1
+
+
+def engine_processes(server: WorkspaceServer) -> list[psutil.Process]:
+    """The server's privacy engine processes (kiln/privacy/engine_process.py in the engine's Python)."""
+    children = psutil.Process(server.process.pid).children(recursive=True)
+    return [p for p in children if any("engine_process.py" in part for part in p.cmdline())]
+
+
+def engines_cpu(server: WorkspaceServer) -> float:
+    """The CPU seconds the server's engine processes have used (an idle engine uses none)."""
+    return sum(sum(p.cpu_times()[:2]) for p in engine_processes(server))
+
+
+def test_a_query_is_answered_while_a_synthesizer_runs(server: WorkspaceServer, tmp_path: Path) -> None:
+    """Synthesis has its own engine process: a query does not wait the tens of seconds MST takes."""
+    name, _ = private_version(server, tmp_path, epsilon=30.0, rows=2000)
+    with server.client() as client:
+        client.privacy.query(name, "1", f"SELECT COUNT(*) AS n FROM {name}", epsilon=0.5)  # the query engine is up
+        outcome: list[object] = []
+
+        def synthesize() -> None:
+            with server.client() as other:
+                outcome.append(
+                    other.privacy.synthesize(name, "1", synthesizer="mst", epsilon=5.0, rows=500, to=f"{name}-bg")
+                )
+
+        synthesis = threading.Thread(target=synthesize)
+        synthesis.start()
+        before = engines_cpu(server)
+        while synthesis.is_alive() and engines_cpu(server) < before + 1.0:
+            synthesis.join(0.05)  # until an engine is busy synthesising (a second of CPU: MST takes several)
+        answer = client.privacy.query(name, "1", f"SELECT COUNT(*) AS n FROM {name}", epsilon=0.5)
+        answered_during_synthesis = synthesis.is_alive()
+        synthesis.join()
+        engines = engine_processes(server)
+    assert answered_during_synthesis, "the query waited for the synthesis"
+    assert 1500 < answer.rows[0][0] < 2500 and len(outcome) == 1
+    assert len(engines) == 2  # one for queries, one for syntheses: bounded, whatever the requests

@@ -10,6 +10,7 @@ import pytest
 
 from kiln.store.database import create_database_engine, migrate, session_factory
 from kiln.store.privacy import Charge, PrivacyLedger
+from kiln.store.tables import PrivacyBudgetRow, PrivacyChargeRow
 
 
 @pytest.fixture
@@ -77,3 +78,35 @@ def test_a_charge_against_several_budgets_is_all_or_none(ledger: PrivacyLedger) 
     assert budget is not None and budget.spent_epsilon == 0.0 and ledger.charges("patients", "1") == []
     charged = ledger.charge_all([("patients", "1"), ("credit", "1")], Charge("ann", "job", "smaller", 0.5, 0.0))
     assert [(c.data_name, c.epsilon) for c in charged] == [("patients", 0.5), ("credit", 0.5)]
+
+
+def test_a_ledger_restored_from_another_workspace_keeps_its_spend_and_is_restored_once(ledger: PrivacyLedger) -> None:
+    """What a workspace import does: the budget as spent and its charges, numbered by this database."""
+    ledger.charge("patients", "1", Charge("ann", "query", "here first", 0.5, 0.0))
+    source = ledger.charges("patients", "1")[0]
+    moved = PrivacyBudgetRow(data_name="moved", data_version="2", epsilon=2.0, delta=1e-6, spent_epsilon=1.5,
+                             spent_delta=2e-7)  # fmt: skip
+    charges = [
+        PrivacyChargeRow(
+            data_name="moved",
+            data_version="2",
+            charged_by="bob",
+            charged_at=source.charged_at,
+            kind="query",
+            what=f"q{i}",
+            epsilon=0.75,
+            delta=1e-7,
+        )  # fmt: skip
+        for i in range(2)
+    ]
+    assert ledger.restore(moved, charges)
+    budget = ledger.budget("moved", "2")
+    assert budget is not None and (budget.spent_epsilon, budget.spent_delta) == (1.5, 2e-7)
+    assert [(c.what, c.charged_by) for c in ledger.charges("moved", "2")] == [("q0", "bob"), ("q1", "bob")]
+    assert {(b.data_name, b.data_version) for b in ledger.budgets()} == {("patients", "1"), ("moved", "2")}
+    assert ledger.charge("moved", "2", Charge("ann", "query", "too much", 0.6, 0.0)) is None  # 0.5 left, not 2.0
+    again = PrivacyBudgetRow(data_name="moved", data_version="2", epsilon=2.0, delta=1e-6, spent_epsilon=0.0,
+                             spent_delta=0.0)  # fmt: skip
+    assert not ledger.restore(again, [])
+    budget = ledger.budget("moved", "2")
+    assert budget is not None and budget.spent_epsilon == 1.5 and len(ledger.charges("moved", "2")) == 2
