@@ -22,6 +22,8 @@ import numpy as np
 from kiln.encrypted.model_form import next_power_of_two
 from kiln.errors import InvalidInput
 
+FEATURE_MAJOR_DIVISOR = 16  # linear chunks above slots / 16 rows come one feature per ciphertext
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -37,9 +39,13 @@ class Layout:
     def to_json(self) -> dict[str, Any]:
         return {"rows": self.rows, "row_block": self.row_block, "per_ciphertext": self.per_ciphertext}
 
+    @property
+    def feature_major(self) -> bool:
+        return self.per_ciphertext == 1
+
     @classmethod
     def for_rows(cls, rows: int, n_features: int, slots: int, linear: bool) -> Layout:
-        block = next_power_of_two(rows) if linear else slots
+        block = next_power_of_two(rows) if linear and rows <= slots // FEATURE_MAJOR_DIVISOR else slots
         return cls(rows, block, slots // block, n_features)
 
     @classmethod
