@@ -6,7 +6,9 @@ blurred class templates plus noise; nothing is downloaded). All at 128-bit secur
 8192). Measured, in this process:
 
 - kiln: what a replica does per request (``EncryptedScorer.score``: parse, evaluate, serialize), for 1 row and
-  1,000 rows in one request, and the client's encryption and decryption around it;
+  1,000 rows in one request, and the client's encryption and decryption around it (its own time and the
+  bytes it sends per row are printed too). 1,000 rows go feature-major: the server computes them as one
+  integer matrix product on the ciphertexts' residues (``kiln.encrypted.residues``);
 - kiln, one row per request: 1,000 rows sent one at a time (packing's gain is the ratio);
 - by hand: ``ts.ckks_vector(ctx, row).matmul(W.T) + b`` per row (TenSEAL's tutorial way; Galois keys in the
   public context), and the ten-``dot`` variant; timed on a few rows, rows/s from their mean;
@@ -69,9 +71,11 @@ def main() -> None:
     scorer = EncryptedScorer(Path("unused"), EncryptionSettings())
     scorer.serve(form_of(model))
     server_seconds: list[float] = []
+    sent_bytes: list[int] = []
 
     def handle(request: httpx.Request) -> httpx.Response:
         body = request.read()
+        sent_bytes.append(len(body))
         if request.url.path.endswith("/encrypted"):
             return httpx.Response(200, json=scorer.describe())
         if request.url.path.endswith("/contexts"):
@@ -86,12 +90,17 @@ def main() -> None:
     client.predict(rows[:1])  # the context, registered once
 
     report: list[tuple[str, float, float]] = []  # (what, seconds, rows)
+    client_side: list[tuple[str, float, float]] = []  # (what, client seconds, bytes sent per row)
     server_seconds.clear()
+    sent_bytes.clear()
     scores, total = timed(lambda: client.decision_function(rows[:1]))
     report.append(("kiln, 1 row: server", server_seconds[-1], 1))
     report.append(("kiln, 1 row: client + server", total, 1))
+    client_side.append(("1 row", total - sum(server_seconds), sum(sent_bytes)))
     server_seconds.clear()
+    sent_bytes.clear()
     scores, total = timed(lambda: client.decision_function(rows))
+    client_side.append((f"{len(rows)} rows", total - sum(server_seconds), sum(sent_bytes) / len(rows)))
     assert (scores.argmax(1) == model.predict(rows)).all()
     error = float(np.abs(scores - model.decision_function(rows)).max())
     report.append((f"kiln, {len(rows)} rows packed: server", sum(server_seconds), len(rows)))
@@ -128,6 +137,8 @@ def main() -> None:
     print(
         f"public context: kiln {len(client.public_context()) / 1e3:.1f} kB, by hand (Galois keys) {len(public_bytes) / 1e6:.1f} MB"
     )
+    for what, seconds, per_row in client_side:
+        print(f"client, {what}: {seconds:.3f} s of its own (encrypt, decrypt), {per_row / 1e3:.1f} kB sent per row")
     print(f"{'what':58s} {'seconds':>9s} {'rows':>6s} {'rows/s':>10s}")
     rates = {}
     for what, seconds, n in report:

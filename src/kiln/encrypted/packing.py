@@ -44,8 +44,11 @@ class Layout:
         return self.per_ciphertext == 1
 
     @classmethod
-    def for_rows(cls, rows: int, n_features: int, slots: int, linear: bool) -> Layout:
-        block = next_power_of_two(rows) if linear and rows <= slots // FEATURE_MAJOR_DIVISOR else slots
+    def for_rows(cls, rows: int, n_features: int, slots: int, linear: bool, feature_major: bool = True) -> Layout:
+        """``feature_major``: whether a linear chunk above ``slots // FEATURE_MAJOR_DIVISOR`` rows may take
+        that layout (false where its F ciphertexts would not fit one request)."""
+        small = rows <= slots // FEATURE_MAJOR_DIVISOR or not feature_major
+        block = next_power_of_two(rows) if linear and small else slots
         return cls(rows, block, slots // block, n_features)
 
     @classmethod
@@ -65,10 +68,12 @@ class Layout:
         return cls(rows, block, per, n_features)
 
 
-def chunks(n_rows: int, n_features: int, slots: int, linear: bool) -> list[tuple[int, Layout]]:
+def chunks(
+    n_rows: int, n_features: int, slots: int, linear: bool, feature_major: bool = True
+) -> list[tuple[int, Layout]]:
     """(first row, layout) for each chunk of at most ``slots`` rows."""
     return [
-        (start, Layout.for_rows(min(slots, n_rows - start), n_features, slots, linear))
+        (start, Layout.for_rows(min(slots, n_rows - start), n_features, slots, linear, feature_major))
         for start in range(0, n_rows, slots)
     ]
 

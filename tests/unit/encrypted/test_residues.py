@@ -139,3 +139,11 @@ def test_hostile_ciphertexts_on_the_fast_path_are_4xx(model: Any, wired: Any, co
         assert 400 <= status < 500 and expected in message, message
     assert Layout.checked(header["chunks"][0], 30, 4096, linear=True).feature_major
     assert (client.predict(rows) == model.predict(rows)).all()  # still serving
+
+
+def test_blocks_where_feature_major_would_not_fit_one_request(model: Any, wired: Any) -> None:
+    client, channel = wired(model, max_ciphertexts=20)  # 30 features: 30 feature-major ciphertexts do not fit
+    rows = np.random.default_rng(8).normal(size=(1000, 30))
+    assert (client.predict(rows) == model.predict(rows)).all()
+    header, blobs = wire.decode(channel.bodies[-2], max_blobs=1 << 20)
+    assert header["chunks"] == [{"rows": 1000, "row_block": 1024, "per_ciphertext": 4}] and len(blobs) == 8
