@@ -88,7 +88,7 @@ def _encode_varint(value: int) -> bytes:
     return bytes(out)
 
 
-def _fields(blob: bytes) -> tuple[bytes, bytes]:
+def _fields(blob: memoryview) -> tuple[memoryview, memoryview]:
     """(field 1's bytes, field 2's bytes) of a serialized CKKSVector."""
     at, found = 0, {}
     while at < len(blob):
@@ -108,9 +108,10 @@ def _fields(blob: bytes) -> tuple[bytes, bytes]:
     return found[1], found[2]
 
 
-def _decompress(mode: int, body: bytes, limit: int) -> bytes:
+def _decompress(mode: int, body: memoryview, limit: int) -> memoryview:
     if mode == NONE:
         return body
+    body = bytes(body)  # type: ignore[assignment]
     if mode == ZLIB:
         try:
             data = zlib.decompressobj().decompress(body, limit + 1)
@@ -132,12 +133,13 @@ def _decompress(mode: int, body: bytes, limit: int) -> bytes:
         raise SealFormatError(f"unknown compression mode {mode}")
     if len(data) > limit:
         raise SealFormatError(f"the ciphertext decompresses past {limit} bytes")
-    return data
+    return memoryview(data)
 
 
 def read(blob: bytes, degree: int, max_moduli: int) -> Ciphertext:
-    """One serialized CKKSVector; SealFormatError for anything not in the layout above or over the bounds."""
-    size, seal = _fields(blob)
+    """One serialized CKKSVector; SealFormatError for anything not in the layout above or over the bounds.
+    Uncompressed residues are a view of ``blob`` (no copy)."""
+    size, seal = _fields(memoryview(blob))
     if len(seal) < HEADER.size:
         raise SealFormatError("the SEAL ciphertext is shorter than its header")
     magic, header_size, major, minor, mode, _, total = HEADER.unpack_from(seal)
@@ -157,7 +159,7 @@ def read(blob: bytes, degree: int, max_moduli: int) -> Ciphertext:
     if magic != MAGIC or mode != NONE or count != polys * moduli * n or len(body) != start + count * 8:
         raise SealFormatError("the ciphertext's residues are not laid out as expected")
     residues = np.frombuffer(body, dtype="<u8", count=count, offset=start).reshape(polys, moduli, n)
-    return Ciphertext(tuple(parms), scale, residues, size, (major, minor))  # type: ignore[arg-type]
+    return Ciphertext(tuple(parms), scale, residues, bytes(size), (major, minor))  # type: ignore[arg-type]
 
 
 def write(ciphertext: Ciphertext) -> bytes:
@@ -214,7 +216,7 @@ def _primes(parms: Any) -> tuple[int, ...]:
         with open(path, "rb") as handle:
             seal = handle.read()
     _, _, _, _, mode, _, total = HEADER.unpack_from(seal)
-    body = _decompress(mode, seal[HEADER.size : total], 1 << 16)
+    body = _decompress(mode, memoryview(seal)[HEADER.size : total], 1 << 16)
     (count,) = struct.unpack_from("<Q", body, 1 + 8)
     at, primes = 1 + 16, []
     for _ in range(count):
