@@ -81,8 +81,7 @@ class EncryptedClient:
         assert parameters is not None
         model = info["model"]
         linear = model["layers"] == 1
-        feature_major = self._feature_major_fits(model["n_features"], info["limits"])
-        plan = chunks(len(rows), model["n_features"], parameters.slots, linear, feature_major)
+        plan = chunks(len(rows), model["n_features"], parameters.slots, linear)
         out = np.empty((len(rows), model["n_outputs"]))
         for group in self._requests(plan, info["limits"]):
             answers = self._score([(rows[start : start + layout.rows], layout) for start, layout in group])
@@ -198,16 +197,6 @@ class EncryptedClient:
             answers.append([ts.ckks_vector_from(self._context, blob) for blob in results[offset : offset + k]])
             offset += k
         return answers
-
-    def _feature_major_fits(self, n_features: int, limits: dict[str, Any]) -> bool:
-        """Whether a linear chunk's F feature-major ciphertexts, at the level ``_lowered`` sends, fit one request."""
-        parameters = self.parameters
-        assert parameters is not None
-        bits = parameters.coeff_mod_bit_sizes[:-1]  # the data primes; the last one is the key-switching prime
-        levels_bits = [sum(bits[:k]) for k in range(len(bits), 0, -1)]
-        primes = len(bits) - residues.level_for(levels_bits, parameters.scale_bits)
-        ciphertext_bytes = 2 * primes * parameters.poly_modulus_degree * 8 + 1024
-        return n_features <= limits["max_ciphertexts"] and n_features * ciphertext_bytes <= limits["max_request_bytes"]
 
     def _lowered(self, blobs: list[bytes]) -> list[bytes]:
         """A linear model's feature-major ciphertexts modulo only the primes its products need

@@ -22,8 +22,6 @@ import numpy as np
 from kiln.encrypted.model_form import next_power_of_two
 from kiln.errors import InvalidInput
 
-FEATURE_MAJOR_DIVISOR = 16  # linear chunks above slots / 16 rows come one feature per ciphertext
-
 
 @dataclass(frozen=True)
 class Layout:
@@ -41,14 +39,12 @@ class Layout:
 
     @property
     def feature_major(self) -> bool:
+        """One feature per ciphertext (every row of the chunk in its slots)."""
         return self.per_ciphertext == 1
 
     @classmethod
-    def for_rows(cls, rows: int, n_features: int, slots: int, linear: bool, feature_major: bool = True) -> Layout:
-        """``feature_major``: whether a linear chunk above ``slots // FEATURE_MAJOR_DIVISOR`` rows may take
-        that layout (false where its F ciphertexts would not fit one request)."""
-        small = rows <= slots // FEATURE_MAJOR_DIVISOR or not feature_major
-        block = next_power_of_two(rows) if linear and small else slots
+    def for_rows(cls, rows: int, n_features: int, slots: int, linear: bool) -> Layout:
+        block = next_power_of_two(rows) if linear else slots
         return cls(rows, block, slots // block, n_features)
 
     @classmethod
@@ -68,12 +64,10 @@ class Layout:
         return cls(rows, block, per, n_features)
 
 
-def chunks(
-    n_rows: int, n_features: int, slots: int, linear: bool, feature_major: bool = True
-) -> list[tuple[int, Layout]]:
+def chunks(n_rows: int, n_features: int, slots: int, linear: bool) -> list[tuple[int, Layout]]:
     """(first row, layout) for each chunk of at most ``slots`` rows."""
     return [
-        (start, Layout.for_rows(min(slots, n_rows - start), n_features, slots, linear, feature_major))
+        (start, Layout.for_rows(min(slots, n_rows - start), n_features, slots, linear))
         for start in range(0, n_rows, slots)
     ]
 

@@ -12,6 +12,7 @@ This is the computation TenSEAL's ``mul``/``add`` would do, without encoding a p
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -73,7 +74,7 @@ def linear(
             out[j, 0, i, :] = _add_mod(out[j, 0, i, :], round(math.ldexp(float(b), s + input_scale_bits)) % q, q)
     scale = math.ldexp(1.0, s + input_scale_bits)
     first = inputs[0]
-    return [Ciphertext(first.parms_id, scale, out[j], first.size, first.version) for j in range(out.shape[0])]
+    return [dataclasses.replace(first, scale=scale, residues=out[j]) for j in range(out.shape[0])]
 
 
 def _digits(integers: np.ndarray) -> np.ndarray:

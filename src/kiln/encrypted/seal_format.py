@@ -43,6 +43,7 @@ class Ciphertext:
     residues: np.ndarray
     size: bytes  # the protobuf's field 1 as sent (the vector's length), carried into the answer
     version: tuple[int, int] = (4, 1)  # SEAL's, as read; written back (SEAL refuses another minor version)
+    vector_scale: float = 0.0  # the protobuf's field 3: the scale TenSEAL encodes a product's plaintext at
 
 
 @cache
@@ -88,9 +89,9 @@ def _encode_varint(value: int) -> bytes:
     return bytes(out)
 
 
-def _fields(blob: memoryview) -> tuple[memoryview, memoryview]:
-    """(field 1's bytes, field 2's bytes) of a serialized CKKSVector."""
-    at, found = 0, {}
+def _fields(blob: memoryview) -> tuple[memoryview, memoryview, float]:
+    """(field 1's bytes, field 2's bytes, field 3's number) of a serialized CKKSVector."""
+    at, found, scale = 0, {}, 0.0
     while at < len(blob):
         tag, at = _varint(blob, at)
         number, kind = tag >> 3, tag & 7
@@ -99,13 +100,14 @@ def _fields(blob: memoryview) -> tuple[memoryview, memoryview]:
             if at + length > len(blob):
                 raise SealFormatError("a protobuf field runs past the end")
             found[number], at = blob[at : at + length], at + length
-        elif kind == 1 and number == 3:
+        elif kind == 1 and number == 3 and at + 8 <= len(blob):
+            (scale,) = struct.unpack_from("<d", blob, at)
             at += 8
         else:
             raise SealFormatError(f"unexpected protobuf field {number} (wire type {kind})")
     if 1 not in found or 2 not in found or at != len(blob):
         raise SealFormatError("not a serialized CKKSVector")
-    return found[1], found[2]
+    return found[1], found[2], scale
 
 
 def _decompress(mode: int, body: memoryview, limit: int) -> memoryview:
@@ -139,7 +141,7 @@ def _decompress(mode: int, body: memoryview, limit: int) -> memoryview:
 def read(blob: bytes, degree: int, max_moduli: int) -> Ciphertext:
     """One serialized CKKSVector; SealFormatError for anything not in the layout above or over the bounds.
     Uncompressed residues are a view of ``blob`` (no copy)."""
-    size, seal = _fields(memoryview(blob))
+    size, seal, vector_scale = _fields(memoryview(blob))
     if len(seal) < HEADER.size:
         raise SealFormatError("the SEAL ciphertext is shorter than its header")
     magic, header_size, major, minor, mode, _, total = HEADER.unpack_from(seal)
@@ -159,7 +161,7 @@ def read(blob: bytes, degree: int, max_moduli: int) -> Ciphertext:
     if magic != MAGIC or mode != NONE or count != polys * moduli * n or len(body) != start + count * 8:
         raise SealFormatError("the ciphertext's residues are not laid out as expected")
     residues = np.frombuffer(body, dtype="<u8", count=count, offset=start).reshape(polys, moduli, n)
-    return Ciphertext(tuple(parms), scale, residues, bytes(size), (major, minor))  # type: ignore[arg-type]
+    return Ciphertext(tuple(parms), scale, residues, bytes(size), (major, minor), vector_scale)  # type: ignore[arg-type]
 
 
 def write(ciphertext: Ciphertext) -> bytes:
@@ -181,7 +183,19 @@ def write(ciphertext: Ciphertext) -> bytes:
         [
             b"\x0a" + _encode_varint(len(ciphertext.size)) + ciphertext.size,
             b"\x12" + _encode_varint(len(seal)) + seal,
-            b"\x19" + struct.pack("<d", ciphertext.scale),
+            b"\x19" + struct.pack("<d", ciphertext.vector_scale or ciphertext.scale),
+        ]
+    )
+
+
+def with_vector_scale(blob: bytes, scale: float) -> bytes:
+    """A serialized CKKSVector with its protobuf scale (what TenSEAL encodes plaintext operands at) replaced."""
+    size, seal, _ = _fields(memoryview(blob))
+    return b"".join(
+        [
+            b"\x0a" + _encode_varint(len(size)) + bytes(size),
+            b"\x12" + _encode_varint(len(seal)) + bytes(seal),
+            b"\x19" + struct.pack("<d", scale),
         ]
     )
 

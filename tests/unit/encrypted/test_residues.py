@@ -96,27 +96,54 @@ def _status(call: Any) -> tuple[int, str]:
     return caught.value.http_status, caught.value.message
 
 
-def test_large_batches_go_feature_major_at_the_lower_level(model: Any, wired: Any, monkeypatch: Any) -> None:
+@pytest.mark.parametrize(
+    ("rows", "layout", "moduli"),
+    [
+        (1000, {"rows": 1000, "row_block": 1024, "per_ciphertext": 4}, 3),  # blocks: 8 ciphertexts, 4 blocks
+        (3000, {"rows": 3000, "row_block": 4096, "per_ciphertext": 1}, 2),  # feature-major, at the lower level
+    ],
+)
+def test_large_batches_are_computed_on_the_residues(
+    model: Any, wired: Any, monkeypatch: Any, rows: int, layout: dict[str, int], moduli: int
+) -> None:
     from kiln.serving.replica import encrypted_path
 
     def not_tenseal(*args: Any) -> Any:
-        raise AssertionError("a feature-major linear chunk went through TenSEAL's products")
+        raise AssertionError("a large linear chunk went through TenSEAL's products")
 
     monkeypatch.setattr(encrypted_path, "evaluate", not_tenseal)
     client, channel = wired(model)
-    rows = np.random.default_rng(4).normal(size=(1000, 30))
-    scores = client.decision_function(rows)
-    assert np.abs(scores[:, 0] - model.decision_function(rows)).max() < 1e-4
+    X = np.random.default_rng(4).normal(size=(rows, 30))
+    scores = client.decision_function(X)
+    assert np.abs(scores[:, 0] - model.decision_function(X)).max() < 1e-4
+    assert (client.predict(X) == model.predict(X)).all()
     header, blobs = wire.decode(channel.bodies[-2], max_blobs=1 << 20)
-    assert header["chunks"] == [{"rows": 1000, "row_block": 4096, "per_ciphertext": 1}]
-    assert len(blobs) == 30 and {seal_format.read(b, 8192, 3).residues.shape[1] for b in blobs} == {2}
+    assert header["chunks"] == [layout]
+    assert {seal_format.read(b, 8192, 3).residues.shape[1] for b in blobs} == {moduli}
+
+
+def test_the_blocks_answer_shows_no_partial_product(model: Any, wired: Any) -> None:
+    client, channel = wired(model)
+    X = np.random.default_rng(9).normal(size=(1000, 30))
+    client.predict(X)
+    header, answers = wire.decode(channel.bodies[-1], max_blobs=1 << 20)
+    layout = Layout.checked(header_of(channel)["chunks"][0], 30, 4096, linear=True)
+    assert layout.per_ciphertext == 4
+    slots = np.asarray(ts.ckks_vector_from(client._context, answers[0]).decrypt()).reshape(4, -1)[:, :1000]
+    assert np.abs(slots).min() > 10  # each block masked (shares uniform in ±2^20), only their sum is the score
+    np.testing.assert_allclose(slots.sum(axis=0), model.decision_function(X), atol=1e-4)
+
+
+def header_of(channel: Any) -> dict[str, Any]:
+    return wire.decode(channel.bodies[-2], max_blobs=1 << 20)[0]
 
 
 def test_hostile_ciphertexts_on_the_fast_path_are_4xx(model: Any, wired: Any, context: Any) -> None:
     client, channel = wired(model)
-    rows = np.random.default_rng(6).normal(size=(300, 30))
+    rows = np.random.default_rng(6).normal(size=(2000, 30))  # blocks of 2048 rows, 2 per ciphertext
     client.predict(rows)
     header, blobs = wire.decode(channel.bodies[-2], max_blobs=1 << 20)
+    assert header["chunks"][0]["per_ciphertext"] == 2
     good = [seal_format.read(b, 8192, 3) for b in blobs]
 
     def body(changed: list[bytes]) -> bytes:
@@ -137,13 +164,4 @@ def test_hostile_ciphertexts_on_the_fast_path_are_4xx(model: Any, wired: Any, co
         changed = changed + blobs[len(changed) :]
         status, message = _status(lambda changed=changed: channel.scorer.score(body(changed)))
         assert 400 <= status < 500 and expected in message, message
-    assert Layout.checked(header["chunks"][0], 30, 4096, linear=True).feature_major
     assert (client.predict(rows) == model.predict(rows)).all()  # still serving
-
-
-def test_blocks_where_feature_major_would_not_fit_one_request(model: Any, wired: Any) -> None:
-    client, channel = wired(model, max_ciphertexts=20)  # 30 features: 30 feature-major ciphertexts do not fit
-    rows = np.random.default_rng(8).normal(size=(1000, 30))
-    assert (client.predict(rows) == model.predict(rows)).all()
-    header, blobs = wire.decode(channel.bodies[-2], max_blobs=1 << 20)
-    assert header["chunks"] == [{"rows": 1000, "row_block": 1024, "per_ciphertext": 4}] and len(blobs) == 8

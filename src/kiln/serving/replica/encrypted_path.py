@@ -19,7 +19,7 @@ import numpy as np
 
 from kiln.encrypted import seal_format, wire
 from kiln.encrypted.contexts import ContextStore, context_id, load_public, tenseal
-from kiln.encrypted.evaluation import evaluate, linear_on_residues
+from kiln.encrypted.evaluation import evaluate, linear_on_residues, residues_pay
 from kiln.encrypted.model_form import HomomorphicForm, load_form
 from kiln.encrypted.packing import Layout
 from kiln.encrypted.parameters import CkksParameters, for_depth
@@ -94,7 +94,7 @@ class EncryptedScorer:
         assert self.form is not None and self.parameters is not None
         context = load_public(body, self.parameters, self.form.is_linear)
         key = context_id(body)
-        self.contexts.add(key, Registered(context, _levels(context)), len(body))
+        self.contexts.add(key, Registered(context, _levels(context), _unscaled(body)), len(body))
         return {"context_id": key, "expires_in_s": self.settings.context_ttl_s}
 
     def score(self, body: bytes) -> bytes:
@@ -132,23 +132,31 @@ class EncryptedScorer:
     def _on_residues(
         self, registered: Registered, layout: Layout, chunk: list[bytes], first: int
     ) -> list[bytes] | None:
-        """A feature-major linear chunk computed on the residues (``evaluation.linear_on_residues``); None
-        where that path does not apply (another layout or model, or blobs it does not read: TenSEAL then)."""
+        """A linear chunk computed on the residues (``evaluation.linear_on_residues``); None where that does
+        not pay or apply (one row's few ciphertexts, a network, blobs it does not read: TenSEAL then)."""
         assert self.form is not None and self.parameters is not None
-        if not (self.form.is_linear and layout.feature_major and registered.levels):
+        if not (residues_pay(self.form, layout) and registered.levels):
             return None
         try:
-            return linear_on_residues(self.form, chunk, registered.levels, self.parameters, first)
+            return linear_on_residues(self.form, chunk, layout, registered, self.parameters, self._rng, first)
         except seal_format.SealFormatError:
             return None
 
 
 @dataclass(frozen=True)
 class Registered:
-    """A client's public context and its chain's levels (primes and ids; empty where they cannot be read)."""
+    """A client's public context, its chain's levels (primes and ids; empty where they cannot be read), and
+    a copy that does not rescale (``evaluation.linear_on_residues``)."""
 
     context: Any
     levels: list[seal_format.Level]
+    unscaled: Any  # the same context, without TenSEAL's rescale after each product
+
+
+def _unscaled(body: bytes) -> Any:
+    context = tenseal().context_from(body, n_threads=1)
+    context.auto_rescale = False
+    return context
 
 
 def _levels(context: Any) -> list[seal_format.Level]:
