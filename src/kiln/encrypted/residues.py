@@ -59,9 +59,12 @@ def level_for(levels_bits: list[int], input_scale_bits: int) -> int:
 def linear(
     weights: np.ndarray, bias: np.ndarray, inputs: list[Ciphertext], primes: tuple[int, ...], input_scale_bits: int
 ) -> list[Ciphertext]:
-    """One ciphertext per output ``j``: ``Σ_f weights[j, f] · inputs[f] + bias[j]``, slot by slot."""
+    """One ciphertext per output ``j``: ``Σ_f weights[j, f] · inputs[f] + bias[j]``, slot by slot (primes of at
+    most 60 bits, as SEAL's)."""
     polys, moduli, degree = inputs[0].residues.shape
     primes = primes[:moduli]
+    if max(q.bit_length() for q in primes) > 60:
+        raise ValueError("primes of at most 60 bits (SEAL's bound) keep the sums below 2^64")
     s = weight_exponent(weights, input_scale_bits, sum(q.bit_length() for q in primes))
     integers = np.rint(np.ldexp(np.asarray(weights, dtype=np.float64), s)).astype(np.int64)
     digits = _digits(integers)
@@ -100,18 +103,28 @@ def _combination(digits: np.ndarray, rows: list[np.ndarray], q: int) -> np.ndarr
             )
             products = digits[:, group : group + FEATURE_GROUP] @ limbs  # (digits × outputs) × (width × 2 limbs)
             pieces = np.mod(products.astype(np.int64), q).astype(np.uint64).reshape(DIGITS, outputs, width, 2)
-            value = np.zeros_like(total)
-            for m in reversed(range(DIGITS)):
-                digit = _add_mod(_shift_mod(pieces[m, :, :, 1], 32, q), pieces[m, :, :, 0], q)
-                value = _add_mod(_shift_mod(value, DIGIT_BITS, q), digit, q)
-            total = _add_mod(total, value, q)
+            # Σ_m Σ_h piece · 2^(10m + 32h): four terms below q < 2^62 each, summed, reduced once
+            terms = sum(
+                _shift_mod(pieces[m, :, :, h], DIGIT_BITS * m + 32 * h, q) for m in range(DIGITS) for h in range(2)
+            )
+            total = _add_mod(total, terms % np.uint64(q), q)
         result[:, start : start + width] = total
     return result
 
 
 def _shift_mod(values: np.ndarray, bits: int, q: int) -> np.ndarray:
-    """``values · 2^bits mod q`` for values below q < 2^62, a few bits at a time so nothing overflows."""
-    step = 63 - q.bit_length()
+    """``values · 2^bits mod q`` for values below q < 2^62. SEAL's primes sit just below a power of two,
+    ``q = 2^B − δ``: with ``v · 2^bits = H · 2^B + L``, that is ``H · δ + L`` (one reduction), when it fits
+    64 bits; else a few bits at a time."""
+    if bits == 0:
+        return values
+    width = q.bit_length()
+    delta = (1 << width) - q
+    if bits <= width and bits + delta.bit_length() < 63:
+        high = values >> np.uint64(width - bits)
+        low = (values << np.uint64(bits)) & np.uint64((1 << width) - 1)
+        return (high * np.uint64(delta) + low) % np.uint64(q)
+    step = 63 - width
     modulus = np.uint64(q)
     while bits > 0:
         now = min(step, bits)
