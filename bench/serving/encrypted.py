@@ -71,6 +71,7 @@ def main() -> None:
     scorer = EncryptedScorer(Path("unused"), EncryptionSettings())
     scorer.serve(form_of(model))
     server_seconds: list[float] = []
+    server_cpu: list[float] = []  # the process's CPU time in the scorer: the work, apart from a loaded machine's waits
     sent_bytes: list[int] = []
 
     def handle(request: httpx.Request) -> httpx.Response:
@@ -80,7 +81,9 @@ def main() -> None:
             return httpx.Response(200, json=scorer.describe())
         if request.url.path.endswith("/contexts"):
             return httpx.Response(200, json=scorer.register(body))
+        cpu = time.process_time()
         answer, seconds = timed(lambda: scorer.score(body))
+        server_cpu.append(time.process_time() - cpu)
         server_seconds.append(seconds)
         return httpx.Response(200, content=answer)
 
@@ -98,8 +101,10 @@ def main() -> None:
     report.append(("kiln, 1 row: client + server", total, 1))
     client_side.append(("1 row", total - sum(server_seconds), sum(sent_bytes)))
     server_seconds.clear()
+    server_cpu.clear()
     sent_bytes.clear()
     scores, total = timed(lambda: client.decision_function(rows))
+    cpu_1000 = sum(server_cpu)
     client_side.append((f"{len(rows)} rows", total - sum(server_seconds), sum(sent_bytes) / len(rows)))
     assert (scores.argmax(1) == model.predict(rows)).all()
     error = float(np.abs(scores - model.decision_function(rows)).max())
@@ -153,7 +158,7 @@ def main() -> None:
     print(f"kiln packed / by hand (matmul): {packed / matmul:.0f}x; / by hand (10 dots): {packed / ten_dots:.0f}x")
     print(f"goal ≥ {GOAL_RATIO:.0f}x the by-hand rows/s: {'met' if packed / ten_dots >= GOAL_RATIO else 'NOT met'}")
     print(f"goal {len(rows)} rows under {GOAL_SERVER_S:.0f} s of server time: {server_1000:.2f} s, "
-          f"{'met' if server_1000 < GOAL_SERVER_S else 'NOT met'}")  # fmt: skip
+          f"{'met' if server_1000 < GOAL_SERVER_S else 'NOT met'} (CPU time in the scorer: {cpu_1000:.2f} s)")  # fmt: skip
 
 
 if __name__ == "__main__":
