@@ -115,6 +115,11 @@ def linear_on_residues(
     assert level is not None
     weights, bias = form.layers[0]
     g, outputs = layout.per_ciphertext, weights.shape[0]
+    if g > 1 and level is not levels[0]:
+        raise InvalidInput(
+            "a chunk with several features per ciphertext comes at the chain's first level (its products and "
+            "masks need every prime); only feature-major chunks may come lower"
+        )
     padded = np.zeros((outputs, layout.ciphertexts * g))
     padded[:, : weights.shape[1]] = weights
     by_block = padded.reshape(outputs, layout.ciphertexts, g).transpose(2, 0, 1).reshape(g * outputs, -1)

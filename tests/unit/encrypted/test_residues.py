@@ -145,6 +145,7 @@ def test_hostile_ciphertexts_on_the_fast_path_are_4xx(model: Any, wired: Any, co
     header, blobs = wire.decode(channel.bodies[-2], max_blobs=1 << 20)
     assert header["chunks"][0]["per_ciphertext"] == 2
     good = [seal_format.read(b, 8192, 3) for b in blobs]
+    levels = seal_format.levels(context)
 
     def body(changed: list[bytes]) -> bytes:
         return wire.encode(header, changed)
@@ -159,6 +160,7 @@ def test_hostile_ciphertexts_on_the_fast_path_are_4xx(model: Any, wired: Any, co
             seal_format.write(dataclasses.replace(good[2], parms_id=(9, 9, 9, 9))),
         ],
         "not a CKKS vector": [*blobs[:4], b"garbage" * 10],
+        "first level": [seal_format.write(seal_format.dropped_to(c, 2, levels[1].parms_id)) for c in good],
     }
     for expected, changed in cases.items():
         changed = changed + blobs[len(changed) :]
