@@ -6,7 +6,8 @@ that keeps the secret key.
   ``kiln.serving.replica.encrypted_path``;
 - :class:`EncryptedClient` (``client``): encrypts, sends, decrypts; ``kiln online-endpoint invoke --encrypted``;
 - ``parameters`` (CKKS at 128-bit security), ``packing`` (many rows per ciphertext), ``evaluation`` (the
-  server's computation), ``contexts`` (public contexts: checks and a bounded store), ``wire`` (the body).
+  server's computation), ``residues`` and ``seal_format`` (a linear layer as one integer matrix product on
+  the ciphertexts' RNS residues), ``contexts`` (public contexts: checks and a bounded store), ``wire`` (the body).
 """
 
 from __future__ import annotations

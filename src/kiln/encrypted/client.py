@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from kiln.encrypted import wire
+from kiln.encrypted import residues, seal_format, wire
 from kiln.encrypted.model_form import apply_link, labels
 from kiln.encrypted.packing import Layout, chunks, pack, unpack
 from kiln.encrypted.parameters import CkksParameters
@@ -57,6 +57,7 @@ class EncryptedClient:
         self._info: dict[str, Any] | None = None
         self._context: Any = None
         self._context_id: str | None = None
+        self._level: seal_format.Level | None = None
         self.parameters: CkksParameters | None = None
 
     # --- what the deployment serves ------------------------------------------------------------------
@@ -174,7 +175,10 @@ class EncryptedClient:
         header_chunks: list[dict[str, Any]] = []
         for rows, layout in items:
             vectors = pack(rows, layout)
-            blobs.extend(ts.ckks_vector(self._context, v.tolist()).serialize() for v in vectors)
+            encrypted = [ts.ckks_vector(self._context, v.tolist()).serialize() for v in vectors]
+            if layout.feature_major and self.model["layers"] == 1:
+                encrypted = self._lowered(encrypted)
+            blobs.extend(encrypted)
             header_chunks.append(layout.to_json())
 
         def body_for(cid: str) -> bytes:
@@ -193,6 +197,30 @@ class EncryptedClient:
             answers.append([ts.ckks_vector_from(self._context, blob) for blob in results[offset : offset + k]])
             offset += k
         return answers
+
+    def _lowered(self, blobs: list[bytes]) -> list[bytes]:
+        """A linear model's feature-major ciphertexts modulo only the primes its products need
+        (``residues.level_for``): fewer bytes to send and to compute on. As sent where that cannot be read."""
+        if self._level is None:
+            assert self.parameters is not None
+            try:
+                levels = seal_format.levels(self._context) if seal_format.available() else []
+            except (seal_format.SealFormatError, OSError, RuntimeError, ValueError):
+                levels = []
+            if not levels:
+                return blobs
+            bits = [sum(q.bit_length() for q in level.primes) for level in levels]
+            self._level = levels[residues.level_for(bits, self.parameters.scale_bits)]
+        level, degree = self._level, self.parameters.poly_modulus_degree  # type: ignore[union-attr]
+        try:
+            return [
+                seal_format.write(
+                    seal_format.dropped_to(seal_format.read(b, degree, 64), len(level.primes), level.parms_id)
+                )
+                for b in blobs
+            ]
+        except seal_format.SealFormatError:
+            return blobs
 
     def _call(self, method: str, path: str, body: bytes | None = None) -> Any:
         headers = dict(self._headers)

@@ -37,6 +37,11 @@ class Layout:
     def to_json(self) -> dict[str, Any]:
         return {"rows": self.rows, "row_block": self.row_block, "per_ciphertext": self.per_ciphertext}
 
+    @property
+    def feature_major(self) -> bool:
+        """One feature per ciphertext (every row of the chunk in its slots)."""
+        return self.per_ciphertext == 1
+
     @classmethod
     def for_rows(cls, rows: int, n_features: int, slots: int, linear: bool) -> Layout:
         block = next_power_of_two(rows) if linear else slots

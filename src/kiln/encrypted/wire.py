@@ -7,7 +7,8 @@ Requests:
 - ``POST .../encrypted/contexts`` (body: a public TenSEAL context): ``{"context_id": ...}``;
 - ``POST .../encrypted/score``: header ``{"context_id", "chunks": [{"rows", "row_block", "per_ciphertext",
   "ciphertexts"}]}`` and one blob per ciphertext; the answer's header ``{"chunks": [{"outputs": k}]}`` and
-  ``k`` ciphertexts per chunk.
+  ``k`` ciphertexts per chunk. A linear model's feature-major ciphertexts (``per_ciphertext`` 1) may come
+  at a lower level of the context's modulus chain (fewer RNS primes); every other chunk at its first level.
 """
 
 from __future__ import annotations

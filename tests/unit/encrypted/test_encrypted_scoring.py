@@ -91,7 +91,7 @@ def test_the_server_holds_a_public_context_and_sees_no_plaintext(wired: Any) -> 
     labels = client.predict(rows)
     assert (labels == model.predict(rows)).all()
     [context_id] = wire.scorer.contexts._entries
-    server_context = wire.scorer.contexts.get(context_id)
+    server_context = wire.scorer.contexts.get(context_id).context
     assert not server_context.is_private() and not server_context.has_secret_key()
     assert client._context.is_private()  # the secret key stays with the client
     everything = b"".join(wire.bodies)

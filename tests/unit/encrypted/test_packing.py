@@ -31,6 +31,7 @@ def test_many_rows_share_a_ciphertext() -> None:
     one = Layout.for_rows(1, 64, SLOTS, linear=True)
     thousand = Layout.for_rows(1000, 64, SLOTS, linear=True)
     assert (one.ciphertexts, thousand.ciphertexts) == (1, 16)  # 1,000 rows: 16 ciphertexts, not 1,000
+    assert not thousand.feature_major and Layout.for_rows(3000, 64, SLOTS, linear=True).feature_major
     assert Layout.for_rows(10, 64, SLOTS, linear=False).ciphertexts == 64  # networks: one feature each
 
 

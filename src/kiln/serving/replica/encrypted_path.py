@@ -9,15 +9,17 @@ read with its bound before anything parses it; a malformed frame, context or cip
 from __future__ import annotations
 
 import logging
+import struct
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from kiln.encrypted import wire
+from kiln.encrypted import seal_format, wire
 from kiln.encrypted.contexts import ContextStore, context_id, load_public, tenseal
-from kiln.encrypted.evaluation import evaluate
+from kiln.encrypted.evaluation import evaluate, linear_on_residues, residues_pay
 from kiln.encrypted.model_form import HomomorphicForm, load_form
 from kiln.encrypted.packing import Layout
 from kiln.encrypted.parameters import CkksParameters, for_depth
@@ -92,14 +94,14 @@ class EncryptedScorer:
         assert self.form is not None and self.parameters is not None
         context = load_public(body, self.parameters, self.form.is_linear)
         key = context_id(body)
-        self.contexts.add(key, context, len(body))
+        self.contexts.add(key, Registered(context, _levels(context), _unscaled(body)), len(body))
         return {"context_id": key, "expires_in_s": self.settings.context_ttl_s}
 
     def score(self, body: bytes) -> bytes:
         assert self.form is not None and self.parameters is not None
         started = time.perf_counter()
         header, blobs = wire.decode(body, self.settings.max_ciphertexts)
-        context = self.contexts.get(str(header.get("context_id", "")))
+        registered: Registered = self.contexts.get(str(header.get("context_id", "")))
         raw_chunks = header.get("chunks")
         if not isinstance(raw_chunks, list) or not raw_chunks:
             raise InvalidInput("the encrypted request's header needs chunks, a list of layouts")
@@ -116,16 +118,54 @@ class EncryptedScorer:
         answer_chunks: list[dict[str, int]] = []
         offset = 0
         for layout in layouts:
-            vectors = [
-                _vector(ts, context, blob, index)
-                for index, blob in enumerate(blobs[offset : offset + layout.ciphertexts], offset)
-            ]
+            chunk = blobs[offset : offset + layout.ciphertexts]
+            answers = self._on_residues(registered, layout, chunk, offset)
+            if answers is None:
+                vectors = [_vector(ts, registered.context, blob, index) for index, blob in enumerate(chunk, offset)]
+                answers = [bytes(o.serialize()) for o in evaluate(self.form, vectors, layout, self._rng)]
             offset += layout.ciphertexts
-            outputs = evaluate(self.form, vectors, layout, self._rng)
-            results.extend(bytes(o.serialize()) for o in outputs)
-            answer_chunks.append({"outputs": len(outputs)})
+            results.extend(answers)
+            answer_chunks.append({"outputs": len(answers)})
         log.info("scored %d encrypted rows in %.3f s", sum(lay.rows for lay in layouts), time.perf_counter() - started)
         return wire.encode({"chunks": answer_chunks}, results)
+
+    def _on_residues(
+        self, registered: Registered, layout: Layout, chunk: list[bytes], first: int
+    ) -> list[bytes] | None:
+        """A linear chunk computed on the residues (``evaluation.linear_on_residues``); None where that does
+        not pay or apply (one row's few ciphertexts, a network, blobs it does not read: TenSEAL then)."""
+        assert self.form is not None and self.parameters is not None
+        if not (residues_pay(self.form, layout) and registered.levels):
+            return None
+        try:
+            return linear_on_residues(self.form, chunk, layout, registered, self.parameters, self._rng, first)
+        except seal_format.SealFormatError:
+            return None
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A client's public context, its chain's levels (primes and ids; empty where they cannot be read), and
+    a copy that does not rescale (``evaluation.linear_on_residues``)."""
+
+    context: Any
+    levels: list[seal_format.Level]
+    unscaled: Any  # the same context, without TenSEAL's rescale after each product
+
+
+def _unscaled(body: bytes) -> Any:
+    context = tenseal().context_from(body, n_threads=1)
+    context.auto_rescale = False
+    return context
+
+
+def _levels(context: Any) -> list[seal_format.Level]:
+    if not seal_format.available():
+        return []
+    try:
+        return seal_format.levels(context)
+    except (seal_format.SealFormatError, OSError, RuntimeError, ValueError, struct.error):
+        return []
 
 
 def _vector(ts: Any, context: Any, blob: bytes, index: int) -> Any:
