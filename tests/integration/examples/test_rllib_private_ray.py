@@ -71,8 +71,7 @@ def _marked_processes(mark: str) -> list[psutil.Process]:
 def _job_file(tmp_path: Path, mark: str, command: str, timeout: int) -> Path:
     return write_job(
         tmp_path,
-        f"command: {command}\ncode: ./src\nlimits:\n  timeout: {timeout}\n"
-        f"environment_variables:\n  {MARK}: {mark}\n",
+        f"command: {command}\ncode: ./src\nlimits:\n  timeout: {timeout}\nenvironment_variables:\n  {MARK}: {mark}\n",
         {"plain_ray.py": PLAIN_RAY},
     )
 
