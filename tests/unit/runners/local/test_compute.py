@@ -115,4 +115,3 @@ def test_a_ray_instance_a_job_starts_is_its_own() -> None:
     assert defaults == {"RAY_ADDRESS": "local"}  # a job that names a cluster's address replaces it
     # after the job's own variables: no usage report, no TPU (no metadata server asked), its temp in the job's folder
     assert fixed == {"RAY_USAGE_STATS_ENABLED": "0", "TPU_VISIBLE_CHIPS": "", RAY_TEMP_DIR: "/home/k/jobs/abc/tmp/ray"}
-
