@@ -44,7 +44,9 @@ def test_a_new_instance_is_loopback_only_bounded_and_in_the_job_folder(
     worker, calls = _hooked(job_site)
     worker.init()
     worker.init(num_cpus=cpus + 8, include_dashboard=True)  # no more CPUs than the job may use
-    (address, options), (_, asked) = calls
+    worker.init(num_cpus=0)  # fewer: as asked
+    (address, options), (_, asked), (_, none) = calls
+    assert none["num_cpus"] == 0
     assert address == "local"
     assert options["num_cpus"] == cpus and asked["num_cpus"] == cpus
     assert options["include_dashboard"] is False and asked["include_dashboard"] is True

@@ -140,7 +140,8 @@ def _private_ray(worker) -> None:  # type: ignore[no-untyped-def]
         if named in (None, "local"):
             cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
             address = "local"
-            options["num_cpus"] = min(options.get("num_cpus") or cpus, cpus)
+            asked = options.get("num_cpus")
+            options["num_cpus"] = cpus if asked is None else min(asked, cpus)
             options.setdefault("include_dashboard", False)
             options.setdefault("_temp_dir", _short_ray_temp_dir(_RAY_TEMP_DIR or ""))
             options.update(_node_ip_address="127.0.0.1", dashboard_host="127.0.0.1")
