@@ -11,8 +11,10 @@ machine that warms up or gets busier), the example ``examples/rllib-cartpole``:
 Both stop once the mean episode return reaches ``--target-return`` (195, CartPole's "solved"), or after
 ``--iterations``. Per run: the wall time (submit → completed for kiln; start → exit for the direct run),
 and the wall time to a mean return of 195 (from the same start to the MLflow timestamp of the first
-iteration at or above it). kiln's overhead is the ratio of the medians minus one; the goal (issue 19) is
-under 5 % of wall time. RLlib's own start (imports, Ray) is in both.
+iteration at or above it). kiln's overhead is the ratio of the medians minus one (each pair's ratio is printed
+too: on a machine whose load swings, the pairs show how much); the goal (issue 19) is under 5 % of wall time.
+RLlib's own start (imports, Ray) is in both. A run to 195 takes 3 min on a quiet 2-core machine, 6-8 min on a
+busy one: ``--pairs 2`` is what the note's figures used.
 """
 
 from __future__ import annotations
@@ -105,6 +107,12 @@ def run_kiln(client, mlflow_client, env: dict[str, str], iterations: int, target
     return Run("kiln", wall, *summary(mlflow_client, view.id, started, target))
 
 
+def pairs(runs: list[Run]) -> list[tuple[Run, Run]]:
+    """(direct, kiln) of each pair, in the order the pairs ran."""
+    by_pair = [runs[i : i + 2] for i in range(0, len(runs) - 1, 2)]
+    return [(a, b) if a.way == "direct" else (b, a) for a, b in by_pair]
+
+
 def median_or_none(values: list[float | None]) -> float | None:
     known = [value for value in values if value is not None]
     return statistics.median(known) if len(known) == len(values) and known else None
@@ -146,12 +154,15 @@ def main() -> None:
     overhead = kiln / direct - 1
     to_target = {way: median_or_none([r.to_target_s for r in runs if r.way == way]) for way in ("direct", "kiln")}
     print(f"median wall: direct {direct:.1f} s, kiln {kiln:.1f} s: kiln's overhead {overhead:+.1%}")
+    paired = [k.wall_s / d.wall_s - 1 for d, k in pairs(runs)]
+    print(f"each pair's overhead (kiln / direct - 1): {', '.join(f'{p:+.1%}' for p in paired)}")
     for way, seconds in to_target.items():
         print(f"median wall to a mean return of {args.target_return:g} ({way}): "
               f"{f'{seconds:.1f} s' if seconds is not None else 'not reached in every run'}")  # fmt: skip
     print(f"target: kiln's overhead under {TARGET:.0%} of wall time: {'met' if overhead < TARGET else 'NOT met'}")
     if args.out:
-        payload = {"runs": [asdict(r) for r in runs], "overhead": overhead, "to_target_s": to_target}
+        payload = {"runs": [asdict(r) for r in runs], "overhead": overhead, "pair_overheads": paired}
+        payload["to_target_s"] = to_target
         args.out.write_text(json.dumps(payload, indent=2))
 
 
