@@ -36,8 +36,8 @@ if TYPE_CHECKING:
 
 NEEDED_BY = "kiln.integrations.rllib"
 OUTPUTS = Path("outputs")
-# Ray's unix sockets live below its temp folder and a socket path has at most ~107 bytes
-_RAY_TEMP_PATH_LIMIT = 60
+# set in a job on local compute: the job site's sitecustomize makes ray.init() start a private instance
+JOB_SITE_KEEPS_RAY_PRIVATE = "KILN_RAY_TEMP_DIR"
 # what the job's Ray instance shows of itself: nothing beyond loopback, no usage report
 _PRIVATE_RAY_VARIABLES = {"RAY_USAGE_STATS_ENABLED": "0"}
 # per module (policy) of a learner: the losses RLlib reports for its algorithms
@@ -48,32 +48,36 @@ def init_ray(num_cpus: int | None = None, **options: Any) -> None:
     """Start Ray for this job, unless it runs already.
 
     Inside a job on a Ray compute target (``RAY_ADDRESS`` set by Ray's job submission), this joins the
-    cluster. Elsewhere it starts a private instance: loopback only, usage statistics off, no dashboard,
-    at most ``num_cpus`` (default: the CPUs this process may use) and its temp folder inside the job's
-    folder where the path is short enough for Ray's sockets. Its processes end with the job's.
+    cluster. In a job on local compute, ``ray.init`` itself starts a private instance (the job site sees to
+    it: loopback only, the job's CPUs, its temp folder in the job's folder). Elsewhere (the script run
+    directly) this starts the same kind of instance: loopback only, usage statistics off, no dashboard, at
+    most ``num_cpus`` (default: the CPUs this process may use). Its processes end with the job's.
     """
     ray = require_extra("rl", "ray", needed_by=NEEDED_BY)
     if ray.is_initialized():
         return
     os.environ.update(_PRIVATE_RAY_VARIABLES)
-    if os.environ.get("RAY_ADDRESS"):
+    cpus = {"num_cpus": num_cpus} if num_cpus else {}
+    if os.environ.get("RAY_ADDRESS", "local") != "local":
         ray.init(**{"log_to_driver": True, **options})
-        return
-    ray.init(
-        **{
-            "address": "local",
-            "num_cpus": num_cpus or available_cpus(),
-            "num_gpus": 0 if not os.environ.get("CUDA_VISIBLE_DEVICES") else None,
-            "include_dashboard": False,
-            "_node_ip_address": "127.0.0.1",
-            "_temp_dir": str(ray_temp_dir()),
-            **options,
-        }
-    )
+    elif os.environ.get(JOB_SITE_KEEPS_RAY_PRIVATE):
+        ray.init(**cpus, **options)
+    else:
+        ray.init(
+            **{
+                "address": "local",
+                "num_cpus": num_cpus or available_cpus(),
+                "include_dashboard": False,
+                "_node_ip_address": "127.0.0.1",
+                "dashboard_host": "127.0.0.1",
+                "_temp_dir": str(ray_temp_dir()),
+                **options,
+            }
+        )
 
 
 def available_cpus() -> int:
-    """The CPUs this process may run on (a job's ``resources`` bound them through its affinity)."""
+    """The CPUs this process may run on."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
@@ -81,15 +85,19 @@ def available_cpus() -> int:
 
 
 def ray_temp_dir() -> Path:
-    """The job's ``tmp`` folder (beside its working folder) when its path is short enough for Ray's
-    sockets, else a new folder in ``/tmp`` (private to a sandboxed job), removed when the job's
-    Python exits (``TMPDIR`` would be the job's long path again)."""
-    job_tmp = Path.cwd().parent / "tmp"
-    if job_tmp.is_dir() and len(str(job_tmp / "ray")) <= _RAY_TEMP_PATH_LIMIT:
-        return job_tmp / "ray"
+    """A new folder in ``/tmp`` (short enough for Ray's sockets), removed when this Python exits."""
     folder = Path(tempfile.mkdtemp(prefix="kray-", dir="/tmp" if os.path.isdir("/tmp") else None))
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # after ray.shutdown, registered before it
+    atexit.register(_shutdown_ray_and_remove, folder)
     return folder
+
+
+def _shutdown_ray_and_remove(folder: Path) -> None:
+    """Ray's own exit handler (registered when Ray is imported, so it runs after this one) would write below
+    ``folder`` again (its spill folder): Ray is shut down first."""
+    import ray
+
+    ray.shutdown()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def algorithm_config(algorithm: str, env: Any, **env_config: Any) -> Any:

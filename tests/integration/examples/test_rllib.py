@@ -1,7 +1,7 @@
 """The RLlib examples end to end on local compute: PPO on CartPole trained tiny by a job (one MLflow point
 per iteration, a checkpoint in its outputs), its policy registered with lineage to the job and served
 by an online endpoint that a CartPole rollout drives over REST; the custom-environment example; a bad
-environment id; and no Ray process left behind by a job that times out or is canceled.
+environment id. (A private Ray instance in a job on local compute: test_rllib_private_ray.py.)
 
 Run inside a loopback-only network namespace (DESIGN.md §8): the jobs start Ray.
 """
@@ -9,7 +9,6 @@ Run inside a loopback-only network namespace (DESIGN.md §8): the jobs start Ray
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +16,9 @@ import gymnasium
 import httpx
 import mlflow
 import numpy as np
-import psutil
 import pytest
 
-from kiln.specs.views import JobStatus
-from tests.conftest import REPO, WorkspaceServer, wait_for, write_job
+from tests.conftest import REPO, WorkspaceServer
 
 CARTPOLE = REPO / "examples" / "rllib-cartpole"
 CUSTOM_ENV = REPO / "examples" / "rllib-custom-env"
@@ -58,6 +55,8 @@ def _rollout_over_rest(url: str, auth: dict[str, str], episodes: int) -> list[fl
     return returns
 
 
+# 150-190 s on a quiet 2-core machine; 460 s at a load average of 13 (the job alone over 300 s)
+@pytest.mark.timeout(900)
 def test_cartpole_learns_registers_its_policy_and_an_endpoint_serves_it(
     workspace: WorkspaceServer, mlflow_client, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
@@ -129,47 +128,3 @@ def test_an_unknown_environment_id_fails_the_job_with_a_clear_error(workspace: W
     assert view["status"] == "failed"
     log = workspace.cli("job", "logs", "-n", view["name"]).stdout + result.stdout
     assert "unknown environment id 'CartPole-v9'" in log and "CartPole-v1" in log
-
-
-RAY_THEN_SLEEP = (
-    "import time\n"
-    "from kiln.integrations import rllib\n"
-    "rllib.init_ray(num_cpus=1)\n"
-    "print('ray started', flush=True)\n"
-    "time.sleep(600)\n"
-)
-
-
-def _marked_processes(mark: str) -> list[psutil.Process]:
-    """Processes whose environment carries ``mark`` (a job's variable, inherited by every Ray process it starts)."""
-    found = []
-    for process in psutil.process_iter():
-        try:
-            if process.environ().get("RLLIB_TEST_MARK") == mark:
-                found.append(process)
-        except psutil.Error:
-            pass
-    return found
-
-
-@pytest.mark.parametrize("ending", ["timeout", "cancel"])
-def test_a_job_that_times_out_or_is_canceled_leaves_no_ray_process(
-    ending: str, workspace: WorkspaceServer, tmp_path: Path
-) -> None:
-    mark = uuid.uuid4().hex
-    timeout = 60 if ending == "timeout" else 600
-    job_file = write_job(
-        tmp_path,
-        f"command: python ray_job.py\ncode: ./src\ndistribution:\n  type: ray\nlimits:\n  timeout: {timeout}\n"
-        f"environment_variables:\n  RLLIB_TEST_MARK: {mark}\n",
-        {"ray_job.py": RAY_THEN_SLEEP},
-    )
-    with workspace.client() as client:
-        job = client.jobs.create(job_file)
-        # Ray's own processes (GCS server, raylet…) as well as the job's
-        wait_for(lambda: any("raylet" in p.name() for p in _marked_processes(mark)), timeout=120, what="Ray to start")
-        if ending == "cancel":
-            client.jobs.cancel(job.name)
-        job.wait(timeout=180)
-    assert job.status == (JobStatus.FAILED if ending == "timeout" else JobStatus.CANCELED)
-    wait_for(lambda: not _marked_processes(mark), timeout=30, what="every Ray process of the job to end")

@@ -1,4 +1,5 @@
-"""Keeps every Python process of a kiln job on the job's own MLflow run, logging asynchronously.
+"""Keeps every Python process of a kiln job on the job's own MLflow run, logging asynchronously; on local
+compute, a Ray instance the job starts stays private to it (``_private_ray``).
 
 MLflow reads ``MLFLOW_RUN_ID`` once and deletes it; after the first ``end_run`` (which
 autologging does after each ``fit``) a later ``mlflow.log_metric`` would open a second,
@@ -38,10 +39,11 @@ if TYPE_CHECKING:  # annotations only
     from types import ModuleType
 
 _RUN_ID = os.environ.get("KILN_JOB_ID")
+_RAY_TEMP_DIR = os.environ.get("KILN_RAY_TEMP_DIR")  # local compute: Ray in a job is private to it
 
 
 class _PatchOnImport:
-    """Runs ``patches[name](module)`` right after MLflow's module ``name`` is first imported (a finder on
+    """Runs ``patches[name](module)`` right after the module ``name`` (MLflow's, Ray's) is first imported (a finder on
     ``sys.meta_path``: ``find_spec`` is all the import system asks of one)."""
 
     def __init__(self, patches: dict[str, Callable[[ModuleType], None]]) -> None:
@@ -125,6 +127,61 @@ def _log_models_in_job_run(model_module) -> None:  # type: ignore[no-untyped-def
     model_class.log = classmethod(log)
 
 
+def _private_ray(worker) -> None:  # type: ignore[no-untyped-def]
+    """A job on local compute that starts Ray (``ray.init()``, or ``address="local"``) gets a private instance
+    (DESIGN.md §8): bound to 127.0.0.1 (its dashboard too, when asked for one: none by default), at most the CPUs
+    the job may run on, its temp folder inside the job's folder (``KILN_RAY_TEMP_DIR``, set by the local runner).
+    A Ray cluster named by address (``ray.init("ray://…")``, ``RAY_ADDRESS``) is joined as Ray does. Ray's
+    processes are the job's: ``ray.init`` ends them at exit, a cancel or timeout ends the job's whole tree."""
+    original = worker.init
+
+    def init(address=None, **options):  # type: ignore[no-untyped-def]
+        named = address if address not in (None, "auto") else os.environ.get("RAY_ADDRESS") or None
+        if named in (None, "local"):
+            cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+            address = "local"
+            asked = options.get("num_cpus")
+            options["num_cpus"] = cpus if asked is None else min(asked, cpus)
+            options.setdefault("include_dashboard", False)
+            options.setdefault("_temp_dir", _short_ray_temp_dir(_RAY_TEMP_DIR or ""))
+            options.update(_node_ip_address="127.0.0.1", dashboard_host="127.0.0.1")
+        return original(address, **options)
+
+    init.__doc__ = original.__doc__
+    init.__wrapped__ = original  # type: ignore[attr-defined]
+    worker.init = init
+
+
+# Ray's sockets are TEMP/session_<date>_<pid>/sockets/plasma_store: 64 bytes after TEMP, and a socket path has at
+# most 107
+_RAY_TEMP_ROOM = 107 - 64
+
+
+def _short_ray_temp_dir(folder: str) -> str:
+    """``folder`` (made), or a short link to it in ``/tmp`` (removed at exit) when Ray's sockets would not fit."""
+    os.makedirs(folder, exist_ok=True)
+    if len(folder.encode()) <= _RAY_TEMP_ROOM:
+        return folder
+    import atexit
+    import tempfile
+
+    short = tempfile.mkdtemp(prefix="kiln-ray-", dir="/tmp")
+    os.symlink(folder, os.path.join(short, "r"))
+    atexit.register(_end_ray_and_remove, short)
+    return os.path.join(short, "r")
+
+
+def _end_ray_and_remove(short: str) -> None:
+    """Ray's exit handler (registered when Ray is imported, so it runs after this one) would write below ``short``
+    again (its spill folder): Ray is shut down first."""
+    import shutil
+
+    ray = sys.modules.get("ray")
+    if ray is not None:
+        ray.shutdown()
+    shutil.rmtree(short, ignore_errors=True)
+
+
 # Model.log(cls, artifact_path, flavor, registered_model_name, await_registration_for, metadata, run_id, ...):
 # run_id is the sixth argument after cls
 _RUN_ID_POSITION = 6
@@ -138,6 +195,7 @@ if _RUN_ID:
                 "mlflow.tracking.fluent": _wrap_end_run,
                 "mlflow.models.model": _log_models_in_job_run,
                 "mlflow.utils.async_logging.async_logging_queue": _drain_before_thread_pools_stop,
+                **({"ray._private.worker": _private_ray} if _RAY_TEMP_DIR else {}),
             }
         ),
     )

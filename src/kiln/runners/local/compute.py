@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from kiln.specs.job import Problem, ProcessJobSpec
 
 VISIBLE_DEVICES = "CUDA_VISIBLE_DEVICES"
+RAY_TEMP_DIR = "KILN_RAY_TEMP_DIR"  # the job site's sitecustomize keeps a Ray instance the job starts private
 SUPPORTED_DISTRIBUTIONS = ("pytorch", "ray")  # ray: the job starts a private Ray instance
 
 
@@ -78,3 +80,14 @@ class LocalCompute:
 def visible_devices(gpu_ids: list[str]) -> dict[str, str]:
     """The job's view of the GPUs: only its own; an empty value hides every GPU from a job that asked for none."""
     return {VISIBLE_DEVICES: ",".join(gpu_ids)}
+
+
+def private_ray_variables(job_root: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """What keeps a Ray instance that a job starts (``ray.init()``) to itself: variables the job's own may replace
+    (``RAY_ADDRESS=local``: a new instance, never a cluster found on the machine; a job that names a cluster's
+    address joins it), and variables that come after the job's own: no usage report, no TPU (kiln hands none
+    out, and Ray would ask a cloud metadata server about one), the instance's temp folder in the job's folder.
+    The job site (:mod:`kiln.jobs.job_site`) makes the instance loopback-only and bounds its CPUs."""
+    defaults = {"RAY_ADDRESS": "local"}
+    fixed = {"RAY_USAGE_STATS_ENABLED": "0", "TPU_VISIBLE_CHIPS": "", RAY_TEMP_DIR: str(job_root / "tmp" / "ray")}
+    return defaults, fixed

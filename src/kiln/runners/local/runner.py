@@ -32,7 +32,7 @@ from kiln.jobs.runner import Ending, Prepared, RecordFields, Room, RunState, Sta
 from kiln.logs import DEFAULT_JOB_LOG_LIMIT_BYTES
 from kiln.processes import child_environment
 from kiln.runners.local import processes
-from kiln.runners.local.compute import LocalCompute, visible_devices
+from kiln.runners.local.compute import LocalCompute, private_ray_variables, visible_devices
 from kiln.runners.local.job_shim import RESULT_NAME
 from kiln.runners.local.processes import ProcessHandle
 from kiln.runners.local.read_only_mounts import ReadOnlyInputs
@@ -107,7 +107,9 @@ class LocalRunner:
         return Prepared(prepared.pin, prepared.bin_dir, job.folder.logs_dir)
 
     def launch(self, job: Job, command: str, variables: dict[str, str], record: RecordFields) -> LocalRun:
-        env = {**variables, **visible_devices(job.row.gpu_ids or [])}  # after the job's own: they cannot widen it
+        ray_defaults, ray_fixed = private_ray_variables(job.folder.root)
+        # after the job's own: they cannot widen it
+        env = {**ray_defaults, **variables, **visible_devices(job.row.gpu_ids or []), **ray_fixed}
         isolation = self.sandbox.isolation()
         record(isolation=isolation)
         if isolation.startswith(NOT_ISOLATED):

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from kiln.config import Settings
-from kiln.runners.local.compute import LocalCompute, visible_devices
+from kiln.runners.local.compute import RAY_TEMP_DIR, LocalCompute, private_ray_variables, visible_devices
 from kiln.runners.local.gpus import local_gpus, parse_gpu_ids
 from kiln.specs.job import CommandJobSpec
 
@@ -108,3 +108,10 @@ def test_the_gpus_setting_from_file_and_environment(tmp_path: Path, monkeypatch:
     assert Settings.load().gpus == ""
     monkeypatch.setenv("KILN_GPUS", "2,3")
     assert Settings.load().gpus == "2,3"
+
+
+def test_a_ray_instance_a_job_starts_is_its_own() -> None:
+    defaults, fixed = private_ray_variables(Path("/home/k/jobs/abc"))
+    assert defaults == {"RAY_ADDRESS": "local"}  # a job that names a cluster's address replaces it
+    # after the job's own variables: no usage report, no TPU (no metadata server asked), its temp in the job's folder
+    assert fixed == {"RAY_USAGE_STATS_ENABLED": "0", "TPU_VISIBLE_CHIPS": "", RAY_TEMP_DIR: "/home/k/jobs/abc/tmp/ray"}
