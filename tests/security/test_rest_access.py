@@ -52,6 +52,8 @@ ATTACK_BODIES: dict[str, Any] = {
     "datastores.create": {"name": f"attack-ds-{SUFFIX}", "type": "https", "url": "http://127.0.0.1:1"},
     "privacy.query": {"sql": "SELECT * FROM t", "epsilon": 100},
     "privacy.synthesize": {"synthesizer": "mst", "epsilon": 100, "rows": 1000000, "name": f"attack-synth-{SUFFIX}"},
+    "models.compare": {"candidate": "1", "baseline": "1", "metrics": [{"name": "accuracy"}]},
+    "rollouts.start": {"deployment": "blue", "steps": [100], "window_seconds": 3600},  # all traffic, unwatched
 }
 RAW_ATTACK = {"uploads.create": b"not a tar", "workspace.import": b"not a tar either"}
 # streams that would last minutes: one snapshot is enough to see who gets past the role check

@@ -61,7 +61,7 @@ def test_the_pull_request_workflow_trains_and_writes_the_metrics_to_the_step_sum
     job = trained.stdout.strip().splitlines()[-1]
     summary = Path(runner["GITHUB_STEP_SUMMARY"]).read_text()
     with workspace.client() as client:
-        view = client.jobs.get(job).view
+        view = client.jobs.get(job, run_data=True).view
     assert view.status == "completed" and view.metrics is not None
     assert f"kiln job `{job}`: completed" in summary
     assert f"| test_accuracy | {view.metrics['test_accuracy']:.4g} |" in summary
