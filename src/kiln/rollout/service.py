@@ -37,7 +37,6 @@ class RolloutService:
 
     def start(self, name: str, request: RolloutRequest, started_by: str | None = None) -> RolloutView:
         endpoint = self._endpoints.get_endpoint(name)
-        check_request(request, endpoint)
         with self._lock:
             running = self._rollouts.get(name)
             if running and running.view.status == "running":
@@ -45,6 +44,7 @@ class RolloutService:
                     f"endpoint '{name}' has a rollout of '{running.view.deployment}' running; wait for it or stop it "
                     f"(kiln online-endpoint rollout-cancel -n {name})"
                 )
+            check_request(request, endpoint)
             rollout = Rollout(
                 view=RolloutView(
                     endpoint=name, deployment=request.deployment, status="running", steps=request.steps,
