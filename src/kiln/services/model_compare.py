@@ -4,6 +4,7 @@ with no run, a metric missing from either run) is refused before any row is comp
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from kiln.errors import InvalidSpec
@@ -40,6 +41,11 @@ def compare_versions(models: ModelService, tracker: RunTracker, name: str, reque
                 raise InvalidSpec(
                     f"metrics: the {role} (model '{name}' version {version.version}) has no metric '{gate.name}' "
                     f"in its run (its metrics: {known}); name a metric both runs logged"
+                )
+            if not math.isfinite(metrics[gate.name]):
+                raise InvalidSpec(
+                    f"metrics: the {role} (model '{name}' version {version.version}) logged '{gate.name}' as "
+                    f"{metrics[gate.name]}, which no gate can compare"
                 )
     rows = []
     for gate in request.metrics:

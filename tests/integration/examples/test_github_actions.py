@@ -68,6 +68,7 @@ def test_the_pull_request_workflow_trains_and_writes_the_metrics_to_the_step_sum
     assert f"| test_f1_macro | {view.metrics['test_f1_macro']:.4g} |" in summary
 
 
+@pytest.mark.timeout(900)  # three example jobs, two deployments and a rollout, on two shared cores
 def test_the_main_workflow_releases_gates_rolls_out_and_stops_a_worse_candidate(
     runner: dict[str, str], workspace: WorkspaceServer, tmp_path: Path
 ) -> None:

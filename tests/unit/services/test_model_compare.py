@@ -50,7 +50,12 @@ class FakeTracker:
 MODELS = FakeModels(
     {"3": FakeVersion("3", "job-3"), "5": FakeVersion("5", "job-5"), "6": FakeVersion("6", None)}, {"champion": "3"}
 )
-TRACKER = FakeTracker({"job-3": {"accuracy": 0.90, "val_loss": 0.30}, "job-5": {"accuracy": 0.93, "val_loss": 0.35}})
+TRACKER = FakeTracker(
+    {
+        "job-3": {"accuracy": 0.90, "val_loss": 0.30, "auc": 0.8},
+        "job-5": {"accuracy": 0.93, "val_loss": 0.35, "auc": float("nan")},
+    }
+)
 
 
 def compare(*metrics: str, candidate: str = "5", baseline: str = "@champion", min_delta: float = 0.0):  # type: ignore[no-untyped-def]
@@ -88,9 +93,11 @@ def test_a_candidate_fails_on_a_required_delta_or_a_metric_that_got_worse() -> N
 
 def test_bad_input_is_an_error_naming_what_to_fix_not_a_failed_gate() -> None:
     with pytest.raises(
-        InvalidSpec, match=r"the candidate \(model 'iris' version 5\) has no metric 'f1'.*accuracy, val_loss"
+        InvalidSpec, match=r"the candidate \(model 'iris' version 5\) has no metric 'f1'.*accuracy, auc, val_loss"
     ):
         compare("f1")
+    with pytest.raises(InvalidSpec, match="logged 'auc' as nan, which no gate can compare"):
+        compare("auc")
     with pytest.raises(NotFound):
         compare("accuracy", baseline="@production")
     with pytest.raises(NotFound):
