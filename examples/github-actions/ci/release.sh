@@ -17,7 +17,8 @@ job="$("$here/train.sh" "$@" | tail -n 1)"
 candidate="$(kiln model create --name "$model" --path "azureml://jobs/$job/outputs/model" -o json | field '["version"]')"
 echo "registered $model version $candidate from job $job" >&2
 
-if kiln model show -n "$model" -o json | field '["aliases"].get("champion", "")' | grep -q .; then
+champion="$(kiln model show -n "$model" -o json | field '["aliases"].get("champion", "")')"
+if [ -n "$champion" ]; then
     metric_args=()
     for metric in ${METRICS:-test_accuracy}; do metric_args+=(--metric "$metric"); done
     # exit 1 = the candidate is not better: stop here, nothing is promoted

@@ -56,13 +56,13 @@ def kiln(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 def test_the_pull_request_workflow_trains_and_writes_the_metrics_to_the_step_summary(
     runner: dict[str, str], workspace: WorkspaceServer
 ) -> None:
-    trained = run("train.sh", runner, "--set", "inputs.C=0.5")
+    trained = run("train.sh", runner, "--set", "tags.pull_request=42")  # as train-on-pr.yml runs it
     assert trained.returncode == 0, trained.stderr
     job = trained.stdout.strip().splitlines()[-1]
     summary = Path(runner["GITHUB_STEP_SUMMARY"]).read_text()
     with workspace.client() as client:
         view = client.jobs.get(job, run_data=True).view
-    assert view.status == "completed" and view.metrics is not None
+    assert view.status == "completed" and view.metrics is not None and str(view.tags["pull_request"]) == "42"
     assert f"kiln job `{job}`: completed" in summary
     assert f"| test_accuracy | {view.metrics['test_accuracy']:.4g} |" in summary
     assert f"| test_f1_macro | {view.metrics['test_f1_macro']:.4g} |" in summary
