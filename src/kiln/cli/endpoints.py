@@ -372,7 +372,7 @@ def _window_line(window: Any) -> str:
 
 def _print_progress(view: Any) -> None:
     if view.windows:
-        console.print(f"  {_window_line(view.windows[-1])}", markup=False)
+        console.print(f"  {_window_line(view.windows[-1])}", markup=False, soft_wrap=True)
 
 
 def _print_rollout(view: Any) -> None:
@@ -380,10 +380,11 @@ def _print_rollout(view: Any) -> None:
     steps = ",".join(str(step) for step in view.steps)
     console.print(
         f"rollout of [bold]{view.deployment}[/] on {view.endpoint}: [{style}]{view.status}[/]  steps {steps}"
-        + (f"  mirror {view.mirror} %" if view.mirror else "")
+        + (f"  mirror {view.mirror} %" if view.mirror else ""),
+        soft_wrap=True,
     )
     for window in view.windows:
-        console.print(f"  {_window_line(window)}", markup=False)
+        console.print(f"  {_window_line(window)}", markup=False, soft_wrap=True)
     if view.reason:
-        console.print(f"  reason: {view.reason}", markup=False)
-    console.print(f"  traffic now {_shares(view.traffic)} (before: {_shares(view.traffic_before)})")
+        console.print(f"  reason: {view.reason}", markup=False, soft_wrap=True)
+    console.print(f"  traffic now {_shares(view.traffic)} (before: {_shares(view.traffic_before)})", soft_wrap=True)
