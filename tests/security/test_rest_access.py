@@ -53,6 +53,8 @@ ATTACK_BODIES: dict[str, Any] = {
     "datastores.create": {"name": f"attack-ds-{SUFFIX}", "type": "https", "url": "http://127.0.0.1:1"},
     "privacy.query": {"sql": "SELECT * FROM t", "epsilon": 100},
     "privacy.synthesize": {"synthesizer": "mst", "epsilon": 100, "rows": 1000000, "name": f"attack-synth-{SUFFIX}"},
+    "models.compare": {"candidate": "1", "baseline": "1", "metrics": [{"name": "accuracy"}]},
+    "rollouts.start": {"deployment": "blue", "steps": [100], "window_seconds": 3600},  # all traffic, unwatched
 }
 RAW_ATTACK = {"uploads.create": b"not a tar", "workspace.import": b"not a tar either"}
 # streams that would last minutes: one snapshot is enough to see who gets past the role check
@@ -163,8 +165,9 @@ def test_the_probes_cover_every_operation_the_server_serves(openapi: dict[str, A
 def test_readers_operations_only_read_and_only_owners_manage_users_and_the_workspace() -> None:
     """The roles declared in the contract, against a rule written here (the probes below trust the declarations)."""
     readers = {op.name for op in OPERATIONS if op.role is Role.READER and op.method != "GET"}
-    # their own tokens only (kiln.services.users checks whose), and a one-time studio link for themselves (kiln ui)
-    assert readers == {"users.revoke_token", "users.sign_in_code"}
+    # their own tokens only (kiln.services.users checks whose), and a one-time studio link for themselves (kiln ui);
+    # models.compare is a POST for its body only: it reads two versions' run metrics, which readers may read anyway
+    assert readers == {"users.revoke_token", "users.sign_in_code", "models.compare"}
     owners = {op.name for op in OPERATIONS if op.role is Role.OWNER}
     assert owners == {
         "users.create", "users.update", "users.delete", "workspace.export", "workspace.import", "audit.list",

@@ -8,6 +8,7 @@ from kiln.api.operation import TAR, Operation
 from kiln.errors import Conflict, NotFound
 from kiln.specs.bounded import Name, Text, TextTags
 from kiln.specs.model import ModelSpec, ModelVersionView, ModelView
+from kiln.specs.model_compare import CompareRequest, ModelComparison
 from kiln.specs.roles import Role
 
 
@@ -88,4 +89,13 @@ DELETE_ALIAS = Operation(
     summary="Remove an alias",
     role=Role.CONTRIBUTOR, action="deleting model aliases",
     response=ModelView,
+)  # fmt: skip
+COMPARE = Operation(
+    "models.compare", "POST", "/api/v1/models/{name}/compare",
+    summary="Compare a candidate version with a baseline on their runs' metrics (a gate)",
+    description="Versions are numbers, ``latest`` or ``@ALIAS``. The answer has one row per metric and "
+    "``passed``; a version, alias or metric that does not exist is an error (404, 422), not a failed gate.",
+    role=Role.READER, action="comparing models",
+    response=ModelComparison, body=CompareRequest,
+    audited=False,  # a reading POST (its body names the versions and metrics): it changes nothing
 )  # fmt: skip

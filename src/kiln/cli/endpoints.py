@@ -293,3 +293,98 @@ def package_deployment(
     """Write the deployment as a Docker build context or Kubernetes manifests (key hashes, never keys)."""
     folder = client().online_deployments.package(name, endpoint_name, to, output, overwrite, image, autoscale)
     console.print(f"wrote {folder}")
+
+
+# Safe rollout --------------------------------------------------------------------------------------
+ROLLED_BACK_EXIT = 9  # the rollout crossed a limit and the traffic went back (cancelled, failed: 10)
+STOPPED_EXIT = 10
+
+
+@endpoint_app.command("rollout")
+def rollout(
+    name: NameOption,
+    deployment: Annotated[str, typer.Option("--deployment", "-d", help="The deployment to roll out.")],
+    steps: Annotated[str, typer.Option("--steps", help="Its live share at each step, rising to 100: 10,50,100.")],
+    max_error_rate: Annotated[
+        float, typer.Option("--max-error-rate", help="Errors (5xx) per request it may answer in a window.")
+    ] = 0.01,
+    max_p99_ms: Annotated[float | None, typer.Option("--max-p99-ms", help="Its p99 latency limit, in ms.")] = None,
+    mirror: Annotated[int, typer.Option("--mirror", help="Percent of requests copied to it first (0: none).")] = 0,
+    window: Annotated[str, typer.Option("--window", help="How long each step is watched: 30s, 5m.")] = "30s",
+    min_requests: Annotated[
+        int, typer.Option("--min-requests", help="Requests a window must see before it is judged and passes.")
+    ] = 0,
+    detach: Annotated[
+        bool,
+        typer.Option("--detach", help="Start it and return; the server runs it (kiln online-endpoint rollout-show)."),
+    ] = False,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Mirror, then shift traffic to a deployment step by step while its own error rate and p99 hold, rolling the
+    traffic back if not. The server runs it (it goes on if this command ends). Exit 0: it reached 100 %; 9: rolled
+    back; 10: cancelled or failed; 2/3/4: refused before anything changed."""
+    from kiln.specs.users import parse_duration
+
+    shares = [_step(text, steps) for text in steps.replace(" ", "").split(",") if text]
+    seconds = parse_duration(window, "--window") or 0.0
+    started = client().online_endpoints.rollout(
+        name, deployment, shares, mirror=mirror, max_error_rate=max_error_rate, max_p99_ms=max_p99_ms,
+        window_seconds=seconds, min_requests=min_requests,
+    )  # fmt: skip
+    if detach:
+        print_output(started, output, lambda: _print_rollout(started))
+        return
+    quiet = output == OutputFormat.json
+    final = client().online_endpoints.wait_rollout(name, None if quiet else _print_progress)
+    if quiet:
+        print_json(final)
+    else:
+        _print_rollout(final)
+    if final.status != "succeeded":
+        raise typer.Exit(ROLLED_BACK_EXIT if final.status == "rolled_back" else STOPPED_EXIT)
+
+
+@endpoint_app.command("rollout-show")
+def rollout_show(name: NameOption, output: OutputOption = OutputFormat.table) -> None:
+    """The endpoint's latest rollout: its steps, windows and outcome."""
+    view = client().online_endpoints.get_rollout(name)
+    print_output(view, output, lambda: _print_rollout(view))
+
+
+@endpoint_app.command("rollout-cancel")
+def rollout_cancel(name: NameOption) -> None:
+    """Stop the running rollout and put the traffic back as it was."""
+    view = client().online_endpoints.cancel_rollout(name)
+    console.print(f"rollout of {view.deployment} {view.status}; traffic {_shares(view.traffic)}")
+
+
+def _step(text: str, steps: str) -> int:
+    if not text.isdigit():
+        raise InvalidSpec(f"--steps {steps!r}: {text!r} is not a whole percentage; write e.g. 10,50,100")
+    return int(text)
+
+
+def _window_line(window: Any) -> str:
+    p99 = f", p99 {window.latency_p99_ms:g} ms" if window.latency_p99_ms is not None else ""
+    where = f"mirror {window.percent} %" if window.phase == "mirror" else f"{window.percent:>3} % live"
+    return f"{where}: {window.requests} requests, {window.errors} errors ({window.error_rate:.2%}){p99}  {window.state}"
+
+
+def _print_progress(view: Any) -> None:
+    if view.windows:
+        console.print(f"  {_window_line(view.windows[-1])}", markup=False, soft_wrap=True)
+
+
+def _print_rollout(view: Any) -> None:
+    style = {"succeeded": "green", "rolled_back": "red", "running": "cyan"}.get(view.status, "yellow")
+    steps = ",".join(str(step) for step in view.steps)
+    console.print(
+        f"rollout of [bold]{view.deployment}[/] on {view.endpoint}: [{style}]{view.status}[/]  steps {steps}"
+        + (f"  mirror {view.mirror} %" if view.mirror else ""),
+        soft_wrap=True,
+    )
+    for window in view.windows:
+        console.print(f"  {_window_line(window)}", markup=False, soft_wrap=True)
+    if view.reason:
+        console.print(f"  reason: {view.reason}", markup=False, soft_wrap=True)
+    console.print(f"  traffic now {_shares(view.traffic)} (before: {_shares(view.traffic_before)})", soft_wrap=True)

@@ -13,6 +13,7 @@ from kiln.cli.render import OutputFormat, OutputOption, console, list_table, pri
 from kiln.cli.workspace import client
 from kiln.errors import InvalidSpec
 from kiln.specs.model import LineageNode, ModelVersionView, ModelView
+from kiln.specs.model_compare import ModelComparison
 
 app = typer.Typer(help="Register, version, alias and download models (MLflow's registry).", no_args_is_help=True)
 alias_app = typer.Typer(help="Aliases such as champion: models:/NAME@ALIAS.", no_args_is_help=True)
@@ -323,3 +324,55 @@ def convert(
     registered = next(v for v in reversed(client().models.get(target).versions) if v.job == job.name)
     console.print(f"registered [bold]{registered.name}[/] version [bold]{registered.version}[/]")
     _print_version(registered)
+
+
+GATE_FAILED_EXIT = 1  # the candidate did not beat the baseline: a CI step fails; bad input exits 2 (or 3: not found)
+
+
+@app.command("compare")
+def compare(
+    name: NameOption,
+    candidate: Annotated[str, typer.Option("--candidate", help="A version number, latest or @ALIAS.")],
+    baseline: Annotated[str, typer.Option("--baseline", help="A version number, latest or @ALIAS (e.g. @champion).")],
+    metric: Annotated[
+        list[str],
+        typer.Option(
+            "--metric",
+            "-m",
+            help="NAME[:max|min[:MIN_DELTA]] (repeatable). Without a goal: min for loss/error/rmse/mse/mae-like "
+            "names, else max.",
+        ),
+    ],  # fmt: skip
+    min_delta: Annotated[
+        float, typer.Option("--min-delta", help="How much better the candidate must be (negative: allowed regression).")
+    ] = 0.0,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Gate a candidate version against a baseline on their runs' metrics: exit 0 when every metric passes, 1 when
+    one does not; a version, alias or metric that does not exist is an error (exit 2 or 3) before any comparison."""
+    result = client().models.compare(name, candidate, baseline, metric, min_delta)
+    print_output(result, output, lambda: _comparison_table(result))
+    if not result.passed:
+        raise typer.Exit(GATE_FAILED_EXIT)
+
+
+def _comparison_table(result: ModelComparison) -> None:
+    table = list_table(
+        "metric",
+        "goal",
+        f"candidate v{result.candidate}",
+        f"baseline v{result.baseline}",
+        "delta",
+        "min delta",
+        "result",
+    )
+    for row in result.rows:
+        verdict = "[green]pass[/]" if row.passed else "[red]fail[/]"
+        table.add_row(
+            row.metric, row.goal, f"{row.candidate:.6g}", f"{row.baseline:.6g}", f"{row.delta:+.6g}",
+            f"{row.min_delta:g}", verdict,
+        )  # fmt: skip
+    outcome = "[green]passed[/]" if result.passed else "[red]failed[/]"
+    console.print(f"model [bold]{result.name}[/]: candidate v{result.candidate} vs baseline v{result.baseline}")
+    console.print(table)
+    console.print(f"gate {outcome}")

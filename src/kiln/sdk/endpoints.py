@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
@@ -28,6 +28,9 @@ from kiln.specs.html_tables import Listing
 from kiln.specs.model import LineageNode
 from kiln.specs.references import is_asset_reference
 from kiln.specs.yaml_source import YamlSource, apply_overrides, read_yaml_file, validate_model
+
+if TYPE_CHECKING:
+    from kiln.rollout.api import RolloutView
 
 SETTLED = (DeploymentState.SUCCEEDED, DeploymentState.FAILED)
 Spec = str | Path | dict[str, Any]
@@ -155,6 +158,58 @@ class OnlineEndpointOperations:
             for line in response.iter_lines():
                 if line.startswith("data: "):
                     yield json.loads(line[len("data: ") :])
+
+    # Safe rollout (the rollout capability: it runs in the server) -----------------------------------------
+    def rollout(
+        self,
+        name: str,
+        deployment: str,
+        steps: list[int],
+        *,
+        mirror: int = 0,
+        max_error_rate: float = 0.01,
+        max_p99_ms: float | None = None,
+        window_seconds: float = 30.0,
+        min_requests: int = 0,
+    ) -> RolloutView:
+        """Start a rollout of ``deployment``: ``mirror`` percent copied to it for a window, then its live share
+        through ``steps`` (rising, ending at 100), each watched for ``window_seconds``; the server puts the traffic
+        back as it was when its error rate or p99 crosses a limit. Answers at once: :meth:`wait_rollout` follows it."""
+        from kiln.rollout import api as rollout_api
+
+        fields = {
+            "deployment": deployment, "steps": list(steps), "mirror": mirror, "max_error_rate": max_error_rate,
+            "max_p99_ms": max_p99_ms, "window_seconds": window_seconds, "min_requests": min_requests,
+        }  # fmt: skip
+        request = validate_model(rollout_api.RolloutRequest, YamlSource(fields))
+        return self._rest.call(rollout_api.START, name=name, json=request.model_dump(mode="json"))
+
+    def get_rollout(self, name: str) -> RolloutView:
+        """The endpoint's latest rollout, as it is now."""
+        from kiln.rollout import api as rollout_api
+
+        return self._rest.call(rollout_api.SHOW, name=name)
+
+    def cancel_rollout(self, name: str) -> RolloutView:
+        """Stop the running rollout; the server puts the traffic back as it was."""
+        from kiln.rollout import api as rollout_api
+
+        return self._rest.call(rollout_api.CANCEL, name=name)
+
+    def wait_rollout(
+        self, name: str, on_change: Callable[[RolloutView], None] | None = None, poll_seconds: float = 0.5
+    ) -> RolloutView:
+        """Follow the rollout until it ends (``on_change`` gets each new state); the final view."""
+        last = None
+        while True:
+            view = self.get_rollout(name)
+            shown = view.model_dump(exclude={"windows"}), [(w.phase, w.percent, w.state) for w in view.windows]
+            if on_change is not None and shown != last:
+                on_change(view)
+            last = shown
+            if view.status != "running":
+                return view
+            time.sleep(poll_seconds)
 
 
 class OnlineDeploymentOperations:

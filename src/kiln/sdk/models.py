@@ -13,6 +13,7 @@ from kiln.sdk.stream_reader import StreamReader
 from kiln.sdk.uploads import upload_path
 from kiln.specs.html_tables import Listing
 from kiln.specs.model import LineageNode, ModelSpec, ModelVersionView, ModelView
+from kiln.specs.model_compare import CompareRequest, MetricGate, ModelComparison, parse_metric_gate
 from kiln.specs.yaml_source import YamlSource, read_yaml_file, validate_model
 
 if TYPE_CHECKING:
@@ -61,6 +62,16 @@ class ModelOperations:
 
     def delete_alias(self, name: str, alias: str) -> ModelView:
         return self._rest.call(api.models.DELETE_ALIAS, name=name, alias=alias)
+
+    def compare(
+        self, name: str, candidate: str, baseline: str, metrics: list[str | MetricGate] | str, min_delta: float = 0.0
+    ) -> ModelComparison:
+        """Gate ``candidate`` against ``baseline`` (numbers, ``latest`` or ``@ALIAS``) on their runs' metrics.
+        ``metrics``: ``"accuracy"``, ``"accuracy:max"``, ``"rmse:min:0.01"`` (``NAME[:GOAL[:MIN_DELTA]]``, the
+        delta defaulting to ``min_delta``) or ``MetricGate``s. ``.passed`` says whether every metric passed."""
+        gates = [parse_metric_gate(m, min_delta) if isinstance(m, str) else m for m in _as_list(metrics)]
+        body = CompareRequest(candidate=str(candidate), baseline=str(baseline), metrics=gates)
+        return self._rest.call(api.models.COMPARE, name=name, json=body.model_dump(mode="json", exclude_none=True))
 
     def update(
         self, name: str, version: str | None = None, description: str | None = None, tags: dict[str, str] | None = None
@@ -148,6 +159,10 @@ class ModelOperations:
         )
         job = Job(JobOperations(self._rest), view)
         return job.wait(timeout) if wait else job
+
+
+def _as_list(metrics: list[str | MetricGate] | str) -> list[str | MetricGate]:
+    return [metrics] if isinstance(metrics, str) else list(metrics)
 
 
 def _one_of(value: str, allowed: tuple[str, ...], field: str) -> None:

@@ -23,7 +23,7 @@ from kiln.clock import utcnow
 from kiln.errors import AlreadyExists, Conflict, InvalidSpec, UnsupportedModel
 from kiln.services.deployment_files import DeploymentFiles
 from kiln.serving.control.controller import EndpointController
-from kiln.serving.control.gateway_metrics import GatewayMetrics
+from kiln.serving.control.gateway_metrics import DeploymentStats, GatewayMetrics
 from kiln.specs.endpoint import (
     DeploymentState,
     EndpointKeys,
@@ -88,6 +88,10 @@ class EndpointService:
 
     def list_endpoints(self) -> list[OnlineEndpointView]:
         return [self._endpoint_view(row) for row in self._repo.endpoints()]
+
+    def deployment_counters(self, endpoint: str, deployment: str) -> DeploymentStats:
+        """What this server's gateway counted of a deployment so far (a copy; ``kiln.rollout`` watches it)."""
+        return self._metrics.counters(endpoint, deployment)
 
     def update_endpoint(self, name: str, update: EndpointUpdate) -> OnlineEndpointView:
         row = self._repo.get_endpoint(name)

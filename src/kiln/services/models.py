@@ -15,11 +15,13 @@ from kiln.artifacts.references import JOB_OUTPUT_FORMS, UPLOAD_PREFIX, join_key,
 from kiln.artifacts.store import ArtifactStore, path_hash
 from kiln.errors import Conflict, InvalidSpec, NotFound
 from kiln.jobs.folders import output_key
+from kiln.services.model_compare import compare_versions
 from kiln.services.model_signature import Signature, read_signature
 from kiln.services.uploads import UploadService
 from kiln.specs.bounded import MAX_TAG_VALUE_LENGTH
 from kiln.specs.job import JobOutput
 from kiln.specs.model import ModelSpec, ModelVersionView, ModelView
+from kiln.specs.model_compare import CompareRequest, ModelComparison
 from kiln.specs.references import AssetReference
 from kiln.specs.views import JobStatus
 from kiln.specs.yaml_source import load_yaml
@@ -301,6 +303,10 @@ class ModelService:
                 self._registry.describe_version(name, version, description)
             self._registry.set_tags(name, version, tags)
         return self.get(name)
+
+    def compare(self, name: str, request: CompareRequest) -> ModelComparison:
+        """The metric gate of ``kiln model compare``: ``kiln.services.model_compare``."""
+        return compare_versions(self, self._tracker, name, request)
 
     def signature(self, name: str, version: str) -> Signature | None:
         """The version's MLflow signature (its MLmodel file alone is read); None when it has none."""

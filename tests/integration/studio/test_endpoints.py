@@ -252,3 +252,37 @@ def test_the_compute_page_shows_capacity_and_jobs_per_target(browser: Any, studi
     with studio.client() as client:
         for made in jobs:
             client.jobs.cancel(made.name)
+
+
+def test_a_rollout_shows_its_steps_and_the_deployments_numbers_live(
+    browser: Any, studio: WorkspaceServer, endpoint: dict[str, Any]
+) -> None:
+    with studio.client() as client:
+        client.online_endpoints.update(ENDPOINT, traffic={"blue": 100}, mirror_traffic={})
+        page = signed_in(browser, studio, next_path=f"/ui/endpoints/{ENDPOINT}")
+        assert page.locator("#rollout").is_hidden()  # none since the server started
+        # a long window: the rollout stays at its first step while the page is looked at
+        client.online_endpoints.rollout(ENDPOINT, "green", [50, 100], window_seconds=600, max_p99_ms=10_000)
+        page.wait_for_selector("#rollout:not([hidden])")
+        with httpx.Client(headers={"Authorization": f"Bearer {endpoint['key']}"}, timeout=30) as http:
+            answered = Counter(
+                http.post(endpoint["uri"], json=SAMPLE).headers["azureml-model-deployment"] for _ in range(30)
+            )
+        first_step = '#rollout-steps tr[data-step="0"]'
+        page.wait_for_function(
+            f"Number(document.querySelector('{first_step} td:nth-of-type(2)').textContent) === {answered['green']}"
+        )
+        assert answered["green"] > 0 and page.locator("#rollout-status").inner_text() == "running"
+        assert page.locator(first_step).inner_text().split("\t")[:2] == ["50 % live", "watching"]
+        assert page.locator('#rollout-steps tr[data-step="1"] td').first.inner_text() == "pending"
+        assert "green 50 %" in page.locator("#traffic-now").inner_text()
+        assert "limits: error rate 1.00 %, p99 10000 ms" in page.locator("#rollout-limits").inner_text()
+        check_accessibility(page)
+        screenshot(page, "endpoint-rollout")
+
+        client.online_endpoints.cancel_rollout(ENDPOINT)
+        page.wait_for_function("document.getElementById('rollout-status').textContent === 'cancelled'")
+        assert page.locator("#rollout-reason").inner_text() == "reason: cancelled by a user"
+        assert page.locator('#rollout-steps tr[data-step="1"] td').first.inner_text() == "skipped"
+        page.wait_for_function("document.getElementById('traffic-now').textContent.includes('blue 100 %')")
+    page.context.close()

@@ -74,10 +74,11 @@ def test_every_route_is_a_declared_operation_and_every_operation_is_bound_once(a
         "models.package", "models.export", "deployments.package",  # packaging
         "rai.report", "rai.analyses",  # rai
         "privacy.query", "privacy.synthesize", "privacy.budget",  # privacy
+        "rollouts.start", "rollouts.show", "rollouts.cancel",  # rollout
     }  # fmt: skip
     # + users.sign_in_code (kiln ui); endpoints.invoke, .metrics_stream; jobs.metric_stream, .code_files, .code_file,
     # .output_files, .output_file (kiln studio)
-    assert len(OPERATIONS) == 76  # + jobs.validate (--dry-run), audit.list
+    assert len(OPERATIONS) == 77  # + jobs.validate (--dry-run), audit.list, models.compare
     assert len({(op.method, op.path) for op in SERVED.values()}) == len(SERVED)
 
 

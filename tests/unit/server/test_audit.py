@@ -41,6 +41,7 @@ NOT_CHANGES = {
     "endpoints.invoke",  # scoring
     "endpoints.keys",  # reading the keys (POST keeps them out of caches)
     "jobs.validate",  # a dry run (kiln job create --dry-run)
+    "models.compare",  # a gate reading two versions' metrics (kiln model compare)
 }
 
 

@@ -13,6 +13,7 @@ from kiln.server.permissions import Caller
 from kiln.server.routes import bind
 from kiln.specs.bounded import MAX_LINEAGE_DEPTH
 from kiln.specs.model import LineageNode, ModelSpec, ModelVersionView, ModelView
+from kiln.specs.model_compare import CompareRequest, ModelComparison
 
 
 def models_router() -> APIRouter:
@@ -59,6 +60,10 @@ def models_router() -> APIRouter:
     @bind(router, api.models.DELETE_ALIAS)
     def delete_alias(models: Models, name: str, alias: str) -> ModelView:
         return models.delete_alias(name, alias)
+
+    @bind(router, api.models.COMPARE)
+    def compare_versions(models: Models, name: str, body: CompareRequest) -> ModelComparison:
+        return models.compare(name, body)
 
     @bind(router, api.lineage.MODEL)
     def model_lineage(lineage: Lineage, name: str, version: str) -> LineageNode:

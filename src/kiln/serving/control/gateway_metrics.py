@@ -58,6 +58,14 @@ class GatewayMetrics:
             found = self._stats[key] = DeploymentStats()
         return found
 
+    def counters(self, endpoint: str, deployment: str) -> DeploymentStats:
+        """A copy of a deployment's counters now (a rollout's window is the difference of two)."""
+        stats = self._stats.get((endpoint, deployment)) or DeploymentStats()
+        return DeploymentStats(
+            codes=dict(stats.codes), errors=stats.errors, mirrored=stats.mirrored, mirror_errors=stats.mirror_errors,
+            bucket_counts=list(stats.bucket_counts), latency_sum=stats.latency_sum,
+        )  # fmt: skip
+
     def record(self, endpoint: str, deployment: str, status: int, seconds: float) -> None:
         stats = self.stats(endpoint, deployment)
         stats.codes[status] = stats.codes.get(status, 0) + 1

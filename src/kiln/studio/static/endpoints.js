@@ -110,3 +110,51 @@
     });
   }
 })();
+
+// The latest rollout (rollouts.show, polled while the page is open): its steps, each window's numbers, its outcome.
+(function () {
+  "use strict";
+  const root = document.getElementById("endpoint"); const box = document.getElementById("rollout");
+  if (!root || !box || !root.dataset.rollout) return;
+  const POLL_MS = 1000;
+  const percent = (value) => (value * 100).toFixed(2) + " %";
+  function cell(row, text, numeric) {
+    const td = document.createElement("td"); td.textContent = text; if (numeric) td.className = "num"; row.appendChild(td);
+  }
+  function render(view) {
+    box.hidden = false;
+    document.getElementById("rollout-deployment").textContent = view.deployment;
+    const status = document.getElementById("rollout-status");
+    status.textContent = view.status.replace("_", " "); status.className = "badge " + view.status;
+    document.getElementById("rollout-limits").textContent = "limits: error rate " + percent(view.max_error_rate) +
+      (view.max_p99_ms !== null ? ", p99 " + view.max_p99_ms + " ms" : "") + "; a window of " + view.window_seconds +
+      " s per step; traffic before: " + Object.entries(view.traffic_before).map(([n, s]) => n + " " + s + " %").join(", ");
+    const planned = (view.mirror ? [["mirror", view.mirror]] : []).concat(view.steps.map((s) => ["traffic", s]));
+    const body = box.querySelector("tbody"); body.textContent = "";
+    planned.forEach(([phase, share], index) => {
+      const seen = view.windows[index]; const row = document.createElement("tr"); row.dataset.step = String(index);
+      const th = document.createElement("th"); th.scope = "row";
+      th.textContent = phase === "mirror" ? "mirror " + share + " %" : share + " % live"; row.appendChild(th);
+      cell(row, seen ? seen.state : view.status === "running" ? "pending" : "skipped");
+      cell(row, seen ? String(seen.requests) : "—", true); cell(row, seen ? String(seen.errors) : "—", true);
+      cell(row, seen ? percent(seen.error_rate) : "—", true);
+      cell(row, seen && seen.latency_p99_ms !== null ? Number(seen.latency_p99_ms).toFixed(2) : "—", true);
+      body.appendChild(row);
+    });
+    document.getElementById("rollout-reason").textContent = view.reason ? "reason: " + view.reason : "";
+    const now = document.getElementById("traffic-now");
+    if (now) now.textContent = Object.entries(view.traffic).map(([n, s]) => n + " " + s + " %").join(", ") || "none";
+    return view.status === "running";
+  }
+  let timer = null;
+  async function poll() {
+    let running = false;
+    try {
+      const response = await fetch(root.dataset.rollout, { headers: { Accept: "application/json" } });
+      if (response.ok) running = render(await response.json()); // 404: no rollout since the server started
+    } catch (error) { /* the next poll tries again */ }
+    timer = setTimeout(poll, running ? POLL_MS : 5 * POLL_MS); // slower while none runs, to see the next one start
+  }
+  poll();
+  window.addEventListener("pagehide", () => clearTimeout(timer));
+})();

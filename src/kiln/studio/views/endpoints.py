@@ -1,7 +1,7 @@
 """Endpoints: the list (``/ui/endpoints``) and an endpoint's page (``/ui/endpoints/{name}``): its scoring URI,
 deployments with state and replicas (a failed one's log tail), the traffic and mirror split (a form for
 contributors that PATCHes ``endpoints.update``, as ``kiln online-endpoint update --traffic`` does), live
-metrics per deployment (``endpoints.metrics_stream``), a test form (``endpoints.invoke``: the browser holds
+metrics per deployment (``endpoints.metrics_stream``), the latest rollout's steps live (``rollouts.show``), a test form (``endpoints.invoke``: the browser holds
 no key) and, for owners, the keys on request (``endpoints.keys``). Scoring URIs themselves are under
 ``/endpoints/`` (the gateway), so these pages live under ``/ui/endpoints``."""
 
@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 
 from kiln import api
 from kiln.errors import KilnError
+from kiln.rollout import api as rollout_api
 from kiln.server.dependencies import Endpoints, Models
 from kiln.server.permissions import Caller
 from kiln.services.endpoints import EndpointService
@@ -44,7 +45,7 @@ def routes(router: APIRouter) -> None:
             encrypted=[d.name for d in view.deployments if d.spec.get("encryption")],
             stream_url=api.endpoints.METRICS_STREAM.url(name=name),
             update_url=api.endpoints.UPDATE.url(name=name), invoke_url=api.endpoints.INVOKE.url(name=name),
-            keys_url=api.endpoints.KEYS.url(name=name),
+            keys_url=api.endpoints.KEYS.url(name=name), rollout_url=rollout_api.SHOW.url(name=name),
         )  # fmt: skip
 
 
