@@ -27,6 +27,7 @@ BUILT_IN: tuple[str, ...] = (
     "kiln.rai",  # type: responsible_ai jobs, kiln rai: explanations, fairness assessment and mitigation
     "kiln.encrypted",  # encryption: {scheme: ckks} deployments, EncryptedClient, invoke --encrypted (TenSEAL)
     "kiln.privacy",  # kiln privacy: private data versions, a privacy-budget ledger, DP queries
+    "kiln.sweeps",  # type: sweep jobs: trials as child jobs, Optuna's samplers, early termination, in the server
 )
 
 PLUGINS_SETTING = "plugins (KILN_PLUGINS, or 'plugins' in config.yaml)"

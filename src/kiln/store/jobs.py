@@ -51,6 +51,9 @@ class JobFilters:
     text: str | None = None
 
 
+PARENT_TAG = "kiln.parent"  # a child job's tag: the name of the job it belongs to (a sweep's trials)
+
+
 class JobRepository:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
@@ -86,6 +89,12 @@ class JobRepository:
 
     def name_taken(self, name: str) -> bool:
         return self.find(name) is not None
+
+    def children(self, parent: str, limit: int = 1000) -> list[JobRow]:
+        """The jobs whose spec's tag ``kiln.parent`` names ``parent`` (a sweep's trials), oldest first."""
+        query = select(JobRow).where(JobRow.spec["tags"][PARENT_TAG].as_string() == parent)
+        with self._sessions() as session:
+            return list(session.scalars(query.order_by(JobRow.created_at, JobRow.id).limit(limit)))
 
     def recent(self, statuses: Iterable[JobStatus] | None = None, limit: int = 100) -> list[JobRow]:
         query = select(JobRow).order_by(JobRow.created_at.desc()).limit(limit)
