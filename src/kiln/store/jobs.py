@@ -96,6 +96,14 @@ class JobRepository:
         with self._sessions() as session:
             return list(session.scalars(query.order_by(JobRow.created_at, JobRow.id).limit(limit)))
 
+    def of_type(self, job_type: str, statuses: Iterable[JobStatus]) -> list[JobRow]:
+        """The jobs of type ``job_type`` in ``statuses``, oldest first (a capability's own jobs: live sweeps)."""
+        query = select(JobRow).where(
+            JobRow.spec["type"].as_string() == job_type, JobRow.status.in_([s.value for s in statuses])
+        )
+        with self._sessions() as session:
+            return list(session.scalars(query.order_by(JobRow.created_at, JobRow.id)))
+
     def recent(self, statuses: Iterable[JobStatus] | None = None, limit: int = 100) -> list[JobRow]:
         query = select(JobRow).order_by(JobRow.created_at.desc()).limit(limit)
         if statuses is not None:

@@ -18,7 +18,7 @@ from kiln.jobs.outcome import CANCELED_BY_USER
 from kiln.services.jobs import private_inputs
 from kiln.specs.job import CommandJobSpec, JobLimits, ProcessJobSpec
 from kiln.specs.pins import InputPin
-from kiln.specs.views import ACTIVE_STATUSES, JobStatus
+from kiln.specs.views import JobStatus
 from kiln.store.jobs import PARENT_TAG
 from kiln.store.tables import JobRow
 from kiln.sweeps.early_termination import to_stop
@@ -27,11 +27,12 @@ from kiln.sweeps.spec import JOB_TYPE, SweepJobSpec, trial_command
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
-MAX_ACTIVE_SWEEPS = 200
 TRIAL_TAG = "kiln.sweep.trial"  # the trial's number in its sweep
 POINT_TAG = "kiln.sweep.point"  # its point in the unit cube (what the sampler drew), JSON
 PARAMS_TAG = "kiln.sweep.params"  # its parameters' values, JSON
+OBJECTIVE_TAG = "kiln.sweep.objective"  # the sweep's goal and primary metric ("minimize loss"), for views
 BEST_TAG = "best_child_run_id"  # Azure ML's tag on the sweep's run
+LIVE = (JobStatus.QUEUED, JobStatus.PREPARING, JobStatus.RUNNING)  # a job that has not ended
 
 
 @dataclass
@@ -69,7 +70,9 @@ class SweepService:
         if problems:
             raise InvalidSpec("; ".join(problems))
 
-    def trial_spec(self, spec: SweepJobSpec, sweep: str, index: int, point: Point) -> CommandJobSpec:
+    def trial_spec(
+        self, spec: SweepJobSpec, sweep: str, index: int, point: Point, parent_id: str = ""
+    ) -> CommandJobSpec:
         params = values_of(spec, point)
         trial = spec.trial
         timeout = spec.sweep_limits().trial_timeout
@@ -80,7 +83,8 @@ class SweepService:
             environment_variables=trial.environment_variables, distribution=trial.distribution,
             resources=trial.resources, limits=JobLimits(timeout=timeout) if timeout else None,
             tags={**spec.tags, PARENT_TAG: sweep, TRIAL_TAG: str(index), POINT_TAG: json.dumps(point),
-                  PARAMS_TAG: json.dumps(params)},
+                  PARAMS_TAG: json.dumps(params), OBJECTIVE_TAG: f"{spec.objective.goal} {spec.objective.primary_metric}",
+                  "mlflow.parentRunId": parent_id},
         )  # fmt: skip
 
     # The loop ------------------------------------------------------------------------------
@@ -92,15 +96,14 @@ class SweepService:
                 log.exception("the sweeps' round failed")
 
     def advance_all(self) -> None:
-        for row in self.jobs.jobs.recent(ACTIVE_STATUSES, limit=MAX_ACTIVE_SWEEPS):
-            if isinstance(row.spec, dict) and row.spec.get("type") == JOB_TYPE:
-                try:
-                    self.advance(row)
-                except KilnError as exc:
-                    self._end(row, JobStatus.FAILED, exc.message)
-                except Exception as exc:
-                    log.exception("sweep %s", row.name)
-                    self._end(row, JobStatus.FAILED, f"the sweep failed: {type(exc).__name__}: {exc}")
+        for row in self.jobs.jobs.of_type(JOB_TYPE, LIVE):
+            try:
+                self.advance(row)
+            except KilnError as exc:  # a trial refused at submit (its compute gone…): the sweep says why
+                self._end(row, JobStatus.FAILED, exc.message)
+            except Exception as exc:
+                log.exception("sweep %s", row.name)
+                self._end(row, JobStatus.FAILED, f"the sweep failed: {type(exc).__name__}: {exc}")
 
     def advance(self, row: JobRow) -> None:
         """One step of the sweep ``row``: start it, stop what must stop, submit the next trials, end it."""
@@ -111,7 +114,7 @@ class SweepService:
             return
         spec = SweepJobSpec.model_validate(row.spec)
         trials = self.trials(row, spec)
-        active = [trial for trial in trials if trial.row.status in {s.value for s in ACTIVE_STATUSES}]
+        active = [trial for trial in trials if trial.row.status in LIVE]
         if row.cancel_requested:
             self._cancel(active)
             self._end(row, JobStatus.CANCELED, CANCELED_BY_USER, trials, spec)
@@ -139,7 +142,8 @@ class SweepService:
         room = min(concurrent - len(active), total - len(trials))
         finished = [(t.point, t.value) for t in trials if t.value is not None and t.row.status == "completed"]
         for index in range(len(trials), len(trials) + max(room, 0)):
-            self.jobs.submit(self.trial_spec(spec, row.name, index, draw(spec, index, finished)), row.created_by)  # type: ignore[arg-type]
+            trial = self.trial_spec(spec, row.name, index, draw(spec, index, finished), row.id)
+            self.jobs.submit(trial, row.created_by)
         if room <= 0 and not active and len(trials) >= total:
             self._end(row, JobStatus.COMPLETED, None, trials, spec)
 
@@ -177,8 +181,7 @@ class SweepService:
             self.context.tracker.record(row.id, tags, params, {spec.objective.primary_metric: best.value or 0.0})
         if status == JobStatus.COMPLETED and best is None:
             status, reason = JobStatus.FAILED, reason or "no trial completed"
-        active = [JobStatus.QUEUED, JobStatus.PREPARING, JobStatus.RUNNING]
-        if self.jobs.jobs.transition(row.id, active, status, ended_at=utcnow(), failure_reason=reason):
+        if self.jobs.jobs.transition(row.id, LIVE, status, ended_at=utcnow(), failure_reason=reason):
             self.context.tracker.mark_ended(row.id, status)
 
 

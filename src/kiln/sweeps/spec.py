@@ -11,7 +11,7 @@ from pydantic import Field
 
 from kiln.specs.bounded import Command, EnvironmentVariables, Name, PathText, StrictModel
 from kiln.specs.environment import EnvironmentSpec
-from kiln.specs.job import JobDistribution, JobResources, ProcessJobSpec, Problem, Scalar
+from kiln.specs.job import JobDistribution, JobResources, Problem, ProcessJobSpec, Scalar
 
 JOB_TYPE = "sweep"
 MAX_TRIALS = 1000
@@ -60,7 +60,9 @@ class SearchParameter(StrictModel):
         for name in ALL_PARAMETER_FIELDS:
             given = getattr(self, name) is not None
             if name in takes and not given:
-                problems.append(((*where, name), f"a {self.type} parameter needs '{name}' (it takes {', '.join(takes)})"))
+                problems.append(
+                    ((*where, name), f"a {self.type} parameter needs '{name}' (it takes {', '.join(takes)})")
+                )
             elif name not in takes and given:
                 problems.append(((*where, name), f"not a field of {self.type} (it takes {', '.join(takes)})"))
         if problems:
@@ -68,7 +70,9 @@ class SearchParameter(StrictModel):
         if self.values is not None and not self.values:
             problems.append(((*where, "values"), "give at least one value"))
         if self.upper is not None and self.upper < 1:
-            problems.append(((*where, "upper"), f"must be at least 1 (randint draws from 0 to upper - 1), found {self.upper}"))
+            problems.append(
+                ((*where, "upper"), f"must be at least 1 (randint draws from 0 to upper - 1), found {self.upper}")
+            )
         if self.min_value is not None and self.max_value is not None and not self.min_value < self.max_value:
             problems.append(((*where, "max_value"), f"must be greater than min_value ({self.min_value})"))
         for name in ("q", "sigma"):
@@ -161,7 +165,10 @@ class SweepJobSpec(ProcessJobSpec):
             if name not in self.search_space:
                 declared = ", ".join(self.search_space)
                 problems.append(
-                    (("trial", "command"), f"'${{{{search_space.{name}}}}}': '{name}' is not in search_space ({declared})")
+                    (
+                        ("trial", "command"),
+                        f"'${{{{search_space.{name}}}}}': '{name}' is not in search_space ({declared})",
+                    )
                 )
         sampling = self.sampling()
         if sampling.rule is not None and sampling.type != "random":
@@ -175,7 +182,11 @@ class SweepJobSpec(ProcessJobSpec):
         if self.early_termination is not None:
             problems += self.early_termination.problems()
         limits = self.sweep_limits()
-        if limits.max_concurrent_trials and limits.max_total_trials and limits.max_concurrent_trials > limits.max_total_trials:
+        if (
+            limits.max_concurrent_trials
+            and limits.max_total_trials
+            and limits.max_concurrent_trials > limits.max_total_trials
+        ):
             problems.append((("limits", "max_concurrent_trials"), "must not exceed limits.max_total_trials"))
         for field in ("code", "environment", "distribution", "resources"):
             if getattr(self, field) not in (None, {}):
