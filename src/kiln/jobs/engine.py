@@ -116,7 +116,8 @@ class JobEngine:
     def _dispatch_to(self, compute: str, runner: Runner) -> None:
         free = None
         if runner.slots is not None:
-            free = runner.slots - self._jobs.count(ACTIVE_STATUSES, compute, self.server_id)
+            in_server = [kind.type for kind in job_kinds() if kind.runs_in_server]  # they hold no slot
+            free = runner.slots - self._jobs.count(ACTIVE_STATUSES, compute, self.server_id, in_server)
             if free <= 0:
                 return
         refused: list[tuple[Job, str]] = []

@@ -229,9 +229,15 @@ class JobRepository:
         with self._sessions() as session:
             return {gpu for ids in session.scalars(query) for gpu in ids or []}
 
-    def count(self, statuses: Iterable[JobStatus], compute: str | None = None, server_id: str | None = None) -> int:
-        """How many jobs are in ``statuses`` (on ``compute``, run by ``server_id``, where given)."""
+    def count(
+        self, statuses: Iterable[JobStatus], compute: str | None = None, server_id: str | None = None,
+        except_types: Iterable[str] = (),
+    ) -> int:  # fmt: skip
+        """How many jobs are in ``statuses`` (on ``compute``, run by ``server_id``, where given; not of
+        ``except_types``: kinds that run no process hold no slot)."""
         query = select(func.count()).select_from(JobRow).where(JobRow.status.in_([s.value for s in statuses]))
+        if except_types:
+            query = query.where(JobRow.spec["type"].as_string().not_in(list(except_types)))
         if compute is not None:
             query = query.where(JobRow.compute == compute)
         if server_id is not None:

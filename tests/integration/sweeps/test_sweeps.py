@@ -85,7 +85,10 @@ def test_bayesian_sweep_finds_the_optimum(workspace: WorkspaceServer, tmp_path: 
     sweep, trials = _run(workspace, path)
     assert sweep.status.value == "completed", sweep.view.failure_reason
     assert len(trials) == 10
-    best = workspace.client().jobs.get(sweep.view.tags.get("kiln.sweep.best_trial") or sweep.name)
+    recorded = sweep.refresh(run_data=True).view  # the sweep's run: the best trial's params and metric
+    losses = {trial.name: trial.metrics()["loss"] for trial in trials}
+    best = min(trials, key=lambda trial: losses[trial.name])
+    assert recorded.params == {"x": str(_params(best)["x"])} and recorded.metrics == {"loss": losses[best.name]}
     assert abs(_params(best)["x"] - OPTIMUM) < TOLERANCE
 
 
@@ -100,6 +103,11 @@ def test_grid_sweep_runs_every_point_once(workspace: WorkspaceServer, tmp_path: 
     assert sweep.status.value == "completed", sweep.view.failure_reason
     points = sorted((_params(trial)["x"], _params(trial)["word"]) for trial in trials)
     assert points == sorted((x, word) for x in (1, 2, 3) for word in ("a", "bb"))
+    listed = workspace.cli("job", "list", "--parent", sweep.name, "-o", "json", check=True)
+    assert sorted(job["name"] for job in json.loads(listed.stdout)) == sorted(trial.name for trial in trials)
+    shown = workspace.cli("job", "show", "-n", sweep.name, check=True).stdout
+    best = f"{sweep.name}_0"  # x=1, word=a: the lowest loss, 1 * len("a")
+    assert f"trials of {sweep.name} (minimize loss)" in shown and f"best so far: {best} (loss = 1)" in shown
 
 
 @pytest.mark.parametrize(
