@@ -86,7 +86,7 @@ def test_bayesian_sweep_finds_the_optimum(workspace: WorkspaceServer, tmp_path: 
     assert sweep.status.value == "completed", sweep.view.failure_reason
     assert len(trials) == 10
     recorded = sweep.refresh(run_data=True).view  # the sweep's run: the best trial's params and metric
-    losses = {trial.name: trial.metrics()["loss"] for trial in trials}
+    losses = {trial.name: trial.metrics["loss"] for trial in trials}
     best = min(trials, key=lambda trial: losses[trial.name])
     assert recorded.params == {"x": str(_params(best)["x"])} and recorded.metrics == {"loss": losses[best.name]}
     assert abs(_params(best)["x"] - OPTIMUM) < TOLERANCE
