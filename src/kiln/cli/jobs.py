@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from kiln.cli import render
+from kiln.cli import child_jobs, render
 from kiln.cli.job_actions import (
     LIST_LIMIT,
     exit_code_of,
@@ -17,6 +17,7 @@ from kiln.cli.job_actions import (
     submit_job,
     wait_for_end,
 )
+from kiln.cli.list_tables import jobs_table
 from kiln.cli.render import OutputFormat, OutputOption, job_details, plan_details, print_output, status_text
 from kiln.cli.workspace import client
 from kiln.errors import InvalidSpec
@@ -24,6 +25,7 @@ from kiln.specs.views import JobStatus
 
 app = typer.Typer(help="Train and track jobs (command jobs, and every other registered type).", no_args_is_help=True)
 
+SWEEP = "sweep"  # = kiln.sweeps.spec.JOB_TYPE: its trials are shown (the CLI does not import the capability)
 NameOption = Annotated[str, typer.Option("--name", "-n", help="The job's name (or its id).")]
 
 
@@ -89,7 +91,10 @@ def create(
 
 def _follow(name: str, output: OutputFormat) -> None:
     try:
-        client().jobs.stream(name)
+        if client().jobs.get(name).view.type == SWEEP:
+            child_jobs.follow_sweep(name)  # a sweep has no log of its own: its trials' table, live
+        else:
+            client().jobs.stream(name)
     except KeyboardInterrupt:
         render.err_console.print(f"\nstopped watching; job {name} goes on (kiln job stream -n {name})")
         raise typer.Exit(130) from None
@@ -107,17 +112,27 @@ def _finish(name: str, output: OutputFormat) -> None:
 def list_(
     status: Annotated[JobStatus | None, typer.Option(help="Only jobs with this status.")] = None,
     limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = LIST_LIMIT,
+    parent: Annotated[
+        str | None, typer.Option("--parent", help="Only the child jobs of job NAME (a sweep's trials), oldest first.")
+    ] = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """List jobs, newest first."""
+    if parent is not None:
+        trials = child_jobs.children(parent, limit)
+        print_output([trial.view for trial in trials], output, lambda: jobs_table([trial.view for trial in trials]))
+        return
     list_jobs(status, limit, output)
 
 
 @app.command("show")
 def show(name: NameOption, output: OutputOption = OutputFormat.table) -> None:
     """Status, timings, inputs, outputs, params, latest metrics and the MLflow run link."""
-    view = client().jobs.get(name, run_data=True).view
+    job = client().jobs.get(name, run_data=True)
+    view = job.view
     print_output(view, output, lambda: job_details(view))
+    if view.type == SWEEP and output == OutputFormat.table:
+        render.console.print(child_jobs.trials_table(job, child_jobs.children(view.name)))
 
 
 @app.command("stream")

@@ -30,6 +30,7 @@ from kiln.jobs.preparation import JobPreparation
 from kiln.jobs.runner import Room, Runner, Runners
 from kiln.logs import DEFAULT_JOB_LOG_LIMIT_BYTES
 from kiln.specs.job import ProcessJobSpec
+from kiln.specs.job_kinds import job_kinds
 from kiln.specs.views import ACTIVE_STATUSES, JobStatus
 from kiln.store.jobs import JobRepository
 from kiln.store.tables import JobRow
@@ -115,7 +116,8 @@ class JobEngine:
     def _dispatch_to(self, compute: str, runner: Runner) -> None:
         free = None
         if runner.slots is not None:
-            free = runner.slots - self._jobs.count(ACTIVE_STATUSES, compute, self.server_id)
+            in_server = [kind.type for kind in job_kinds() if kind.runs_in_server]  # they hold no slot
+            free = runner.slots - self._jobs.count(ACTIVE_STATUSES, compute, self.server_id, in_server)
             if free <= 0:
                 return
         refused: list[tuple[Job, str]] = []
@@ -141,6 +143,8 @@ class JobEngine:
 
     def _queued(self, row: JobRow, refused: list[tuple[Job, str]]) -> Job | None:
         """The queued job of ``row``; None if this server cannot read its spec (refused, unless another may)."""
+        if _runs_in_server(row):
+            return None  # its capability's service runs it (kiln.sweeps)
         job, problem = self._job_of(row)
         if problem is None:
             return job
@@ -182,6 +186,8 @@ class JobEngine:
     def recover(self) -> None:
         """This server's preparing and running jobs (and any that name no server), after a restart."""
         for row in self._jobs.active_of(self.server_id):
+            if _runs_in_server(row):
+                continue  # its capability's service picks it up again
             try:
                 self._recover(row)
             except Exception:
@@ -205,3 +211,9 @@ class JobEngine:
         else:
             self._lifecycle.cancels.watch(job.id)
             self._thread_for(job, self._lifecycle.watch, job, runner, adopted)
+
+
+def _runs_in_server(row: JobRow) -> bool:
+    """The row is of a kind the server's own logic runs (``JobKind.runs_in_server``), not a process."""
+    kind = row.spec.get("type") if isinstance(row.spec, dict) else None
+    return any(declared.type == kind and declared.runs_in_server for declared in job_kinds())

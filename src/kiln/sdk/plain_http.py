@@ -188,9 +188,7 @@ class PlainHttpClient:
         self, method: str, url: str, params: Mapping[str, Any] | None, json: Any, content: Any, timeout: float | None,
         while_waiting: Callable[[], object] | None = None,
     ) -> Response:  # fmt: skip
-        target = (
-            self._prefix + url + (f"?{urlencode([(k, _query_value(v)) for k, v in params.items()])}" if params else "")
-        )
+        target = self._prefix + url + (f"?{urlencode(_query_pairs(params))}" if params else "")
         headers = dict(self._headers)
         body: Any = content
         if json is not None:
@@ -265,6 +263,15 @@ def _closed_by_peer(sock: Any) -> bool:
     except (OSError, ValueError):
         return True
     return bool(readable)
+
+
+def _query_pairs(params: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The query's pairs as httpx writes them: a list's items each under its key (``tag=a=1&tag=b=2``)."""
+    return [
+        (key, _query_value(item))
+        for key, value in params.items()
+        for item in (value if isinstance(value, list | tuple) else [value])
+    ]
 
 
 def _query_value(value: Any) -> str:

@@ -23,6 +23,9 @@ class JobKind:
     spec: str
     handler: str
     description: str = ""
+    # True: the workspace server's own logic runs it (a sweep's trials are jobs of their own), never a process:
+    # the engine leaves its rows to the capability's service
+    runs_in_server: bool = False
 
     def spec_class(self) -> builtins.type[BaseModel]:
         from pydantic import BaseModel

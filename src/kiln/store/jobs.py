@@ -51,6 +51,9 @@ class JobFilters:
     text: str | None = None
 
 
+PARENT_TAG = "kiln.parent"  # a child job's tag: the name of the job it belongs to (a sweep's trials)
+
+
 class JobRepository:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
@@ -86,6 +89,20 @@ class JobRepository:
 
     def name_taken(self, name: str) -> bool:
         return self.find(name) is not None
+
+    def children(self, parent: str, limit: int = 1000) -> list[JobRow]:
+        """The jobs whose spec's tag ``kiln.parent`` names ``parent`` (a sweep's trials), oldest first."""
+        query = select(JobRow).where(JobRow.spec["tags"][PARENT_TAG].as_string() == parent)
+        with self._sessions() as session:
+            return list(session.scalars(query.order_by(JobRow.created_at, JobRow.id).limit(limit)))
+
+    def of_type(self, job_type: str, statuses: Iterable[JobStatus]) -> list[JobRow]:
+        """The jobs of type ``job_type`` in ``statuses``, oldest first (a capability's own jobs: live sweeps)."""
+        query = select(JobRow).where(
+            JobRow.spec["type"].as_string() == job_type, JobRow.status.in_([s.value for s in statuses])
+        )
+        with self._sessions() as session:
+            return list(session.scalars(query.order_by(JobRow.created_at, JobRow.id)))
 
     def recent(self, statuses: Iterable[JobStatus] | None = None, limit: int = 100) -> list[JobRow]:
         query = select(JobRow).order_by(JobRow.created_at.desc()).limit(limit)
@@ -212,9 +229,15 @@ class JobRepository:
         with self._sessions() as session:
             return {gpu for ids in session.scalars(query) for gpu in ids or []}
 
-    def count(self, statuses: Iterable[JobStatus], compute: str | None = None, server_id: str | None = None) -> int:
-        """How many jobs are in ``statuses`` (on ``compute``, run by ``server_id``, where given)."""
+    def count(
+        self, statuses: Iterable[JobStatus], compute: str | None = None, server_id: str | None = None,
+        except_types: Iterable[str] = (),
+    ) -> int:  # fmt: skip
+        """How many jobs are in ``statuses`` (on ``compute``, run by ``server_id``, where given; not of
+        ``except_types``: kinds that run no process hold no slot)."""
         query = select(func.count()).select_from(JobRow).where(JobRow.status.in_([s.value for s in statuses]))
+        if except_types:
+            query = query.where(JobRow.spec["type"].as_string().not_in(list(except_types)))
         if compute is not None:
             query = query.where(JobRow.compute == compute)
         if server_id is not None:

@@ -7,6 +7,7 @@ the authenticated ``/mlflow`` proxy.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -94,6 +95,18 @@ class RunTracker:
 
     def mark_ended(self, run_id: str, status: JobStatus) -> None:
         self._client.set_terminated(run_id, status=RUN_STATUS_OF_JOB[status])
+
+    def record(self, run_id: str, tags: dict[str, str], params: dict[str, str], metrics: dict[str, float]) -> None:
+        """Set ``tags`` and log ``params`` and ``metrics`` (at step 0) on the run, in one call."""
+        from mlflow.entities import Metric, Param, RunTag
+
+        now = int(time.time() * 1000)
+        self._client.log_batch(
+            run_id,
+            metrics=[Metric(key, value, now, 0) for key, value in metrics.items()],
+            params=[Param(key, value) for key, value in params.items()],
+            tags=[RunTag(key, value) for key, value in tags.items()],
+        )
 
     def log_artifacts(self, run_id: str, local: Path, artifact_path: str) -> None:
         if local.is_dir() and any(local.iterdir()):

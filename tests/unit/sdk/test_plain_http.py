@@ -119,8 +119,10 @@ def test_calls_send_the_token_and_query_as_httpx_does_and_reuse_one_connection(s
     with rest.stream(api.jobs.LOGS, name="j", params={"follow": True}) as response:
         assert response.status_code == 200
         response.read()
+    assert rest.call(api.jobs.LIST, params={"tag": ["kiln.parent=s", "a=b"]}) == []  # a list: each item, as httpx
     assert [r["path"] for r in recorder.requests] == [
         "/api/v1/jobs?limit=5&status=queued", "/api/v1/jobs?limit=1", "/api/v1/jobs/j/logs?follow=true",
+        "/api/v1/jobs?tag=kiln.parent%3Ds&tag=a%3Db",
     ]  # fmt: skip
     assert {r["auth"] for r in recorder.requests} == {"Bearer secret"}
     assert len(recorder.connections) == 1  # kept alive

@@ -1,0 +1,193 @@
+"""The sweep logic, in the workspace server: a loop reads each active sweep's trials (child jobs, tagged
+``kiln.parent``) and their primary metric in MLflow, submits the next trials as the limits allow, cancels those
+an early termination policy stops, and ends the sweep with its best trial recorded on its MLflow run. Every
+decision is made from what the database and MLflow hold, so a restarted server carries on where it was."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from kiln.capabilities.services import CapabilityContext
+from kiln.clock import utcnow
+from kiln.errors import InvalidSpec, KilnError
+from kiln.jobs.outcome import CANCELED_BY_USER
+from kiln.services.jobs import private_inputs
+from kiln.specs.job import CommandJobSpec, JobLimits, ProcessJobSpec
+from kiln.specs.pins import InputPin
+from kiln.specs.views import JobStatus
+from kiln.store.jobs import PARENT_TAG
+from kiln.store.tables import JobRow
+from kiln.sweeps.early_termination import to_stop
+from kiln.sweeps.sampling import Point, draw, total_trials, values_of
+from kiln.sweeps.spec import JOB_TYPE, SweepJobSpec, trial_command
+
+log = logging.getLogger(__name__)
+POLL_SECONDS = 0.5
+TRIAL_TAG = "kiln.sweep.trial"  # the trial's number in its sweep
+POINT_TAG = "kiln.sweep.point"  # its point in the unit cube (what the sampler drew), JSON
+PARAMS_TAG = "kiln.sweep.params"  # its parameters' values, JSON
+OBJECTIVE_TAG = "kiln.sweep.objective"  # the sweep's goal and primary metric ("minimize loss"), for views
+BEST_TAG = "best_child_run_id"  # Azure ML's tag on the sweep's run
+LIVE = (JobStatus.QUEUED, JobStatus.PREPARING, JobStatus.RUNNING)  # a job that has not ended
+
+
+@dataclass
+class Trial:
+    row: JobRow
+    point: Point
+    params: dict[str, Any]
+    value: float | None  # the primary metric's last value
+    history: list[float]  # every value of the primary metric, in logged order
+
+
+class SweepService:
+    def __init__(self, context: CapabilityContext) -> None:
+        self.context = context
+        self.jobs = context.jobs
+        context.jobs.add_submission_check(JOB_TYPE, self.check_submission)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="sweeps", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=5)
+
+    # Submit --------------------------------------------------------------------------------
+    def check_submission(self, spec: ProcessJobSpec, pins: dict[str, InputPin]) -> None:
+        """What a sweep's first trial would be refused for, before the sweep is recorded."""
+        if not isinstance(spec, SweepJobSpec):
+            return
+        private = private_inputs(pins)
+        if private:
+            raise InvalidSpec(f"inputs: {', '.join(private)}: a sweep's trials cannot read private data versions")
+        first = self.trial_spec(spec, "check", 0, draw(spec, 0, []))
+        problems = [f"trial.{'.'.join(loc)}: {message}" for loc, message in first.problems()]
+        if problems:
+            raise InvalidSpec("; ".join(problems))
+
+    def trial_spec(
+        self, spec: SweepJobSpec, sweep: str, index: int, point: Point, parent_id: str = ""
+    ) -> CommandJobSpec:
+        params = values_of(spec, point)
+        trial = spec.trial
+        timeout = spec.sweep_limits().trial_timeout
+        return CommandJobSpec(
+            name=f"{sweep}_{index}", display_name=f"{spec.display_name or sweep} trial {index}",
+            experiment_name=spec.experiment_name, compute=spec.compute, inputs=spec.inputs, outputs=spec.outputs,
+            command=trial_command(trial.command, params), code=trial.code, environment=trial.environment,
+            environment_variables=trial.environment_variables, distribution=trial.distribution,
+            resources=trial.resources, limits=JobLimits(timeout=timeout) if timeout else None,
+            tags={**spec.tags, PARENT_TAG: sweep, TRIAL_TAG: str(index), POINT_TAG: json.dumps(point),
+                  PARAMS_TAG: json.dumps(params), OBJECTIVE_TAG: f"{spec.objective.goal} {spec.objective.primary_metric}",
+                  "mlflow.parentRunId": parent_id},
+        )  # fmt: skip
+
+    # The loop ------------------------------------------------------------------------------
+    def _loop(self) -> None:
+        while not self._stopping.wait(POLL_SECONDS):
+            try:
+                self.advance_all()
+            except Exception:  # the database may be closing; the next round tries again
+                log.exception("the sweeps' round failed")
+
+    def advance_all(self) -> None:
+        for row in self.jobs.jobs.of_type(JOB_TYPE, LIVE):
+            try:
+                self.advance(row)
+            except KilnError as exc:  # a trial refused at submit (its compute gone…): the sweep says why
+                self._end(row, JobStatus.FAILED, exc.message)
+            except Exception as exc:
+                log.exception("sweep %s", row.name)
+                self._end(row, JobStatus.FAILED, f"the sweep failed: {type(exc).__name__}: {exc}")
+
+    def advance(self, row: JobRow) -> None:
+        """One step of the sweep ``row``: start it, stop what must stop, submit the next trials, end it."""
+        repository = self.jobs.jobs
+        if row.status == JobStatus.QUEUED.value:
+            if repository.transition(row.id, [JobStatus.QUEUED], JobStatus.RUNNING, started_at=utcnow()):
+                self.context.tracker.mark_started(row.id)
+            return
+        spec = SweepJobSpec.model_validate(row.spec)
+        trials = self.trials(row, spec)
+        active = [trial for trial in trials if trial.row.status in LIVE]
+        if row.cancel_requested:
+            self._cancel(active)
+            self._end(row, JobStatus.CANCELED, CANCELED_BY_USER, trials, spec)
+            return
+        metric = spec.objective.primary_metric
+        for trial in trials:
+            if trial.row.status == JobStatus.COMPLETED.value and trial.value is None:
+                self._cancel(active)
+                self._end(
+                    row, JobStatus.FAILED,
+                    f"objective.primary_metric: trial {trial.row.name} completed without logging '{metric}' to "
+                    "MLflow (mlflow.log_metric); the trials must log the metric the sweep optimizes",
+                )  # fmt: skip
+                return
+        timeout = spec.sweep_limits().timeout
+        if timeout and row.started_at and (utcnow() - row.started_at).total_seconds() > timeout:
+            self._cancel(active)
+            self._end(row, JobStatus.COMPLETED, None, trials, spec, note=f"limits.timeout ({timeout} s) reached")
+            return
+        if spec.early_termination is not None:
+            stopped = to_stop(spec, [(t.row.name, t.history, t.row.status) for t in trials])
+            self._cancel([trial for trial in active if trial.row.name in stopped])
+        total = total_trials(spec)
+        concurrent = spec.sweep_limits().max_concurrent_trials or total
+        room = min(concurrent - len(active), total - len(trials))
+        finished = [(t.point, t.value) for t in trials if t.value is not None and t.row.status == "completed"]
+        for index in range(len(trials), len(trials) + max(room, 0)):
+            trial = self.trial_spec(spec, row.name, index, draw(spec, index, finished), row.id)
+            self.jobs.submit(trial, row.created_by)
+        if room <= 0 and not active and len(trials) >= total:
+            self._end(row, JobStatus.COMPLETED, None, trials, spec)
+
+    def trials(self, row: JobRow, spec: SweepJobSpec) -> list[Trial]:
+        metric = spec.objective.primary_metric
+        trials = []
+        for child in self.jobs.jobs.children(row.name):
+            tags = child.spec.get("tags", {})
+            history: list[float] = []
+            if child.status != JobStatus.QUEUED.value:
+                series = self.context.tracker.metric_histories(child.id).get(metric)
+                history = list(series.values) if series else []
+            trials.append(
+                Trial(child, json.loads(tags.get(POINT_TAG, "{}")), json.loads(tags.get(PARAMS_TAG, "{}")),
+                      history[-1] if history else None, history)
+            )  # fmt: skip
+        return trials
+
+    def _cancel(self, trials: list[Trial]) -> None:
+        for trial in trials:
+            if not trial.row.cancel_requested:
+                self.jobs.cancel(trial.row.name)
+
+    def _end(
+        self, row: JobRow, status: JobStatus, reason: str | None, trials: list[Trial] | None = None,
+        spec: SweepJobSpec | None = None, note: str | None = None,
+    ) -> None:  # fmt: skip
+        """End the sweep with ``status``, its best trial (if any) recorded on its MLflow run."""
+        best = best_trial(spec, trials or []) if spec is not None else None
+        if best is not None and spec is not None:
+            tags = {BEST_TAG: best.row.id, "kiln.sweep.best_trial": best.row.name}
+            if note:
+                tags["kiln.sweep.note"] = note
+            params = {name: str(value) for name, value in best.params.items()}
+            self.context.tracker.record(row.id, tags, params, {spec.objective.primary_metric: best.value or 0.0})
+        if status == JobStatus.COMPLETED and best is None:
+            status, reason = JobStatus.FAILED, reason or "no trial completed"
+        if self.jobs.jobs.transition(row.id, LIVE, status, ended_at=utcnow(), failure_reason=reason):
+            self.context.tracker.mark_ended(row.id, status)
+
+
+def best_trial(spec: SweepJobSpec, trials: list[Trial]) -> Trial | None:
+    scored = [trial for trial in trials if trial.value is not None and trial.row.status == JobStatus.COMPLETED.value]
+    if not scored:
+        return None
+    pick = min if spec.objective.goal == "minimize" else max
+    return pick(scored, key=lambda trial: trial.value or 0.0)
