@@ -351,7 +351,9 @@ def test_a_running_jobs_logs_follow_no_link(
 def test_a_reader_gets_the_token_by_no_download_route(
     security_server: WorkspaceServer, reader: httpx.Client, linking_job: ProbeRun, seeded: Seeded
 ) -> None:
-    """After every probe above: each model version's files, each data version's content and each job's outputs."""
+    """After every probe above: each model version's files, each data version's content and each job's outputs.
+    The attack suite's other modules share this server: a private data version (kiln privacy) and what a job that
+    read one wrote are refused to a reader outright, which this checks too."""
     tried = 0
     for model in reader.get("/api/v1/models", params={"include_archived": True}).json():
         for version in model["versions"]:
@@ -360,15 +362,28 @@ def test_a_reader_gets_the_token_by_no_download_route(
             tried += 1
     for data in reader.get("/api/v1/data").json():
         answer = reader.get(f"/api/v1/data/{data['name']}/versions/{data['version']}/content")
-        _holds_no_secret(security_server, _tar_files(answer), f"data {data['name']}")
+        if data.get("privacy"):
+            _refused_to_a_reader(answer, f"private data {data['name']}:{data['version']}")
+        else:
+            _holds_no_secret(security_server, _tar_files(answer), f"data {data['name']}")
         tried += 1
     for job in _jobs(reader):
-        for output in reader.get(f"/api/v1/jobs/{job}").json().get("outputs", []):
+        view = reader.get(f"/api/v1/jobs/{job}").json()
+        read_private = any(pin.get("private") for pin in (view.get("pinned_inputs") or {}).values())
+        for output in view.get("outputs", []):
             if output.get("available"):
                 answer = reader.get(f"/api/v1/jobs/{job}/outputs/{output['name']}")
-                _holds_no_secret(security_server, _tar_files(answer), f"job {job} output {output['name']}")
+                if read_private:
+                    _refused_to_a_reader(answer, f"job {job} (read private data) output {output['name']}")
+                else:
+                    _holds_no_secret(security_server, _tar_files(answer), f"job {job} output {output['name']}")
                 tried += 1
     assert tried >= 6, tried
+
+
+def _refused_to_a_reader(answer: httpx.Response, what: str) -> None:
+    assert answer.status_code == 403, f"{what}: {answer.status_code} {answer.text[:300]}"
+    assert answer.json()["error"]["type"] == "Forbidden", answer.text[:300]
 
 
 def _jobs(reader: httpx.Client) -> list[str]:
