@@ -152,3 +152,16 @@ def test_bad_sweep_files_are_refused_naming_the_field(workspace: WorkspaceServer
     path = _sweep(tmp_path, OBJECTIVE, search_space={"y": {"type": "uniform", "min_value": 0, "max_value": 1}})
     with pytest.raises(InvalidSpec, match=r"trial\.command: .*'x' is not in search_space"):
         workspace.client().jobs.create(path)
+
+
+def test_the_iris_sweep_example_runs_as_the_readme_shows(workspace: WorkspaceServer, mlflow_client: Any) -> None:
+    """examples/sklearn-iris/sweep.yml (README's command): six trials of the iris job over C, the best recorded."""
+    example = Path(__file__).parents[3] / "examples" / "sklearn-iris" / "sweep.yml"
+    sweep, trials = _run(workspace, example, timeout=900)
+    assert sweep.status.value == "completed", sweep.view.failure_reason
+    assert len(trials) == 6 and all(trial.status.value == "completed" for trial in trials)
+    accuracies = {trial.id: mlflow_client.get_run(trial.id).data.metrics["test_accuracy"] for trial in trials}
+    best_id = mlflow_client.get_run(sweep.id).data.tags["best_child_run_id"]
+    assert accuracies[best_id] == max(accuracies.values()) and accuracies[best_id] > 0.8, accuracies
+    values = sorted(float(_params(trial)["C"]) for trial in trials)
+    assert all(0.002 < value < 7.4 for value in values) and values[0] != values[-1], values  # exp of [-6, 2]
