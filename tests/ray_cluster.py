@@ -64,28 +64,15 @@ class RayHead:
 
 
 def start_ray_head(num_cpus: int = 2) -> RayHead:
-    """A started head whose Jobs API answers. On a loaded machine Ray's dashboard has once come up without its
-    state API (every ``/api/v0/nodes`` not JSON for 180 s): such a head is stopped and a fresh one (new ports,
-    new temp folder) started once, the first one's reason and dashboard log printed."""
     require_slow_lane("a Ray cluster")
-    try:
-        return _start_ray_head(num_cpus)
-    except RayHeadNotReady as first:
-        print(f"Ray head not ready, starting a fresh one: {first}", file=sys.stderr)
-        return _start_ray_head(num_cpus)
-
-
-class RayHeadNotReady(AssertionError):
-    """The head started but its Jobs API or node never answered as ready."""
-
-
-def _start_ray_head(num_cpus: int) -> RayHead:
     # a short path: Ray's unix sockets live below it, and socket paths are limited to ~107 bytes
     temp_dir = Path(tempfile.mkdtemp(prefix="kray-", dir="/tmp"))
     bin_dir = str(Path(sys.executable).parent)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KILN_", "MLFLOW_", "RAY_"))}
-    # `python` in a job's entrypoint is this interpreter, as it would be in an activated venv
-    env.update(PATH=bin_dir + os.pathsep + env.get("PATH", ""), RAY_USAGE_STATS_ENABLED="0")
+    # `python` in a job's entrypoint is this interpreter, as it would be in an activated venv. RAY_AUTH_MODE said
+    # outright: Ray 2.60 turns token auth on for `ray start` whenever ~/.ray/auth_token exists (any `ray.init` run by
+    # hand on the machine writes one), and its APIs then answer 401 to kiln's tokenless Jobs API client
+    env.update(PATH=bin_dir + os.pathsep + env.get("PATH", ""), RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled")
     head = RayHead(temp_dir, free_port(), free_port(), env, temp_dir / "ray-start.log")
     command = [
         str(Path(bin_dir) / "ray"), "start", "--head", f"--port={head.gcs_port}", "--node-ip-address=127.0.0.1",
@@ -127,7 +114,7 @@ def _wait_for_job_api(head: RayHead) -> None:
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
             last = f"{last} ({type(exc).__name__}: {exc})"
         time.sleep(1)
-    raise RayHeadNotReady(
+    raise AssertionError(
         f"Ray's job API did not come up in {START_TIMEOUT_SECONDS} s ({last}); dashboard log:\n{_dashboard_log(head)}"
     )
 
