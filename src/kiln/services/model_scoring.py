@@ -12,7 +12,9 @@ bounded (``kiln.model_scoring.process.MAX_ROWS``)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -103,20 +105,23 @@ class ModelScoring:
             env, command = self._sandbox.environment(env, view), [*self._sandbox.command(view), *command]
         else:
             env |= {"HOME": str(root / "home"), "TMPDIR": str(root / "tmp")}
-        try:
-            done = subprocess.run(
-                command, cwd=root / "wd", env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                timeout=TIMEOUT_SECONDS, check=False,
-            )  # fmt: skip
-        except subprocess.TimeoutExpired:
-            raise Unavailable(
-                f"scoring the models took longer than {TIMEOUT_SECONDS} s; score a smaller held-out sample"
-            ) from None
-        lines = done.stdout.decode(errors="replace").strip().splitlines()
+        with subprocess.Popen(
+            command, cwd=root / "wd", env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, start_new_session=True,
+        ) as child:  # fmt: skip
+            try:
+                stdout, stderr = child.communicate(timeout=TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)  # the sandbox's processes too: they share the group
+                child.communicate()
+                raise Unavailable(
+                    f"scoring the models took longer than {TIMEOUT_SECONDS} s; score a smaller held-out sample"
+                ) from None
+        lines = stdout.decode(errors="replace").strip().splitlines()
         try:
             return json.loads(lines[-1])
         except (IndexError, ValueError):
-            tail = done.stderr.decode(errors="replace").strip().splitlines()[-3:]
+            tail = stderr.decode(errors="replace").strip().splitlines()[-3:]
             raise KilnError(
-                f"the scoring process ended with exit code {done.returncode} without an answer: {' / '.join(tail)}"
+                f"the scoring process ended with exit code {child.returncode} without an answer: {' / '.join(tail)}"
             ) from None

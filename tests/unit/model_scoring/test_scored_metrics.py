@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 
 import pytest
@@ -144,3 +145,21 @@ def test_the_process_answers_bad_input_as_an_error_line(
     assert "50 rows; a scored comparison reads at most 10" in json.loads(capsys.readouterr().out)["error"]
     assert process.main([*base, "--label", "sepal width (cm)"]) == 2  # the model now misses a column it needs
     assert json.loads(capsys.readouterr().out)["error"].startswith("model: model could not predict")
+
+
+def test_a_scoring_process_past_its_time_is_stopped_and_one_without_an_answer_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kiln.errors import KilnError, Unavailable
+    from kiln.services import model_scoring
+
+    scoring = model_scoring.ModelScoring(None, None, None, tmp_path)  # type: ignore[arg-type]
+    monkeypatch.setattr(model_scoring, "TIMEOUT_SECONDS", 1)
+    (tmp_path / "slow").mkdir()
+    with pytest.raises(Unavailable, match="took longer than 1 s"):
+        scoring._run(tmp_path / "slow", [sys.executable, "-c", "import time; time.sleep(60)"])
+    (tmp_path / "silent").mkdir()
+    with pytest.raises(KilnError, match="exit code 3 without an answer: gone"):
+        scoring._run(
+            tmp_path / "silent", [sys.executable, "-c", "import sys; print('gone', file=sys.stderr); sys.exit(3)"]
+        )
