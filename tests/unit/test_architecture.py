@@ -64,6 +64,11 @@ RULES = [
         ("kiln.store", "kiln.services", "kiln.jobs", "kiln.runners", "kiln.serving.control"),
         "the CLI is parsing, one SDK call and rendering",
     ),
+    Rule(
+        "kiln.model_scoring",
+        ("kiln.store", "kiln.services", "kiln.server", "kiln.jobs", "kiln.runners"),
+        "the scoring process runs a user's model in the sandbox: it holds no part of the server",
+    ),
 ]
 
 

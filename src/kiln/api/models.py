@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from kiln.api.operation import TAR, Operation
-from kiln.errors import Conflict, NotFound
+from kiln.errors import Conflict, MissingExtra, NotFound, Unavailable
 from kiln.specs.bounded import Name, Text, TextTags
 from kiln.specs.model import ModelSpec, ModelVersionView, ModelView
 from kiln.specs.model_compare import CompareRequest, ModelComparison
@@ -92,10 +92,12 @@ DELETE_ALIAS = Operation(
 )  # fmt: skip
 COMPARE = Operation(
     "models.compare", "POST", "/api/v1/models/{name}/compare",
-    summary="Compare a candidate version with a baseline on their runs' metrics (a gate)",
+    summary="Compare a candidate version with a baseline on their runs' metrics, or scored on a data asset (a gate)",
     description="Versions are numbers, ``latest`` or ``@ALIAS``. The answer has one row per metric and "
-    "``passed``; a version, alias or metric that does not exist is an error (404, 422), not a failed gate.",
+    "``passed``; a version, alias or metric that does not exist is an error (404, 422), not a failed gate. "
+    "With ``data`` and ``label`` both versions predict on the data asset's rows (in a sandboxed child process) "
+    "and accuracy, f1, precision, recall (macro), rmse, mae or r2 are computed; a private data version: owners only.",
     role=Role.READER, action="comparing models",
-    response=ModelComparison, body=CompareRequest,
+    response=ModelComparison, body=CompareRequest, errors=(MissingExtra, Unavailable),
     audited=False,  # a reading POST (its body names the versions and metrics): it changes nothing
 )  # fmt: skip

@@ -346,11 +346,23 @@ def compare(
     min_delta: Annotated[
         float, typer.Option("--min-delta", help="How much better the candidate must be (negative: allowed regression).")
     ] = 0.0,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            help="Score both versions on this data asset's rows instead of reading their runs (kiln:NAME:VERSION); "
+            "metrics: accuracy, f1, precision, recall, rmse, mae, r2.",
+        ),
+    ] = None,
+    label: Annotated[
+        str | None, typer.Option("--label", help="With --data: the column of true answers (held out).")
+    ] = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
-    """Gate a candidate version against a baseline on their runs' metrics: exit 0 when every metric passes, 1 when
-    one does not; a version, alias or metric that does not exist is an error (exit 2 or 3) before any comparison."""
-    result = client().models.compare(name, candidate, baseline, metric, min_delta)
+    """Gate a candidate version against a baseline on their runs' metrics (or, with --data and --label, on metrics
+    of their predictions on a data asset's rows): exit 0 when every metric passes, 1 when one does not; a version,
+    alias, metric, data asset or column that does not exist is an error (exit 2 or 3) before any comparison."""
+    result = client().models.compare(name, candidate, baseline, metric, min_delta, data=data, label=label)
     print_output(result, output, lambda: _comparison_table(result))
     if not result.passed:
         raise typer.Exit(GATE_FAILED_EXIT)
@@ -373,6 +385,7 @@ def _comparison_table(result: ModelComparison) -> None:
             f"{row.min_delta:g}", verdict,
         )  # fmt: skip
     outcome = "[green]passed[/]" if result.passed else "[red]failed[/]"
-    console.print(f"model [bold]{result.name}[/]: candidate v{result.candidate} vs baseline v{result.baseline}")
+    scored = f" scored on {result.data} ({result.rows_scored} rows)" if result.data else ""
+    console.print(f"model [bold]{result.name}[/]: candidate v{result.candidate} vs baseline v{result.baseline}{scored}")
     console.print(table)
     console.print(f"gate {outcome}")

@@ -6,6 +6,8 @@ import tarfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from kiln import api
 from kiln.errors import InvalidSpec
 from kiln.sdk.rest import RestClient
@@ -64,13 +66,21 @@ class ModelOperations:
         return self._rest.call(api.models.DELETE_ALIAS, name=name, alias=alias)
 
     def compare(
-        self, name: str, candidate: str, baseline: str, metrics: list[str | MetricGate] | str, min_delta: float = 0.0
-    ) -> ModelComparison:
+        self, name: str, candidate: str, baseline: str, metrics: list[str | MetricGate] | str, min_delta: float = 0.0,
+        data: str | None = None, label: str | None = None,
+    ) -> ModelComparison:  # fmt: skip
         """Gate ``candidate`` against ``baseline`` (numbers, ``latest`` or ``@ALIAS``) on their runs' metrics.
         ``metrics``: ``"accuracy"``, ``"accuracy:max"``, ``"rmse:min:0.01"`` (``NAME[:GOAL[:MIN_DELTA]]``, the
-        delta defaulting to ``min_delta``) or ``MetricGate``s. ``.passed`` says whether every metric passed."""
+        delta defaulting to ``min_delta``) or ``MetricGate``s. ``.passed`` says whether every metric passed.
+        With ``data`` (``kiln:NAME:VERSION``) and ``label`` (its column of true answers), both versions are scored
+        on that data asset's rows instead, on ``SCORED_METRICS`` (accuracy, f1, precision, recall, rmse, mae, r2)."""
         gates = [parse_metric_gate(m, min_delta) if isinstance(m, str) else m for m in _as_list(metrics)]
-        body = CompareRequest(candidate=str(candidate), baseline=str(baseline), metrics=gates)
+        try:
+            body = CompareRequest(
+                candidate=str(candidate), baseline=str(baseline), metrics=gates, data=data, label=label
+            )
+        except ValidationError as error:
+            raise InvalidSpec(error.errors()[0]["msg"].removeprefix("Value error, ")) from None
         return self._rest.call(api.models.COMPARE, name=name, json=body.model_dump(mode="json", exclude_none=True))
 
     def update(

@@ -37,6 +37,7 @@ from kiln.services.environments import EnvironmentService, open_environment_serv
 from kiln.services.jobs import JobService
 from kiln.services.lineage import LineageService
 from kiln.services.model_inputs import ModelInputs
+from kiln.services.model_scoring import ModelScoring
 from kiln.services.models import ModelService
 from kiln.services.uploads import UploadedInputs, UploadService
 from kiln.services.users import UserService
@@ -131,6 +132,7 @@ class Workspace:
         browser_sessions = BrowserSessions(user_repository, verifier, token)
         sandbox = job_sandbox(settings)
         try_sandbox_soon(sandbox)
+        models.scoring = ModelScoring(data, store, sandbox, home / "tmp" / "scoring")
         local = LocalRunner(
             environments, LocalCompute(local_gpus(settings.gpus)), read_only_inputs,
             slots=settings.resolved_local_concurrency, cancel_grace=settings.job_cancel_grace_seconds,

@@ -1,6 +1,7 @@
 """``models.compare``: a candidate version against a baseline, on the metrics of each version's source run
-(the job that produced it). Every problem with the request (a version or alias that does not exist, a version
-with no run, a metric missing from either run) is refused before any row is computed, naming what to fix."""
+(the job that produced it), or on metrics computed from both versions' answers on a data asset's rows
+(``request.data``: ``kiln.services.model_scoring``). Every problem with the request (a version or alias that does not exist, a version
+with no run, a metric missing from either run) is refused before any row is computed (before anything is scored), naming what to fix."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from kiln.specs.references import AssetReference
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
 
+    from kiln.services.model_scoring import ModelScoring
     from kiln.services.models import ModelService
+    from kiln.specs.roles import Role
     from kiln.tracking.runs import RunTracker
 
 
@@ -26,9 +29,14 @@ def version_reference(name: str, version: str) -> AssetReference:
     return AssetReference(name, label=text)
 
 
-def compare_versions(models: ModelService, tracker: RunTracker, name: str, request: CompareRequest) -> ModelComparison:
+def compare_versions(
+    models: ModelService, tracker: RunTracker, name: str, request: CompareRequest,
+    scoring: ModelScoring | None = None, role: Role | None = None,
+) -> ModelComparison:  # fmt: skip
     candidate = models.resolve(version_reference(name, request.candidate))
     baseline = models.resolve(version_reference(name, request.baseline))
+    if request.scored:
+        return _scored(models, name, request, candidate, baseline, scoring, role)
     candidate_metrics = _run_metrics(tracker, candidate, "candidate")
     baseline_metrics = _run_metrics(tracker, baseline, "baseline")
     for gate in request.metrics:
@@ -47,6 +55,40 @@ def compare_versions(models: ModelService, tracker: RunTracker, name: str, reque
                     f"metrics: the {role} (model '{name}' version {version.version}) logged '{gate.name}' as "
                     f"{metrics[gate.name]}, which no gate can compare"
                 )
+    return ModelComparison(
+        name=name, candidate=str(candidate.version), baseline=str(baseline.version),
+        candidate_job=models.version_view(candidate).job, baseline_job=models.version_view(baseline).job,
+        rows=(rows := _rows(request, candidate_metrics, baseline_metrics)), passed=all(row.passed for row in rows),
+    )  # fmt: skip
+
+
+def _scored(
+    models: ModelService, name: str, request: CompareRequest, candidate: ModelVersion, baseline: ModelVersion,
+    scoring: ModelScoring | None, role: Role | None,
+) -> ModelComparison:  # fmt: skip
+    if scoring is None:
+        raise InvalidSpec("data: this workspace cannot score models (no scoring service); compare the runs' metrics")
+    for version in (candidate, baseline):
+        kind = models.version_view(version).type
+        if kind != "mlflow_model":
+            raise InvalidSpec(
+                f"model '{name}' version {version.version} is a {kind}; a scored comparison loads mlflow_model "
+                "versions with MLflow's pyfunc"
+            )
+    data = scoring.check(request, role)
+    count, metrics = scoring.score(
+        data, {"candidate": (name, str(candidate.version)), "baseline": (name, str(baseline.version))}, request
+    )
+    rows = _rows(request, metrics["candidate"], metrics["baseline"])
+    return ModelComparison(
+        name=name, candidate=str(candidate.version), baseline=str(baseline.version), rows=rows,
+        passed=all(row.passed for row in rows), data=f"{data.name}:{data.version}", rows_scored=count,
+    )  # fmt: skip
+
+
+def _rows(
+    request: CompareRequest, candidate_metrics: dict[str, float], baseline_metrics: dict[str, float]
+) -> list[MetricComparison]:
     rows = []
     for gate in request.metrics:
         goal = gate.resolved_goal
@@ -64,11 +106,7 @@ def compare_versions(models: ModelService, tracker: RunTracker, name: str, reque
                 passed=improvement >= gate.min_delta,
             )  # fmt: skip
         )
-    return ModelComparison(
-        name=name, candidate=str(candidate.version), baseline=str(baseline.version),
-        candidate_job=models.version_view(candidate).job, baseline_job=models.version_view(baseline).job,
-        rows=rows, passed=all(row.passed for row in rows),
-    )  # fmt: skip
+    return rows
 
 
 def _run_metrics(tracker: RunTracker, version: ModelVersion, role: str) -> dict[str, float]:

@@ -33,6 +33,9 @@ from kiln.tracking.runs import RunTracker
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 
+    from kiln.services.model_scoring import ModelScoring
+    from kiln.specs.roles import Role
+
 REGISTRATION_EXPERIMENT = "kiln-model-registrations"
 REGISTERED_FILES = "registered"  # artifact folder of the run that holds a registered model's files
 
@@ -61,6 +64,7 @@ class ModelService:
         self._store = store
         self._uploads = uploads
         self._jobs = jobs
+        self.scoring: ModelScoring | None = None  # set by the server's wiring: scored comparisons (compare --data)
         self.privacy_tags: PrivacyTags | None = None  # None: a job's model gets no privacy.* tags
 
     # Registration ----------------------------------------------------------------------------
@@ -304,9 +308,10 @@ class ModelService:
             self._registry.set_tags(name, version, tags)
         return self.get(name)
 
-    def compare(self, name: str, request: CompareRequest) -> ModelComparison:
-        """The metric gate of ``kiln model compare``: ``kiln.services.model_compare``."""
-        return compare_versions(self, self._tracker, name, request)
+    def compare(self, name: str, request: CompareRequest, role: Role | None = None) -> ModelComparison:
+        """The metric gate of ``kiln model compare``: ``kiln.services.model_compare`` (``role``: the caller's, for a
+        scored comparison's data, whose private versions owners alone read)."""
+        return compare_versions(self, self._tracker, name, request, self.scoring, role)
 
     def signature(self, name: str, version: str) -> Signature | None:
         """The version's MLflow signature (its MLmodel file alone is read); None when it has none."""

@@ -23,6 +23,7 @@ class FakeVersion:
 @dataclass
 class FakeView:
     job: str | None
+    type: str = "mlflow_model"
 
 
 class FakeModels:

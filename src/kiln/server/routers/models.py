@@ -62,8 +62,8 @@ def models_router() -> APIRouter:
         return models.delete_alias(name, alias)
 
     @bind(router, api.models.COMPARE)
-    def compare_versions(models: Models, name: str, body: CompareRequest) -> ModelComparison:
-        return models.compare(name, body)
+    def compare_versions(models: Models, name: str, body: CompareRequest, principal: Caller) -> ModelComparison:
+        return models.compare(name, body, principal.role)
 
     @bind(router, api.lineage.MODEL)
     def model_lineage(lineage: Lineage, name: str, version: str) -> LineageNode:
