@@ -203,12 +203,15 @@ def parallel_coordinates(
     axes = []
     for number, (name, scale) in enumerate(scales):
         axis = Axis(short(name), scale.kind, round(MARGIN_LEFT + number * gap, 1))
-        axis.ticks = [Tick(round(bottom - share * (bottom - top), 1), text, title) for share, text, title in scale.ticks()]
+        axis.ticks = [
+            Tick(round(bottom - share * (bottom - top), 1), text, title) for share, text, title in scale.ticks()
+        ]
         axes.append(axis)
     rank = badness([t.value for t in scored if t.value is not None], goal) if scored else None
     lines = []
     for trial in sorted(scored, key=lambda t: (t.name == best, t.index)):  # the best drawn last, on top
-        shares = [scale.share(trial.params.get(name)) for name, scale in scales[:-1]] + [scales[-1][1].share(trial.value)]
+        shares = [scale.share(trial.params.get(name)) for name, scale in scales[:-1]]
+        shares.append(scales[-1][1].share(trial.value))
         path = " ".join(
             f"{'M' if i == 0 or shares[i - 1] is None else 'L'}{axes[i].x},{round(bottom - s * (bottom - top), 1)}"
             for i, s in enumerate(shares) if s is not None

@@ -70,7 +70,7 @@ def sweep_view(service: SweepService, row: JobRow) -> dict[str, Any]:
         "live": JobStatus(row.status) in LIVE, "refresh": REFRESH_SECONDS,
         "metric_chart": metric_chart(charted, objective.goal),
         "parallel": parallel_coordinates(charted, space, objective.primary_metric, objective.goal, best_name),
-    }
+    }  # fmt: skip
 
 
 def _listing(row: JobRow, trials: int) -> dict[str, Any]:
