@@ -22,7 +22,7 @@ from kiln.studio.pages import StudioPage
 from kiln.studio.rendering import NO_STORE, fragment, render
 from kiln.sweeps.charts import ChartTrial, finite, metric_chart, parallel_coordinates
 from kiln.sweeps.sampling import total_trials
-from kiln.sweeps.service import LIVE, TRIAL_TAG, SweepService, best_trial
+from kiln.sweeps.service import LIVE, TRIAL_TAG, SweepService, Trial, best_trial
 from kiln.sweeps.spec import JOB_TYPE, SweepJobSpec
 
 PAGES = (StudioPage("sweeps", "Sweeps", "kiln.sweeps.studio:routes", order=12),)
@@ -53,14 +53,10 @@ def routes(router: APIRouter) -> None:
 def sweep_view(service: SweepService, row: JobRow) -> dict[str, Any]:
     """What the sweep's part shows: its objective, trials (in trial order), best trial and both charts."""
     spec = SweepJobSpec.model_validate(row.spec)
-    trials = sorted(service.trials(row, spec), key=lambda t: int(t.row.spec.get("tags", {}).get(TRIAL_TAG, 0)))
+    trials = sorted(service.trials(row, spec), key=trial_number)
     best = best_trial(spec, trials)
     objective = spec.objective
-    charted = [
-        ChartTrial(int(t.row.spec.get("tags", {}).get(TRIAL_TAG, 0)), t.row.name, t.row.status, t.params,
-                   finite(t.value))
-        for t in trials
-    ]  # fmt: skip
+    charted = [ChartTrial(trial_number(t), t.row.name, t.row.status, t.params, finite(t.value)) for t in trials]
     space = {name: parameter.model_dump(exclude_none=True) for name, parameter in spec.search_space.items()}
     best_name = best.row.name if best else None
     return {
@@ -71,6 +67,11 @@ def sweep_view(service: SweepService, row: JobRow) -> dict[str, Any]:
         "metric_chart": metric_chart(charted, objective.goal),
         "parallel": parallel_coordinates(charted, space, objective.primary_metric, objective.goal, best_name),
     }  # fmt: skip
+
+
+def trial_number(trial: Trial) -> int:
+    """The trial's number in its sweep (its tag ``kiln.sweep.trial``)."""
+    return int(trial.row.spec.get("tags", {}).get(TRIAL_TAG, 0))
 
 
 def _listing(row: JobRow, trials: int) -> dict[str, Any]:
