@@ -5,7 +5,8 @@
 - ``early_termination``: bandit, median stopping and truncation selection, as trials log;
 - ``handler``: the engine's side (a summary: a sweep runs no process);
 - ``service``: the server's sweep loop: trials are child jobs (tag ``kiln.parent``) and nested MLflow runs
-  (``mlflow.parentRunId``); the best trial is recorded on the sweep's run (``best_child_run_id``).
+  (``mlflow.parentRunId``); the best trial is recorded on the sweep's run (``best_child_run_id``);
+- ``studio``, ``charts``: kiln studio's sweeps list and a sweep's trials, best trial and charts in its job page.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ CAPABILITY = Capability(
             runs_in_server=True,
         ),
     ),
+    studio_pages="kiln.sweeps.studio:PAGES",
 )
 
 __all__ = ["CAPABILITY"]

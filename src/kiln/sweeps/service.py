@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,7 @@ PARAMS_TAG = "kiln.sweep.params"  # its parameters' values, JSON
 OBJECTIVE_TAG = "kiln.sweep.objective"  # the sweep's goal and primary metric ("minimize loss"), for views
 BEST_TAG = "best_child_run_id"  # Azure ML's tag on the sweep's run
 LIVE = (JobStatus.QUEUED, JobStatus.PREPARING, JobStatus.RUNNING)  # a job that has not ended
+ENDED_HISTORIES_KEPT = 10_000  # ended trials whose primary metric's history is kept in memory (it no longer changes)
 
 
 @dataclass
@@ -49,6 +51,9 @@ class SweepService:
         self.context = context
         self.jobs = context.jobs
         context.jobs.add_submission_check(JOB_TYPE, self.check_submission)
+        # an ended trial's history, by its run id: a round reads MLflow only for the trials still running
+        self._ended_histories: OrderedDict[str, list[float]] = OrderedDict()
+        self._history_lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="sweeps", daemon=True)
         self._thread.start()
@@ -152,15 +157,31 @@ class SweepService:
         trials = []
         for child in self.jobs.jobs.children(row.name):
             tags = child.spec.get("tags", {})
-            history: list[float] = []
-            if child.status != JobStatus.QUEUED.value:
-                series = self.context.tracker.metric_histories(child.id).get(metric)
-                history = list(series.values) if series else []
+            history = self._history(child, metric)
             trials.append(
                 Trial(child, json.loads(tags.get(POINT_TAG, "{}")), json.loads(tags.get(PARAMS_TAG, "{}")),
                       history[-1] if history else None, history)
             )  # fmt: skip
         return trials
+
+    def _history(self, trial: JobRow, metric: str) -> list[float]:
+        """Every value of ``metric`` the trial logged, in order; an ended trial's read from MLflow once (its
+        metrics are written before its row says it ended, and never after)."""
+        if trial.status == JobStatus.QUEUED.value:
+            return []
+        key = f"{trial.id} {metric}"
+        with self._history_lock:
+            if key in self._ended_histories:
+                self._ended_histories.move_to_end(key)
+                return self._ended_histories[key]
+        series = self.context.tracker.metric_histories(trial.id).get(metric)
+        history = list(series.values) if series else []
+        if JobStatus(trial.status).is_terminal:
+            with self._history_lock:
+                self._ended_histories[key] = history
+                while len(self._ended_histories) > ENDED_HISTORIES_KEPT:
+                    self._ended_histories.popitem(last=False)
+        return history
 
     def _cancel(self, trials: list[Trial]) -> None:
         for trial in trials:
