@@ -130,7 +130,9 @@ def test_the_blocks_answer_shows_no_partial_product(model: Any, wired: Any) -> N
     layout = Layout.checked(header_of(channel)["chunks"][0], 30, 4096, linear=True)
     assert layout.per_ciphertext == 4
     slots = np.asarray(ts.ckks_vector_from(client._context, answers[0]).decrypt()).reshape(4, -1)[:, :1000]
-    assert np.abs(slots).min() > 10  # each block masked (shares uniform in ±2^20), only their sum is the score
+    # each block masked (shares uniform in ±2^20: ~0.1 % of slots fall within ±1,000 by chance, where a partial
+    # product of these rows is a few units), only their sum is the score
+    assert np.mean(np.abs(slots) > 1000) > 0.99, np.sort(np.abs(slots).ravel())[:20]
     np.testing.assert_allclose(slots.sum(axis=0), model.decision_function(X), atol=1e-4)
 
 
