@@ -107,7 +107,9 @@ os.makedirs("outputs", exist_ok=True)
 os.symlink(os.path.join(home, "token"), os.path.join("outputs", "leak.txt"))
 report(environment_names=sorted(os.environ), input_text=open(os.environ["AZURE_ML_INPUT_data"]).read())
 """
-JOB_VARIABLES = {"KILN_URL", "KILN_TOKEN", "KILN_JOB_ID", "KILN_JOB_NAME", "KILN_TENSORBOARD_DIR"}
+# the job's own: where to reach the workspace as its creator, its names, its TensorBoard folder, and where a Ray
+# instance it starts keeps its files (inside its own folder; local compute)
+JOB_VARIABLES = {"KILN_URL", "KILN_TOKEN", "KILN_JOB_ID", "KILN_JOB_NAME", "KILN_TENSORBOARD_DIR", "KILN_RAY_TEMP_DIR"}
 REFUSED_PROBES = (
     "token", "endpoint_keys", "kiln_db", "mlflow_db", "server_log", "mlflow_port_file", "replica_configs",
     "other_job", "mlflow_child", "replica", "server_proc", "server_signal", "kiln_package", "site_packages",

@@ -14,7 +14,7 @@ from typing import Any
 
 from kiln.capabilities.services import CapabilityContext
 from kiln.clock import utcnow
-from kiln.errors import InvalidSpec, KilnError
+from kiln.errors import Conflict, InvalidSpec, KilnError
 from kiln.jobs.outcome import CANCELED_BY_USER
 from kiln.services.jobs import private_inputs
 from kiln.specs.job import CommandJobSpec, JobLimits, ProcessJobSpec
@@ -185,8 +185,12 @@ class SweepService:
 
     def _cancel(self, trials: list[Trial]) -> None:
         for trial in trials:
-            if not trial.row.cancel_requested:
+            if trial.row.cancel_requested:
+                continue
+            try:
                 self.jobs.cancel(trial.row.name)
+            except Conflict:  # it ended after this round read it: nothing is left to stop
+                log.debug("sweep trial %s ended before its cancel", trial.row.name)
 
     def _end(
         self, row: JobRow, status: JobStatus, reason: str | None, trials: list[Trial] | None = None,

@@ -113,8 +113,10 @@ def test_a_job_end_to_end_on_postgres(postgres_server: PostgresServer, team: Tea
     )  # fmt: skip
     view = json.loads(result.stdout[result.stdout.index("{\n") :])
     assert view["status"] == "completed"
-    server_id = team.server_id(server)
-    assert view["server_id"] == server_id
+    # either server's engine may claim it (one queue in the database; the submitting one is woken first, the other
+    # polls, and on a loaded machine the poll has won): the job names the one that ran it
+    server_id = view["server_id"]
+    assert server_id in {team.server_id(team.first), team.server_id(team.second)}, server_id
     shown = server.cli("job", "show", "--name", view["name"], check=True).stdout
     assert "server" in shown and server_id in shown
 

@@ -154,6 +154,7 @@ def test_bad_sweep_files_are_refused_naming_the_field(workspace: WorkspaceServer
         workspace.client().jobs.create(path)
 
 
+@pytest.mark.timeout(900)  # six training trials, four at a time: ~50 s on a busy machine, more under a full run
 def test_the_sweep_example_runs_as_the_readme_shows(workspace: WorkspaceServer, mlflow_client: Any) -> None:
     """examples/sweeps/sweep.yml (README's command), cut to six trials: the best trial's test RMSE is recorded on the
     sweep's run, every trial's parameters are from the search space."""
