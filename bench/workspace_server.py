@@ -87,3 +87,18 @@ class BenchWorkspace:
 
 def _exit_on_signal(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
+
+
+def create_job_with_the_cli(client, job_file: Path, overrides: list[str], env: dict[str, str], timeout: float):  # type: ignore[no-untyped-def]
+    """``kiln job create -f JOB_FILE OVERRIDES -o json`` run as a user runs it, then the job waited for (polled every
+    50 ms) and its view returned; the bench exits with the CLI's error, or the job's end if it did not complete."""
+    created = subprocess.run(
+        [sys.executable, "-m", "kiln", "job", "create", "-f", str(job_file), *overrides, "-o", "json"],
+        env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    if created.returncode != 0:
+        raise SystemExit(f"kiln job create -f {job_file} failed:\n{created.stderr}")
+    view = client.jobs.get(json.loads(created.stdout)["name"]).wait(timeout=timeout, poll=0.05).view
+    if view.status.value != "completed":
+        raise SystemExit(f"kiln job {view.name} ended {view.status.value}: {view.failure_reason}")
+    return view

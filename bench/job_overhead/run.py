@@ -10,7 +10,6 @@ Starts its own workspace in a temporary KILN_HOME, on loopback.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from workspace_server import BenchWorkspace  # noqa: E402
+from workspace_server import BenchWorkspace, create_job_with_the_cli  # noqa: E402
 
 TARGET_SECONDS = 1.0
 
@@ -45,15 +44,9 @@ def direct_run() -> float:
 
 def kiln_run(env: dict[str, str], client) -> tuple[float, float]:  # type: ignore[no-untyped-def]
     start = time.time()
-    created = subprocess.run(
-        [sys.executable, "-m", "kiln", "job", "create", "-f", str(HERE / "job.yml"), "-o", "json"],
-        env=env, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    name = json.loads(created.stdout)["name"]
-    job = client.jobs.get(name).wait(timeout=120, poll=0.05)
-    assert job.status.value == "completed", job.view.failure_reason
-    found = marks("".join(client.jobs.logs(name)))
-    ended = job.view.ended_at.timestamp()
+    view = create_job_with_the_cli(client, HERE / "job.yml", [], env, timeout=120)
+    found = marks("".join(client.jobs.logs(view.name)))
+    ended = view.ended_at.timestamp()
     return found["first"] - start, ended - found["last"]
 
 

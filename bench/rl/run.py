@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 sys.path.insert(0, str(HERE.parent))
 
-from workspace_server import BenchWorkspace  # noqa: E402
+from workspace_server import BenchWorkspace, create_job_with_the_cli  # noqa: E402
 
 from kiln.specs.job import CommandJobSpec, literal_input_value, render_command  # noqa: E402
 from kiln.specs.yaml_source import parse_yaml  # noqa: E402
@@ -93,17 +93,8 @@ def run_direct(mlflow_client, env: dict[str, str], scratch: Path, iterations: in
 def run_kiln(client, mlflow_client, env: dict[str, str], iterations: int, target: float) -> Run:  # type: ignore[no-untyped-def]
     overrides = ["--set", f"inputs.iterations={iterations}", "--set", f"inputs.target_return={target}"]
     started = time.time()
-    created = subprocess.run(
-        [sys.executable, "-m", "kiln", "job", "create", "-f", str(JOB_FILE), *overrides, "-o", "json"],
-        env=env, capture_output=True, text=True,
-    )  # fmt: skip
-    if created.returncode != 0:
-        raise SystemExit(f"kiln job create failed:\n{created.stderr}")
-    job = client.jobs.get(json.loads(created.stdout)["name"]).wait(timeout=3600, poll=0.05)
+    view = create_job_with_the_cli(client, JOB_FILE, overrides, env, timeout=3600)
     wall = time.time() - started
-    view = job.view
-    if view.status.value != "completed":
-        raise SystemExit(f"kiln job {view.name} ended {view.status.value}: {view.failure_reason}")
     return Run("kiln", wall, *summary(mlflow_client, view.id, started, target))
 
 

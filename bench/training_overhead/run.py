@@ -31,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 sys.path.insert(0, str(HERE.parent))
 
-from workspace_server import BenchWorkspace  # noqa: E402
+from workspace_server import BenchWorkspace, create_job_with_the_cli  # noqa: E402
 
 from kiln.specs.job import CommandJobSpec, literal_input_value, render_command  # noqa: E402
 from kiln.specs.yaml_source import parse_yaml  # noqa: E402
@@ -97,17 +97,8 @@ def run_direct(job_file: Path, epochs: int, env: dict[str, str], scratch: Path) 
 def run_kiln(job_file: Path, epochs: int, gpu: bool, env: dict[str, str], client) -> tuple[float, float]:  # type: ignore[no-untyped-def]
     overrides = ["--set", f"inputs.epochs={epochs}"] + (["--set", "resources.gpu_count=1"] if gpu else [])
     started = time.perf_counter()
-    created = subprocess.run(
-        [sys.executable, "-m", "kiln", "job", "create", "-f", str(job_file), *overrides, "-o", "json"],
-        env=env, capture_output=True, text=True,
-    )  # fmt: skip
-    if created.returncode != 0:
-        raise SystemExit(f"kiln job create -f {job_file} failed:\n{created.stderr}")
-    job = client.jobs.get(json.loads(created.stdout)["name"]).wait(timeout=1800, poll=0.05)
+    view = create_job_with_the_cli(client, job_file, overrides, env, timeout=1800)
     elapsed = time.perf_counter() - started
-    view = job.view
-    if view.status.value != "completed":
-        raise SystemExit(f"kiln job {view.name} ended {view.status.value}: {view.failure_reason}")
     return elapsed, (view.ended_at - view.started_at).total_seconds()
 
 
