@@ -178,6 +178,8 @@ class EncryptedClient:
             encrypted = [ts.ckks_vector(self._context, v.tolist()).serialize() for v in vectors]
             if layout.feature_major and self.model["layers"] == 1:
                 encrypted = self._lowered(encrypted)
+            elif self.model["layers"] == 1:
+                encrypted = self._uncompressed(encrypted)
             blobs.extend(encrypted)
             header_chunks.append(layout.to_json())
 
@@ -219,6 +221,19 @@ class EncryptedClient:
                 )
                 for b in blobs
             ]
+        except seal_format.SealFormatError:
+            return blobs
+
+    def _uncompressed(self, blobs: list[bytes]) -> list[bytes]:
+        """A linear model's ciphertexts without SEAL's zstd: the server reads their residues as they come (a
+        request of 1,000 rows spends a fifth of its server time decompressing otherwise) for ~18 % more bytes.
+        As sent where that cannot be read."""
+        if not seal_format.available():
+            return blobs
+        assert self.parameters is not None
+        degree = self.parameters.poly_modulus_degree
+        try:
+            return [seal_format.write(seal_format.read(b, degree, 64)) for b in blobs]
         except seal_format.SealFormatError:
             return blobs
 

@@ -90,10 +90,12 @@ def _digits(integers: np.ndarray) -> np.ndarray:
 def _combination(digits: np.ndarray, rows: list[np.ndarray], q: int) -> np.ndarray:
     """``integers @ X mod q`` exactly, for X's rows (one u64 polynomial per feature, residues below q < 2^62):
     each residue read as two u32 limbs (a view of its bytes), each weight as base-1024 digits, one float64
-    matrix product per block whose sums stay below 2^52, then the pieces recombined modulo q."""
+    matrix product per block whose sums stay below 2^52; per limb the two digits' sums are joined in int64
+    (below 2^63) and reduced modulo q once, and the high limb's shifted by 32 bits modulo q."""
     outputs = digits.shape[0] // DIGITS
     columns = rows[0].shape[0]
     result = np.empty((outputs, columns), dtype=np.uint64)
+    modulus = np.int64(q)
     for start in range(0, columns, COLUMNS):
         width = min(COLUMNS, columns - start)
         total = np.zeros((outputs, width), dtype=np.uint64)
@@ -102,12 +104,12 @@ def _combination(digits: np.ndarray, rows: list[np.ndarray], q: int) -> np.ndarr
                 [r[start : start + width].view("<u4") for r in rows[group : group + FEATURE_GROUP]], dtype=np.float64
             )
             products = digits[:, group : group + FEATURE_GROUP] @ limbs  # (digits × outputs) × (width × 2 limbs)
-            pieces = np.mod(products.astype(np.int64), q).astype(np.uint64).reshape(DIGITS, outputs, width, 2)
-            # Σ_m Σ_h piece · 2^(10m + 32h): four terms below q < 2^62 each, summed, reduced once
-            terms = sum(
-                _shift_mod(pieces[m, :, :, h], DIGIT_BITS * m + 32 * h, q) for m in range(DIGITS) for h in range(2)
-            )
-            total = _add_mod(total, terms % np.uint64(q), q)
+            pieces = products.astype(np.int64).reshape(DIGITS, outputs, width, 2)
+            # Σ_m piece_m · 2^(10m): |piece_0| < 2^52 and |piece_1 · 2^10| < 2^62, so the sum stays in int64
+            joined = pieces[0] + (pieces[1] << np.int64(DIGIT_BITS))
+            reduced = np.mod(joined, modulus).astype(np.uint64)  # (outputs × width × 2 limbs), below q
+            terms = _add_mod(reduced[:, :, 0], _shift_mod(np.ascontiguousarray(reduced[:, :, 1]), 32, q), q)
+            total = _add_mod(total, terms, q)
         result[:, start : start + width] = total
     return result
 

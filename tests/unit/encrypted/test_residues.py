@@ -120,6 +120,10 @@ def test_large_batches_are_computed_on_the_residues(
     header, blobs = wire.decode(channel.bodies[-2], max_blobs=1 << 20)
     assert header["chunks"] == [layout]
     assert {seal_format.read(b, 8192, 3).residues.shape[1] for b in blobs} == {moduli}
+    # sent without SEAL's zstd: the server reads the residues as they come, with nothing to decompress
+    assert {seal_format.HEADER.unpack_from(seal_format._fields(memoryview(b))[1])[4] for b in blobs} == {
+        seal_format.NONE
+    }
 
 
 def test_the_blocks_answer_shows_no_partial_product(model: Any, wired: Any) -> None:
