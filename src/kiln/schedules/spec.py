@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Discriminator, Field, Tag
 
 from kiln.specs.bounded import Name, PathText, ShortText, StrictModel, Tags, Text
 
@@ -42,7 +42,19 @@ class RecurrenceTrigger(_TriggerBase):
     schedule: RecurrencePattern | None = None
 
 
-Trigger = Annotated[CronTrigger | RecurrenceTrigger, Field(discriminator="type")]
+def _trigger_kind(value: Any) -> str | None:
+    """The member a trigger is, by its ``type``; tags named as classes, so errors name ``trigger.FIELD``."""
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return {"cron": "CronTrigger", "recurrence": "RecurrenceTrigger"}.get(kind) if isinstance(kind, str) else None
+
+
+Trigger = Annotated[
+    Annotated[CronTrigger, Tag("CronTrigger")] | Annotated[RecurrenceTrigger, Tag("RecurrenceTrigger")],
+    Discriminator(
+        _trigger_kind, custom_error_type="trigger_type",
+        custom_error_message="type must be cron (with expression) or recurrence (with frequency and interval)",
+    ),
+]  # fmt: skip
 
 
 class ScheduleSpec(StrictModel):
