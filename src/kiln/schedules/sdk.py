@@ -64,7 +64,8 @@ def schedule_body(rest: RestClient, spec: str | Path | dict[str, Any] | Schedule
     try:
         Timetable.of(schedule.trigger, utcnow())  # the server checks it too; here the line is known
     except InvalidSpec as exc:
-        raise InvalidSpec(f"{source.where(('trigger',))}: {exc.message}") from None
+        field = tuple(exc.message.partition(":")[0].split("."))  # the timetable's errors start with trigger.FIELD
+        raise InvalidSpec(f"{source.where(field)}: {exc.message}") from None
     body = schedule.model_dump(mode="json", by_alias=True, exclude_none=True)
     body["create_job"] = _job_body(rest, schedule.create_job, source, base_dir)
     return body

@@ -190,7 +190,7 @@ def test_the_cli_refuses_a_bad_file_with_its_line_and_the_server_checks_what_the
     path = write_schedule(tmp_path, schedule("bad-cli", {"type": "cron", "expression": "* * *"}))
     result = clocked.server.cli("schedule", "create", "-f", str(path))
     assert result.returncode != 0 and "Traceback" not in result.stderr
-    assert f"error: {path}, line 3: trigger.expression: '* * *' is not a cron expression" in result.stderr
+    assert f"error: {path}, line 4: trigger.expression: '* * *' is not a cron expression" in result.stderr
     # over REST, with no client to check it first
     headers = {"Authorization": f"Bearer {clocked.server.token}"}
     answer = httpx.post(
