@@ -110,9 +110,14 @@ class ScheduleService:
             raise InvalidSpec("trigger.end_time: the timetable has no run left (its end_time has passed)")
         job = parse_scheduled_job(spec.create_job)
         try:
-            self.jobs.validate(job, created_by=created_by, role=role)  # every check of a submit, nothing recorded
+            plan = self.jobs.validate(job, created_by=created_by, role=role)  # every check of a submit, no record
         except KilnError as exc:
             raise type(exc)(f"create_job: {exc.message}") from None
+        for field, path in plan.pending_uploads.items():  # each run submits this body: nothing may be left to send
+            raise InvalidSpec(
+                f"create_job.{field}: '{path}' is a path on the client; kiln schedule create and the SDK upload it, "
+                "over REST upload it first (POST /api/v1/uploads) and send its upload: reference"
+            )
         stored = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
         stored.pop("$schema", None)
         stored["create_job"] = job.model_dump(mode="json", by_alias=True, exclude_none=True)
