@@ -56,7 +56,8 @@ ATTACK_BODIES: dict[str, Any] = {
     "models.compare": {"candidate": "1", "baseline": "1", "metrics": [{"name": "accuracy"}]},
     "rollouts.start": {"deployment": "blue", "steps": [100], "window_seconds": 3600},  # all traffic, unwatched
     "schedules.create": {
-        "name": f"attack-schedule-{SUFFIX}", "trigger": {"type": "cron", "expression": "* * * * *"},
+        "name": f"attack-schedule-{SUFFIX}",
+        "trigger": {"type": "cron", "expression": "* * * * *"},
         "create_job": {"command": "cat $KILN_HOME/token", "experiment_name": "attack"},
     },  # fmt: skip
 }

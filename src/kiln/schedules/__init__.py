@@ -16,7 +16,9 @@ CAPABILITY = Capability(
     name="schedules",
     summary="schedules: jobs submitted on a cron or recurrence timetable by the workspace server",
     commands=(
-        CliCommand("schedule", "kiln.schedules.cli:app", "Schedules: jobs submitted on a cron or recurrence timetable."),
+        CliCommand(
+            "schedule", "kiln.schedules.cli:app", "Schedules: jobs submitted on a cron or recurrence timetable."
+        ),
     ),
     api="kiln.schedules.api",
     router="kiln.schedules.router:schedules_router",

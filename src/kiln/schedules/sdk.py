@@ -76,6 +76,7 @@ def _job_body(rest: RestClient, job: str | dict[str, Any], source: YamlSource, b
     from kiln.specs.yaml_source import YamlSource, read_yaml_file
 
     where = source.where(("create_job",))
+    job_dir: Path | None
     if isinstance(job, str):
         path = (base_dir or Path.cwd()) / job
         if not path.is_file():

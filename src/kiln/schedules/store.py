@@ -75,17 +75,17 @@ class ScheduleRepository:
             .values(next_run_at=following, updated_at=now)
         )
         with self._sessions.begin() as session:
-            return session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+            return _changed_one(session.execute(statement))
 
     def set_fields(self, name: str, **fields: Any) -> bool:
         with self._sessions.begin() as session:
             statement = update(ScheduleRow).where(ScheduleRow.name == name).values(**fields)
-            return session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+            return _changed_one(session.execute(statement))
 
     def delete(self, name: str) -> bool:
         with self._sessions.begin() as session:
             session.execute(delete(ScheduleRunRow).where(ScheduleRunRow.schedule == name))
-            return session.execute(delete(ScheduleRow).where(ScheduleRow.name == name)).rowcount == 1  # type: ignore[attr-defined]
+            return _changed_one(session.execute(delete(ScheduleRow).where(ScheduleRow.name == name)))
 
     def record_run(self, run: ScheduleRunRow) -> None:
         with self._sessions.begin() as session:
@@ -98,7 +98,14 @@ class ScheduleRepository:
 
     def runs(self, name: str, limit: int) -> list[ScheduleRunRow]:
         query = (
-            select(ScheduleRunRow).where(ScheduleRunRow.schedule == name).order_by(ScheduleRunRow.id.desc()).limit(limit)
+            select(ScheduleRunRow)
+            .where(ScheduleRunRow.schedule == name)
+            .order_by(ScheduleRunRow.id.desc())
+            .limit(limit)
         )
         with self._sessions() as session:
             return list(session.scalars(query))
+
+
+def _changed_one(result: object) -> bool:
+    return int(getattr(result, "rowcount", 0)) == 1
