@@ -23,6 +23,7 @@ CAPABILITY = Capability(
     api="kiln.schedules.api",
     router="kiln.schedules.router:schedules_router",
     service="kiln.schedules.service:ScheduleService",
+    studio_pages="kiln.schedules.studio:PAGES",
 )
 
 __all__ = ["CAPABILITY"]

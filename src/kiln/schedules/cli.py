@@ -13,6 +13,7 @@ from rich.table import Table
 from kiln.cli.render import OutputFormat, OutputOption, console, details_table, list_table, print_output, when
 from kiln.cli.workspace import client
 from kiln.schedules.api import ScheduleView
+from kiln.schedules.text import state_text, trigger_text
 
 app = typer.Typer(help="Schedules: jobs submitted on a cron or recurrence timetable.", no_args_is_help=True)
 NameOption = Annotated[str, typer.Option("--name", "-n", help="The schedule's name.")]
@@ -61,21 +62,6 @@ def delete(name: NameOption) -> None:
     """Delete it (the jobs it started are kept)."""
     client().schedules.delete(name)
     console.print(f"schedule [bold]{name}[/] deleted")
-
-
-def trigger_text(trigger: dict[str, object]) -> str:
-    zone = f" ({trigger['time_zone']})" if trigger.get("time_zone") else ""
-    if trigger.get("type") == "cron":
-        return f"cron '{trigger.get('expression')}'{zone}"
-    return f"every {trigger.get('interval')} {trigger.get('frequency')}{zone}"
-
-
-def state_text(view: ScheduleView) -> str:
-    if view.stopped_reason:
-        return "stopped"
-    if not view.enabled:
-        return "disabled"
-    return "enabled" if view.next_run_at else "ended"
 
 
 def schedules_table(views: list[ScheduleView]):  # type: ignore[no-untyped-def]
