@@ -206,12 +206,37 @@ def test_the_cli_refuses_a_bad_file_with_its_line_and_the_server_checks_what_the
     assert answer.status_code == 422 and "create_job" in answer.json()["error"]["message"], answer.text
 
 
-def test_the_example_schedule_is_created_from_its_files(clocked: Clocked) -> None:
+def test_the_example_schedule_is_created_from_its_files_and_its_nightly_run_trains(clocked: Clocked) -> None:
+    clocked.set(datetime(2030, 1, 3, 0, 59, tzinfo=UTC))  # 01:59 in Paris
     example = REPO / "examples" / "schedules" / "nightly.yml"
     result = clocked.server.cli("schedule", "create", "-f", str(example), "-o", "json", check=True)
     view = json.loads(result.stdout)
     assert view["name"] == "nightly-training" and view["job_type"] == "command"
     assert view["create_job"]["code"].startswith("upload:")  # the job file's code, uploaded as job create does
+    assert view["next_run_at"] == "2030-01-03T01:00:00Z"  # 02:00 in Paris
     shown = clocked.server.cli("schedule", "show", "-n", "nightly-training", check=True).stdout
     assert "cron '0 2 * * *' (Europe/Paris)" in shown
+    clocked.advance()
+    with clocked.server.client() as client:
+        job = wait_for(lambda: client.jobs.search(tags={"kiln.schedule": "nightly-training"})[0], what="the run")[0]
+        done = job.wait(timeout=240)
+        assert done.status.value == "completed", done.view.failure_reason
+        assert done.name == "nightly-training-203001030100" and 0 < done.metrics["test_r2"] < 1
     clocked.server.cli("schedule", "delete", "-n", "nightly-training", check=True)
+
+
+def test_an_inline_sweep_is_a_job_a_schedule_may_submit(clocked: Clocked, tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "trial.py").write_text("import sys, mlflow; mlflow.log_metric('loss', float(sys.argv[1]))\n")
+    sweep = {
+        "type": "sweep", "trial": {"code": "./src", "command": "python trial.py ${{search_space.x}}"},
+        "search_space": {"x": {"type": "choice", "values": [1, 2]}}, "sampling_algorithm": "grid",
+        "objective": {"goal": "minimize", "primary_metric": "loss"},
+    }  # fmt: skip
+    path = write_schedule(
+        tmp_path, schedule("weekly-sweep", {"type": "cron", "expression": "0 4 * * sun"}, create_job=sweep)
+    )
+    with clocked.server.client() as client:
+        view = client.schedules.create(path)
+        assert view.job_type == "sweep" and view.create_job["trial"]["code"].startswith("upload:")
+        client.schedules.delete("weekly-sweep")
