@@ -20,13 +20,36 @@ SEARCH_DAYS = 366 * 8  # the farthest a next run is looked for (29 February on a
 # would be cron's worst case; a timetable with no run in 8 years is refused as having none)
 
 
+# Azure ML's schedule files name Windows time zones: the common ones, as CLDR's windowsZones maps them
+WINDOWS_ZONES = {
+    "UTC": "UTC", "Coordinated Universal Time": "UTC", "GMT Standard Time": "Europe/London",
+    "Greenwich Standard Time": "Atlantic/Reykjavik", "W. Europe Standard Time": "Europe/Berlin",
+    "Romance Standard Time": "Europe/Paris", "Central Europe Standard Time": "Europe/Budapest",
+    "Central European Standard Time": "Europe/Warsaw", "E. Europe Standard Time": "Europe/Chisinau",
+    "FLE Standard Time": "Europe/Kiev", "GTB Standard Time": "Europe/Bucharest", "Russian Standard Time": "Europe/Moscow",
+    "Turkey Standard Time": "Europe/Istanbul", "Israel Standard Time": "Asia/Jerusalem",
+    "South Africa Standard Time": "Africa/Johannesburg", "Arabian Standard Time": "Asia/Dubai",
+    "India Standard Time": "Asia/Kolkata", "China Standard Time": "Asia/Shanghai", "Tokyo Standard Time": "Asia/Tokyo",
+    "Korea Standard Time": "Asia/Seoul", "Singapore Standard Time": "Asia/Singapore",
+    "AUS Eastern Standard Time": "Australia/Sydney", "E. Australia Standard Time": "Australia/Brisbane",
+    "W. Australia Standard Time": "Australia/Perth", "New Zealand Standard Time": "Pacific/Auckland",
+    "Eastern Standard Time": "America/New_York", "Central Standard Time": "America/Chicago",
+    "Mountain Standard Time": "America/Denver", "US Mountain Standard Time": "America/Phoenix",
+    "Pacific Standard Time": "America/Los_Angeles", "Alaskan Standard Time": "America/Anchorage",
+    "Hawaiian Standard Time": "Pacific/Honolulu", "Atlantic Standard Time": "America/Halifax",
+    "E. South America Standard Time": "America/Sao_Paulo", "Argentina Standard Time": "America/Buenos_Aires",
+}  # fmt: skip
+
+
 def zone_of(name: str | None, where: str = "trigger.time_zone") -> ZoneInfo:
-    """The time zone ``name`` (IANA, e.g. Europe/Paris; default UTC)."""
+    """The time zone ``name``: an IANA name (Europe/Paris) or one of Azure's Windows names (Romance Standard
+    Time); default UTC."""
     try:
-        return ZoneInfo(name or "UTC")
+        return ZoneInfo(WINDOWS_ZONES.get(name or "UTC", name or "UTC"))
     except (ZoneInfoNotFoundError, ValueError):
         raise InvalidSpec(
-            f"{where}: unknown time zone '{name}'; write an IANA name such as UTC, Europe/Paris or America/New_York"
+            f"{where}: unknown time zone '{name}'; write an IANA name such as UTC, Europe/Paris or America/New_York "
+            "(or a Windows name Azure ML uses, such as Pacific Standard Time)"
         ) from None
 
 

@@ -55,6 +55,12 @@ def test_cron_in_a_time_zone_keeps_the_wall_clock_across_daylight_saving() -> No
     assert found == ["2030-03-30 02:00", "2030-03-31 01:00"]  # 03:00 CET, then 03:00 CEST
 
 
+def test_azures_windows_time_zone_names_are_read_as_their_iana_zones() -> None:
+    trigger = {"type": "cron", "expression": "0 9 * * *", "time_zone": "Pacific Standard Time"}
+    assert runs(trigger, datetime(2030, 1, 2, tzinfo=UTC)) == ["2030-01-01 17:00"]  # 09:00 PST
+    assert timetable({**trigger, "time_zone": "Romance Standard Time"}).zone.key == "Europe/Paris"
+
+
 def test_recurrences_from_minutes_to_months() -> None:
     every_five = {"type": "recurrence", "frequency": "minute", "interval": 5}
     assert runs(every_five, CREATED + timedelta(minutes=16)) == ["2030-01-01 00:05", "2030-01-01 00:10",
