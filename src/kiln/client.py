@@ -17,6 +17,7 @@ from kiln.sdk.login import read_login, same_workspace
 
 if TYPE_CHECKING:
     from kiln.privacy.sdk import PrivacyOperations
+    from kiln.schedules.sdk import ScheduleOperations
     from kiln.sdk.audit import AuditOperations
     from kiln.sdk.computes import ComputeOperations
     from kiln.sdk.data import DataOperations
@@ -145,6 +146,13 @@ class Client:
         from kiln.privacy.sdk import PrivacyOperations
 
         return PrivacyOperations(self._rest)
+
+    @cached_property
+    def schedules(self) -> ScheduleOperations:
+        """Jobs submitted on a cron or recurrence timetable by the workspace server (the schedules capability)."""
+        from kiln.schedules.sdk import ScheduleOperations
+
+        return ScheduleOperations(self._rest)
 
     @cached_property
     def workspace(self) -> WorkspaceOperations:

@@ -225,6 +225,7 @@ class Seeded:
             "tokens": {"token_id": self.team.reader.token_id},
             "computes": {"name": self.compute},
             "datastores": {"name": self.datastore},
+            "schedules": {"name": f"sec-schedule-{SUFFIX}"},  # none is made: a read answers 404 (declared)
         }
         segments = operation.path.removeprefix("/api/v1/").split("/")
         collection = "/".join(segments[:2]) if segments[0] == "lineage" else segments[0]

@@ -55,6 +55,11 @@ ATTACK_BODIES: dict[str, Any] = {
     "privacy.synthesize": {"synthesizer": "mst", "epsilon": 100, "rows": 1000000, "name": f"attack-synth-{SUFFIX}"},
     "models.compare": {"candidate": "1", "baseline": "1", "metrics": [{"name": "accuracy"}]},
     "rollouts.start": {"deployment": "blue", "steps": [100], "window_seconds": 3600},  # all traffic, unwatched
+    "schedules.create": {
+        "name": f"attack-schedule-{SUFFIX}",
+        "trigger": {"type": "cron", "expression": "* * * * *"},
+        "create_job": {"command": "cat $KILN_HOME/token", "experiment_name": "attack"},
+    },  # fmt: skip
 }
 RAW_ATTACK = {"uploads.create": b"not a tar", "workspace.import": b"not a tar either"}
 # streams that would last minutes: one snapshot is enough to see who gets past the role check

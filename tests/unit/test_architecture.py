@@ -24,6 +24,9 @@ RULES = [
     Rule("kiln.specs", RUNTIME, "specs declare shapes; they are shared by every front door and the server"),
     Rule("kiln.api", RUNTIME, "the REST contract is declarations only: the SDK and the server both read it"),
     Rule("kiln.packaging.api", RUNTIME, "a capability's REST operations are declarations only: the SDK reads them too"),
+    Rule("kiln.schedules.api", RUNTIME, "a capability's REST operations are declarations only: the SDK reads them too"),
+    Rule("kiln.schedules.spec", RUNTIME, "a schedule's YAML is a shape: the CLI, the SDK and the server read it"),
+    Rule("kiln.schedules.timetable", RUNTIME, "when runs fall is arithmetic: the SDK checks a trigger with it too"),
     Rule("kiln.errors", ("kiln.",), "the error tree is the bottom of the house", allowed=("kiln.errors",)),
     Rule(
         "kiln.serving.replica",

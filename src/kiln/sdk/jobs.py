@@ -301,10 +301,19 @@ def prepare_submission(rest: RestClient, spec: SpecLike, overrides: list[str], d
     local paths uploaded (``dry_run``: only checked to exist and be readable, and left as they are: the server
     reports them as uploads to come)."""
     from kiln.capabilities import load_configured_capabilities
-    from kiln.sdk.uploads import upload_path
 
     load_configured_capabilities()  # their job kinds (type: responsible_ai…), as the CLI loads them at its start
     source, base_dir = _source_of(spec)
+    return prepare_source(rest, source, base_dir, overrides, dry_run)
+
+
+def prepare_source(
+    rest: RestClient, source: YamlSource, base_dir: Path | None, overrides: list[str], dry_run: bool = False
+) -> dict[str, Any]:
+    """:func:`prepare_submission` of a job already read (a schedule's inline ``create_job``: its lines are the
+    schedule file's), its local paths relative to ``base_dir``."""
+    from kiln.sdk.uploads import upload_path
+
     body, local_paths = check_submission(source, base_dir, overrides)
     if not dry_run:
         for loc, local in local_paths.items():
