@@ -29,6 +29,7 @@ BUILT_IN: tuple[str, ...] = (
     "kiln.privacy",  # kiln privacy: private data versions, a privacy-budget ledger, DP queries
     "kiln.rollout",  # kiln online-endpoint rollout: mirror, then traffic steps watched, rolled back on a breach
     "kiln.sweeps",  # type: sweep jobs: trials as child jobs, Optuna's samplers, early termination, in the server
+    "kiln.pipelines",  # type: pipeline jobs, command components (kiln component), step reuse, in the server
 )
 
 PLUGINS_SETTING = "plugins (KILN_PLUGINS, or 'plugins' in config.yaml)"

@@ -9,6 +9,7 @@ is the built-in ``type: command``. Other kinds subclass one of them and are regi
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -205,6 +206,11 @@ class JobSpecBase(StrictModel):
 
         Checked where the spec is read (the SDK names the YAML line) and again at submit."""
         return []
+
+    def with_local_files(self, base_dir: Path) -> JobSpecBase:
+        """The spec with the files it names beside its YAML (``base_dir``) read in, on the submitting machine (a
+        pipeline's ``component: file:./x.yml``); most kinds name none."""
+        return self
 
 
 class ProcessJobSpec(JobSpecBase):
