@@ -20,7 +20,9 @@ NameOption = Annotated[str, typer.Option("--name", "-n", help="The component's n
 @app.command("create")
 def create(
     file: Annotated[Path, typer.Option("--file", "-f", help="The component's YAML file (type: command).")],
-    version: Annotated[str | None, typer.Option("--version", "-v", help="Its version (default: the file's, or the next).")] = None,
+    version: Annotated[
+        str | None, typer.Option("--version", "-v", help="Its version (default: the file's, or the next).")
+    ] = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Register a version of a command component; its code folder is uploaded and pinned by its hash."""

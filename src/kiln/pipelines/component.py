@@ -19,7 +19,9 @@ from kiln.specs.job import LITERAL_INPUT_TYPES, PATH_INPUT_TYPES, Problem, Scala
 FILE_PREFIX = "file:"
 LATEST = "latest"
 INPUT_TYPES = (*PATH_INPUT_TYPES, *LITERAL_INPUT_TYPES)
-_REFERENCE = re.compile(r"^(?:azureml:|kiln:)(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,254})(?::(?P<version>[A-Za-z0-9_.-]{1,64})|@(?P<label>latest))?$")
+_REFERENCE = re.compile(
+    r"^(?:azureml:|kiln:)(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,254})(?::(?P<version>[A-Za-z0-9_.-]{1,64})|@(?P<label>latest))?$"
+)
 OPTIONAL_BLOCK = re.compile(r"\$\[\[(?P<body>.*?)\]\]", re.DOTALL)  # Azure's $[[ --x ${{inputs.x}} ]]
 INPUT_REFERENCE = re.compile(r"\$\{\{\s*inputs\.([A-Za-z0-9_.-]+)\s*\}\}")
 

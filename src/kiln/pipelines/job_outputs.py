@@ -13,7 +13,7 @@ from kiln.errors import InvalidSpec
 from kiln.jobs.folders import output_key
 from kiln.jobs.inputs import expect_pin
 from kiln.services.jobs import private_inputs
-from kiln.specs.job import JobInput
+from kiln.specs.job import JOB_OUTPUT_PREFIXES, JobInput
 from kiln.specs.pins import InputPin, UploadPin, input_pins
 from kiln.specs.views import JobStatus
 from kiln.store.jobs import JobRepository
@@ -27,7 +27,7 @@ class JobOutputInputs:
     store: ArtifactStore
 
     def accepts(self, item: JobInput) -> bool:
-        return bool(item.is_path() and item.path and item.path.startswith(("azureml://jobs/", "kiln://jobs/")))
+        return bool(item.is_path() and item.path and item.path.startswith(JOB_OUTPUT_PREFIXES))
 
     def pin(self, name: str, item: JobInput) -> UploadPin:
         field = f"inputs.{name}.path"

@@ -107,7 +107,9 @@ class PipelineService:
             row = self.components.find(name, version)
         if row is None:
             known = [r.version for r in self.components.versions(name)]
-            hint = f"its versions: {', '.join(known)}" if known else "kiln component list shows the components there are"
+            hint = (
+                f"its versions: {', '.join(known)}" if known else "kiln component list shows the components there are"
+            )
             what = f"{name}@latest" if version == LATEST else f"{name}:{version}"
             raise NotFound(f"{field}: component '{what}' not found ({hint})")
         return row
@@ -187,7 +189,9 @@ class PipelineService:
         if row.status == JobStatus.QUEUED.value:
             spec = self.pinned_components(PipelineJobSpec.model_validate(row.spec))
             dumped = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
-            if not repository.transition(row.id, [JobStatus.QUEUED], JobStatus.RUNNING, started_at=utcnow(), spec=dumped):
+            if not repository.transition(
+                row.id, [JobStatus.QUEUED], JobStatus.RUNNING, started_at=utcnow(), spec=dumped
+            ):
                 return
             self.context.tracker.mark_started(row.id)
             row = repository.get(row.id)
@@ -270,7 +274,9 @@ class PipelineService:
         experiment_id = tracker.experiment_id(experiment_name)
         summary = handler_of(job).summary(job)
         run_tags = {str(k): str(v) for k, v in job.tags.items()}
-        run_tags.update({"mlflow.source.name": summary[:500], "mlflow.source.type": "JOB", "kiln.compute": earlier.compute})
+        run_tags.update(
+            {"mlflow.source.name": summary[:500], "mlflow.source.type": "JOB", "kiln.compute": earlier.compute}
+        )
         if row.created_by:
             run_tags["mlflow.user"] = row.created_by
         run_id = tracker.create_run(experiment_id, job.name, run_tags)
@@ -346,7 +352,7 @@ def reuse_key(job: CommandJobSpec, plan: JobPlanView) -> str:
         if pin is not None:
             inputs[name] = getattr(pin, "content_hash", None) or pin.model_dump(mode="json")
         else:
-            inputs[name] = value.default if isinstance(value, JobInput) else value
+            inputs[name] = value.model_dump(mode="json") if isinstance(value, JobInput) else value
     material = {
         "command": job.command, "code": plan.code_hash, "environment": plan.environment.model_dump(mode="json"),
         "environment_variables": job.environment_variables, "inputs": inputs,

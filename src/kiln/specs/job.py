@@ -42,6 +42,7 @@ REFERENCE = re.compile(r"\$\{\{\s*([A-Za-z_][\w]*)\.([A-Za-z0-9_.-]+)\s*\}\}")
 UPLOAD_PREFIX = "upload:"
 AZUREML_PREFIX = "azureml:"
 COMPUTE_PREFIXES = (AZUREML_PREFIX, "kiln:")
+JOB_OUTPUT_PREFIXES = ("azureml://jobs/", "kiln://jobs/")  # a job's kept output: azureml://jobs/JOB/outputs/NAME
 
 Scalar = str | int | float | bool
 Problem = tuple[tuple[str, ...], str]  # a field's path and what is wrong with it
@@ -246,6 +247,8 @@ class ProcessJobSpec(JobSpecBase):
             paths[("code",)] = self.code
         for name, item in self.path_inputs().items():
             if item.path and not is_asset_reference(item.path) and not is_remote_path(item.path):
+                if item.path.startswith(JOB_OUTPUT_PREFIXES):  # another job's output, read in the workspace
+                    continue
                 paths[("inputs", name, "path")] = item.path
         return paths
 
