@@ -225,6 +225,7 @@ class Seeded:
             "tokens": {"token_id": self.team.reader.token_id},
             "computes": {"name": self.compute},
             "datastores": {"name": self.datastore},
+            "components": {"name": f"sec-component-{SUFFIX}", "version": "1"},  # none: a reader's read is a 404
         }
         segments = operation.path.removeprefix("/api/v1/").split("/")
         collection = "/".join(segments[:2]) if segments[0] == "lineage" else segments[0]

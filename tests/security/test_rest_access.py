@@ -55,6 +55,7 @@ ATTACK_BODIES: dict[str, Any] = {
     "privacy.synthesize": {"synthesizer": "mst", "epsilon": 100, "rows": 1000000, "name": f"attack-synth-{SUFFIX}"},
     "models.compare": {"candidate": "1", "baseline": "1", "metrics": [{"name": "accuracy"}]},
     "rollouts.start": {"deployment": "blue", "steps": [100], "window_seconds": 3600},  # all traffic, unwatched
+    "components.create": {"name": f"attack-component-{SUFFIX}", "command": "cat token", "code": "upload:0/../../"},
 }
 RAW_ATTACK = {"uploads.create": b"not a tar", "workspace.import": b"not a tar either"}
 # streams that would last minutes: one snapshot is enough to see who gets past the role check
