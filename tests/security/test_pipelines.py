@@ -53,7 +53,11 @@ def test_a_component_s_code_cannot_leave_its_upload(security_server: WorkspaceSe
 
 
 def test_a_pipeline_cannot_reach_private_data(
-    security_server: WorkspaceServer, team: Team, private: str, owners_job: str, tmp_path: Path  # noqa: F811
+    security_server: WorkspaceServer,
+    team: Team,
+    private: str,  # noqa: F811  (test_privacy's fixture)
+    owners_job: str,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     direct = {"type": "pipeline", "inputs": {"rows": {"type": "uri_file", "path": f"kiln:{private}:1"}},
               "jobs": {"leak": {"command": "cat ${{inputs.rows}}", "inputs": {"rows": "${{parent.inputs.rows}}"}}}}  # fmt: skip

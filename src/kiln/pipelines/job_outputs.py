@@ -14,8 +14,8 @@ from kiln.jobs.folders import output_key
 from kiln.jobs.inputs import expect_pin
 from kiln.services.jobs import private_inputs
 from kiln.specs.job import JOB_OUTPUT_PREFIXES, JobInput
+from kiln.specs.job_status import JobStatus
 from kiln.specs.pins import InputPin, UploadPin, input_pins
-from kiln.specs.views import JobStatus
 from kiln.store.jobs import JobRepository
 
 REUSED_FROM_TAG = "kiln.pipeline.reused_from"  # a reused step's tag: the job whose outputs it has

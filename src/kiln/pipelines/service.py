@@ -24,8 +24,9 @@ from kiln.pipelines.spec import JOB_TYPE, PipelineJobSpec, binding_of
 from kiln.pipelines.steps import PLACEHOLDER_JOB, STEP_TAG, step_spec
 from kiln.services.jobs import private_inputs
 from kiln.specs.job import UPLOAD_PREFIX, CommandJobSpec, JobInput, ProcessJobSpec
+from kiln.specs.job_status import JobStatus
 from kiln.specs.pins import InputPin, input_records
-from kiln.specs.views import JobPlanView, JobStatus
+from kiln.specs.views import JobPlanView
 from kiln.store.components import ComponentRepository
 from kiln.store.jobs import JobFilters
 from kiln.store.tables import ComponentRow, JobRow
@@ -263,7 +264,7 @@ class PipelineService:
         rows, _ = self.jobs.jobs.search(
             JobFilters(statuses=(JobStatus.COMPLETED,), tags={REUSE_KEY_TAG: key}), "created", False, 0, 1
         )
-        return self.jobs.jobs.get(rows[0].id) if rows else None
+        return self.jobs.jobs.get(rows[0].id) if rows else None  # type: ignore[attr-defined]  # a JobListing
 
     def _record_reused(self, row: JobRow, job: CommandJobSpec, earlier: JobRow, plan: JobPlanView) -> JobRow:
         """The step recorded completed at once: its outputs are those of ``earlier``'s run (``reused_from``)."""

@@ -168,14 +168,14 @@ class PipelineJobSpec(ProcessJobSpec):
                                           "or ${{parent.jobs.STEP.outputs.NAME}}"))  # fmt: skip
                 continue
             problems += self._binding_problems(name, loc, binding)
-        for key, value in step.outputs.items():
-            if isinstance(value, str):
-                binding = binding_of(value)
-                if binding is None or binding.parent_output is None:
-                    problems.append(((*where, "outputs", key), f"'{value[:120]}': a step's output binds only "
+        for key, output in step.outputs.items():
+            if isinstance(output, str):
+                bound = binding_of(output)
+                if bound is None or bound.parent_output is None:
+                    problems.append(((*where, "outputs", key), f"'{output[:120]}': a step's output binds only "
                                      "${{parent.outputs.NAME}} (or is declared: {type: uri_folder})"))  # fmt: skip
-                elif binding.parent_output not in self.outputs:
-                    problems.append(((*where, "outputs", key), _unknown("pipeline output", binding.parent_output,
+                elif bound.parent_output not in self.outputs:
+                    problems.append(((*where, "outputs", key), _unknown("pipeline output", bound.parent_output,
                                                                        self.outputs)))  # fmt: skip
         return problems
 
