@@ -54,6 +54,8 @@ def test_three_steps_pass_data_and_an_unchanged_resubmit_reuses_every_step(
         assert client.jobs.read_output_file(changed.name, "report", "score.txt") == b"8:24"
         forced = client.jobs.create(path, overrides=["settings.force_rerun=true"]).wait(timeout=180)
         assert not any("kiln.pipeline.reused_from" in job.view.tags for job in step_jobs(client, forced.name).values())
+        children = json.loads(workspace.cli("job", "list", "--parent", again.name, "-o", "json", check=True).stdout)
+        assert sorted(job["name"] for job in children) == sorted(job.name for job in reused.values())
         listed = json.loads(workspace.cli("component", "list", "-o", "json", check=True).stdout)
         assert {"name": "t_score", "version": "2"}.items() <= next(c for c in listed if c["name"] == "t_score").items()
         assert client.components.get("t_score", "1").code_hash is None
@@ -138,6 +140,14 @@ def test_bad_pipelines_are_refused_at_submit_naming_the_yaml_path(
     assert message in caught.value.message
     dry = workspace.cli("job", "create", "-f", str(path), "--dry-run")
     assert dry.returncode != 0 and message in dry.stderr.replace("\n", " ") and "Traceback" not in dry.stderr
+
+
+def test_default_datastore_is_accepted_and_said_to_be_ignored(workspace: WorkspaceServer, tmp_path: Path) -> None:
+    spec = _bad(tmp_path)
+    spec["settings"] = {"default_datastore": "azureml:workspaceblobstore"}
+    with workspace.client() as client:
+        plan = client.jobs.create(write_yaml(tmp_path / "p.yml", spec), dry_run=True)
+    assert plan.type == "pipeline" and "settings.default_datastore is ignored" in plan.command
 
 
 def test_a_component_file_with_a_mistake_names_its_file(workspace: WorkspaceServer, tmp_path: Path) -> None:
