@@ -244,7 +244,14 @@ class PipelineService:
         return [child for child in self.jobs.jobs.children(row.name) if child.status in _LIVE_VALUES]
 
     def _start(self, row: JobRow, spec: PipelineJobSpec, name: str, steps: dict[str, JobRow]) -> JobRow:
-        """Submit step ``name``, or record it reused when an earlier completed step was the same."""
+        """Submit step ``name``, or record it reused when an earlier completed step was the same (a refusal names
+        the step)."""
+        try:
+            return self._submit_or_reuse(row, spec, name, steps)
+        except KilnError as exc:
+            raise type(exc)(f"jobs.{name}.{exc.message}") from None
+
+    def _submit_or_reuse(self, row: JobRow, spec: PipelineJobSpec, name: str, steps: dict[str, JobRow]) -> JobRow:
         job = step_spec(spec, row.name, row.id, name, self.component_of(spec, name), lambda step: _origin(steps[step]))
         plan = self.jobs.validate(job, row.created_by, None)
         key = reuse_key(job, plan)
