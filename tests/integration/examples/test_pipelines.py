@@ -16,6 +16,8 @@ def test_the_pipeline_example_runs_then_reuses_every_step(workspace: WorkspaceSe
     created = workspace.cli("component", "create", "-f", str(EXAMPLE / "components" / "score.yml"), "-o", "json")
     assert created.returncode == 0 or "exists already" in created.stderr, created.stderr
     wide = {"COLUMNS": "200"}
+    shown = workspace.cli("component", "show", "-n", "iris_score", check=True, env=wide).stdout
+    assert "python score.py" in shown and "data (uri_folder)" in shown and "code hash" in shown
     result = workspace.cli("job", "create", "-f", str(EXAMPLE / "pipeline.yml"), "--stream", check=True, env=wide)
     assert "steps of" in result.stdout and "pipeline completed" in result.stdout
     pipeline = re.search(r"job (\S+) submitted", result.stderr)
