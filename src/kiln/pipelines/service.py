@@ -33,6 +33,7 @@ from kiln.store.tables import ComponentRow, JobRow
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.25
+WAKE_AFTER_SUBMIT_SECONDS = 0.05
 REUSE_KEY_TAG = "kiln.pipeline.reuse_key"  # a step's identity: component (code, command, environment) and inputs
 SKIPPED_TAG = "kiln.pipeline.skipped"  # on the pipeline's run: the steps not run because a step they need failed
 LIVE = (JobStatus.QUEUED, JobStatus.PREPARING, JobStatus.RUNNING)
@@ -159,7 +160,10 @@ class PipelineService:
                     self.jobs.validate(job, None, None)
                 except KilnError as exc:
                     raise type(exc)(f"jobs.{name}.{exc.message}") from None
-        self._wake.set()
+        # the submit records the pipeline's row just after this check: the loop looks a moment later, not a round
+        waking = threading.Timer(WAKE_AFTER_SUBMIT_SECONDS, self._wake.set)
+        waking.daemon = True
+        waking.start()
 
     # The loop --------------------------------------------------------------------------------
     def _loop(self) -> None:
