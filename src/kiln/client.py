@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from kiln.sdk.login import read_login, same_workspace
 
 if TYPE_CHECKING:
+    from kiln.pipelines.sdk import ComponentOperations
     from kiln.privacy.sdk import PrivacyOperations
     from kiln.schedules.sdk import ScheduleOperations
     from kiln.sdk.audit import AuditOperations
@@ -139,6 +140,13 @@ class Client:
         from kiln.sdk.users import UserOperations
 
         return UserOperations(self._rest)
+
+    @cached_property
+    def components(self) -> ComponentOperations:
+        """Command components, versioned in the workspace (the pipelines capability)."""
+        from kiln.pipelines.sdk import ComponentOperations
+
+        return ComponentOperations(self._rest)
 
     @cached_property
     def privacy(self) -> PrivacyOperations:

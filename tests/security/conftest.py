@@ -226,6 +226,7 @@ class Seeded:
             "computes": {"name": self.compute},
             "datastores": {"name": self.datastore},
             "schedules": {"name": f"sec-schedule-{SUFFIX}"},  # none is made: a read answers 404 (declared)
+            "components": {"name": f"sec-component-{SUFFIX}", "version": "1"},  # none: a reader's read is a 404
         }
         segments = operation.path.removeprefix("/api/v1/").split("/")
         collection = "/".join(segments[:2]) if segments[0] == "lineage" else segments[0]

@@ -60,6 +60,7 @@ ATTACK_BODIES: dict[str, Any] = {
         "trigger": {"type": "cron", "expression": "* * * * *"},
         "create_job": {"command": "cat $KILN_HOME/token", "experiment_name": "attack"},
     },  # fmt: skip
+    "components.create": {"name": f"attack-component-{SUFFIX}", "command": "cat token", "code": "upload:0/../../"},
 }
 RAW_ATTACK = {"uploads.create": b"not a tar", "workspace.import": b"not a tar either"}
 # streams that would last minutes: one snapshot is enough to see who gets past the role check

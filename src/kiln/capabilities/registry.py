@@ -30,6 +30,7 @@ BUILT_IN: tuple[str, ...] = (
     "kiln.rollout",  # kiln online-endpoint rollout: mirror, then traffic steps watched, rolled back on a breach
     "kiln.sweeps",  # type: sweep jobs: trials as child jobs, Optuna's samplers, early termination, in the server
     "kiln.schedules",  # kiln schedule: jobs submitted on a cron or recurrence timetable by the workspace server
+    "kiln.pipelines",  # type: pipeline jobs, command components (kiln component), step reuse, in the server
 )
 
 PLUGINS_SETTING = "plugins (KILN_PLUGINS, or 'plugins' in config.yaml)"

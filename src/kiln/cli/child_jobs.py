@@ -1,5 +1,6 @@
-"""A parent job's children in the CLI (a sweep's trials): ``kiln job list --parent NAME``, the trials table of
-``kiln job show`` and the live table of ``kiln job create --stream`` for a sweep."""
+"""A parent job's children in the CLI (a sweep's trials, a pipeline's steps): ``kiln job list --parent NAME``, the
+trials or steps table of ``kiln job show`` and the live table of ``kiln job create --stream`` for a sweep or a
+pipeline."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 PARENT_TAG = "kiln.parent"  # = kiln.store.jobs.PARENT_TAG (the CLI does not import the store)
 PARAMS_TAG = "kiln.sweep.params"
 OBJECTIVE_TAG = "kiln.sweep.objective"
+STEP_TAG = "kiln.pipeline.step"  # = kiln.pipelines.steps.STEP_TAG
+REUSED_FROM_TAG = "kiln.pipeline.reused_from"  # = kiln.pipelines.job_outputs.REUSED_FROM_TAG
 MAX_CHILDREN = 1000
 POLL_SECONDS = 1.0
 
@@ -57,13 +60,37 @@ def trials_table(parent: Job, trials: list[Job]) -> Group:
     return Group(table, Text(line))
 
 
+def steps_table(parent: Job, steps: list[Job]) -> Group:
+    """Each step of a pipeline: its job, status, the job it reused (if it did) and how long it ran."""
+    table = Table(title=f"steps of {parent.name}", title_justify="left")
+    for column in ("step", "job", "status", "reused from", "duration"):
+        table.add_column(column)
+    for step in steps:
+        tags, seconds = step.view.tags, step.view.duration_seconds
+        table.add_row(
+            tags.get(STEP_TAG, "?"), step.name, status_text(step.status), tags.get(REUSED_FROM_TAG, ""),
+            "" if seconds is None else f"{seconds:.1f} s",
+        )  # fmt: skip
+    reused = sum(bool(step.view.tags.get(REUSED_FROM_TAG)) for step in steps)
+    done = sum(step.status.is_terminal for step in steps)
+    line = f"{len(steps)} steps started, {done} ended, {reused} reused; pipeline {parent.status.value}"
+    if parent.view.failure_reason:
+        line += f": {parent.view.failure_reason}"
+    return Group(table, Text(line))
+
+
+def children_table(parent: Job, jobs: list[Job]) -> Group:
+    """The table of a parent's children: a pipeline's steps, else a sweep's trials."""
+    return steps_table(parent, jobs) if parent.view.type == "pipeline" else trials_table(parent, jobs)
+
+
 def follow_sweep(name: str) -> None:
-    """Redraw the trials table until the sweep ends."""
+    """Redraw the trials (or steps) table until the sweep (or pipeline) ends."""
     sweep = client().jobs.get(name)
-    with Live(trials_table(sweep, []), console=render.console, refresh_per_second=2) as live:
+    with Live(children_table(sweep, []), console=render.console, refresh_per_second=2) as live:
         while True:
             sweep = client().jobs.get(name)
-            live.update(trials_table(sweep, children(name)))
+            live.update(children_table(sweep, children(name)))
             if sweep.status.is_terminal:
                 return
             time.sleep(POLL_SECONDS)

@@ -26,6 +26,7 @@ from kiln.specs.views import JobStatus
 app = typer.Typer(help="Train and track jobs (command jobs, and every other registered type).", no_args_is_help=True)
 
 SWEEP = "sweep"  # = kiln.sweeps.spec.JOB_TYPE: its trials are shown (the CLI does not import the capability)
+PARENTS = (SWEEP, "pipeline")  # kinds whose children (trials, steps) are shown, live with --stream
 NameOption = Annotated[str, typer.Option("--name", "-n", help="The job's name (or its id).")]
 
 
@@ -91,8 +92,8 @@ def create(
 
 def _follow(name: str, output: OutputFormat) -> None:
     try:
-        if client().jobs.get(name).view.type == SWEEP:
-            child_jobs.follow_sweep(name)  # a sweep has no log of its own: its trials' table, live
+        if client().jobs.get(name).view.type in PARENTS:
+            child_jobs.follow_sweep(name)  # a sweep or pipeline has no log of its own: its children's table, live
         else:
             client().jobs.stream(name)
     except KeyboardInterrupt:
@@ -131,8 +132,8 @@ def show(name: NameOption, output: OutputOption = OutputFormat.table) -> None:
     job = client().jobs.get(name, run_data=True)
     view = job.view
     print_output(view, output, lambda: job_details(view))
-    if view.type == SWEEP and output == OutputFormat.table:
-        render.console.print(child_jobs.trials_table(job, child_jobs.children(view.name)))
+    if view.type in PARENTS and output == OutputFormat.table:
+        render.console.print(child_jobs.children_table(job, child_jobs.children(view.name)))
 
 
 @app.command("stream")

@@ -327,7 +327,7 @@ def check_submission(
     """The checked body of a submission (``overrides`` applied to ``source``) and the local paths it names (to be
     uploaded, each in place of its field's value); InvalidSpec naming the field and line of the first mistakes."""
     from kiln.sdk.uploads import ensure_readable
-    from kiln.specs.job import ProcessJobSpec
+    from kiln.specs.job import JobSpecBase, ProcessJobSpec
     from kiln.specs.job_kinds import parse_job_spec
     from kiln.specs.yaml_source import apply_overrides, format_loc
 
@@ -335,6 +335,8 @@ def check_submission(
         _refuse_undeclared_overrides(source, overrides)
         apply_overrides(source.data, overrides)
     job = parse_job_spec(source)
+    if isinstance(job, JobSpecBase):
+        job = job.with_local_files(base_dir or Path.cwd())
     problems = [f"{source.where(loc)}: {format_loc(loc)}: {message}" for loc, message in _problems(job)]
     if problems:
         raise InvalidSpec("; ".join(problems))

@@ -9,6 +9,7 @@ is the built-in ``type: command``. Other kinds subclass one of them and are regi
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -41,6 +42,7 @@ REFERENCE = re.compile(r"\$\{\{\s*([A-Za-z_][\w]*)\.([A-Za-z0-9_.-]+)\s*\}\}")
 UPLOAD_PREFIX = "upload:"
 AZUREML_PREFIX = "azureml:"
 COMPUTE_PREFIXES = (AZUREML_PREFIX, "kiln:")
+JOB_OUTPUT_PREFIXES = ("azureml://jobs/", "kiln://jobs/")  # a job's kept output: azureml://jobs/JOB/outputs/NAME
 
 Scalar = str | int | float | bool
 Problem = tuple[tuple[str, ...], str]  # a field's path and what is wrong with it
@@ -206,6 +208,11 @@ class JobSpecBase(StrictModel):
         Checked where the spec is read (the SDK names the YAML line) and again at submit."""
         return []
 
+    def with_local_files(self, base_dir: Path) -> JobSpecBase:
+        """The spec with the files it names beside its YAML (``base_dir``) read in, on the submitting machine (a
+        pipeline's ``component: file:./x.yml``); most kinds name none."""
+        return self
+
 
 class ProcessJobSpec(JobSpecBase):
     """A job that runs a process (or the ranks of a distributed one) in an environment on a compute target.
@@ -240,6 +247,8 @@ class ProcessJobSpec(JobSpecBase):
             paths[("code",)] = self.code
         for name, item in self.path_inputs().items():
             if item.path and not is_asset_reference(item.path) and not is_remote_path(item.path):
+                if item.path.startswith(JOB_OUTPUT_PREFIXES):  # another job's output, read in the workspace
+                    continue
                 paths[("inputs", name, "path")] = item.path
         return paths
 

@@ -56,7 +56,6 @@ def job_kinds() -> list[JobKind]:
 
 # Azure ML's job types that kiln does not run (yet), and what to use instead where kiln has something
 AZURE_TYPES_NOT_RUN = {
-    "pipeline": "run each step as a command job, passing outputs as inputs (kiln:NAME@latest data assets)",
     "automl": "train with a framework of your choice in a command job (scikit-learn, PyTorch, …)",
     "parallel": "score in a command job, or with distribution: {type: pytorch, process_count_per_instance: N}",
     "spark": "use a command job with pyspark in its environment, or a Ray compute target",

@@ -28,6 +28,7 @@ RESOURCE_KINDS: dict[str, tuple[str, str]] = {
     ),
     "compute": ("kiln.specs.compute:ComputeSpec", "a compute target (kiln compute create -f)"),
     "datastore": ("kiln.specs.datastore:DatastoreSpec", "a datastore (kiln datastore create -f)"),
+    "component": ("kiln.pipelines.component:ComponentSpec", "a command component (kiln component create -f)"),
     "config": ("kiln.config:Settings", "the workspace's settings (KILN_HOME/config.yaml; unknown keys are ignored)"),
 }  # fmt: skip
 ANY_JOB = "job"

@@ -298,3 +298,19 @@ class AuditEntryRow(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, comment="what else: never a secret")
     client: Mapped[str | None] = mapped_column(String(64), comment="the client's address")
     user_agent: Mapped[str | None] = mapped_column(String(255))
+
+
+class ComponentRow(Base):
+    """One immutable version of a command component (kiln.pipelines): its spec, its code pinned by hash."""
+
+    __tablename__ = "components"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_components_name_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True, comment="creation order")
+    name: Mapped[str] = mapped_column(String(255), index=True)
+    version: Mapped[str] = mapped_column(String(64))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON, comment="the component as created, code as upload:<hash>")
+    code_hash: Mapped[str | None] = mapped_column(String(64), comment="its code snapshot's content hash")
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str | None] = mapped_column(String(128), comment="the user who created it")

@@ -77,6 +77,7 @@ def test_every_route_is_a_declared_operation_and_every_operation_is_bound_once(a
         "rollouts.start", "rollouts.show", "rollouts.cancel",  # rollout
         "schedules.create", "schedules.list", "schedules.show", "schedules.disable", "schedules.enable",
         "schedules.delete",  # schedules
+        "components.create", "components.list", "components.show",  # pipelines
     }  # fmt: skip
     # + users.sign_in_code (kiln ui); endpoints.invoke, .metrics_stream; jobs.metric_stream, .code_files, .code_file,
     # .output_files, .output_file (kiln studio)

@@ -38,7 +38,7 @@ def test_a_taken_type_cannot_be_claimed_by_another_declaration() -> None:
 
 @pytest.mark.parametrize(
     ("job_type", "instead"),
-    [("pipeline", "each step as a command job"), ("spark", "pyspark"), ("automl", "")],
+    [("parallel", "process_count_per_instance"), ("spark", "pyspark"), ("automl", "")],
 )
 def test_azure_types_kiln_does_not_run_are_refused_by_type_before_any_schema(job_type: str, instead: str) -> None:
     source = parse_yaml(

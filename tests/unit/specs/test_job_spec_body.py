@@ -73,7 +73,14 @@ def test_the_openapi_document_shows_every_registered_kind(echo_kind: None, tmp_p
     body = document["paths"]["/api/v1/jobs"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     refs = {
         f"#/components/schemas/{name}"
-        for name in ("CommandJobSpec", "EchoJobSpec", "ModelConversionJobSpec", "ResponsibleAiJobSpec", "SweepJobSpec")
+        for name in (
+            "CommandJobSpec",
+            "EchoJobSpec",
+            "ModelConversionJobSpec",
+            "ResponsibleAiJobSpec",
+            "SweepJobSpec",
+            "PipelineJobSpec",
+        )  # fmt: skip
     }
     assert {item["$ref"] for item in body["oneOf"]} == refs
     assert body["discriminator"]["propertyName"] == "type"
@@ -83,6 +90,7 @@ def test_the_openapi_document_shows_every_registered_kind(echo_kind: None, tmp_p
         "model_conversion",
         "responsible_ai",
         "sweep",
+        "pipeline",
     }  # kiln's, the test's, the built-ins'
     view = document["components"]["schemas"]["JobView"]["properties"]
     assert {item["$ref"].rsplit("/", 1)[-1] for item in view["environment"]["oneOf"]} == {
