@@ -81,8 +81,8 @@ def refuse_other_azure_files(data: Mapping[str, Any]) -> None:
     """Azure ML files that are not jobs at all, handed to ``kiln job create``: said plainly, before any schema."""
     if "trigger" in data and ("create_job" in data or "type" not in data):
         raise InvalidSpec(
-            "this is a schedule (it has 'trigger:'), not a job; kiln does not run schedules: run the job it names "
-            "with kiln job create -f JOB.yml from cron or a CI timer"
+            "this is a schedule (it has 'trigger:'), not a job: create it with kiln schedule create -f FILE, and "
+            "the workspace server submits its create_job on that timetable"
         )
     if "source" in data and data.get("type") in (None, "uri_file", "uri_folder", "mltable"):
         raise InvalidSpec(

@@ -53,7 +53,7 @@ def test_azure_types_kiln_does_not_run_are_refused_by_type_before_any_schema(job
 
 def test_schedules_and_data_imports_are_said_to_be_what_they_are() -> None:
     schedule = {"name": "nightly", "trigger": {"type": "cron", "expression": "0 0 * * *"}, "create_job": "job.yml"}
-    with pytest.raises(InvalidSpec, match="this is a schedule"):
+    with pytest.raises(InvalidSpec, match="this is a schedule.*kiln schedule create -f FILE"):
         parse_job_spec(schedule)
     data_import = {"type": "mltable", "name": "x", "source": {"type": "database", "query": "select 1"}}
     with pytest.raises(InvalidSpec, match="this is a data import"):
