@@ -286,6 +286,14 @@ class ArtifactStore:
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
+    def copy(self, source: str, target: str) -> bool:
+        """``target`` as a copy of what ``source`` holds (a file or a folder); False where ``source`` holds nothing."""
+        if not self.exists(source):
+            return False
+        with self.local_view(source) as local:
+            self.put(local, target)
+        return True
+
     def local_path(self, key: str) -> Path | None:
         """The file-system path of ``key`` when the store is a local folder."""
         return Path(self._path(key)) if self.is_local else None

@@ -315,11 +315,8 @@ class PipelineService:
                 if binding is None or binding.parent_output is None or name not in steps:
                     continue
                 origin = self.jobs.jobs.find(_origin(steps[name]))
-                source = output_key(origin.id, output) if origin is not None else None
-                if source is None or not store.exists(source):
-                    continue
-                with store.local_view(source) as local:
-                    store.put(local, output_key(row.id, binding.parent_output))
+                if origin is not None:
+                    store.copy(output_key(origin.id, output), output_key(row.id, binding.parent_output))
 
     def _cancel(self, jobs: list[JobRow]) -> None:
         for job in jobs:

@@ -15,6 +15,7 @@ from typing import Any
 from kiln.capabilities.services import CapabilityContext
 from kiln.clock import utcnow
 from kiln.errors import Conflict, InvalidSpec, KilnError
+from kiln.jobs.folders import DEFAULT_OUTPUT, output_key
 from kiln.jobs.outcome import CANCELED_BY_USER
 from kiln.services.jobs import private_inputs
 from kiln.specs.job import CommandJobSpec, JobLimits, ProcessJobSpec
@@ -206,8 +207,17 @@ class SweepService:
             self.context.tracker.record(row.id, tags, params, {spec.objective.primary_metric: best.value or 0.0})
         if status == JobStatus.COMPLETED and best is None:
             status, reason = JobStatus.FAILED, reason or "no trial completed"
+        if status == JobStatus.COMPLETED and best is not None and spec is not None:
+            self._keep_best_outputs(row, spec, best)
         if self.jobs.jobs.transition(row.id, LIVE, status, ended_at=utcnow(), failure_reason=reason):
             self.context.tracker.mark_ended(row.id, status)
+
+    def _keep_best_outputs(self, row: JobRow, spec: SweepJobSpec, best: Trial) -> None:
+        """The sweep's outputs are its best trial's (Azure's): each a copy, kept before the sweep's row says it
+        ended (what an ended job kept is listed once and never changes after)."""
+        store = self.context.artifacts
+        for name in (*spec.outputs, DEFAULT_OUTPUT):
+            store.copy(output_key(best.row.id, name), output_key(row.id, name))
 
 
 def best_trial(spec: SweepJobSpec, trials: list[Trial]) -> Trial | None:

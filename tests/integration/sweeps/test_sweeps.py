@@ -94,7 +94,9 @@ def test_bayesian_sweep_finds_the_optimum(workspace: WorkspaceServer, tmp_path: 
 
 def test_grid_sweep_runs_every_point_once(workspace: WorkspaceServer, tmp_path: Path) -> None:
     path = _sweep(
-        tmp_path, "import sys, mlflow; mlflow.log_metric('loss', float(sys.argv[1]) * len(sys.argv[2]))\n",
+        tmp_path,
+        "import sys, mlflow\nmlflow.log_metric('loss', float(sys.argv[1]) * len(sys.argv[2]))\n"
+        "open('outputs/point.txt', 'w').write(sys.argv[1] + sys.argv[2])\n",
         search_space={"x": {"type": "choice", "values": [1, 2, 3]}, "word": {"type": "choice", "values": ["a", "bb"]}},
         sampling_algorithm="grid", limits={"max_concurrent_trials": 4},
     )  # fmt: skip
@@ -108,6 +110,9 @@ def test_grid_sweep_runs_every_point_once(workspace: WorkspaceServer, tmp_path: 
     shown = workspace.cli("job", "show", "-n", sweep.name, check=True).stdout
     best = f"{sweep.name}_0"  # x=1, word=a: the lowest loss, 1 * len("a")
     assert f"trials of {sweep.name} (minimize loss)" in shown and f"best so far: {best} (loss = 1)" in shown
+    # the sweep's outputs are its best trial's (x=1, word=a)
+    kept = sweep.download(tmp_path / "kept")
+    assert (tmp_path / "kept" / "default" / "point.txt").read_text() == "1a", kept
 
 
 @pytest.mark.parametrize(
