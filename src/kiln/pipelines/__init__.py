@@ -10,7 +10,8 @@
   (tag ``kiln.parent``) and nested MLflow runs (``mlflow.parentRunId``); an unchanged deterministic step is
   recorded reused (``kiln.pipeline.reused_from``) instead of run;
 - ``api`` + ``router``: REST ``components.create|list|show``; ``sdk``: ``Client().components``; ``cli``:
-  ``kiln component create|list|show``; the steps' live table is ``kiln.cli.child_jobs``.
+  ``kiln component create|list|show``; the steps' live table is ``kiln.cli.child_jobs``;
+- ``studio``: kiln studio's pipelines list and a pipeline's step graph (live, reused steps marked) in its job page.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ CAPABILITY = Capability(
             runs_in_server=True,
         ),
     ),
+    studio_pages="kiln.pipelines.studio:PAGES",
 )
 
 __all__ = ["CAPABILITY"]

@@ -4,7 +4,8 @@ Each node stands once (a job that two models came from is one node), in the colu
 from a source (data, code, environment → job → model → deployment; base model → its fine-tuning job →
 the fine-tuned model), ordered in its column by where its upstream nodes stand, so edges cross little.
 Each node has the studio page it links to (None for what has no page: code, uploads). No JS: the page
-draws the result as SVG (``templates/models/lineage.html``).
+draws the result as SVG (``templates/models/lineage.html``). ``arrange`` is the layout alone, for any graph
+(a pipeline's steps use it too).
 """
 
 from __future__ import annotations
@@ -104,8 +105,14 @@ def collect(root: LineageNode) -> dict[str, GraphNode]:
 
 
 def layout(root: LineageNode) -> LineageGraph:
-    nodes = collect(root)
-    order = list(nodes)  # discovery order: the root first, then upstream depth-first
+    return arrange(collect(root))  # discovery order: the root first, then upstream depth-first
+
+
+def arrange(nodes: dict[str, GraphNode]) -> LineageGraph:
+    """``nodes`` (each naming its upstream nodes' keys) placed in columns by their longest path from a source,
+    ordered in a column by where their upstream nodes stand (ties: the order of ``nodes``), with an edge per
+    upstream link. Also the layout of a pipeline's step graph (``kiln.pipelines.studio``)."""
+    order = list(nodes)
 
     def column(key: str, seen: frozenset[str] = frozenset()) -> int:
         node = nodes[key]
