@@ -25,7 +25,7 @@ from kiln.server.capabilities import capability_service
 from kiln.server.permissions import Caller
 from kiln.specs.views import JobStatus
 from kiln.store.tables import JobRow
-from kiln.studio.lineage_graph import NODE_HEIGHT, NODE_WIDTH, GraphNode, LineageGraph, arrange
+from kiln.studio.lineage_graph import MARGIN, NODE_HEIGHT, NODE_WIDTH, GraphEdge, GraphNode, LineageGraph, arrange
 from kiln.studio.pages import StudioPage
 from kiln.studio.rendering import NO_STORE, fragment, render
 
@@ -34,6 +34,7 @@ REFRESH_SECONDS = 2  # how often a live pipeline's part reloads itself
 LISTED = 200  # pipelines on the list page
 WAITING = "waiting"  # a step not started yet, while its pipeline runs
 NOT_RUN = "not run"  # a step never started, its pipeline ended
+SKIP_DIP = 40  # pixels under the boxes that an edge skipping a column dips to
 Service = Annotated[PipelineService, Depends(capability_service("pipelines"))]
 
 
@@ -80,9 +81,28 @@ def step_graph(spec: PipelineJobSpec, jobs: dict[str, JobRow], live: bool) -> St
         href = f"/ui/jobs/{quote(job.name)}" if job else None
         upstream = [source for source, target in bindings if target == name]
         nodes[name] = GraphNode(name, "step", step.display_name or name, href, upstream=upstream)
-    graph = arrange(nodes)
+    graph = _skips_below(arrange(nodes))
     steps = [_box(node, jobs.get(node.key), live) for node in graph.nodes]
     return StepGraph(steps, graph, bindings)
+
+
+def _skips_below(graph: LineageGraph) -> LineageGraph:
+    """The graph with each edge that skips a column drawn under the boxes (bottom to bottom), not through the
+    boxes of the columns between (prep → score past train), the graph made taller for it."""
+    by_key = {node.key: node for node in graph.nodes}
+    skipping = [e for e in graph.edges if by_key[e.target].column - by_key[e.source].column > 1]
+    if not skipping:
+        return graph
+    below = graph.height - MARGIN + SKIP_DIP
+    edges = []
+    for edge in graph.edges:
+        if edge in skipping:
+            source, target = by_key[edge.source], by_key[edge.target]
+            x1, y1 = source.x + NODE_WIDTH // 2, source.y + NODE_HEIGHT
+            x2, y2 = target.x + NODE_WIDTH // 2, target.y + NODE_HEIGHT + 2  # room for the arrowhead
+            edge = GraphEdge(edge.source, edge.target, f"M{x1},{y1} C{x1},{below} {x2},{below} {x2},{y2}")
+        edges.append(edge)
+    return LineageGraph(graph.nodes, edges, graph.width, graph.height + SKIP_DIP)
 
 
 def _box(node: GraphNode, job: JobRow | None, live: bool) -> StepBox:

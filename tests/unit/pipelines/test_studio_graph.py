@@ -6,7 +6,7 @@ from __future__ import annotations
 from kiln.pipelines.spec import PipelineJobSpec
 from kiln.pipelines.studio import NOT_RUN, WAITING, step_graph
 from kiln.store.tables import JobRow
-from kiln.studio.lineage_graph import COLUMN_GAP, NODE_WIDTH
+from kiln.studio.lineage_graph import COLUMN_GAP, NODE_HEIGHT, NODE_WIDTH
 
 SPEC = PipelineJobSpec.model_validate({
     "type": "pipeline",
@@ -54,3 +54,17 @@ def test_each_step_shows_its_jobs_status_link_and_the_job_it_reused() -> None:
     assert by_name["train"].reused_from is None and by_name["train"].status == "running"
     assert by_name["train"].label == "<b>train</b>"  # the template escapes it
     assert by_name["score"].status == NOT_RUN and by_name["score"].status_class == "not-run"
+
+
+def test_an_edge_that_skips_a_column_runs_under_the_boxes_not_through_them() -> None:
+    graph = step_graph(SPEC, {}, live=True)
+    nodes = {step.name: step.node for step in graph.steps}
+    paths = {(edge.source, edge.target): edge.path for edge in graph.graph.edges}
+    start, control, _, end = (
+        tuple(map(int, point.strip("MC").split(","))) for point in paths[("prep", "score")].split()
+    )
+    bottoms = [node.y + NODE_HEIGHT for node in nodes.values()]
+    assert start == (nodes["prep"].x + NODE_WIDTH // 2, nodes["prep"].y + NODE_HEIGHT)  # from prep's bottom
+    assert end[0] == nodes["score"].x + NODE_WIDTH // 2 and end[1] > nodes["score"].y + NODE_HEIGHT  # to score's
+    assert control[1] > max(bottoms) and graph.graph.height > (start[1] + 3 * control[1]) / 4  # under all, inside
+    assert paths[("prep", "train")].endswith(f"{nodes['train'].x - 6},{nodes['train'].y + NODE_HEIGHT // 2}")
