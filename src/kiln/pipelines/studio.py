@@ -23,7 +23,7 @@ from kiln.pipelines.spec import JOB_TYPE, PipelineJobSpec, binding_of
 from kiln.pipelines.steps import STEP_TAG
 from kiln.server.capabilities import capability_service
 from kiln.server.permissions import Caller
-from kiln.specs.views import JobStatus
+from kiln.specs.job_status import JobStatus
 from kiln.store.tables import JobRow
 from kiln.studio.lineage_graph import MARGIN, NODE_HEIGHT, NODE_WIDTH, GraphEdge, GraphNode, LineageGraph, arrange
 from kiln.studio.pages import StudioPage
