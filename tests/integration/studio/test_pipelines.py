@@ -108,6 +108,8 @@ def test_a_pipelines_page_draws_its_steps_live_and_marks_reused_steps(
     check_accessibility(page)
     screenshot(page, "studio-pipeline")
 
+    not_a_pipeline = page.request.get(f"{studio.url}/ui/pipelines/{jobs['prep']}/part")
+    assert not_a_pipeline.status == 404 and "not a pipeline" in not_a_pipeline.text()
     page.goto(f"{studio.url}/ui/pipelines")
     for pipeline in (first, again):
         assert page.locator(f"#pipelines a[href='/ui/jobs/{pipeline.name}']").is_visible()
