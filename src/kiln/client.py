@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from kiln.sdk.login import read_login, same_workspace
 
 if TYPE_CHECKING:
+    from kiln.batch.sdk import BatchDeploymentOperations, BatchEndpointOperations
     from kiln.privacy.sdk import PrivacyOperations
     from kiln.sdk.audit import AuditOperations
     from kiln.sdk.computes import ComputeOperations
@@ -145,6 +146,20 @@ class Client:
         from kiln.privacy.sdk import PrivacyOperations
 
         return PrivacyOperations(self._rest)
+
+    @cached_property
+    def batch_endpoints(self) -> BatchEndpointOperations:
+        """Batch endpoints: create, list, invoke (a batch_scoring job), their jobs (the batch capability)."""
+        from kiln.batch.sdk import BatchEndpointOperations
+
+        return BatchEndpointOperations(self._rest)
+
+    @cached_property
+    def batch_deployments(self) -> BatchDeploymentOperations:
+        """Deployments of models behind batch endpoints (the batch capability)."""
+        from kiln.batch.sdk import BatchDeploymentOperations
+
+        return BatchDeploymentOperations(self._rest)
 
     @cached_property
     def workspace(self) -> WorkspaceOperations:

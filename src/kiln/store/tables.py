@@ -298,3 +298,31 @@ class AuditEntryRow(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, comment="what else: never a secret")
     client: Mapped[str | None] = mapped_column(String(64), comment="the client's address")
     user_agent: Mapped[str | None] = mapped_column(String(255))
+
+
+class BatchEndpointRow(Base):
+    """A batch endpoint (kiln.batch): its spec, the default deployment included."""
+
+    __tablename__ = "batch_endpoints"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON, comment="BatchEndpointSpec")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str | None] = mapped_column(String(128), comment="the user who created it")
+
+
+class BatchDeploymentRow(Base):
+    """A batch deployment (kiln.batch): its spec, uploads resolved; an invocation runs it as a batch_scoring job."""
+
+    __tablename__ = "batch_deployments"
+    __table_args__ = (UniqueConstraint("endpoint", "name", name="uq_batch_deployments_endpoint_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    endpoint: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON, comment="BatchDeploymentSpec, uploads resolved")
+    model_type: Mapped[str] = mapped_column(String(32), comment="mlflow_model or custom_model")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str | None] = mapped_column(String(128), comment="the user who created it")

@@ -75,6 +75,9 @@ def test_every_route_is_a_declared_operation_and_every_operation_is_bound_once(a
         "rai.report", "rai.analyses",  # rai
         "privacy.query", "privacy.synthesize", "privacy.budget",  # privacy
         "rollouts.start", "rollouts.show", "rollouts.cancel",  # rollout
+        "batch_endpoints.create", "batch_endpoints.list", "batch_endpoints.show", "batch_endpoints.delete",
+        "batch_endpoints.invoke", "batch_endpoints.list_jobs", "batch_deployments.create",
+        "batch_deployments.list", "batch_deployments.show", "batch_deployments.delete",  # batch
     }  # fmt: skip
     # + users.sign_in_code (kiln ui); endpoints.invoke, .metrics_stream; jobs.metric_stream, .code_files, .code_file,
     # .output_files, .output_file (kiln studio)
