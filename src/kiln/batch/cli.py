@@ -120,7 +120,7 @@ def _save_predictions(job: str, target: Path) -> None:
                               f"kiln job download -n {job} --output-name {PREDICTIONS_OUTPUT}")  # fmt: skip
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(files[0], target)
-    console.print(f"predictions saved to {target}")
+    typer.echo(f"predictions saved to {target}")
 
 
 @endpoint_app.command("list-jobs")

@@ -204,8 +204,12 @@ def _summary(batches: list[MiniBatch], outcome: Outcome, rows: int, args: argpar
 
 
 def _on_ray() -> bool:
-    """The job runs on a Ray cluster (the Ray runner's driver has RAY_ADDRESS; local compute does not)."""
-    return bool(os.environ.get("RAY_ADDRESS")) or os.environ.get("KILN_BATCH_ENGINE") == "ray"
+    """The job runs on a Ray cluster: Ray's job submission sets RAY_ADDRESS for its driver, local compute sets it to
+    ``local`` (as ``kiln.integrations.rllib`` reads it). ``KILN_BATCH_ENGINE=ray|local`` decides instead."""
+    engine = os.environ.get("KILN_BATCH_ENGINE")
+    if engine in ("ray", "local"):
+        return engine == "ray"
+    return os.environ.get("RAY_ADDRESS", "local") != "local"
 
 
 def _parser() -> argparse.ArgumentParser:
