@@ -26,6 +26,7 @@ from kiln.batch.scorer import Scorer, ScorerConfig
 
 log = logging.getLogger("kiln.batch")
 TRACEBACK_LIMIT = 4000
+MAX_DEATHS = 3  # a mini-batch whose worker died this many times is a failure (it may be what kills them)
 
 
 @dataclass
@@ -33,6 +34,7 @@ class MiniBatch:
     index: int
     files: list[str]
     tries: int = 0
+    deaths: int = 0  # its worker died while scoring it (retried apart from max_retries, up to MAX_DEATHS times)
 
 
 @dataclass
@@ -140,7 +142,7 @@ class WorkerPool:
             except (EOFError, OSError):
                 message = None
             if message is None:
-                self._replace(worker, queue, "its worker process died" + self._exit_text(worker))
+                self._replace(worker, queue, "its worker process died" + self._exit_text(worker), died=True)
             else:
                 self._receive(worker, message, queue)
         now = time.monotonic()
@@ -167,14 +169,19 @@ class WorkerPool:
             if batch is not None:
                 self._failed(batch, message[2], queue)
 
-    def _replace(self, worker: Worker, queue: deque[MiniBatch], why: str) -> None:
-        """Kill ``worker`` (if it still runs), start another in its place; its mini-batch is tried again."""
+    def _replace(self, worker: Worker, queue: deque[MiniBatch], why: str, died: bool = False) -> None:
+        """Kill ``worker`` (if it still runs), start another in its place. Its mini-batch is tried again: after a
+        death apart from ``max_retries`` (the worker, not the mini-batch, may be at fault), up to MAX_DEATHS times;
+        after a timeout as one of its tries."""
         batch = worker.batch
         self._kill(worker)
         self.workers[self.workers.index(worker)] = self._start()
         self.outcome.replaced_workers += 1
         log.warning("replaced a worker: %s%s", why, f" (mini-batch {batch.index})" if batch else "")
-        if batch is not None:
+        if batch is not None and died and batch.deaths < MAX_DEATHS:
+            batch.deaths += 1
+            queue.appendleft(batch)
+        elif batch is not None:
             self._failed(batch, why, queue)
 
     def _failed(self, batch: MiniBatch, reason: str, queue: deque[MiniBatch]) -> None:

@@ -212,7 +212,7 @@ def test_bad_input_is_refused_before_any_job(workspace: WorkspaceServer, heart: 
             client.batch_deployments.create(spec)
         with pytest.raises(InvalidSpec, match="mini_batch_size.*at least one file"):
             client.batch_deployments.create({**spec, "code_configuration": None, "mini_batch_size": 0})
-        with pytest.raises(NotFound, match="no-such-data"):
+        with pytest.raises(InvalidSpec, match="no data asset named 'no-such-data'"):
             client.batch_endpoints.invoke(ENDPOINT, "kiln:no-such-data@latest")
         with pytest.raises(InvalidSpec, match="--input: './no/such/folder' not found"):
             client.batch_endpoints.invoke(ENDPOINT, "./no/such/folder")

@@ -1,11 +1,11 @@
-"""A test's scoring script: the model unpickled (no MLflow import: workers start fast), and on request a chosen file
-that raises (FAIL_ON) or a pause per file (DELAY seconds) so that a test can kill a worker or cancel mid-job."""
+"""A test's scoring script: on request a chosen file that raises (FAIL_ON) or a pause per file (DELAY seconds), so
+that a test can kill a worker or cancel mid-job."""
 
 import os
-import pickle
 import time
 from pathlib import Path
 
+import mlflow.sklearn
 import pandas as pd
 
 model = None
@@ -13,8 +13,7 @@ model = None
 
 def init():
     global model
-    with open(os.path.join(os.environ["AZUREML_MODEL_DIR"], "model.pkl"), "rb") as handle:
-        model = pickle.load(handle)
+    model = mlflow.sklearn.load_model(os.environ["AZUREML_MODEL_DIR"])
 
 
 def run(mini_batch):
