@@ -55,6 +55,14 @@ ATTACK_BODIES: dict[str, Any] = {
     "privacy.synthesize": {"synthesizer": "mst", "epsilon": 100, "rows": 1000000, "name": f"attack-synth-{SUFFIX}"},
     "models.compare": {"candidate": "1", "baseline": "1", "metrics": [{"name": "accuracy"}]},
     "rollouts.start": {"deployment": "blue", "steps": [100], "window_seconds": 3600},  # all traffic, unwatched
+    "batch_endpoints.create": {"name": f"attack-batch-{SUFFIX}"},
+    "batch_endpoints.invoke": {"input": "upload:0/../../token"},  # score the workspace's token as a data set
+    "batch_deployments.create": {
+        "name": "red",
+        "endpoint_name": "{endpoint}",
+        "model": "kiln:{model}:1",
+        "code_configuration": {"code": "upload:0/../../", "scoring_script": "token"},
+    },
 }
 RAW_ATTACK = {"uploads.create": b"not a tar", "workspace.import": b"not a tar either"}
 # streams that would last minutes: one snapshot is enough to see who gets past the role check
