@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         else sum(outcome.rows.values())
     )
     shutil.rmtree(parts, ignore_errors=True)
-    summary = _summary(batches, outcome, rows, args)
+    summary = _summary(batches, outcome, rows, args, progress.began)
     (output / "summary.json").write_text(json.dumps(summary, indent=2))
     if outcome.over_threshold:
         log.error(
@@ -189,9 +189,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _summary(batches: list[MiniBatch], outcome: Outcome, rows: int, args: argparse.Namespace) -> dict[str, Any]:
+def _summary(
+    batches: list[MiniBatch], outcome: Outcome, rows: int, args: argparse.Namespace, began: float
+) -> dict[str, Any]:
     by_index = {b.index: b for b in batches}
+    ended = time.monotonic()
+    scoring = ended - (outcome.first_ready or began)
     return {
+        "seconds": round(ended - began, 3), "scoring_seconds": round(scoring, 3),
+        "rows_per_second_once_ready": round(rows / scoring, 1) if scoring > 0 else None,
         "rows_scored": rows, "files_scored": sum(len(by_index[i].files) for i in outcome.rows),
         "mini_batches": len(batches), "failed_mini_batches": len(outcome.failed), "failed_files": outcome.failed_files,
         "failed": [

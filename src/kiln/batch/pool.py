@@ -13,6 +13,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import tempfile
 import time
 import traceback
 from collections import deque
@@ -26,6 +27,7 @@ from kiln.batch.scorer import Scorer, ScorerConfig
 
 log = logging.getLogger("kiln.batch")
 TRACEBACK_LIMIT = 4000
+UNIX_PATH_MAX = 107
 MAX_DEATHS = 3  # a mini-batch whose worker died this many times is a failure (it may be what kills them)
 
 
@@ -47,10 +49,22 @@ class Outcome:
     over_threshold: bool = False
     retries: int = 0
     replaced_workers: int = 0
+    first_ready: float | None = None  # time.monotonic() when the first worker had run init()
 
 
 class InitFailed(Exception):
     """A worker's init() (or loading the model or script) raised: no mini-batch can be scored."""
+
+
+def preloaded(config: ScorerConfig) -> list[str]:
+    """What the workers' fork server imports once: the scorer, pandas and scikit-learn. Not MLflow: its import starts
+    threads, and a process forked from one with threads may hang on a lock one of them held."""
+    return ["kiln.batch.scorer", "pandas", "sklearn.pipeline", "sklearn.linear_model"]
+
+
+def fork_server_fits() -> bool:
+    """Whether the fork server's socket (TEMP/pymp-XXXXXXXX/listener-XXXXXXXX) fits a Unix socket's path (107 bytes)."""
+    return len(os.fsencode(tempfile.gettempdir())) + len("/pymp-xxxxxxxx/listener-xxxxxxxx") < UNIX_PATH_MAX
 
 
 def part_path(parts: Path, index: int) -> Path:
@@ -112,7 +126,13 @@ class WorkerPool:
         self.config, self.parts, self.size = config, parts, size
         self.max_retries, self.timeout, self.error_threshold = max_retries, timeout, error_threshold
         self.on_progress = on_progress
-        self.context = multiprocessing.get_context("spawn")  # the job's process has threads (MLflow's): never fork
+        # workers fork from a clean server process that imported the scorer's modules once (the job's process has
+        # threads, MLflow's: never fork it); a replaced worker starts in a fraction of a second
+        if fork_server_fits():
+            self.context = multiprocessing.get_context("forkserver")
+            self.context.set_forkserver_preload(preloaded(config))
+        else:  # the fork server's socket would not fit its temp folder's path: each worker starts Python anew
+            self.context = multiprocessing.get_context("spawn")
         self.workers: list[Worker] = []
         self.outcome = Outcome()
 
@@ -154,6 +174,8 @@ class WorkerPool:
         kind = message[0]
         if kind == "ready":
             worker.ready = True
+            if self.outcome.first_ready is None:
+                self.outcome.first_ready = time.monotonic()
             log.debug("worker %s ready", message[1])
         elif kind == "init_failed":
             raise InitFailed(message[1])

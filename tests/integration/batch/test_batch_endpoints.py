@@ -12,6 +12,7 @@ from pathlib import Path
 
 import mlflow.sklearn
 import pandas as pd
+import psutil
 import pytest
 
 from kiln.errors import InvalidSpec, NotFound
@@ -63,6 +64,14 @@ def scripted(workspace: WorkspaceServer, name: str, *settings: str) -> None:
     }  # fmt: skip
     with workspace.client() as client:
         client.batch_deployments.create(spec, set_values=list(settings))
+
+
+def workers_of(workspace: WorkspaceServer, job_id: str) -> list[psutil.Process]:
+    """The job's worker processes: spawned, or the children of its pool's fork server (where its socket fits)."""
+    processes = job_processes(workspace.home, job_id)
+    spawned = [p for p in processes if "spawn_main" in " ".join(p.cmdline())]
+    servers = [p for p in processes if "multiprocessing.forkserver" in " ".join(p.cmdline())]
+    return spawned + [child for server in servers for child in server.children()]
 
 
 def invoke(workspace: WorkspaceServer, deployment: str, *extra: str) -> str:
@@ -171,8 +180,8 @@ def test_a_killed_worker_is_replaced_and_no_row_is_lost_or_scored_twice(
         job_id = client.jobs.get(name).id
         log = lambda: "".join(client.jobs.logs(name))  # noqa: E731
         wait_for(lambda: "progress: files 1/" in log() or "files 2/" in log(), timeout=120, what="a scored mini-batch")
-        workers = [p for p in job_processes(workspace.home, job_id) if "spawn_main" in " ".join(p.cmdline())]
-        assert len(workers) == 2, [p.cmdline() for p in job_processes(workspace.home, job_id)]
+        assert len(workers_of(workspace, job_id)) == 2, [p.cmdline() for p in job_processes(workspace.home, job_id)]
+        workers = workers_of(workspace, job_id)
         os.kill(workers[0].pid, signal.SIGKILL)
         job = client.jobs.get(name).wait(timeout=300)
         assert job.status == JobStatus.COMPLETED, job.view.failure_reason
@@ -188,11 +197,7 @@ def test_cancel_stops_every_worker(workspace: WorkspaceServer, heart: Path) -> N
     name = invoke(workspace, "sleepy")
     with workspace.client() as client:
         job_id = client.jobs.get(name).id
-
-        def workers() -> list[object]:
-            return [p for p in job_processes(workspace.home, job_id) if "spawn_main" in " ".join(p.cmdline())]
-
-        wait_for(lambda: len(workers()) == 2 and "worker" in "".join(client.jobs.logs(name)), timeout=120)
+        wait_for(lambda: len(workers_of(workspace, job_id)) == 2, timeout=120, what="two workers")
         before = job_processes(workspace.home, job_id)
         client.jobs.cancel(name)
         assert client.jobs.get(name).wait(timeout=60).status == JobStatus.CANCELED
