@@ -105,3 +105,19 @@ def test_a_deployments_code_and_script_stay_inside_their_upload(
     )
     assert answer.status_code == 422, answer.text
     assert answer.json()["error"]["type"] == "InvalidSpec"
+
+
+def test_a_reader_sees_the_endpoints_page_with_its_deployments_and_invocations_and_no_token(
+    security_server: WorkspaceServer, team: Team, batch_endpoint: str
+) -> None:
+    from tests.security.test_studio import sign_in
+
+    with team.contributor.client(security_server) as client:
+        jobs = client.batch_endpoints.list_jobs(batch_endpoint)
+    browser = sign_in(security_server, team.reader.token)
+    page = browser.get("/ui/batch-endpoints")
+    browser.close()
+    assert page.status_code == 200, page.text
+    assert f'id="batch-{batch_endpoint}"' in page.text and "score.py" in page.text and "default" in page.text
+    assert all(f"/ui/jobs/{job.name}" in page.text for job in jobs[:10])
+    assert team.reader.token not in page.text and team.contributor.token not in page.text

@@ -26,6 +26,7 @@ CAPABILITY = Capability(
     api="kiln.batch.api",
     router="kiln.batch.router:batch_router",
     service="kiln.batch.service:BatchService",
+    studio_pages="kiln.batch.studio:PAGES",
     job_kinds=(
         JobKind(
             "batch_scoring",
