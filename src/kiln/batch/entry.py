@@ -87,7 +87,11 @@ class Progress:
             rows / elapsed,
         )  # fmt: skip
         if self.mlflow is not None:
-            metrics = {"rows_scored": rows, "files_scored": files, "failed_mini_batches": len(outcome.failed)}
+            metrics: dict[str, float] = {
+                "rows_scored": rows,
+                "files_scored": files,
+                "failed_mini_batches": len(outcome.failed),
+            }
             if final:
                 metrics |= {"rows_per_second": rows / elapsed, "failed_files": outcome.failed_files}
             try:

@@ -128,6 +128,7 @@ class WorkerPool:
         self.on_progress = on_progress
         # workers fork from a clean server process that imported the scorer's modules once (the job's process has
         # threads, MLflow's: never fork it); a replaced worker starts in a fraction of a second
+        self.context: Any
         if fork_server_fits():
             self.context = multiprocessing.get_context("forkserver")
             self.context.set_forkserver_preload(preloaded(config))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,7 +65,7 @@ class BatchEndpointOperations:
         view = self._rest.call(api.INVOKE, name=name, json=request.model_dump(mode="json", exclude_none=True))
         return Job(JobOperations(self._rest), view)
 
-    def list_jobs(self, name: str) -> list[JobView]:
+    def list_jobs(self, name: str) -> builtins.list[JobView]:
         """The endpoint's invocations, newest first."""
         return Listing(self._rest.call(api.LIST_JOBS, name=name))
 

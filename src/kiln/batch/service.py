@@ -6,7 +6,7 @@ before a job is recorded."""
 from __future__ import annotations
 
 import ast
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from kiln.batch.spec import (
     BatchDeploymentSpec,
@@ -28,6 +28,7 @@ from kiln.store.tables import BatchDeploymentRow, BatchEndpointRow
 
 if TYPE_CHECKING:
     from kiln.capabilities.services import CapabilityContext
+    from kiln.specs.job import JobSpecBase
     from kiln.specs.roles import Role
     from kiln.specs.views import JobView
 
@@ -201,7 +202,8 @@ class BatchService:
                 f"default (kiln batch-deployment create -f deployment.yml --set-default)"
             )
         row = self._repository.get_deployment(name, deployment_name)
-        return self._jobs.submit(parse_job_spec(self.job_spec(row, request)), created_by=created_by, role=role)
+        spec = cast("JobSpecBase", parse_job_spec(self.job_spec(row, request)))
+        return self._jobs.submit(spec, created_by=created_by, role=role)
 
     def job_spec(self, row: BatchDeploymentRow, request: BatchInvokeRequest) -> dict[str, Any]:
         """The ``batch_scoring`` job of one invocation: the deployment's settings, its model pinned to a version."""

@@ -4,7 +4,7 @@ and stored JSON; and what the REST API answers about them. Imports no server, st
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -122,7 +122,7 @@ class BatchDeploymentSpec(StrictModel):
 
 
 class BatchEndpointView(View):
-    html_columns = ("name", "default_deployment", "deployments", "created_at")
+    html_columns: ClassVar[tuple[str, ...]] = ("name", "default_deployment", "deployments", "created_at")
 
     name: str
     description: str | None = None
@@ -136,7 +136,7 @@ class BatchEndpointView(View):
 
 
 class BatchDeploymentView(View):
-    html_columns = ("name", "endpoint_name", "model", "compute", "is_default")
+    html_columns: ClassVar[tuple[str, ...]] = ("name", "endpoint_name", "model", "compute", "is_default")
 
     name: str
     endpoint_name: str
