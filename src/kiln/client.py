@@ -17,6 +17,7 @@ from kiln.sdk.login import read_login, same_workspace
 
 if TYPE_CHECKING:
     from kiln.pipelines.sdk import ComponentOperations
+    from kiln.batch.sdk import BatchDeploymentOperations, BatchEndpointOperations
     from kiln.privacy.sdk import PrivacyOperations
     from kiln.schedules.sdk import ScheduleOperations
     from kiln.sdk.audit import AuditOperations
@@ -161,6 +162,18 @@ class Client:
         from kiln.schedules.sdk import ScheduleOperations
 
         return ScheduleOperations(self._rest)
+    def batch_endpoints(self) -> BatchEndpointOperations:
+        """Batch endpoints: create, list, invoke (a batch_scoring job), their jobs (the batch capability)."""
+        from kiln.batch.sdk import BatchEndpointOperations
+
+        return BatchEndpointOperations(self._rest)
+
+    @cached_property
+    def batch_deployments(self) -> BatchDeploymentOperations:
+        """Deployments of models behind batch endpoints (the batch capability)."""
+        from kiln.batch.sdk import BatchDeploymentOperations
+
+        return BatchDeploymentOperations(self._rest)
 
     @cached_property
     def workspace(self) -> WorkspaceOperations:

@@ -221,6 +221,7 @@ class Seeded:
             "privacy": {"name": self.data, "version": self.data_version},  # /api/v1/privacy/data/{name}/versions/…
             "environments": {"name": "python", "version": "1"},  # none is built here (builds are slow)
             "online-endpoints": {"name": self.endpoint, "deployment": "blue"},
+            "batch-endpoints": {"name": self.endpoint, "deployment": "blue"},  # no batch endpoint of that name
             "users": {"name": self.team.reader.name},
             "tokens": {"token_id": self.team.reader.token_id},
             "computes": {"name": self.compute},

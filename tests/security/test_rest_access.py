@@ -61,6 +61,14 @@ ATTACK_BODIES: dict[str, Any] = {
         "create_job": {"command": "cat $KILN_HOME/token", "experiment_name": "attack"},
     },  # fmt: skip
     "components.create": {"name": f"attack-component-{SUFFIX}", "command": "cat token", "code": "upload:0/../../"},
+    "batch_endpoints.create": {"name": f"attack-batch-{SUFFIX}"},
+    "batch_endpoints.invoke": {"input": "upload:0/../../token"},  # score the workspace's token as a data set
+    "batch_deployments.create": {
+        "name": "red",
+        "endpoint_name": "{endpoint}",
+        "model": "kiln:{model}:1",
+        "code_configuration": {"code": "upload:0/../../", "scoring_script": "token"},
+    },
 }
 RAW_ATTACK = {"uploads.create": b"not a tar", "workspace.import": b"not a tar either"}
 # streams that would last minutes: one snapshot is enough to see who gets past the role check

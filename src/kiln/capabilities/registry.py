@@ -28,6 +28,7 @@ BUILT_IN: tuple[str, ...] = (
     "kiln.encrypted",  # encryption: {scheme: ckks} deployments, EncryptedClient, invoke --encrypted (TenSEAL)
     "kiln.privacy",  # kiln privacy: private data versions, a privacy-budget ledger, DP queries
     "kiln.rollout",  # kiln online-endpoint rollout: mirror, then traffic steps watched, rolled back on a breach
+    "kiln.batch",  # kiln batch-endpoint/batch-deployment: data sets scored as batch_scoring jobs (local pool or Ray Data)
     "kiln.sweeps",  # type: sweep jobs: trials as child jobs, Optuna's samplers, early termination, in the server
     "kiln.schedules",  # kiln schedule: jobs submitted on a cron or recurrence timetable by the workspace server
     "kiln.pipelines",  # type: pipeline jobs, command components (kiln component), step reuse, in the server

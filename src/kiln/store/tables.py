@@ -313,4 +313,29 @@ class ComponentRow(Base):
     code_hash: Mapped[str | None] = mapped_column(String(64), comment="its code snapshot's content hash")
     description: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+class BatchEndpointRow(Base):
+    """A batch endpoint (kiln.batch): its spec, the default deployment included."""
+
+    __tablename__ = "batch_endpoints"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON, comment="BatchEndpointSpec")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str | None] = mapped_column(String(128), comment="the user who created it")
+
+
+class BatchDeploymentRow(Base):
+    """A batch deployment (kiln.batch): its spec, uploads resolved; an invocation runs it as a batch_scoring job."""
+
+    __tablename__ = "batch_deployments"
+    __table_args__ = (UniqueConstraint("endpoint", "name", name="uq_batch_deployments_endpoint_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    endpoint: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON, comment="BatchDeploymentSpec, uploads resolved")
+    model_type: Mapped[str] = mapped_column(String(32), comment="mlflow_model or custom_model")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str | None] = mapped_column(String(128), comment="the user who created it")

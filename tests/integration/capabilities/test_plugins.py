@@ -88,6 +88,6 @@ def test_a_job_kind_added_by_a_plugin_runs_through_the_cli_rest_and_engine(make_
     unknown = http.post("/api/v1/jobs", json={"type": "no-such-kind"})
     assert unknown.status_code == 422
     assert (
-        "known types: command, model_conversion, responsible_ai, sweep, pipeline, echo-test"
+        "known types: command, model_conversion, responsible_ai, batch_scoring, sweep, pipeline, echo-test"
         in unknown.json()["error"]["message"]
     )

@@ -78,6 +78,9 @@ def test_every_route_is_a_declared_operation_and_every_operation_is_bound_once(a
         "schedules.create", "schedules.list", "schedules.show", "schedules.disable", "schedules.enable",
         "schedules.delete",  # schedules
         "components.create", "components.list", "components.show",  # pipelines
+        "batch_endpoints.create", "batch_endpoints.list", "batch_endpoints.show", "batch_endpoints.delete",
+        "batch_endpoints.invoke", "batch_endpoints.list_jobs", "batch_deployments.create",
+        "batch_deployments.list", "batch_deployments.show", "batch_deployments.delete",  # batch
     }  # fmt: skip
     # + users.sign_in_code (kiln ui); endpoints.invoke, .metrics_stream; jobs.metric_stream, .code_files, .code_file,
     # .output_files, .output_file (kiln studio)

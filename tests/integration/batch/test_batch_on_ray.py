@@ -1,0 +1,75 @@
+"""The same kind of deployment on the tests' Ray cluster: ``compute: kiln:ray-cluster`` runs the batch_scoring job
+through the Ray runner, and its entry hands the mini-batches to Ray Data (an actor pool running init() once per
+actor); the predictions equal the model's own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlflow.sklearn
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from kiln.specs.views import JobStatus
+from tests.conftest import WorkspaceServer, cleanup_jobs, server_env
+from tests.lanes import server_fixture
+from tests.ray_cluster import RayHead, start_ray_head, stop_ray_head
+
+CLUSTER = "ray-cluster"
+COLUMNS = ["a", "b", "c"]
+
+
+@server_fixture(scope="module")
+def ray_head() -> Iterator[RayHead]:
+    head = start_ray_head(num_cpus=2)
+    yield head
+    stop_ray_head(head)
+
+
+@server_fixture(scope="module")
+def ray_server(ray_head: RayHead, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkspaceServer]:
+    home = tmp_path_factory.mktemp("kiln-batch-ray-home")
+    server = WorkspaceServer(home, server_env(home)).start()
+    compute_file = home / "compute.yml"
+    compute_file.write_text(f"name: {CLUSTER}\ntype: ray\naddress: {ray_head.address}\n")
+    server.cli("compute", "create", "-f", str(compute_file), check=True)
+    yield server
+    server.stop()
+    cleanup_jobs(home)
+
+
+def test_a_batch_deployment_on_a_ray_cluster_scores_through_ray_data(
+    ray_server: WorkspaceServer, tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(3)
+    x = pd.DataFrame(rng.random((300, 3)), columns=COLUMNS)
+    model = LogisticRegression().fit(x, (x.a + x.b > 1).astype(int))
+    mlflow.sklearn.save_model(model, str(tmp_path / "model"))
+    data = tmp_path / "data"
+    data.mkdir()
+    for index in range(6):
+        pd.DataFrame(rng.random((40, 3)), columns=COLUMNS).to_csv(data / f"f{index}.csv", index=False)
+    with ray_server.client() as client:
+        client.models.create(name="ray-batch", path=str(tmp_path / "model"))
+        client.batch_endpoints.create({"name": "on-ray"})
+        client.batch_deployments.create({
+            "name": "cluster", "endpoint_name": "on-ray", "model": "kiln:ray-batch@latest",
+            "compute": f"kiln:{CLUSTER}", "max_concurrency_per_instance": 2, "mini_batch_size": 2,
+        })  # fmt: skip
+        job = client.batch_endpoints.invoke("on-ray", data).wait(timeout=400)
+        log = "".join(client.jobs.logs(job.name))
+        assert job.status == JobStatus.COMPLETED, job.view.failure_reason + log[-3000:]
+        assert job.view.compute == CLUSTER
+        assert "scoring 6 files (240 rows) in 3 mini-batches of up to 2 files, 2 workers on Ray" in log
+        (folder,) = job.download(tmp_path / "out", "predictions")
+    got = pd.read_csv(folder / "predictions.csv")
+    frames = [pd.read_csv(data / f"f{i}.csv") for i in range(6)]
+    want = pd.DataFrame({
+        "file": [f"f{i}.csv" for i in range(6) for _ in range(40)],
+        "row": [r for _ in range(6) for r in range(40)],
+        "prediction": np.concatenate([model.predict(frame) for frame in frames]),
+    })  # fmt: skip
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
