@@ -29,6 +29,11 @@ RESOURCE_KINDS: dict[str, tuple[str, str]] = {
     "compute": ("kiln.specs.compute:ComputeSpec", "a compute target (kiln compute create -f)"),
     "datastore": ("kiln.specs.datastore:DatastoreSpec", "a datastore (kiln datastore create -f)"),
     "component": ("kiln.pipelines.component:ComponentSpec", "a command component (kiln component create -f)"),
+    "schedule": ("kiln.schedules.spec:ScheduleSpec", "a schedule (kiln schedule create -f)"),
+    "batch-endpoint": ("kiln.batch.spec:BatchEndpointSpec", "a batch endpoint (kiln batch-endpoint create -f)"),
+    "batch-deployment": (
+        "kiln.batch.spec:BatchDeploymentSpec", "a batch deployment (kiln batch-deployment create -f)",
+    ),
     "config": ("kiln.config:Settings", "the workspace's settings (KILN_HOME/config.yaml; unknown keys are ignored)"),
 }  # fmt: skip
 ANY_JOB = "job"
