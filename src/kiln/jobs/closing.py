@@ -28,6 +28,7 @@ UNFINISHED = (JobStatus.QUEUED, JobStatus.PREPARING, JobStatus.RUNNING)
 # run when a job succeeded, before it is marked completed (e.g. model registration);
 # a KilnError from one fails the job with its message
 CompletionHook = Callable[[Job], object]
+EndListener = Callable[[Job], object]  # told once a job's final status is recorded (whatever it is)
 
 
 @dataclass
@@ -37,6 +38,7 @@ class JobCloser:
     store: ArtifactStore
     tracker: RunTracker
     completion_hooks: list[CompletionHook] = field(default_factory=list)
+    end_listeners: list[EndListener] = field(default_factory=list)
     log_limit: int = DEFAULT_JOB_LOG_LIMIT_BYTES
 
     def close(self, job: Job, outcome: Outcome) -> None:
@@ -60,6 +62,11 @@ class JobCloser:
             ended_at=utcnow(), exit_code=outcome.exit_code, failure_reason=outcome.reason,
         )  # fmt: skip
         job.folder.remove()
+        for listener in self.end_listeners:
+            try:
+                listener(job)
+            except Exception:
+                log.exception("a listener of job %s's end failed", job.name)
 
     @staticmethod
     def _remove_links(job: Job) -> None:

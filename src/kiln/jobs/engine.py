@@ -21,7 +21,7 @@ from collections.abc import Callable
 from kiln.artifacts.store import ArtifactStore
 from kiln.clock import utcnow
 from kiln.errors import KilnError
-from kiln.jobs.closing import CompletionHook, JobCloser
+from kiln.jobs.closing import CompletionHook, EndListener, JobCloser
 from kiln.jobs.folders import JobFolders
 from kiln.jobs.job import Job
 from kiln.jobs.lifecycle import JobLifecycle
@@ -73,6 +73,12 @@ class JobEngine:
         """Steps run when a job succeeded, before it is marked completed (e.g. model registration);
         a KilnError from one fails the job with its message."""
         return self._closer.completion_hooks
+
+    @property
+    def end_listeners(self) -> list[EndListener]:
+        """Told once a job this server ran has its final status recorded, whatever it is (a sweep's or a pipeline's
+        loop wakes at its child's end rather than at its next poll)."""
+        return self._closer.end_listeners
 
     # The loop ------------------------------------------------------------------------------
     def start(self) -> None:
