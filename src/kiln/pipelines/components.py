@@ -24,12 +24,11 @@ def component_row(components: ComponentRepository, name: str, version: str, fiel
     return row
 
 
-def resolve_component(
-    components: ComponentRepository, given: str | ComponentSpec | None, field: str
-) -> ComponentSpec | None:
-    """The component ``given`` names (None stays None), a registered one looked up."""
-    if given is None or isinstance(given, ComponentSpec):
-        return given
+def resolve_component(components: ComponentRepository, given: object, field: str) -> ComponentSpec | None:
+    """The component ``given`` names (a reference text; an inline component as it is; anything else None), a
+    registered one looked up."""
+    if not isinstance(given, str):
+        return given if isinstance(given, ComponentSpec) else None
     if component_file(given) is not None:
         raise InvalidSpec(
             f"{field}: '{given}' is a file on the submitting machine: kiln job create (and the SDK) read it and "
@@ -39,7 +38,7 @@ def resolve_component(
     return ComponentSpec.model_validate(component_row(components, reference.name, reference.version, field).spec)
 
 
-def pinned_reference(components: ComponentRepository, given: str | ComponentSpec | None, field: str) -> str | None:
+def pinned_reference(components: ComponentRepository, given: object, field: str) -> str | None:
     """``kiln:NAME:VERSION`` for a registered component's reference (``@latest`` resolved now); None otherwise."""
     if not isinstance(given, str) or component_file(given) is not None:
         return None

@@ -108,8 +108,9 @@ class SweepService:
         """A trial of a component (Azure's ``trial: azureml:train:1``): its inputs are the sweep's ``inputs``
         (``${{search_space.x}}`` the trial's value of x) and each search space parameter an input of the
         component has and ``inputs`` does not bind, type-checked as a pipeline's step's are."""
-        component = resolve_component(self.components, spec.trial, "trial")  # type: ignore[arg-type]
-        assert component is not None  # a sweep's trial is never None
+        component = resolve_component(self.components, spec.trial, "trial")
+        if component is None:  # the caller sent an inline command trial elsewhere
+            raise InvalidSpec("trial: not a component")
         given: dict[str, Any] = {name: value for name, value in params.items() if name in component.inputs}
         given.update({key: search_value(value, params) for key, value in spec.inputs.items()})
         inputs = bind_component_inputs(component, given, "", lambda value, _: value)

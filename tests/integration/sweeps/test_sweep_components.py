@@ -69,9 +69,7 @@ def test_a_file_component_trial_takes_the_search_space_by_input_name(
     assert _params(best)["x"] == OPTIMUM
 
 
-def test_bad_component_trials_are_refused_at_submit_naming_the_path(
-    workspace: WorkspaceServer, tmp_path: Path
-) -> None:
+def test_bad_component_trials_are_refused_at_submit_naming_the_path(workspace: WorkspaceServer, tmp_path: Path) -> None:
     _component(tmp_path, "sw_bad_objective")
     with workspace.client() as client:
         with pytest.raises(NotFound, match=r"trial: component 'sw_nowhere:3' not found"):
