@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from kiln.errors import InvalidSpec
+from kiln.errors import InvalidSpec, NotFound
 from tests.conftest import WorkspaceServer
 from tests.integration.pipelines.helpers import step_jobs, write_yaml
 
@@ -48,6 +48,8 @@ def test_a_sweep_step_passes_its_best_trials_output_to_the_next_step(
         trials, _ = client.jobs.search(tags={"kiln.parent": steps["tune"].name}, limit=10)
         assert len(trials) == 3 and all(trial.status.value == "completed" for trial in trials)
         assert client.jobs.read_output_file(steps["use"].name, "report", "x.txt") == b"3"  # the best trial's x
+        shown = workspace.cli("job", "show", "-n", pipeline.name, check=True, env={"COLUMNS": "300"}).stdout
+        assert f"steps of {pipeline.name}" in shown and steps["tune"].name in shown
         again = client.jobs.create(write_yaml(tmp_path / "p.yml", _pipeline())).wait(timeout=180)
         assert again.status.value == "completed", again.view.failure_reason
         assert "kiln.pipeline.reused_from" not in step_jobs(client, again.name)["tune"].view.tags  # never reused
@@ -63,3 +65,5 @@ def test_a_bad_sweep_step_is_refused_at_submit_naming_its_path(workspace: Worksp
             spec = _pipeline()
             spec["jobs"]["use"]["inputs"]["model"] = "${{parent.jobs.tune.outputs.best}}"
             client.jobs.create(write_yaml(tmp_path / "c.yml", spec))
+        with pytest.raises(NotFound, match=r"jobs\.tune\.trial: component 'sw_absent:1' not found"):
+            client.jobs.create(write_yaml(tmp_path / "d.yml", _pipeline(trial="azureml:sw_absent:1")))
