@@ -5,6 +5,7 @@ the pipeline (``component: file:./train.yml``). Also how a step names one (``par
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -14,7 +15,7 @@ from pydantic import Field
 from kiln.errors import InvalidSpec
 from kiln.specs.bounded import Command, EnvironmentVariables, Name, PathText, ShortText, StrictModel, Tags, Text
 from kiln.specs.environment import EnvironmentSpec
-from kiln.specs.job import LITERAL_INPUT_TYPES, PATH_INPUT_TYPES, Problem, Scalar
+from kiln.specs.job import LITERAL_INPUT_TYPES, PATH_INPUT_TYPES, JobInput, Problem, Scalar
 
 FILE_PREFIX = "file:"
 LATEST = "latest"
@@ -136,6 +137,74 @@ def read_component_file(path: Path, where: str) -> tuple[dict[str, Any], Path]:
     if problems:
         raise InvalidSpec("; ".join(problems))
     return component.model_dump(mode="json", by_alias=True, exclude_none=True), path.parent
+
+
+def component_file(text: str) -> str | None:
+    """The file a component reference names (``file:./train.yml``, or Azure's bare ``./train.yml``), if it is one."""
+    if text.startswith(FILE_PREFIX):
+        return text.removeprefix(FILE_PREFIX).strip()
+    if not _REFERENCE.match(text.strip()) and text.strip().endswith((".yml", ".yaml")):
+        return text.strip()
+    return None
+
+
+def read_component_reference(base_dir: Path, text: str, where: str) -> ComponentSpec:
+    """The component file ``text`` names, relative to ``base_dir`` (the job file's folder), read on the submitting
+    machine: its ``code`` folder made a local path for the client to upload."""
+    from kiln.specs.job import UPLOAD_PREFIX
+
+    data, folder = read_component_file(base_dir / (component_file(text) or text), where)
+    code = data.get("code")
+    if isinstance(code, str) and not code.startswith(UPLOAD_PREFIX) and ":" not in code:
+        data["code"] = str((folder / code).resolve())
+    return ComponentSpec.model_validate(data)
+
+
+def bind_component_inputs(
+    component: ComponentSpec, given: dict[str, Any], where: str, value_of: Callable[[Any, str], JobInput | Scalar]
+) -> dict[str, JobInput | Scalar]:
+    """``component``'s inputs as a job's: each given value (``value_of`` follows its binding) type-checked against
+    what the component declares, defaults filled in; every mistake names ``where.inputs.NAME``."""
+    unknown = sorted(set(given) - set(component.inputs))
+    if unknown:
+        raise InvalidSpec(
+            f"{where}inputs.{unknown[0]}: component '{component.name}' has no input '{unknown[0]}' "
+            f"(its inputs: {', '.join(component.inputs) or 'none'})"
+        )
+    bound: dict[str, JobInput | Scalar] = {}
+    for key, declared in component.inputs.items():
+        loc = f"{where}inputs.{key}"
+        if key not in given:
+            if declared.default is not None:
+                bound[key] = declared.default
+            elif not declared.optional:
+                raise InvalidSpec(
+                    f"{loc}: component '{component.name}' needs input '{key}' ({declared.type}); give it under "
+                    f"{where}inputs, or make it optional in the component"
+                )
+            continue
+        bound[key] = typed_input(value_of(given[key], loc), declared.type, declared.mode, loc)
+    return bound
+
+
+def typed_input(value: JobInput | Scalar, input_type: str, mode: str | None, loc: str) -> JobInput | Scalar:
+    """``value`` as an input of ``input_type``, or InvalidSpec naming ``loc``."""
+    if input_type in PATH_INPUT_TYPES:
+        if not isinstance(value, JobInput) or not value.is_path():
+            shown = value.default if isinstance(value, JobInput) else value
+            raise InvalidSpec(
+                f"{loc}: a {input_type} input takes a path ({{type: {input_type}, path: …}}, a pipeline input or "
+                f"${{{{parent.jobs.STEP.outputs.NAME}}}}), not the literal {shown!r}"
+            )
+        return value.model_copy(update={"type": input_type, "mode": mode or value.mode})
+    if isinstance(value, JobInput):
+        if value.is_path():
+            raise InvalidSpec(f"{loc}: a {input_type} input takes a value, not the path {value.path!r}")
+        value = value.default if value.default is not None else ""
+    problem = literal_problem(input_type, value)
+    if problem:
+        raise InvalidSpec(f"{loc}: {problem}")
+    return value
 
 
 def render_optional_blocks(command: str, given: set[str]) -> str:

@@ -18,10 +18,11 @@ from kiln.jobs.folders import output_key
 from kiln.jobs.handler import handler_of
 from kiln.jobs.outcome import CANCELED_BY_USER
 from kiln.pipelines.api import ComponentView
-from kiln.pipelines.component import FILE_PREFIX, LATEST, ComponentSpec, parse_component_reference
+from kiln.pipelines.component import ComponentSpec
+from kiln.pipelines.components import component_row, pinned_reference, resolve_component
 from kiln.pipelines.job_outputs import REUSED_FROM_TAG, JobOutputInputs
 from kiln.pipelines.spec import JOB_TYPE, PipelineJobSpec, binding_of
-from kiln.pipelines.steps import PLACEHOLDER_JOB, STEP_TAG, step_spec
+from kiln.pipelines.steps import PLACEHOLDER_JOB, STEP_TAG, OutputsOf, step_spec, sweep_step_spec
 from kiln.services.jobs import private_inputs
 from kiln.specs.job import UPLOAD_PREFIX, CommandJobSpec, JobInput, ProcessJobSpec
 from kiln.specs.job_status import JobStatus
@@ -30,6 +31,7 @@ from kiln.specs.views import JobPlanView
 from kiln.store.components import ComponentRepository
 from kiln.store.jobs import JobFilters
 from kiln.store.tables import ComponentRow, JobRow
+from kiln.sweeps.spec import SweepJobSpec
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.25
@@ -99,47 +101,18 @@ class PipelineService:
         return [component_view(row) for row in self.components.latest_of_each()]
 
     def get_component(self, name: str, version: str) -> ComponentView:
-        return component_view(self._component_row(name, version, "component"))
-
-    def _component_row(self, name: str, version: str, field: str) -> ComponentRow:
-        if version == LATEST:
-            rows = self.components.versions(name)
-            row = rows[0] if rows else None
-        else:
-            row = self.components.find(name, version)
-        if row is None:
-            known = [r.version for r in self.components.versions(name)]
-            hint = (
-                f"its versions: {', '.join(known)}" if known else "kiln component list shows the components there are"
-            )
-            what = f"{name}@latest" if version == LATEST else f"{name}:{version}"
-            raise NotFound(f"{field}: component '{what}' not found ({hint})")
-        return row
+        return component_view(component_row(self.components, name, version, "component"))
 
     def component_of(self, spec: PipelineJobSpec, step: str) -> ComponentSpec | None:
-        """The component of ``step`` (None for an inline command step), a registered one looked up."""
-        given = spec.jobs[step].component
-        field = f"jobs.{step}.component"
-        if given is None or isinstance(given, ComponentSpec):
-            return given
-        if given.startswith(FILE_PREFIX):
-            raise InvalidSpec(
-                f"{field}: '{given}' is a file on the submitting machine: kiln job create (and the SDK) read it and "
-                "send the component inline; a REST client sends it inline itself"
-            )
-        reference = parse_component_reference(given, field)
-        row = self._component_row(reference.name, reference.version, field)
-        return ComponentSpec.model_validate(row.spec)
+        """The component of ``step`` (None for an inline command step or a sweep step), a registered one looked up."""
+        return resolve_component(self.components, spec.jobs[step].component, f"jobs.{step}.component")
 
     def pinned_components(self, spec: PipelineJobSpec) -> PipelineJobSpec:
         """``spec`` with each registered component named by its exact version (``@latest`` resolved now)."""
         steps = {}
         for name, step in spec.jobs.items():
-            if isinstance(step.component, str) and not step.component.startswith(FILE_PREFIX):
-                reference = parse_component_reference(step.component, f"jobs.{name}.component")
-                row = self._component_row(reference.name, reference.version, f"jobs.{name}.component")
-                step = step.model_copy(update={"component": f"kiln:{row.name}:{row.version}"})
-            steps[name] = step
+            pinned = pinned_reference(self.components, step.component, f"jobs.{name}.component")
+            steps[name] = step.model_copy(update={"component": pinned}) if pinned else step
         return spec.model_copy(update={"jobs": steps})
 
     # Submit ----------------------------------------------------------------------------------
@@ -153,7 +126,7 @@ class PipelineService:
             raise InvalidSpec(f"inputs: {', '.join(private)}: a pipeline's steps cannot read private data versions")
         needs = spec.dependencies()
         for name in spec.order():
-            job = step_spec(spec, "check", "check", name, self.component_of(spec, name), lambda _: PLACEHOLDER_JOB)
+            job = self._step_job(spec, "check", "check", name, lambda _: PLACEHOLDER_JOB)
             if not needs[name]:
                 job = job.model_copy(update={"name": None})
                 try:
@@ -255,8 +228,17 @@ class PipelineService:
         except KilnError as exc:
             raise type(exc)(f"jobs.{name}.{exc.message}") from None
 
+    def _step_job(
+        self, spec: PipelineJobSpec, pipeline: str, pipeline_id: str, name: str, outputs_of: OutputsOf
+    ) -> CommandJobSpec | SweepJobSpec:
+        if spec.jobs[name].type == "sweep":
+            return sweep_step_spec(spec, pipeline, pipeline_id, name, outputs_of)
+        return step_spec(spec, pipeline, pipeline_id, name, self.component_of(spec, name), outputs_of)
+
     def _submit_or_reuse(self, row: JobRow, spec: PipelineJobSpec, name: str, steps: dict[str, JobRow]) -> JobRow:
-        job = step_spec(spec, row.name, row.id, name, self.component_of(spec, name), lambda step: _origin(steps[step]))
+        job = self._step_job(spec, row.name, row.id, name, lambda step: _origin(steps[step]))
+        if isinstance(job, SweepJobSpec):  # a sweep step is not reused: its trials draw anew
+            return self.jobs.jobs.get(self.jobs.submit(job, row.created_by).id)
         plan = self.jobs.validate(job, row.created_by, None)
         key = reuse_key(job, plan)
         deterministic = spec.jobs[name].is_deterministic

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from kiln.pipelines.component import FILE_PREFIX, ComponentSpec, read_component_file
+from kiln.pipelines.component import ComponentSpec, component_file, read_component_reference
 from kiln.specs.bounded import Command, EnvironmentVariables, Name, PathText, ShortText, StrictModel
 from kiln.specs.environment import EnvironmentSpec
 from kiln.specs.job import (
@@ -29,8 +29,18 @@ from kiln.specs.job import (
 )
 from kiln.specs.references import is_asset_reference
 from kiln.specs.remote_paths import is_remote_path
+from kiln.sweeps.spec import (
+    EarlyTermination,
+    Objective,
+    SamplingAlgorithm,
+    SearchParameter,
+    SweepJobSpec,
+    SweepLimits,
+    SweepTrial,
+)
 
 JOB_TYPE = "pipeline"
+SWEEP_ONLY = ("trial", "search_space", "sampling_algorithm", "objective", "early_termination")
 MAX_STEPS = 100
 BINDING = re.compile(
     r"^\s*\$\{\{\s*parent\.(?:inputs\.(?P<input>[\w-]+)|jobs\.(?P<step>[\w-]+)\.outputs\.(?P<output>[\w-]+)"
@@ -68,9 +78,10 @@ class PipelineSettings(StrictModel):
 
 
 class PipelineStep(StrictModel):
-    """One step: an inline command job (``command``, ``code``…) or a ``component`` (registered, a file, inline)."""
+    """One step: an inline command job (``command``, ``code``…), a ``component`` (registered, a file, inline), or a
+    sweep (``type: sweep``: Azure's sweep job fields, its ``trial`` inline or a component)."""
 
-    type: Literal["command"] = "command"
+    type: Literal["command", "sweep"] = "command"
     component: PathText | ComponentSpec | None = None
     display_name: ShortText | None = None
     description: ShortText | None = None
@@ -81,18 +92,33 @@ class PipelineStep(StrictModel):
     environment_variables: EnvironmentVariables = Field(default_factory=dict)
     distribution: JobDistribution | None = None
     resources: JobResources | None = None
-    limits: JobLimits | None = None
+    limits: JobLimits | SweepLimits | None = None
     inputs: dict[Name, JobInput | Scalar] = Field(default_factory=dict, max_length=64)
     outputs: dict[Name, JobOutput | str | None] = Field(default_factory=dict, max_length=64)
     is_deterministic: bool = True
+    # a sweep step's fields (type: sweep)
+    trial: SweepTrial | ComponentSpec | PathText | None = None
+    search_space: dict[Name, SearchParameter] | None = Field(None, min_length=1, max_length=64)
+    sampling_algorithm: Literal["random", "grid", "bayesian"] | SamplingAlgorithm | None = None
+    objective: Objective | None = None
+    early_termination: EarlyTermination | None = None
 
     def declared_outputs(self) -> set[str] | None:
         """The outputs the step has (None: its registered component's, known once it is looked up)."""
-        if isinstance(self.component, ComponentSpec):
-            return set(self.component.outputs)
-        if self.component is not None:
+        component = self.trial if self.type == "sweep" else self.component
+        if isinstance(component, ComponentSpec):
+            return set(component.outputs) | set(self.outputs)
+        if isinstance(component, str):
             return None
         return set(self.outputs)
+
+    def sweep_fields(self) -> dict[str, Any]:
+        """A sweep step's own fields, as its sweep job takes them."""
+        limits = SweepLimits.model_validate(self.limits.model_dump(exclude_none=True)) if self.limits else None
+        fields = {"trial": self.trial, "search_space": self.search_space, "objective": self.objective,
+                  "sampling_algorithm": self.sampling_algorithm, "early_termination": self.early_termination,
+                  "limits": limits}  # fmt: skip
+        return {key: value for key, value in fields.items() if value is not None}
 
 
 class PipelineJobSpec(ProcessJobSpec):
@@ -152,8 +178,18 @@ class PipelineJobSpec(ProcessJobSpec):
     def _step_problems(self, name: str, step: PipelineStep) -> list[Problem]:
         where = ("jobs", name)
         problems: list[Problem] = []
-        if (step.component is None) == (step.command is None):
+        if step.type == "sweep":
+            problems += _sweep_step_problems(where, step)
+        elif (step.component is None) == (step.command is None):
             problems.append((where, "a step has either a 'component' or a 'command' (an inline command step)"))
+        if step.type == "command":
+            problems += [
+                ((*where, field), f"'{field}' is a sweep step's field (type: sweep)")
+                for field in SWEEP_ONLY
+                if getattr(step, field) is not None
+            ]
+            if isinstance(step.limits, SweepLimits):
+                problems.append(((*where, "limits"), "a command step's limits take only 'timeout'"))
         if step.component is not None:
             for field in ("code", "environment", "command"):
                 if getattr(step, field) is not None:
@@ -197,17 +233,15 @@ class PipelineJobSpec(ProcessJobSpec):
         return []
 
     def with_local_files(self, base_dir: Path) -> JobSpecBase:
-        """Each ``component: file:./x.yml`` read (relative to the pipeline file) into the step, its code folder
-        made a local path for the client to upload."""
+        """Each ``component: file:./x.yml`` (and a sweep step's ``trial: file:./x.yml``) read, relative to the
+        pipeline file, into the step, its code folder made a local path for the client to upload."""
         steps = {}
         for name, step in self.jobs.items():
-            if isinstance(step.component, str) and step.component.startswith(FILE_PREFIX):
-                file = base_dir / step.component.removeprefix(FILE_PREFIX).strip()
-                data, folder = read_component_file(file, f"jobs.{name}.component")
-                code = data.get("code")
-                if isinstance(code, str) and not _is_reference(code):
-                    data["code"] = str((folder / code).resolve())
-                step = step.model_copy(update={"component": ComponentSpec.model_validate(data)})
+            for field in ("component", "trial"):
+                given = getattr(step, field)
+                if isinstance(given, str) and component_file(given) is not None:
+                    read = read_component_reference(base_dir, given, f"jobs.{name}.{field}")
+                    step = step.model_copy(update={field: read})
             steps[name] = step
         return self.model_copy(update={"jobs": steps})
 
@@ -216,14 +250,35 @@ class PipelineJobSpec(ProcessJobSpec):
         for name, step in self.jobs.items():
             if step.code and not _is_reference(step.code):
                 paths[("jobs", name, "code")] = step.code
-            component = step.component
-            if isinstance(component, ComponentSpec) and component.code and not _is_reference(component.code):
-                paths[("jobs", name, "component", "code")] = component.code
+            for field in ("component", "trial"):
+                given = getattr(step, field)
+                if isinstance(given, ComponentSpec | SweepTrial) and given.code and not _is_reference(given.code):
+                    paths[("jobs", name, field, "code")] = given.code
             for key, value in step.inputs.items():
                 if isinstance(value, JobInput) and value.is_path() and value.path and binding_of(value) is None:
                     if not _is_reference(value.path):
                         paths[("jobs", name, "inputs", key, "path")] = value.path
         return paths
+
+
+def _sweep_step_problems(where: tuple[str, ...], step: PipelineStep) -> list[Problem]:
+    """What a sweep step lacks or has too many of, then its sweep job's own problems, under its path."""
+    problems: list[Problem] = [
+        ((*where, field), f"a sweep step takes its {field} from its trial (jobs.STEP.trial.{field}, or a component)")
+        for field in ("component", "command", "code", "environment")
+        if getattr(step, field) is not None
+    ]
+    problems += [
+        ((*where, field), f"a sweep step needs '{field}' (Azure's sweep job fields)")
+        for field in ("trial", "search_space", "objective")
+        if getattr(step, field) is None
+    ]
+    if problems:
+        return problems
+    sweep = SweepJobSpec.model_validate(
+        {**step.sweep_fields(), "inputs": {k: v for k, v in step.inputs.items() if binding_of(v) is None}}
+    )
+    return [((*where, *loc), message) for loc, message in sweep.problems()]
 
 
 def _is_reference(path: str) -> bool:

@@ -9,10 +9,11 @@ from collections.abc import Callable
 from typing import Any
 
 from kiln.errors import InvalidSpec
-from kiln.pipelines.component import ComponentSpec, literal_problem, render_optional_blocks
+from kiln.pipelines.component import ComponentSpec, bind_component_inputs, render_optional_blocks
 from kiln.pipelines.spec import PipelineJobSpec, PipelineStep, binding_of
 from kiln.specs.job import JOB_NAME_PATTERN, CommandJobSpec, JobInput, JobOutput, Scalar
 from kiln.store.jobs import PARENT_TAG
+from kiln.sweeps.spec import SweepJobSpec
 
 STEP_TAG = "kiln.pipeline.step"  # a step job's tag: its step's name in the pipeline
 PLACEHOLDER_JOB = "a-step-not-run-yet"
@@ -53,6 +54,36 @@ def step_spec(
     })  # fmt: skip
 
 
+def sweep_step_spec(
+    pipeline: PipelineJobSpec, pipeline_name: str, pipeline_id: str, name: str, outputs_of: OutputsOf
+) -> SweepJobSpec:
+    """The sweep job of sweep step ``name``: its inputs bound (``${{search_space.x}}`` left for each trial), its
+    outputs those its trial writes (a completed sweep's are its best trial's)."""
+    from pydantic import ValidationError
+
+    step = pipeline.jobs[name]
+    where = f"jobs.{name}"
+    inputs = {key: _value(pipeline, given, f"{where}.inputs.{key}", outputs_of) for key, given in step.inputs.items()}
+    outputs = {key: (value if isinstance(value, JobOutput) else JobOutput()) for key, value in step.outputs.items()}
+    job_name = f"{pipeline_name}_{name}"
+    fields = {
+        **step.sweep_fields(), "name": job_name if re.fullmatch(JOB_NAME_PATTERN, job_name) else None,
+        "display_name": step.display_name or name, "experiment_name": pipeline.experiment_name,
+        "compute": step.compute or pipeline.pipeline_settings().default_compute or pipeline.compute,
+        "inputs": inputs, "outputs": outputs,
+        "tags": {**pipeline.tags, PARENT_TAG: pipeline_name, STEP_TAG: name, "mlflow.parentRunId": pipeline_id},
+    }  # fmt: skip
+    try:
+        spec = SweepJobSpec.model_validate({key: value for key, value in fields.items() if value is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise InvalidSpec(f"{where}.{'.'.join(str(part) for part in first['loc'])}: {first['msg']}") from None
+    problems = [f"{where}.{'.'.join(loc)}: {message}" for loc, message in spec.problems()]
+    if problems:
+        raise InvalidSpec("; ".join(problems))
+    return spec
+
+
 def _checked_job(where: str, fields: dict[str, Any]) -> CommandJobSpec:
     from pydantic import ValidationError
 
@@ -71,28 +102,11 @@ def _checked_job(where: str, fields: dict[str, Any]) -> CommandJobSpec:
 def _bound_inputs(
     pipeline: PipelineJobSpec, step: PipelineStep, component: ComponentSpec | None, where: str, outputs_of: OutputsOf
 ) -> dict[str, JobInput | Scalar]:
-    bound: dict[str, JobInput | Scalar] = {}
     if component is not None:
-        unknown = sorted(set(step.inputs) - set(component.inputs))
-        if unknown:
-            raise InvalidSpec(
-                f"{where}.inputs.{unknown[0]}: component '{component.name}' has no input '{unknown[0]}' "
-                f"(its inputs: {', '.join(component.inputs) or 'none'})"
-            )
-        for key, declared in component.inputs.items():
-            loc = f"{where}.inputs.{key}"
-            if key not in step.inputs:
-                if declared.default is not None:
-                    bound[key] = declared.default
-                elif not declared.optional:
-                    raise InvalidSpec(
-                        f"{loc}: component '{component.name}' needs input '{key}' ({declared.type}); give it under "
-                        f"{where}.inputs, or make it optional in the component"
-                    )
-                continue
-            value = _value(pipeline, step.inputs[key], loc, outputs_of)
-            bound[key] = _typed(value, declared.type, declared.mode, loc)
-        return bound
+        return bind_component_inputs(
+            component, step.inputs, f"{where}.", lambda given, loc: _value(pipeline, given, loc, outputs_of)
+        )
+    bound: dict[str, JobInput | Scalar] = {}
     for key, given in step.inputs.items():
         value = _value(pipeline, given, f"{where}.inputs.{key}", outputs_of)
         if isinstance(given, JobInput) and isinstance(value, JobInput):
@@ -113,24 +127,3 @@ def _value(pipeline: PipelineJobSpec, given: JobInput | Scalar, loc: str, output
         return source
     job = outputs_of(binding.step or "")
     return JobInput(type="uri_folder", path=f"azureml://jobs/{job}/outputs/{binding.output}")
-
-
-def _typed(value: JobInput | Scalar, input_type: str, mode: str | None, loc: str) -> JobInput | Scalar:
-    """``value`` as an input of ``input_type``, or InvalidSpec naming ``loc``."""
-    is_path_type = input_type in ("uri_file", "uri_folder", "mltable", "mlflow_model", "custom_model")
-    if is_path_type:
-        if not isinstance(value, JobInput) or not value.is_path():
-            shown = value.default if isinstance(value, JobInput) else value
-            raise InvalidSpec(
-                f"{loc}: a {input_type} input takes a path ({{type: {input_type}, path: …}}, a pipeline input or "
-                f"${{{{parent.jobs.STEP.outputs.NAME}}}}), not the literal {shown!r}"
-            )
-        return value.model_copy(update={"type": input_type, "mode": mode or value.mode})
-    if isinstance(value, JobInput):
-        if value.is_path():
-            raise InvalidSpec(f"{loc}: a {input_type} input takes a value, not the path {value.path!r}")
-        value = value.default if value.default is not None else ""
-    problem = literal_problem(input_type, value)
-    if problem:
-        raise InvalidSpec(f"{loc}: {problem}")
-    return value

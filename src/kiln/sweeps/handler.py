@@ -17,5 +17,5 @@ class SweepHandler:
         objective = spec.objective
         return (
             f"sweep ({spec.sampling().type}, {total_trials(spec)} trials) of {', '.join(spec.search_space)}: "
-            f"{objective.goal} {objective.primary_metric}; trial: {spec.trial.command}"
+            f"{objective.goal} {objective.primary_metric}; trial: {spec.trial_summary()}"
         )

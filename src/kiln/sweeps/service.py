@@ -17,15 +17,18 @@ from kiln.clock import utcnow
 from kiln.errors import Conflict, InvalidSpec, KilnError
 from kiln.jobs.folders import DEFAULT_OUTPUT, output_key
 from kiln.jobs.outcome import CANCELED_BY_USER
+from kiln.pipelines.component import bind_component_inputs, render_optional_blocks
+from kiln.pipelines.components import pinned_reference, resolve_component
 from kiln.services.jobs import private_inputs
-from kiln.specs.job import CommandJobSpec, JobLimits, ProcessJobSpec
+from kiln.specs.job import CommandJobSpec, JobLimits, JobOutput, ProcessJobSpec
 from kiln.specs.pins import InputPin
 from kiln.specs.views import JobStatus
+from kiln.store.components import ComponentRepository
 from kiln.store.jobs import PARENT_TAG
 from kiln.store.tables import JobRow
 from kiln.sweeps.early_termination import to_stop
 from kiln.sweeps.sampling import Point, draw, total_trials, values_of
-from kiln.sweeps.spec import JOB_TYPE, SweepJobSpec, trial_command
+from kiln.sweeps.spec import JOB_TYPE, SweepJobSpec, SweepTrial, search_value, trial_command
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
@@ -51,6 +54,7 @@ class SweepService:
     def __init__(self, context: CapabilityContext) -> None:
         self.context = context
         self.jobs = context.jobs
+        self.components = ComponentRepository(context.data.assets.sessions)
         context.jobs.add_submission_check(JOB_TYPE, self.check_submission)
         # an ended trial's history, by its run id: a round reads MLflow only for the trials still running
         self._ended_histories: OrderedDict[str, list[float]] = OrderedDict()
@@ -80,17 +84,48 @@ class SweepService:
         self, spec: SweepJobSpec, sweep: str, index: int, point: Point, parent_id: str = ""
     ) -> CommandJobSpec:
         params = values_of(spec, point)
-        trial = spec.trial
         timeout = spec.sweep_limits().trial_timeout
+        fields: dict[str, Any] = {
+            "name": f"{sweep}_{index}", "display_name": f"{spec.display_name or sweep} trial {index}",
+            "experiment_name": spec.experiment_name, "compute": spec.compute,
+            "limits": JobLimits(timeout=timeout) if timeout else None,
+            "tags": {**spec.tags, PARENT_TAG: sweep, TRIAL_TAG: str(index), POINT_TAG: json.dumps(point),
+                     PARAMS_TAG: json.dumps(params),
+                     OBJECTIVE_TAG: f"{spec.objective.goal} {spec.objective.primary_metric}",
+                     "mlflow.parentRunId": parent_id},
+        }  # fmt: skip
+        trial = spec.trial
+        if isinstance(trial, SweepTrial):
+            inputs = {key: search_value(value, params) for key, value in spec.inputs.items()}
+            return CommandJobSpec(
+                **fields, inputs=inputs, outputs=spec.outputs, command=trial_command(trial.command, params),
+                code=trial.code, environment=trial.environment, environment_variables=trial.environment_variables,
+                distribution=trial.distribution, resources=trial.resources,
+            )  # fmt: skip
+        return self._component_trial(spec, fields, params)
+
+    def _component_trial(self, spec: SweepJobSpec, fields: dict[str, Any], params: dict[str, Any]) -> CommandJobSpec:
+        """A trial of a component (Azure's ``trial: azureml:train:1``): its inputs are the sweep's ``inputs``
+        (``${{search_space.x}}`` the trial's value of x) and each search space parameter an input of the
+        component has and ``inputs`` does not bind, type-checked as a pipeline's step's are."""
+        component = resolve_component(self.components, spec.trial, "trial")
+        if component is None:  # the caller sent an inline command trial elsewhere
+            raise InvalidSpec("trial: not a component")
+        given: dict[str, Any] = {name: value for name, value in params.items() if name in component.inputs}
+        given.update({key: search_value(value, params) for key, value in spec.inputs.items()})
+        inputs = bind_component_inputs(component, given, "", lambda value, _: value)
+        unknown = sorted(set(spec.outputs) - set(component.outputs))
+        if unknown:
+            raise InvalidSpec(
+                f"outputs.{unknown[0]}: component '{component.name}' has no output '{unknown[0]}' "
+                f"(its outputs: {', '.join(component.outputs) or 'none'})"
+            )
+        outputs = {key: spec.outputs.get(key) or JobOutput(type=item.type) for key, item in component.outputs.items()}
+        present = {key for key, value in inputs.items() if value is not None}
         return CommandJobSpec(
-            name=f"{sweep}_{index}", display_name=f"{spec.display_name or sweep} trial {index}",
-            experiment_name=spec.experiment_name, compute=spec.compute, inputs=spec.inputs, outputs=spec.outputs,
-            command=trial_command(trial.command, params), code=trial.code, environment=trial.environment,
-            environment_variables=trial.environment_variables, distribution=trial.distribution,
-            resources=trial.resources, limits=JobLimits(timeout=timeout) if timeout else None,
-            tags={**spec.tags, PARENT_TAG: sweep, TRIAL_TAG: str(index), POINT_TAG: json.dumps(point),
-                  PARAMS_TAG: json.dumps(params), OBJECTIVE_TAG: f"{spec.objective.goal} {spec.objective.primary_metric}",
-                  "mlflow.parentRunId": parent_id},
+            **fields, inputs=inputs, outputs=outputs, command=render_optional_blocks(component.command, present),
+            code=component.code, environment=component.environment,
+            environment_variables=component.environment_variables,
         )  # fmt: skip
 
     # The loop ------------------------------------------------------------------------------
@@ -115,7 +150,10 @@ class SweepService:
         """One step of the sweep ``row``: start it, stop what must stop, submit the next trials, end it."""
         repository = self.jobs.jobs
         if row.status == JobStatus.QUEUED.value:
-            if repository.transition(row.id, [JobStatus.QUEUED], JobStatus.RUNNING, started_at=utcnow()):
+            spec = SweepJobSpec.model_validate(row.spec)
+            pinned = pinned_reference(self.components, spec.trial, "trial")  # @latest: the version it is now
+            update = {"spec": {**row.spec, "trial": pinned}} if pinned else {}
+            if repository.transition(row.id, [JobStatus.QUEUED], JobStatus.RUNNING, started_at=utcnow(), **update):
                 self.context.tracker.mark_started(row.id)
             return
         spec = SweepJobSpec.model_validate(row.spec)
@@ -216,7 +254,7 @@ class SweepService:
         """The sweep's outputs are its best trial's (Azure's): each a copy, kept before the sweep's row says it
         ended (what an ended job kept is listed once and never changes after)."""
         store = self.context.artifacts
-        for name in (*spec.outputs, DEFAULT_OUTPUT):
+        for name in (*best.row.spec.get("outputs", {}), DEFAULT_OUTPUT):
             store.copy(output_key(best.row.id, name), output_key(row.id, name))
 
 

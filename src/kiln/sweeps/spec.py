@@ -5,13 +5,23 @@ its field, so the SDK names the YAML line)."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
 
+from kiln.pipelines.component import ComponentSpec, component_file, read_component_reference
 from kiln.specs.bounded import Command, EnvironmentVariables, Name, PathText, StrictModel
 from kiln.specs.environment import EnvironmentSpec
-from kiln.specs.job import JobDistribution, JobResources, Problem, ProcessJobSpec, Scalar
+from kiln.specs.job import (
+    UPLOAD_PREFIX,
+    JobDistribution,
+    JobResources,
+    JobSpecBase,
+    Problem,
+    ProcessJobSpec,
+    Scalar,
+)
 
 JOB_TYPE = "sweep"
 MAX_TRIALS = 1000
@@ -140,7 +150,9 @@ class SweepJobSpec(ProcessJobSpec):
     """Azure ML's sweep job: trials of ``trial`` with parameters drawn from ``search_space``, each a child job."""
 
     type: Literal["sweep"] = "sweep"
-    trial: SweepTrial
+    trial: SweepTrial | ComponentSpec | PathText = Field(
+        description="an inline command job, a component (inline), or one named: azureml:NAME:VERSION, file:./x.yml"
+    )
     search_space: dict[Name, SearchParameter] = Field(min_length=1, max_length=64)
     sampling_algorithm: Literal["random", "grid", "bayesian"] | SamplingAlgorithm = "random"
     objective: Objective
@@ -161,15 +173,16 @@ class SweepJobSpec(ProcessJobSpec):
         problems: list[Problem] = []
         for name, parameter in self.search_space.items():
             problems += parameter.problems(("search_space", name))
-        for name in SEARCH_REFERENCE.findall(self.trial.command):
-            if name not in self.search_space:
-                declared = ", ".join(self.search_space)
-                problems.append(
-                    (
-                        ("trial", "command"),
-                        f"'${{{{search_space.{name}}}}}': '{name}' is not in search_space ({declared})",
-                    )
-                )
+        declared = ", ".join(self.search_space)
+        referenced = [(("inputs", key), value) for key, value in self.inputs.items() if isinstance(value, str)]
+        if isinstance(self.trial, SweepTrial):
+            referenced.append((("trial", "command"), self.trial.command))
+        for loc, text in referenced:
+            problems += [
+                (loc, f"'${{{{search_space.{name}}}}}': '{name}' is not in search_space ({declared})")
+                for name in SEARCH_REFERENCE.findall(text)
+                if name not in self.search_space
+            ]
         sampling = self.sampling()
         if sampling.rule is not None and sampling.type != "random":
             problems.append((("sampling_algorithm", "rule"), f"only random sampling takes a rule, not {sampling.type}"))
@@ -193,11 +206,36 @@ class SweepJobSpec(ProcessJobSpec):
                 problems.append(((field,), f"in a sweep job, '{field}' belongs under trial (trial.{field})"))
         return problems
 
+    def with_local_files(self, base_dir: Path) -> JobSpecBase:
+        """``trial: file:./train.yml`` read (relative to the sweep file) into the spec, its code folder made a
+        local path for the client to upload."""
+        if isinstance(self.trial, str) and component_file(self.trial) is not None:
+            return self.model_copy(update={"trial": read_component_reference(base_dir, self.trial, "trial")})
+        return self
+
     def local_paths(self) -> dict[tuple[str, ...], str]:
         paths = super().local_paths()
-        if self.trial.code:
-            paths[("trial", "code")] = self.trial.code
+        trial = self.trial
+        if not isinstance(trial, str) and trial.code and not trial.code.startswith(UPLOAD_PREFIX):
+            paths[("trial", "code")] = trial.code
         return paths
+
+    def trial_summary(self) -> str:
+        trial = self.trial
+        if isinstance(trial, SweepTrial):
+            return trial.command
+        return f"component {trial if isinstance(trial, str) else trial.name}"
+
+
+def search_value(value: Any, params: dict[str, Any]) -> Any:
+    """An input's value for a trial: ``${{search_space.x}}`` is the trial's value of x (its type kept when the
+    value is only the reference), a text naming some replaced in it; any other value as it is."""
+    if not isinstance(value, str):
+        return value
+    whole = SEARCH_REFERENCE.fullmatch(value.strip())
+    if whole is not None:
+        return params[whole.group(1)]
+    return trial_command(value, params)
 
 
 def trial_command(command: str, params: dict[str, Any]) -> str:

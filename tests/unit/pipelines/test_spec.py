@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from kiln.errors import InvalidSpec
@@ -68,3 +70,23 @@ def test_bindings_to_nothing_name_their_yaml_path() -> None:
     assert found["jobs.a.outputs.o"] == "'z' is no pipeline output (there are: none)"
     assert found["jobs.b.command"] == "a component step takes its command from its component"
     assert found["jobs.b"].startswith("a step has either a 'component' or a 'command'")
+
+
+def test_a_sweep_steps_trial_file_is_read_beside_the_pipeline_and_a_command_step_takes_no_sweep_field(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "train.yml").write_text(
+        "type: command\nname: t\ncode: ./src\ncommand: python t.py ${{inputs.lr}}\n"
+        "inputs: {lr: {type: number}}\noutputs: {model: {type: uri_folder}}\n"
+    )
+    sweep = {"type": "sweep", "trial": "./train.yml", "inputs": {"lr": "${{search_space.lr}}"},
+             "search_space": {"lr": {"type": "choice", "values": [0.1]}},
+             "objective": {"goal": "minimize", "primary_metric": "loss"}}  # fmt: skip
+    spec = PipelineJobSpec.model_validate({"jobs": {"tune": sweep}})
+    read = spec.with_local_files(tmp_path)
+    assert isinstance(read, PipelineJobSpec) and read.problems() == []
+    assert read.jobs["tune"].declared_outputs() == {"model"}
+    assert read.local_paths() == {("jobs", "tune", "trial", "code"): str((tmp_path / "src").resolve())}
+    command = PipelineJobSpec.model_validate({"jobs": {"s": {"command": "echo", "objective": sweep["objective"]}}})
+    assert command.problems() == [(("jobs", "s", "objective"), "'objective' is a sweep step's field (type: sweep)")]
