@@ -29,7 +29,7 @@ from kiln.specs.job_status import JobStatus
 from kiln.specs.pins import InputPin, input_records
 from kiln.specs.views import JobPlanView
 from kiln.store.components import ComponentRepository
-from kiln.store.jobs import JobFilters
+from kiln.store.jobs import PARENT_TAG, JobFilters
 from kiln.store.tables import ComponentRow, JobRow
 from kiln.sweeps.spec import SweepJobSpec
 
@@ -49,6 +49,7 @@ class PipelineService:
         context.jobs.add_submission_check(JOB_TYPE, self.check_submission)
         context.jobs.inputs.add_resolver(JobOutputInputs(context.jobs.jobs, context.artifacts))
         self._wake = threading.Event()
+        context.jobs.engine.end_listeners.append(self._on_job_end)  # a step ended here: the next round at once
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="pipelines", daemon=True)
         self._thread.start()
@@ -139,6 +140,10 @@ class PipelineService:
         waking.start()
 
     # The loop --------------------------------------------------------------------------------
+    def _on_job_end(self, job: Any) -> None:
+        if job.spec.tags.get(PARENT_TAG):
+            self._wake.set()
+
     def _loop(self) -> None:
         while not self._stopping.is_set():
             self._wake.wait(POLL_SECONDS)

@@ -60,11 +60,14 @@ class SweepService:
         self._ended_histories: OrderedDict[str, list[float]] = OrderedDict()
         self._history_lock = threading.Lock()
         self._stopping = threading.Event()
+        self._wake = threading.Event()  # a trial ended on this server: the next round need not wait for its poll
+        context.jobs.engine.end_listeners.append(self._on_job_end)
         self._thread = threading.Thread(target=self._loop, name="sweeps", daemon=True)
         self._thread.start()
 
     def close(self) -> None:
         self._stopping.set()
+        self._wake.set()
         self._thread.join(timeout=5)
 
     # Submit --------------------------------------------------------------------------------
@@ -129,8 +132,16 @@ class SweepService:
         )  # fmt: skip
 
     # The loop ------------------------------------------------------------------------------
+    def _on_job_end(self, job: Any) -> None:
+        if job.spec.tags.get(PARENT_TAG):
+            self._wake.set()
+
     def _loop(self) -> None:
-        while not self._stopping.wait(POLL_SECONDS):
+        while not self._stopping.is_set():
+            self._wake.wait(POLL_SECONDS)
+            self._wake.clear()
+            if self._stopping.is_set():
+                return
             try:
                 self.advance_all()
             except Exception:  # the database may be closing; the next round tries again
