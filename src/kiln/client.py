@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from kiln.sdk.login import read_login, same_workspace
 
 if TYPE_CHECKING:
-    from kiln.pipelines.sdk import ComponentOperations
     from kiln.batch.sdk import BatchDeploymentOperations, BatchEndpointOperations
+    from kiln.pipelines.sdk import ComponentOperations
     from kiln.privacy.sdk import PrivacyOperations
     from kiln.schedules.sdk import ScheduleOperations
     from kiln.sdk.audit import AuditOperations
@@ -162,6 +162,7 @@ class Client:
         from kiln.schedules.sdk import ScheduleOperations
 
         return ScheduleOperations(self._rest)
+
     def batch_endpoints(self) -> BatchEndpointOperations:
         """Batch endpoints: create, list, invoke (a batch_scoring job), their jobs (the batch capability)."""
         from kiln.batch.sdk import BatchEndpointOperations

@@ -313,6 +313,8 @@ class ComponentRow(Base):
     code_hash: Mapped[str | None] = mapped_column(String(64), comment="its code snapshot's content hash")
     description: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class BatchEndpointRow(Base):
     """A batch endpoint (kiln.batch): its spec, the default deployment included."""
 
