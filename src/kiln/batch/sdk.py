@@ -20,7 +20,7 @@ from kiln.specs.endpoint import InlineModel
 from kiln.specs.html_tables import Listing
 from kiln.specs.references import is_asset_reference
 from kiln.specs.remote_paths import is_remote_path
-from kiln.specs.yaml_source import YamlSource, apply_overrides, read_yaml_file, validate_model
+from kiln.specs.yaml_source import YamlSource, apply_overrides, spec_source, validate_model
 
 if TYPE_CHECKING:
     from kiln.sdk.jobs import Job
@@ -35,7 +35,7 @@ class BatchEndpointOperations:
         self._rest = rest
 
     def create(self, spec: Spec | BatchEndpointSpec, **fields: Any) -> BatchEndpointView:
-        source, _ = _source(spec, fields)
+        source, _ = spec_source(spec, fields)
         body = validate_model(BatchEndpointSpec, source).model_dump(mode="json", by_alias=True, exclude_none=True)
         return self._rest.call(api.CREATE, json=body)
 
@@ -93,7 +93,7 @@ class BatchDeploymentOperations:
     ) -> BatchDeploymentView:  # fmt: skip
         """Create (or replace) a deployment; a local ``model`` or ``code_configuration.code`` (relative to the YAML
         file) is uploaded first. ``set_default``: the endpoint's default deployment from now on."""
-        source, base = _source(spec, fields)
+        source, base = spec_source(spec, fields)
         if set_values and isinstance(source.data, dict):
             apply_overrides(source.data, set_values)
         deployment = validate_model(BatchDeploymentSpec, source)
@@ -128,19 +128,6 @@ class BatchDeploymentOperations:
         if not local.exists():
             raise InvalidSpec(f"{source.where(loc)}: '{path}' not found (looked for {local.resolve()})")
         return upload_path(self._rest, local, keep_folder_name)
-
-
-def _source(
-    spec: Spec | BatchEndpointSpec | BatchDeploymentSpec, fields: dict[str, Any]
-) -> tuple[YamlSource, Path | None]:
-    if isinstance(spec, BatchEndpointSpec | BatchDeploymentSpec):
-        return YamlSource({**spec.model_dump(mode="json", by_alias=True, exclude_none=True), **fields}), None
-    if isinstance(spec, dict):
-        return YamlSource({**spec, **fields}), None
-    source = read_yaml_file(spec)
-    if isinstance(source.data, dict):
-        source.data.update(fields)
-    return source, Path(spec).parent
 
 
 __all__ = ["BatchDeploymentOperations", "BatchEndpointOperations"]

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 from typing import Any
 
 from kiln.capabilities.services import CapabilityContext
@@ -17,6 +16,7 @@ from kiln.errors import Conflict, InvalidSpec, KilnError, NotFound
 from kiln.jobs.folders import output_key
 from kiln.jobs.handler import handler_of
 from kiln.jobs.outcome import CANCELED_BY_USER
+from kiln.jobs.parent_loop import ParentJobLoop
 from kiln.pipelines.api import ComponentView
 from kiln.pipelines.component import ComponentSpec
 from kiln.pipelines.components import component_row, pinned_reference, resolve_component
@@ -29,7 +29,7 @@ from kiln.specs.job_status import JobStatus
 from kiln.specs.pins import InputPin, input_records
 from kiln.specs.views import JobPlanView
 from kiln.store.components import ComponentRepository
-from kiln.store.jobs import PARENT_TAG, JobFilters
+from kiln.store.jobs import JobFilters
 from kiln.store.tables import ComponentRow, JobRow
 from kiln.sweeps.spec import SweepJobSpec
 
@@ -48,16 +48,11 @@ class PipelineService:
         self.components = ComponentRepository(context.data.assets.sessions)
         context.jobs.add_submission_check(JOB_TYPE, self.check_submission)
         context.jobs.inputs.add_resolver(JobOutputInputs(context.jobs.jobs, context.artifacts))
-        self._wake = threading.Event()
-        context.jobs.engine.end_listeners.append(self._on_job_end)  # a step ended here: the next round at once
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="pipelines", daemon=True)
-        self._thread.start()
+        self._loop = ParentJobLoop("pipelines", context.jobs.engine, self.advance_all, POLL_SECONDS)
+        self._loop.start()
 
     def close(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-        self._thread.join(timeout=5)
+        self._loop.close()
 
     # Components ------------------------------------------------------------------------------
     def create_component(self, spec: ComponentSpec, created_by: str | None) -> ComponentView:
@@ -135,24 +130,9 @@ class PipelineService:
                 except KilnError as exc:
                     raise type(exc)(f"jobs.{name}.{exc.message}") from None
         # the submit records the pipeline's row just after this check: the loop looks a moment later, not a round
-        waking = threading.Timer(WAKE_AFTER_SUBMIT_SECONDS, self._wake.set)
-        waking.daemon = True
-        waking.start()
+        self._loop.wake(after_seconds=WAKE_AFTER_SUBMIT_SECONDS)
 
-    # The loop --------------------------------------------------------------------------------
-    def _on_job_end(self, job: Any) -> None:
-        if job.spec.tags.get(PARENT_TAG):
-            self._wake.set()
-
-    def _loop(self) -> None:
-        while not self._stopping.is_set():
-            self._wake.wait(POLL_SECONDS)
-            self._wake.clear()
-            try:
-                self.advance_all()
-            except Exception:  # the database may be closing; the next round tries again
-                log.exception("the pipelines' round failed")
-
+    # A round ---------------------------------------------------------------------------------
     def advance_all(self) -> None:
         for row in self.jobs.jobs.of_type(JOB_TYPE, LIVE):
             try:

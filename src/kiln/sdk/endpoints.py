@@ -27,7 +27,7 @@ from kiln.specs.endpoint import (
 from kiln.specs.html_tables import Listing
 from kiln.specs.model import LineageNode
 from kiln.specs.references import is_asset_reference
-from kiln.specs.yaml_source import YamlSource, apply_overrides, read_yaml_file, validate_model
+from kiln.specs.yaml_source import YamlSource, apply_overrides, spec_source, validate_model
 
 if TYPE_CHECKING:
     from kiln.rollout.api import RolloutView
@@ -42,7 +42,7 @@ class OnlineEndpointOperations:
         self._rest = rest
 
     def create(self, spec: Spec | OnlineEndpointSpec, **fields: Any) -> OnlineEndpointView:
-        source, _ = _source(spec, fields)
+        source, _ = spec_source(spec, fields)
         body = validate_model(OnlineEndpointSpec, source).model_dump(mode="json", by_alias=True, exclude_none=True)
         return self._rest.call(api.endpoints.CREATE, json=body)
 
@@ -301,7 +301,7 @@ class OnlineDeploymentOperations:
     def _prepared(
         self, spec: Spec | OnlineDeploymentSpec, fields: dict[str, Any], set_values: Overrides | None = None
     ) -> OnlineDeploymentSpec:
-        source, base = _source(spec, fields)
+        source, base = spec_source(spec, fields)
         if set_values and isinstance(source.data, dict):
             apply_overrides(source.data, set_values)
         deployment = validate_model(OnlineDeploymentSpec, source)
@@ -348,16 +348,3 @@ class OnlineDeploymentOperations:
         target = checked_output(output or f"{endpoint_name}-{name}-{to}", overwrite)
         params = {"to": to, "image": image, "autoscale": autoscale}
         return unpack(self._rest, packaging_api.PACKAGE_DEPLOYMENT, target, params, name=endpoint_name, deployment=name)
-
-
-def _source(
-    spec: Spec | OnlineEndpointSpec | OnlineDeploymentSpec, fields: dict[str, Any]
-) -> tuple[YamlSource, Path | None]:
-    if isinstance(spec, OnlineEndpointSpec | OnlineDeploymentSpec):
-        return YamlSource({**spec.model_dump(mode="json", by_alias=True, exclude_none=True), **fields}), None
-    if isinstance(spec, dict):
-        return YamlSource({**spec, **fields}), None
-    source = read_yaml_file(spec)
-    if isinstance(source.data, dict):
-        source.data.update(fields)
-    return source, Path(spec).parent

@@ -160,6 +160,19 @@ def read_yaml_file(path: str | Path) -> YamlSource:
     return parse_yaml(file.read_text(), file)
 
 
+def spec_source(spec: Any, fields: dict[str, Any]) -> tuple[YamlSource, Path | None]:
+    """A resource given to the SDK as a file, a mapping or a model already built, with ``fields`` set over it
+    (``--name``, ``--set-default``…); the file's folder, where its relative paths start (None otherwise)."""
+    if hasattr(spec, "model_dump"):  # a pydantic model
+        return YamlSource({**spec.model_dump(mode="json", by_alias=True, exclude_none=True), **fields}), None
+    if isinstance(spec, dict):
+        return YamlSource({**spec, **fields}), None
+    source = read_yaml_file(spec)
+    if isinstance(source.data, dict):
+        source.data.update(fields)
+    return source, Path(spec).parent
+
+
 def _record_lines(node: yaml.Node, prefix: FieldPath, lines: dict[FieldPath, int]) -> None:
     import yaml
 

@@ -17,6 +17,7 @@ from kiln.clock import utcnow
 from kiln.errors import Conflict, InvalidSpec, KilnError
 from kiln.jobs.folders import DEFAULT_OUTPUT, output_key
 from kiln.jobs.outcome import CANCELED_BY_USER
+from kiln.jobs.parent_loop import ParentJobLoop
 from kiln.pipelines.component import bind_component_inputs, render_optional_blocks
 from kiln.pipelines.components import pinned_reference, resolve_component
 from kiln.services.jobs import private_inputs
@@ -59,16 +60,11 @@ class SweepService:
         # an ended trial's history, by its run id: a round reads MLflow only for the trials still running
         self._ended_histories: OrderedDict[str, list[float]] = OrderedDict()
         self._history_lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._wake = threading.Event()  # a trial ended on this server: the next round need not wait for its poll
-        context.jobs.engine.end_listeners.append(self._on_job_end)
-        self._thread = threading.Thread(target=self._loop, name="sweeps", daemon=True)
-        self._thread.start()
+        self._loop = ParentJobLoop("sweeps", context.jobs.engine, self.advance_all, POLL_SECONDS)
+        self._loop.start()
 
     def close(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-        self._thread.join(timeout=5)
+        self._loop.close()
 
     # Submit --------------------------------------------------------------------------------
     def check_submission(self, spec: ProcessJobSpec, pins: dict[str, InputPin]) -> None:
@@ -132,21 +128,6 @@ class SweepService:
         )  # fmt: skip
 
     # The loop ------------------------------------------------------------------------------
-    def _on_job_end(self, job: Any) -> None:
-        if job.spec.tags.get(PARENT_TAG):
-            self._wake.set()
-
-    def _loop(self) -> None:
-        while not self._stopping.is_set():
-            self._wake.wait(POLL_SECONDS)
-            self._wake.clear()
-            if self._stopping.is_set():
-                return
-            try:
-                self.advance_all()
-            except Exception:  # the database may be closing; the next round tries again
-                log.exception("the sweeps' round failed")
-
     def advance_all(self) -> None:
         for row in self.jobs.jobs.of_type(JOB_TYPE, LIVE):
             try:
