@@ -127,7 +127,7 @@ class SweepService:
             environment_variables=component.environment_variables,
         )  # fmt: skip
 
-    # The loop ------------------------------------------------------------------------------
+    # A round ---------------------------------------------------------------------------------
     def advance_all(self) -> None:
         for row in self.jobs.jobs.of_type(JOB_TYPE, LIVE):
             try:
