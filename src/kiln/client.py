@@ -163,6 +163,7 @@ class Client:
 
         return ScheduleOperations(self._rest)
 
+    @cached_property
     def batch_endpoints(self) -> BatchEndpointOperations:
         """Batch endpoints: create, list, invoke (a batch_scoring job), their jobs (the batch capability)."""
         from kiln.batch.sdk import BatchEndpointOperations
