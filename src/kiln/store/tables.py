@@ -313,6 +313,7 @@ class ComponentRow(Base):
     code_hash: Mapped[str | None] = mapped_column(String(64), comment="its code snapshot's content hash")
     description: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str | None] = mapped_column(String(128), comment="the user who created it")
 
 
 class BatchEndpointRow(Base):
