@@ -78,6 +78,7 @@ def test_the_openapi_document_shows_every_registered_kind(echo_kind: None, tmp_p
             "EchoJobSpec",
             "ModelConversionJobSpec",
             "ResponsibleAiJobSpec",
+            "BatchScoringJobSpec",
             "SweepJobSpec",
             "PipelineJobSpec",
         )  # fmt: skip
@@ -89,6 +90,7 @@ def test_the_openapi_document_shows_every_registered_kind(echo_kind: None, tmp_p
         "echo",
         "model_conversion",
         "responsible_ai",
+        "batch_scoring",
         "sweep",
         "pipeline",
     }  # kiln's, the test's, the built-ins'
