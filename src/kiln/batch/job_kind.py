@@ -19,7 +19,7 @@ from kiln.batch.spec import (
     InputType,
 )
 from kiln.specs.bounded import Name, PathText
-from kiln.specs.job import JobInput, JobOutput, Problem, ProcessJobSpec
+from kiln.specs.job import JobInput, JobOutput, Problem, ProcessJobSpec, made_by_kiln
 from kiln.specs.references import is_asset_reference
 from kiln.specs.remote_paths import is_remote_path
 
@@ -66,12 +66,12 @@ class BatchScoringJobSpec(ProcessJobSpec):
             DATA_INPUT: {"type": data.get("input_type") or "uri_folder", "path": data["input"], "mode": "download"},
         }
         given = data.get("inputs")
-        if given and not _same(given, inputs, JobInput):
+        if given and not made_by_kiln(given, inputs, JobInput):
             raise ValueError("inputs: a batch_scoring job's inputs are its 'model' and 'input'; leave 'inputs' out")
         data["inputs"] = inputs
         outputs = {PREDICTIONS_OUTPUT: {"type": "uri_folder"}}
         given_outputs = data.get("outputs")
-        if given_outputs and not _same(given_outputs, outputs, JobOutput):
+        if given_outputs and not made_by_kiln(given_outputs, outputs, JobOutput):
             raise ValueError("outputs: a batch_scoring job's output is 'predictions'; leave 'outputs' out")
         data["outputs"] = outputs
         return data
@@ -100,15 +100,6 @@ class BatchScoringJobSpec(ProcessJobSpec):
 
 def _is_relative_inside(path: str) -> bool:
     return not path.startswith(("/", "~")) and ".." not in path.replace("\\", "/").split("/")
-
-
-def _same(given: Any, made: dict[str, Any], kind: type[JobInput] | type[JobOutput]) -> bool:
-    if not isinstance(given, dict) or set(given) != set(made):
-        return False
-    try:
-        return all(kind.model_validate(given[key]) == kind.model_validate(made[key]) for key in made)
-    except Exception:  # a malformed entry is not what kiln made
-        return False
 
 
 class BatchScoringHandler:

@@ -11,7 +11,7 @@ from pydantic import Field, model_validator
 
 from kiln.conversion.report import DEFAULT_TOLERANCE
 from kiln.specs.bounded import PathText
-from kiln.specs.job import JobInput, JobOutput, Problem, ProcessJobSpec
+from kiln.specs.job import JobInput, JobOutput, Problem, ProcessJobSpec, made_by_kiln
 from kiln.specs.model import MODEL_NAME_PATTERN
 from kiln.specs.references import is_asset_reference, parse_asset_reference
 
@@ -49,13 +49,13 @@ class ModelConversionJobSpec(ProcessJobSpec):
         if data.get("data"):
             inputs[DATA_INPUT] = {"type": data.get("data_type") or "uri_file", "path": data["data"], "mode": "download"}
         given = data.get("inputs")
-        if given and _same(given, inputs, JobInput) is False:
+        if given and made_by_kiln(given, inputs, JobInput) is False:
             raise ValueError("inputs: a model_conversion job's inputs are its 'model' and 'data'; leave 'inputs' out")
         data["inputs"] = inputs
         target = data.get("register_as") or _default_name(data["model"])
         outputs = {MODEL_OUTPUT: {"type": "mlflow_model", "name": target}}
         given_outputs = data.get("outputs")
-        if given_outputs and _same(given_outputs, outputs, JobOutput) is False:
+        if given_outputs and made_by_kiln(given_outputs, outputs, JobOutput) is False:
             raise ValueError("outputs: a model_conversion job's output is the converted model; leave 'outputs' out")
         data["outputs"] = outputs
         return data
@@ -91,16 +91,6 @@ def _default_name(model: str) -> str:
         return f"{parse_asset_reference(model, 'model').name}-onnx"
     except Exception:
         return "converted-onnx"
-
-
-def _same(given: Any, made: dict[str, Any], kind: type[JobInput] | type[JobOutput]) -> bool:
-    """Whether ``given`` (a stored spec's inputs or outputs) is what the fields make."""
-    if not isinstance(given, dict) or set(given) != set(made):
-        return False
-    try:
-        return all(kind.model_validate(given[key]) == kind.model_validate(made[key]) for key in made)
-    except Exception:  # a malformed entry is not what kiln made
-        return False
 
 
 class ModelConversionHandler:

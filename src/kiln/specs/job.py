@@ -287,6 +287,16 @@ class CommandJobSpec(ProcessJobSpec):
         return problems
 
 
+def made_by_kiln(given: Any, made: dict[str, Any], kind: type[JobInput] | type[JobOutput]) -> bool:
+    """Whether ``given`` (a stored spec's inputs or outputs) is what a job kind's own fields make (``made``)."""
+    if not isinstance(given, dict) or set(given) != set(made):
+        return False
+    try:
+        return all(kind.model_validate(given[key]) == kind.model_validate(made[key]) for key in made)
+    except Exception:  # a malformed entry is not what kiln made
+        return False
+
+
 def literal_input_value(item: JobInput | Scalar) -> Scalar | None:
     if isinstance(item, JobInput):
         return item.default
