@@ -42,6 +42,7 @@ class Budgets:
     unit_default: float
     integration_default: float
     nominal_load_per_core: float = 1.5  # what this run itself puts on CI's cores (two workers and their servers)
+    floor: float = 15.0  # no module's budget is less: a starved worker loses seconds to its neighbours
 
     @classmethod
     def load(cls, path: Path = BUDGET_FILE) -> Budgets:
@@ -52,11 +53,12 @@ class Budgets:
             unit_default=float(defaults.get("unit", 30)),
             integration_default=float(defaults.get("integration", 120)),
             nominal_load_per_core=float(defaults.get("nominal_load_per_core", 1.5)),
+            floor=float(defaults.get("floor", 15)),
         )
 
     def seconds_for(self, module: str) -> float:
         if module in self.modules:
-            return self.modules[module]
+            return max(self.modules[module], self.floor)
         return self.unit_default if "/unit/" in f"/{module}" else self.integration_default
 
 

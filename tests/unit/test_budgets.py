@@ -9,7 +9,7 @@ import pytest
 
 from tests.budgets import Budgets, ModuleClock
 
-BUDGETS = Budgets(modules={"tests/integration/x/test_a.py": 10.0}, unit_default=30, integration_default=120)
+BUDGETS = Budgets(modules={"tests/integration/x/test_a.py": 10.0}, unit_default=30, integration_default=120, floor=5)
 
 
 def _report(seconds: float) -> SimpleNamespace:
@@ -35,3 +35,11 @@ def test_a_busy_machine_stretches_the_budget_by_its_load(monkeypatch: pytest.Mon
     assert busy.stretch("tests/integration/x/test_a.py", BUDGETS) == pytest.approx(2.0)
     assert busy.over_budget(BUDGETS) == []
     assert _clock(monkeypatch, load_per_core=3.0, seconds=25.0).over_budget(BUDGETS) != []  # not without limit
+
+
+def test_no_budget_is_under_the_floor_whatever_its_line_says() -> None:
+    budgets = Budgets(modules={"tests/unit/x/test_tiny.py": 5.0, "tests/unit/x/test_big.py": 40.0},
+                      unit_default=30, integration_default=120, floor=15)  # fmt: skip
+    assert budgets.seconds_for("tests/unit/x/test_tiny.py") == 15
+    assert budgets.seconds_for("tests/unit/x/test_big.py") == 40
+    assert Budgets.load().floor >= 15  # the file keeps one
