@@ -138,14 +138,19 @@ def job_processes(home: Path, job_id: str) -> list[psutil.Process]:
     """A running local job's processes as this machine sees them (its shim, then all below it): inside the
     job's sandbox they have other pids (a PID namespace of their own)."""
     folder = str(home / "jobs" / job_id)
-    for process in psutil.process_iter(["cmdline"]):
+    for process in psutil.process_iter(["cmdline", "cwd"]):
         cmdline = process.info.get("cmdline") or []
-        if "kiln.runners.local.job_shim" in cmdline and folder in cmdline:
+        # a shim started ahead (job_shim --spare) has moved into the job's working folder
+        if "kiln.runners.local.job_shim" in cmdline and (folder in cmdline or _inside(process.info.get("cwd"), folder)):
             try:
                 return [process, *process.children(recursive=True)]
             except psutil.Error:
                 return []
     return []
+
+
+def _inside(path: str | None, folder: str) -> bool:
+    return path is not None and (path == folder or path.startswith(folder + os.sep))
 
 
 def job_file(home: Path, job_id: str, name: str) -> Path:
@@ -155,9 +160,10 @@ def job_file(home: Path, job_id: str, name: str) -> Path:
 
 def cleanup_jobs(home: Path) -> None:
     """End any job process left behind by a test (they run in their own sessions)."""
-    for process in psutil.process_iter(["cmdline"]):
+    for process in psutil.process_iter(["cmdline", "cwd"]):
         cmdline = process.info.get("cmdline") or []
-        if any(str(home) in part for part in cmdline) and "job_shim" in " ".join(cmdline):
+        mine = any(str(home) in part for part in cmdline) or _inside(process.info.get("cwd"), str(home))
+        if mine and "job_shim" in " ".join(cmdline):
             try:
                 for child in process.children(recursive=True):
                     child.kill()

@@ -51,6 +51,8 @@ class Run:
     to_target_s: float | None  # None: the target was not reached within the iterations
     iterations: int
     best_return: float
+    first_iteration_s: float  # from the start to the first iteration's metric: Ray's and RLlib's start, kiln's launch
+    per_iteration_s: float  # the pace after it: the training itself
 
 
 def direct_command(iterations: int, target: float, policy: Path) -> str:
@@ -60,13 +62,16 @@ def direct_command(iterations: int, target: float, policy: Path) -> str:
     return render_command(spec.command, {"inputs": inputs, "outputs": {"policy": str(policy)}})
 
 
-def summary(client, run_id: str, started: float, target: float) -> tuple[float | None, int, float]:  # type: ignore[no-untyped-def]
+def summary(client, run_id: str, started: float, target: float) -> tuple[float | None, int, float, float, float]:  # type: ignore[no-untyped-def]
     """From the run's MLflow history: seconds from ``started`` (epoch) to the first iteration at ``target``,
-    iterations, best mean return."""
+    iterations, best mean return, seconds to the first iteration, seconds per iteration after it."""
     history = sorted(client.get_metric_history(run_id, RETURN_METRIC), key=lambda point: point.step)
-    reached = [point.timestamp / 1000 - started for point in history if point.value >= target]
+    seconds = [point.timestamp / 1000 - started for point in history]
+    reached = [at for at, point in zip(seconds, history, strict=True) if point.value >= target]
     best = max((point.value for point in history), default=float("nan"))
-    return (reached[0] if reached else None), len(history), best
+    first = seconds[0] if seconds else float("nan")
+    pace = (seconds[-1] - seconds[0]) / (len(seconds) - 1) if len(seconds) > 1 else float("nan")
+    return (reached[0] if reached else None), len(history), best, first, pace
 
 
 def run_direct(mlflow_client, env: dict[str, str], scratch: Path, iterations: int, target: float) -> Run:  # type: ignore[no-untyped-def]
@@ -136,7 +141,8 @@ def main() -> None:
                     reached = f"{run.to_target_s:7.1f} s" if run.to_target_s is not None else "not reached"
                     print(
                         f"pair {pair + 1} {run.way:<6} wall {run.wall_s:7.1f} s  to return {args.target_return:g}: "
-                        f"{reached}  ({run.iterations} iterations, best {run.best_return:.1f})",
+                        f"{reached}  ({run.iterations} iterations, best {run.best_return:.1f}; first iteration at "
+                        f"{run.first_iteration_s:.1f} s, then {run.per_iteration_s:.2f} s each)",
                         flush=True,
                     )
     median = statistics.median

@@ -202,4 +202,5 @@ class Workspace:
         if self.controller_leadership is not None:
             self.controller_leadership.release()
         self.engine.stop()
+        self.computes.local.close()
         self.mlflow.stop()

@@ -7,6 +7,10 @@ not the workspace server, holds the pipes, a job survives a restart of the serve
 server that comes back finds the outcome on disk.
 
     python -m kiln.runners.local.job_shim JOB_DIR [--sandboxed] [--ranks N] [--log-limit BYTES] -- [SANDBOX...] bash -c COMMAND
+    python -m kiln.runners.local.job_shim --spare     # started ahead: the above as one line of JSON on stdin
+
+A spare (:mod:`kiln.runners.local.spare_shims`) reads ``{"args", "cwd", "env", "log"}``, moves into ``cwd`` with
+exactly ``env``, appends its stderr to ``log``, and goes on as if started with ``args``.
 
 With ``--sandboxed`` the command runs through bubblewrap, which reports a command killed by signal N as exit
 code 128+N; the shim records it as killed by N, as it would without the sandbox. With ``--log-limit``, the
@@ -16,6 +20,7 @@ log stops growing at that many bytes, with a note at the cut (the job runs on; w
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -56,7 +61,25 @@ def run(
     return 0
 
 
+def run_spare() -> int:
+    """Wait for a job on stdin (an empty line: the server went away first), then be that job's shim."""
+    line = sys.stdin.buffer.readline()
+    if not line.strip():
+        return 0
+    order = json.loads(line)
+    os.chdir(order["cwd"])
+    os.environ.clear()
+    os.environ.update(order["env"])
+    for path, flags, fd in ((order["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 2), (os.devnull, os.O_RDONLY, 0)):
+        opened = os.open(path, flags, 0o644)
+        os.dup2(opened, fd)
+        os.close(opened)
+    return main(order["args"])
+
+
 def main(argv: list[str]) -> int:
+    if argv == ["--spare"]:
+        return run_spare()
     ranks = None
     log_limit = DEFAULT_JOB_LOG_LIMIT_BYTES
     sandboxed = len(argv) >= 2 and argv[1] == "--sandboxed"

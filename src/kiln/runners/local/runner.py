@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,12 +35,12 @@ from kiln.runners.local.job_shim import RESULT_NAME
 from kiln.runners.local.processes import ProcessHandle
 from kiln.runners.local.read_only_mounts import ReadOnlyInputs
 from kiln.runners.local.sandbox import NOT_ISOLATED, JobSandbox, SandboxView, readable_paths, without_server_credentials
+from kiln.runners.local.spare_shims import SpareShims
 from kiln.specs.job import Problem, ProcessJobSpec
 from kiln.specs.views import JobStatus
 
 log = logging.getLogger(__name__)
 
-SHIM_MODULE = "kiln.runners.local.job_shim"
 GONE = (
     "the job's process was gone when the workspace server restarted; it ended while the server was down, "
     "without a recorded result"
@@ -63,6 +61,7 @@ class LocalRunner:
         sandbox: JobSandbox,
         shared: bool = False,
         log_limit: int = DEFAULT_JOB_LOG_LIMIT_BYTES,
+        shims: SpareShims | None = None,
     ) -> None:
         self.environments = environments
         self.compute = compute
@@ -72,6 +71,7 @@ class LocalRunner:
         self._log_limit = log_limit  # the shim stops the job's log there, with a note
         self.sandbox = sandbox
         self._shared = shared  # other servers share the queue: a job that asks for more GPUs may suit one of them
+        self.shims = shims or SpareShims()  # one started ahead, shared with the named local computes
 
     def named(self, slots: int | None, gpus: Sequence[str] | None) -> LocalRunner:
         """The runner of a named local compute: this machine, with its own job limit (default this runner's)
@@ -80,10 +80,15 @@ class LocalRunner:
         return LocalRunner(
             self.environments, LocalCompute(usable), self.read_only_inputs, slots=slots or self.slots or 1,
             cancel_grace=self._grace, sandbox=self.sandbox, shared=self._shared, log_limit=self._log_limit,
+            shims=self.shims,
         )  # fmt: skip
 
     def problems(self, spec: ProcessJobSpec) -> list[Problem]:
         return self.compute.problems(spec)
+
+    def close(self) -> None:
+        """The server stops: the shim started ahead ends (running jobs go on)."""
+        self.shims.close()
 
     def plan_starts(self, queued: Sequence[Job], room: Room) -> StartPlan:
         """Oldest first while slots are free, each once the GPUs it asks for are free."""
@@ -133,16 +138,14 @@ class LocalRunner:
             env, wrapper = self.sandbox.environment(env, view), self.sandbox.command(view)
         else:
             wrapper = self.read_only_inputs.command_prefix(folder.root, folder.log)  # [] without ro_mount inputs
-        shim = [sys.executable, "-m", SHIM_MODULE, str(folder.root)] + (["--sandboxed"] if sandboxed else [])
+        shim = [str(folder.root)] + (["--sandboxed"] if sandboxed else [])
         shim += ["--ranks", str(ranks)] if ranks is not None else []
         shim += ["--log-limit", str(self._log_limit)]
         shim += ["--", *wrapper]
         shim += ["bash", "-c", command]
-        with open(os.devnull, "rb") as devnull:
-            popen = subprocess.Popen(
-                shim, cwd=folder.working_dir, env=without_server_credentials(child_environment()) | env,
-                stdin=devnull, stdout=subprocess.DEVNULL, stderr=folder.log.open("ab"), start_new_session=True,
-            )  # fmt: skip
+        popen = self.shims.start(
+            shim, folder.working_dir, without_server_credentials(child_environment()) | env, folder.log
+        )
         try:
             create_time = psutil.Process(popen.pid).create_time()
         except psutil.Error:
