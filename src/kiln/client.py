@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from kiln.sdk.login import read_login, same_workspace
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from kiln.batch.sdk import BatchDeploymentOperations, BatchEndpointOperations
     from kiln.pipelines.sdk import ComponentOperations
     from kiln.privacy.sdk import PrivacyOperations
@@ -183,12 +185,14 @@ class Client:
 
         return WorkspaceOperations(self._rest)
 
-    def job_rows(self, status: JobStatus | str | None = None, limit: int = 100) -> list[JobRow]:
+    def job_rows(
+        self, status: JobStatus | str | None = None, limit: int = 100, tags: Mapping[str, str | None] | None = None
+    ) -> list[JobRow]:
         """The newest ``limit`` jobs as plain rows: the fields a job list shows, read without pydantic
-        (``kiln.sdk.job_rows``); ``jobs.list`` gives the whole, validated views."""
+        (``kiln.sdk.job_rows``); ``jobs.list`` gives the whole, validated views. ``tags`` as ``jobs.list``'s."""
         from kiln.sdk.job_rows import list_job_rows
 
-        return list_job_rows(self._rest, status, limit)
+        return list_job_rows(self._rest, status, limit, tags)
 
     @property
     def tracking_uri(self) -> str:

@@ -21,7 +21,8 @@ LIST = Operation(
     summary="List jobs, newest first",
     description=(
         "Filters (each given one must hold): ``status`` (repeat it for several), ``experiment``, ``created_by``, "
-        "``compute``, ``tag`` (``key=value``, repeat it for several), ``q`` (in the name). ``sort`` "
+        "``compute``, ``tag`` (``key=value``, or ``key``: the job has the tag; repeat it for several), ``q`` (in "
+        "the name). ``sort`` "
         "(created, duration, name, status; ``-`` first for descending: ``-created`` is the default) and "
         "``offset`` page through them; with any of these the answer's ``X-Total-Count`` says how many match."
     ),

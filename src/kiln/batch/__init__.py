@@ -6,7 +6,8 @@
   ``pool``: local compute's worker processes (retries, timeouts, a dead worker replaced); ``ray_engine``: Ray Data
   on a Ray compute target; ``scorer``: a scoring script's ``init()``/``run(mini_batch)`` or an MLflow model's predict;
 - ``service`` (store: ``kiln.store.batch_endpoints``), ``api``, ``router``: REST; ``sdk``: ``Client().batch_endpoints``,
-  ``Client().batch_deployments``; ``cli``: ``kiln batch-endpoint``, ``kiln batch-deployment``.
+  ``Client().batch_deployments``; ``cli``: ``kiln batch-endpoint``, ``kiln batch-deployment``;
+- ``transfer``: endpoints and their deployments carried by a workspace's export and import.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ CAPABILITY = Capability(
     router="kiln.batch.router:batch_router",
     service="kiln.batch.service:BatchService",
     studio_pages="kiln.batch.studio:PAGES",
+    transfer="kiln.batch.transfer:transfer_parts",
     job_kinds=(
         JobKind(
             "batch_scoring",

@@ -46,6 +46,11 @@ class BatchService:
         self._store = context.artifacts
         self._uploads = UploadService(context.artifacts, context.folder)
 
+    @property
+    def repository(self) -> BatchEndpointRepository:
+        """The endpoints' and deployments' rows (what a workspace's export carries: ``kiln.batch.transfer``)."""
+        return self._repository
+
     # Endpoints -----------------------------------------------------------------------------------------------
     def create_endpoint(self, spec: BatchEndpointSpec, created_by: str | None = None) -> BatchEndpointView:
         if spec.defaults.deployment_name:

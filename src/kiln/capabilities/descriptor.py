@@ -59,6 +59,9 @@ class Capability:
     service: str | None = None  # "module:factory": factory(CapabilityContext) -> the service its routes use
     job_kinds: tuple[JobKind, ...] = ()
     studio_pages: str | None = None  # "module:attribute": a tuple of kiln.studio.pages.StudioPage, in the studio's nav
+    # "module:factory": factory(its service) -> the kiln.transfer.parts.TransferPart s that a workspace's export
+    # carries and its import recreates (a capability without a service carries nothing of its own)
+    transfer: str | None = None
 
     def api_module(self) -> ModuleType | None:
         """Its operations' module (``kiln.api.operations(module)`` adds them to the REST contract)."""

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from kiln.services.jobs import JobService
     from kiln.services.models import ModelService
     from kiln.tracking.runs import RunTracker
+    from kiln.transfer.parts import TransferPart
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class CapabilityServices:
 
     def __init__(self) -> None:
         self._services: dict[str, Any] = {}
+        self._transfers: dict[str, str] = {}  # capability name -> its transfer factory ("module:factory")
         self._missing: dict[str, Capability] = {}  # its extra was not installed when the workspace opened
 
     @classmethod
@@ -70,7 +72,16 @@ class CapabilityServices:
             folder.mkdir(parents=True, exist_ok=True)
             factory = load_attribute(capability.service)
             opened._services[capability.name] = factory(dataclasses.replace(context, folder=folder))
+            if capability.transfer is not None:
+                opened._transfers[capability.name] = capability.transfer
         return opened
+
+    def transfer_parts(self) -> tuple[TransferPart, ...]:
+        """What the opened capabilities carry through a workspace's export and import, each part built from its
+        capability's service (``Capability.transfer``)."""
+        return tuple(
+            part for name, factory in self._transfers.items() for part in load_attribute(factory)(self._services[name])
+        )
 
     def get(self, name: str) -> Any:
         """The service of capability ``name``: MissingExtra when its extra was not installed at start."""

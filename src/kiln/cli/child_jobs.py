@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Group
@@ -17,6 +18,7 @@ from kiln.cli import render
 from kiln.cli.list_tables import status_text
 from kiln.cli.workspace import client
 from kiln.specs.job_status import JobStatus
+from kiln.specs.tag_filters import parse_tag_filters
 
 if TYPE_CHECKING:
     from kiln.sdk.jobs import Job
@@ -30,9 +32,10 @@ MAX_CHILDREN = 1000
 POLL_SECONDS = 1.0
 
 
-def children(parent: str, limit: int = MAX_CHILDREN) -> list[Job]:
-    """The jobs of ``parent`` (its trials), oldest first."""
-    found, _ = client().jobs.search(tags={PARENT_TAG: parent}, sort="created", limit=limit)
+def children(parent: str, limit: int = MAX_CHILDREN, tags: Sequence[str] = ()) -> list[Job]:
+    """The jobs of ``parent`` (its trials), oldest first; with ``tags`` (``--tag`` KEY=VALUE or KEY), those only."""
+    wanted = {**parse_tag_filters(tags, "--tag"), PARENT_TAG: parent}
+    found, _ = client().jobs.search(tags=wanted, sort="created", limit=limit)
     return list(found)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +15,7 @@ from kiln.cli.output import OutputFormat, print_json, print_output, show
 from kiln.cli.workspace import client
 from kiln.errors import InvalidSpec
 from kiln.specs.job_status import JobStatus
+from kiln.specs.tag_filters import parse_tag_filters
 
 if TYPE_CHECKING:
     from kiln.sdk.jobs import Job
@@ -30,13 +31,15 @@ from a refused command; 1 is a failed job, as it always was for ``--stream``."""
 WAIT_POLL_SECONDS = 1.0
 
 
-def list_jobs(status: JobStatus | None, limit: int, output: OutputFormat) -> None:
-    """The newest ``limit`` jobs: as JSON, the views (validated, as the SDK gives them); as a table, the rows the
-    table shows, read without building the views (``Client.job_rows``)."""
+def list_jobs(status: JobStatus | None, limit: int, output: OutputFormat, tags: Sequence[str] = ()) -> None:
+    """The newest ``limit`` jobs (with each ``--tag`` KEY=VALUE or KEY, if given): as JSON, the views (validated,
+    as the SDK gives them); as a table, the rows the table shows, read without building the views
+    (``Client.job_rows``)."""
+    wanted = parse_tag_filters(tags, "--tag")
     if output == OutputFormat.json:
-        print_json([job.view for job in client().jobs.list(status, limit)])
+        print_json([job.view for job in client().jobs.list(status, limit, wanted)])
     else:
-        show(jobs_table(client().job_rows(status, limit)))
+        show(jobs_table(client().job_rows(status, limit, wanted)))
 
 
 def submit_job(file: Path | None, rerun: str | None, overrides: list[str]) -> Job:

@@ -116,14 +116,20 @@ def list_(
     parent: Annotated[
         str | None, typer.Option("--parent", help="Only the child jobs of job NAME (a sweep's trials), oldest first.")
     ] = None,
+    tags: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tag", help="Only jobs with this tag: KEY=VALUE (that value) or KEY (any value); repeat for several."
+        ),
+    ] = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """List jobs, newest first."""
     if parent is not None:
-        trials = child_jobs.children(parent, limit)
+        trials = child_jobs.children(parent, limit, tags or [])
         print_output([trial.view for trial in trials], output, lambda: jobs_table([trial.view for trial in trials]))
         return
-    list_jobs(status, limit, output)
+    list_jobs(status, limit, output, tags or [])
 
 
 @app.command("show")

@@ -2,7 +2,8 @@
 typer (which, with pydantic and an adapter per option, costs ~150 ms of a start), then the same code as typer's
 commands (``kiln.cli.job_actions``).
 
-It reads only what it is sure typer reads the same way: each option once (``--set`` any number of times), as
+It reads only what it is sure typer reads the same way: each option once (``--set`` and ``--tag`` any number of
+times), as
 ``--name VALUE``, ``--name=VALUE`` or ``-x VALUE``, with a value typer takes as it is (a status or an output format
 named exactly, a limit in plain digits, a path or a name that does not start with ``-``). Anything else
 (``--help``, a mistake, a rarer spelling, ``--stream``) is left to typer: so the help, every error message and
@@ -45,6 +46,7 @@ _OUTPUT = (("--output", "-o"), ("output", _choice(OutputFormat), False))
 LIST_OPTIONS: Options = {
     "--status": ("status", _choice(JobStatus), False),
     "--limit": ("limit", _limit, False),
+    "--tag": ("tags", _text, True),
     **dict.fromkeys(_OUTPUT[0], _OUTPUT[1]),
 }
 CREATE_OPTIONS: Options = {
@@ -93,7 +95,8 @@ def run_quickly(args: list[str]) -> bool:
 
     output = values.get("output", OutputFormat.table)
     if args[1] == "list":
-        job_actions.list_jobs(values.get("status"), values.get("limit", job_actions.LIST_LIMIT), output)
+        limit = values.get("limit", job_actions.LIST_LIMIT)
+        job_actions.list_jobs(values.get("status"), limit, output, values.get("tags", []))
     else:
         job = job_actions.submit_job(values.get("file"), values.get("rerun"), values.get("set", []))
         job_actions.print_submitted(job, output)

@@ -11,6 +11,7 @@
   recorded reused (``kiln.pipeline.reused_from``) instead of run;
 - ``api`` + ``router``: REST ``components.create|list|show``; ``sdk``: ``Client().components``; ``cli``:
   ``kiln component create|list|show``; the steps' live table is ``kiln.cli.child_jobs``;
+- ``transfer``: component versions carried by a workspace's export and import;
 - ``studio``: kiln studio's pipelines list and a pipeline's step graph (live, reused steps marked) in its job page.
 """
 
@@ -36,6 +37,7 @@ CAPABILITY = Capability(
         ),
     ),
     studio_pages="kiln.pipelines.studio:PAGES",
+    transfer="kiln.pipelines.transfer:transfer_parts",
 )
 
 __all__ = ["CAPABILITY"]

@@ -5,7 +5,8 @@
 - ``store``: the ``schedules`` and ``schedule_runs`` rows (migration 0018), a run claimed by one conditional update;
 - ``service``: the server's loop: each due run a normal job (tag ``kiln.schedule``) submitted as the creator;
 - ``api`` + ``router``: REST; ``sdk``: ``Client().schedules``; ``cli``: ``kiln schedule create|list|show|disable|
-  enable|delete``; ``studio``: the schedules with their next and last runs in kiln studio.
+  enable|delete``; ``studio``: the schedules with their next and last runs in kiln studio;
+- ``transfer``: schedules carried by a workspace's export and import (enabled state kept, missed runs not run).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ CAPABILITY = Capability(
     router="kiln.schedules.router:schedules_router",
     service="kiln.schedules.service:ScheduleService",
     studio_pages="kiln.schedules.studio:PAGES",
+    transfer="kiln.schedules.transfer:transfer_parts",
 )
 
 __all__ = ["CAPABILITY"]

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Integer, String, Text, delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from kiln.store.database import insert_unique
@@ -50,6 +51,25 @@ class ScheduleRepository:
 
     def add(self, row: ScheduleRow) -> bool:
         return insert_unique(self._sessions, row)
+
+    def restore(self, row: ScheduleRow, runs: list[ScheduleRunRow]) -> bool:
+        """A schedule and its past runs, as a workspace's import brings them, in one transaction; False if a schedule
+        of that name exists already."""
+        try:
+            with self._sessions.begin() as session:
+                if session.get(ScheduleRow, row.name) is not None:
+                    return False
+                session.add(row)
+                session.add_all(runs)
+        except IntegrityError:  # created meanwhile
+            return False
+        return True
+
+    def all_runs(self, name: str) -> list[ScheduleRunRow]:
+        """Every run of ``name``, oldest first."""
+        query = select(ScheduleRunRow).where(ScheduleRunRow.schedule == name).order_by(ScheduleRunRow.id)
+        with self._sessions() as session:
+            return list(session.scalars(query))
 
     def get(self, name: str) -> ScheduleRow | None:
         with self._sessions() as session:

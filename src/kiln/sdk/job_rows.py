@@ -7,6 +7,7 @@ imported, no model built (issue 13: importing pydantic and the views and buildin
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ from kiln.api.paths import JOBS as LIST_PATH  # api.jobs.LIST's path, without im
 from kiln.errors import Unavailable
 from kiln.sdk.rest import RestClient
 from kiln.specs.job_status import JobStatus
+from kiln.specs.tag_filters import tag_query
 
 
 class JobRow:
@@ -34,11 +36,17 @@ class JobRow:
         self.display_name: str | None = None if display is None else _text(display)
 
 
-def list_job_rows(rest: RestClient, status: JobStatus | str | None = None, limit: int = 100) -> list[JobRow]:
-    """The newest ``limit`` jobs (with ``status`` only, if given) as :class:`JobRow`, newest first."""
+def list_job_rows(
+    rest: RestClient, status: JobStatus | str | None = None, limit: int = 100,
+    tags: Mapping[str, str | None] | None = None,
+) -> list[JobRow]:  # fmt: skip
+    """The newest ``limit`` jobs (with ``status`` only, and each of ``tags``, if given) as :class:`JobRow`, newest
+    first."""
     params: dict[str, Any] = {"limit": limit}
     if status:
         params["status"] = JobStatus(status).value
+    if tags:
+        params["tag"] = tag_query(tags)
     answer = rest.get_json(LIST_PATH, params)
     try:
         return [JobRow(item) for item in answer]

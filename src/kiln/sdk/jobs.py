@@ -7,7 +7,7 @@ import io
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, overload
@@ -150,25 +150,35 @@ class JobOperations:
     def get(self, name: str, run_data: bool = False) -> Job:
         return Job(self, self._rest.call(api.jobs.SHOW, name=name, params={"run_data": run_data}))
 
-    def list(self, status: JobStatus | str | None = None, limit: int = 100) -> list[Job]:
+    def list(
+        self, status: JobStatus | str | None = None, limit: int = 100, tags: Mapping[str, str | None] | None = None
+    ) -> list[Job]:
+        """The newest ``limit`` jobs; ``tags``: only those with each tag of that value (``None``: with the tag)."""
+        from kiln.specs.tag_filters import tag_query
+
         params: dict[str, Any] = {"limit": limit}
         if status:
             params["status"] = JobStatus(status).value
+        if tags:
+            params["tag"] = tag_query(tags)
         return Listing(Job(self, view) for view in self._rest.call(api.jobs.LIST, params=params))
 
     def search(
         self, *, status: JobStatus | str | None = None, experiment: str | None = None, created_by: str | None = None,
-        compute: str | None = None, tags: dict[str, str] | None = None, text: str | None = None,
+        compute: str | None = None, tags: Mapping[str, str | None] | None = None, text: str | None = None,
         sort: str = "-created", offset: int = 0, limit: int = 50,
     ) -> tuple[builtins.list[Job], int]:  # fmt: skip
         """One page of the jobs that match (filtered, sorted and paged by the server) and how many match in all.
-        ``sort``: created, duration, name or status, with a ``-`` first for descending."""
+        ``sort``: created, duration, name or status, with a ``-`` first for descending. ``tags``: each tag with that
+        value (``None``: the job has the tag, whatever its value)."""
+        from kiln.specs.tag_filters import tag_query
+
         params: dict[str, Any] = {"sort": sort, "offset": offset, "limit": limit}
         wanted = {"status": JobStatus(status).value if status else None, "experiment": experiment,
                   "created_by": created_by, "compute": compute, "q": text}  # fmt: skip
         params.update({key: value for key, value in wanted.items() if value})
         if tags:
-            params["tag"] = [f"{key}={value}" for key, value in tags.items()]
+            params["tag"] = tag_query(tags)
         from kiln.specs.views import JobView
 
         with self._rest.stream(api.jobs.LIST, params=params) as response:

@@ -190,7 +190,7 @@ class Workspace:
             capabilities=capabilities,
             transfer=TransferSources(
                 settings, store, mlflow.url, tracker, repository, data.assets, environments.environments, environments,
-                endpoints,
+                endpoints, capabilities.transfer_parts(),
             ),
         )  # fmt: skip
 

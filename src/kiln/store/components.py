@@ -33,6 +33,11 @@ class ComponentRepository:
             row: ComponentRow | None = session.scalars(query).first()
             return row
 
+    def all(self) -> list[ComponentRow]:
+        """Every version of every component, in creation order."""
+        with self._sessions() as session:
+            return list(session.scalars(select(ComponentRow).order_by(ComponentRow.id)))
+
     def latest_of_each(self, limit: int = 1000) -> list[ComponentRow]:
         """The newest version of each component, by name."""
         with self._sessions() as session:

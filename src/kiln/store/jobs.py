@@ -41,13 +41,14 @@ JobListing = namedtuple("JobListing", [column.key for column in VIEW_COLUMNS])  
 @dataclass(frozen=True)
 class JobFilters:
     """What a job list may be narrowed to (each given filter must hold): exact status, experiment, creator and
-    compute; every tag ``key=value`` of the job's spec; ``text`` found in the name or display name."""
+    compute; every tag of the job's spec: ``key: value``, or ``key: None`` for a job that has the tag whatever its
+    value; ``text`` found in the name or display name."""
 
     statuses: tuple[JobStatus, ...] = ()
     experiment: str | None = None
     created_by: str | None = None
     compute: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str | None] = field(default_factory=dict)
     text: str | None = None
 
 
@@ -273,7 +274,8 @@ def _conditions(filters: JobFilters) -> list[ColumnElement[bool]]:
         if wanted is not None:
             conditions.append(column == wanted)
     for key, value in filters.tags.items():
-        conditions.append(JobRow.spec["tags"][key].as_string() == value)
+        tag = JobRow.spec["tags"][key].as_string()
+        conditions.append(tag.is_not(None) if value is None else tag == value)
     if filters.text:
         pattern = "%" + filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         conditions.append(or_(JobRow.name.ilike(pattern, escape="\\"), JobRow.display_name.ilike(pattern, escape="\\")))

@@ -4,6 +4,7 @@ Everything lies under one top folder, ``kiln-workspace/``::
 
     manifest.json                    format version, kiln and MLflow versions, counts, what was left out
     records/kiln/<kind>.json         kiln's rows: jobs, data asset versions, environments, endpoints, store keys
+    records/kiln/capabilities/…      the capabilities' records (parts.py): components, batch-endpoints, schedules
     records/mlflow/…                 experiments.json, runs/<id>.json, metrics/<run id>.json (every value),
                                      logged-models/<id>.json, registered-models.json (MLflow's REST JSON)
     store/<key>/…                    artifact-store content the rows point to

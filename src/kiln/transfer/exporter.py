@@ -23,11 +23,13 @@ from kiln.transfer import references as names
 from kiln.transfer.archive import MANIFEST, ArchiveWriter, Manifest
 from kiln.transfer.mlflow_json import to_json
 from kiln.transfer.mlflow_reader import MlflowReader, RegisteredModelRecord
+from kiln.transfer.parts import capability_records
 from kiln.transfer.rows import row_record
 
 if TYPE_CHECKING:
     from mlflow.entities import Experiment, LoggedModel, Run
 
+    from kiln.transfer.parts import TransferPart
     from kiln.transfer.sources import TransferSources
 
 EVERY_JOB = 1_000_000
@@ -41,6 +43,7 @@ class ExportPlan:
     privacy_ledgers: list[dict[str, Any]]  # each private version's budget as spent, and its charges
     environments: list[EnvironmentRow]
     endpoints: list[dict[str, Any]]
+    capability_records: dict[str, list[dict[str, Any]]]  # each capability part's records, by its archive member
     experiments: list[Experiment]
     runs: list[Run]
     logged_models: list[LoggedModel]
@@ -73,12 +76,13 @@ class WorkspaceExporter:
         environments = sorted(sources.environment_rows.all(limit=EVERY_JOB), key=lambda row: row.created_at)
         endpoints = self._endpoints() if include_endpoints else []
         privacy_ledgers = self._privacy_ledgers(data_assets)
+        part_records = {part.member: part.export() for part in sources.parts}
         experiments = self._mlflow.experiments()
         experiment_ids = [experiment.experiment_id for experiment in experiments]
         left_out = {job.id for job in unfinished}  # a job that has not ended would have no process on the target
         runs = [run for run in self._mlflow.runs(experiment_ids) if run.info.run_id not in left_out]
         logged_models = [m for m in self._mlflow.logged_models(experiment_ids) if m.source_run_id not in left_out]
-        store_keys = self._store_keys(jobs, data_assets, endpoints)
+        store_keys = self._store_keys(jobs, data_assets, [*endpoints, part_records])
         plan = ExportPlan(
             manifest=Manifest(
                 kiln_version=__version__, mlflow_version=metadata.version("mlflow"), created_at=datetime.now(UTC),
@@ -89,7 +93,7 @@ class WorkspaceExporter:
                 ],
             ),
             jobs=jobs, data_assets=data_assets, privacy_ledgers=privacy_ledgers, environments=environments,
-            endpoints=endpoints,
+            endpoints=endpoints, capability_records=part_records,
             experiments=experiments, runs=runs, logged_models=logged_models,
             registered_models=self._mlflow.registered_models(), store_keys=store_keys,
             store_bytes=sum(self._store.size(key) for key in store_keys),
@@ -98,7 +102,7 @@ class WorkspaceExporter:
                 for uri in [run.info.artifact_uri for run in runs] + [m.artifact_location for m in logged_models]
             },
         )  # fmt: skip
-        plan.manifest.counts = _counts(plan)
+        plan.manifest.counts = _counts(plan, sources.parts)
         return plan
 
     def _jobs(self) -> tuple[list[JobRow], list[JobRow]]:
@@ -124,7 +128,8 @@ class WorkspaceExporter:
                 ledgers.append({"budget": row_record(budget), "charges": charges})
         return ledgers
 
-    def _store_keys(self, jobs: list[JobRow], data: list[DataAssetRow], endpoints: list[dict[str, Any]]) -> list[str]:
+    def _store_keys(self, jobs: list[JobRow], data: list[DataAssetRow], records: list[Any]) -> list[str]:
+        """The store folders the archive carries: jobs' folders and code, data, and the content ``records`` name."""
         keys: set[str] = set()
         for job in jobs:
             keys |= names.content_keys(row_record(job))
@@ -135,7 +140,7 @@ class WorkspaceExporter:
         for row in data:
             if row.store_key:  # a reference to remote data (remote_path) has no stored content
                 keys.add(row.store_key)
-        keys |= names.content_keys(endpoints)
+        keys |= names.content_keys(records)
         return sorted(key for key in keys if self._store.exists(key))
 
     def _endpoints(self) -> list[dict[str, Any]]:
@@ -174,6 +179,8 @@ class WorkspaceExporter:
         }
         for kind, records in kiln_records.items():
             yield from writer.add_json(names.kiln_records(kind), records)
+        for member, records in plan.capability_records.items():
+            yield from writer.add_json(capability_records(member), records)
         yield from writer.add_json(names.EXPERIMENTS, [to_json(e) for e in plan.experiments])
         for run in plan.runs:
             yield from self._run(writer, run, plan)
@@ -214,7 +221,8 @@ class WorkspaceExporter:
             yield from writer.add_folder(f"{names.STORE}/{key}", local)
 
 
-def _counts(plan: ExportPlan) -> dict[str, int]:
+def _counts(plan: ExportPlan, parts: tuple[TransferPart, ...]) -> dict[str, int]:
+    carried = {f"{part.kind}s": len(plan.capability_records[part.member]) for part in parts}
     return {
         "jobs": len(plan.jobs),
         "data asset versions": len(plan.data_assets),
@@ -226,5 +234,6 @@ def _counts(plan: ExportPlan) -> dict[str, int]:
         "logged models": len(plan.logged_models),
         "registered models": len(plan.registered_models),
         "model versions": sum(len(record.versions) for record in plan.registered_models),
+        **carried,
         "store folders": len(plan.store_keys),
     }

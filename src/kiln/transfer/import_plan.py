@@ -83,7 +83,24 @@ class ImportPlanner:
         models = [self._registered_model(m, _conflicting(runs), run_ids) for m in archive.registered_models()]
         refused_models = {item.label for item in models if item.state == "conflict"}
         endpoints = [self._endpoint(record, refused_models) for record in archive.kiln("endpoints")]
-        return data_assets + ledgers + environments + runs + lone_models + jobs + models + endpoints
+        items = data_assets + ledgers + environments + runs + lone_models + jobs + models + endpoints
+        return items + self._capability_items(archive, items)
+
+    def _capability_items(self, archive: UnpackedArchive, planned: list[PlannedItem]) -> list[PlannedItem]:
+        """The capabilities' items (parts.py), part by part, each told what was refused before it."""
+        refused: dict[str, set[str]] = defaultdict(set)
+        for item in planned:
+            if item.state == "conflict":
+                refused[item.kind].add(item.label)
+        items = []
+        for part in self._sources.parts:
+            for record in archive.capability(part.member):
+                state, reason = part.plan(record, refused)
+                item = PlannedItem(part.kind, part.label(record), state, record, reason)
+                if state == "conflict":
+                    refused[part.kind].add(item.label)
+                items.append(item)
+        return items
 
     def _runs(self, archive: UnpackedArchive) -> tuple[list[PlannedItem], list[PlannedItem]]:
         """Each run with the logged models it produced; and the logged models whose run is not in the archive."""

@@ -28,6 +28,7 @@ from kiln.transfer.unpacked import UnpackedArchive
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
+    from kiln.transfer.parts import TransferPart
     from kiln.transfer.sources import TransferSources
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ class WorkspaceImporter:
     def apply(self, prepared: Prepared) -> Iterator[ProgressEvent | ResultEvent]:
         """Write what the plan found missing; progress after each item, then the report."""
         archive, items = prepared.archive, prepared.items
-        report = _skipped_report(prepared)
+        report = _skipped_report(prepared, self._sources.parts)
         writes = [item for item in items if item.state in WRITES]
         current: PlannedItem | None = None
         try:
@@ -126,8 +127,12 @@ class WorkspaceImporter:
             mlflow.registered_model(payload)
         elif item.kind == "endpoint":
             kiln.endpoint(payload)
-        else:  # pragma: no cover - the planner makes only the kinds above
-            raise ValueError(f"unknown item kind {item.kind}")
+        else:
+            part = next((part for part in self._sources.parts if part.kind == item.kind), None)
+            if part is None:  # pragma: no cover - the planner makes only the kinds above and the parts'
+                raise ValueError(f"unknown item kind {item.kind}")
+            kiln.content(payload)
+            part.write(payload)
 
 
 @dataclass
@@ -138,7 +143,7 @@ class Prepared:
     items: list[PlannedItem]
 
 
-def _skipped_report(prepared: Prepared) -> ImportReport:
+def _skipped_report(prepared: Prepared, parts: tuple[TransferPart, ...]) -> ImportReport:
     report = ImportReport()
     for item in prepared.items:
         if item.state == "there":
@@ -152,6 +157,13 @@ def _skipped_report(prepared: Prepared) -> ImportReport:
         report.notes.append(KEYS_NOTE)
     if LEDGER in kinds:
         report.notes.append(LEDGER_NOTE)
+    report.notes += [note for part in parts if part.kind in kinds and (note := part.note())]
+    carried = {part.member for part in parts}
+    report.notes += [
+        f"not imported: the archive's {member} (records/kiln/capabilities/{member}.json): no capability of this "
+        "server imports them (a plug-in the source workspace had, or a newer kiln's)"
+        for member in sorted(prepared.archive.capability_members() - carried)
+    ]
     report.notes += [f"left out of the export: {what}" for what in prepared.archive.manifest.left_out]
     return report
 

@@ -19,6 +19,7 @@ from kiln.transfer.mlflow_json import (
     registered_model_of,
     run_of,
 )
+from kiln.transfer.parts import CAPABILITY_RECORDS, capability_records
 
 if TYPE_CHECKING:
     from mlflow.entities import Experiment, LoggedModel, Metric, Run
@@ -53,6 +54,20 @@ class UnpackedArchive:
         if not isinstance(records, list):
             raise InvalidSpec(f"{self.label}: {names.kiln_records(kind)} is not a list of records")
         return records
+
+    def capability(self, member: str) -> list[Any]:
+        """A capability part's records (none in an archive made before the capability carried them)."""
+        path = self.root / capability_records(member)
+        if not path.is_file():
+            return []
+        records = self._json(capability_records(member))
+        if not isinstance(records, list) or not all(isinstance(record, dict) for record in records):
+            raise InvalidSpec(f"{self.label}: {capability_records(member)} is not a list of records")
+        return records
+
+    def capability_members(self) -> set[str]:
+        """The capability parts whose records the archive holds."""
+        return {path.stem for path in (self.root / CAPABILITY_RECORDS).glob("*.json")}
 
     def experiments(self) -> list[Experiment]:
         return [experiment_of(data) for data in self._json(names.EXPERIMENTS)]

@@ -144,3 +144,30 @@ def test_a_simple_job_file_is_sent_as_written_with_the_same_answers_and_errors( 
     assert done.returncode == 0, done.stderr
     assert not {"typer", "click", "pydantic", "pydantic_core", "httpx"} & set(done.stderr.split())
     assert json.loads(done.stdout)["experiment_name"] == "quick-front"
+
+
+def test_job_list_by_tag_through_both_fronts(settled: WorkspaceServer) -> None:
+    """``--tag KEY=VALUE`` (that value) and ``--tag KEY`` (any value), repeatable, read alike by both fronts; a tag
+    with no key refused alike, naming the option, before any request."""
+    with settled.client() as client:
+        tagged = client.jobs.create({"command": "echo a", "tags": {"qf.team": "vision", "qf.reviewed": "yes"}})
+        other = client.jobs.create({"command": "echo b", "tags": {"qf.team": "nlp"}})
+        for job in (tagged, other):
+            job.wait(timeout=120)
+    expected = {
+        ("--tag", "qf.team=vision"): [tagged.name],
+        ("--tag", "qf.team"): [other.name, tagged.name],
+        ("--tag=qf.team", "--tag", "qf.reviewed"): [tagged.name],
+        ("--tag", "qf.team=", "--status", "completed"): [],
+    }
+    for args, names in expected.items():
+        front, typer = both(settled, "job", "list", *args, "-o", "json")
+        assert front.returncode == 0, front.stderr
+        assert [job["name"] for job in json.loads(front.stdout)] == [job["name"] for job in json.loads(typer.stdout)]
+        assert [job["name"] for job in json.loads(front.stdout)] == names, args
+    front, typer = both(settled, "job", "list", "--tag", "qf.team=vision")
+    assert front.stdout == typer.stdout and tagged.name[:8] in front.stdout and other.name[:8] not in front.stdout
+    front, typer = both(settled, "job", "list", "--tag", "=vision")
+    assert (front.returncode, front.stdout, front.stderr) == (typer.returncode, typer.stdout, typer.stderr)
+    assert front.returncode == 2 and "--tag: '=vision' names no tag; write KEY=VALUE" in front.stderr, front.stderr
+    assert "Traceback" not in front.stderr

@@ -24,6 +24,7 @@ READ_QUICKLY = [
     ["job", "list", "--status=failed", "-o", "json"],
     ["job", "list", "--output", "table", "--limit", "0"],
     ["job", "list", "--output=json"],
+    ["job", "list", "--tag", "team=vision", "--tag=reviewed", "--status", "failed"],
     ["job", "create", "-f", "job.yml"],
     ["job", "create", "--file", "sub/job.yml", "-o", "json"],
     ["job", "create", "--file=job.yml", "--set", "limits.timeout=60", "--set=name=x", "--set", "inputs.a=b=c"],
@@ -62,8 +63,8 @@ def typer_reads(args: list[str], monkeypatch: pytest.MonkeyPatch) -> dict[str, A
     """What typer's command receives for ``kiln ARGS`` (the actions replaced by recorders)."""
     seen: dict[str, Any] = {}
 
-    def list_jobs(status: JobStatus | None, limit: int, output: OutputFormat) -> None:
-        seen.update(status=status, limit=limit, output=output)
+    def list_jobs(status: JobStatus | None, limit: int, output: OutputFormat, tags: list[str]) -> None:
+        seen.update(status=status, limit=limit, output=output, tags=tags)
 
     def submit_job(file: Path | None, rerun: str | None, overrides: list[str]) -> object:
         seen.update(file=file, rerun=rerun, set=overrides)
@@ -85,7 +86,7 @@ def quick_reads(args: list[str]) -> dict[str, Any] | None:
     if values is None:
         return None
     if args[1] == "list":
-        defaults = {"status": None, "limit": typer_jobs.LIST_LIMIT, "output": OutputFormat.table}
+        defaults = {"status": None, "limit": typer_jobs.LIST_LIMIT, "output": OutputFormat.table, "tags": []}
     else:
         defaults = {"file": None, "rerun": None, "set": [], "output": OutputFormat.table}
     return defaults | values

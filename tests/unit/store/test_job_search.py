@@ -39,6 +39,8 @@ def test_filters_combine(jobs: JobRepository) -> None:
         assert (row.status, row.experiment_name, row.created_by, json.loads(row.spec_json)["tags"]["lr"]) == (
             "failed", "cifar", "bob", "1")  # fmt: skip
     assert jobs.search(JobFilters(tags={"lr": "nine"}))[1] == 0
+    assert jobs.search(JobFilters(tags={"lr": None}))[1] == 5000  # None: has the tag, whatever its value
+    assert jobs.search(JobFilters(tags={"lr": None, "team": "vision", "reviewed": None}))[1] == 0
     assert jobs.search(JobFilters(compute="elsewhere"))[1] == 0
     assert jobs.search(JobFilters(text="04_"))[1] == 0  # '_' is a character here, not a wildcard
     assert [row.name for row in jobs.search(JobFilters(text="-0499"))[0]] == [f"bulk-0499{i}" for i in range(9, -1, -1)]

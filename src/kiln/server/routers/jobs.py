@@ -18,6 +18,7 @@ from kiln.server.permissions import Caller
 from kiln.server.routes import bind
 from kiln.specs.job import JobSpecBase
 from kiln.specs.job_kinds import job_spec_body
+from kiln.specs.tag_filters import parse_tag_filters
 from kiln.specs.views import JobFilesView, JobMetricsView, JobPlanView, JobStatus, JobView, UploadView
 from kiln.store.jobs import SORTS, JobFilters
 
@@ -59,7 +60,9 @@ def jobs_router() -> APIRouter:
         experiment: str | None = None,
         created_by: str | None = None,
         compute: str | None = None,
-        tag: Annotated[list[str] | None, Query(description="key=value; repeat for several")] = None,
+        tag: Annotated[
+            list[str] | None, Query(description="key=value, or key: has the tag; repeat for several")
+        ] = None,
         q: str | None = Query(None, description="in the job's name or display name"),
         sort: str | None = Query(None, description="created, duration, name or status; '-' first: descending"),
         offset: int | None = Query(None, ge=0),
@@ -155,13 +158,8 @@ def job_filters(
     statuses: list[JobStatus] | None, experiment: str | None, created_by: str | None, compute: str | None,
     tags: list[str] | None, text: str | None,
 ) -> JobFilters:  # fmt: skip
-    """The filters of a job list's query (``tag`` as ``key=value``; InvalidSpec naming a tag without '=')."""
-    pairs = {}
-    for tag in tags or []:
-        key, equals, value = tag.partition("=")
-        if not equals or not key:
-            raise InvalidSpec(f"tag: {tag!r} is not key=value (for example tag=team=vision)")
-        pairs[key] = value
+    """The filters of a job list's query (``tag`` as ``key=value`` or ``key``: ``kiln.specs.tag_filters``)."""
+    pairs = parse_tag_filters(tags or [])
     blank = lambda value: value or None  # noqa: E731 - an empty form field filters nothing
     return JobFilters(
         statuses=tuple(statuses or ()), experiment=blank(experiment), created_by=blank(created_by),
