@@ -1,12 +1,16 @@
 """The same kind of deployment on the tests' Ray cluster: ``compute: kiln:ray-cluster`` runs the batch_scoring job
 through the Ray runner, and its entry hands the mini-batches to Ray Data (an actor pool running init() once per
-actor); the predictions equal the model's own."""
+actor); the predictions equal the model's own. The input never travels with the job: its Ray working_dir holds a
+manifest of signed URLs (served by the workspace without a token), which the actors stream the files from."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import mlflow.sklearn
 import numpy as np
 import pandas as pd
@@ -41,8 +45,18 @@ def ray_server(ray_head: RayHead, tmp_path_factory: pytest.TempPathFactory) -> I
     cleanup_jobs(home)
 
 
+def the_manifest_that_travelled(head: RayHead) -> dict[str, Any]:
+    """The input manifest in the one Ray working_dir that held one; that working_dir held none of the input's files."""
+    found = head.temp_dir.glob("session_*/runtime_resources/working_dir_files/*/.kiln_inputs/data.json")
+    (manifest,) = {path.resolve() for path in found}  # session_latest is a link to the session's folder
+    package = manifest.parents[1]
+    assert not [p for p in package.rglob("*") if p.suffix == ".csv"], sorted(package.rglob("*"))
+    loaded: dict[str, Any] = json.loads(manifest.read_text())
+    return loaded
+
+
 def test_a_batch_deployment_on_a_ray_cluster_scores_through_ray_data(
-    ray_server: WorkspaceServer, tmp_path: Path
+    ray_head: RayHead, ray_server: WorkspaceServer, tmp_path: Path
 ) -> None:
     rng = np.random.default_rng(3)
     x = pd.DataFrame(rng.random((300, 3)), columns=COLUMNS)
@@ -63,8 +77,18 @@ def test_a_batch_deployment_on_a_ray_cluster_scores_through_ray_data(
         log = "".join(client.jobs.logs(job.name))
         assert job.status == JobStatus.COMPLETED, job.view.failure_reason + log[-3000:]
         assert job.view.compute == CLUSTER
-        assert "scoring 6 files (240 rows) in 3 mini-batches of up to 2 files, 2 workers on Ray" in log
+        assert "kiln: input 'data' is read through signed URLs (.kiln_inputs/data.json" in log
+        assert (
+            "scoring 6 files (? rows) in 3 mini-batches of up to 2 files, 2 workers on Ray, "
+            "read from signed URLs (nothing copied)"
+        ) in log
         (folder,) = job.download(tmp_path / "out", "predictions")
+    manifest = the_manifest_that_travelled(ray_head)
+    assert [f["name"] for f in manifest["files"]] == [f"f{i}.csv" for i in range(6)]
+    url = manifest["files"][0]["url"]
+    assert url.startswith(f"{ray_server.url}/signed-files/") and "f0.csv" not in url
+    assert httpx.get(url).content == (data / "f0.csv").read_bytes()  # no kiln token: the signature is the key
+    assert httpx.get(url[:-3] + ("AAA" if not url.endswith("AAA") else "BBB")).status_code == 403
     got = pd.read_csv(folder / "predictions.csv")
     frames = [pd.read_csv(data / f"f{i}.csv") for i in range(6)]
     want = pd.DataFrame({

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from kiln.artifacts.signed_urls import ROUTE_PREFIX, MAX_SECONDS, RefusedUrl, SignedUrls
+from kiln.artifacts.signed_urls import MAX_SECONDS, ROUTE_PREFIX, RefusedUrl, SignedUrls
 from kiln.artifacts.store import ArtifactStore
 from kiln.errors import NotFound
 from kiln.server.signed_files import SignedFiles
