@@ -81,16 +81,17 @@ class JobPreparation:
         found: dict[str, str] = {}
         for name in sorted(by_url):
             pinned = job.inputs.get(name)
-            key = stored_key(pinned) if pinned is not None else None
+            if pinned is None:  # an optional input left out
+                continue
+            key = stored_key(pinned)
             if key is None or self.signed_urls is None:
+                _say(job, f"input '{name}' is copied to the job's folder, not signed: only files the artifact store "
+                     "holds (uploads, stored data assets) are read through signed URLs")  # fmt: skip
                 continue
             seconds = url_lifetime(job.spec.timeout_seconds)
             found[name] = write_manifest(self.signed_urls, name, key, job.folder.working_dir, seconds)
-            with job.folder.log.open("a") as log:
-                log.write(
-                    f"kiln: input '{name}' is read through signed URLs ({found[name]}, valid {seconds // 60} min); "
-                    "its files are not copied to the job\n"
-                )
+            _say(job, f"input '{name}' is read through signed URLs ({found[name]}, valid {seconds // 60} min); "
+                 "its files are not copied to the job")  # fmt: skip
         return found
 
     def variables(self, job: Job, values: ReferenceValues, bin_dir: Path, logs_dir: Path) -> dict[str, str]:
@@ -104,6 +105,11 @@ class JobPreparation:
     def end_token(self, job: Job) -> None:
         """The job's processes are gone: nothing acts with its token any more."""
         self.job_tokens.end_job_token(job.row)
+
+
+def _say(job: Job, line: str) -> None:
+    with job.folder.log.open("a") as log:
+        log.write(f"kiln: {line}\n")
 
 
 def compute_notice(spec: ProcessJobSpec, target: str) -> str | None:
