@@ -294,6 +294,13 @@ class ArtifactStore:
             self.put(local, target)
         return True
 
+    def presigned_url(self, key: str, seconds: int) -> str | None:
+        """An object store's own time-limited GET URL for the file ``key`` (None for a local folder: kiln signs
+        its URLs itself, ``kiln.artifacts.signed_urls``)."""
+        if self.is_local:
+            return None
+        return str(self.fs.sign(self._path(key), expiration=seconds))
+
     def local_path(self, key: str) -> Path | None:
         """The file-system path of ``key`` when the store is a local folder."""
         return Path(self._path(key)) if self.is_local else None

@@ -1,5 +1,7 @@
 """The process of a ``batch_scoring`` job: ``python -m kiln.batch.entry --model M --input I --output O …``.
 
+On a Ray cluster the input is ``--input-manifest .kiln_inputs/data.json`` instead (``kiln.jobs.input_manifest``):
+its files' names, sizes and signed URLs, which the actors stream from; the files are never copied to the job.
 It lists the input's files, cuts them into mini-batches, scores them (local compute: :mod:`kiln.batch.pool`; a Ray
 cluster: :mod:`kiln.batch.ray_engine`), joins the parts in order into ``O/predictions.csv`` (``append_row``) and
 writes ``O/summary.json`` either way. Progress goes to the log (files and rows done / total) and to the job's MLflow
@@ -15,11 +17,12 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from kiln.batch.pool import InitFailed, MiniBatch, Outcome, WorkerPool, part_path
-from kiln.batch.scorer import ScorerConfig, ScoringScriptError, load_script
+from kiln.batch.scorer import RemoteFile, ScorerConfig, ScoringScriptError, load_script
 
 log = logging.getLogger("kiln.batch")
 PROGRESS_SECONDS = 2.0
@@ -52,7 +55,30 @@ def count_rows(file: Path) -> int | None:
     return None
 
 
-def mini_batches(files: list[Path], size: int) -> list[MiniBatch]:
+MANIFEST_FORMAT = "kiln-input-manifest/1"  # kiln.jobs.input_manifest writes it (this process imports no runtime)
+
+
+class ManifestError(Exception):
+    """The input manifest cannot be read."""
+
+
+def manifest_files(path: Path) -> list[RemoteFile]:
+    """The files an input manifest lists, in name order (hidden files and an MLTable file left out, as a folder's)."""
+    try:
+        manifest = json.loads(path.read_text())
+        if manifest.get("format") != MANIFEST_FORMAT:
+            raise ManifestError(f"{path} is not a kiln input manifest ({MANIFEST_FORMAT})")
+        files = [RemoteFile(str(f["name"]), str(f["url"]), int(f["size"])) for f in manifest["files"]]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ManifestError(f"the input manifest {path} cannot be read: {type(exc).__name__}: {exc}") from None
+    kept = [
+        f for f in files
+        if not any(part.startswith(".") for part in f.name.split("/")) and f.name.rsplit("/", 1)[-1] not in SKIPPED_NAMES
+    ]  # fmt: skip
+    return sorted(kept, key=lambda f: f.name)
+
+
+def mini_batches(files: Sequence[Path | str], size: int) -> list[MiniBatch]:
     return [
         MiniBatch(i, [str(f) for f in files[start : start + size]])
         for i, start in enumerate(range(0, len(files), size))
@@ -138,24 +164,41 @@ def main(argv: list[str] | None = None) -> int:
     )
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
-    config = ScorerConfig(model=args.model, input_root=args.input, scoring_script=args.scoring_script, code=os.getcwd())
+    config = ScorerConfig(
+        model=args.model, input_root=args.input or "", scoring_script=args.scoring_script, code=os.getcwd()
+    )
     try:
         if args.scoring_script:
             load_script(Path(config.code or ".") / args.scoring_script)  # no run(): refused before any worker starts
     except ScoringScriptError as exc:
         log.error("%s", exc)
         return 2
-    files = input_files(Path(args.input))
-    if not files:
-        log.error("the input %s holds no files to score", args.input)
+    remote: dict[str, RemoteFile] | None = None
+    if args.input_manifest:
+        if not _on_ray():
+            log.error("an input manifest (signed URLs) is read on a Ray cluster only; give --input on local compute")
+            return 2
+        try:
+            remote = {f.name: f for f in manifest_files(Path(args.input_manifest))}
+        except ManifestError as exc:
+            log.error("%s", exc)
+            return 2
+        names: list[str] = list(remote)
+        rows_of: dict[str, int | None] = dict.fromkeys(names)  # rows are counted as the files are read
+    else:
+        files = input_files(Path(args.input))
+        names, rows_of = [str(f) for f in files], {str(f): count_rows(f) for f in files}
+    if not names:
+        log.error("the input %s holds no files to score", args.input or args.input_manifest)
         return 2
-    batches = mini_batches(files, args.mini_batch_size)
-    progress = Progress(batches, {str(f): count_rows(f) for f in files})
+    batches = mini_batches(names, args.mini_batch_size)
+    progress = Progress(batches, rows_of)
     workers = args.workers * args.instances if _on_ray() else args.workers  # local compute is one instance
     log.info(
-        "scoring %d files (%s rows) in %d mini-batches of up to %d files, %d workers%s",
-        len(files), progress.total_rows if progress.total_rows is not None else "?", len(batches),
+        "scoring %d files (%s rows) in %d mini-batches of up to %d files, %d workers%s%s",
+        len(names), progress.total_rows if progress.total_rows is not None else "?", len(batches),
         args.mini_batch_size, workers, " on Ray" if _on_ray() else "",
+        ", read from signed URLs (nothing copied)" if remote is not None else "",
     )  # fmt: skip
     parts = output / ".parts"
     parts.mkdir(exist_ok=True)
@@ -163,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         if _on_ray():
             from kiln.batch.ray_engine import score_on_ray
 
-            outcome = score_on_ray(config, batches, parts, args, progress)
+            outcome = score_on_ray(config, batches, parts, args, progress, remote)
         else:
             pool = WorkerPool(
                 config, parts, workers, max_retries=args.max_retries, timeout=args.timeout,
@@ -225,7 +268,9 @@ def _on_ray() -> bool:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m kiln.batch.entry", description=__doc__)
     parser.add_argument("--model", required=True)
-    parser.add_argument("--input", required=True)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", help="the input's folder or file")
+    source.add_argument("--input-manifest", help="a manifest of the input's files with signed URLs (on Ray)")
     parser.add_argument("--output", required=True)
     parser.add_argument("--output-file", default="predictions.csv")
     parser.add_argument("--output-action", choices=("append_row", "summary_only"), default="append_row")

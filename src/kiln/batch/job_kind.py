@@ -103,10 +103,14 @@ def _is_relative_inside(path: str) -> bool:
 
 
 class BatchScoringHandler:
+    # on a Ray cluster the data is read file by file from signed URLs, never copied (kiln.jobs.input_manifest)
+    url_inputs = (DATA_INPUT,)
+
     def command_line(self, spec: BatchScoringJobSpec, values: ReferenceValues) -> str:
+        manifest = values.get("manifests", {}).get(DATA_INPUT)
+        source = ["--input-manifest", manifest] if manifest else ["--input", values["inputs"][DATA_INPUT]]
         words = [
-            "python", "-m", "kiln.batch.entry",
-            "--model", values["inputs"][MODEL_INPUT], "--input", values["inputs"][DATA_INPUT],
+            "python", "-m", "kiln.batch.entry", "--model", values["inputs"][MODEL_INPUT], *source,
             "--output", values["outputs"][PREDICTIONS_OUTPUT], "--output-file", spec.output_file_name,
             "--output-action", spec.output_action, "--mini-batch-size", str(spec.mini_batch_size),
             "--workers", str(spec.max_concurrency_per_instance), "--instances", str(spec.instance_count),

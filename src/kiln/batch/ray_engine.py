@@ -3,7 +3,9 @@ with an actor class that builds its scorer — ``init()`` — once per actor, ``
 max_concurrency_per_instance`` actors). Ray Data schedules, streams and restarts; kiln writes no scheduler here.
 A mini-batch that raises is tried again in its actor up to ``max_retries`` times, then reported as failed (with its
 files and exception) and counted against ``error_threshold``. Results come back in order and are written as the
-same part files as on local compute."""
+same part files as on local compute. With the input's manifest (``remote``: each file by name), each item carries its
+files' signed URLs and sizes and the actors stream the files from them (:class:`kiln.batch.scorer.RemoteFile`): the input never
+travels with the job, and an actor holds one mini-batch at a time."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kiln.batch.pool import TRACEBACK_LIMIT, MiniBatch, Outcome, part_path
-from kiln.batch.scorer import Scorer, ScorerConfig
+from kiln.batch.scorer import InputFile, RemoteFile, Scorer, ScorerConfig
 
 log = logging.getLogger("kiln.batch")
 
@@ -28,11 +30,18 @@ class ScoringActor:
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         indexes, results, errors = [], [], []
-        for index, files in zip(batch["index"], batch["files"], strict=True):
+        urls, sizes = batch.get("urls"), batch.get("sizes")
+        for position, (index, names) in enumerate(zip(batch["index"], batch["files"], strict=True)):
+            files: list[InputFile] = [str(name) for name in names]
+            if urls is not None and sizes is not None:
+                files = [
+                    RemoteFile(str(n), str(u), int(z))
+                    for n, u, z in zip(names, urls[position], sizes[position], strict=True)
+                ]
             error = ""
             for _ in range(self.max_retries + 1):
                 try:
-                    frame = self.scorer.score(list(files))
+                    frame = self.scorer.score(files)
                     results.append(frame.to_csv(index=False))
                     error = ""
                     break
@@ -46,7 +55,12 @@ class ScoringActor:
 
 
 def score_on_ray(
-    config: ScorerConfig, batches: list[MiniBatch], parts: Path, args: argparse.Namespace, progress: Any
+    config: ScorerConfig,
+    batches: list[MiniBatch],
+    parts: Path,
+    args: argparse.Namespace,
+    progress: Any,
+    remote: dict[str, RemoteFile] | None = None,
 ) -> Outcome:
     import ray
     import ray.data
@@ -56,7 +70,11 @@ def score_on_ray(
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True
     actors = args.workers * args.instances
-    items = [{"index": b.index, "files": list(b.files)} for b in batches]
+    items: list[dict[str, Any]] = [{"index": b.index, "files": list(b.files)} for b in batches]
+    if remote is not None:
+        for item in items:
+            item["urls"] = [remote[name].url for name in item["files"]]
+            item["sizes"] = [remote[name].size or 0 for name in item["files"]]
     scored = ray.data.from_items(items).map_batches(
         ScoringActor, batch_size=1, concurrency=actors, batch_format="numpy",
         fn_constructor_kwargs={"config": config, "max_retries": args.max_retries},

@@ -1,16 +1,24 @@
 """What scores one mini-batch, in a worker process (or a Ray actor): the deployment's scoring script (``init()``
 once, then ``run(mini_batch)`` with a list of file paths) or, with no script, the MLflow model's ``predict`` on each
 file's rows. Either way the answer is a DataFrame; with no script it carries each row's source ``file`` and ``row``.
-Imported only in the job's processes (pandas, and mlflow for a no-code model)."""
+A file is a local path or a :class:`RemoteFile` (a name and a signed URL, from the job's input manifest on a Ray
+cluster): read through fsspec's HTTP file system as a stream; a script gets local copies of its mini-batch's files,
+removed once ``run`` returns. Imported only in the job's processes (pandas, and mlflow for a no-code model)."""
 
 from __future__ import annotations
 
 import importlib.util
+import io
 import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
+from urllib.parse import urlsplit
 
 FILE_COLUMN, ROW_COLUMN, PREDICTION_COLUMN = "file", "row", "prediction"
 
@@ -23,6 +31,22 @@ class ScorerConfig:
     input_root: str  # the input's folder (source files are named relative to it)
     scoring_script: str | None = None  # a path (relative to the working directory: the job's code)
     code: str | None = None  # the folder the script's imports resolve in
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """A file of the input read from a signed URL: ``name`` (relative to the input) is what predictions name."""
+
+    name: str
+    url: str
+    size: int | None = None
+
+
+InputFile = str | RemoteFile
+
+
+class RemoteReadError(OSError):
+    """A remote file could not be read; the message names the file, never its signed URL."""
 
 
 class ScoringScriptError(Exception):
@@ -64,20 +88,20 @@ class Scorer:
             self.script = None
             self.model = mlflow.pyfunc.load_model(config.model)
 
-    def score(self, files: list[str]) -> Any:
+    def score(self, files: Sequence[InputFile]) -> Any:
         """The mini-batch's results as a DataFrame (no script: the source file and row of each prediction)."""
         import pandas as pd
 
         if self.script is not None:
-            return as_frame(self.script.run(list(files)))
+            with local_copies(files) as paths:
+                return as_frame(self.script.run(paths))
         frames = []
         for file in files:
             rows = read_rows(file)
             predictions = as_frame(self.model.predict(rows))  # type: ignore[union-attr]
             predictions.index = range(len(predictions))
-            source = pd.DataFrame(
-                {FILE_COLUMN: relative_name(file, self.config.input_root), ROW_COLUMN: range(len(rows))}
-            )
+            name = file.name if isinstance(file, RemoteFile) else relative_name(file, self.config.input_root)
+            source = pd.DataFrame({FILE_COLUMN: name, ROW_COLUMN: range(len(rows))})
             frames.append(pd.concat([source, predictions], axis=1))
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
@@ -89,16 +113,87 @@ def relative_name(file: str, root: str) -> str:
         return Path(file).name
 
 
-def read_rows(file: str) -> Any:
-    """A file's rows as a DataFrame, by its suffix: CSV (the default), Parquet, JSON lines."""
+def read_rows(file: InputFile | IO[bytes], name: str | None = None) -> Any:
+    """A file's rows as a DataFrame, by its name's suffix: CSV (the default), Parquet, JSON lines. ``file`` is a
+    path, a :class:`RemoteFile` (streamed from its URL) or an opened file (then ``name`` gives the suffix)."""
     import pandas as pd
 
-    suffix = Path(file).suffix.lower()
+    if isinstance(file, RemoteFile):
+        with open_remote(file) as handle:
+            try:
+                return read_rows(handle, file.name)
+            except Exception as exc:
+                raise RemoteReadError(
+                    f"{file.name}: {_without_url(f'{type(exc).__name__}: {exc}', file.url)}"
+                ) from None
+    suffix = PurePosixPath(name if name is not None else str(file)).suffix.lower()
     if suffix == ".parquet":
-        return pd.read_parquet(file)
+        return pd.read_parquet(file if isinstance(file, str) else io.BytesIO(file.read()))  # Parquet seeks
     if suffix in (".jsonl", ".json"):
         return pd.read_json(file, lines=suffix == ".jsonl")
     return pd.read_csv(file)
+
+
+@contextmanager
+def open_remote(file: RemoteFile, decompress: bool = True) -> Iterator[IO[bytes]]:
+    """The file's bytes as a stream from its URL (one GET, no range requests, no HEAD where its size is known:
+    an S3 presigned GET URL answers no HEAD), decompressed by the name's suffix (``.gz``, ``.bz2``…) unless not
+    ``decompress``."""
+    from fsspec.implementations.http import HTTPFileSystem
+    from fsspec.utils import infer_compression
+
+    try:
+        fs = HTTPFileSystem(encoded=True)  # the URL as signed: no re-quoting of its query
+        handle = fs.open(
+            file.url,
+            "rb",
+            block_size=0,
+            size=file.size or None,
+            compression=infer_compression(file.name) if decompress else None,
+        )
+    except Exception as exc:
+        raise RemoteReadError(f"{file.name}: {_without_url(f'{type(exc).__name__}: {exc}', file.url)}") from None
+    with handle:
+        yield handle
+
+
+@contextmanager
+def local_copies(files: Sequence[InputFile]) -> Iterator[list[str]]:
+    """Local paths of the files for a scoring script's ``run``: a path as it is, a remote file streamed into a
+    temporary folder under its own name (removed afterwards)."""
+    if not any(isinstance(f, RemoteFile) for f in files):
+        yield [str(f) for f in files]
+        return
+    scratch = Path(tempfile.mkdtemp(prefix="kiln-batch-"))
+    try:
+        paths = []
+        for file in files:
+            if not isinstance(file, RemoteFile):
+                paths.append(str(file))
+                continue
+            parts = [p for p in PurePosixPath(file.name).parts if p not in ("", ".", "..", "/")]
+            target = scratch.joinpath(*parts) if parts else scratch / "file"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open_remote(file, decompress=False) as source, target.open("wb") as out:
+                try:
+                    shutil.copyfileobj(source, out, 1 << 20)
+                except Exception as exc:
+                    raise RemoteReadError(
+                        f"{file.name}: {_without_url(f'{type(exc).__name__}: {exc}', file.url)}"
+                    ) from None
+            paths.append(str(target))
+        yield paths
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _without_url(text: str, url: str) -> str:
+    """``text`` without the signed URL or its secret parts (its query, its last path segment)."""
+    parts = urlsplit(url)
+    for secret in (url, parts.query, parts.path.rsplit("/", 1)[-1]):
+        if len(secret) >= 16:
+            text = text.replace(secret, "<signed URL>")
+    return text
 
 
 def as_frame(result: Any) -> Any:

@@ -52,6 +52,10 @@ class JobHandler(Protocol[SpecT]):
         ...
 
 
+# A handler may also say which of its path inputs its process reads from a manifest of signed URLs where the
+# target does not share the server's disk (a Ray cluster): ``url_inputs = ("data",)``; none by default. Its
+# ``command_line`` then finds the manifest's path in ``values["manifests"]`` (kiln.jobs.input_manifest).
+
 _handlers: dict[str, JobHandler[Any]] = {}
 _lock = threading.Lock()
 

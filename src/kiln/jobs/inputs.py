@@ -9,6 +9,7 @@ names exact versions.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -63,9 +64,14 @@ class JobInputs:
             pinned[name] = self._resolver_for(name, item).pin(name, item)
         return pinned
 
-    def materialize(self, spec: JobSpecBase, pinned: dict[str, InputPin], inputs_dir: Path) -> dict[str, Path]:
+    def materialize(
+        self, spec: JobSpecBase, pinned: dict[str, InputPin], inputs_dir: Path, skip: Collection[str] = ()
+    ) -> dict[str, Path]:
+        """Each path input (but those in ``skip``) put in place below ``inputs_dir``; the path the job is given."""
         paths = {}
         for name, item in spec.path_inputs().items():
+            if name in skip:
+                continue
             target = inputs_dir / name
             target.mkdir(parents=True, exist_ok=True)
             paths[name] = self._resolver_for(name, item).materialize(name, item, pinned[name], target)

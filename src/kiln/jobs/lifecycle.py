@@ -74,14 +74,17 @@ class JobLifecycle:
             self.watch(job, runner, run)
 
     def _prepare_and_launch(self, job: Job, runner: Runner, stop: threading.Event) -> Run | None:
-        values = self.preparation.materialize(job)
+        handler = handler_of(job.spec)
+        # a target whose processes may not see this server's disk reads what the kind allows through signed URLs
+        by_url = () if runner.shares_disk else getattr(handler, "url_inputs", ())
+        values = self.preparation.materialize(job, by_url)
         prepared = runner.prepare(job)
         self.jobs.set_fields(job.id, environment=prepared.environment.record())
         variables = self.preparation.variables(job, values, prepared.bin_dir, prepared.logs_dir)
         if stop.is_set() or self.jobs.get(job.id).cancel_requested:
             self.close(job, Outcome.canceled())
             return None
-        command = handler_of(job.spec).command_line(job.spec, values)
+        command = handler.command_line(job.spec, values)
         run = runner.launch(job, command, variables, lambda **fields: self.jobs.set_fields(job.id, **fields))
         # after the launch, not before: the job's first line does not wait for MLflow; the job's run is RUNNING
         # before the watcher can see the job end (and mark it ended)

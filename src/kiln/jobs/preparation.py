@@ -5,14 +5,17 @@ its creator)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from kiln.artifacts.signed_urls import SignedUrls
 from kiln.artifacts.store import ArtifactStore
 from kiln.integrations.tensorboard import LOG_DIR_VARIABLE
 from kiln.jobs.folders import JobFolder
 from kiln.jobs.handler import ReferenceValues
+from kiln.jobs.input_manifest import stored_key, url_lifetime, write_manifest
 from kiln.jobs.inputs import JobInputs
 from kiln.jobs.job import Job
 from kiln.specs.job import ProcessJobSpec, literal_input_value
@@ -45,9 +48,12 @@ class JobPreparation:
     inputs: JobInputs
     workspace_url: str
     job_tokens: JobTokenIssuer  # never the workspace token: each job gets its own, revoked when it ends
+    signed_urls: SignedUrls | None = None  # inputs read through signed URLs (kiln.jobs.input_manifest)
 
-    def materialize(self, job: Job) -> ReferenceValues:
-        """The job's folder with its code, inputs and output folders; what ``${{…}}`` stands for there."""
+    def materialize(self, job: Job, by_url: Collection[str] = ()) -> ReferenceValues:
+        """The job's folder with its code, inputs and output folders; what ``${{…}}`` stands for there. The inputs
+        named in ``by_url`` that the store holds get a manifest of signed URLs instead of a copy (``values["manifests"]``
+        names them; ``${{inputs.NAME}}`` is the manifest's path, relative to the working directory)."""
         spec, folder = job.spec, job.folder
         folder.create()
         notice = compute_notice(spec, job.row.compute)
@@ -57,13 +63,36 @@ class JobPreparation:
         if spec.code:
             key, _ = self.code.resolve(spec.code, "code")
             self.store.get(key, folder.working_dir)
-        input_paths = self.inputs.materialize(spec, job.inputs, folder.inputs)
+        manifests = self._manifests(job, by_url)
+        input_paths = self.inputs.materialize(spec, job.inputs, folder.inputs, skip=manifests)
         for name, output in spec.outputs.items():
             if not (output and output.is_file()):
                 (folder.outputs / name).mkdir(parents=True, exist_ok=True)
         folder.outputs_dir.mkdir(parents=True, exist_ok=True)
         folder.logs_dir.mkdir(parents=True, exist_ok=True)
-        return reference_values(spec, folder, input_paths)
+        values = reference_values(spec, folder, input_paths)
+        if manifests:
+            values["inputs"].update(manifests)
+            values["manifests"] = manifests
+        return values
+
+    def _manifests(self, job: Job, by_url: Collection[str]) -> dict[str, str]:
+        """A manifest of signed URLs for each input of ``by_url`` that the store holds (the rest are copied)."""
+        found: dict[str, str] = {}
+        for name in sorted(by_url):
+            pinned = job.inputs.get(name)
+            if pinned is None:  # an optional input left out
+                continue
+            key = stored_key(pinned)
+            if key is None or self.signed_urls is None:
+                _say(job, f"input '{name}' is copied to the job's folder, not signed: only files the artifact store "
+                     "holds (uploads, stored data assets) are read through signed URLs")  # fmt: skip
+                continue
+            seconds = url_lifetime(job.spec.timeout_seconds)
+            found[name] = write_manifest(self.signed_urls, name, key, job.folder.working_dir, seconds)
+            _say(job, f"input '{name}' is read through signed URLs ({found[name]}, valid {seconds // 60} min); "
+                 "its files are not copied to the job")  # fmt: skip
+        return found
 
     def variables(self, job: Job, values: ReferenceValues, bin_dir: Path, logs_dir: Path) -> dict[str, str]:
         """The variables a job's process gets, with a token acting as its creator (revoked by ``end_token``)."""
@@ -76,6 +105,11 @@ class JobPreparation:
     def end_token(self, job: Job) -> None:
         """The job's processes are gone: nothing acts with its token any more."""
         self.job_tokens.end_job_token(job.row)
+
+
+def _say(job: Job, line: str) -> None:
+    with job.folder.log.open("a") as log:
+        log.write(f"kiln: {line}\n")
 
 
 def compute_notice(spec: ProcessJobSpec, target: str) -> str | None:

@@ -90,6 +90,9 @@ class Runner(Protocol):
 
     slots: int | None  # how many of this server's jobs may be active on it at once; None: no limit
     poll_seconds: float  # how often a run is polled
+    # whether the job's processes see this server's disk (its job folders); if not, the inputs a kind reads by URL
+    # (its handler's ``url_inputs``) reach them as signed URLs (kiln.jobs.input_manifest), not as copies
+    shares_disk: bool
 
     def problems(self, spec: ProcessJobSpec) -> list[Problem]:
         """What in ``spec`` this target cannot run, each with its field and how to fix it (checked at submit)."""

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kiln import __version__
+from kiln.artifacts.signed_urls import SignedUrls
 from kiln.capabilities import load_capabilities, rest_contract
 from kiln.config import Settings
 from kiln.errors import InvalidSpec, KilnError
@@ -37,6 +38,7 @@ from kiln.server.routers.users import users_router
 from kiln.server.routers.workspace import workspace_router
 from kiln.server.routes import OneSegmentNames
 from kiln.server.schemas import serve_schemas
+from kiln.server.signed_files import SignedFiles
 from kiln.services.browser_sessions import BrowserSessions
 from kiln.services.credentials import CredentialVerifier
 from kiln.serving.control.gateway import EndpointGateway, ScoringFastPath
@@ -164,6 +166,7 @@ def create_app(
         TokenAuthMiddleware, token=token, users=lambda: _credentials(app), sessions=lambda: _browser_sessions(app)
     )
     app.add_middleware(ScoringFastPath, gateway=gateway)  # scoring URIs use endpoint keys
+    app.add_middleware(SignedFiles, signed_urls=lambda: _signed_urls(app))  # their own signature, no token
     app.add_middleware(  # outermost
         HealthCheck, ready=lambda: getattr(app.state, "workspace", None) is not None,
         mlflow_state=lambda: mlflow.state if (mlflow := _mlflow(app)) is not None else "starting",
@@ -175,6 +178,11 @@ def _mlflow(app: FastAPI) -> Any:
     """The workspace's MLflow supervisor, once the workspace is open (None before)."""
     workspace = getattr(app.state, "workspace", None)
     return workspace.mlflow if workspace is not None else None
+
+
+def _signed_urls(app: FastAPI) -> SignedUrls | None:
+    workspace = getattr(app.state, "workspace", None)
+    return workspace.signed_urls if workspace is not None else None
 
 
 def _credentials(app: FastAPI) -> CredentialVerifier | None:

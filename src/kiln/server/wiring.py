@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from kiln.artifacts.signed_urls import SignedUrls
 from kiln.artifacts.store import ArtifactStore
 from kiln.capabilities import load_capabilities
 from kiln.capabilities.services import CapabilityContext, CapabilityServices
@@ -87,6 +88,7 @@ class Workspace:
     users: UserService
     browser_sessions: BrowserSessions
     computes: ComputeService
+    signed_urls: SignedUrls  # read URLs of stored files (a Ray job's input), served by kiln.server.signed_files
     audit: AuditLog  # every change made through the REST API (kiln.server.audit)
     datastores: DatastoreService | None = None
     server_id: str = ""
@@ -144,7 +146,8 @@ class Workspace:
             unknown_azureml=settings.resolved_unknown_azureml_compute,
         )  # fmt: skip
         folders = JobFolders(settings.jobs_dir)
-        preparation = JobPreparation(uploads, store, inputs, url, job_tokens=users)
+        signed_urls = SignedUrls(store, token, url)
+        preparation = JobPreparation(uploads, store, inputs, url, job_tokens=users, signed_urls=signed_urls)
         job_engine = JobEngine(
             repository, computes, preparation, store, tracker, folders, server_id=stores.server_id,
             shared=stores.shared, log_limit=settings.job_log_limit_bytes,
@@ -185,7 +188,7 @@ class Workspace:
             engine=job_engine, jobs=jobs, uploads=uploads, models=models,
             lineage=LineageService(models, repository, endpoints), data=data, environments=environments,
             endpoints=endpoints, endpoint_controller=controller, endpoint_routes=routes, gateway_metrics=metrics,
-            users=users, browser_sessions=browser_sessions, computes=computes,
+            users=users, browser_sessions=browser_sessions, computes=computes, signed_urls=signed_urls,
             audit=AuditLog(AuditRepository(session_factory(engine))), datastores=datastores, server_id=stores.server_id, controller_leadership=leadership,
             capabilities=capabilities,
             transfer=TransferSources(

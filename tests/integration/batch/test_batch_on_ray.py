@@ -1,12 +1,16 @@
 """The same kind of deployment on the tests' Ray cluster: ``compute: kiln:ray-cluster`` runs the batch_scoring job
 through the Ray runner, and its entry hands the mini-batches to Ray Data (an actor pool running init() once per
-actor); the predictions equal the model's own."""
+actor); the predictions equal the model's own. The input never travels with the job: its Ray working_dir holds a
+manifest of signed URLs (served by the workspace without a token), which the actors stream the files from."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import mlflow.sklearn
 import numpy as np
 import pandas as pd
@@ -41,8 +45,19 @@ def ray_server(ray_head: RayHead, tmp_path_factory: pytest.TempPathFactory) -> I
     cleanup_jobs(home)
 
 
+def the_manifest_that_travelled(head: RayHead, names: list[str]) -> dict[str, Any]:
+    """The input manifest of ``names`` in the Ray working_dir that held it; that working_dir held none of the files."""
+    found = head.temp_dir.glob("session_*/runtime_resources/working_dir_files/*/.kiln_inputs/data.json")
+    manifests = {path.resolve() for path in found}  # session_latest is a link to the session's folder
+    (manifest,) = [m for m in manifests if [f["name"] for f in json.loads(m.read_text())["files"]] == names]
+    package = manifest.parents[1]
+    assert not [p for p in package.rglob("*") if p.suffix == ".csv"], sorted(package.rglob("*"))
+    loaded: dict[str, Any] = json.loads(manifest.read_text())
+    return loaded
+
+
 def test_a_batch_deployment_on_a_ray_cluster_scores_through_ray_data(
-    ray_server: WorkspaceServer, tmp_path: Path
+    ray_head: RayHead, ray_server: WorkspaceServer, tmp_path: Path
 ) -> None:
     rng = np.random.default_rng(3)
     x = pd.DataFrame(rng.random((300, 3)), columns=COLUMNS)
@@ -63,8 +78,17 @@ def test_a_batch_deployment_on_a_ray_cluster_scores_through_ray_data(
         log = "".join(client.jobs.logs(job.name))
         assert job.status == JobStatus.COMPLETED, job.view.failure_reason + log[-3000:]
         assert job.view.compute == CLUSTER
-        assert "scoring 6 files (240 rows) in 3 mini-batches of up to 2 files, 2 workers on Ray" in log
+        assert "kiln: input 'data' is read through signed URLs (.kiln_inputs/data.json" in log
+        assert (
+            "scoring 6 files (? rows) in 3 mini-batches of up to 2 files, 2 workers on Ray, "
+            "read from signed URLs (nothing copied)"
+        ) in log
         (folder,) = job.download(tmp_path / "out", "predictions")
+    manifest = the_manifest_that_travelled(ray_head, [f"f{i}.csv" for i in range(6)])
+    url = manifest["files"][0]["url"]
+    assert url.startswith(f"{ray_server.url}/signed-files/") and "f0.csv" not in url
+    assert httpx.get(url).content == (data / "f0.csv").read_bytes()  # no kiln token: the signature is the key
+    assert httpx.get(url[:-3] + ("AAA" if not url.endswith("AAA") else "BBB")).status_code == 403
     got = pd.read_csv(folder / "predictions.csv")
     frames = [pd.read_csv(data / f"f{i}.csv") for i in range(6)]
     want = pd.DataFrame({
@@ -73,3 +97,45 @@ def test_a_batch_deployment_on_a_ray_cluster_scores_through_ray_data(
         "prediction": np.concatenate([model.predict(frame) for frame in frames]),
     })  # fmt: skip
     pd.testing.assert_frame_equal(got, want, check_dtype=False)
+
+
+SCRIPT = """\
+import os
+import pandas as pd
+
+
+def run(mini_batch):
+    return pd.DataFrame({
+        "file": [os.path.basename(path) for path in mini_batch],
+        "local_copy": [os.path.basename(os.path.dirname(path)).startswith("kiln-batch-") for path in mini_batch],
+        "rows": [len(pd.read_csv(path)) for path in mini_batch],
+    })
+"""
+
+
+def test_a_scoring_script_on_ray_gets_local_copies_of_the_signed_files(
+    ray_server: WorkspaceServer, tmp_path: Path
+) -> None:
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "score.py").write_text(SCRIPT)
+    data = tmp_path / "data"
+    data.mkdir()
+    for index in range(3):
+        pd.DataFrame({"a": range(index + 1)}).to_csv(data / f"g{index}.csv", index=False)
+    model = LogisticRegression().fit(pd.DataFrame({"a": [0, 1]}), [0, 1])
+    mlflow.sklearn.save_model(model, str(tmp_path / "model"))
+    with ray_server.client() as client:
+        client.models.create(name="ray-script", path=str(tmp_path / "model"))
+        client.batch_endpoints.create({"name": "script-on-ray"})
+        client.batch_deployments.create({
+            "name": "cluster", "endpoint_name": "script-on-ray", "model": "kiln:ray-script@latest",
+            "code_configuration": {"code": str(code), "scoring_script": "score.py"},
+            "compute": f"kiln:{CLUSTER}", "mini_batch_size": 2,
+        })  # fmt: skip
+        job = client.batch_endpoints.invoke("script-on-ray", data).wait(timeout=400)
+        log = "".join(client.jobs.logs(job.name))
+        assert job.status == JobStatus.COMPLETED, job.view.failure_reason + log[-3000:]
+        (folder,) = job.download(tmp_path / "out", "predictions")
+    got = pd.read_csv(folder / "predictions.csv")
+    assert got.to_dict("list") == {"file": ["g0.csv", "g1.csv", "g2.csv"], "local_copy": [True] * 3, "rows": [1, 2, 3]}

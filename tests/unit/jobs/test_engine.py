@@ -77,6 +77,7 @@ class FakeRun:
 class FakeRunner:
     slots: int | None = None
     poll_seconds: float = 0.02
+    shares_disk: bool = True
     runs: dict[str, FakeRun] = field(default_factory=dict)
     launched: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
     adoptions: dict[str, FakeRun | Outcome | None] = field(default_factory=dict)

@@ -49,6 +49,7 @@ GONE = (
 
 class LocalRunner:
     poll_seconds = 0.2
+    shares_disk = True
 
     def __init__(
         self,

@@ -54,6 +54,7 @@ FAILURE_LOG_LINES = 30
 class RayRunner:
     slots: int | None = None  # the cluster queues what does not fit
     poll_seconds = POLL_SECONDS
+    shares_disk = False  # the cluster's nodes: a kind's url_inputs reach them as signed URLs
 
     def __init__(self, cluster: RayCluster, tracker: RunTracker) -> None:
         self.cluster = cluster
