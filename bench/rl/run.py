@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -83,10 +84,11 @@ def run_direct(mlflow_client, env: dict[str, str], scratch: Path, iterations: in
         "MLFLOW_TRACKING_URI": env["KILN_URL"] + "/mlflow", "MLFLOW_TRACKING_TOKEN": env["KILN_TOKEN"],
         "MLFLOW_RUN_ID": run_id, "PATH": os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", ""),
     }  # fmt: skip
+    code = Path(tempfile.mkdtemp(dir=scratch)) / "src"  # a copy, as a job gets: its ./outputs stay out of the repo
+    shutil.copytree(JOB_FILE.parent / "src", code)
     started = time.time()
     done = subprocess.run(
-        ["bash", "-c", direct_command(iterations, target, policy)],
-        cwd=JOB_FILE.parent / "src", env=direct_env, capture_output=True,
+        ["bash", "-c", direct_command(iterations, target, policy)], cwd=code, env=direct_env, capture_output=True,
     )  # fmt: skip
     wall = time.time() - started
     if done.returncode != 0:
