@@ -297,9 +297,10 @@ class ArtifactStore:
     def presigned_url(self, key: str, seconds: int) -> str | None:
         """An object store's own time-limited GET URL for the file ``key`` (None for a local folder: kiln signs
         its URLs itself, ``kiln.artifacts.signed_urls``)."""
+        path = self._path(key)  # a key out of the store is refused either way
         if self.is_local:
             return None
-        return str(self.fs.sign(self._path(key), expiration=seconds))
+        return str(self.fs.sign(path, expiration=seconds))
 
     def local_path(self, key: str) -> Path | None:
         """The file-system path of ``key`` when the store is a local folder."""

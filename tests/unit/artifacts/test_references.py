@@ -198,7 +198,7 @@ def test_every_store_method_taking_a_key_opens_it_through_the_resolver(tmp_path:
     assert {"exists", "is_dir", "put", "get", "open", "remove", "write_bytes", "list_files", "iter_tar", "size"} <= set(
         methods
     )
-    arguments = {"local": tmp_path / "copy", "data": b"x", "arcname": "a", "mode": "rb"}
+    arguments = {"local": tmp_path / "copy", "data": b"x", "arcname": "a", "mode": "rb", "seconds": 60}
     for method in methods:
         parameters = inspect.signature(getattr(ArtifactStore, method)).parameters
         for key in ("../token", "a/../../token", "/etc/passwd", "%2e%2e/token"):
