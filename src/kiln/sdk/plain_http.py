@@ -1,10 +1,10 @@
 """The SDK's HTTP client for a plain ``http://`` workspace with no proxy (the embedded one, a job's, one on the
-LAN): the standard library's ``http.client`` with kept-alive connections, in the shape of the few parts of
-``httpx.Client`` that :class:`kiln.sdk.rest.RestClient` uses (``request``, ``stream``, ``close``; a response's
-``status_code``, ``headers``, ``content``, ``text``, ``json()``, ``read()``, ``iter_bytes``, ``iter_text``,
-``iter_lines``). A CLI command that calls the workspace once does not pay for importing httpx and building its
-TLS context (about 90 ms together); an ``https://`` workspace, or one reached through a proxy, goes through httpx
-(``RestClient`` picks: :func:`usable_for`).
+LAN): HTTP/1.1 on the standard library's sockets (:mod:`kiln.sdk.http1`) with kept-alive connections, in the shape
+of the few parts of ``httpx.Client`` that :class:`kiln.sdk.rest.RestClient` uses (``request``, ``stream``,
+``close``; a response's ``status_code``, ``headers``, ``content``, ``text``, ``json()``, ``read()``, ``iter_bytes``,
+``iter_text``, ``iter_lines``). A CLI command that calls the workspace once does not pay for importing httpx and
+building its TLS context (about 90 ms together), nor ``http.client``'s ``email`` and ``ssl``; an ``https://``
+workspace, or one reached through a proxy, goes through httpx (``RestClient`` picks: :func:`usable_for`).
 
 Every failure of the connection (refused, reset, timed out, closed early) is raised as :class:`ConnectionLost`,
 also while a streamed answer is read. A kept-alive connection the server closed while it was idle is replaced
@@ -15,7 +15,6 @@ POST: the server may have acted on it).
 from __future__ import annotations
 
 import codecs
-import http.client
 import json as jsonlib
 import os
 import re
@@ -25,6 +24,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlencode, urlsplit
+
+from kiln.sdk import http1
 
 CHUNK = 64 * 1024
 _LINE_END = re.compile(r"\r\n|\r|\n")
@@ -63,7 +64,7 @@ class Headers:
 class Response:
     """One answer; its body read whole (``content``) or as it arrives (``iter_bytes`` and the like)."""
 
-    def __init__(self, raw: http.client.HTTPResponse, connection: http.client.HTTPConnection, done: Any) -> None:
+    def __init__(self, raw: http1.Response, connection: http1.Connection, done: Any) -> None:
         self._raw, self._connection = raw, connection
         self._done = done  # called once the body is read to its end (the connection can be used again)
         self._finished = False
@@ -106,7 +107,7 @@ class Response:
                 if not chunk:
                     break
                 yield chunk
-        except (OSError, http.client.HTTPException) as exc:
+        except OSError as exc:
             self.close()
             raise ConnectionLost(f"the answer broke off: {_why(exc)}") from exc
         self._raw.close()  # read to its end: the connection may carry another request (it keeps its socket)
@@ -153,7 +154,7 @@ class PlainHttpClient:
         self._prefix = parts.path.rstrip("/")
         self._headers = dict(headers)
         self._timeout, self._connect_timeout = timeout, connect_timeout
-        self._idle: list[http.client.HTTPConnection] = []
+        self._idle: list[http1.Connection] = []
         self._lock = threading.Lock()
 
     def request(
@@ -205,7 +206,7 @@ class PlainHttpClient:
         try:
             try:
                 raw = self._exchange(connection, method, target, body, headers, timeout, waiting)
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            except (ConnectionResetError, BrokenPipeError):  # http1.RemoteDisconnected among them
                 connection.close()
                 if not (reused and resendable):
                     raise
@@ -213,15 +214,15 @@ class PlainHttpClient:
                     body.seek(start)
                 connection, reused = self._new_connection(), False  # the server had closed the idle connection
                 raw = self._exchange(connection, method, target, body, headers, timeout, waiting)
-        except (OSError, http.client.HTTPException) as exc:
+        except OSError as exc:
             connection.close()
             raise ConnectionLost(_why(exc)) from exc
         return Response(raw, connection, lambda: self._release(connection, raw))
 
     def _exchange(
-        self, connection: http.client.HTTPConnection, method: str, target: str, body: Any, headers: dict[str, str],
+        self, connection: http1.Connection, method: str, target: str, body: Any, headers: dict[str, str],
         timeout: float | None, waiting: list[Callable[[], object]],
-    ) -> http.client.HTTPResponse:  # fmt: skip
+    ) -> http1.Response:  # fmt: skip
         if connection.sock is None:
             connection.connect()  # within the connect timeout
         connection.sock.settimeout(timeout)
@@ -230,7 +231,7 @@ class PlainHttpClient:
             waiting.pop()()
         return connection.getresponse()
 
-    def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
+    def _connection(self) -> tuple[http1.Connection, bool]:
         while True:
             with self._lock:
                 connection = self._idle.pop() if self._idle else None
@@ -240,10 +241,10 @@ class PlainHttpClient:
                 return connection, True
             connection.close()
 
-    def _new_connection(self) -> http.client.HTTPConnection:
-        return http.client.HTTPConnection(self._host, self._port, timeout=self._connect_timeout)
+    def _new_connection(self) -> http1.Connection:
+        return http1.Connection(self._host, self._port, timeout=self._connect_timeout)
 
-    def _release(self, connection: http.client.HTTPConnection, raw: http.client.HTTPResponse) -> None:
+    def _release(self, connection: http1.Connection, raw: http1.Response) -> None:
         if raw.will_close or connection.sock is None:
             connection.close()
             return
