@@ -27,6 +27,7 @@ from kiln.artifacts.references import inside, is_inside, names_inside, open_insi
 from kiln.errors import InvalidSpec
 
 KEY_FIELD = "artifact key"
+MLFLOW_ARTIFACTS_KEY = "mlflow"  # the folder of the store where MLflow keeps runs' artifacts (mlflow-artifacts:/…)
 
 
 def path_hash(path: Path) -> str:

@@ -14,6 +14,9 @@ from kiln.integrations.tensorboard import DEFAULT_LOG_DIR
 
 LOG_NAME = "std_log.txt"  # the job's log (stdout and stderr), in its folder and in the store
 DEFAULT_OUTPUT = "default"  # the output that holds the job's ./outputs
+# a job on a node without the server's disk writes its named outputs here (relative to its working directory),
+# handed back with ./outputs when it ends (kiln.runners.ray.entry), then placed in the job folder's outputs/
+NODE_OUTPUTS = ".kiln_outputs"
 
 
 def outputs_key(job_id: str) -> str:
@@ -22,6 +25,11 @@ def outputs_key(job_id: str) -> str:
 
 def output_key(job_id: str, output: str) -> str:
     return f"{outputs_key(job_id)}/{output}"
+
+
+def node_output(name: str) -> str:
+    """Where a job on a node without the server's disk writes named output ``name`` (relative to its working dir)."""
+    return f"{NODE_OUTPUTS}/{name}"
 
 
 def log_key(job_id: str) -> str:
@@ -59,6 +67,25 @@ class JobFolder:
     def logs_dir(self) -> Path:
         """The job's ``./logs`` (TensorBoard's folder), kept with the job when it ends (output 'logs')."""
         return self.working_dir / DEFAULT_LOG_DIR
+
+    @property
+    def node_outputs(self) -> Path:
+        """The named outputs written on a node without the server's disk, as they came back (``NODE_OUTPUTS``)."""
+        return self.working_dir / NODE_OUTPUTS
+
+    def place_node_outputs(self) -> None:
+        """Named outputs handed back from a node: where those written on this disk are (``outputs/NAME``)."""
+        if not self.node_outputs.is_dir():
+            return
+        for produced in sorted(self.node_outputs.iterdir()):
+            if produced.is_symlink():  # links are not kept with outputs (kiln.jobs.closing)
+                continue
+            target = self.outputs / produced.name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target, onerror=_make_writable_and_retry)
+            elif target.exists() or target.is_symlink():
+                target.unlink()
+            produced.replace(target)
 
     def create(self) -> None:
         for folder in (self.working_dir, self.inputs, self.outputs):

@@ -33,6 +33,11 @@ class InputResolver(Protocol):
         """Put the input below ``target`` (a fresh folder) and return the path the job is given."""
         ...
 
+    def stored_key(self, name: str, pinned: InputPin) -> str | None:
+        """The store key of the input's files where kiln keeps them itself (they can then be signed for a node
+        without the server's disk: ``kiln.jobs.input_manifest``); None for anything else (remote data)."""
+        ...
+
 
 class ReadOnlyProvider(Protocol):
     """Shows a stored folder to a job read-only, without copying it (``mode: ro_mount``; the local runner's)."""
@@ -63,6 +68,10 @@ class JobInputs:
                 raise InvalidSpec(f"inputs.{name}: a {item.type} input needs a 'path'")
             pinned[name] = self._resolver_for(name, item).pin(name, item)
         return pinned
+
+    def stored_key(self, spec: JobSpecBase, name: str, pinned: InputPin) -> str | None:
+        """The store key of path input ``name``'s files, if the store holds them (None: they come from elsewhere)."""
+        return self._resolver_for(name, spec.path_inputs()[name]).stored_key(name, pinned)
 
     def materialize(
         self, spec: JobSpecBase, pinned: dict[str, InputPin], inputs_dir: Path, skip: Collection[str] = ()

@@ -75,9 +75,8 @@ class JobLifecycle:
 
     def _prepare_and_launch(self, job: Job, runner: Runner, stop: threading.Event) -> Run | None:
         handler = handler_of(job.spec)
-        # a target whose processes may not see this server's disk reads what the kind allows through signed URLs
-        by_url = () if runner.shares_disk else getattr(handler, "url_inputs", ())
-        values = self.preparation.materialize(job, by_url)
+        # a target whose processes may not see this server's disk gets its inputs as signed URLs, its outputs back
+        values = self.preparation.materialize(job, runner.shares_disk, getattr(handler, "url_inputs", ()))
         prepared = runner.prepare(job)
         self.jobs.set_fields(job.id, environment=prepared.environment.record())
         variables = self.preparation.variables(job, values, prepared.bin_dir, prepared.logs_dir)

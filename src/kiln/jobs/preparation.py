@@ -13,9 +13,9 @@ from typing import Protocol
 from kiln.artifacts.signed_urls import SignedUrls
 from kiln.artifacts.store import ArtifactStore
 from kiln.integrations.tensorboard import LOG_DIR_VARIABLE
-from kiln.jobs.folders import JobFolder
+from kiln.jobs.folders import JobFolder, node_output
 from kiln.jobs.handler import ReferenceValues
-from kiln.jobs.input_manifest import stored_key, url_lifetime, write_manifest
+from kiln.jobs.input_manifest import download_folder, url_lifetime, write_manifest
 from kiln.jobs.inputs import JobInputs
 from kiln.jobs.job import Job
 from kiln.specs.job import ProcessJobSpec, literal_input_value
@@ -50,10 +50,14 @@ class JobPreparation:
     job_tokens: JobTokenIssuer  # never the workspace token: each job gets its own, revoked when it ends
     signed_urls: SignedUrls | None = None  # inputs read through signed URLs (kiln.jobs.input_manifest)
 
-    def materialize(self, job: Job, by_url: Collection[str] = ()) -> ReferenceValues:
-        """The job's folder with its code, inputs and output folders; what ``${{…}}`` stands for there. The inputs
-        named in ``by_url`` that the store holds get a manifest of signed URLs instead of a copy (``values["manifests"]``
-        names them; ``${{inputs.NAME}}`` is the manifest's path, relative to the working directory)."""
+    def materialize(self, job: Job, shares_disk: bool = True, by_url: Collection[str] = ()) -> ReferenceValues:
+        """The job's folder with its code, inputs and output folders; what ``${{…}}`` stands for there.
+
+        For a target that does not share this server's disk (``shares_disk`` False: a Ray cluster's nodes), every
+        input the store holds gets a manifest of signed URLs instead of a copy (kiln.jobs.input_manifest): those
+        named in ``by_url`` (the kind's ``url_inputs``) are read from it by the job (``values["manifests"]`` names
+        them), the others are downloaded by the job's driver into its working directory; named outputs are written
+        inside the working directory (``NODE_OUTPUTS``). Every value is then relative to the working directory."""
         spec, folder = job.spec, job.folder
         folder.create()
         notice = compute_notice(spec, job.row.compute)
@@ -63,36 +67,46 @@ class JobPreparation:
         if spec.code:
             key, _ = self.code.resolve(spec.code, "code")
             self.store.get(key, folder.working_dir)
-        manifests = self._manifests(job, by_url)
-        input_paths = self.inputs.materialize(spec, job.inputs, folder.inputs, skip=manifests)
-        for name, output in spec.outputs.items():
-            if not (output and output.is_file()):
-                (folder.outputs / name).mkdir(parents=True, exist_ok=True)
+        signed, manifests = ({}, {}) if shares_disk else self._signed_inputs(job, by_url)
+        input_paths = self.inputs.materialize(spec, job.inputs, folder.inputs, skip=signed)
+        for name in spec.folder_outputs():
+            (folder.outputs if shares_disk else folder.node_outputs).joinpath(name).mkdir(parents=True, exist_ok=True)
         folder.outputs_dir.mkdir(parents=True, exist_ok=True)
         folder.logs_dir.mkdir(parents=True, exist_ok=True)
-        values = reference_values(spec, folder, input_paths)
+        values = reference_values(spec, folder, input_paths, shares_disk)
+        values["inputs"].update(signed)
         if manifests:
-            values["inputs"].update(manifests)
             values["manifests"] = manifests
         return values
 
-    def _manifests(self, job: Job, by_url: Collection[str]) -> dict[str, str]:
-        """A manifest of signed URLs for each input of ``by_url`` that the store holds (the rest are copied)."""
-        found: dict[str, str] = {}
-        for name in sorted(by_url):
+    def _signed_inputs(self, job: Job, by_url: Collection[str]) -> tuple[dict[str, str], dict[str, str]]:
+        """For a node without this server's disk: each input the store holds, as a manifest of signed URLs (what
+        ``${{inputs.NAME}}`` stands for, by name; and the manifests of ``by_url``); the rest are copied."""
+        values: dict[str, str] = {}
+        manifests: dict[str, str] = {}
+        seconds = url_lifetime(job.spec.timeout_seconds)
+        for name, item in sorted(job.spec.path_inputs().items()):
             pinned = job.inputs.get(name)
             if pinned is None:  # an optional input left out
                 continue
-            key = stored_key(pinned)
+            key = self.inputs.stored_key(job.spec, name, pinned)
             if key is None or self.signed_urls is None:
-                _say(job, f"input '{name}' is copied to the job's folder, not signed: only files the artifact store "
-                     "holds (uploads, stored data assets) are read through signed URLs")  # fmt: skip
+                _say(job, f"input '{name}' is copied to the job's folder on the workspace server, not signed: only "
+                     "files the artifact store holds (uploads, stored data assets, registered models) are read "
+                     "through signed URLs; a node without the server's disk cannot read it")  # fmt: skip
                 continue
-            seconds = url_lifetime(job.spec.timeout_seconds)
-            found[name] = write_manifest(self.signed_urls, name, key, job.folder.working_dir, seconds)
-            _say(job, f"input '{name}' is read through signed URLs ({found[name]}, valid {seconds // 60} min); "
-                 "its files are not copied to the job")  # fmt: skip
-        return found
+            streamed = name in by_url
+            manifest = write_manifest(self.signed_urls, name, key, job.folder.working_dir, seconds, not streamed)
+            if streamed:
+                values[name] = manifests[name] = manifest.path
+                _say(job, f"input '{name}' is read through signed URLs ({manifest.path}, valid {seconds // 60} min); "
+                     "its files are not copied to the job")  # fmt: skip
+                continue
+            folder = download_folder(name)
+            values[name] = f"{folder}/{manifest.names[0]}" if item.type == "uri_file" and manifest.names else folder
+            _say(job, f"input '{name}' is downloaded from signed URLs ({manifest.path}, valid {seconds // 60} min) "
+                 f"into {folder} on the node, before the command starts")  # fmt: skip
+        return values, manifests
 
     def variables(self, job: Job, values: ReferenceValues, bin_dir: Path, logs_dir: Path) -> dict[str, str]:
         """The variables a job's process gets, with a token acting as its creator (revoked by ``end_token``)."""
@@ -124,8 +138,11 @@ def compute_notice(spec: ProcessJobSpec, target: str) -> str | None:
     )
 
 
-def reference_values(spec: ProcessJobSpec, folder: JobFolder, input_paths: dict[str, Path]) -> ReferenceValues:
-    """What ``${{inputs.x}}`` and ``${{outputs.y}}`` stand for in this job's process."""
+def reference_values(
+    spec: ProcessJobSpec, folder: JobFolder, input_paths: dict[str, Path], shares_disk: bool = True
+) -> ReferenceValues:
+    """What ``${{inputs.x}}`` and ``${{outputs.y}}`` stand for in this job's process (named outputs on a node
+    without this server's disk: inside its working directory, relative to it)."""
     values: ReferenceValues = {"inputs": {}, "outputs": {}}
     for name, item in spec.inputs.items():
         if name in input_paths:
@@ -134,7 +151,7 @@ def reference_values(spec: ProcessJobSpec, folder: JobFolder, input_paths: dict[
             value = literal_input_value(item)
             values["inputs"][name] = "" if value is None else literal_text(value)
     for name in spec.outputs:
-        values["outputs"][name] = str(folder.outputs / name)
+        values["outputs"][name] = str(folder.outputs / name) if shares_disk else node_output(name)
     return values
 
 

@@ -59,3 +59,6 @@ class JobOutputInputs:
             target = target / key.rsplit("/", 1)[-1]
         self.store.get(key, target)
         return target
+
+    def stored_key(self, name: str, pinned: InputPin) -> str | None:
+        return expect_pin(pinned, UploadPin, name).key

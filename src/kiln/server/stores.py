@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from kiln.artifacts.roots import ArtifactRoot
-from kiln.artifacts.store import ArtifactStore
+from kiln.artifacts.store import MLFLOW_ARTIFACTS_KEY, ArtifactStore
 from kiln.config import Settings
 from kiln.errors import Unavailable
 from kiln.runners.local.sandbox import NOT_ISOLATED, JobSandbox
@@ -75,7 +75,7 @@ def open_stores(settings: Settings) -> Stores:
 def launch_mlflow(settings: Settings, stores: Stores) -> MlflowSupervisor:
     """MLflow's tracking server, starting in the background: what needs it waits for it, nothing else does."""
     mlflow = MlflowSupervisor(
-        settings.resolved_home, stores.mlflow_store_uri, f"{stores.artifacts.root}/mlflow",
+        settings.resolved_home, stores.mlflow_store_uri, f"{stores.artifacts.root}/{MLFLOW_ARTIFACTS_KEY}",
         environment=stores.artifact_root.mlflow_environment(), announce=steps.info,
     )  # fmt: skip
     steps.info("MLflow tracking server: starting (in the background)")

@@ -309,6 +309,10 @@ class DataInputs:
             self.store.get(data.key, target)
         return target / data.file if data.file else target
 
+    def stored_key(self, name: str, pinned: InputPin) -> str | None:
+        data = expect_pin(pinned, DataPin, name)
+        return None if data.remote else data.key
+
     def _materialize_reference(self, name: str, item: JobInput, data: DataPin, target: Path) -> Path:
         if self.remote is None or data.remote is None:
             raise InvalidSpec(f"inputs.{name}.path: this workspace does not read remote data ({data.remote!r})")

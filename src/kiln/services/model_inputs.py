@@ -35,3 +35,7 @@ class ModelInputs:
         model = expect_pin(pinned, ModelPin, name)
         local = mlflow.artifacts.download_artifacts(f"models:/{model.name}/{model.version}", dst_path=str(target))
         return Path(local)
+
+    def stored_key(self, name: str, pinned: InputPin) -> str | None:
+        model = expect_pin(pinned, ModelPin, name)
+        return self.models.stored_key(model.name, model.version)

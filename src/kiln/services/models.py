@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kiln.artifacts.references import JOB_OUTPUT_FORMS, UPLOAD_PREFIX, join_key, parse_job_output, parse_run
-from kiln.artifacts.store import ArtifactStore, path_hash
+from kiln.artifacts.store import MLFLOW_ARTIFACTS_KEY, ArtifactStore, path_hash
 from kiln.errors import Conflict, InvalidSpec, NotFound
 from kiln.jobs.folders import output_key
 from kiln.services.model_compare import compare_versions
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from kiln.specs.roles import Role
 
 REGISTRATION_EXPERIMENT = "kiln-model-registrations"
+MLFLOW_ARTIFACTS_URI = "mlflow-artifacts:/"  # MLflow serves runs' artifacts from the store's MLFLOW_ARTIFACTS_KEY
 REGISTERED_FILES = "registered"  # artifact folder of the run that holds a registered model's files
 
 JOB_TAG = "kiln.job"
@@ -323,6 +324,15 @@ class ModelService:
         version raises NotFound here, before anything is streamed."""
         self._registry.version(name, version)
         return self._files_tar(name, version)
+
+    def stored_key(self, name: str, version: str) -> str | None:
+        """The store key of a version's files where MLflow keeps them in kiln's store (``mlflow-artifacts:/…``, as
+        every version kiln registers); None for a version whose files are elsewhere."""
+        source = self._registry.version(name, version).source or ""
+        if not source.startswith(MLFLOW_ARTIFACTS_URI):
+            return None
+        key = f"{MLFLOW_ARTIFACTS_KEY}/{source[len(MLFLOW_ARTIFACTS_URI) :].strip('/')}"
+        return key if self._store.is_dir(key) else None
 
     def _files_tar(self, name: str, version: str) -> Iterator[bytes]:
         import mlflow

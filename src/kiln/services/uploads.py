@@ -91,3 +91,6 @@ class UploadedInputs:
             target = target / key.rsplit("/", 1)[-1]
         self.store.get(key, target)
         return target
+
+    def stored_key(self, name: str, pinned: InputPin) -> str | None:
+        return expect_pin(pinned, UploadPin, name).key

@@ -202,6 +202,10 @@ class JobSpecBase(StrictModel):
     def path_inputs(self) -> dict[str, JobInput]:
         return {k: v for k, v in self.inputs.items() if isinstance(v, JobInput) and v.is_path()}
 
+    def folder_outputs(self) -> list[str]:
+        """The named outputs that are folders (there, empty, when the job's command starts)."""
+        return [name for name, output in self.outputs.items() if not (output and output.is_file())]
+
     def problems(self) -> list[Problem]:
         """What is wrong with the spec beyond its fields' own checks (each with its field path).
 

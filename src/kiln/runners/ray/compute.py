@@ -130,9 +130,15 @@ class HandBack:
 
 
 def write_driver(
-    working_dir: Path, command: str, variables: dict[str, str], plan: RankPlan | None, hand_back: HandBack
+    working_dir: Path,
+    command: str,
+    variables: dict[str, str],
+    plan: RankPlan | None,
+    hand_back: HandBack,
+    folders: list[str],
 ) -> None:
-    """Put the driver, its configuration (with the job's tokens) and kiln's sitecustomize into ``working_dir/.kiln_ray``."""
+    """Put the driver, its configuration (with the job's tokens) and kiln's sitecustomize into ``working_dir/.kiln_ray``.
+    ``folders`` (relative to the working directory) are made before the command starts: Ray drops empty folders."""
     target = working_dir / ENTRY_FOLDER
     site = target / ray_entry.SITE_DIR_NAME
     site.mkdir(parents=True, exist_ok=True)
@@ -141,6 +147,7 @@ def write_driver(
     config = {
         "command": command,
         "ranks": plan.as_config() if plan else None,
+        "folders": folders,
         "return_dir": str(hand_back.folder),
         "return_key": hand_back.key,
         "return_key_file": str(hand_back.key_file),

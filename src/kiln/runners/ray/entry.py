@@ -13,10 +13,15 @@ the Ray Jobs API. It does not import kiln: the cluster need not have kiln instal
   log, each line prefixed ``[rank i]``. When a rank fails, the others are stopped and the job
   fails with that rank's exit code and the end of its stderr.
 
-At the end the job's ``./outputs`` and ``./logs`` go back to the workspace: into the folder
+Before the command starts, each input manifest in ``.kiln_inputs/`` that names a folder (``download_to``) is
+downloaded there from its signed URLs, once per node (rank actors on other nodes download their own copy); the
+job's named outputs are written inside the working directory (``.kiln_outputs/NAME``), whose folders the driver
+makes (``folders`` in its configuration: Ray drops empty folders).
+
+At the end the job's ``./outputs``, ``./logs`` and ``.kiln_outputs`` go back to the workspace: into the folder
 kiln named (``return_dir``) when this node shares that folder with the workspace server
 (kiln proves it with a key file only it wrote there), else as artifacts of the job's MLflow
-run (``outputs``, ``logs``), where kiln picks them up when the job ends (the job's variable
+run (``outputs``, ``logs``, ``.kiln_outputs``), where kiln picks them up when the job ends (the job's variable
 ``KILN_RAY_OUTPUTS_VIA=mlflow`` asks for that way even where the folder is shared).
 """
 
@@ -26,6 +31,7 @@ import collections
 import json
 import os
 import queue
+import shutil
 import signal
 import socket
 import subprocess
@@ -39,10 +45,14 @@ HERE = Path(__file__).resolve().parent
 ENTRY_FOLDER = ".kiln_ray"
 CONFIG_NAME = "job.json"
 SITE_DIR_NAME = "site"
-HANDED_BACK = ("outputs", "logs")
+INPUTS_FOLDER = ".kiln_inputs"  # kiln.jobs.input_manifest.MANIFEST_FOLDER
+NODE_OUTPUTS = ".kiln_outputs"  # kiln.jobs.folders.NODE_OUTPUTS
+HANDED_BACK = ("outputs", "logs", NODE_OUTPUTS)
 # "mlflow": send ./outputs and ./logs as MLflow artifacts even where the workspace's folder is reachable
 HAND_BACK_VARIABLE = "KILN_RAY_OUTPUTS_VIA"
 POLL_SECONDS = 0.2
+DOWNLOAD_TRIES = 3
+DOWNLOAD_TIMEOUT_SECONDS = 60.0
 STOP_GRACE_SECONDS = 2.0
 STDERR_TAIL_LINES = 30
 PLACEMENT_WAIT_NOTICE_SECONDS = 15.0
@@ -118,6 +128,7 @@ class RankProcess:
     def start(self, command: str, variables: dict[str, str]) -> None:
         """Start the command from a thread that lives as long as it does: the command's parent-death signal
         follows the thread that started it, so it fires only when this actor's process dies."""
+        fetch_inputs(Path.cwd())  # on another node than the driver's: this node's copy of the working directory
         started: queue.Queue[BaseException | None] = queue.Queue()
         threading.Thread(target=self._own, args=(command, variables, started), daemon=True).start()
         problem = started.get()
@@ -281,6 +292,85 @@ def _follow_ranks(actors: list[Any]) -> int:
     return codes[rank] or 1
 
 
+# Inputs from signed URLs --------------------------------------------------------------------
+class InputDownloadFailed(Exception):
+    """An input's file could not be downloaded (the message names the input and the file, never the URL)."""
+
+
+def fetch_inputs(here: Path) -> None:
+    """Every input manifest that names a folder (``download_to``): its files downloaded there, once on this node
+    (a lock keeps the ranks that share this working directory from downloading it twice)."""
+    folder = here / INPUTS_FOLDER
+    manifests = [json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+    wanted = [manifest for manifest in manifests if manifest.get("download_to")]
+    if not wanted:
+        return
+    import fcntl
+
+    with (folder / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for manifest in wanted:
+            target = inside(here, manifest["download_to"])
+            if not target.exists():
+                download_input(manifest, target)
+
+
+def download_input(manifest: dict[str, Any], target: Path) -> None:
+    """The manifest's files into ``target``, which appears only once all of them are there."""
+    partial = target.with_name(f"{target.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    total = 0
+    for item in manifest["files"]:
+        total += download_file(manifest["input"], item, inside(partial, item["name"]))
+    partial.rename(target)
+    count = len(manifest["files"])
+    print(f"kiln: input '{manifest['input']}' downloaded ({count} file{'s' * (count != 1)}, {total} bytes)", flush=True)
+
+
+def download_file(input_name: str, item: dict[str, Any], destination: Path) -> int:
+    """One file from its signed URL (tried again after a connection error or a server error); its size."""
+    import urllib.error
+    import urllib.request
+
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    what = f"input '{input_name}': file '{item['name']}'"
+    problem = ""
+    for attempt in range(DOWNLOAD_TRIES):
+        try:
+            with urllib.request.urlopen(item["url"], timeout=DOWNLOAD_TIMEOUT_SECONDS) as response:
+                with destination.open("wb") as handle:
+                    shutil.copyfileobj(response, handle, 1 << 20)
+            size = destination.stat().st_size
+            if size == int(item["size"]):
+                return size
+            problem = f"{size} bytes arrived of {item['size']}"
+        except urllib.error.HTTPError as exc:
+            problem = f"HTTP {exc.code}: {_error_message(exc)}"
+            if exc.code < 500:
+                break
+        except (urllib.error.URLError, OSError) as exc:
+            problem = str(getattr(exc, "reason", exc))
+        time.sleep(attempt + 1)
+    raise InputDownloadFailed(f"{what} could not be downloaded from its signed URL ({problem})")
+
+
+def _error_message(exc: Any) -> str:
+    """The workspace's own message from an error answer (kiln's JSON error), else the HTTP reason."""
+    try:
+        return str(json.loads(exc.read(4096))["error"]["message"])
+    except Exception:
+        return str(exc.reason)
+
+
+def inside(base: Path, relative: str) -> Path:
+    """``base/relative``, refused when ``relative`` would lead out of ``base``."""
+    parts = relative.split("/")
+    if not relative or relative.startswith("/") or ".." in parts or "\\" in relative:
+        raise InputDownloadFailed(f"the input manifest names a path outside the job's folder: {relative!r}")
+    return base.joinpath(*parts)
+
+
 # Outputs back to the workspace ---------------------------------------------------------------
 def shares_folder_with_workspace(config: dict[str, Any]) -> bool:
     """True when the folder kiln named is the workspace's own (kiln wrote a key there that only this job knows)."""
@@ -291,9 +381,7 @@ def shares_folder_with_workspace(config: dict[str, Any]) -> bool:
 
 
 def hand_back(config: dict[str, Any], cwd: Path | None = None) -> None:
-    """``./outputs`` and ``./logs`` of this node's working directory, back to the workspace."""
-    import shutil
-
+    """``./outputs``, ``./logs`` and the named outputs of this node's working directory, back to the workspace."""
     here = cwd or Path.cwd()
     produced = [name for name in HANDED_BACK if (here / name).is_dir() and any((here / name).rglob("*"))]
     if not produced:
@@ -306,7 +394,7 @@ def hand_back(config: dict[str, Any], cwd: Path | None = None) -> None:
         from mlflow.tracking import MlflowClient
     except ImportError:
         print(
-            "kiln: ./outputs and ./logs cannot go back to the workspace: this node does not share its folder and "
+            "kiln: ./outputs, ./logs and named outputs cannot go back to the workspace: this node does not share its folder and "
             "has no mlflow to upload them with (add mlflow to the job's environment)",
             file=sys.stderr,
         )
@@ -327,7 +415,13 @@ def main() -> int:
     config = read_config()
     # the job's tokens: kept out of Ray's runtime_env, which anyone who can read the dashboard sees
     os.environ.update(config.get("secret_variables", {}))
-    Path("outputs").mkdir(exist_ok=True)  # there when the command starts, as on Azure ML (Ray drops empty folders)
+    for folder in config.get("folders", ["outputs"]):  # there when the command starts, as on Azure ML
+        (Path.cwd() / folder).mkdir(parents=True, exist_ok=True)  # (Ray drops empty folders)
+    try:
+        fetch_inputs(Path.cwd())
+    except InputDownloadFailed as exc:
+        print(f"kiln: {exc}; the command did not start", file=sys.stderr, flush=True)
+        return 1
     code = run_ranks(config) if config.get("ranks") else run_command(config["command"])
     try:
         hand_back(config)

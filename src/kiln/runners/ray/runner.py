@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kiln.integrations.tensorboard import DEFAULT_LOG_DIR
-from kiln.jobs.folders import JobFolder
+from kiln.jobs.folders import JobFolder, node_output
 from kiln.jobs.job import Job
 from kiln.jobs.outcome import Outcome
 from kiln.jobs.runner import Ending, Prepared, RecordFields, Room, RunState, StartPlan
@@ -54,7 +54,7 @@ FAILURE_LOG_LINES = 30
 class RayRunner:
     slots: int | None = None  # the cluster queues what does not fit
     poll_seconds = POLL_SECONDS
-    shares_disk = False  # the cluster's nodes: a kind's url_inputs reach them as signed URLs
+    shares_disk = False  # the cluster's nodes: inputs reach them as signed URLs, named outputs come back with ./outputs
 
     def __init__(self, cluster: RayCluster, tracker: RunTracker) -> None:
         self.cluster = cluster
@@ -78,9 +78,9 @@ class RayRunner:
         key_file = folder.root / RETURN_KEY_FILE
         key = secrets.token_urlsafe(16)
         key_file.write_text(key)
-        write_driver(
-            folder.working_dir, command, variables, rank_plan(job.spec), HandBack(folder.working_dir, key, key_file)
-        )
+        folders = ["outputs", *(node_output(name) for name in job.spec.folder_outputs())]
+        hand_back = HandBack(folder.working_dir, key, key_file)
+        write_driver(folder.working_dir, command, variables, rank_plan(job.spec), hand_back, folders)
         submission_id = f"kiln-{job.name[:64]}-{secrets.token_hex(3)}"
         record(submission_id=submission_id)  # first: a restart then finds it either way
         packages = pip_packages(job.environment)
@@ -168,6 +168,7 @@ class RayRun:
     def finish(self, ending: Ending) -> Outcome:
         self._copy.finish()
         self._fetch_handed_back()
+        self._folder.place_node_outputs()  # where the job's outputs are kept from (kiln.jobs.closing)
         if self._failure is not None or self._state is None:
             return Outcome.failed(self._failure or f"Ray job {self._submission_id} ended without a state")
         state = self._state
@@ -182,7 +183,8 @@ class RayRun:
         return Outcome.failed(f"the Ray job failed: {_shortened(state.message)}", state.exit_code)
 
     def _fetch_handed_back(self) -> None:
-        """./outputs and ./logs that a driver on another machine sent as MLflow artifacts come back to the folder."""
+        """./outputs, ./logs and named outputs that a driver on another machine sent as MLflow artifacts come back
+        to the folder."""
         for name in HANDED_BACK:
             local = self._folder.working_dir / name
             if local.is_dir() and any(path.is_file() for path in local.rglob("*")):

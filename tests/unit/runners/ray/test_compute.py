@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from kiln.jobs.folders import NODE_OUTPUTS, JobFolder
+from kiln.jobs.input_manifest import MANIFEST_FOLDER
 from kiln.runners.ray import entry as ray_entry
 from kiln.runners.ray.cluster import cluster_use
 from kiln.runners.ray.compute import (
@@ -102,12 +104,13 @@ def test_pip_packages_come_from_kiln_and_inline_environments_only() -> None:
 def test_the_driver_goes_into_the_working_dir_with_the_tokens_in_a_private_file(tmp_path: Path) -> None:
     hand_back = HandBack(tmp_path / "wd", "key", tmp_path / "return-key")
     variables = {"KILN_TOKEN": "t1", "MLFLOW_TRACKING_TOKEN": "t2", "MLFLOW_RUN_ID": "abc"}
-    write_driver(tmp_path / "wd", "python train.py", variables, None, hand_back)
+    write_driver(tmp_path / "wd", "python train.py", variables, None, hand_back, ["outputs", ".kiln_outputs/model"])
     folder = tmp_path / "wd" / ENTRY_FOLDER
     assert (folder / "entry.py").read_text() == Path(ray_entry.__file__).read_text()
     assert (folder / "site" / "sitecustomize.py").exists()
     config = json.loads((folder / "job.json").read_text())
     assert config["command"] == "python train.py" and config["ranks"] is None
+    assert config["folders"] == ["outputs", ".kiln_outputs/model"]
     assert config["secret_variables"] == {"KILN_TOKEN": "t1", "MLFLOW_TRACKING_TOKEN": "t2"}
     assert stat.S_IMODE((folder / "job.json").stat().st_mode) == 0o600
 
@@ -123,6 +126,26 @@ def test_outputs_go_back_into_the_workspace_folder_only_with_its_key(tmp_path: P
     assert (tmp_path / "wd" / "outputs" / "sub" / "a.txt").read_text() == "a"
     assert not ray_entry.shares_folder_with_workspace({**config, "return_key": "wrong"})
     assert not ray_entry.shares_folder_with_workspace({**config, "return_key_file": str(tmp_path / "missing")})
+
+
+def test_named_outputs_go_back_with_outputs(tmp_path: Path) -> None:
+    cluster_copy = tmp_path / "cluster-copy"
+    (cluster_copy / NODE_OUTPUTS / "model").mkdir(parents=True)
+    (cluster_copy / NODE_OUTPUTS / "model" / "w.txt").write_text("w")
+    key_file = tmp_path / "return-key"
+    key_file.write_text("right")
+    config = {"return_dir": str(tmp_path / "wd"), "return_key": "right", "return_key_file": str(key_file)}
+    ray_entry.hand_back(config, cluster_copy)
+    folder = JobFolder(tmp_path)  # the server's side: they land where outputs written on its disk are
+    (folder.outputs / "model").mkdir(parents=True)
+    folder.place_node_outputs()
+    assert (folder.outputs / "model" / "w.txt").read_text() == "w" and not list(folder.node_outputs.iterdir())
+
+
+def test_the_drivers_folder_names_are_kilns() -> None:
+    """The driver imports none of kiln: its names for the manifests' and named outputs' folders are the same."""
+    assert ray_entry.NODE_OUTPUTS == NODE_OUTPUTS and ray_entry.INPUTS_FOLDER == MANIFEST_FOLDER
+    assert NODE_OUTPUTS in ray_entry.HANDED_BACK
 
 
 def test_rank_variables_are_torchruns() -> None:
