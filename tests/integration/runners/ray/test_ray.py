@@ -207,6 +207,63 @@ def test_outputs_can_come_back_through_mlflow_as_from_a_remote_node(
     assert (written[0] / "via.txt").read_text() == "mlflow"
 
 
+COUNT = """\
+import json, os, pathlib, sys
+
+data, notes, result = (pathlib.Path(arg) for arg in sys.argv[1:4])
+rows = sum(len(path.read_text().splitlines()) for path in sorted(data.glob("*.csv")))
+(result / "count.txt").write_text(f"{rows} rows; {notes.read_text()}")
+seen = {"argv": sys.argv[1:], "cwd": os.getcwd(), "environment": dict(os.environ)}
+(result / "seen.json").write_text(json.dumps(seen))
+"""
+
+
+def test_a_job_reads_its_inputs_and_writes_its_outputs_without_the_servers_disk(
+    ray_server: WorkspaceServer, tmp_path: Path
+) -> None:
+    """A data asset and an uploaded file reach the job as signed URLs its driver downloads into its working dir; its
+    named output is written there and handed back through MLflow, as from a node without the server's disk: the
+    command line and the environment name no path of the server's (its job folder, its store)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.csv").write_text("1\n2\n")
+    (data / "b.csv").write_text("3\n")
+    (tmp_path / "notes.txt").write_text("from the notes")
+    job_file = write_job(
+        tmp_path,
+        textwrap.dedent(f"""\
+            command: python count.py ${{{{inputs.data}}}} ${{{{inputs.notes}}}} ${{{{outputs.result}}}}
+            code: ./src
+            compute: kiln:{CLUSTER}
+            inputs:
+              data: {{type: uri_folder, path: kiln:ray-rows@latest}}
+              notes: {{type: uri_file, path: notes.txt}}
+            outputs:
+              result: {{type: uri_folder}}
+            environment_variables:
+              KILN_RAY_OUTPUTS_VIA: mlflow
+            """),
+        {"count.py": COUNT},
+    )
+    with ray_server.client() as client:
+        client.data.create({"name": "ray-rows", "version": "1", "type": "uri_folder", "path": str(data)})
+        job = client.jobs.create(job_file).wait(timeout=240)
+        log = "".join(client.jobs.logs(job.name))
+        assert job.status == JobStatus.COMPLETED, f"{job.view.failure_reason}\n{log}"
+        (result,) = client.jobs.download(job.name, tmp_path / "download", "result")
+    assert (result / "count.txt").read_text() == "3 rows; from the notes"
+    seen = json.loads((result / "seen.json").read_text())
+    assert seen["argv"] == [".kiln_inputs/data", ".kiln_inputs/notes/notes.txt", ".kiln_outputs/result"]
+    assert seen["environment"]["AZURE_ML_INPUT_data"] == ".kiln_inputs/data"
+    assert seen["environment"]["AZURE_ML_OUTPUT_result"] == ".kiln_outputs/result"
+    server_paths = [f"{name}={value}" for name, value in seen["environment"].items() if str(ray_server.home) in value]
+    assert not server_paths and str(ray_server.home) not in seen["cwd"]
+    for name in ("data", "notes"):
+        assert f"kiln: input '{name}' is downloaded from signed URLs (.kiln_inputs/{name}.json" in log
+    assert "kiln: input 'data' downloaded (2 files, 6 bytes)" in log
+    assert "is copied to the job's folder" not in log
+
+
 def test_a_failing_job_fails_with_rays_message(ray_server: WorkspaceServer, tmp_path: Path) -> None:
     job_file = write_job(
         tmp_path,
