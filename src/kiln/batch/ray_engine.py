@@ -5,7 +5,8 @@ A mini-batch that raises is tried again in its actor up to ``max_retries`` times
 files and exception) and counted against ``error_threshold``. Results come back in order and are written as the
 same part files as on local compute. With the input's manifest (``remote``: each file by name), each item carries its
 files' signed URLs and sizes and the actors stream the files from them (:class:`kiln.batch.scorer.RemoteFile`): the input never
-travels with the job, and an actor holds one mini-batch at a time."""
+travels with the job, and an actor holds one mini-batch at a time. The model (an input the job's driver downloads
+from its manifest, ``kiln.runners.ray.entry``) is downloaded on each actor's node before the actor loads it."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Any
 
 from kiln.batch.pool import TRACEBACK_LIMIT, MiniBatch, Outcome, part_path
 from kiln.batch.scorer import InputFile, RemoteFile, Scorer, ScorerConfig
+from kiln.runners.ray.entry import fetch_inputs
 
 log = logging.getLogger("kiln.batch")
 
@@ -25,6 +27,8 @@ class ScoringActor:
     """One Ray actor: a scorer built once, scoring the mini-batches Ray Data hands it (one row per mini-batch)."""
 
     def __init__(self, config: ScorerConfig, max_retries: int) -> None:
+        # the model, as the job's driver downloaded it on its own node: here too, on whatever node this actor is
+        fetch_inputs(Path.cwd())
         self.scorer = Scorer(config)
         self.max_retries = max_retries
 

@@ -45,15 +45,29 @@ def ray_server(ray_head: RayHead, tmp_path_factory: pytest.TempPathFactory) -> I
     cleanup_jobs(home)
 
 
-def the_manifest_that_travelled(head: RayHead, names: list[str]) -> dict[str, Any]:
-    """The input manifest of ``names`` in the Ray working_dir that held it; that working_dir held none of the files."""
+def the_manifest_that_travelled(head: RayHead, names: list[str]) -> tuple[dict[str, Any], Path]:
+    """The input manifest of ``names`` in the Ray working_dir that held it, and that working_dir: it held none of
+    the files (the predictions were written in it: .kiln_outputs)."""
     found = head.temp_dir.glob("session_*/runtime_resources/working_dir_files/*/.kiln_inputs/data.json")
     manifests = {path.resolve() for path in found}  # session_latest is a link to the session's folder
     (manifest,) = [m for m in manifests if [f["name"] for f in json.loads(m.read_text())["files"]] == names]
     package = manifest.parents[1]
-    assert not [p for p in package.rglob("*") if p.suffix == ".csv"], sorted(package.rglob("*"))
+    inputs = [p for p in package.rglob("*") if p.suffix == ".csv" and ".kiln_outputs" not in p.parts]
+    assert not inputs, sorted(package.rglob("*"))
     loaded: dict[str, Any] = json.loads(manifest.read_text())
-    return loaded
+    return loaded, package
+
+
+def names_no_server_path(server: WorkspaceServer, head: RayHead, submission_id: str, package: Path) -> None:
+    """The job's command line (in its driver's configuration) and its environment (Ray's runtime_env) name paths
+    inside its Ray working_dir only: the model was downloaded there, the predictions written there."""
+    command = json.loads((package / ".kiln_ray" / "job.json").read_text())["command"]
+    assert str(server.home) not in command
+    assert "--model .kiln_inputs/model" in command and "--output .kiln_outputs/predictions" in command
+    assert (package / ".kiln_inputs" / "model" / "MLmodel").is_file()
+    answer = httpx.get(f"{head.address}/api/jobs/{submission_id}", timeout=10)
+    variables = answer.json()["runtime_env"]["env_vars"]
+    assert variables and not [f"{k}={v}" for k, v in variables.items() if str(server.home) in v]
 
 
 def test_a_batch_deployment_on_a_ray_cluster_scores_through_ray_data(
@@ -79,12 +93,14 @@ def test_a_batch_deployment_on_a_ray_cluster_scores_through_ray_data(
         assert job.status == JobStatus.COMPLETED, job.view.failure_reason + log[-3000:]
         assert job.view.compute == CLUSTER
         assert "kiln: input 'data' is read through signed URLs (.kiln_inputs/data.json" in log
+        assert "kiln: input 'model' is downloaded from signed URLs (.kiln_inputs/model.json" in log
         assert (
             "scoring 6 files (? rows) in 3 mini-batches of up to 2 files, 2 workers on Ray, "
             "read from signed URLs (nothing copied)"
         ) in log
         (folder,) = job.download(tmp_path / "out", "predictions")
-    manifest = the_manifest_that_travelled(ray_head, [f"f{i}.csv" for i in range(6)])
+    manifest, package = the_manifest_that_travelled(ray_head, [f"f{i}.csv" for i in range(6)])
+    names_no_server_path(ray_server, ray_head, job.view.submission_id or "", package)
     url = manifest["files"][0]["url"]
     assert url.startswith(f"{ray_server.url}/signed-files/") and "f0.csv" not in url
     assert httpx.get(url).content == (data / "f0.csv").read_bytes()  # no kiln token: the signature is the key
@@ -132,10 +148,12 @@ def test_a_scoring_script_on_ray_gets_local_copies_of_the_signed_files(
             "name": "cluster", "endpoint_name": "script-on-ray", "model": "kiln:ray-script@latest",
             "code_configuration": {"code": str(code), "scoring_script": "score.py"},
             "compute": f"kiln:{CLUSTER}", "mini_batch_size": 2,
+            "environment_variables": {"KILN_RAY_OUTPUTS_VIA": "mlflow"},  # as from a node without the server's disk
         })  # fmt: skip
         job = client.batch_endpoints.invoke("script-on-ray", data).wait(timeout=400)
         log = "".join(client.jobs.logs(job.name))
         assert job.status == JobStatus.COMPLETED, job.view.failure_reason + log[-3000:]
         (folder,) = job.download(tmp_path / "out", "predictions")
+    assert "kiln: ./.kiln_outputs sent to the workspace as MLflow artifacts" in log
     got = pd.read_csv(folder / "predictions.csv")
     assert got.to_dict("list") == {"file": ["g0.csv", "g1.csv", "g2.csv"], "local_copy": [True] * 3, "rows": [1, 2, 3]}
