@@ -16,9 +16,9 @@ import pytest
 
 from kiln.artifacts.signed_urls import ROUTE_PREFIX, SignedUrls
 from kiln.artifacts.store import ArtifactStore
-from kiln.jobs.folders import log_key
+from kiln.jobs.folders import log_key, outputs_key
 from tests.conftest import WorkspaceServer
-from tests.security.conftest import Seeded, Team, bearer_http
+from tests.security.conftest import PROBE_REPORT, Seeded, Team, bearer_http
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +38,14 @@ def later() -> int:
 
 
 def test_a_signed_url_reads_its_one_file_without_a_kiln_token(
-    anonymous: httpx.Client, signer: SignedUrls, seeded: Seeded
+    anonymous: httpx.Client, signer: SignedUrls, seeded: Seeded, security_server: WorkspaceServer
 ) -> None:
-    answer = anonymous.get(ROUTE_PREFIX + signer.token(log_key(seeded.job_id), later()))
-    assert answer.status_code == 200 and answer.content  # the seeded job's log, as stored
+    store = security_server.home / "artifacts"
+    report = next((store / outputs_key(seeded.job_id)).rglob(PROBE_REPORT))  # the seeded job's report, as kept
+    for key in (report.relative_to(store).as_posix(), log_key(seeded.job_id)):
+        answer = anonymous.get(ROUTE_PREFIX + signer.token(key, later()))
+        assert answer.status_code == 200 and answer.content == (store / key).read_bytes(), key
+    assert b"job_token" in report.read_bytes()  # a file with something in it was read
 
 
 @pytest.mark.parametrize("forged", ["", "x", "eA.eA", "a.b.c", "..%2F..%2Ftoken", "%2e%2e/%2e%2e/token"])
