@@ -33,11 +33,13 @@ def input_files(root: Path) -> list[Path]:
     """Every file under the input (a file: itself), in name order; hidden files and an MLTable file left out."""
     if root.is_file():
         return [root]
-    return sorted(
-        p for p in root.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
-        and p.name not in SKIPPED_NAMES
-    )  # fmt: skip
+    return sorted(p for p in root.rglob("*") if p.is_file() and scored(p.relative_to(root).parts))
+
+
+def scored(parts: Sequence[str]) -> bool:
+    """Whether a file of the input, by the parts of its path below the input, is scored: not hidden (nor in a hidden
+    folder), not an MLTable file."""
+    return not any(part.startswith(".") for part in parts) and parts[-1] not in SKIPPED_NAMES
 
 
 def count_rows(file: Path) -> int | None:
@@ -71,11 +73,7 @@ def manifest_files(path: Path) -> list[RemoteFile]:
         files = [RemoteFile(str(f["name"]), str(f["url"]), int(f["size"])) for f in manifest["files"]]
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ManifestError(f"the input manifest {path} cannot be read: {type(exc).__name__}: {exc}") from None
-    kept = [
-        f for f in files
-        if not any(part.startswith(".") for part in f.name.split("/")) and f.name.rsplit("/", 1)[-1] not in SKIPPED_NAMES
-    ]  # fmt: skip
-    return sorted(kept, key=lambda f: f.name)
+    return sorted((f for f in files if scored(f.name.split("/"))), key=lambda f: f.name)
 
 
 def mini_batches(files: Sequence[Path | str], size: int) -> list[MiniBatch]:

@@ -123,9 +123,7 @@ def read_rows(file: InputFile | IO[bytes], name: str | None = None) -> Any:
             try:
                 return read_rows(handle, file.name)
             except Exception as exc:
-                raise RemoteReadError(
-                    f"{file.name}: {_without_url(f'{type(exc).__name__}: {exc}', file.url)}"
-                ) from None
+                raise _read_error(file, exc) from None
     suffix = PurePosixPath(name if name is not None else str(file)).suffix.lower()
     if suffix == ".parquet":
         return pd.read_parquet(file if isinstance(file, str) else io.BytesIO(file.read()))  # Parquet seeks
@@ -152,7 +150,7 @@ def open_remote(file: RemoteFile, decompress: bool = True) -> Iterator[IO[bytes]
             compression=infer_compression(file.name) if decompress else None,
         )
     except Exception as exc:
-        raise RemoteReadError(f"{file.name}: {_without_url(f'{type(exc).__name__}: {exc}', file.url)}") from None
+        raise _read_error(file, exc) from None
     with handle:
         yield handle
 
@@ -178,13 +176,16 @@ def local_copies(files: Sequence[InputFile]) -> Iterator[list[str]]:
                 try:
                     shutil.copyfileobj(source, out, 1 << 20)
                 except Exception as exc:
-                    raise RemoteReadError(
-                        f"{file.name}: {_without_url(f'{type(exc).__name__}: {exc}', file.url)}"
-                    ) from None
+                    raise _read_error(file, exc) from None
             paths.append(str(target))
         yield paths
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _read_error(file: RemoteFile, exc: Exception) -> RemoteReadError:
+    """Why ``file`` could not be read, naming the file and never its signed URL."""
+    return RemoteReadError(f"{file.name}: {_without_url(f'{type(exc).__name__}: {exc}', file.url)}")
 
 
 def _without_url(text: str, url: str) -> str:

@@ -6,7 +6,6 @@ anything; a valid one names one file, opened through the store's checks (no ``..
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from typing import IO, Any
@@ -14,7 +13,8 @@ from typing import IO, Any
 import anyio.to_thread
 
 from kiln.artifacts.signed_urls import ROUTE_PREFIX, SignedUrls
-from kiln.errors import InvalidSpec, KilnError, NotFound
+from kiln.errors import InvalidSpec, KilnError, NotFound, Unavailable
+from kiln.server.health import answer
 
 CHUNK = 1 << 20
 NOT_THERE = "the signed file is not in the artifact store (it was removed, or the URL names a folder)"
@@ -32,17 +32,21 @@ class SignedFiles:
             await self.app(scope, receive, send)
             return
         if scope["method"] not in ("GET", "HEAD"):
-            await _error(send, 405, "MethodNotAllowed", "a signed file is read with GET (or HEAD)")
+            await answer(
+                send,
+                405,
+                {"error": {"type": "MethodNotAllowed", "message": "a signed file is read with GET (or HEAD)"}},
+            )
             return
         signed = self._signed_urls()
         if signed is None:
-            await _error(send, 503, "Unavailable", "the workspace server is still starting; try again in a moment")
+            await _refuse(send, Unavailable("the workspace server is still starting; try again in a moment"))
             return
         try:
             key = signed.verify(scope["path"][len(ROUTE_PREFIX) :])
             handle = await anyio.to_thread.run_sync(_open, signed, key)
         except KilnError as exc:
-            await _error(send, exc.http_status, type(exc).__name__, exc.message)
+            await _refuse(send, exc)
             return
         try:
             await _stream(handle, scope["method"] == "HEAD", send)
@@ -72,8 +76,5 @@ async def _stream(handle: IO[bytes], head_only: bool, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-async def _error(send: Any, status: int, kind: str, message: str) -> None:
-    body = json.dumps({"error": {"type": kind, "message": message}}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+async def _refuse(send: Any, error: KilnError) -> None:
+    await answer(send, error.http_status, error.to_json(), headers=error.http_headers())
