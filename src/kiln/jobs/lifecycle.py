@@ -84,14 +84,7 @@ class JobLifecycle:
             self.close(job, Outcome.canceled())
             return None
         command = handler.command_line(job.spec, values)
-        run = runner.launch(job, command, variables, lambda **fields: self.jobs.set_fields(job.id, **fields))
-        # after the launch, not before: the job's first line does not wait for MLflow; the job's run is RUNNING
-        # before the watcher can see the job end (and mark it ended)
-        try:
-            self.tracker.mark_started(job.id)
-        except Exception:  # the job runs on (its run is marked ended when it ends); never a process left unwatched
-            log.warning("could not mark the MLflow run of job %s as running", job.name, exc_info=True)
-        return run
+        return runner.launch(job, command, variables, lambda **fields: self.jobs.set_fields(job.id, **fields))
 
     def watch(self, job: Job, runner: Runner, run: Run) -> None:
         """Poll the run until it ends, then close the job with how it ended."""
@@ -116,7 +109,7 @@ class JobLifecycle:
         while True:
             if state != RunState.PENDING and started_at is None:
                 started_at = utcnow()  # the target runs it (or ran it): the job is running (from preparing), once
-                self.jobs.transition(job.id, [JobStatus.PREPARING], JobStatus.RUNNING, started_at=started_at)
+                self._mark_running(job, started_at)
             if state == RunState.ENDED:
                 break
             if stopped_for is None:
@@ -128,6 +121,17 @@ class JobLifecycle:
             state = run.poll(runner.poll_seconds)
         canceled = stop.is_set() or self.jobs.get(job.id).cancel_requested
         return run.finish(Ending(canceled, stopped_for == "timeout", timeout))
+
+    def _mark_running(self, job: Job, started_at: datetime) -> None:
+        """The job's record first, at once (a restart re-adopts a running job), then its MLflow run: after the
+        launch, so the job's first line does not wait for MLflow, and before the job can be closed (its run marked
+        ended). A job re-adopted after a restart while still preparing is marked here too."""
+        if not self.jobs.transition(job.id, [JobStatus.PREPARING], JobStatus.RUNNING, started_at=started_at):
+            return
+        try:
+            self.tracker.mark_started(job.id)
+        except Exception:  # the job runs on (its run is marked ended when it ends); never a process left unwatched
+            log.warning("could not mark the MLflow run of job %s as running", job.name, exc_info=True)
 
     def _stop_reason(
         self, job: Job, stop: threading.Event, started_at: datetime | None, timeout: int | None, next_check: float

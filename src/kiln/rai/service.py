@@ -34,6 +34,7 @@ from kiln.specs.job import ProcessJobSpec
 from kiln.specs.pins import DataPin, InputPin, ModelPin, UploadPin
 from kiln.specs.views import JobStatus, JobView
 from kiln.specs.yaml_source import load_yaml
+from kiln.tracking.mlflow_secret import send_with_mlflow_client
 
 log = logging.getLogger(__name__)
 FLOAT_TYPES = ("float", "double")
@@ -99,6 +100,7 @@ class RaiService:
                 return handle.read().decode(errors="replace")
         if not isinstance(pin, ModelPin):
             return None
+        send_with_mlflow_client()  # MLflow imported once, under its lock; the fluent API's calls carry the secret
         import mlflow
         from mlflow.exceptions import MlflowException
 

@@ -27,6 +27,7 @@ from kiln.services.uploads import UploadService
 from kiln.specs.endpoint import InlineModel, OnlineDeploymentSpec
 from kiln.specs.model import ModelSpec
 from kiln.specs.references import is_asset_reference, parse_asset_reference
+from kiln.tracking.mlflow_secret import send_with_mlflow_client
 
 
 class DeploymentFiles:
@@ -176,6 +177,7 @@ def _link_or_copy(source: str, destination: str) -> None:
 
 def download_model_version(name: str, version: str, dest: Path) -> None:
     """A registered version's files from MLflow's registry into ``dest`` (which must not exist yet)."""
+    send_with_mlflow_client()  # MLflow imported once, under its lock; the fluent API's calls carry the secret
     import mlflow
 
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ from kiln.services.models import ModelService
 from kiln.specs.job import MODEL_TYPES, JobInput
 from kiln.specs.pins import InputPin, ModelPin
 from kiln.specs.references import is_asset_reference, parse_asset_reference
+from kiln.tracking.mlflow_secret import send_with_mlflow_client
 
 
 @dataclass
@@ -30,6 +31,7 @@ class ModelInputs:
         return ModelPin(name=version.name, version=str(version.version), requested=item.path)
 
     def materialize(self, name: str, item: JobInput, pinned: InputPin, target: Path) -> Path:
+        send_with_mlflow_client()  # MLflow imported once, under its lock; the fluent API's calls carry the secret
         import mlflow
 
         model = expect_pin(pinned, ModelPin, name)

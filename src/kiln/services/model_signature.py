@@ -12,6 +12,7 @@ from typing import Any
 
 from kiln.errors import InvalidSpec
 from kiln.specs.yaml_source import load_yaml
+from kiln.tracking.mlflow_secret import send_with_mlflow_client
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Signature:
 
 def read_signature(name: str, version: str) -> Signature | None:
     """The signature of ``models:/NAME/VERSION`` (None: no MLmodel file, or no signature in it)."""
+    send_with_mlflow_client()  # MLflow imported once, under its lock; the fluent API's calls carry the secret
     import mlflow
     from mlflow.exceptions import MlflowException
 

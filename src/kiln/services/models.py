@@ -27,6 +27,7 @@ from kiln.specs.views import JobStatus
 from kiln.specs.yaml_source import load_yaml
 from kiln.store.jobs import JobRepository
 from kiln.store.tables import JobRow
+from kiln.tracking.mlflow_secret import send_with_mlflow_client
 from kiln.tracking.registry import ARCHIVED_TAG, CREATED_BY_TAG, TYPE_TAG, ModelRegistry
 from kiln.tracking.runs import RunTracker
 
@@ -335,6 +336,7 @@ class ModelService:
         return key if self._store.is_dir(key) else None
 
     def _files_tar(self, name: str, version: str) -> Iterator[bytes]:
+        send_with_mlflow_client()  # MLflow imported once, under its lock; the fluent API's calls carry the secret
         import mlflow
 
         scratch = Path(tempfile.mkdtemp(prefix="kiln-model-"))

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kiln.tracking import bulk_metrics
+from kiln.tracking.mlflow_import import import_mlflow, mlflow_imported
 from kiln.tracking.run_store import DEFAULT_ARTIFACT_ROOT, is_sql_store, open_sql_store
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,8 @@ class FastWrites:
         return is_sql_store(store_uri)
 
     async def answer(self, call: str, content_type: str | None, body: bytes) -> tuple[int, bytes]:
+        if not mlflow_imported():  # a job's first write may come before the server's warm-up imported MLflow
+            await asyncio.to_thread(import_mlflow)
         from mlflow.exceptions import MlflowException
 
         request = _Request("POST", content_type, body)

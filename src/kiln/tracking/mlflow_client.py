@@ -20,10 +20,6 @@ from kiln.tracking.mlflow_secret import send_with_mlflow_client
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
-# MLflow's first imports, one thread at a time: the warm-up's and a first request's imports of MLflow's
-# package at once could meet in a circular import across threads (Python raises _DeadlockError in one, and
-# MLflow's protobuf descriptors are left half made: that request answered 500)
-IMPORTING = threading.Lock()
 TRACKING_URI_VARIABLE = "MLFLOW_TRACKING_URI"  # MLflow's own names (a unit test checks them against MLflow's)
 REGISTRY_URI_VARIABLE = "MLFLOW_REGISTRY_URI"
 
@@ -59,13 +55,12 @@ def mlflow_client(
         os.environ[TRACKING_URI_VARIABLE] = os.environ[REGISTRY_URI_VARIABLE] = tracking_uri
 
     def make() -> MlflowClient:
-        with IMPORTING:
-            send_with_mlflow_client()  # the child answers only requests with the workspace server's secret
-            from mlflow.tracking import MlflowClient
+        send_with_mlflow_client()  # the child answers only requests with the workspace server's secret
+        from mlflow.tracking import MlflowClient
 
-            if not registry:
-                return MlflowClient(tracking_uri=tracking_uri)
-            import mlflow
+        if not registry:
+            return MlflowClient(tracking_uri=tracking_uri)
+        import mlflow
 
         mlflow.set_tracking_uri(tracking_uri)  # as the variables say, and over an earlier set_tracking_uri
         mlflow.set_registry_uri(tracking_uri)
@@ -84,10 +79,9 @@ def warm_up_soon(ready: Callable[[], None], then: Callable[[], None] = lambda: N
             ready()
         except KilnError:
             return  # MLflow did not start: nothing will use its client
-        with IMPORTING:
-            send_with_mlflow_client()
-            import mlflow.server.handlers  # noqa: F401  (what /mlflow's fast writes validate with: kiln.tracking.fast_writes)
-            import mlflow.tracking  # noqa: F401
+        send_with_mlflow_client()  # imports MLflow's package first, one thread at a time
+        import mlflow.server.handlers  # noqa: F401  (what /mlflow's fast writes validate with: kiln.tracking.fast_writes)
+        import mlflow.tracking  # noqa: F401
 
         then()
 

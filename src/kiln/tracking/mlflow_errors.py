@@ -54,7 +54,7 @@ def caller_errors(what: str) -> Iterator[None]:
         yield
     except Exception as exc:
         # imported here, not on entry: an MLflow error means MLflow is imported (and a first request does not
-        # import it beside the server's warm-up: kiln.tracking.mlflow_client.IMPORTING)
+        # import it beside the server's warm-up: kiln.tracking.mlflow_import)
         from mlflow.exceptions import MlflowException
 
         if isinstance(exc, MlflowException):

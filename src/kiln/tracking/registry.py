@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from kiln.errors import InvalidSpec, NotFound
 from kiln.tracking.mlflow_client import mlflow_client
 from kiln.tracking.mlflow_errors import as_kiln_error, caller_errors, version_number
+from kiln.tracking.mlflow_secret import send_with_mlflow_client
 
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion, RegisteredModel
@@ -30,6 +31,7 @@ class ModelRegistry:
 
     def register(self, name: str, source: str, tags: dict[str, str], description: str | None) -> ModelVersion:
         """A new version of ``name`` (created on first use) from ``runs:/…`` or an artifact URI."""
+        send_with_mlflow_client()  # MLflow imported once, under its lock; the fluent API's calls carry the secret
         import mlflow
         from mlflow.exceptions import MlflowException
 

@@ -265,7 +265,8 @@ def test_logs_stream_live_while_the_job_runs(workspace: WorkspaceServer, tmp_pat
         for text in client.jobs.logs(job.name, follow=True):
             seen += text
             if "first line" in seen and not released:  # (the working folder goes once the job ends: keep a flag)
-                assert client.jobs.get(job.name).status == JobStatus.RUNNING  # streamed before the end
+                # streamed before the end (the command may print before the server records it running)
+                wait_for(lambda: client.jobs.get(job.name).status == JobStatus.RUNNING, what="the job to be running")
                 trigger.write_text("go")
                 released = True
         assert "second line" in seen
@@ -314,7 +315,8 @@ def test_job_stream_follows_a_running_job_to_its_end(workspace: WorkspaceServer,
         reader.start()
         try:
             wait_for(lambda: "first line" in "".join(lines), timeout=120, what="the first line, streamed")
-            assert stream.poll() is None and client.jobs.get(job.name).status == JobStatus.RUNNING  # still following
+            wait_for(lambda: client.jobs.get(job.name).status == JobStatus.RUNNING, what="the job to be running")
+            assert stream.poll() is None  # still following
             trigger.write_text("go")
             assert stream.wait(60) == 0, stream.stderr.read() if stream.stderr else ""
         finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,6 +58,8 @@ def test_jobs_survive_or_end_cleanly_across_a_server_crash(crash_server: Workspa
             what="both jobs to run",
         )
         assert client.jobs.get(queued.name).status == JobStatus.QUEUED  # concurrency limit 2
+        # a command runs a moment before the server records its job running
+        wait_for(lambda: client.jobs.get(survivor.name).status == JobStatus.RUNNING, what="the survivor to run")
         started_at = client.jobs.get(survivor.name).view.started_at
     old_url = server.url
     mlflow_pid = json.loads((server.home / "mlflow" / "process.json").read_text())["pid"]
@@ -89,6 +92,34 @@ def test_jobs_survive_or_end_cleanly_across_a_server_crash(crash_server: Workspa
         assert (failed.failure_reason or "").startswith("the command was killed by SIGKILL")
         assert client.jobs.get(queued.name).status == JobStatus.COMPLETED
         assert client.jobs.list(status=JobStatus.RUNNING) == []
+
+
+def test_a_job_launched_by_a_server_that_died_before_recording_it_running_is_re_adopted(
+    crash_server: WorkspaceServer, tmp_path: Path
+) -> None:
+    """The server records a launched job as running a moment after its process starts: a crash in that moment
+    leaves a preparing job with a live process, which is the job's (its pid is recorded), not a stranger's."""
+    server = crash_server
+    job_file = write_job(tmp_path, "command: python waiter.py release\ncode: ./src\n", {"waiter.py": WAITER})
+    with server.client() as client:
+        job = client.jobs.create(job_file)
+        wait_for(lambda: client.jobs.get(job.name).status == JobStatus.RUNNING, what="the job to run")
+        process = wait_for(
+            lambda: next((p for p in job_processes(server.home, job.id) if "waiter.py" in p.cmdline()), None),
+            what="the job's command",
+        )
+    server.kill()
+    with sqlite3.connect(server.home / "kiln.db") as db:  # as the crash left it: launched, not yet said so
+        db.execute("UPDATE jobs SET status = 'preparing', started_at = NULL WHERE id = ?", (job.id,))
+    server.start()
+    with server.client() as client:
+        wait_for(lambda: client.jobs.get(job.name).status == JobStatus.RUNNING, timeout=30, what="it to be running")
+        assert _alive(process.pid)  # the same process: not stopped and started over
+        job_file_in(server.home, job.id, "release").touch()
+        wait_for(lambda: client.jobs.get(job.name).status.is_terminal, timeout=60, what="the job to end")
+        assert client.jobs.get(job.name).status == JobStatus.COMPLETED
+        log = "".join(client.jobs.logs(job.name))
+    assert log.count("waiting for release") == 1 and "slept well" in log
 
 
 def _alive(pid: int) -> bool:

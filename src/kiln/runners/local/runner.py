@@ -156,16 +156,15 @@ class LocalRunner:
     def adopt(self, job: Job) -> LocalRun | Outcome | None:
         row = job.row
         handle = processes.adopt(row.pid, row.pid_started) if row.pid else None
-        if handle is not None and row.status == JobStatus.RUNNING.value:
-            log.info("re-adopting running job %s (pid %s)", row.name, row.pid)
+        if handle is not None:  # running; or launched (its pid recorded) by a server stopped before it said so
+            log.info("re-adopting %s job %s (pid %s)", row.status, row.name, row.pid)
             return LocalRun(handle, job.folder, self._grace)
-        if handle is not None:  # preparing, and already started: stop it and start over
-            processes.terminate_tree(handle.pid, self._grace)
-            return None
-        if row.status == JobStatus.PREPARING.value:
-            return None
+        if row.status == JobStatus.PREPARING.value and not row.pid:
+            return None  # never launched: it starts over
         if read_result(job.folder) is not None:  # it ended while the server was down, and said how
             return LocalRun(None, job.folder, self._grace)
+        if row.status == JobStatus.PREPARING.value:
+            return None
         return Outcome.failed(GONE)
 
 

@@ -108,6 +108,7 @@ def test_gpus_held_by_a_job_survive_a_server_restart(two_gpu_server: WorkspaceSe
     jobs = GpuJobs(two_gpu_server, tmp_path)
     survivor = jobs.submit("a", 1)
     held = jobs.given("a")
+    jobs.wait_status(survivor, JobStatus.RUNNING)  # its command runs a moment before the server records it running
     jobs.client.close()
     two_gpu_server.kill()
     two_gpu_server.start()
