@@ -89,8 +89,7 @@ class JobCloser:
             removed.append(folder.log.name)
         if removed:
             shown = ", ".join(removed[:20]) + (f" and {len(removed) - 20} more" if len(removed) > 20 else "")
-            with folder.log.open("a") as handle:
-                handle.write(f"\nkiln: symbolic links are not kept with a job's outputs, left out: {shown}\n")
+            folder.say(f"symbolic links are not kept with a job's outputs, left out: {shown}")
 
     def _run_completion_hooks(self, job: Job, outcome: Outcome) -> Outcome:
         for hook in self.completion_hooks:

@@ -36,6 +36,15 @@ def log_key(job_id: str) -> str:
     return f"jobs/{job_id}/logs/{LOG_NAME}"
 
 
+def say(log: Path, *lines: str) -> None:
+    """Append kiln's own lines to a job's log, each as ``kiln: LINE`` and on a line of its own (after a last line
+    of the job's that did not end)."""
+    with log.open("a+b") as handle:
+        ended = handle.tell() == 0 or (handle.seek(-1, os.SEEK_END) >= 0 and handle.read(1) == b"\n")
+        text = "".join(f"kiln: {line}\n" for line in lines)
+        handle.write((text if ended else "\n" + text).encode())
+
+
 @dataclass
 class JobFolder:
     """The scratch folder of one job: working dir, inputs, outputs, log (and whatever its runner keeps there)."""
@@ -57,6 +66,10 @@ class JobFolder:
     @property
     def log(self) -> Path:
         return self.root / LOG_NAME
+
+    def say(self, *lines: str) -> None:
+        """kiln's own lines in the job's log (:func:`say`)."""
+        say(self.log, *lines)
 
     @property
     def outputs_dir(self) -> Path:

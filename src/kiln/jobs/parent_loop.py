@@ -1,7 +1,8 @@
 """The server-side loop of a job kind that runs in the workspace server (a sweep, a pipeline): a thread that makes
 a round over that kind's live jobs every ``poll_seconds``, or at once when one of their child jobs (tag
 ``kiln.parent``) ends on this server or ``wake`` is called. A round that fails is logged and the next one tries
-again (the database may be closing)."""
+again (the database may be closing). Servers sharing a database make their rounds one at a time: two rounds at once
+would both see a step not started, or a trial not submitted, and both submit it."""
 
 from __future__ import annotations
 
@@ -13,20 +14,21 @@ from typing import TYPE_CHECKING
 from kiln.store.jobs import PARENT_TAG
 
 if TYPE_CHECKING:
-    from kiln.jobs.engine import JobEngine
     from kiln.jobs.job import Job
+    from kiln.services.jobs import JobService
 
 log = logging.getLogger(__name__)
 
 
 class ParentJobLoop:
-    def __init__(self, name: str, engine: JobEngine, advance_all: Callable[[], None], poll_seconds: float) -> None:
+    def __init__(self, name: str, jobs: JobService, advance_all: Callable[[], None], poll_seconds: float) -> None:
         self.name = name
         self._advance_all = advance_all
+        self._one_server_at_a_time = lambda: jobs.jobs.one_server_at_a_time(f"kiln.{name}.rounds")
         self._poll_seconds = poll_seconds
         self._wake = threading.Event()
         self._stopping = threading.Event()
-        engine.end_listeners.append(self._on_job_end)
+        jobs.engine.end_listeners.append(self._on_job_end)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
@@ -57,6 +59,7 @@ class ParentJobLoop:
             if self._stopping.is_set():
                 return
             try:
-                self._advance_all()
+                with self._one_server_at_a_time():
+                    self._advance_all()
             except Exception:
                 log.exception("the %s' round failed", self.name)

@@ -62,8 +62,7 @@ class JobPreparation:
         folder.create()
         notice = compute_notice(spec, job.row.compute)
         if notice:
-            with folder.log.open("a") as log:
-                log.write(notice + "\n")
+            folder.say(notice)
         if spec.code:
             key, _ = self.code.resolve(spec.code, "code")
             self.store.get(key, folder.working_dir)
@@ -91,7 +90,7 @@ class JobPreparation:
                 continue
             key = self.inputs.stored_key(job.spec, name, pinned)
             if key is None or self.signed_urls is None:
-                _say(job, f"input '{name}' is copied to the job's folder on the workspace server, not signed: only "
+                job.folder.say(f"input '{name}' is copied to the job's folder on the workspace server, not signed: only "
                      "files the artifact store holds (uploads, stored data assets, registered models) are read "
                      "through signed URLs; a node without the server's disk cannot read it")  # fmt: skip
                 continue
@@ -99,12 +98,12 @@ class JobPreparation:
             manifest = write_manifest(self.signed_urls, name, key, job.folder.working_dir, seconds, not streamed)
             if streamed:
                 values[name] = manifests[name] = manifest.path
-                _say(job, f"input '{name}' is read through signed URLs ({manifest.path}, valid {seconds // 60} min); "
+                job.folder.say(f"input '{name}' is read through signed URLs ({manifest.path}, valid {seconds // 60} min); "
                      "its files are not copied to the job")  # fmt: skip
                 continue
             folder = download_folder(name)
             values[name] = f"{folder}/{manifest.names[0]}" if item.type == "uri_file" and manifest.names else folder
-            _say(job, f"input '{name}' is downloaded from signed URLs ({manifest.path}, valid {seconds // 60} min) "
+            job.folder.say(f"input '{name}' is downloaded from signed URLs ({manifest.path}, valid {seconds // 60} min) "
                  f"into {folder} on the node, before the command starts")  # fmt: skip
         return values, manifests
 
@@ -121,18 +120,13 @@ class JobPreparation:
         self.job_tokens.end_job_token(job.row)
 
 
-def _say(job: Job, line: str) -> None:
-    with job.folder.log.open("a") as log:
-        log.write(f"kiln: {line}\n")
-
-
 def compute_notice(spec: ProcessJobSpec, target: str) -> str | None:
     """The job log's first line when the job runs elsewhere than the compute its file names: an Azure name
     this workspace does not know, run on local compute (None when it runs where it says)."""
     if spec.compute_name == target:
         return None
     return (
-        f"kiln: compute '{spec.compute}' is not a compute target of this workspace; running on '{target}' "
+        f"compute '{spec.compute}' is not a compute target of this workspace; running on '{target}' "
         f"compute instead ('kiln compute create --name {spec.compute_name} --type local' gives the name its own "
         "job limit)"
     )

@@ -48,7 +48,7 @@ class PipelineService:
         self.components = ComponentRepository(context.data.assets.sessions)
         context.jobs.add_submission_check(JOB_TYPE, self.check_submission)
         context.jobs.inputs.add_resolver(JobOutputInputs(context.jobs.jobs, context.artifacts))
-        self._loop = ParentJobLoop("pipelines", context.jobs.engine, self.advance_all, POLL_SECONDS)
+        self._loop = ParentJobLoop("pipelines", context.jobs, self.advance_all, POLL_SECONDS)
         self._loop.start()
 
     def close(self) -> None:

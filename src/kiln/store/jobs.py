@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 from collections import namedtuple
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from kiln.errors import Conflict, NotFound
 from kiln.specs.views import ACTIVE_STATUSES, JOB_SORTS, JobStatus
+from kiln.store.postgres import lock_key, transaction_lock
 from kiln.store.tables import JobRow
 
 SHORT_ID = re.compile(r"[0-9a-f]{6,31}")  # the start of a job id (MLflow run ids are 32 hex digits)
@@ -58,6 +60,15 @@ PARENT_TAG = "kiln.parent"  # a child job's tag: the name of the job it belongs 
 class JobRepository:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
+
+    @contextmanager
+    def one_server_at_a_time(self, name: str) -> Iterator[None]:
+        """The body runs in one server of the workspace at a time, the others waiting their turn (PostgreSQL: an
+        advisory lock on ``name`` held by a transaction for the body; on SQLite one server has the database)."""
+        with self._sessions.begin() as session:
+            if session.get_bind().dialect.name == "postgresql":  # (no connection taken elsewhere)
+                transaction_lock(session.connection(), lock_key(name))
+            yield
 
     def add(self, row: JobRow) -> None:
         with self._sessions.begin() as session:

@@ -60,7 +60,7 @@ class SweepService:
         # an ended trial's history, by its run id: a round reads MLflow only for the trials still running
         self._ended_histories: OrderedDict[str, list[float]] = OrderedDict()
         self._history_lock = threading.Lock()
-        self._loop = ParentJobLoop("sweeps", context.jobs.engine, self.advance_all, POLL_SECONDS)
+        self._loop = ParentJobLoop("sweeps", context.jobs, self.advance_all, POLL_SECONDS)
         self._loop.start()
 
     def close(self) -> None:

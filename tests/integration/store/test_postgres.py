@@ -177,6 +177,35 @@ while True:
 """
 
 
+def test_a_pipeline_and_a_sweep_on_two_servers_start_each_step_and_trial_once(team: Team, tmp_path: Path) -> None:
+    """Both servers go over the live pipelines and sweeps every fraction of a second, from the database alone; they
+    take turns (an advisory lock per kind), so neither starts a step or submits a trial the other did."""
+    steps = {f"step{index}": {"command": f"echo step {index}"} for index in range(6)}
+    pipeline_file = tmp_path / "pipeline.yml"
+    pipeline_file.write_text(json.dumps({"type": "pipeline", "jobs": steps}))
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "trial.py").write_text("import sys, mlflow; mlflow.log_metric('loss', float(sys.argv[1]))\n")
+    sweep_file = tmp_path / "sweep.yml"
+    sweep_file.write_text(json.dumps({
+        "type": "sweep", "trial": {"code": "./src", "command": "python trial.py ${{search_space.x}}"},
+        "search_space": {"x": {"type": "uniform", "min_value": 0.0, "max_value": 1.0}},
+        "sampling_algorithm": {"type": "random", "seed": 3}, "objective": {"goal": "minimize", "primary_metric": "loss"},
+        "limits": {"max_total_trials": 8, "max_concurrent_trials": 4},
+    }))  # fmt: skip
+    with team.first.client() as a, team.second.client() as b:
+        pipeline, sweep = a.jobs.create(pipeline_file), b.jobs.create(sweep_file)
+        for parent in (pipeline, sweep):
+            ended = a.jobs.get(parent.name).wait(timeout=240, poll=0.25)
+            assert ended.status == JobStatus.COMPLETED, ended.view.failure_reason
+        children = {
+            parent.name: a.jobs.search(tags={"kiln.parent": parent.name}, limit=100)[0] for parent in (pipeline, sweep)
+        }
+    started = Counter(child.view.tags["kiln.pipeline.step"] for child in children[pipeline.name])
+    assert started == Counter(steps)  # each step once
+    trials = Counter(child.view.tags["kiln.sweep.trial"] for child in children[sweep.name])
+    assert trials == Counter(str(index) for index in range(8))  # each trial once
+
+
 def test_a_cancel_through_another_server_stops_the_job_within_a_second(team: Team, tmp_path: Path) -> None:
     folder = tmp_path / "marks"
     folder.mkdir()

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kiln.artifacts.store import copy_tree
+from kiln.jobs.folders import say
 
 # $1 is mount's path, then SOURCE TARGET pairs up to "--", then the command to exec.
 MOUNT_SCRIPT = (
@@ -57,9 +58,9 @@ class ReadOnlyInputs:
         _remove_write_permission(target)
         with self._lock:
             self._notices[target] = (
-                f"kiln: input {target.name} is a read-only copy (chmod a-w), not a read-only mount, because "
+                f"input {target.name} is a read-only copy (chmod a-w), not a read-only mount, because "
                 f"mount namespaces are not available here ({reason}); a process running as root could change "
-                "this copy, never the stored version\n"
+                "this copy, never the stored version"
             )
 
     def command_prefix(self, job_root: Path, log: Path) -> list[str]:
@@ -79,8 +80,7 @@ class ReadOnlyInputs:
             notices = [text for target, text in self._notices.items() if target.is_relative_to(job_root)]
             self._notices = {t: n for t, n in self._notices.items() if not t.is_relative_to(job_root)}
         if notices:
-            with log.open("a") as handle:
-                handle.writelines(notices)
+            say(log, *notices)
         return mounts
 
     def _namespace_prefix(self) -> tuple[list[str] | None, str]:

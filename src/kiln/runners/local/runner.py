@@ -119,8 +119,7 @@ class LocalRunner:
         isolation = self.sandbox.isolation()
         record(isolation=isolation)
         if isolation.startswith(NOT_ISOLATED):
-            with job.folder.log.open("a") as log_file:
-                log_file.write(f"kiln: this job is {isolation} (it runs as the server's user and can read its files)\n")
+            job.folder.say(f"this job is {isolation} (it runs as the server's user and can read its files)")
         handle = self._start(job.folder, command, env, job.spec.rank_count)
         record(pid=handle.pid, pid_started=handle.create_time)
         return LocalRun(handle, job.folder, self._grace)

@@ -84,12 +84,9 @@ class RayRunner:
         submission_id = f"kiln-{job.name[:64]}-{secrets.token_hex(3)}"
         record(submission_id=submission_id)  # first: a restart then finds it either way
         packages = pip_packages(job.environment)
-        with folder.log.open("a", encoding="utf-8") as handle:
-            handle.write(
-                f"kiln: submitting to Ray cluster '{self.cluster.name}' ({self.cluster.address}) as {submission_id}\n"
-            )
-            if packages:
-                handle.write(f"kiln: Ray installs the environment's packages (runtime_env pip): {' '.join(packages)}\n")
+        folder.say(f"submitting to Ray cluster '{self.cluster.name}' ({self.cluster.address}) as {submission_id}")
+        if packages:
+            folder.say(f"Ray installs the environment's packages (runtime_env pip): {' '.join(packages)}")
         (folder.root / SUBMISSION_FILE).write_text(json.dumps({"log_base": folder.log.stat().st_size}))
         cpus, gpus = driver_resources(job.spec)
         self.cluster.submit(
