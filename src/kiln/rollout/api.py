@@ -60,6 +60,9 @@ class RolloutView(BaseModel):
     traffic: dict[str, int] = Field(description="the split now")
     windows: list[WindowResult] = Field(default_factory=list, description="one per phase so far, the last one live")
     reason: str | None = Field(None, description="why it rolled back, was cancelled or failed")
+    cancel_requested: bool = Field(
+        False, description="a cancel came through another server; the server running it stops it within a second"
+    )
     started_by: str | None = None
     started_at: datetime
     ended_at: datetime | None = None
@@ -77,12 +80,18 @@ START = Operation(
 SHOW = Operation(
     "rollouts.show", "GET", "/api/v1/online-endpoints/{name}/rollout",
     summary="Read the endpoint's latest rollout, live",
+    description="Live on the server that runs it; through another server on the same database, as recorded at the "
+    "start and end of its last window (the counters of the window under way may lag by one window). Kept across "
+    "restarts: a rollout its server was running when it died is cancelled, its traffic put back, when it restarts.",
     role=Role.READER, action="reading rollouts",
     response=RolloutView, errors=(NotFound,),
 )  # fmt: skip
 CANCEL = Operation(
     "rollouts.cancel", "POST", "/api/v1/online-endpoints/{name}/rollout/cancel",
     summary="Stop the endpoint's running rollout and put its traffic back as it was",
+    description="Through any server on the database. Through another server than the one running it, the answer "
+    "waits a few seconds for that one to stop it (it checks once a second); if it has not by then (it is down), "
+    "the answer is the rollout still running with ``cancel_requested``, which that server honours when it is back.",
     role=Role.CONTRIBUTOR, action="rolling out deployments",
     response=RolloutView, errors=(NotFound, Conflict),
 )  # fmt: skip

@@ -95,6 +95,14 @@ def breach(result: WindowResult, request: RolloutRequest) -> str | None:
     return None
 
 
+def where_it_was(windows: list[WindowResult]) -> str:
+    """Where a rollout had got to, for a reason given after it was stopped: its last window's phase and share."""
+    if not windows:
+        return "before its first window"
+    last = windows[-1]
+    return f"in its mirror phase, {last.percent} % mirrored" if last.phase == "mirror" else f"at step {last.percent} %"
+
+
 def _phase(result: WindowResult) -> str:
     return f"{result.percent} % mirrored" if result.phase == "mirror" else f"{result.percent} % of live traffic"
 
