@@ -10,31 +10,14 @@ from collections import Counter
 from collections.abc import Iterator
 
 import httpx
-import mlflow
 import pytest
-from sklearn.datasets import load_iris
-from sklearn.linear_model import LogisticRegression
 
 from tests.conftest import WorkspaceServer
+from tests.integration.rollout.helpers import IRIS, create_endpoint
 
 pytestmark = pytest.mark.slow
 
-IRIS = load_iris(as_frame=True)
 SAMPLE = {"input_data": {"columns": list(IRIS.data.columns), "data": IRIS.data.iloc[:2].values.tolist()}}
-FAST_PROBES = "readiness_probe: {initial_delay: 0, period: 1, failure_threshold: 60}\n"
-FAILING_SCRIPT = """\
-import itertools, json
-
-calls = itertools.count(1)
-
-def init():
-    pass
-
-def run(raw_data):
-    if next(calls) % 3 == 0:
-        raise RuntimeError("one request in three fails in this deployment")
-    return [0 for _ in json.loads(raw_data)["input_data"]["data"]]
-"""
 WINDOW = "3s"  # short windows: the limits, not the window's length, decide these tests
 ROLLED_BACK, REFUSED = 9, 2
 
@@ -71,24 +54,8 @@ class Callers:
 @pytest.fixture(scope="module")
 def endpoint(workspace: WorkspaceServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Endpoint 'rollout-ep': blue (100 %), green (the same model) and red (the failing script), all ready."""
-    folder = tmp_path_factory.mktemp("rollout")
-    mlflow.sklearn.save_model(
-        LogisticRegression(max_iter=500).fit(IRIS.data, IRIS.target), str(folder / "model"), input_example=IRIS.data[:2]
-    )
-    (folder / "code").mkdir()
-    (folder / "code" / "score.py").write_text(FAILING_SCRIPT)
     name = "rollout-ep"
-    with workspace.client() as client:
-        version = client.models.create(name="rollout-iris", path=str(folder / "model")).version
-        client.online_endpoints.create({"name": name})
-        model = f"kiln:rollout-iris:{version}"
-        red_code = "code_configuration: {code: ./code, scoring_script: score.py}\n"
-        for deployment, extra in (("blue", ""), ("green", ""), ("red", red_code)):
-            (folder / f"{deployment}.yml").write_text(
-                f"name: {deployment}\nendpoint_name: {name}\nmodel: {model}\n{FAST_PROBES}{extra}"
-            )
-            client.online_deployments.create(folder / f"{deployment}.yml", all_traffic=deployment == "blue", wait=True)
-        assert client.online_endpoints.get(name).traffic == {"blue": 100}
+    create_endpoint(workspace, tmp_path_factory.mktemp("rollout"), name, ("blue", "green", "red"))
     yield name
     with workspace.client() as client:
         client.online_endpoints.delete(name)
