@@ -1,6 +1,7 @@
 """Workspaces on a real PostgreSQL (tests/postgres_server.py starts one): a job end to end with
 MLflow's store in PostgreSQL too, several servers on one database (each job claimed and run
-exactly once, a cancel through the other server stopping a job within a second, no database URL
+exactly once, a cancel through the other server stopping a job within a second, a rollout started through one
+server seen, refused and cancelled through the other, no database URL
 in a job's environment or any command line, a killed server's queued jobs taken by the other,
 its running jobs recovered by itself only, the endpoint controller taken over), and clear errors
 for a database that cannot be used.
@@ -36,6 +37,7 @@ from kiln.specs.views import JobStatus
 from kiln.store.postgres import ENDPOINT_CONTROLLER_LOCK
 from tests import postgres_server as postgres_fixtures
 from tests.conftest import REPO, UNSANDBOXED, WorkspaceServer, cleanup_jobs, server_env, wait_for, write_job
+from tests.integration.rollout.helpers import create_endpoint
 from tests.lanes import server_fixture
 from tests.postgres_server import PostgresServer
 
@@ -225,6 +227,27 @@ def test_a_cancel_through_another_server_stops_the_job_within_a_second(team: Tea
         assert float(stopped) - flagged < 1.0, f"stopped {float(stopped) - flagged:.2f} s after the cancel"
         done = owner.jobs.get(job.name).wait(timeout=60, poll=0.1)
     assert done.status == JobStatus.CANCELED and done.view.failure_reason == "canceled by the user"
+
+
+def test_a_rollout_through_one_server_is_seen_refused_and_cancelled_through_the_other(
+    team: Team, tmp_path: Path
+) -> None:
+    name = "team-rollout"
+    create_endpoint(team.first, tmp_path, name, ("blue", "green"))
+    with team.first.client() as a, team.second.client() as b:
+        a.online_endpoints.rollout(name, "green", [10, 100], window_seconds=3600)  # runs in the first server
+        seen = wait_for(lambda: (view := b.online_endpoints.get_rollout(name)).windows and view, what="the first step")
+        assert seen.status == "running" and seen.traffic == {"blue": 90, "green": 10}
+        refused = team.second.cli("online-endpoint", "rollout", "-n", name, "--deployment", "green", "--steps", "100")
+        assert refused.returncode == 4 and "has a rollout of 'green' running" in refused.stderr, refused.stderr
+        asked = time.monotonic()
+        cancelled = b.online_endpoints.cancel_rollout(name)  # the first server reads the flag within a second
+        took = time.monotonic() - asked
+        assert cancelled.status == "cancelled" and cancelled.reason == "cancelled by a user", cancelled
+        assert cancelled.cancel_requested and took < 3.0, f"the cancel through the other server took {took:.2f} s"
+        assert a.online_endpoints.get_rollout(name).status == "cancelled"
+        assert b.online_endpoints.get(name).traffic == {"blue": 100}
+        a.online_endpoints.delete(name)
 
 
 ENVIRONMENT_PROBE = """\
