@@ -5,7 +5,10 @@ A rollout mirrors a share of the endpoint's traffic to the deployment, then shif
 window at each step, and puts the traffic back as it was when a limit is crossed.
 
 - ``plan``: the checks of a request and the arithmetic (the split at each step, a window's rates), no I/O;
-- ``service``: the rollouts of a workspace, each in a thread of the server (it outlives the CLI that started it);
+- ``store``: the ``rollouts`` table (migration 0019): each endpoint's latest rollout, seen by every server and kept
+  across restarts;
+- ``service``: the rollouts of a workspace, each in a thread of the server (it outlives the CLI that started it),
+  recorded in its row; one its server was running when it died is rolled back when that server starts again;
 - ``api``, ``router``: REST ``rollouts.start``, ``rollouts.show``, ``rollouts.cancel``;
 - ``studio``: the rollout's steps and the deployment's live numbers on the endpoint's page.
 """

@@ -89,7 +89,7 @@ def repository(tmp_path: Path) -> CountingRepository:
 
 def service(endpoints: FakeEndpoints, repository: RolloutRepository, server_id: str = "server-a") -> RolloutService:
     context = type("Context", (), {"endpoints": endpoints})()
-    return RolloutService(context, repository, server_id)  # type: ignore[arg-type]
+    return RolloutService(context, repository, server_id)
 
 
 def request(**fields: Any) -> RolloutRequest:
@@ -288,7 +288,7 @@ def test_one_of_two_servers_starting_at_once_runs_it_and_an_endpoint_made_again_
 ) -> None:
     endpoints = FakeEndpoints()
     servers = [service(endpoints, repository, f"server-{i}") for i in range(4)]
-    barrier, outcomes = threading.Barrier(len(servers)), []
+    barrier, outcomes = threading.Barrier(len(servers)), list[str]()
 
     def start(rollouts: RolloutService) -> None:
         barrier.wait()
