@@ -1,10 +1,12 @@
 """A rollout cut short by its server's crash (SIGKILL, in the middle of a step's window): the restarted server puts
 the endpoint's traffic back as it was before the rollout and records the rollout cancelled with the reason, which
-``kiln online-endpoint rollout-show`` and the SDK read; the endpoint is free for the next rollout."""
+``kiln online-endpoint rollout-show`` and the SDK read; the endpoint is free for the next rollout. One cut short by
+a clean stop (SIGTERM) is put back by the stopping server, and the record of it is there after the restart."""
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,7 +31,7 @@ def crash_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace
     stop_replicas(home)
 
 
-def test_a_rollout_cut_short_by_a_server_crash_is_rolled_back_when_the_server_starts_again(
+def test_a_rollout_cut_short_by_a_crash_or_a_clean_stop_is_rolled_back_and_recorded(
     crash_server: WorkspaceServer, tmp_path: Path
 ) -> None:
     server, name = crash_server, "crash-ep"
@@ -57,4 +59,17 @@ def test_a_rollout_cut_short_by_a_server_crash_is_rolled_back_when_the_server_st
         assert client.online_endpoints.get_rollout(name).reason == REASON
         client.online_endpoints.rollout(name, "green", [50, 100], window_seconds=1)  # not refused: none runs
         done = client.online_endpoints.wait_rollout(name, poll_seconds=0.2)
-        assert done.status == "succeeded" and client.online_endpoints.get(name).traffic.get("green") == 100
+        assert done.status == "succeeded" and client.online_endpoints.get(name).traffic == {"blue": 0, "green": 100}
+        client.online_endpoints.rollout(name, "blue", [10, 100], window_seconds=3600)
+        wait_for(lambda: client.online_endpoints.get_rollout(name).windows, what="the first step back to blue")
+        assert client.online_endpoints.get(name).traffic == {"blue": 10, "green": 90}
+
+    stopping = time.monotonic()
+    server.stop()  # SIGTERM: the server puts the traffic back itself before it ends
+    print(f"clean stop with a rollout running: {time.monotonic() - stopping:.1f} s")
+    server.start()
+    with server.client() as client:
+        stopped = client.online_endpoints.get_rollout(name)
+        assert stopped.deployment == "blue" and stopped.status == "cancelled", stopped
+        assert stopped.reason == "the workspace server stopped" and stopped.ended_at is not None
+        assert client.online_endpoints.get(name).traffic == {"blue": 0, "green": 100}
