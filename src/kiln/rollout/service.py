@@ -25,7 +25,6 @@ from kiln.errors import Conflict, KilnError, NotFound
 from kiln.rollout.api import RolloutRequest, RolloutView, WindowResult
 from kiln.rollout.plan import breach, check_request, split_at, where_it_was, window
 from kiln.rollout.store import RUNNING, RolloutRepository, RolloutRow
-from kiln.server.stores import load_or_create_server_id
 from kiln.serving.control.gateway_metrics import DeploymentStats
 from kiln.specs.endpoint import EndpointUpdate
 
@@ -56,7 +55,7 @@ class RolloutService:
     ) -> None:
         self._endpoints = context.endpoints
         self._repository = repository or RolloutRepository(context.data.assets.sessions)
-        self._server_id = server_id or load_or_create_server_id(context.settings.resolved_home)
+        self._server_id = server_id or context.jobs.engine.server_id or ""  # "" only for a server-less test
         self._rollouts: dict[str, Rollout] = {}  # the ones this service started, by endpoint
         self._lock = threading.Lock()
         self.recover()

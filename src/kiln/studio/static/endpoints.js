@@ -151,7 +151,7 @@
     let running = false;
     try {
       const response = await fetch(root.dataset.rollout, { headers: { Accept: "application/json" } });
-      if (response.ok) running = render(await response.json()); // 404: no rollout since the server started
+      if (response.ok) running = render(await response.json()); // 404: the endpoint has had no rollout
     } catch (error) { /* the next poll tries again */ }
     timer = setTimeout(poll, running ? POLL_MS : 5 * POLL_MS); // slower while none runs, to see the next one start
   }
