@@ -5,11 +5,17 @@ Start it only inside a loopback-only network namespace (DESIGN.md §8): the test
 listens on 127.0.0.1, no TPUs (or GPUs) are declared, and the cluster gets a temp folder of
 its own, so that its processes are told from any other Ray on the machine: at the end they,
 and only they, are stopped by pid (``ray stop`` would stop every Ray cluster of the user).
+
+Token authentication is off unless asked for (``start_ray_head(token_auth=True)``): then the head runs with
+``RAY_AUTH_MODE=token`` and a token generated for it, in a 0600 file of its temp folder
+(``RAY_AUTH_TOKEN_PATH``: the cluster's processes, job drivers among them, are handed the file's path, not the
+token), and every request to its dashboard needs ``Authorization: Bearer <token>`` (``RayHead.headers``).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -28,6 +34,7 @@ from tests.lanes import require_slow_lane
 START_TIMEOUT_SECONDS = 180
 STOP_GRACE_SECONDS = 10
 OBJECT_STORE_BYTES = 100_000_000  # Ray's default is 30 % of the RAM; tests need little
+TOKEN_FILE_NAME = "auth_token"
 
 
 @dataclass
@@ -37,7 +44,18 @@ class RayHead:
     dashboard_port: int
     env: dict[str, str]
     log: Path
+    token: str | None = None  # the cluster's token when its token authentication is on
     pids: set[int] = field(default_factory=set)
+
+    @property
+    def token_file(self) -> Path:
+        """Where the cluster's token is (0600): what ``kiln compute create --token-file`` names."""
+        return self.temp_dir / TOKEN_FILE_NAME
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """What a request to the dashboard carries: the token, when the cluster asks for one."""
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     @property
     def address(self) -> str:
@@ -63,7 +81,8 @@ class RayHead:
         return list(found.values())
 
 
-def start_ray_head(num_cpus: int = 2) -> RayHead:
+def start_ray_head(num_cpus: int = 2, *, token_auth: bool = False) -> RayHead:
+    """A head node with ``num_cpus`` CPUs; with ``token_auth``, one that refuses requests without its token."""
     require_slow_lane("a Ray cluster")
     # a short path: Ray's unix sockets live below it, and socket paths are limited to ~107 bytes
     temp_dir = Path(tempfile.mkdtemp(prefix="kray-", dir="/tmp"))
@@ -71,9 +90,14 @@ def start_ray_head(num_cpus: int = 2) -> RayHead:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KILN_", "MLFLOW_", "RAY_"))}
     # `python` in a job's entrypoint is this interpreter, as it would be in an activated venv. RAY_AUTH_MODE said
     # outright: Ray 2.60 turns token auth on for `ray start` whenever ~/.ray/auth_token exists (any `ray.init` run by
-    # hand on the machine writes one), and its APIs then answer 401 to kiln's tokenless Jobs API client
+    # hand on the machine writes one), and its APIs then answer 401 to a client without that token
     env.update(PATH=bin_dir + os.pathsep + env.get("PATH", ""), RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled")
     head = RayHead(temp_dir, free_port(), free_port(), env, temp_dir / "ray-start.log")
+    if token_auth:  # a token of Ray's own form (its `ray get-auth-token --generate`: 64 hex digits)
+        head.token = secrets.token_hex(32)
+        head.token_file.touch(mode=0o600)
+        head.token_file.write_text(head.token)
+        env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(head.token_file))
     command = [
         str(Path(bin_dir) / "ray"), "start", "--head", f"--port={head.gcs_port}", "--node-ip-address=127.0.0.1",
         "--dashboard-host=127.0.0.1", f"--dashboard-port={head.dashboard_port}", "--include-dashboard=true",
@@ -103,8 +127,8 @@ def _wait_for_job_api(head: RayHead) -> None:
     while time.monotonic() < deadline:
         last = ""
         try:
-            jobs = httpx.get(f"{head.address}/api/jobs/", timeout=5)
-            answer = httpx.get(f"{head.address}/api/v0/nodes", timeout=5)
+            jobs = httpx.get(f"{head.address}/api/jobs/", headers=head.headers, timeout=5)
+            answer = httpx.get(f"{head.address}/api/v0/nodes", headers=head.headers, timeout=5)
             last = f"jobs API {jobs.status_code}, nodes API {answer.status_code}: {answer.text[:200]!r}"
             nodes = answer.json()
             alive = [n for n in nodes["data"]["result"]["result"] if n.get("state") == "ALIVE"]

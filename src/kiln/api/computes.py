@@ -11,7 +11,9 @@ CREATE = Operation(
     "computes.create", "POST", "/api/v1/computes",
     summary="Register a named local compute or a Ray cluster",
     description="type local: this machine under a name of its own, with its own job limit and GPUs. type ray: by "
-    "its dashboard URL; refused (503, nothing recorded) if it does not answer.",
+    "its dashboard URL; refused (503, nothing recorded) if it does not answer or refuses the token. token_file (a "
+    "cluster with token authentication): a file on the server's machine, read there (422 if it cannot be read, "
+    "is empty, holds no token or is open to other users); naming one needs owner.",
     role=Role.CONTRIBUTOR, action="registering compute targets",
     response=ComputeView, status_code=201, body=ComputeSpec, errors=(AlreadyExists, Unavailable),
 )  # fmt: skip

@@ -31,6 +31,14 @@ def create(
     address: Annotated[
         str | None, typer.Option("--address", help="ray: the Ray dashboard's URL, e.g. http://HOST:8265.")
     ] = None,
+    token_file: Annotated[
+        str | None,
+        typer.Option(
+            "--token-file",
+            help="ray: the file holding the cluster's token (its token authentication on), an absolute path on the "
+            "workspace server's machine, mode 0600; read there at each connection, never stored (owner only).",
+        ),
+    ] = None,
     max_concurrent_jobs: Annotated[
         int | None,
         typer.Option("--max-concurrent-jobs", help="local: jobs it runs at once (default: local_concurrency)."),
@@ -43,14 +51,14 @@ def create(
 ) -> None:
     """Register a compute target; jobs then run there with compute: azureml:NAME (or NAME). --type local: this
     machine under a name of its own, with its own job limit and GPUs; --type ray: a Ray cluster (its dashboard
-    must answer)."""
+    must answer; --token-file names its token when it asks for one)."""
     if file is None and name is None:
         raise InvalidSpec(
             "give --file compute.yml, or --name NAME --type local, or --name NAME --type ray --address http://HOST:8265"
         )
     view = client().computes.create(
-        file, name=name, type=type_, address=address, max_concurrent_jobs=max_concurrent_jobs, gpus=gpus,
-        description=description,
+        file, name=name, type=type_, address=address, token_file=token_file,
+        max_concurrent_jobs=max_concurrent_jobs, gpus=gpus, description=description,
     )  # fmt: skip
     print_output(view, output, lambda: details(view))
 
@@ -93,7 +101,8 @@ def computes_table(views: list[ComputeView]) -> Table:
 
 def details(view: ComputeView) -> Table:
     rows = [("name", view.name), ("type", view.type)]
-    rows += [(key, value) for key, value in (("address", view.address), ("description", view.description)) if value]
+    shown = (("address", view.address), ("token file", view.token_file), ("description", view.description))
+    rows += [(key, value) for key, value in shown if value]
     if view.gpus is not None:
         rows.append(("GPU ids", ", ".join(view.gpus) or "none"))
     use = view.use

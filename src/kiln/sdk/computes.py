@@ -20,7 +20,8 @@ class ComputeOperations:
         self._rest = rest
 
     def create(self, spec: ComputeLike | None = None, **fields: Any) -> ComputeView:
-        """Register a Ray cluster (``name=, type="ray", address=``; its dashboard must answer) or a named
+        """Register a Ray cluster (``name=, type="ray", address=``, and ``token_file=`` when it asks for a token: an
+        absolute path on the workspace server's machine; its dashboard must answer) or a named
         local compute (``name=, type="local"``, optionally ``max_concurrent_jobs=``, ``gpus=``) from a YAML
         file, a spec or fields; fields given beside a file override the file's."""
         body = spec_body(ComputeSpec, spec, fields)

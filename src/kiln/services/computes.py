@@ -3,7 +3,9 @@ use, check a job's ``compute`` and say which target runs it.
 
 The service is also the job engine's directory of runners (``kiln.jobs.runner.Runners``):
 ``local``, every named local compute (this machine under another name, with its own job limit and
-GPUs) and every registered Ray cluster, each with its runner."""
+GPUs) and every registered Ray cluster, each with its runner. A Ray cluster with token authentication is
+registered with its token file's path (``token_file``): the token is read from it each time a client is made,
+never stored (:mod:`kiln.runners.ray.token_file`)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import psutil
@@ -44,8 +47,9 @@ class ComputeService:
 
     # Registration ------------------------------------------------------------------------
     def create(self, spec: ComputeSpec, created_by: str | None = None) -> ComputeView:
-        """Register a Ray cluster once its dashboard answers (a wrong address is refused, nothing recorded),
-        or a named local compute (its GPUs must be this machine's)."""
+        """Register a Ray cluster once its dashboard answers (a wrong address, a token file that cannot be read
+        or a token the cluster refuses: nothing recorded), or a named local compute (its GPUs must be this
+        machine's)."""
         if spec.name == LOCAL:
             raise AlreadyExists("'local' is the built-in compute target (this machine); give yours another name")
         if self.computes.find(spec.name) is not None:
@@ -54,8 +58,8 @@ class ComputeService:
                 f"(kiln compute delete -n {spec.name})"
             )
         row = ComputeRow(
-            name=spec.name, type=spec.type, address=spec.address, description=spec.description,
-            max_concurrent_jobs=spec.max_concurrent_jobs, gpus=spec.gpus,
+            name=spec.name, type=spec.type, address=spec.address, token_file=spec.token_file,
+            description=spec.description, max_concurrent_jobs=spec.max_concurrent_jobs, gpus=spec.gpus,
             tags={str(k): v for k, v in spec.tags.items()}, created_at=utcnow(), created_by=created_by,
         )  # fmt: skip
         if spec.type == LOCAL:
@@ -64,7 +68,8 @@ class ComputeService:
             return self._named_local_view(row)
         assert spec.address is not None  # the spec requires it for ray
         job_client_class()  # Ray itself is needed to submit jobs: say so now rather than at the first job
-        use = RayCluster(spec.name, spec.address).use()  # Unavailable (503) with the reason if it does not answer
+        # Unavailable (503) with the reason if it does not answer or refuses the token; InvalidSpec for the file
+        use = _ray_cluster(spec.name, spec.address, spec.token_file).use()
         self.computes.add(row)
         return self._view(row, self._ray_use(row.name, use))
 
@@ -144,8 +149,8 @@ class ComputeService:
     @staticmethod
     def _view(row: ComputeRow, use: ComputeUse | None, problem: str | None = None) -> ComputeView:
         return ComputeView(
-            name=row.name, type=row.type, address=row.address, description=row.description,
-            max_concurrent_jobs=row.max_concurrent_jobs, gpus=list(row.gpus) if row.gpus is not None else None,
+            name=row.name, type=row.type, address=row.address, token_file=row.token_file,
+            description=row.description, max_concurrent_jobs=row.max_concurrent_jobs, gpus=list(row.gpus) if row.gpus is not None else None,
             tags=dict(row.tags or {}), created_at=row.created_at, created_by=row.created_by, use=use, problem=problem,
         )  # fmt: skip
 
@@ -157,8 +162,8 @@ class ComputeService:
             raise InvalidSpec(f"compute target '{name}' is a named local compute, not a Ray cluster")
         with self._lock:
             cluster = self._clusters.get(name)
-            if cluster is None or cluster.address != row.address:
-                cluster = self._clusters[name] = RayCluster(name, row.address)
+            if cluster is None or (cluster.address, cluster.token_file) != (row.address, _path(row.token_file)):
+                cluster = self._clusters[name] = _ray_cluster(name, row.address, row.token_file)
             return cluster
 
     def _named_runner(self, row: ComputeRow) -> LocalRunner:
@@ -212,3 +217,11 @@ class ComputeService:
         if runner is None:  # deleted just now
             raise InvalidSpec(f"compute: '{spec.compute}' was just deleted from this workspace")
         return runner.problems(spec)
+
+
+def _path(text: str | None) -> Path | None:
+    return Path(text) if text is not None else None
+
+
+def _ray_cluster(name: str, address: str, token_file: str | None) -> RayCluster:
+    return RayCluster(name, address, _path(token_file))

@@ -2,7 +2,9 @@
 address; a named local compute (``type: local``) is another name for this machine, with its own queue.
 
 The YAML takes Azure ML's compute field names (``name``, ``type``, ``description``, ``tags``)
-plus, for Ray, ``address``, the Ray dashboard (Jobs API) URL such as ``http://head-node:8265``, and, for
+plus, for Ray, ``address``, the Ray dashboard (Jobs API) URL such as ``http://head-node:8265``, and
+``token_file``, where the cluster's token is on the workspace server's machine when its token authentication is
+on (``RAY_AUTH_MODE=token``; only the path is kept, :mod:`kiln.runners.ray.token_file` reads it), and, for
 a named local compute, ``max_concurrent_jobs`` and ``gpus``. A job names it as Azure files do:
 ``compute: azureml:cpu-cluster`` (or ``kiln:cpu-cluster``, or ``cpu-cluster``).
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from pathlib import PurePosixPath
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -38,6 +41,12 @@ class ComputeSpec(BaseModel):
         description="ray: a Ray cluster, reached through its Jobs API; local: another name for this machine"
     )
     address: PathText | None = Field(None, description="ray: the Ray dashboard's URL, e.g. http://head-node:8265")
+    token_file: PathText | None = Field(
+        None,
+        description="ray: where the cluster's token is (its token authentication on, RAY_AUTH_MODE=token): an "
+        "absolute path on the workspace server's machine, a file of mode 0600 holding the token alone; read at "
+        "each connection, never stored or shown; only an owner may name one",
+    )
     max_concurrent_jobs: int | None = Field(
         None, ge=1, le=MAX_CONCURRENT_JOBS,
         description="local: jobs it runs at once (the rest wait queued); default the workspace's local_concurrency",
@@ -74,12 +83,28 @@ class ComputeSpec(BaseModel):
                 raise ValueError(
                     f"{', '.join(given)}: only a compute target of type local takes it (a Ray cluster has its own)"
                 )
-        elif self.address is not None:
-            raise ValueError(
-                "address: a compute target of type local is this machine and takes no address; leave it out "
-                "(or use type: ray for a Ray cluster)"
-            )
+        else:
+            given = [f for f in ("address", "token_file") if getattr(self, f) is not None]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)}: a compute target of type local is this machine and takes no "
+                    f"{' or '.join(f.replace('_', ' ') for f in given)}; leave it out (or use type: ray for a Ray "
+                    "cluster)"
+                )
         return self
+
+    @field_validator("token_file")
+    @classmethod
+    def _absolute_path(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not PurePosixPath(value).is_absolute():
+            raise ValueError(
+                f"'{value}' is not an absolute path; give the token file's full path on the workspace server's "
+                "machine, e.g. /home/ray/.ray/auth_token (the server reads it, wherever the CLI runs)"
+            )
+        return value
 
     @field_validator("address")
     @classmethod
@@ -119,6 +144,9 @@ class ComputeView(BaseModel):
     name: str
     type: str
     address: str | None = None
+    token_file: str | None = Field(
+        None, description="a Ray cluster: the file its token is read from (the path only; the token is never shown)"
+    )
     max_concurrent_jobs: int | None = Field(None, description="a named local compute: jobs it runs at once")
     gpus: list[str] | None = Field(None, description="a named local compute: the GPU ids its jobs may use")
     description: str | None = None

@@ -223,6 +223,9 @@ class ComputeRow(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     type: Mapped[str] = mapped_column(String(32))
     address: Mapped[str | None] = mapped_column(String(1024), comment="the Ray dashboard (Jobs API) URL")
+    token_file: Mapped[str | None] = mapped_column(
+        Text, comment="a Ray cluster: the file on the server's machine its token is read from (never the token)"
+    )
     max_concurrent_jobs: Mapped[int | None] = mapped_column(
         Integer, comment="a named local compute: jobs it runs at once (None: the workspace's local_concurrency)"
     )

@@ -27,7 +27,9 @@ ENTRYPOINT = f"python {ENTRY_FOLDER}/entry.py"
 # the workspace server's own PATH and kiln's job_site path: meaningless on a cluster's nodes
 SERVER_ONLY_VARIABLES = ("PATH", "PYTHONPATH")
 # Ray shows a job's runtime_env to anyone who can read its dashboard: tokens travel in .kiln_ray/job.json instead
-SECRET_VARIABLES = ("KILN_TOKEN", "MLFLOW_TRACKING_TOKEN")
+# (a job's own RAY_AUTH_TOKEN too, for a driver that joins another cluster; kiln never gives a job the token of
+# the cluster it runs on: the cluster's own processes hand their drivers that, as RAY_AUTH_TOKEN_PATH or the like)
+SECRET_VARIABLES = ("KILN_TOKEN", "MLFLOW_TRACKING_TOKEN", "RAY_AUTH_TOKEN")
 RAY_VARIABLES = {**QUIET_ENVIRONMENT, "RAY_DEDUP_LOGS": "0"}  # dedup would merge the ranks' lines
 
 
