@@ -28,8 +28,8 @@ def read_token(path: Path, compute: str) -> str:
         found = path.stat()
     except FileNotFoundError:
         raise InvalidSpec(f"{where} does not exist on the workspace server's machine ({GET_TOKEN})") from None
-    except OSError as exc:
-        raise InvalidSpec(f"{where} cannot be read: {exc.strerror}") from None
+    except (OSError, ValueError) as exc:  # ValueError: a name the file system cannot encode
+        raise InvalidSpec(f"{where} cannot be read: {getattr(exc, 'strerror', None) or 'not a valid path'}") from None
     if not stat.S_ISREG(found.st_mode):
         raise InvalidSpec(f"{where} is not a file; name the file that holds the cluster's token")
     shared = stat.S_IMODE(found.st_mode) & 0o077

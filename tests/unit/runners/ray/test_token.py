@@ -79,6 +79,8 @@ def test_a_missing_file_a_folder_and_a_device_are_refused(tmp_path: Path) -> Non
         read_token(Path("/dev/null"), "c")
     with pytest.raises(InvalidSpec, match="cannot be read: Not a directory"):
         read_token(_token_file(tmp_path) / "below", "c")
+    with pytest.raises(InvalidSpec, match="cannot be read: not a valid path"):
+        read_token(tmp_path / "\ud800", "c")
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
