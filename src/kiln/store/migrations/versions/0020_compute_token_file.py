@@ -1,14 +1,14 @@
 """computes: a Ray cluster's token file (Ray's token authentication): the path only, never the token
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0019
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0020"
-down_revision = "0018"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
