@@ -172,6 +172,17 @@ def cleanup_jobs(home: Path) -> None:
                 pass
 
 
+def stop_replicas(home: Path) -> None:
+    """End the replica processes of ``home``'s server left behind (they outlive a crashed server on purpose)."""
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(process.info.get("cmdline") or [])
+        if "kiln.serving.replica" in cmdline and str(home) in cmdline:
+            try:
+                process.kill()
+            except psutil.Error:
+                pass
+
+
 @server_fixture
 def make_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:  # type: ignore[type-arg]
     """Start dedicated servers: ``make_server(local_concurrency="3")``."""

@@ -18,8 +18,7 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
 from kiln.specs.users import Role
-from tests.conftest import WorkspaceServer, cleanup_jobs, server_env
-from tests.integration.serving.control.test_endpoints import stop_replicas
+from tests.conftest import WorkspaceServer, cleanup_jobs, server_env, stop_replicas
 from tests.lanes import server_fixture
 
 pytestmark = pytest.mark.slow

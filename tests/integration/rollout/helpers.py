@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow
-import psutil
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
@@ -47,14 +46,3 @@ def create_endpoint(server: WorkspaceServer, folder: Path, name: str, deployment
             )
             client.online_deployments.create(folder / f"{deployment}.yml", all_traffic=deployment == deployments[0])
         assert client.online_endpoints.get(name).traffic == {deployments[0]: 100}
-
-
-def stop_replicas(home: Path) -> None:
-    """End the replica processes of ``home``'s server left behind (they outlive a killed server on purpose)."""
-    for process in psutil.process_iter(["cmdline"]):
-        cmdline = " ".join(process.info.get("cmdline") or [])
-        if "kiln.serving.replica" in cmdline and str(home) in cmdline:
-            try:
-                process.kill()
-            except psutil.Error:
-                pass

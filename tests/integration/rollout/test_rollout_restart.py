@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import WorkspaceServer, server_env, wait_for
-from tests.integration.rollout.helpers import create_endpoint, stop_replicas
+from tests.conftest import WorkspaceServer, server_env, stop_replicas, wait_for
+from tests.integration.rollout.helpers import create_endpoint
 from tests.lanes import server_fixture
 
 pytestmark = pytest.mark.slow

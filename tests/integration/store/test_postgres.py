@@ -36,7 +36,16 @@ from sklearn.linear_model import LogisticRegression
 from kiln.specs.views import JobStatus
 from kiln.store.postgres import ENDPOINT_CONTROLLER_LOCK
 from tests import postgres_server as postgres_fixtures
-from tests.conftest import REPO, UNSANDBOXED, WorkspaceServer, cleanup_jobs, server_env, wait_for, write_job
+from tests.conftest import (
+    REPO,
+    UNSANDBOXED,
+    WorkspaceServer,
+    cleanup_jobs,
+    server_env,
+    stop_replicas,
+    wait_for,
+    write_job,
+)
 from tests.integration.rollout.helpers import create_endpoint
 from tests.lanes import server_fixture
 from tests.postgres_server import PostgresServer
@@ -66,13 +75,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
     for server in made:
         server.stop()
         cleanup_jobs(server.home)
-    for process in psutil.process_iter(["cmdline"]):  # replicas outlive a crashed server on purpose
-        cmdline = " ".join(process.info.get("cmdline") or [])
-        if "kiln.serving.replica" in cmdline and any(str(server.home) in cmdline for server in made):
-            try:
-                process.kill()
-            except psutil.Error:
-                pass
+        stop_replicas(server.home)  # replicas outlive a crashed server on purpose
 
 
 @dataclass

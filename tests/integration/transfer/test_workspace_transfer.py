@@ -28,9 +28,8 @@ from kiln.specs.views import JobStatus
 from kiln.transfer.report import ProgressEvent
 from tests import postgres_server as postgres_fixtures
 from tests import s3_server as s3_fixtures
-from tests.conftest import REPO, WorkspaceServer, cleanup_jobs, server_env, wait_for, write_job
+from tests.conftest import REPO, WorkspaceServer, cleanup_jobs, server_env, stop_replicas, wait_for, write_job
 from tests.integration.services.test_environments import env_file
-from tests.integration.serving.control.test_endpoints import stop_replicas
 from tests.lanes import server_fixture
 from tests.postgres_server import PostgresServer
 from tests.s3_server import S3Server

@@ -21,7 +21,7 @@ from sklearn.linear_model import LogisticRegression
 
 from kiln.errors import AlreadyExists, Conflict, InvalidSpec, KilnError, NotFound
 from kiln.specs.endpoint import ReplicaView
-from tests.conftest import WorkspaceServer, cleanup_jobs, server_env, wait_for
+from tests.conftest import WorkspaceServer, cleanup_jobs, server_env, stop_replicas, wait_for
 from tests.lanes import server_fixture
 
 pytestmark = pytest.mark.slow
@@ -33,17 +33,6 @@ MODELS = {  # the versions of 'iris-ep' the module registers
     "1": LogisticRegression(max_iter=500).fit(IRIS.data, IRIS.target),
     "2": LogisticRegression(C=0.05, max_iter=500).fit(IRIS.data, IRIS.target),
 }
-
-
-def stop_replicas(home: Path) -> None:
-    """End replica processes a test left behind (they outlive a crashed server on purpose)."""
-    for process in psutil.process_iter(["cmdline"]):
-        cmdline = " ".join(process.info.get("cmdline") or [])
-        if "kiln.serving.replica" in cmdline and str(home) in cmdline:
-            try:
-                process.kill()
-            except psutil.Error:
-                pass
 
 
 def replica_pid(home: Path, endpoint: str, deployment: str, replica: ReplicaView) -> int | None:
