@@ -206,7 +206,7 @@ def test_a_pipeline_and_a_sweep_on_two_servers_start_each_step_and_trial_once(te
             parent.name: a.jobs.search(tags={"kiln.parent": parent.name}, limit=100)[0] for parent in (pipeline, sweep)
         }
     started = Counter(child.view.tags["kiln.pipeline.step"] for child in children[pipeline.name])
-    assert started == Counter(steps)  # each step once
+    assert started == Counter(steps.keys())  # each step once
     trials = Counter(child.view.tags["kiln.sweep.trial"] for child in children[sweep.name])
     assert trials == Counter(str(index) for index in range(8))  # each trial once
 
