@@ -90,21 +90,27 @@ class JobPreparation:
                 continue
             key = self.inputs.stored_key(job.spec, name, pinned)
             if key is None or self.signed_urls is None:
-                job.folder.say(f"input '{name}' is copied to the job's folder on the workspace server, not signed: only "
-                     "files the artifact store holds (uploads, stored data assets, registered models) are read "
-                     "through signed URLs; a node without the server's disk cannot read it")  # fmt: skip
+                job.folder.say(
+                    f"input '{name}' is copied to the job's folder on the workspace server, not signed: only files "
+                    "the artifact store holds (uploads, stored data assets, registered models) are read through "
+                    "signed URLs; a node without the server's disk cannot read it"
+                )
                 continue
             streamed = name in by_url
             manifest = write_manifest(self.signed_urls, name, key, job.folder.working_dir, seconds, not streamed)
             if streamed:
                 values[name] = manifests[name] = manifest.path
-                job.folder.say(f"input '{name}' is read through signed URLs ({manifest.path}, valid {seconds // 60} min); "
-                     "its files are not copied to the job")  # fmt: skip
+                job.folder.say(
+                    f"input '{name}' is read through signed URLs ({manifest.path}, valid {seconds // 60} min); "
+                    "its files are not copied to the job"
+                )
                 continue
             folder = download_folder(name)
             values[name] = f"{folder}/{manifest.names[0]}" if item.type == "uri_file" and manifest.names else folder
-            job.folder.say(f"input '{name}' is downloaded from signed URLs ({manifest.path}, valid {seconds // 60} min) "
-                 f"into {folder} on the node, before the command starts")  # fmt: skip
+            job.folder.say(
+                f"input '{name}' is downloaded from signed URLs ({manifest.path}, valid {seconds // 60} min) "
+                f"into {folder} on the node, before the command starts"
+            )
         return values, manifests
 
     def variables(self, job: Job, values: ReferenceValues, bin_dir: Path, logs_dir: Path) -> dict[str, str]:

@@ -150,7 +150,8 @@ class ComputeService:
     def _view(row: ComputeRow, use: ComputeUse | None, problem: str | None = None) -> ComputeView:
         return ComputeView(
             name=row.name, type=row.type, address=row.address, token_file=row.token_file,
-            description=row.description, max_concurrent_jobs=row.max_concurrent_jobs, gpus=list(row.gpus) if row.gpus is not None else None,
+            description=row.description, max_concurrent_jobs=row.max_concurrent_jobs,
+            gpus=list(row.gpus) if row.gpus is not None else None,
             tags=dict(row.tags or {}), created_at=row.created_at, created_by=row.created_by, use=use, problem=problem,
         )  # fmt: skip
 

@@ -29,6 +29,7 @@ from kiln.store.jobs import JobRepository
 from kiln.store.tables import JobRow
 from kiln.tracking.mlflow_secret import send_with_mlflow_client
 from kiln.tracking.registry import ARCHIVED_TAG, CREATED_BY_TAG, TYPE_TAG, ModelRegistry
+from kiln.tracking.run_store import DEFAULT_ARTIFACT_ROOT
 from kiln.tracking.runs import RunTracker
 
 if TYPE_CHECKING:
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
     from kiln.specs.roles import Role
 
 REGISTRATION_EXPERIMENT = "kiln-model-registrations"
-MLFLOW_ARTIFACTS_URI = "mlflow-artifacts:/"  # MLflow serves runs' artifacts from the store's MLFLOW_ARTIFACTS_KEY
 REGISTERED_FILES = "registered"  # artifact folder of the run that holds a registered model's files
 
 JOB_TAG = "kiln.job"
@@ -330,9 +330,9 @@ class ModelService:
         """The store key of a version's files where MLflow keeps them in kiln's store (``mlflow-artifacts:/…``, as
         every version kiln registers); None for a version whose files are elsewhere."""
         source = self._registry.version(name, version).source or ""
-        if not source.startswith(MLFLOW_ARTIFACTS_URI):
+        if not source.startswith(DEFAULT_ARTIFACT_ROOT):
             return None
-        key = f"{MLFLOW_ARTIFACTS_KEY}/{source[len(MLFLOW_ARTIFACTS_URI) :].strip('/')}"
+        key = f"{MLFLOW_ARTIFACTS_KEY}/{source[len(DEFAULT_ARTIFACT_ROOT) :].strip('/')}"
         return key if self._store.is_dir(key) else None
 
     def _files_tar(self, name: str, version: str) -> Iterator[bytes]:

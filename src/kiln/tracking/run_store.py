@@ -20,6 +20,7 @@ from kiln.tracking.mlflow_import import import_mlflow
 log = logging.getLogger(__name__)
 
 SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+# runs' artifacts served by MLflow (kept in the artifact store's MLFLOW_ARTIFACTS_KEY folder)
 DEFAULT_ARTIFACT_ROOT = "mlflow-artifacts:/"
 
 

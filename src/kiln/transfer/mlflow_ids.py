@@ -17,26 +17,23 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kiln.errors import Unavailable
+from kiln.tracking.run_store import is_sql_store, open_sql_store
 
 if TYPE_CHECKING:
     from mlflow.entities import LoggedModel, Run
 
 INCOMPLETE_TAG = "kiln.import.incomplete"
-SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 
 
 class MlflowIdWriter:
     def __init__(self, store_uri: str) -> None:
-        if store_uri.split(":", 1)[0].split("+", 1)[0] not in SQL_SCHEMES:
+        if not is_sql_store(store_uri):
             raise Unavailable(
                 f"importing needs MLflow's store to be a SQL database (SQLite or PostgreSQL), so that runs keep their "
                 f"ids; this server's MLflow store is {store_uri.split(':', 1)[0]}:…"
             )
-        from mlflow.store.tracking import sqlalchemy_store
-
-        store_class: Any = sqlalchemy_store.SqlAlchemyStore  # MLflow's store API has no type hints
         # the artifact root only names where *new experiments* would keep artifacts; none are created here
-        self._store: Any = store_class(store_uri, "mlflow-artifacts:/")
+        self._store: Any = open_sql_store(store_uri)
 
     def _location(self, experiment_id: str, *parts: str) -> str:
         """``<experiment's artifact location>/<parts>``, as MLflow's store joins them."""
