@@ -144,7 +144,7 @@ class WorkerPool:
             while queue or any(w.batch is not None for w in self.workers):
                 for worker in self.workers:
                     if worker.ready and worker.batch is None and queue:
-                        self._send(worker, queue.popleft())
+                        self._send_next(worker, queue)
                 self._watch(queue)
                 if self.outcome.over_threshold:
                     break
@@ -227,9 +227,19 @@ class WorkerPool:
             self.outcome.over_threshold = True
         self.on_progress(self.outcome)
 
-    def _send(self, worker: Worker, batch: MiniBatch) -> None:
+    @staticmethod
+    def _send_next(worker: Worker, queue: deque[MiniBatch]) -> None:
+        """Send the next mini-batch to an idle worker. One that died since its last answer (its pipe is broken) keeps
+        nothing: the mini-batch stays first in the queue and the worker is left to ``_watch``, which sees its exit and
+        replaces it."""
+        batch = queue[0]
+        try:
+            worker.connection.send((batch.index, batch.files))
+        except OSError:
+            worker.ready = False
+            return
+        queue.popleft()
         worker.batch, worker.started = batch, time.monotonic()
-        worker.connection.send((batch.index, batch.files))
 
     def _start(self) -> Worker:
         parent, child = self.context.Pipe()
