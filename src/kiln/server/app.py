@@ -48,6 +48,7 @@ from kiln.studio.errors import PAGE_PROBLEMS, error_page, is_page, kiln_error_pa
 from kiln.studio.pages import studio_pages
 from kiln.studio.router import studio_router
 from kiln.tracking.mlflow_client import warm_up_soon
+from kiln.tracking.mlflow_import import guard_first_import
 from kiln.tracking.mlflow_server import START_SECONDS
 from kiln.tracking.mlflow_store import mlflow_store_uri
 from kiln.tracking.proxy import MlflowPath, MlflowProxy
@@ -67,6 +68,7 @@ def create_app(
     ``stores`` are its databases if already opened (``kiln.server.stores.open_stores``), ``mlflow`` its
     MLflow child if already launched (``kiln.server.stores.launch_mlflow``). It answers once its own parts
     are up; MLflow may still be starting then (``/health`` says so, ``/mlflow`` waits for it)."""
+    guard_first_import()  # before any thread of the server may import MLflow (kiln.tracking.mlflow_import)
     capabilities = load_capabilities(settings.plugin_modules)  # first: they register job kinds
     public_url = url or f"http://{settings.host}:{settings.port}"
     token = load_or_create_token(settings.token_file)

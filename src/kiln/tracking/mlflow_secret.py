@@ -16,7 +16,6 @@ import threading
 from typing import Any
 
 from kiln.internal_secret import HEADER_NAME, new_secret
-from kiln.tracking.mlflow_import import import_mlflow
 
 
 @functools.cache
@@ -33,7 +32,6 @@ def send_with_mlflow_client() -> None:
 
     Once per process, under a lock: threads may ask at once (the server's first MLflow calls, its warm-up), and
     MLflow joins the values of a header that two providers give ("secret secret": refused)."""
-    import_mlflow()  # before any thread's first import of MLflow's modules
     with _installing:
         if not _installed:
             _install()

@@ -15,8 +15,6 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from kiln.tracking.mlflow_import import import_mlflow
-
 log = logging.getLogger(__name__)
 
 SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
@@ -31,7 +29,6 @@ def is_sql_store(store_uri: str) -> bool:
 
 def open_sql_store(store_uri: str, artifact_root: str = DEFAULT_ARTIFACT_ROOT) -> Any:
     """MLflow's ``SqlAlchemyStore`` on ``store_uri``; SQLite with a write-ahead log (:func:`_write_ahead_log`)."""
-    import_mlflow()  # a job's launch may be the server's first user of MLflow
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
     store = SqlAlchemyStore(store_uri, artifact_root)

@@ -222,7 +222,7 @@ def _kiln_tensorboard(workspace: WorkspaceServer, args: list[str]) -> Iterator[R
     with stderr_file.open("w") as stderr:
         process = subprocess.Popen(
             [sys.executable, "-m", "kiln", "tensorboard", *args],
-            stdout=subprocess.PIPE, stderr=stderr, text=True, env=env, cwd=REPO,
+            stdout=subprocess.PIPE, stderr=stderr, text=True, env=env, cwd=REPO, preexec_fn=_ctrl_c_as_in_a_terminal,
         )  # fmt: skip
     cli = RunningCli(process, [], stderr_file)
     threading.Thread(target=_collect_lines, args=(process, cli.lines), daemon=True).start()
@@ -236,6 +236,12 @@ def _kiln_tensorboard(workspace: WorkspaceServer, args: list[str]) -> Iterator[R
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def _ctrl_c_as_in_a_terminal() -> None:
+    """SIGINT delivered, as a terminal's Ctrl+C is, even where the suite runs in a background job: a shell without job
+    control starts those with SIGINT ignored, which a child inherits, and Python then raises no KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _collect_lines(process: subprocess.Popen[str], lines: list[str]) -> None:
